@@ -1,0 +1,76 @@
+"""The one place that picks the Keras backend and seeds a run.
+
+Keras reads ``KERAS_BACKEND`` when it is first imported, and a user's
+``~/.keras/keras.json`` may name another backend, so every sweeplab module that
+needs Keras gets it through :func:`keras` which sets the variable first.
+"""
+
+from __future__ import annotations
+
+import os
+from types import ModuleType
+
+BACKEND = "tensorflow"
+
+_configured = False
+
+
+def _configure_environment() -> None:
+    os.environ["KERAS_BACKEND"] = BACKEND
+    # TensorFlow's C++ INFO lines (oneDNN notices, CPU feature banners) drown the
+    # progress bar; warnings and errors still show.
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")
+
+
+def keras() -> ModuleType:
+    """Return the ``keras`` module, configured for the TensorFlow backend.
+
+    Raises:
+        RuntimeError: Keras was already imported with another backend.
+    """
+    global _configured
+    _configure_environment()
+    import keras as _keras
+
+    if _keras.backend.backend() != BACKEND:
+        raise RuntimeError(
+            f"Keras was imported with backend {_keras.backend.backend()!r} before sweeplab "
+            f"could select {BACKEND!r}. Import sweeplab first or set KERAS_BACKEND={BACKEND}."
+        )
+    if not _configured:
+        import tensorflow as tf
+
+        # Same seed, same numbers on CPU: without this, some reductions pick
+        # non-deterministic kernels.
+        tf.config.experimental.enable_op_determinism()
+        _configured = True
+    return _keras
+
+
+def tensorflow() -> ModuleType:
+    """Return ``tensorflow`` after the Keras backend has been configured."""
+    keras()
+    import tensorflow as tf
+
+    return tf
+
+
+def seed_everything(seed: int) -> None:
+    """Seed Python, NumPy and TensorFlow for one run. The only seeding call in sweeplab."""
+    keras().utils.set_random_seed(int(seed))
+
+
+def library_versions() -> dict[str, str]:
+    """Versions that decide a run's numbers, recorded with every run."""
+    import platform
+
+    import numpy as np
+
+    k = keras()
+    tf = tensorflow()
+    return {
+        "python": platform.python_version(),
+        "keras": k.__version__,
+        "tensorflow": tf.__version__,
+        "numpy": np.__version__,
+    }

@@ -1,0 +1,42 @@
+"""Ways to train a batch of runs of one config. All return the same RunResult records.
+
+An engine is a callable ``(cfg, seeds, data, on_epoch) -> Iterator[RunResult]``
+yielding each seed's result as soon as it is complete, so the caller can store
+it before the next one starts.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator, Sequence
+from typing import Protocol
+
+from sweeplab.data import Dataset
+from sweeplab.results import RunResult
+from sweeplab.spec import Config
+
+# on_epoch(seed, epoch, epochs): called after each epoch of each run (for progress bars).
+EpochCallback = Callable[[int, int, int], None]
+
+
+class Engine(Protocol):
+    name: str
+
+    def __call__(self, cfg: Config, seeds: Sequence[int], data: Dataset,
+                 on_epoch: EpochCallback | None = None) -> Iterator[RunResult]: ...
+
+
+ENGINES = ("reference",)
+DEFAULT_ENGINE = "reference"
+
+
+def get_engine(name: str) -> Engine:
+    """Look up an engine by name.
+
+    Raises:
+        ValueError: unknown engine name.
+    """
+    if name == "reference":
+        from sweeplab.engines.reference import ReferenceEngine
+
+        return ReferenceEngine()
+    raise ValueError(f"Unknown engine {name!r}. Allowed: {', '.join(ENGINES)}.")

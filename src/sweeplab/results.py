@@ -1,0 +1,43 @@
+"""What one run measured: the record every engine returns and the store keeps."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+
+@dataclass(frozen=True)
+class EpochRecord:
+    """Metrics after one epoch. Epoch 0 is the untrained model: no training numbers."""
+
+    epoch: int  # 0 = before training, 1..E after each epoch
+    test_loss: float  # loss on the test set
+    test_acc: float  # accuracy on the test set, in [0, 1]
+    train_loss: float | None = None  # mean training loss over the epoch's steps (Keras' number)
+    train_acc: float | None = None  # mean training accuracy over the epoch's steps
+    seconds: float = 0.0  # wall time of the epoch's training and evaluation
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """Everything one (config, seed) run produced."""
+
+    config_hash: str  # sweeplab.spec.config_hash of the run's config
+    seed: int  # the one seed that decided weights, shuffling and dropout
+    engine: str  # which engine trained it ("reference", "fast")
+    epochs: tuple[EpochRecord, ...]  # epoch 0 (untrained) then 1..E
+    confusion: np.ndarray = field(repr=False)  # (classes, classes) counts, rows true, cols predicted
+    probe_untrained: tuple[float, ...] = ()  # raw outputs for the first test image, untrained
+    probe_trained: tuple[float, ...] = ()  # raw outputs for the first test image, trained
+    wall_seconds: float = 0.0  # whole run, model building included
+
+    @property
+    def final(self) -> EpochRecord:
+        return self.epochs[-1]
+
+
+def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
+    """Counts with rows = true class, columns = predicted class."""
+    idx = np.asarray(y_true, np.int64) * num_classes + np.asarray(y_pred, np.int64)
+    return np.bincount(idx, minlength=num_classes * num_classes).reshape(num_classes, num_classes)

@@ -1,0 +1,462 @@
+"""What a run is, as plain validated data.
+
+A :class:`Config` is everything that decides a run except its seed: dataset,
+layers, output, loss, optimiser, batch size, epochs. Configs are frozen
+dataclasses of plain values, built from dicts (TOML, JSON) by
+:func:`config_from_dict`, which refuses unknown keys, out-of-range values and
+impossible shapes with a message naming the key, the value and what is allowed.
+A config is identified by the hash of its canonical JSON (:func:`config_hash`).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Union
+
+from sweeplab import data as data_mod
+
+
+class SpecError(ValueError):
+    """A study, config or layer is invalid. The message names the key and what is allowed."""
+
+
+ACTIVATIONS = ("relu", "linear", "sigmoid", "tanh", "softmax", "elu", "gelu")
+OUTPUT_ACTIVATIONS = ("softmax", "relu", "linear", "sigmoid")
+LOSSES = ("squared_error", "sparse_categorical_crossentropy")
+OPTIMIZERS = ("sgd", "adam")
+PADDINGS = ("valid", "same")
+
+
+# --- layers ---------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Flatten:
+    """Flatten an image to a vector."""
+
+    type: str = field(default="flatten", init=False)
+
+
+@dataclass(frozen=True)
+class Dense:
+    """A fully connected hidden layer."""
+
+    units: int  # number of outputs, >= 1
+    activation: str = "relu"  # one of ACTIVATIONS
+    type: str = field(default="dense", init=False)
+
+
+@dataclass(frozen=True)
+class Conv2D:
+    """A 2-D convolution with a square kernel and stride 1."""
+
+    filters: int  # output channels, >= 1
+    kernel: int = 3  # kernel side in pixels, >= 1
+    padding: str = "valid"  # "valid" shrinks the image by kernel-1, "same" keeps it
+    activation: str = "relu"  # one of ACTIVATIONS
+    type: str = field(default="conv2d", init=False)
+
+
+@dataclass(frozen=True)
+class MaxPool:
+    """Max pooling with a square window and stride equal to the window."""
+
+    size: int = 2  # window side in pixels, >= 1
+    type: str = field(default="maxpool", init=False)
+
+
+@dataclass(frozen=True)
+class BatchNorm:
+    """Batch normalisation over the last axis (Keras defaults)."""
+
+    type: str = field(default="batchnorm", init=False)
+
+
+@dataclass(frozen=True)
+class Dropout:
+    """Dropout during training."""
+
+    rate: float  # fraction of units dropped, in [0, 1)
+    type: str = field(default="dropout", init=False)
+
+
+Layer = Union[Flatten, Dense, Conv2D, MaxPool, BatchNorm, Dropout]
+LAYER_TYPES: dict[str, type] = {
+    "flatten": Flatten, "dense": Dense, "conv2d": Conv2D,
+    "maxpool": MaxPool, "batchnorm": BatchNorm, "dropout": Dropout,
+}
+
+
+@dataclass(frozen=True)
+class Optimizer:
+    """The optimiser and its arguments (Keras' defaults where not given)."""
+
+    name: str = "adam"  # "sgd" or "adam"
+    learning_rate: float = 0.001  # step size, > 0
+    momentum: float = 0.0  # sgd only: momentum in [0, 1)
+    nesterov: bool = False  # sgd only: Nesterov momentum
+    beta_1: float = 0.9  # adam only: first-moment decay in [0, 1)
+    beta_2: float = 0.999  # adam only: second-moment decay in [0, 1)
+    epsilon: float = 1e-7  # adam only: denominator fuzz, > 0
+    amsgrad: bool = False  # adam only: AMSGrad variant
+
+
+@dataclass(frozen=True)
+class Config:
+    """Everything that decides a run except the seed."""
+
+    dataset: str = "mnist"  # a key of sweeplab.data.DATASETS
+    layers: tuple[Layer, ...] = ()  # hidden layers, in order; the output layer is added
+    output_activation: str = "softmax"  # activation of the Dense(num_classes) output layer
+    loss: str = "sparse_categorical_crossentropy"  # one of LOSSES
+    optimizer: Optimizer = Optimizer()  # how weights are updated
+    batch_size: int = 32  # images per gradient step
+    epochs: int = 5  # passes over the training set
+    subset: int | None = None  # stratified images per split (None = the whole dataset)
+
+
+# --- validation -----------------------------------------------------------------------
+
+def _allowed(names) -> str:
+    return ", ".join(sorted(names))
+
+
+def _check_keys(where: str, given: Mapping[str, Any], allowed: set[str]) -> None:
+    unknown = sorted(set(given) - allowed)
+    if unknown:
+        raise SpecError(
+            f"Unknown key {where}{unknown[0]!r} (value {given[unknown[0]]!r}). "
+            f"Allowed keys: {_allowed(allowed)}."
+        )
+
+
+def _int(where: str, value: Any, low: int, high: int | None = None) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low or (
+        high is not None and value > high
+    ):
+        rng = f">= {low}" if high is None else f"in [{low}, {high}]"
+        raise SpecError(f"{where} must be an integer {rng}. Received: {where}={value!r}")
+    return int(value)
+
+
+def _float(where: str, value: Any, low: float, high: float, low_open: bool, high_open: bool
+           ) -> float:
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    if ok:
+        v = float(value)
+        ok = (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    if not ok:
+        lo = "(" if low_open else "["
+        hi = ")" if high_open else "]"
+        hi_s = "inf" if math.isinf(high) else repr(high)
+        raise SpecError(
+            f"{where} must be a number in {lo}{low!r}, {hi_s}{hi}. Received: {where}={value!r}"
+        )
+    return float(value)
+
+
+def _choice(where: str, value: Any, allowed: tuple[str, ...]) -> str:
+    if value not in allowed:
+        raise SpecError(f"{where} must be one of {', '.join(allowed)}. Received: {where}={value!r}")
+    return value
+
+
+def _bool(where: str, value: Any) -> bool:
+    if not isinstance(value, bool):
+        raise SpecError(f"{where} must be true or false. Received: {where}={value!r}")
+    return value
+
+
+def layer_from_dict(d: Mapping[str, Any], where: str = "layer") -> Layer:
+    """Build one layer from ``{"type": ..., ...}``."""
+    if isinstance(d, (Flatten, Dense, Conv2D, MaxPool, BatchNorm, Dropout)):
+        d = layer_to_dict(d)
+    if not isinstance(d, Mapping) or "type" not in d:
+        raise SpecError(
+            f"{where} must be a table with a 'type' key ({_allowed(LAYER_TYPES)}). "
+            f"Received: {where}={d!r}"
+        )
+    kind = d["type"]
+    if kind not in LAYER_TYPES:
+        raise SpecError(
+            f"Unknown layer type {where}.type={kind!r}. Allowed: {_allowed(LAYER_TYPES)}."
+        )
+    cls = LAYER_TYPES[kind]
+    fields = {f.name for f in dataclasses.fields(cls) if f.init}
+    _check_keys(f"{where}.", d, fields | {"type"})
+    args = {k: v for k, v in d.items() if k != "type"}
+    missing = [f.name for f in dataclasses.fields(cls)
+               if f.init and f.default is dataclasses.MISSING and f.name not in args]
+    if missing:
+        raise SpecError(f"{where} ({kind}) needs {where}.{missing[0]}.")
+    if kind == "dense":
+        return Dense(_int(f"{where}.units", args["units"], 1),
+                     _choice(f"{where}.activation", args.get("activation", "relu"), ACTIVATIONS))
+    if kind == "conv2d":
+        return Conv2D(
+            _int(f"{where}.filters", args["filters"], 1),
+            _int(f"{where}.kernel", args.get("kernel", 3), 1),
+            _choice(f"{where}.padding", args.get("padding", "valid"), PADDINGS),
+            _choice(f"{where}.activation", args.get("activation", "relu"), ACTIVATIONS),
+        )
+    if kind == "maxpool":
+        return MaxPool(_int(f"{where}.size", args.get("size", 2), 1))
+    if kind == "dropout":
+        return Dropout(_float(f"{where}.rate", args["rate"], 0.0, 1.0, False, True))
+    return cls()
+
+
+def layer_to_dict(layer: Layer) -> dict[str, Any]:
+    """The plain-dict form of a layer, ``type`` first."""
+    out = {"type": layer.type}
+    out.update({f.name: getattr(layer, f.name) for f in dataclasses.fields(layer) if f.init})
+    return out
+
+
+def optimizer_from_dict(d: Mapping[str, Any], where: str = "optimizer") -> Optimizer:
+    if isinstance(d, Optimizer):
+        return d
+    if not isinstance(d, Mapping):
+        raise SpecError(f"{where} must be a table. Received: {where}={d!r}")
+    name = _choice(f"{where}.name", d.get("name", "adam"), OPTIMIZERS)
+    common = {"name", "learning_rate"}
+    own = {"sgd": {"momentum", "nesterov"},
+           "adam": {"beta_1", "beta_2", "epsilon", "amsgrad"}}[name]
+    _check_keys(f"{where}.", d, common | own)
+    default_lr = 0.01 if name == "sgd" else 0.001  # Keras' defaults
+    lr = _float(f"{where}.learning_rate", d.get("learning_rate", default_lr), 0.0, math.inf,
+                True, True)
+    if name == "sgd":
+        return Optimizer(
+            name, lr,
+            momentum=_float(f"{where}.momentum", d.get("momentum", 0.0), 0.0, 1.0, False, True),
+            nesterov=_bool(f"{where}.nesterov", d.get("nesterov", False)),
+        )
+    return Optimizer(
+        name, lr,
+        beta_1=_float(f"{where}.beta_1", d.get("beta_1", 0.9), 0.0, 1.0, False, True),
+        beta_2=_float(f"{where}.beta_2", d.get("beta_2", 0.999), 0.0, 1.0, False, True),
+        epsilon=_float(f"{where}.epsilon", d.get("epsilon", 1e-7), 0.0, math.inf, True, True),
+        amsgrad=_bool(f"{where}.amsgrad", d.get("amsgrad", False)),
+    )
+
+
+CONFIG_KEYS = {f.name for f in dataclasses.fields(Config)}
+
+
+def config_from_dict(d: Mapping[str, Any], where: str = "") -> Config:
+    """Validate a plain dict into a :class:`Config`.
+
+    Raises:
+        SpecError: unknown key, value out of range, or a layer stack whose shapes
+            cannot work for the dataset.
+    """
+    if not isinstance(d, Mapping):
+        raise SpecError(f"{where or 'config'} must be a table. Received: {d!r}")
+    _check_keys(where, d, CONFIG_KEYS)
+    dataset = d.get("dataset", "mnist")
+    if dataset not in data_mod.DATASETS:
+        raise SpecError(
+            f"{where}dataset must be one of {_allowed(data_mod.DATASETS)}. "
+            f"Received: {where}dataset={dataset!r}"
+        )
+    raw_layers = d.get("layers", ())
+    if not isinstance(raw_layers, (list, tuple)):
+        raise SpecError(f"{where}layers must be a list of layer tables. Received: {raw_layers!r}")
+    layers = tuple(layer_from_dict(x, f"{where}layers[{i}]") for i, x in enumerate(raw_layers))
+    subset = d.get("subset")
+    cfg = Config(
+        dataset=dataset,
+        layers=layers,
+        output_activation=_choice(f"{where}output_activation",
+                                  d.get("output_activation", "softmax"), OUTPUT_ACTIVATIONS),
+        loss=_choice(f"{where}loss", d.get("loss", "sparse_categorical_crossentropy"), LOSSES),
+        optimizer=optimizer_from_dict(d.get("optimizer", {}), f"{where}optimizer"),
+        batch_size=_int(f"{where}batch_size", d.get("batch_size", 32), 1),
+        epochs=_int(f"{where}epochs", d.get("epochs", 5), 1),
+        subset=None if subset is None else _int(f"{where}subset", subset, 10),
+    )
+    check_shapes(cfg, where)
+    if cfg.loss == "sparse_categorical_crossentropy" and cfg.output_activation not in (
+        "softmax", "linear"
+    ):
+        raise SpecError(
+            f"{where}loss=sparse_categorical_crossentropy needs output_activation softmax "
+            f"(probabilities) or linear (logits). Received: "
+            f"{where}output_activation={cfg.output_activation!r}"
+        )
+    return cfg
+
+
+def check_shapes(cfg: Config, where: str = "") -> list[tuple[int, ...]]:
+    """Trace the image shape through the layers; return the shape after each one.
+
+    Raises:
+        SpecError: a layer that cannot follow the previous one.
+    """
+    shape: tuple[int, ...] = data_mod.DATASETS[cfg.dataset].shape
+    shapes = []
+    for i, layer in enumerate(cfg.layers):
+        at = f"{where}layers[{i}] ({layer.type})"
+        if isinstance(layer, (Conv2D, MaxPool)) and len(shape) != 3:
+            raise SpecError(
+                f"{at} needs an image (height, width, channels) but gets a vector of "
+                f"{shape[0]} after a flatten or dense layer. Put conv2d and maxpool layers "
+                "before flatten."
+            )
+        if isinstance(layer, Conv2D):
+            h, w, _ = shape
+            if layer.padding == "valid":
+                h, w = h - layer.kernel + 1, w - layer.kernel + 1
+            if h < 1 or w < 1:
+                raise SpecError(
+                    f"{at} with kernel={layer.kernel} and padding='valid' shrinks a "
+                    f"{shape[0]}x{shape[1]} image below 1 pixel. Allowed: kernel <= "
+                    f"{min(shape[:2])}, or padding='same'."
+                )
+            shape = (h, w, layer.filters)
+        elif isinstance(layer, MaxPool):
+            h, w, c = shape[0] // layer.size, shape[1] // layer.size, shape[2]
+            if h < 1 or w < 1:
+                raise SpecError(
+                    f"{at} with size={layer.size} shrinks a {shape[0]}x{shape[1]} image below "
+                    f"1 pixel. Allowed: size <= {min(shape[:2])}."
+                )
+            shape = (h, w, c)
+        elif isinstance(layer, Flatten):
+            shape = (math.prod(shape),)
+        elif isinstance(layer, Dense):
+            if len(shape) != 1:
+                raise SpecError(
+                    f"{at} needs a vector but gets an image of shape {shape}. "
+                    "Add {type = \"flatten\"} before it."
+                )
+            shape = (layer.units,)
+        shapes.append(shape)
+    if len(shape) != 1:
+        raise SpecError(
+            f"{where}layers end with an image of shape {shape}; the output layer needs a vector. "
+            "Add {type = \"flatten\"} at the end of the hidden layers."
+        )
+    return shapes
+
+
+# --- identity -------------------------------------------------------------------------
+
+def config_to_dict(cfg: Config) -> dict[str, Any]:
+    """The plain-dict form of a config (what TOML and the store hold)."""
+    return {
+        "dataset": cfg.dataset,
+        "layers": [layer_to_dict(x) for x in cfg.layers],
+        "output_activation": cfg.output_activation,
+        "loss": cfg.loss,
+        "optimizer": optimizer_to_dict(cfg.optimizer),
+        "batch_size": cfg.batch_size,
+        "epochs": cfg.epochs,
+        "subset": cfg.subset,
+    }
+
+
+def optimizer_to_dict(opt: Optimizer) -> dict[str, Any]:
+    keep = {"name", "learning_rate"} | (
+        {"momentum", "nesterov"} if opt.name == "sgd" else {"beta_1", "beta_2", "epsilon", "amsgrad"}
+    )
+    return {k: v for k, v in dataclasses.asdict(opt).items() if k in keep}
+
+
+def canonical_json(cfg: Config) -> str:
+    """Sorted keys, no spaces, floats as floats: the same config gives the same text."""
+    return json.dumps(config_to_dict(cfg), sort_keys=True, separators=(",", ":"))
+
+
+def config_hash(cfg: Config) -> str:
+    """A stable identity: sha256 of the canonical JSON, first 16 hex digits."""
+    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:16]
+
+
+def describe(cfg: Config) -> str:
+    """A one-line human summary, e.g. ``flatten > dense(32,relu) > dense(10,softmax) | adam``."""
+    parts = []
+    for layer in cfg.layers:
+        if isinstance(layer, Dense):
+            parts.append(f"dense({layer.units},{layer.activation})")
+        elif isinstance(layer, Conv2D):
+            parts.append(f"conv({layer.filters},{layer.kernel}x{layer.kernel},{layer.padding})")
+        elif isinstance(layer, MaxPool):
+            parts.append(f"pool({layer.size})")
+        elif isinstance(layer, Dropout):
+            parts.append(f"dropout({layer.rate:g})")
+        else:
+            parts.append(layer.type)
+    n = len(data_mod.DATASETS[cfg.dataset].class_names)
+    parts.append(f"dense({n},{cfg.output_activation})")
+    opt = cfg.optimizer
+    extra = f", momentum={opt.momentum:g}" if opt.name == "sgd" and opt.momentum else ""
+    return (f"{' > '.join(parts)} | {cfg.loss} | {opt.name}(lr={opt.learning_rate:g}{extra}) "
+            f"| batch {cfg.batch_size} | {cfg.epochs} epochs")
+
+
+# --- presets --------------------------------------------------------------------------
+
+def _conv_stack(bn: bool) -> tuple[Layer, ...]:
+    out: list[Layer] = []
+    for filters, padding in ((32, "valid"), (64, "same"), (128, "same"), (128, "same")):
+        out.append(Conv2D(filters, 3, padding))
+        if bn:
+            out.append(BatchNorm())
+        out.append(MaxPool(2))
+    return tuple(out)
+
+
+def _presets() -> dict[str, Config]:
+    mlp = Config(
+        dataset="mnist", layers=(Flatten(), Dense(32, "relu")), output_activation="relu",
+        loss="squared_error", optimizer=Optimizer("sgd", 0.1), epochs=5,
+    )
+    mlp_ce = dataclasses.replace(
+        mlp, output_activation="softmax", loss="sparse_categorical_crossentropy",
+        optimizer=Optimizer("adam", 0.001), epochs=20,
+    )
+    cnn = Config(
+        dataset="cifar10",
+        layers=(Conv2D(32), MaxPool(2), Conv2D(64), MaxPool(2), Conv2D(64), Flatten(),
+                Dense(64)),
+        output_activation="softmax", loss="sparse_categorical_crossentropy",
+        optimizer=Optimizer("adam", 0.001), epochs=10,
+    )
+    four = dataclasses.replace(cnn, layers=_conv_stack(False) + (Flatten(), Dense(64)))
+    four128 = dataclasses.replace(cnn, layers=_conv_stack(False) + (Flatten(), Dense(128),
+                                                                     Dense(128)))
+    four_bn = dataclasses.replace(cnn, layers=_conv_stack(True) + (Flatten(), Dense(128),
+                                                                    Dense(128)))
+    four_bn_do = dataclasses.replace(
+        cnn, layers=_conv_stack(True) + (Flatten(), Dropout(0.2), Dense(128), Dropout(0.2),
+                                         Dense(128), Dropout(0.2)))
+    return {
+        "mlp-relu-mse": mlp,  # STUDIES.md's base model: q1-q3
+        "mlp-softmax-ce": mlp_ce,  # q5's softmax + cross-entropy + Adam model
+        "cifar-mlp": dataclasses.replace(mlp_ce, dataset="cifar10", epochs=10),  # q8
+        "cnn-base": cnn,  # q9
+        "cnn-4block": four,  # q10b
+        "cnn-4block-dense128": four128,  # q10c
+        "cnn-4block-bn": four_bn,  # q10d
+        "cnn-4block-bn-dropout": four_bn_do,  # q10e
+    }
+
+
+PRESETS: dict[str, Config] = _presets()
+
+
+def preset(name: str) -> Config:
+    """A named model from STUDIES.md.
+
+    Raises:
+        SpecError: unknown preset name.
+    """
+    if name not in PRESETS:
+        raise SpecError(f"Unknown preset {name!r}. Allowed: {_allowed(PRESETS)}.")
+    return PRESETS[name]
