@@ -29,8 +29,12 @@ ENGINES = ("reference",)
 DEFAULT_ENGINE = "reference"
 
 
-def get_engine(name: str) -> Engine:
+def get_engine(name: str, parallel: int | None = None) -> Engine:
     """Look up an engine by name.
+
+    Args:
+        parallel: how many seeds of one config an engine may train at once
+            (None = the engine decides; the reference engine always trains one).
 
     Raises:
         ValueError: unknown engine name.
