@@ -1,0 +1,171 @@
+"""Run a study: expand it, skip what the store has, train the rest, store each run.
+
+The only module that joins studies, data, engines and the store. Everything is
+checked (study, data, store) before the first run starts, and each run is written
+to the store the moment it finishes.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+import traceback
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sweeplab import data as data_mod
+from sweeplab import spec as S
+from sweeplab.backend import library_versions
+from sweeplab.engines import DEFAULT_ENGINE, get_engine
+from sweeplab.store import Store
+from sweeplab.study import PlannedConfig, Study, expand, schedule, study_to_dict
+
+
+@dataclass
+class RunSummary:
+    """What one call of :func:`run_study` did."""
+
+    study: str  # study name
+    total: int  # runs the study asks for
+    skipped: int  # already done before this call
+    trained: int = 0  # finished by this call
+    failed: list[tuple[str, int, str]] = field(default_factory=list)  # (label, seed, error)
+    seconds: float = 0.0  # wall time of this call
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+class Progress:
+    """A one-line progress bar on stderr: runs done/total, current run and epoch, ETA."""
+
+    def __init__(self, study: str, total_epochs: int, enabled: bool = True,
+                 stream=sys.stderr):
+        self.study, self.total_epochs, self.enabled, self.stream = study, total_epochs, enabled, stream
+        self.epochs_done = 0
+        self.runs_done = 0
+        self.runs_total = 0
+        self.label = ""
+        self.t0 = time.perf_counter()
+        self._last = 0.0
+
+    def start(self, runs_total: int) -> None:
+        self.runs_total = runs_total
+        self.t0 = time.perf_counter()
+
+    def epoch(self, label: str, seed: int, epoch: int, epochs: int) -> None:
+        self.epochs_done += 1
+        self.label = f"{label} seed {seed} epoch {epoch}/{epochs}"
+        self._draw()
+
+    def run_done(self) -> None:
+        self.runs_done += 1
+        self._draw(force=True)
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.perf_counter()
+        if not force and now - self._last < 0.2:
+            return
+        self._last = now
+        elapsed = now - self.t0
+        frac = self.epochs_done / max(self.total_epochs, 1)
+        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
+        width = 20
+        bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
+        eta_s = "?" if eta != eta else _duration(eta)
+        line = (f"\r{self.study} [{bar}] runs {self.runs_done}/{self.runs_total} | "
+                f"{self.label} | ETA {eta_s}")
+        self.stream.write(line[:160].ljust(100))
+        self.stream.flush()
+
+    def close(self) -> None:
+        if self.enabled and self.runs_total:
+            self.stream.write("\n")
+            self.stream.flush()
+
+
+def _duration(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+def prepare(study: Study, store: Store) -> list[PlannedConfig]:
+    """Expand the study and record it in the store (no training)."""
+    planned = expand(study)
+    store.save_study(study.name, study_to_dict(study),
+                     [(p.hash, S.canonical_json(p.config), p.label, p.axes) for p in planned])
+    return planned
+
+
+def run_study(
+    study: Study,
+    store: Store,
+    data_dir: str | None = None,
+    engine: str = DEFAULT_ENGINE,
+    parallel: int | None = None,
+    quiet: bool = False,
+    stop_on_error: bool = False,
+    log: Callable[[str], None] | None = None,
+) -> RunSummary:
+    """Train every run of ``study`` that the store does not have yet.
+
+    Args:
+        data_dir: where to look for the dataset first (see sweeplab.data.load).
+        engine: engine name (sweeplab.engines.ENGINES).
+        parallel: seeds an engine may train at once (None = its own choice).
+        quiet: no progress bar.
+        stop_on_error: re-raise the first failing run's error instead of recording it
+            and going on with the others.
+
+    Raises:
+        SpecError, DataError, StoreError: before any training, when something is wrong.
+    """
+    t0 = time.perf_counter()
+    eng = get_engine(engine, parallel)
+    planned = expand(study)
+    # Load the data first: a missing or corrupt file must stop us before the store changes.
+    dataset = data_mod.load(study.base.dataset, data_dir, study.base.subset)
+    prepare(study, store)
+    done = {p.hash: store.done_seeds(p.hash) for p in planned}
+    total = len(planned) * len(study.seeds)
+    skipped = sum(len(done[p.hash] & set(study.seeds)) for p in planned)
+    summary = RunSummary(study.name, total, skipped)
+    todo = schedule(planned, study.seeds, done, group=max(1, getattr(eng, "parallel", 1) or 1))
+    if not todo:
+        summary.seconds = time.perf_counter() - t0
+        return summary
+    versions = library_versions()
+    progress = Progress(study.name, sum(len(s) for _, s in todo) * study.base.epochs,
+                        enabled=not quiet)
+    progress.start(sum(len(s) for _, s in todo))
+    try:
+        for p, seeds in todo:
+            for seed in seeds:
+                store.start_run(p.hash, seed, eng.name)
+            pending = set(seeds)
+            try:
+                results = eng(p.config, seeds, dataset,
+                              lambda seed, ep, eps, _p=p: progress.epoch(_p.label, seed, ep, eps))
+                for result in results:
+                    store.finish_run(result, versions)
+                    pending.discard(result.seed)
+                    summary.trained += 1
+                    progress.run_done()
+            except KeyboardInterrupt:
+                raise
+            except Exception as err:
+                if stop_on_error:
+                    raise
+                text = "".join(traceback.format_exception_only(type(err), err)).strip()
+                for seed in sorted(pending):
+                    store.fail_run(p.hash, seed, traceback.format_exc())
+                    summary.failed.append((p.label, seed, text))
+                if log:
+                    log(f"{study.name} {p.label}: seeds {sorted(pending)} failed: {text}")
+    finally:
+        progress.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary

@@ -1,0 +1,430 @@
+"""The run store: one SQLite file, crash-safe, never trains anything.
+
+Layout (schema version 1):
+
+- ``meta``: key/value facts about the store (application name, creating version).
+- ``studies``: a study's name and its definition (JSON) as last run.
+- ``configs``: config hash -> canonical JSON. The same config in two studies is one row.
+- ``study_configs``: which configs a study holds, with their labels and axis values.
+- ``runs``: one row per (config, seed): status, engine, timing, versions, host, error,
+  confusion matrix and probe outputs.
+- ``epochs``: per-run, per-epoch metrics; epoch 0 is the untrained model.
+
+A run is marked ``running`` when it starts and becomes ``done`` in the single
+transaction that writes all its results, so a crash at any moment leaves either a
+finished run or one that is trained again. A file that is not a sweeplab store, or
+one written by a newer schema, is refused before anything is written to it.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import os
+import socket
+import sqlite3
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sweeplab.results import EpochRecord, RunResult
+
+APPLICATION_ID = 0x53574C42  # "SWLB" in SQLite's header, so `file` and we can tell our stores
+SCHEMA_VERSION = 1
+DEFAULT_PATH = "sweeplab.db"
+BUSY_TIMEOUT_S = 30.0  # wait this long for another writer before calling the store locked
+
+_SCHEMA_V1 = """
+CREATE TABLE meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE studies (
+    name TEXT PRIMARY KEY,
+    definition TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+CREATE TABLE configs (
+    hash TEXT PRIMARY KEY,
+    canonical TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE TABLE study_configs (
+    study TEXT NOT NULL REFERENCES studies(name) ON DELETE CASCADE,
+    config_hash TEXT NOT NULL REFERENCES configs(hash),
+    position INTEGER NOT NULL,
+    label TEXT NOT NULL,
+    axes TEXT NOT NULL,
+    PRIMARY KEY (study, config_hash)
+);
+CREATE TABLE runs (
+    id INTEGER PRIMARY KEY,
+    config_hash TEXT NOT NULL REFERENCES configs(hash),
+    seed INTEGER NOT NULL,
+    status TEXT NOT NULL CHECK (status IN ('running', 'done', 'failed')),
+    engine TEXT,
+    started_at TEXT,
+    finished_at TEXT,
+    wall_seconds REAL,
+    versions TEXT,
+    host TEXT,
+    pid INTEGER,
+    error TEXT,
+    confusion TEXT,
+    probe_untrained TEXT,
+    probe_trained TEXT,
+    UNIQUE (config_hash, seed)
+);
+CREATE TABLE epochs (
+    run_id INTEGER NOT NULL REFERENCES runs(id) ON DELETE CASCADE,
+    epoch INTEGER NOT NULL,
+    train_loss REAL,
+    train_acc REAL,
+    test_loss REAL NOT NULL,
+    test_acc REAL NOT NULL,
+    seconds REAL,
+    PRIMARY KEY (run_id, epoch)
+);
+CREATE INDEX runs_by_status ON runs(config_hash, status);
+"""
+
+# version -> SQL that upgrades a store from version-1 to version. Version 1 is created whole.
+MIGRATIONS: dict[int, str] = {}
+
+
+def _run_script(con: sqlite3.Connection, script: str) -> None:
+    # Statement by statement: executescript() would COMMIT the open transaction first,
+    # and a schema change must be all or nothing.
+    for statement in script.split(";"):
+        if statement.strip():
+            con.execute(statement)
+
+
+class StoreError(Exception):
+    """The store cannot be used. The message names the file and what to do."""
+
+
+@dataclass(frozen=True)
+class StudyRow:
+    """A study as recorded in the store."""
+
+    name: str  # the study's name
+    definition: dict[str, Any]  # the study as last run (sweeplab.study.study_to_dict)
+    updated_at: str  # ISO time it was last saved
+
+
+@dataclass(frozen=True)
+class StudyConfigRow:
+    """One config of a study, with its place in the sweep."""
+
+    study: str  # study name
+    config_hash: str  # sweeplab.spec.config_hash
+    position: int  # order within the study's grid
+    label: str  # e.g. "width=32"
+    axes: dict[str, Any]  # axis name -> value label
+
+
+@dataclass(frozen=True)
+class RunRow:
+    """A run's bookkeeping, without its metrics."""
+
+    config_hash: str
+    seed: int
+    status: str  # running | done | failed
+    engine: str | None
+    started_at: str | None
+    finished_at: str | None
+    wall_seconds: float | None
+    host: str | None
+    error: str | None
+
+
+def _now() -> str:
+    return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+
+
+def _inspect_existing(path: Path) -> None:
+    """Refuse a file that is not a sweeplab store we can read, without writing to it."""
+    with open(path, "rb") as fh:
+        header = fh.read(100)
+    if len(header) == 0:
+        return  # an empty file holds nothing to lose: it becomes a new store
+    if not header.startswith(b"SQLite format 3\x00"):
+        raise StoreError(
+            f"{path} is not a sweeplab store (not an SQLite database). It was left untouched; "
+            "pass --store with another path."
+        )
+    uri = f"file:{path.resolve()}?mode=ro"
+    try:
+        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+        try:
+            app_id = con.execute("PRAGMA application_id").fetchone()[0]
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            tables = {r[0] for r in con.execute("SELECT name FROM sqlite_master")}
+        finally:
+            con.close()
+    except sqlite3.DatabaseError as err:
+        raise StoreError(f"{path} is damaged and cannot be read as a store ({err}). "
+                         "It was left untouched.") from err
+    if app_id != APPLICATION_ID:
+        if app_id == 0 and not tables:
+            return  # an empty SQLite database: safe to initialise
+        raise StoreError(
+            f"{path} is an SQLite database but not a sweeplab store (application_id={app_id:#x},"
+            f" tables: {', '.join(sorted(tables)) or 'none'}). It was left untouched; pass "
+            "--store with another path."
+        )
+    if version > SCHEMA_VERSION:
+        raise StoreError(
+            f"{path} was written by a newer sweeplab (store schema {version}; this version reads "
+            f"up to {SCHEMA_VERSION}). It was left untouched; upgrade sweeplab to use it."
+        )
+
+
+class Store:
+    """An open run store. Use as a context manager, or call :meth:`close`."""
+
+    def __init__(self, path: str | os.PathLike = DEFAULT_PATH, readonly: bool = False):
+        self.path = Path(path)
+        self.readonly = readonly
+        if self.path.exists():
+            if not self.path.is_file():
+                raise StoreError(f"{self.path} is not a file. Pass --store with a file path.")
+            _inspect_existing(self.path)
+        elif readonly:
+            raise StoreError(f"No store at {self.path}. Run a study first, or pass --store PATH.")
+        elif not self.path.parent.exists():
+            raise StoreError(f"Cannot create {self.path}: directory {self.path.parent} "
+                             "does not exist.")
+        try:
+            if readonly:
+                self._con = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True,
+                                            timeout=BUSY_TIMEOUT_S, isolation_level=None)
+            else:
+                self._con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
+                                            isolation_level=None)
+                self._con.execute("PRAGMA journal_mode=WAL")
+                self._con.execute("PRAGMA synchronous=NORMAL")
+            self._con.execute("PRAGMA foreign_keys=ON")
+            if not readonly:
+                self._migrate()
+        except sqlite3.OperationalError as err:
+            raise self._error(err) from err
+        except sqlite3.DatabaseError as err:
+            raise StoreError(f"{self.path} is damaged ({err}).") from err
+
+    # --- lifecycle ------------------------------------------------------------------
+
+    def close(self) -> None:
+        self._con.close()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def _error(self, err: sqlite3.Error) -> StoreError:
+        msg = str(err)
+        if "locked" in msg or "busy" in msg:
+            return StoreError(
+                f"{self.path} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s). "
+                "Wait for it to finish, or use another --store."
+            )
+        return StoreError(f"{self.path}: {msg}")
+
+    @contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        """One IMMEDIATE transaction: all or nothing, one writer at a time."""
+        if self.readonly:
+            raise StoreError(f"{self.path} is open read-only.")
+        try:
+            self._con.execute("BEGIN IMMEDIATE")
+        except sqlite3.OperationalError as err:
+            raise self._error(err) from err
+        try:
+            yield self._con
+        except BaseException:
+            self._con.execute("ROLLBACK")
+            raise
+        else:
+            self._con.execute("COMMIT")
+
+    def _migrate(self) -> None:
+        version = self._con.execute("PRAGMA user_version").fetchone()[0]
+        if version == SCHEMA_VERSION:
+            return
+        with self._write() as con:
+            if version == 0:
+                _run_script(con, _SCHEMA_V1)
+                con.execute(f"PRAGMA application_id={APPLICATION_ID}")
+                con.executemany("INSERT INTO meta VALUES (?, ?)",
+                                [("application", "sweeplab"), ("created_at", _now())])
+            else:
+                for v in range(version + 1, SCHEMA_VERSION + 1):
+                    _run_script(con, MIGRATIONS[v])
+            con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+    # --- studies and configs --------------------------------------------------------
+
+    def save_study(self, name: str, definition: dict[str, Any],
+                   configs: Sequence[tuple[str, str, str, dict[str, Any]]]) -> None:
+        """Record a study and its configs: (hash, canonical JSON, label, axes) in grid order.
+
+        The study's list of configs is replaced; configs and runs are never deleted.
+        """
+        now = _now()
+        with self._write() as con:
+            con.execute(
+                "INSERT INTO studies VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "definition=excluded.definition, updated_at=excluded.updated_at",
+                (name, json.dumps(definition, sort_keys=True), now))
+            con.execute("DELETE FROM study_configs WHERE study=?", (name,))
+            for pos, (h, canonical, label, axes) in enumerate(configs):
+                con.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?)", (h, canonical, now))
+                con.execute("INSERT INTO study_configs VALUES (?, ?, ?, ?, ?)",
+                            (name, h, pos, label, json.dumps(axes, sort_keys=True)))
+
+    def studies(self) -> list[StudyRow]:
+        rows = self._con.execute("SELECT name, definition, updated_at FROM studies ORDER BY name")
+        return [StudyRow(n, json.loads(d), u) for n, d, u in rows]
+
+    def study(self, name: str) -> StudyRow | None:
+        row = self._con.execute("SELECT name, definition, updated_at FROM studies WHERE name=?",
+                                (name,)).fetchone()
+        return StudyRow(row[0], json.loads(row[1]), row[2]) if row else None
+
+    def study_configs(self, name: str) -> list[StudyConfigRow]:
+        rows = self._con.execute(
+            "SELECT study, config_hash, position, label, axes FROM study_configs "
+            "WHERE study=? ORDER BY position", (name,))
+        return [StudyConfigRow(s, h, p, lab, json.loads(a)) for s, h, p, lab, a in rows]
+
+    def config(self, hash_or_prefix: str) -> tuple[str, dict[str, Any]]:
+        """A config by full hash or unique prefix: (hash, config dict).
+
+        Raises:
+            StoreError: no config, or an ambiguous prefix.
+        """
+        rows = self._con.execute("SELECT hash, canonical FROM configs WHERE hash LIKE ? || '%'",
+                                 (hash_or_prefix,)).fetchall()
+        if not rows:
+            raise StoreError(f"No config {hash_or_prefix!r} in {self.path}. "
+                             "`sweeplab ls` lists them.")
+        if len(rows) > 1:
+            raise StoreError(f"Config prefix {hash_or_prefix!r} matches {len(rows)} configs: "
+                             f"{', '.join(r[0] for r in rows[:5])}. Give more digits.")
+        return rows[0][0], json.loads(rows[0][1])
+
+    def configs(self) -> list[tuple[str, dict[str, Any]]]:
+        rows = self._con.execute("SELECT hash, canonical FROM configs ORDER BY created_at, hash")
+        return [(h, json.loads(c)) for h, c in rows]
+
+    # --- runs -----------------------------------------------------------------------
+
+    def done_seeds(self, config_hash: str) -> set[int]:
+        rows = self._con.execute("SELECT seed FROM runs WHERE config_hash=? AND status='done'",
+                                 (config_hash,))
+        return {r[0] for r in rows}
+
+    def run_rows(self, config_hash: str | None = None) -> list[RunRow]:
+        sql = ("SELECT config_hash, seed, status, engine, started_at, finished_at, wall_seconds, "
+               "host, error FROM runs")
+        args: tuple = ()
+        if config_hash is not None:
+            sql += " WHERE config_hash=?"
+            args = (config_hash,)
+        return [RunRow(*r) for r in self._con.execute(sql + " ORDER BY config_hash, seed", args)]
+
+    def counts(self, config_hashes: Iterable[str]) -> dict[str, dict[str, int]]:
+        """Per config: how many runs are in each status."""
+        out: dict[str, dict[str, int]] = {}
+        for h in config_hashes:
+            rows = self._con.execute(
+                "SELECT status, COUNT(*) FROM runs WHERE config_hash=? GROUP BY status", (h,))
+            out[h] = dict(rows.fetchall())
+        return out
+
+    def start_run(self, config_hash: str, seed: int, engine: str) -> None:
+        """Mark a run as started. Anything left of an earlier, unfinished try is cleared.
+
+        Raises:
+            StoreError: the run is already done (it must not be trained twice).
+        """
+        with self._write() as con:
+            row = con.execute("SELECT id, status FROM runs WHERE config_hash=? AND seed=?",
+                              (config_hash, seed)).fetchone()
+            if row and row[1] == "done":
+                raise StoreError(f"run {config_hash}/seed {seed} is already done in {self.path}.")
+            if row:
+                con.execute("DELETE FROM epochs WHERE run_id=?", (row[0],))
+                con.execute(
+                    "UPDATE runs SET status='running', engine=?, started_at=?, finished_at=NULL,"
+                    " error=NULL, host=?, pid=? WHERE id=?",
+                    (engine, _now(), socket.gethostname(), os.getpid(), row[0]))
+            else:
+                con.execute(
+                    "INSERT INTO runs (config_hash, seed, status, engine, started_at, host, pid) "
+                    "VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                    (config_hash, seed, engine, _now(), socket.gethostname(), os.getpid()))
+
+    def finish_run(self, result: RunResult, versions: dict[str, str]) -> None:
+        """Write a run's results and mark it done, in one transaction."""
+        with self._write() as con:
+            row = con.execute("SELECT id, status FROM runs WHERE config_hash=? AND seed=?",
+                              (result.config_hash, result.seed)).fetchone()
+            if row and row[1] == "done":
+                raise StoreError(f"run {result.config_hash}/seed {result.seed} is already done.")
+            if row is None:
+                cur = con.execute(
+                    "INSERT INTO runs (config_hash, seed, status, started_at) "
+                    "VALUES (?, ?, 'running', ?)", (result.config_hash, result.seed, _now()))
+                run_id = cur.lastrowid
+            else:
+                run_id = row[0]
+                con.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
+            con.executemany(
+                "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [(run_id, e.epoch, e.train_loss, e.train_acc, e.test_loss, e.test_acc, e.seconds)
+                 for e in result.epochs])
+            con.execute(
+                "UPDATE runs SET status='done', engine=?, finished_at=?, wall_seconds=?, "
+                "versions=?, host=?, pid=?, error=NULL, confusion=?, probe_untrained=?, "
+                "probe_trained=? WHERE id=?",
+                (result.engine, _now(), result.wall_seconds, json.dumps(versions),
+                 socket.gethostname(), os.getpid(),
+                 json.dumps(np.asarray(result.confusion).astype(int).tolist()),
+                 json.dumps(list(result.probe_untrained)), json.dumps(list(result.probe_trained)),
+                 run_id))
+
+    def fail_run(self, config_hash: str, seed: int, error: str) -> None:
+        """Record why a run failed; it is tried again next time."""
+        with self._write() as con:
+            con.execute("UPDATE runs SET status='failed', finished_at=?, error=? "
+                        "WHERE config_hash=? AND seed=? AND status!='done'",
+                        (_now(), error[-4000:], config_hash, seed))
+
+    def results(self, config_hash: str) -> list[RunResult]:
+        """Every finished run of a config, by seed, with all its metrics."""
+        runs = self._con.execute(
+            "SELECT id, seed, engine, confusion, probe_untrained, probe_trained, wall_seconds "
+            "FROM runs WHERE config_hash=? AND status='done' ORDER BY seed",
+            (config_hash,)).fetchall()
+        out = []
+        for run_id, seed, engine, conf, p0, p1, wall in runs:
+            epochs = tuple(
+                EpochRecord(ep, test_loss=tl, test_acc=ta, train_loss=trl, train_acc=tra,
+                            seconds=sec or 0.0)
+                for ep, trl, tra, tl, ta, sec in self._con.execute(
+                    "SELECT epoch, train_loss, train_acc, test_loss, test_acc, seconds "
+                    "FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)))
+            out.append(RunResult(config_hash, seed, engine or "", epochs,
+                                 np.asarray(json.loads(conf), dtype=np.int64),
+                                 tuple(json.loads(p0)), tuple(json.loads(p1)), wall or 0.0))
+        return out
+
+
+def open_store(path: str | os.PathLike = DEFAULT_PATH, readonly: bool = False) -> Store:
+    """Open (or create) the store at ``path``. See :class:`Store`."""
+    return Store(path, readonly=readonly)

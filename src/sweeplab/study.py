@@ -1,0 +1,439 @@
+"""Studies as data: a base config, sweep axes and seeds, expanded into runs. Never trains.
+
+A study file (TOML)::
+
+    name = "widths"
+    dataset = "mnist"
+    seeds = 5                # a count (seeds 0..4) or a list [0, 7, 42]
+    epochs = 10
+    subset = 2000            # optional: stratified images per split
+
+    [model]
+    preset = "mlp-softmax-ce"   # optional starting point; keys below override it
+    layers = [{type = "flatten"}, {type = "dense", units = 32, activation = "relu"}]
+
+    [[axes]]
+    name = "width"
+    paths = ["layers.1.units"]  # config fields this axis sets
+    values = [8, 32, 128]
+    scale = "log2"              # plot hint: linear, log2 or category
+"""
+
+from __future__ import annotations
+
+import copy
+import dataclasses
+import itertools
+import json
+import sys
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweeplab import spec as S
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # pragma: no cover
+    import tomli as tomllib
+
+SCALES = ("linear", "log2", "category")
+STUDY_KEYS = {"name", "title", "description", "dataset", "seeds", "epochs", "subset", "model",
+              "axes", "baseline"}
+MODEL_KEYS = {"preset", "layers", "output_activation", "loss", "optimizer", "batch_size"}
+AXIS_KEYS = {"name", "path", "paths", "values", "labels", "scale"}
+
+
+@dataclass(frozen=True)
+class Axis:
+    """One sweep dimension: the same values written into one or more config fields."""
+
+    name: str  # shown in tables and plots, e.g. "width"
+    paths: tuple[str, ...]  # dotted config fields it sets, e.g. ("layers.1.units",)
+    values: tuple[Any, ...]  # one value per grid point (numbers, strings or layer lists)
+    labels: tuple[str, ...] = ()  # display label per value; default: the value itself
+    scale: str = "category"  # plot hint: "linear", "log2" or "category"
+
+    def label(self, i: int) -> str:
+        return self.labels[i] if self.labels else _fmt(self.values[i])
+
+
+@dataclass(frozen=True)
+class Study:
+    """What to run: one base config, a grid of axes, a list of seeds."""
+
+    name: str  # identifier, e.g. "q6"
+    base: S.Config  # the config every grid point starts from
+    seeds: tuple[int, ...]  # each config is trained once per seed
+    axes: tuple[Axis, ...] = ()  # the grid is their product; none = one config
+    title: str = ""  # one line for humans
+    description: str = ""  # what the study asks
+    baseline: str | None = None  # label of the config others are compared with (None = first)
+
+
+@dataclass(frozen=True)
+class PlannedConfig:
+    """One grid point of a study."""
+
+    config: S.Config  # validated config
+    hash: str  # sweeplab.spec.config_hash(config)
+    label: str  # e.g. "width=32", or "base" without axes
+    axes: dict[str, str] = field(default_factory=dict)  # axis name -> value label
+    position: int = 0  # index in the grid
+
+
+def _fmt(v: Any) -> str:
+    if isinstance(v, float):
+        return f"{v:g}"
+    if isinstance(v, (list, tuple)):
+        return json.dumps(v, separators=(",", ":"))
+    return str(v)
+
+
+# --- expansion --------------------------------------------------------------------------
+
+def _set_path(d: dict[str, Any], path: str, value: Any, where: str) -> None:
+    parts = path.split(".")
+    node: Any = d
+    for i, part in enumerate(parts):
+        last = i == len(parts) - 1
+        here = ".".join(parts[: i + 1])
+        if isinstance(node, list):
+            if not part.isdigit() or int(part) >= len(node):
+                raise S.SpecError(
+                    f"{where}: path {path!r} indexes {here!r} but that list has {len(node)} "
+                    f"items (indices 0..{len(node) - 1})."
+                )
+            key: Any = int(part)
+        elif isinstance(node, dict):
+            if part not in node and not (last and node is d and part in S.CONFIG_KEYS):
+                allowed = ", ".join(sorted(node)) if node else "none"
+                raise S.SpecError(
+                    f"{where}: path {path!r} names {here!r}, which does not exist. "
+                    f"Allowed there: {allowed}."
+                )
+            key = part
+        else:
+            raise S.SpecError(f"{where}: path {path!r} goes inside {here!r}, which is a value.")
+        if last:
+            node[key] = copy.deepcopy(value)
+        else:
+            node = node[key]
+
+
+def expand(study: Study) -> list[PlannedConfig]:
+    """The study's grid, each point a validated config, in grid order.
+
+    Raises:
+        SpecError: an axis path that does not exist or a value that makes a config invalid.
+    """
+    base = S.config_to_dict(study.base)
+    out: list[PlannedConfig] = []
+    grid = itertools.product(*(range(len(a.values)) for a in study.axes))
+    for pos, idx in enumerate(grid):
+        d = copy.deepcopy(base)
+        labels = {}
+        for axis, i in zip(study.axes, idx):
+            for path in axis.paths:
+                _set_path(d, path, axis.values[i], f"axis {axis.name!r}")
+            labels[axis.name] = axis.label(i)
+        where = ", ".join(f"{k}={v}" for k, v in labels.items())
+        try:
+            cfg = S.config_from_dict(d)
+        except S.SpecError as err:
+            raise S.SpecError(f"study {study.name!r} at {where or 'base'}: {err}") from err
+        out.append(PlannedConfig(cfg, S.config_hash(cfg), where or "base", labels, pos))
+    hashes = [p.hash for p in out]
+    if len(set(hashes)) != len(hashes):
+        raise S.SpecError(f"study {study.name!r}: two grid points give the same config; "
+                          "check that every axis changes something.")
+    return out
+
+
+def schedule(planned: Sequence[PlannedConfig], seeds: Sequence[int], done: Mapping[str, set[int]],
+             group: int = 1) -> list[tuple[PlannedConfig, tuple[int, ...]]]:
+    """Missing runs in the order they should be trained.
+
+    Seeds are taken in rounds of ``group`` (the engine's parallel width): round 0
+    trains the first ``group`` seeds of every config, then round 1, and so on, so a
+    half-finished study already has some seeds of every config to report.
+    """
+    if group < 1:
+        raise ValueError(f"group must be >= 1. Received: group={group}")
+    out = []
+    for start in range(0, len(seeds), group):
+        chunk = seeds[start:start + group]
+        for p in planned:
+            missing = tuple(s for s in chunk if s not in done.get(p.hash, set()))
+            if missing:
+                out.append((p, missing))
+    return out
+
+
+def with_overrides(study: Study, seeds: int | Sequence[int] | None = None,
+                   epochs: int | None = None, subset: int | None = None) -> Study:
+    """The study with a different seed count/list, epoch count or subset."""
+    base = S.config_to_dict(study.base)
+    if epochs is not None:
+        base["epochs"] = epochs
+    if subset is not None:
+        base["subset"] = subset
+    return dataclasses.replace(
+        study, base=S.config_from_dict(base),
+        seeds=study.seeds if seeds is None else _seeds(seeds, "seeds"))
+
+
+def _seeds(value: Any, where: str) -> tuple[int, ...]:
+    if isinstance(value, int) and not isinstance(value, bool):
+        if value < 1:
+            raise S.SpecError(f"{where} must be a count >= 1 or a list of seeds. "
+                              f"Received: {where}={value!r}")
+        return tuple(range(value))
+    if isinstance(value, (list, tuple)) and value and all(
+        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value
+    ):
+        if len(set(value)) != len(value):
+            raise S.SpecError(f"{where} lists a seed twice. Received: {where}={list(value)!r}")
+        return tuple(int(s) for s in value)
+    raise S.SpecError(f"{where} must be a count >= 1 or a non-empty list of distinct integers >= 0."
+                      f" Received: {where}={value!r}")
+
+
+# --- dict / TOML ------------------------------------------------------------------------
+
+def study_from_dict(d: Mapping[str, Any], name: str | None = None) -> Study:
+    """Validate a study table (as read from TOML).
+
+    Raises:
+        SpecError: unknown keys, bad values, or a grid point that is not a valid config.
+    """
+    if not isinstance(d, Mapping):
+        raise S.SpecError(f"a study must be a table. Received: {d!r}")
+    S._check_keys("", d, STUDY_KEYS)
+    name = d.get("name", name)
+    if not isinstance(name, str) or not name.strip():
+        raise S.SpecError(f"name must be a non-empty string. Received: name={name!r}")
+    model = d.get("model", {})
+    if not isinstance(model, Mapping):
+        raise S.SpecError(f"model must be a table. Received: model={model!r}")
+    S._check_keys("model.", model, MODEL_KEYS)
+    cfg: dict[str, Any] = {}
+    if "preset" in model:
+        cfg = S.config_to_dict(S.preset(model["preset"]))
+    cfg.update({k: v for k, v in model.items() if k != "preset"})
+    for key in ("dataset", "epochs", "subset"):
+        if key in d:
+            cfg[key] = d[key]
+    base = S.config_from_dict(cfg, "model.")
+    axes = tuple(_axis_from_dict(a, i) for i, a in enumerate(d.get("axes", [])))
+    names = [a.name for a in axes]
+    if len(set(names)) != len(names):
+        raise S.SpecError(f"axes names must be distinct. Received: {names}")
+    study = Study(
+        name=name, base=base, seeds=_seeds(d.get("seeds", 10), "seeds"), axes=axes,
+        title=str(d.get("title", "")), description=str(d.get("description", "")),
+        baseline=d.get("baseline"),
+    )
+    planned = expand(study)  # refuse an impossible grid now, before any training
+    if study.baseline is not None and study.baseline not in {p.label for p in planned}:
+        raise S.SpecError(f"baseline must be one of the grid labels "
+                          f"{[p.label for p in planned]}. Received: baseline={study.baseline!r}")
+    return study
+
+
+def _axis_from_dict(a: Any, i: int) -> Axis:
+    where = f"axes[{i}]"
+    if not isinstance(a, Mapping):
+        raise S.SpecError(f"{where} must be a table. Received: {a!r}")
+    S._check_keys(f"{where}.", a, AXIS_KEYS)
+    if "path" in a and "paths" in a:
+        raise S.SpecError(f"{where}: give path or paths, not both.")
+    paths = a.get("paths", [a["path"]] if "path" in a else None)
+    if not paths or not all(isinstance(p, str) and p for p in paths):
+        raise S.SpecError(f"{where}.paths must be a non-empty list of dotted config fields "
+                          f"such as \"layers.1.units\". Received: {paths!r}")
+    values = a.get("values")
+    if not isinstance(values, list) or not values:
+        raise S.SpecError(f"{where}.values must be a non-empty list. Received: {values!r}")
+    labels = a.get("labels", [])
+    if labels and (len(labels) != len(values) or not all(isinstance(x, str) for x in labels)):
+        raise S.SpecError(f"{where}.labels must be {len(values)} strings, one per value. "
+                          f"Received: {labels!r}")
+    scale = a.get("scale", "category")
+    if scale not in SCALES:
+        raise S.SpecError(f"{where}.scale must be one of {', '.join(SCALES)}. "
+                          f"Received: {where}.scale={scale!r}")
+    name = a.get("name", paths[0])
+    return Axis(str(name), tuple(paths), tuple(values), tuple(labels), scale)
+
+
+def study_to_dict(study: Study) -> dict[str, Any]:
+    """The plain form that :func:`study_from_dict` reads back to an equal study."""
+    cfg = S.config_to_dict(study.base)
+    d: dict[str, Any] = {"name": study.name}
+    if study.title:
+        d["title"] = study.title
+    if study.description:
+        d["description"] = study.description
+    d["dataset"] = cfg.pop("dataset")
+    d["seeds"] = list(study.seeds)
+    d["epochs"] = cfg.pop("epochs")
+    subset = cfg.pop("subset")
+    if subset is not None:
+        d["subset"] = subset
+    if study.baseline is not None:
+        d["baseline"] = study.baseline
+    d["model"] = cfg
+    if study.axes:
+        d["axes"] = [
+            {"name": a.name, "paths": list(a.paths), "values": list(a.values),
+             **({"labels": list(a.labels)} if a.labels else {}), "scale": a.scale}
+            for a in study.axes
+        ]
+    return d
+
+
+def load_study_file(path: str | Path) -> Study:
+    """Read and validate a TOML study file.
+
+    Raises:
+        SpecError: unreadable file, TOML syntax error, or an invalid study.
+    """
+    p = Path(path)
+    try:
+        text = p.read_text(encoding="utf-8")
+    except OSError as err:
+        raise S.SpecError(f"cannot read study file {p}: {err.strerror}") from err
+    try:
+        d = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as err:
+        raise S.SpecError(f"{p} is not valid TOML: {err}") from err
+    try:
+        return study_from_dict(d, name=p.stem)
+    except S.SpecError as err:
+        raise S.SpecError(f"{p}: {err}") from err
+
+
+def _toml_value(v: Any) -> str:
+    if isinstance(v, bool):
+        return "true" if v else "false"
+    if isinstance(v, (int, float)):
+        return repr(v)
+    if isinstance(v, str):
+        return json.dumps(v)  # a JSON string is a valid TOML basic string
+    if isinstance(v, (list, tuple)):
+        return "[" + ", ".join(_toml_value(x) for x in v) + "]"
+    if isinstance(v, Mapping):
+        return "{ " + ", ".join(f"{k} = {_toml_value(x)}" for k, x in v.items()
+                                if x is not None) + " }"
+    raise TypeError(f"cannot write {v!r} as TOML")
+
+
+def study_to_toml(study: Study) -> str:
+    """The study as a TOML file that ``sweeplab run`` accepts, to copy and edit."""
+    d = study_to_dict(study)
+    model = d.pop("model")
+    axes = d.pop("axes", [])
+    lines = [f"# sweeplab study. Save as {study.name}.toml, edit, and run: sweeplab run {study.name}.toml"]
+    for k, v in d.items():
+        if k == "description" and "\n" in v:
+            lines.append(f'{k} = """\n{v}"""')
+        else:
+            lines.append(f"{k} = {_toml_value(v)}")
+    lines += ["", "[model]", "layers = ["]
+    lines += [f"    {_toml_value(layer)}," for layer in model.pop("layers")]
+    lines.append("]")
+    opt = model.pop("optimizer")
+    lines += [f"{k} = {_toml_value(v)}" for k, v in model.items()]
+    lines += ["", "[model.optimizer]"] + [f"{k} = {_toml_value(v)}" for k, v in opt.items()]
+    for a in axes:
+        lines += ["", "[[axes]]"] + [f"{k} = {_toml_value(v)}" for k, v in a.items()]
+    return "\n".join(lines) + "\n"
+
+
+# --- the assignment ---------------------------------------------------------------------
+
+def _builtin() -> dict[str, Study]:
+    mlp = S.preset("mlp-relu-mse")
+    ce = S.preset("mlp-softmax-ce")
+    cnn = S.preset("cnn-base")
+    r = dataclasses.replace
+    seeds10, seeds5 = tuple(range(10)), tuple(range(5))
+    widths = Axis("width", ("layers.1.units",), (2, 4, 8, 16, 32, 64, 128, 256), scale="log2")
+    flat, d32, d128 = S.Flatten(), S.Dense(32), S.Dense(128)
+    depth_layers = [[S.layer_to_dict(x) for x in (flat,) + (d32,) * n] for n in range(4)]
+    q7_final = r(ce, layers=(flat, d128, S.Dropout(0.2), d128, S.Dropout(0.2)), epochs=10)
+    studies = [
+        Study("intro", r(mlp, epochs=5), (0,), title="Intro: one run of the base model, "
+              "step by step", description="The first training images, the untrained model's "
+              "test accuracy and outputs, 5 epochs of training, the confusion matrix."),
+        Study("q1", mlp, seeds10, title="Q1: the base model, 10 runs x 5 epochs",
+              description="Why does each run behave differently?"),
+        Study("q2", r(mlp, epochs=20), seeds10, title="Q2: 10 runs x 20 epochs",
+              description="Training and test error per epoch. Do all runs learn the task?"),
+        Study("q3", r(mlp, epochs=20, optimizer=S.Optimizer("sgd", 0.01)), seeds10,
+              title="Q3: as Q2 with SGD learning rate 0.01"),
+        Study("q4", r(mlp, epochs=20, optimizer=S.Optimizer("adam", 0.001)), seeds10,
+              title="Q4: as Q2 with the Adam optimiser"),
+        Study("q5", ce, seeds10, title="Q5: softmax output, sparse cross-entropy, Adam",
+              description="10 runs x 20 epochs, training and test error per epoch."),
+        Study("q6", r(ce, epochs=10), seeds10, (widths,),
+              title="Q6: hidden width 2..256, 10 runs x 10 epochs",
+              description="Mean final training and test accuracy against hidden width."),
+        Study("q7a", r(ce, epochs=10), seeds5,
+              (Axis("depth", ("layers",), tuple(depth_layers), ("0", "1", "2", "3"),
+                    "linear"),),
+              title="Q7a: 0-3 hidden layers of 32 units",
+              description="Mean test accuracy per epoch, one line per depth."),
+        Study("q7b", r(ce, layers=(flat, d32, d32), epochs=10), seeds5,
+              (Axis("w1", ("layers.1.units",), (8, 32, 64, 128), scale="log2"),
+               Axis("w2", ("layers.2.units",), (8, 32, 64, 128), scale="log2")),
+              title="Q7b: two hidden layers, widths (w1, w2) in {8, 32, 64, 128}^2",
+              description="The pair with the best mean final test accuracy."),
+        Study("q7c", r(ce, layers=(flat, d128, S.Dropout(0.0), d128, S.Dropout(0.0)),
+                       epochs=10), seeds5,
+              (Axis("dropout", ("layers.2.rate", "layers.4.rate"), (0.0, 0.2, 0.4, 0.6, 0.8),
+                    scale="linear"),),
+              title="Q7c: two hidden layers of 128 with Dropout(p) after each",
+              description="Mean test accuracy per epoch, one line per dropout rate."),
+        Study("q7d", q7_final, seeds5, title="Q7d: the chosen final MNIST model",
+              description="Two hidden layers of 128 with Dropout(0.2) after each, "
+              "chosen from Q7b and Q7c."),
+        Study("q8", S.preset("cifar-mlp"), seeds10,
+              (Axis("width", ("layers.1.units",), (8, 16, 32, 64, 128), scale="log2"),),
+              title="Q8: Q5's model on CIFAR-10, and hidden width 8..128",
+              description="Training and test accuracy per epoch of the width-32 model; mean "
+              "final test accuracy against width.", baseline="width=32"),
+        Study("q9", cnn, seeds10, title="Q9: the CNN cnn-base on CIFAR-10, 10 runs x 10 epochs"),
+        Study("q10a", r(cnn, layers=cnn.layers + (S.Dropout(0.0),)), seeds5,
+              (Axis("dropout", ("layers.7.rate",), (0.0, 0.2, 0.4, 0.6, 0.8), scale="linear"),),
+              title="Q10a: cnn-base with Dropout(p) before the output layer"),
+        Study("q10b", S.preset("cnn-4block"), seeds5, title="Q10b: four conv blocks"),
+        Study("q10c", S.preset("cnn-4block-dense128"), seeds5,
+              title="Q10c: four conv blocks, two hidden Dense(128)"),
+        Study("q10d", S.preset("cnn-4block-bn"), seeds5,
+              title="Q10d: as Q10c with batch normalisation after every conv"),
+        Study("q10e", S.preset("cnn-4block-bn-dropout"), seeds5,
+              title="Q10e: as Q10d with Dropout(0.2) after Flatten and each hidden Dense"),
+    ]
+    return {s.name: s for s in studies}
+
+
+BUILTIN: dict[str, Study] = _builtin()
+ASSIGNMENT_ORDER: tuple[str, ...] = tuple(BUILTIN)
+
+
+def resolve(name_or_path: str) -> Study:
+    """A built-in study by name, or a study file by path.
+
+    Raises:
+        SpecError: neither a built-in name nor a readable, valid study file.
+    """
+    if name_or_path in BUILTIN:
+        return BUILTIN[name_or_path]
+    p = Path(name_or_path)
+    if p.suffix == ".toml" or p.exists():
+        return load_study_file(p)
+    raise S.SpecError(f"Unknown study {name_or_path!r}: not a built-in study "
+                      f"({', '.join(BUILTIN)}) and no such .toml file.")
