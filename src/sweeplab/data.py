@@ -23,7 +23,7 @@ class DatasetInfo:
     """What sweeplab knows about a dataset before it is loaded."""
 
     name: str  # name used in studies and on the command line
-    files: tuple[tuple[str, ...], ...]  # accepted file layouts in a data directory, first match wins
+    files: tuple[tuple[str, ...], ...]  # accepted file layouts in a data dir, first match wins
     shape: tuple[int, int, int]  # one image, (height, width, channels)
     class_names: tuple[str, ...]  # label i is class_names[i]
     n_train: int  # images in the full training split
@@ -190,7 +190,7 @@ def stratified_indices(labels: np.ndarray, n: int) -> np.ndarray:
     quota = np.floor(exact).astype(int)
     for i in np.argsort(-(exact - quota), kind="stable")[: n - quota.sum()]:
         quota[i] += 1
-    keep = [np.flatnonzero(labels == c)[:q] for c, q in zip(classes, quota)]
+    keep = [np.flatnonzero(labels == c)[:q] for c, q in zip(classes, quota, strict=True)]
     return np.sort(np.concatenate(keep))
 
 

@@ -27,7 +27,7 @@ class RunResult:
     seed: int  # the one seed that decided weights, shuffling and dropout
     engine: str  # which engine trained it ("reference", "fast")
     epochs: tuple[EpochRecord, ...]  # epoch 0 (untrained) then 1..E
-    confusion: np.ndarray = field(repr=False)  # (classes, classes) counts, rows true, cols predicted
+    confusion: np.ndarray = field(repr=False)  # (classes, classes) counts, rows=true, cols=pred
     probe_untrained: tuple[float, ...] = ()  # raw outputs for the first test image, untrained
     probe_trained: tuple[float, ...] = ()  # raw outputs for the first test image, trained
     wall_seconds: float = 0.0  # whole run, model building included

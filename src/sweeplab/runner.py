@@ -42,7 +42,10 @@ class Progress:
 
     def __init__(self, study: str, total_epochs: int, enabled: bool = True,
                  stream=sys.stderr):
-        self.study, self.total_epochs, self.enabled, self.stream = study, total_epochs, enabled, stream
+        self.study, self.total_epochs, self.enabled, self.stream = (
+            study, total_epochs, enabled, stream)
+        # A redrawn bar only makes sense on a terminal; a log file gets a line per run.
+        self.tty = bool(getattr(stream, "isatty", lambda: False)())
         self.epochs_done = 0
         self.runs_done = 0
         self.runs_total = 0
@@ -64,7 +67,7 @@ class Progress:
         self._draw(force=True)
 
     def _draw(self, force: bool = False) -> None:
-        if not self.enabled:
+        if not self.enabled or not (self.tty or force):
             return
         now = time.perf_counter()
         if not force and now - self._last < 0.2:
@@ -76,13 +79,16 @@ class Progress:
         width = 20
         bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
         eta_s = "?" if eta != eta else _duration(eta)
-        line = (f"\r{self.study} [{bar}] runs {self.runs_done}/{self.runs_total} | "
+        line = (f"{self.study} [{bar}] runs {self.runs_done}/{self.runs_total} | "
                 f"{self.label} | ETA {eta_s}")
-        self.stream.write(line[:160].ljust(100))
+        if self.tty:
+            self.stream.write("\r" + line[:160].ljust(100))
+        else:
+            self.stream.write(line + "\n")
         self.stream.flush()
 
     def close(self) -> None:
-        if self.enabled and self.runs_total:
+        if self.enabled and self.tty and self.runs_total:
             self.stream.write("\n")
             self.stream.flush()
 

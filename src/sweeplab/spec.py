@@ -16,7 +16,7 @@ import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Union
+from typing import Any
 
 from sweeplab import data as data_mod
 
@@ -84,7 +84,7 @@ class Dropout:
     type: str = field(default="dropout", init=False)
 
 
-Layer = Union[Flatten, Dense, Conv2D, MaxPool, BatchNorm, Dropout]
+Layer = Flatten | Dense | Conv2D | MaxPool | BatchNorm | Dropout
 LAYER_TYPES: dict[str, type] = {
     "flatten": Flatten, "dense": Dense, "conv2d": Conv2D,
     "maxpool": MaxPool, "batchnorm": BatchNorm, "dropout": Dropout,
@@ -129,7 +129,7 @@ def _check_keys(where: str, given: Mapping[str, Any], allowed: set[str]) -> None
     unknown = sorted(set(given) - allowed)
     if unknown:
         raise SpecError(
-            f"Unknown key {where}{unknown[0]!r} (value {given[unknown[0]]!r}). "
+            f"Unknown key '{where}{unknown[0]}' (value {given[unknown[0]]!r}). "
             f"Allowed keys: {_allowed(allowed)}."
         )
 
@@ -362,9 +362,9 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
 
 
 def optimizer_to_dict(opt: Optimizer) -> dict[str, Any]:
-    keep = {"name", "learning_rate"} | (
-        {"momentum", "nesterov"} if opt.name == "sgd" else {"beta_1", "beta_2", "epsilon", "amsgrad"}
-    )
+    own = ({"momentum", "nesterov"} if opt.name == "sgd"
+           else {"beta_1", "beta_2", "epsilon", "amsgrad"})
+    keep = {"name", "learning_rate"} | own
     return {k: v for k, v in dataclasses.asdict(opt).items() if k in keep}
 
 

@@ -134,7 +134,7 @@ def expand(study: Study) -> list[PlannedConfig]:
     for pos, idx in enumerate(grid):
         d = copy.deepcopy(base)
         labels = {}
-        for axis, i in zip(study.axes, idx):
+        for axis, i in zip(study.axes, idx, strict=True):
             for path in axis.paths:
                 _set_path(d, path, axis.values[i], f"axis {axis.name!r}")
             labels[axis.name] = axis.label(i)
@@ -335,7 +335,8 @@ def study_to_toml(study: Study) -> str:
     d = study_to_dict(study)
     model = d.pop("model")
     axes = d.pop("axes", [])
-    lines = [f"# sweeplab study. Save as {study.name}.toml, edit, and run: sweeplab run {study.name}.toml"]
+    lines = [f"# sweeplab study. Save as {study.name}.toml, edit, and run: "
+             f"sweeplab run {study.name}.toml"]
     for k, v in d.items():
         if k == "description" and "\n" in v:
             lines.append(f'{k} = """\n{v}"""')

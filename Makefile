@@ -1,0 +1,33 @@
+# Two entry points that do all the set-up themselves: `make demo` and `make test`.
+PYTHON ?= python3
+VENV ?= .venv
+DATA ?= $(if $(SWEEPLAB_DATA),$(SWEEPLAB_DATA),../shared/data)
+STAMP := $(VENV)/.installed
+
+.PHONY: demo test setup browser lint clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/pip install --quiet --upgrade pip
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $(STAMP)
+
+setup: $(STAMP)
+
+# Headless Chromium for the report's browser test (Debian's package; needs root or sudo).
+browser:
+	@command -v chromium >/dev/null 2>&1 || { \
+	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
+	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
+
+demo: $(STAMP)
+	$(VENV)/bin/sweeplab run q1 --seeds 3 --epochs 2 --data-dir $(DATA)
+
+test: $(STAMP) browser
+	SWEEPLAB_TEST_DATA=$(abspath $(DATA)) $(VENV)/bin/python -m pytest -q
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check src tests bench
+
+clean:
+	rm -rf $(VENV) sweeplab.db sweeplab.db-wal sweeplab.db-shm report.html

@@ -1,0 +1,260 @@
+"""The ``sweeplab`` command: parses arguments and calls the library, nothing else."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Sequence
+
+from sweeplab import data as data_mod
+from sweeplab import spec as S
+from sweeplab import study as st
+from sweeplab.store import DEFAULT_PATH, Store, StoreError
+
+SUBSET_HELP = ("train and test on a stratified sample of N images per split (the first images "
+               "of each class in original order, class proportions kept; the test split is cut "
+               "to at most N as well)")
+
+
+class CliError(Exception):
+    """A user error: printed as one line, exit status 2."""
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value}")
+    return value
+
+
+def _add_store(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--store", default=DEFAULT_PATH, metavar="PATH",
+                   help=f"the SQLite run store (default: ./{DEFAULT_PATH})")
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    from sweeplab.engines import DEFAULT_ENGINE, ENGINES
+
+    p.add_argument("--seeds", type=_positive, metavar="N", help="run seeds 0..N-1 instead of "
+                   "the study's own")
+    p.add_argument("--epochs", type=_positive, metavar="E", help="train E epochs per run")
+    p.add_argument("--subset", type=_positive, metavar="N", help=SUBSET_HELP)
+    p.add_argument("--data-dir", metavar="DIR", help="look for datasets here first (then "
+                   f"${data_mod.ENV_VAR}, then {data_mod.KERAS_CACHE}, then download)")
+    p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
+                   help=f"how runs are trained (default: {DEFAULT_ENGINE})")
+    p.add_argument("--parallel", type=_positive, metavar="K",
+                   help="seeds of one config trained at once by the engine (default: automatic)")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    _add_store(p)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="sweeplab",
+        description="Run repeated Keras experiments on image classifiers, crash-safe, and say "
+                    "honestly what they show.")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    p = sub.add_parser("run", help="train every run of a study that the store does not have")
+    p.add_argument("study", help="a built-in study name (see `sweeplab studies`) or a .toml file")
+    _add_run_options(p)
+
+    p = sub.add_parser("studies", help="list the built-in studies, or print one as TOML")
+    p.add_argument("name", nargs="?", help="print this study as a TOML file `run` accepts")
+
+    p = sub.add_parser("ls", help="studies and configs in a store, runs done/total")
+    _add_store(p)
+
+    p = sub.add_parser("show", help="one config: per-epoch mean +- std across seeds")
+    p.add_argument("config", help="a config hash (or unique prefix), or STUDY to show all of "
+                   "its configs, or STUDY:LABEL (e.g. q6:width=32)")
+    _add_store(p)
+
+    p = sub.add_parser("data", help="where each dataset is found, its shapes and class counts")
+    p.add_argument("--data-dir", metavar="DIR", help="look here first")
+    p.add_argument("name", nargs="*", help="datasets to describe (default: all)")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command](args)
+    except (S.SpecError, data_mod.DataError, StoreError, CliError, ValueError) as err:
+        print(f"sweeplab {args.command}: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"sweeplab {args.command}: interrupted; finished runs are kept in the store.",
+              file=sys.stderr)
+        return 130
+
+
+# --- commands -----------------------------------------------------------------------------
+
+def _study_from_args(args: argparse.Namespace) -> st.Study:
+    study = st.resolve(args.study)
+    return st.with_overrides(study, seeds=args.seeds, epochs=args.epochs, subset=args.subset)
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    from sweeplab.runner import run_study
+
+    study = _study_from_args(args)
+    # Data problems must surface before a store file is created (the load is cached).
+    data_mod.load(study.base.dataset, args.data_dir, study.base.subset)
+    with Store(args.store) as store:
+        summary = run_study(study, store, data_dir=args.data_dir, engine=args.engine,
+                            parallel=args.parallel, quiet=args.quiet,
+                            log=lambda m: print(m, file=sys.stderr))
+        _print_summary(store, study, summary)
+    return 0 if summary.ok else 1
+
+
+def _print_summary(store: Store, study: st.Study, summary) -> None:
+    from sweeplab.stats import summarize
+
+    if summary.trained == 0 and not summary.failed:
+        print(f"{study.name}: nothing to train, all {summary.total} runs are already in "
+              f"{store.path}.")
+    else:
+        print(f"{study.name}: trained {summary.trained} runs in {summary.seconds:.1f} s, "
+              f"{summary.skipped} were already done, {len(summary.failed)} failed "
+              f"({summary.total} in all). Store: {store.path}")
+    for label, seed, err in summary.failed:
+        print(f"  FAILED {label} seed {seed}: {err}")
+    for row in store.study_configs(study.name):
+        results = store.results(row.config_hash)
+        if not results:
+            continue
+        acc = summarize([r.final.test_acc for r in results], n_boot=0)
+        ci = (f", 95% CI {100 * acc.ci_low:.2f}-{100 * acc.ci_high:.2f}"
+              if acc.n > 1 else "")
+        print(f"  {row.label:<24} final test accuracy {100 * acc.mean:.2f}% "
+              f"+- {100 * (acc.std if acc.n > 1 else 0):.2f} (n={acc.n}{ci})")
+
+
+def cmd_studies(args: argparse.Namespace) -> int:
+    if args.name:
+        sys.stdout.write(st.study_to_toml(st.resolve(args.name)))
+        return 0
+    for name, study in st.BUILTIN.items():
+        planned = st.expand(study)
+        runs = len(planned) * len(study.seeds)
+        print(f"{name:<6} {study.base.dataset:<8} {len(planned):>2} configs x "
+              f"{len(study.seeds):>2} seeds x {study.base.epochs:>2} epochs = {runs:>3} runs  "
+              f"{study.title}")
+    return 0
+
+
+def cmd_ls(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        studies = store.studies()
+        if not studies:
+            print(f"{store.path}: no studies yet.")
+        seen: set[str] = set()
+        for row in studies:
+            seeds = row.definition.get("seeds", [])
+            configs = store.study_configs(row.name)
+            counts = store.counts(c.config_hash for c in configs)
+            done = sum(len(store.done_seeds(c.config_hash) & set(seeds)) for c in configs)
+            total = len(configs) * len(seeds)
+            subset = row.definition.get("subset")
+            print(f"{row.name}: {done}/{total} runs done, {len(configs)} configs x {len(seeds)} "
+                  f"seeds x {row.definition.get('epochs')} epochs "
+                  f"({row.definition.get('dataset')}{f', subset {subset}' if subset else ''})")
+            for c in configs:
+                seen.add(c.config_hash)
+                n = counts[c.config_hash]
+                extra = "".join(f", {n[k]} {k}" for k in ("running", "failed") if n.get(k))
+                print(f"  {c.config_hash[:10]}  {c.label:<24} "
+                      f"{len(store.done_seeds(c.config_hash) & set(seeds))}/{len(seeds)} done"
+                      f"{extra}")
+        others = [h for h, _ in store.configs() if h not in seen]
+        if others:
+            print(f"configs in no current study: {len(others)} "
+                  f"({', '.join(h[:10] for h in others[:8])}{' ...' if len(others) > 8 else ''})")
+    return 0
+
+
+def _configs_for(store: Store, ref: str) -> list[tuple[str, str]]:
+    """(hash, label) pairs for a hash prefix, a study name, or STUDY:LABEL."""
+    study_name, _, label = ref.partition(":")
+    if store.study(study_name) is not None:
+        rows = store.study_configs(study_name)
+        if label:
+            rows = [r for r in rows if r.label == label or r.label.replace(" ", "") == label]
+            if not rows:
+                labels = [r.label for r in store.study_configs(study_name)]
+                raise CliError(f"study {study_name!r} has no config {label!r}. "
+                               f"Allowed: {', '.join(labels)}")
+        return [(r.config_hash, f"{study_name} {r.label}") for r in rows]
+    h, _ = store.config(ref)
+    return [(h, h[:10])]
+
+
+def cmd_show(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from sweeplab.stats import summarize
+
+    with Store(args.store, readonly=True) as store:
+        for h, label in _configs_for(store, args.config):
+            _, cfg = store.config(h)
+            results = store.results(h)
+            print(f"{label}  [{h}]")
+            print(f"  {S.describe(S.config_from_dict(cfg))}")
+            print(f"  dataset {cfg['dataset']}"
+                  f"{', subset ' + str(cfg['subset']) if cfg.get('subset') else ''}; "
+                  f"{len(results)} finished runs (seeds {[r.seed for r in results]})")
+            if not results:
+                continue
+            n_ep = min(len(r.epochs) for r in results)
+            print(f"  {'epoch':>5} {'train loss':>17} {'train acc %':>15} {'test loss':>17} "
+                  f"{'test acc %':>15}")
+            for e in range(n_ep):
+                cols = []
+                for field, scale in (("train_loss", 1), ("train_acc", 100), ("test_loss", 1),
+                                     ("test_acc", 100)):
+                    vals = [getattr(r.epochs[e], field) for r in results]
+                    if vals[0] is None:
+                        cols.append(f"{'-':>17}" if scale == 1 else f"{'-':>15}")
+                        continue
+                    s = summarize(np.asarray(vals, float) * scale, n_boot=0)
+                    sd = s.std if s.n > 1 else 0.0
+                    w, d = (17, 4) if scale == 1 else (15, 2)
+                    cols.append(f"{f'{s.mean:.{d}f} +- {sd:.{d}f}':>{w}}")
+                print(f"  {e:>5} " + " ".join(cols))
+            print(f"  (mean +- std over n={len(results)} seeds; epoch 0 = untrained)")
+    return 0
+
+
+def cmd_data(args: argparse.Namespace) -> int:
+    names = args.name or list(data_mod.DATASETS)
+    for name in names:
+        row = data_mod.describe(name, args.data_dir)
+        where = row["found"] or "-"
+        print(f"{name}: {where}")
+        if row["error"]:
+            print(f"  {row['error']}")
+            continue
+        print(f"  files {', '.join(row['files'])}")
+        print(f"  train {row['train_shape']}  class counts {row['train_counts']}")
+        print(f"  test  {row['test_shape']}  class counts {row['test_counts']}")
+    return 0
+
+
+COMMANDS = {
+    "run": cmd_run,
+    "studies": cmd_studies,
+    "ls": cmd_ls,
+    "show": cmd_show,
+    "data": cmd_data,
+}
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,164 @@
+"""The command line, run as real processes against a real store."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+
+import pytest
+
+from sweeplab import cli
+from sweeplab.store import Store
+
+ENV = {**os.environ, "PYTHONUNBUFFERED": "1"}
+
+
+def sweeplab(*args, check=True, timeout=300):
+    proc = subprocess.run([sys.executable, "-m", "sweeplab", *args], capture_output=True,
+                          text=True, env=ENV, timeout=timeout)
+    if check and proc.returncode != 0:
+        raise AssertionError(f"exit {proc.returncode}\n{proc.stdout}\n{proc.stderr}")
+    return proc
+
+
+def test_run_twice_trains_nothing_the_second_time(tmp_path, data_dir):
+    db = str(tmp_path / "s.db")
+    args = ["run", "q1", "--seeds", "3", "--epochs", "2", "--subset", "500", "--store", db,
+            "--data-dir", data_dir, "--engine", "reference"]
+    first = sweeplab(*args)
+    assert "trained 3 runs" in first.stdout
+    second = sweeplab(*args)
+    assert "nothing to train, all 3 runs are already in" in second.stdout
+    ls = sweeplab("ls", "--store", db)
+    assert "q1: 3/3 runs done" in ls.stdout
+    show = sweeplab("show", "q1", "--store", db)
+    assert "n=3 seeds" in show.stdout and "    2 " in show.stdout
+    with Store(db, readonly=True) as store:
+        (row,) = store.study_configs("q1")
+        assert len(store.run_rows(row.config_hash)) == 3
+
+
+def test_sigkill_mid_run_then_resume(tmp_path, data_dir):
+    """Kill -9 while a run trains: finished runs stay, the killed one is trained again."""
+    db = tmp_path / "s.db"
+    args = [sys.executable, "-m", "sweeplab", "run", "q1", "--seeds", "3", "--epochs", "4",
+            "--subset", "1000", "--store", str(db), "--data-dir", data_dir, "--quiet",
+            "--engine", "reference"]
+    proc = subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    deadline = time.time() + 240
+    state = None
+    try:
+        while time.time() < deadline:
+            time.sleep(0.05)
+            if not db.exists():
+                continue
+            try:
+                con = sqlite3.connect(f"file:{db}?mode=ro", uri=True, timeout=1)
+                rows = con.execute("SELECT seed, status FROM runs").fetchall()
+                con.close()
+            except sqlite3.Error:
+                continue
+            status = dict(rows)
+            if list(status.values()).count("done") >= 1 and "running" in status.values():
+                state = status
+                break
+        assert state is not None, "never saw a finished run beside a running one"
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+    assert proc.returncode == -signal.SIGKILL
+
+    with Store(db, readonly=True) as store:
+        (row,) = store.study_configs("q1")
+        before = {r.seed: r for r in store.run_rows(row.config_hash)}
+    done_before = {s for s, r in before.items() if r.status == "done"}
+    killed = {s for s, r in before.items() if r.status == "running"}
+    assert done_before and killed and not done_before & killed
+
+    resumed = sweeplab(*args[3:])
+    assert f"trained {3 - len(done_before)} runs" in resumed.stdout
+    assert f"{len(done_before)} were already done" in resumed.stdout
+    with Store(db, readonly=True) as store:
+        after = {r.seed: r for r in store.run_rows(row.config_hash)}
+        assert sorted(after) == [0, 1, 2] and all(r.status == "done" for r in after.values())
+        for s in done_before:  # kept, not retrained
+            assert after[s].finished_at == before[s].finished_at
+        for r in store.results(row.config_hash):
+            assert [e.epoch for e in r.epochs] == [0, 1, 2, 3, 4]  # no duplicate epochs
+
+
+BAD_STUDIES = {
+    "unknown key": ('name = "bad"\ndataset = "mnist"\nepochz = 3\n', "'epochz'"),
+    "dropout 1.5": ('name = "bad"\n[model]\npreset = "mlp-softmax-ce"\nlayers = '
+                    '[{type = "flatten"}, {type = "dropout", rate = 1.5}]\n',
+                    "layers[1].rate must be a number in [0.0, 1.0). Received: "
+                    "model.layers[1].rate=1.5"),
+    "conv after flatten": ('name = "bad"\n[model]\nlayers = [{type = "flatten"}, '
+                           '{type = "conv2d", filters = 8}]\n', "before flatten"),
+    "bad axis path": ('name = "bad"\n[model]\npreset = "mlp-softmax-ce"\n[[axes]]\n'
+                      'name = "w"\npaths = ["layers.5.units"]\nvalues = [1, 2]\n',
+                      "that list has 2 items"),
+    "bad toml": ('name = "bad\n', "not valid TOML"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(BAD_STUDIES))
+def test_bad_study_file_fails_before_any_training(tmp_path, case):
+    text, words = BAD_STUDIES[case]
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    db = tmp_path / "s.db"
+    err = _main_stderr(["run", str(path), "--store", str(db)])
+    assert err[0] == 2
+    assert words.replace("model.", "") in err[1] or words in err[1], err[1]
+    assert str(path) in err[1] or "bad" in err[1]
+    assert not db.exists()  # refused before the store was even created
+
+
+def _main_stderr(argv):
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stderr(buf):
+        code = cli.main(argv)
+    return code, buf.getvalue()
+
+
+def test_foreign_store_refused_by_cli(tmp_path, data_dir):
+    path = tmp_path / "mine.db"
+    path.write_bytes(b"not a database at all" * 50)
+    before = path.read_bytes()
+    code, err = _main_stderr(["run", "q1", "--seeds", "1", "--epochs", "1", "--subset", "100",
+                              "--store", str(path), "--data-dir", data_dir])
+    assert code == 2 and "not a sweeplab store" in err and err.count("\n") == 1
+    assert path.read_bytes() == before
+
+
+def test_missing_data_is_one_clear_line(tmp_path, monkeypatch):
+    monkeypatch.setenv("SWEEPLAB_DATA", str(tmp_path / "nothing"))
+    monkeypatch.setattr("sweeplab.data.KERAS_CACHE", tmp_path / "cache")
+    monkeypatch.setattr("sweeplab.data._download",
+                        lambda name: (_ for _ in ()).throw(OSError("no network")))
+    code, err = _main_stderr(["run", "q9", "--store", str(tmp_path / "s.db"),
+                              "--data-dir", str(tmp_path / "dd")])
+    assert code == 2 and "Dataset 'cifar10' not found" in err and "no network" in err
+    assert not (tmp_path / "s.db").exists()
+
+
+def test_studies_lists_all_and_prints_runnable_toml(tmp_path):
+    code = cli.main(["studies"])
+    assert code == 0
+    from sweeplab import study as st
+
+    for name, s in st.BUILTIN.items():
+        text = st.study_to_toml(s)
+        p = tmp_path / f"{name}.toml"
+        p.write_text(text)
+        assert st.load_study_file(p) == s
