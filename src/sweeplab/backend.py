@@ -44,6 +44,9 @@ def keras() -> ModuleType:
         # Same seed, same numbers on CPU: without this, some reductions pick
         # non-deterministic kernels.
         tf.config.experimental.enable_op_determinism()
+        # Keras' "tf.function retracing" warnings fire for every freshly built model,
+        # which is what sweeplab does on purpose.
+        tf.get_logger().setLevel("ERROR")
         _configured = True
     return _keras
 

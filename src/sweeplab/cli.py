@@ -62,6 +62,13 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("run", help="train every run of a study that the store does not have")
     p.add_argument("study", help="a built-in study name (see `sweeplab studies`) or a .toml file")
     _add_run_options(p)
+    p.add_argument("--until-ci", type=float, metavar="W",
+                   help="keep adding seeds, in rounds, until every configuration's 95%% CI "
+                   "half-width of final test accuracy is at most W accuracy points")
+    p.add_argument("--max-seeds", type=_positive, default=20, metavar="M",
+                   help="with --until-ci: stop at M seeds per configuration (default 20)")
+    p.add_argument("--seeds-per-round", type=_positive, default=2, metavar="N",
+                   help="with --until-ci: seeds added per round (default 2)")
 
     p = sub.add_parser("studies", help="list the built-in studies, or print one as TOML")
     p.add_argument("name", nargs="?", help="print this study as a TOML file `run` accepts")
@@ -72,6 +79,15 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("show", help="one config: per-epoch mean +- std across seeds")
     p.add_argument("config", help="a config hash (or unique prefix), or STUDY to show all of "
                    "its configs, or STUDY:LABEL (e.g. q6:width=32)")
+    _add_store(p)
+
+    p = sub.add_parser("compare", help="is config B really different from config A? "
+                       "(paired over shared seeds)")
+    p.add_argument("refs", nargs="+", metavar="[STORE] CONFIG",
+                   help="optionally a store path, then two configs: hash prefixes or "
+                   "STUDY:LABEL (e.g. q6:width=16 q6:width=32)")
+    p.add_argument("--metric", default="test_acc", choices=("test_acc", "train_acc",
+                   "test_loss", "train_loss"), help="final-epoch metric (default test_acc)")
     _add_store(p)
 
     p = sub.add_parser("data", help="where each dataset is found, its shapes and class counts")
@@ -107,9 +123,22 @@ def cmd_run(args: argparse.Namespace) -> int:
     # Data problems must surface before a store file is created (the load is cached).
     data_mod.load(study.base.dataset, args.data_dir, study.base.subset)
     with Store(args.store) as store:
-        summary = run_study(study, store, data_dir=args.data_dir, engine=args.engine,
-                            parallel=args.parallel, quiet=args.quiet,
-                            log=lambda m: print(m, file=sys.stderr))
+        options = dict(data_dir=args.data_dir, engine=args.engine, parallel=args.parallel,
+                       quiet=args.quiet, log=lambda m: print(m, file=sys.stderr))
+        if args.until_ci is not None:
+            from sweeplab.runner import run_until_ci
+
+            adaptive = run_until_ci(study, store, args.until_ci, args.max_seeds,
+                                    args.seeds_per_round, **options)
+            study = st.with_overrides(study, seeds=max(adaptive.seeds.values()))
+            trained = sum(r.trained for r in adaptive.rounds)
+            print(f"{study.name}: {len(adaptive.rounds)} round(s), trained {trained} runs. "
+                  f"Stopped: {adaptive.reason}.")
+            for label, n in adaptive.seeds.items():
+                print(f"  {label:<24} {n:>3} seeds, 95% CI half-width "
+                      f"{adaptive.half_widths[label]:.2f} points")
+            return 0 if adaptive.ok else 1
+        summary = run_study(study, store, **options)
         _print_summary(store, study, summary)
     return 0 if summary.ok else 1
 
@@ -173,6 +202,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 print(f"  {c.config_hash[:10]}  {c.label:<24} "
                       f"{len(store.done_seeds(c.config_hash) & set(seeds))}/{len(seeds)} done"
                       f"{extra}")
+            adaptive = store.get_meta(f"adaptive:{row.name}")
+            if adaptive:
+                print(f"  adaptive seeds (--until-ci {adaptive['target_points']:g}): stopped "
+                      f"because {adaptive['reason']}")
         others = [h for h, _ in store.configs() if h not in seen]
         if others:
             print(f"configs in no current study: {len(others)} "
@@ -232,6 +265,53 @@ def cmd_show(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_compare(args: argparse.Namespace) -> int:
+    from sweeplab.stats import compare, describe_difference, summarize
+
+    refs = list(args.refs)
+    if len(refs) == 3:
+        args.store = refs.pop(0)
+    if len(refs) != 2:
+        raise CliError(f"compare needs two configs (and optionally a store first). "
+                       f"Received: {args.refs}")
+    with Store(args.store, readonly=True) as store:
+        sides = []
+        for ref in refs:
+            found = _configs_for(store, ref)
+            if len(found) != 1:
+                labels = ", ".join(lab for _, lab in found)
+                raise CliError(f"{ref!r} names {len(found)} configs ({labels}); name one, "
+                               f"e.g. STUDY:LABEL.")
+            h, label = found[0]
+            runs = store.results(h)
+            if not runs:
+                raise CliError(f"{ref!r} ({h[:10]}) has no finished runs in {store.path}.")
+            sides.append((label, h, {r.seed: float(getattr(r.final, args.metric)) for r in runs}))
+    (la, ha, a), (lb, hb, b) = sides
+    scale, unit = (100.0, "points") if args.metric.endswith("acc") else (1.0, "")
+    print(f"{'config':<28} {'n':>3} {'mean':>9} {'std':>8}  95% CI")
+    for label, h, values in sides:
+        s = summarize(list(values.values()), n_boot=0)
+        ci = (f"{scale * s.ci_low:.3f} .. {scale * s.ci_high:.3f}" if s.n > 1 else "-")
+        std = f"{scale * s.std:.3f}" if s.n > 1 else "-"
+        print(f"{(label + ' ' + h[:8]):<28} {s.n:>3} {scale * s.mean:>9.3f} {std:>8}  {ci}")
+    c = compare(a, b)
+    print(f"\ndifference B - A ({args.metric}{', x100' if scale == 100 else ''}):")
+    rows = [("pairing", f"paired over {c.n_pairs} shared seeds" if c.paired else c.note),
+            ("mean difference", f"{scale * c.diff:+.3f}"),
+            ("95% CI (t)", f"{scale * c.ci_low:+.3f} .. {scale * c.ci_high:+.3f}"),
+            ("95% CI (bootstrap)", f"{scale * c.boot_low:+.3f} .. {scale * c.boot_high:+.3f}"),
+            ("p (t-test)", f"{c.p_t:.4g}"),
+            ("p (Wilcoxon)" if c.paired else "p (Mann-Whitney)", f"{c.p_rank:.4g}"),
+            ("effect size", f"{c.effect_size:+.2f} ({'d_z' if c.paired else 'Hedges g'})")]
+    for k, v in rows:
+        print(f"  {k:<20} {v}")
+    metric = args.metric.replace("_acc", " accuracy").replace("_loss", " loss")
+    print("\n" + describe_difference(c, metric_name=metric, scale=scale, unit=unit,
+                                      a_label=la, b_label=lb))
+    return 0
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     names = args.name or list(data_mod.DATASETS)
     for name in names:
@@ -252,6 +332,7 @@ COMMANDS = {
     "studies": cmd_studies,
     "ls": cmd_ls,
     "show": cmd_show,
+    "compare": cmd_compare,
     "data": cmd_data,
 }
 

@@ -7,6 +7,8 @@ to the store the moment it finishes.
 
 from __future__ import annotations
 
+import dataclasses
+import math
 import sys
 import time
 import traceback
@@ -115,6 +117,7 @@ def run_study(
     quiet: bool = False,
     stop_on_error: bool = False,
     log: Callable[[str], None] | None = None,
+    only: set[str] | None = None,
 ) -> RunSummary:
     """Train every run of ``study`` that the store does not have yet.
 
@@ -125,6 +128,7 @@ def run_study(
         quiet: no progress bar.
         stop_on_error: re-raise the first failing run's error instead of recording it
             and going on with the others.
+        only: train only these config hashes (the others are still recorded).
 
     Raises:
         SpecError, DataError, StoreError: before any training, when something is wrong.
@@ -132,14 +136,15 @@ def run_study(
     t0 = time.perf_counter()
     eng = get_engine(engine, parallel)
     planned = expand(study)
+    trainable = [p for p in planned if only is None or p.hash in only]
     # Load the data first: a missing or corrupt file must stop us before the store changes.
     dataset = data_mod.load(study.base.dataset, data_dir, study.base.subset)
     prepare(study, store)
     done = {p.hash: store.done_seeds(p.hash) for p in planned}
-    total = len(planned) * len(study.seeds)
-    skipped = sum(len(done[p.hash] & set(study.seeds)) for p in planned)
+    total = len(trainable) * len(study.seeds)
+    skipped = sum(len(done[p.hash] & set(study.seeds)) for p in trainable)
     summary = RunSummary(study.name, total, skipped)
-    todo = schedule(planned, study.seeds, done, group=max(1, getattr(eng, "parallel", 1) or 1))
+    todo = schedule(trainable, study.seeds, done, group=max(1, getattr(eng, "parallel", 1) or 1))
     if not todo:
         summary.seconds = time.perf_counter() - t0
         return summary
@@ -175,3 +180,78 @@ def run_study(
         progress.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+@dataclass
+class AdaptiveSummary:
+    """What :func:`run_until_ci` did and why it stopped."""
+
+    study: str  # study name
+    target: float  # wanted 95% CI half-width of final test accuracy, in accuracy points
+    max_seeds: int  # most seeds any config may get
+    reason: str  # why it stopped, in words
+    seeds: dict[str, int] = field(default_factory=dict)  # config label -> finished seeds
+    half_widths: dict[str, float] = field(default_factory=dict)  # label -> half-width, points
+    rounds: list[RunSummary] = field(default_factory=list)  # one per round of training
+
+    @property
+    def ok(self) -> bool:
+        return all(r.ok for r in self.rounds)
+
+
+def run_until_ci(
+    study: Study,
+    store: Store,
+    target_points: float,
+    max_seeds: int,
+    seeds_per_round: int = 2,
+    **kwargs,
+) -> AdaptiveSummary:
+    """Add seeds in rounds until every config's 95% CI of final test accuracy is narrow enough.
+
+    Starts with the study's own seeds, then gives each config whose CI half-width is
+    still above ``target_points`` (accuracy points: 0.5 means +-0.5 %) the next
+    ``seeds_per_round`` seeds, until all are narrow enough or a config needing more
+    would exceed ``max_seeds``. Only the configs that still need seeds are trained.
+
+    Raises:
+        ValueError: bad target, max_seeds or seeds_per_round.
+    """
+    from sweeplab.stats import ci_half_width
+
+    if not target_points > 0:
+        raise ValueError(f"--until-ci must be > 0 accuracy points. Received: {target_points!r}")
+    if max_seeds < 2 or seeds_per_round < 1:
+        raise ValueError(f"max_seeds must be >= 2 and seeds_per_round >= 1. Received: "
+                         f"max_seeds={max_seeds}, seeds_per_round={seeds_per_round}")
+    seeds = tuple(study.seeds[:max_seeds])
+    planned = expand(study)
+    active = {p.hash for p in planned}
+    out = AdaptiveSummary(study.name, target_points, max_seeds, "")
+    while True:
+        current = dataclasses.replace(study, seeds=seeds)
+        out.rounds.append(run_study(current, store, only=active, **kwargs))
+        for p in planned:
+            vals = [r.final.test_acc for r in store.results(p.hash) if r.seed in seeds]
+            out.seeds[p.label] = len(vals)
+            out.half_widths[p.label] = 100 * ci_half_width(vals) if vals else math.inf
+        active = {p.hash for p in planned if out.half_widths[p.label] > target_points}
+        if not active:
+            out.reason = (f"every configuration's 95% CI half-width is at most "
+                          f"{target_points:g} points")
+            break
+        if not out.rounds[-1].ok:
+            out.reason = "a run failed; fix it and run again"
+            break
+        if len(seeds) >= max_seeds:
+            out.reason = (f"reached --max-seeds {max_seeds} with {len(active)} configuration(s) "
+                          f"still wider than {target_points:g} points")
+            break
+        nxt = max(seeds) + 1
+        seeds = seeds + tuple(range(nxt, nxt + min(seeds_per_round, max_seeds - len(seeds))))
+    # Record the seeds reached so `ls` and the report count against them.
+    prepare(dataclasses.replace(study, seeds=seeds), store)
+    store.set_meta(f"adaptive:{study.name}", {
+        "target_points": target_points, "max_seeds": max_seeds, "reason": out.reason,
+        "seeds": out.seeds, "half_widths": out.half_widths})
+    return out

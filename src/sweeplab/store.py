@@ -321,6 +321,21 @@ class Store:
         rows = self._con.execute("SELECT hash, canonical FROM configs ORDER BY created_at, hash")
         return [(h, json.loads(c)) for h, c in rows]
 
+    def set_meta(self, key: str, value: Any) -> None:
+        """Store a JSON-able fact about the store (e.g. how an adaptive study stopped)."""
+        with self._write() as con:
+            con.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
+                        "value=excluded.value", (key, json.dumps(value, sort_keys=True)))
+
+    def get_meta(self, key: str) -> Any:
+        row = self._con.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
+        if row is None:
+            return None
+        try:
+            return json.loads(row[0])
+        except ValueError:
+            return row[0]  # the plain strings written at creation
+
     # --- runs -----------------------------------------------------------------------
 
     def done_seeds(self, config_hash: str) -> set[int]:

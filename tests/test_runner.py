@@ -1,0 +1,102 @@
+"""Scheduling, adaptive seeds and comparisons on real (tiny) trainings."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+
+import pytest
+
+from sweeplab import cli
+from sweeplab import spec as S
+from sweeplab import study as st
+from sweeplab.runner import run_study, run_until_ci
+from sweeplab.store import Store
+
+
+def _tiny(seeds=2, widths=(4, 16)) -> st.Study:
+    return st.study_from_dict({
+        "name": "tiny", "dataset": "mnist", "seeds": seeds, "epochs": 1, "subset": 300,
+        "model": {"preset": "mlp-softmax-ce"},
+        "axes": [{"name": "width", "paths": ["layers.1.units"], "values": list(widths)}],
+    })
+
+
+def test_schedule_gives_every_config_seed_zero_first():
+    study = _tiny(seeds=3)
+    planned = st.expand(study)
+    order = st.schedule(planned, study.seeds, done={})
+    assert [(p.label, s) for p, s in order] == [
+        ("width=4", (0,)), ("width=16", (0,)), ("width=4", (1,)), ("width=16", (1,)),
+        ("width=4", (2,)), ("width=16", (2,))]
+    # in groups (a multi-seed engine), rounds of two seeds; done seeds are skipped
+    order = st.schedule(planned, study.seeds, done={planned[0].hash: {0}}, group=2)
+    assert [(p.label, s) for p, s in order] == [
+        ("width=4", (1,)), ("width=16", (0, 1)), ("width=4", (2,)), ("width=16", (2,))]
+
+
+def test_half_finished_study_has_seed_zero_of_every_config(tmp_path, data_dir):
+    study = _tiny(seeds=3)
+    with Store(tmp_path / "s.db") as store:
+        # stop after two runs: both must be seed 0, one per config
+        seen = []
+        store_finish = store.finish_run
+
+        def finish(result, versions):
+            store_finish(result, versions)
+            seen.append((result.config_hash, result.seed))
+            if len(seen) == 2:
+                raise KeyboardInterrupt
+
+        store.finish_run = finish
+        with pytest.raises(KeyboardInterrupt):
+            run_study(study, store, data_dir=data_dir, quiet=True, engine="reference")
+        hashes = [p.hash for p in st.expand(study)]
+        assert sorted(seen) == sorted((h, 0) for h in hashes)
+
+
+def test_until_ci_stops_at_max_seeds_and_store_shows_it(tmp_path, data_dir):
+    study = _tiny(seeds=2, widths=(4,))
+    with Store(tmp_path / "s.db") as store:
+        out = run_until_ci(study, store, target_points=0.001, max_seeds=5, seeds_per_round=2,
+                           data_dir=data_dir, quiet=True, engine="reference")
+        assert out.reason.startswith("reached --max-seeds 5")
+        assert out.seeds == {"width=4": 5} and len(out.rounds) == 3
+        (row,) = store.study_configs("tiny")
+        assert store.done_seeds(row.config_hash) == {0, 1, 2, 3, 4}
+        assert store.study("tiny").definition["seeds"] == [0, 1, 2, 3, 4]
+        assert store.get_meta("adaptive:tiny")["reason"] == out.reason
+
+
+def test_until_ci_stops_when_intervals_are_narrow(tmp_path, data_dir):
+    study = _tiny(seeds=2, widths=(4, 16))
+    with Store(tmp_path / "s.db") as store:
+        out = run_until_ci(study, store, target_points=100.0, max_seeds=8, data_dir=data_dir,
+                           quiet=True, engine="reference")
+        assert out.reason.startswith("every configuration's 95% CI half-width is at most 100")
+        assert out.seeds == {"width=4": 2, "width=16": 2} and len(out.rounds) == 1
+        assert all(w <= 100 for w in out.half_widths.values())
+
+
+def test_compare_cli_prints_paired_table(tmp_path, data_dir):
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        run_study(_tiny(seeds=3), store, data_dir=data_dir, quiet=True, engine="reference")
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        code = cli.main(["compare", str(db), "tiny:width=4", "tiny:width=16"])
+    text = buf.getvalue()
+    assert code == 0
+    assert "paired over 3 shared seeds" in text and "95% CI (t)" in text
+    assert "tiny width=16 - tiny width=4 = " in text
+    with Store(db, readonly=True) as store:
+        a = {r.seed: r.final.test_acc for r in store.results(st.expand(_tiny())[0].hash)}
+    # the printed mean of width=4 is the stored mean, in points
+    assert f"{100 * sum(a.values()) / 3:.3f}" in text
+
+
+def test_study_file_validation_names_axis(tmp_path):
+    with pytest.raises(S.SpecError, match="axes\\[0\\].scale must be one of"):
+        st.study_from_dict({"name": "x", "model": {"preset": "mlp-relu-mse"},
+                            "axes": [{"paths": ["epochs"], "values": [1],
+                                      "scale": "log10"}]})
