@@ -25,7 +25,7 @@ class Engine(Protocol):
                  on_epoch: EpochCallback | None = None) -> Iterator[RunResult]: ...
 
 
-ENGINES = ("reference",)
+ENGINES = ("reference", "fast")
 DEFAULT_ENGINE = "reference"
 
 
@@ -34,13 +34,18 @@ def get_engine(name: str, parallel: int | None = None) -> Engine:
 
     Args:
         parallel: how many seeds of one config an engine may train at once
-            (None = the engine decides; the reference engine always trains one).
+            (None = the engine decides; the reference engine always trains one, the
+            fast engine picks K from memory, see ``fast.choose_parallel``).
 
     Raises:
-        ValueError: unknown engine name.
+        ValueError: unknown engine name, or parallel < 1.
     """
     if name == "reference":
         from sweeplab.engines.reference import ReferenceEngine
 
         return ReferenceEngine()
+    if name == "fast":
+        from sweeplab.engines.fast import FastEngine
+
+        return FastEngine(parallel=parallel)
     raise ValueError(f"Unknown engine {name!r}. Allowed: {', '.join(ENGINES)}.")

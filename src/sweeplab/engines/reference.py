@@ -18,7 +18,8 @@ EVAL_BATCH = 1024  # evaluation batch; only speed depends on it, not the numbers
 
 
 def train(cfg: Config, seed: int, data: Dataset, *, shuffle: bool = True,
-          on_epoch: EpochCallback | None = None) -> RunResult:
+          on_epoch: EpochCallback | None = None,
+          weights_out: list | None = None) -> RunResult:
     """Train one fresh model exactly as the assignment does and return what it measured.
 
     Seeds everything, builds the model, evaluates it untrained (epoch 0), then
@@ -27,6 +28,8 @@ def train(cfg: Config, seed: int, data: Dataset, *, shuffle: bool = True,
     Args:
         shuffle: Keras' per-epoch shuffling (the assignment's default). False keeps the
             training set's order, which tests use to force the same batches on two engines.
+        weights_out: if given, the trained model's ``get_weights()`` are appended to it
+            (tests compare them with the fast engine's).
     """
     k = keras()
     t_start = time.perf_counter()
@@ -62,6 +65,8 @@ def train(cfg: Config, seed: int, data: Dataset, *, shuffle: bool = True,
     scores = model.predict(data.x_test, batch_size=EVAL_BATCH, verbose=0)
     conf = confusion_matrix(data.y_test, scores.argmax(axis=1), data.num_classes)
     probe_trained = tuple(float(v) for v in scores[0])
+    if weights_out is not None:
+        weights_out.extend(model.get_weights())
     return RunResult(config_hash(cfg), int(seed), "reference", tuple(records), conf,
                      probe_untrained, probe_trained, time.perf_counter() - t_start)
 

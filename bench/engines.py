@@ -1,0 +1,149 @@
+"""Reference vs fast engine, side by side in one invocation.
+
+Each measurement runs in its own subprocess (so its peak resident memory is its own and
+no compiled program is reused), alternating the engines, and the script prints the
+median model-epochs per second of each engine, the ratio of the medians, and peak RSS.
+A measurement is the whole engine call: model building, compiling, training, per-epoch
+test evaluation, confusion matrices, as a study would see it.
+
+    .venv/bin/python bench/engines.py                 # (a) q1 MLP and (b) q9 CNN
+    .venv/bin/python bench/engines.py --cases mlp --repeats 3
+    .venv/bin/python bench/engines.py --cases cnn --cnn-subset 0   # full CIFAR-10
+    .venv/bin/python bench/engines.py --memory        # 10 seeds of q10e at once, peak RSS
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+
+CASES = {
+    # name: (preset, dataset, seeds, epochs)
+    "mlp": ("mlp-relu-mse", "mnist", 10, 2),  # (a) q1 on MNIST
+    "cnn": ("cnn-base", "cifar10", 3, 1),  # (b) q9 on CIFAR-10
+}
+
+
+def _child(args: argparse.Namespace) -> None:
+    """Run one engine on one case and print one JSON line."""
+    sys.path.insert(0, str(ROOT / "src"))
+    from sweeplab import data, spec
+    from sweeplab.engines import get_engine
+
+    ds = data.load(args.dataset, args.data_dir, subset=args.subset or None)
+    cfg = dataclasses.replace(spec.preset(args.preset), epochs=args.epochs)
+    engine = get_engine(args.engine, parallel=args.parallel)
+    seeds = list(range(args.seeds))
+    t0 = time.perf_counter()
+    results = []
+    if args.max_steps:  # memory probe: cut the training set to max_steps batches
+        n = min(len(ds.x_train), args.max_steps * cfg.batch_size)
+        ds = dataclasses.replace(ds, x_train=ds.x_train[:n], y_train=ds.y_train[:n])
+    for r in engine(cfg, seeds, ds):
+        results.append(r)
+    dt = time.perf_counter() - t0
+    print(json.dumps({
+        "engine": args.engine, "seconds": dt, "model_epochs": len(seeds) * cfg.epochs,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "final_test_acc": [r.final.test_acc for r in results],
+    }))
+
+
+def _run(engine: str, case: str, args: argparse.Namespace, extra: list[str] = ()) -> dict:
+    preset, dataset, seeds, epochs = CASES[case]
+    subset = args.cnn_subset if case == "cnn" else args.mlp_subset
+    cmd = [sys.executable, __file__, "--child", "--engine", engine, "--preset", preset,
+           "--dataset", dataset, "--seeds", str(seeds), "--epochs", str(epochs),
+           "--subset", str(subset), "--data-dir", args.data_dir, *extra]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise SystemExit(f"{engine}/{case} failed:\n{out.stderr[-3000:]}")
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def _bench(case: str, args: argparse.Namespace) -> None:
+    preset, dataset, seeds, epochs = CASES[case]
+    subset = args.cnn_subset if case == "cnn" else args.mlp_subset
+    print(f"\n({case}) {preset} on {dataset}{f' subset {subset}' if subset else ''}: "
+          f"{seeds} seeds x {epochs} epochs, {args.repeats} alternating repeats", flush=True)
+    rates: dict[str, list[float]] = {"reference": [], "fast": []}
+    rss: dict[str, float] = {"reference": 0.0, "fast": 0.0}
+    for rep in range(args.repeats):
+        order = ("reference", "fast") if rep % 2 == 0 else ("fast", "reference")
+        for engine in order:
+            r = _run(engine, case, args)
+            rate = r["model_epochs"] / r["seconds"]
+            rates[engine].append(rate)
+            rss[engine] = max(rss[engine], r["peak_rss_mb"])
+            print(f"  rep {rep} {engine:9s} {r['seconds']:7.2f} s  {rate:7.3f} model-epochs/s  "
+                  f"peak RSS {r['peak_rss_mb']:6.0f} MB  mean final test acc "
+                  f"{statistics.mean(r['final_test_acc']):.4f}", flush=True)
+    med = {e: statistics.median(v) for e, v in rates.items()}
+    ratios = [f / r for f, r in zip(rates["fast"], rates["reference"], strict=True)]
+    print(f"  median model-epochs/s: reference {med['reference']:.3f}, fast {med['fast']:.3f}; "
+          f"ratio of medians {med['fast'] / med['reference']:.1f}x (per-repeat ratios "
+          f"{', '.join(f'{x:.1f}' for x in ratios)}); peak RSS reference "
+          f"{rss['reference']:.0f} MB, fast {rss['fast']:.0f} MB", flush=True)
+
+
+def _memory(args: argparse.Namespace) -> None:
+    cmd = [sys.executable, __file__, "--child", "--engine", "fast",
+           "--preset", "cnn-4block-bn-dropout", "--dataset", "cifar10", "--seeds", "10",
+           "--epochs", "1", "--subset", "0", "--parallel", "10",
+           "--max-steps", str(args.memory_steps), "--data-dir", args.data_dir]
+    env = dict(os.environ, PYTHONPATH=str(ROOT / "src"))
+    out = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if out.returncode != 0:
+        raise SystemExit(f"memory run failed:\n{out.stderr[-3000:]}")
+    r = json.loads(out.stdout.strip().splitlines()[-1])
+    print(f"\n(memory) q10e cnn-4block-bn-dropout, 10 seeds at once (parallel=10), full CIFAR-10 "
+          f"in memory, {args.memory_steps} steps + test evaluation: {r['seconds']:.1f} s, "
+          f"peak RSS {r['peak_rss_mb']:.0f} MB ({'fits' if r['peak_rss_mb'] < 4096 else 'EXCEEDS'}"
+          " 4 GB)", flush=True)
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("--cases", default="mlp,cnn", help="comma list of: mlp, cnn")
+    p.add_argument("--repeats", type=int, default=3, help="alternating repeats per engine")
+    p.add_argument("--mlp-subset", type=int, default=0, help="MNIST subset (0 = all 60,000)")
+    p.add_argument("--cnn-subset", type=int, default=10000,
+                   help="CIFAR-10 subset (0 = all 50,000)")
+    p.add_argument("--memory", action="store_true", help="only the q10e 10-seed memory probe")
+    p.add_argument("--memory-steps", type=int, default=300)
+    p.add_argument("--data-dir", default="/work/shared/data")
+    # child-process arguments
+    p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
+    p.add_argument("--engine", help=argparse.SUPPRESS)
+    p.add_argument("--preset", help=argparse.SUPPRESS)
+    p.add_argument("--dataset", help=argparse.SUPPRESS)
+    p.add_argument("--seeds", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--epochs", type=int, help=argparse.SUPPRESS)
+    p.add_argument("--subset", type=int, default=0, help=argparse.SUPPRESS)
+    p.add_argument("--parallel", type=int, default=None, help=argparse.SUPPRESS)
+    p.add_argument("--max-steps", type=int, default=0, help=argparse.SUPPRESS)
+    args = p.parse_args()
+    if args.child:
+        _child(args)
+        return
+    if args.memory:
+        _memory(args)
+        return
+    print(f"machine: {os.cpu_count()} CPUs; each measurement in its own process")
+    for case in args.cases.split(","):
+        _bench(case.strip(), args)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,557 @@
+"""The fast engine: K seeds of one config trained together, a whole epoch per compiled call.
+
+What it computes is the reference engine's training, run by run:
+
+- initial weights: for each seed, ``seed_everything(seed)`` then ``models.build_model``
+  and the Keras model's own weights, so epoch 0 is identical to the reference engine;
+- the same losses, Keras 3's SGD/Adam update formulas (``keras/src/optimizers``),
+  BatchNormalization (momentum 0.99, epsilon 1e-3, biased batch variance,
+  ``tf.nn.moments`` + ``tf.nn.batch_normalization`` like Keras' TF backend), dropout
+  (keep where uniform >= rate, scale 1/(1-rate)), the last partial batch as a
+  smaller batch, and train loss/accuracy as Keras' ``fit`` logs report them (loss:
+  mean of the per-batch mean losses weighted by batch size; accuracy: fraction of
+  the epoch's samples classified correctly);
+- evaluation on the test set after every epoch, the untrained evaluation (epoch 0),
+  the confusion matrix and the probe outputs for ``x_test[0]``.
+
+How runs are stacked: every trainable tensor gets a leading run axis K. Dense layers
+are batched matmuls ``(K, B, in) @ (K, in, out)``; images stay a Python list of K
+tensors and each run gets its own ``tf.nn.conv2d`` in the same graph (TF runs the K
+independent branches concurrently). A whole epoch is one ``tf.while_loop`` (plus one
+step for the last partial batch) inside one ``tf.function``; Python is not involved
+per step.
+
+Measured on the 2-core EPYC (AVX2/FMA) this was developed on:
+
+- dense-only models: XLA (``jit_compile=True``) fuses the small batched matmuls,
+  activations, loss and optimiser update of a step; see bench/README.md for the
+  end-to-end figures.
+- conv models: no XLA. Under ``enable_op_determinism`` (which sweeplab turns on) the
+  XLA bridge refuses MaxPoolGrad ("MaxPool gradient ops do not yet have a
+  deterministic XLA implementation"), and XLA's CPU convolutions were reported
+  several times slower than oneDNN's here. cnn-base's conv stack, forward+backward,
+  3 runs x batch 32: K separate ``conv2d`` in one graph 15.6 ms/step, one grouped
+  convolution over (B, H, W, K*C) 17.6 ms/step -> separate convs kept.
+
+Randomness, all derived from the run's seed ``s`` with TF's stateless (Philox) ops,
+so a run's numbers do not depend on which other seeds share its group:
+
+- shuffling in epoch e (1-based): ``argsort(stateless_uniform([N], seed=(s, -e)))``
+  (Keras' own shuffle recipe);
+- dropout mask of the dropout layer at position l (index in ``cfg.layers``) in step
+  j (0-based, counted within the epoch) of epoch e: ``stateless_uniform(shape,
+  seed=(s, e * 2**32 + j * 2**8 + l))``.
+
+Weights come only from ``backend.seed_everything(seed)`` + the Keras builder.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from sweeplab import models
+from sweeplab import spec as S
+from sweeplab.backend import seed_everything, tensorflow
+from sweeplab.data import Dataset
+from sweeplab.engines import EpochCallback
+from sweeplab.results import EpochRecord, RunResult, confusion_matrix
+
+MAX_PARALLEL = 16  # runs stacked at most; beyond this no speed-up was seen on 2 cores
+MEMORY_BUDGET = 3 * 2**30  # bytes the automatic K may plan for (model state + activations)
+EVAL_ACT_BUDGET = 256 * 2**20  # bytes of activations one evaluation chunk may use
+_BN_MOMENTUM = 0.99  # keras.layers.BatchNormalization defaults
+_BN_EPSILON = 1e-3
+
+
+# --- the stacked model ----------------------------------------------------------------
+
+@dataclass
+class _State:
+    """Everything that changes during training, each tensor with a leading run axis."""
+
+    params: list[Any]  # trainable tensors in Keras' weight order
+    stats: list[Any]  # BatchNorm moving means/variances, (mean, var) per BN layer
+    slots: list[list[Any]]  # optimiser slots per param (momentum; m, v[, v_hat])
+    iterations: Any  # int64 scalar, Keras' optimizer.iterations
+
+    def flat(self) -> list[Any]:
+        return [*self.params, *self.stats, *[s for ss in self.slots for s in ss],
+                self.iterations]
+
+
+def _uses_images(cfg: S.Config) -> bool:
+    return any(isinstance(x, (S.Conv2D, S.MaxPool)) for x in cfg.layers)
+
+
+class _Program:
+    """The compiled per-config functions: one epoch of training, one evaluation chunk."""
+
+    def __init__(self, cfg: S.Config, k: int, n_train: int, num_classes: int):
+        tf = tensorflow()
+        self.tf = tf
+        self.cfg = cfg
+        self.k = k
+        self.num_classes = num_classes
+        self.batch = cfg.batch_size
+        self.full_steps, self.last = divmod(n_train, cfg.batch_size)
+        # layout of params/stats: per layer, indices into the flat lists
+        self.layout: list[tuple[Any, tuple[int, ...], tuple[int, ...]]] = []
+        p = s = 0
+        for layer in (*cfg.layers, S.Dense(num_classes, cfg.output_activation)):
+            if isinstance(layer, (S.Dense, S.Conv2D)):
+                self.layout.append((layer, (p, p + 1), ()))
+                p += 2
+            elif isinstance(layer, S.BatchNorm):
+                self.layout.append((layer, (p, p + 1), (s, s + 1)))
+                p += 2
+                s += 2
+            else:
+                self.layout.append((layer, (), ()))
+        self.n_params, self.n_stats = p, s
+        opt = cfg.optimizer
+        self.n_slots = (1 if opt.momentum else 0) if opt.name == "sgd" else (
+            3 if opt.amsgrad else 2)
+        # XLA for dense-only models; oneDNN (no XLA) once there are convolutions.
+        jit = not _uses_images(cfg)
+        self.train_epoch = tf.function(self._train_epoch, jit_compile=jit)
+        self.evaluate = tf.function(self._evaluate, jit_compile=jit)
+
+    # -- forward ------------------------------------------------------------------------
+
+    def forward(self, params, stats, x, training: bool, keys=None, counter=None):
+        """Run the stack. x: (K, B, ...) per-run inputs, or (M, ...) shared by all runs.
+
+        Returns (outputs, logits, new_stats); outputs/logits are (K, B, classes).
+        """
+        tf = self.tf
+        k = self.k
+        shared = not training
+        new_stats = list(stats)
+        h: Any
+        # Images (before Flatten) are a list of K tensors, one per run; vectors are one
+        # (K, B, D) tensor, or (1, M, D) for a test chunk shared by all runs, which the
+        # batched matmul broadcasts.
+        image = not isinstance(self.cfg.layers[0], S.Flatten) if self.cfg.layers else False
+        if image:
+            h = [x] * k if shared else tf.unstack(x, num=k)
+        else:
+            h = x[None] if shared else x
+        for pos, (layer, pi, si) in enumerate(self.layout):
+            if isinstance(layer, S.Flatten):
+                if image:
+                    h = tf.stack([tf.reshape(a, (tf.shape(a)[0], -1)) for a in h])
+                    image = False
+                else:
+                    h = tf.reshape(h, (tf.shape(h)[0], tf.shape(h)[1], -1))
+            elif isinstance(layer, S.Dense):
+                w, b = params[pi[0]], params[pi[1]]
+                if len(h.shape) > 3:  # vector input without Flatten: (K, B, D) from x
+                    h = tf.reshape(h, (tf.shape(h)[0], tf.shape(h)[1], -1))
+                h = tf.matmul(h, w) + b[:, None, :]
+                if pos == len(self.layout) - 1:
+                    return _activate(tf, h, layer.activation), h, new_stats
+                h = _activate(tf, h, layer.activation)
+            elif isinstance(layer, S.Conv2D):
+                w, b = params[pi[0]], params[pi[1]]
+                pad = layer.padding.upper()
+                h = [_activate(tf, tf.nn.bias_add(tf.nn.conv2d(a, w[i], 1, pad), b[i]),
+                               layer.activation) for i, a in enumerate(h)]
+            elif isinstance(layer, S.MaxPool):
+                h = [tf.nn.max_pool2d(a, layer.size, layer.size, "VALID") for a in h]
+            elif isinstance(layer, S.BatchNorm):
+                gamma, beta = params[pi[0]], params[pi[1]]
+                mm, mv = stats[si[0]], stats[si[1]]
+                h, new_stats[si[0]], new_stats[si[1]] = self._batchnorm(
+                    h, image, gamma, beta, mm, mv, training)
+            elif isinstance(layer, S.Dropout):
+                if training and layer.rate > 0:
+                    h = self._dropout(h, image, layer.rate, keys, counter, pos)
+        raise AssertionError("the output layer returns")  # pragma: no cover
+
+    def _batchnorm(self, h, image, gamma, beta, mm, mv, training):
+        tf = self.tf
+        mom = _BN_MOMENTUM
+        if image:
+            outs, means, vars_ = [], [], []
+            for i, a in enumerate(h):
+                if training:
+                    mean, var = tf.nn.moments(a, [0, 1, 2])
+                    means.append(mean)
+                    vars_.append(var)
+                else:
+                    mean, var = mm[i], mv[i]
+                outs.append(tf.nn.batch_normalization(a, mean, var, beta[i], gamma[i],
+                                                      _BN_EPSILON))
+            if not training:
+                return outs, mm, mv
+            mean, var = tf.stack(means), tf.stack(vars_)
+        else:
+            if training:
+                mean, var = tf.nn.moments(h, [1], keepdims=True)
+                outs = tf.nn.batch_normalization(h, mean, var, beta[:, None], gamma[:, None],
+                                                 _BN_EPSILON)
+                mean, var = mean[:, 0], var[:, 0]
+            else:
+                outs = tf.nn.batch_normalization(h, mm[:, None], mv[:, None], beta[:, None],
+                                                 gamma[:, None], _BN_EPSILON)
+                return outs, mm, mv
+        # Keras: moving * momentum + batch * (1.0 - momentum), in the variables' dtype
+        mean, var = tf.stop_gradient(mean), tf.stop_gradient(var)
+        return outs, mm * mom + mean * (1.0 - mom), mv * mom + var * (1.0 - mom)
+
+    def _dropout(self, h, image, rate, keys, counter, pos):
+        tf = self.tf
+        scale = 1.0 / (1.0 - rate)
+
+        def mask(i, shape):
+            seed = tf.stack([keys[i], counter + pos])
+            u = tf.random.stateless_uniform(shape, seed=seed, alg="philox")
+            return tf.cast(u >= rate, h[0].dtype if image else h.dtype)
+
+        if image:
+            return [a * scale * mask(i, tf.shape(a)) for i, a in enumerate(h)]
+        shape = tf.shape(h)[1:]
+        return h * scale * tf.stack([mask(i, shape) for i in range(self.k)])
+
+    # -- loss, metrics, optimiser -------------------------------------------------------
+
+    def per_sample(self, out, logits, y):
+        """Per-sample loss (K, B) and correct flags (K, B) as float."""
+        tf = self.tf
+        if self.cfg.loss == "squared_error":
+            target = tf.one_hot(y, self.num_classes, dtype=out.dtype)
+            loss = tf.reduce_mean(tf.square(target - out), axis=-1)
+        else:  # softmax or linear output: Keras takes the logits (see _get_logits)
+            yy = tf.broadcast_to(y, tf.shape(logits)[:-1])
+            loss = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=yy, logits=logits)
+        pred = tf.argmax(out, axis=-1, output_type=tf.int32)
+        return loss, tf.cast(tf.equal(pred, y), out.dtype), pred
+
+    def apply(self, params, slots, grads, iterations):
+        """Keras 3's update_step, per variable, formulas copied term by term."""
+        tf = self.tf
+        opt = self.cfg.optimizer
+        new_p, new_s = [], []
+        lr = tf.constant(opt.learning_rate, tf.float32)
+        if opt.name == "adam":
+            step = tf.cast(iterations + 1, tf.float32)
+            b1p = tf.pow(tf.constant(opt.beta_1, tf.float32), step)
+            b2p = tf.pow(tf.constant(opt.beta_2, tf.float32), step)
+            alpha = lr * tf.sqrt(1 - b2p) / (1 - b1p)
+        for p, ss, g in zip(params, slots, grads, strict=True):
+            if opt.name == "sgd":
+                if opt.momentum:
+                    m = ss[0] * opt.momentum - g * lr
+                    p = p + (m * opt.momentum - g * lr if opt.nesterov else m)
+                    ss = [m]
+                else:
+                    p = p - g * lr
+            else:
+                m = ss[0] + (g - ss[0]) * (1 - opt.beta_1)
+                v = ss[1] + (tf.square(g) - ss[1]) * (1 - opt.beta_2)
+                if opt.amsgrad:
+                    vh = tf.maximum(ss[2], v)
+                    ss = [m, v, vh]
+                    v = vh
+                else:
+                    ss = [m, v]
+                p = p - (m * alpha) / (tf.sqrt(v) + opt.epsilon)
+            new_p.append(p)
+            new_s.append(ss)
+        return new_p, new_s
+
+    # -- compiled bodies ------------------------------------------------------------------
+
+    def _step(self, x_train, y_train, idx, keys, counter, state):
+        tf = self.tf
+        params, stats, slots, it = state
+        xb = tf.gather(x_train, idx)  # (K, B, ...)
+        yb = tf.gather(y_train, idx)  # (K, B)
+        with tf.GradientTape() as tape:
+            tape.watch(params)
+            out, logits, new_stats = self.forward(params, stats, xb, True, keys, counter)
+            loss, correct, _ = self.per_sample(out, logits, yb)
+            batch_loss = tf.reduce_mean(loss, axis=1)  # (K,), Keras' sum_over_batch_size
+            total = tf.reduce_sum(batch_loss)  # runs are independent: d total/d w_k = d loss_k
+        grads = tape.gradient(total, params)
+        params, slots = self.apply(params, slots, grads, it)
+        n = tf.cast(tf.shape(idx)[1], tf.float32)
+        return (params, new_stats, slots, it + 1), batch_loss * n, tf.reduce_sum(correct, 1)
+
+    def _train_epoch(self, x_train, y_train, idx_full, idx_last, keys, epoch, state):
+        """One epoch. idx_full (S, K, B) and idx_last (K, r) index the training set."""
+        tf = self.tf
+        zeros = tf.zeros((self.k,), tf.float32)
+        base = tf.cast(epoch, tf.int64) * (2 ** 32)
+
+        def body(j, st, lsum, csum):
+            st, l_, c_ = self._step(x_train, y_train, idx_full[j], keys,
+                                    base + tf.cast(j, tf.int64) * 256, st)
+            return j + 1, st, lsum + l_, csum + c_
+
+        state = tuple(state)
+        if self.full_steps:
+            _, state, lsum, csum = tf.while_loop(
+                lambda j, *_: j < self.full_steps, body,
+                (tf.constant(0), state, zeros, zeros))
+        else:
+            lsum = csum = zeros
+        if self.last:
+            state, l_, c_ = self._step(x_train, y_train, idx_last, keys,
+                                       base + self.full_steps * 256, state)
+            lsum, csum = lsum + l_, csum + c_
+        return state, lsum, csum
+
+    def _evaluate(self, params, stats, x, y):
+        """Sums over one test chunk shared by all runs: loss (K,), correct (K,), preds, probe."""
+        tf = self.tf
+        out, logits, _ = self.forward(params, stats, x, False)
+        loss, correct, pred = self.per_sample(out, logits, y[None])
+        return tf.reduce_sum(loss, 1), tf.reduce_sum(correct, 1), pred, out[:, 0]
+
+
+def _activate(tf, x, name: str):
+    if isinstance(x, list):
+        return [_activate(tf, a, name) for a in x]
+    if name == "relu":
+        return tf.nn.relu(x)
+    if name == "linear":
+        return x
+    if name == "sigmoid":
+        return tf.nn.sigmoid(x)
+    if name == "tanh":
+        return tf.nn.tanh(x)
+    if name == "softmax":
+        return tf.nn.softmax(x)
+    if name == "elu":
+        return tf.nn.elu(x)
+    if name == "gelu":
+        return tf.nn.gelu(x, approximate=False)  # keras.activations.gelu's default
+    raise ValueError(f"unsupported activation {name!r}")
+
+
+# --- memory and K ---------------------------------------------------------------------
+
+def _activation_floats(cfg: S.Config, image_shape: tuple[int, ...], num_classes: int) -> int:
+    """Floats of all layer outputs for one image (what the backward pass keeps)."""
+    shape = image_shape
+    total = math.prod(shape)
+    for shp in S.check_shapes(cfg):
+        total += math.prod(shp)
+    return total + num_classes
+
+
+def _largest_activation(cfg: S.Config, image_shape: tuple[int, ...]) -> int:
+    return max([math.prod(image_shape), *(math.prod(s) for s in S.check_shapes(cfg))])
+
+
+def _param_count(cfg: S.Config, image_shape: tuple[int, ...], num_classes: int) -> int:
+    shape = image_shape
+    n = 0
+    for layer, out in zip(cfg.layers, S.check_shapes(cfg), strict=True):
+        if isinstance(layer, S.Dense):
+            n += shape[-1] * layer.units + layer.units
+        elif isinstance(layer, S.Conv2D):
+            n += layer.kernel ** 2 * shape[-1] * layer.filters + layer.filters
+        elif isinstance(layer, S.BatchNorm):
+            n += 4 * shape[-1]
+        shape = out
+    return n + shape[-1] * num_classes + num_classes
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 8 * 2**30
+
+
+def run_bytes(cfg: S.Config, image_shape: tuple[int, ...], num_classes: int) -> int:
+    """Bytes one stacked run needs while training: weights, grads, slots, activations."""
+    copies = 4 + (2 if cfg.optimizer.name == "adam" else 1)  # weights, grads, new, slots
+    params = _param_count(cfg, image_shape, num_classes) * copies
+    acts = _activation_floats(cfg, image_shape, num_classes) * cfg.batch_size * 4  # fwd+bwd
+    return 4 * (params + acts)
+
+
+def choose_parallel(cfg: S.Config, data: Dataset, n_seeds: int) -> int:
+    """K: as many seeds as fit MEMORY_BUDGET (and half the free memory), at most MAX_PARALLEL."""
+    budget = min(MEMORY_BUDGET, _available_memory() // 2)
+    per_run = run_bytes(cfg, data.image_shape, data.num_classes)
+    return max(1, min(n_seeds, MAX_PARALLEL, budget // max(per_run, 1)))
+
+
+def _eval_chunk(cfg: S.Config, image_shape: tuple[int, ...], k: int) -> int:
+    per_image = _largest_activation(cfg, image_shape) * 4 * 3 * k
+    return int(max(32, min(2048, EVAL_ACT_BUDGET // per_image)))
+
+
+# --- training a group -----------------------------------------------------------------
+
+@dataclass
+class GroupResult:
+    """What :func:`train_group` returns: the runs' records and their final weights."""
+
+    results: list[RunResult]  # one per seed, in the order given
+    weights: list[list[np.ndarray]] = field(repr=False)  # per seed, Keras get_weights() order
+
+
+_PROGRAMS: dict[tuple, _Program] = {}
+
+
+def _program(cfg: S.Config, k: int, n_train: int, num_classes: int) -> _Program:
+    key = (S.canonical_json(cfg), k, n_train, num_classes)
+    if key not in _PROGRAMS:
+        _PROGRAMS.clear()  # one live program at a time keeps memory flat over a study
+        _PROGRAMS[key] = _Program(cfg, k, n_train, num_classes)
+    return _PROGRAMS[key]
+
+
+def initial_weights(cfg: S.Config, seed: int, data: Dataset) -> list[np.ndarray]:
+    """The reference engine's initial weights for ``seed`` (Keras' own builder)."""
+    seed_everything(seed)
+    model = models.build_model(cfg, data.image_shape, data.num_classes)
+    return model.get_weights()
+
+
+def _split_weights(prog: _Program, weights: list[np.ndarray]) -> tuple[list, list]:
+    """Keras order -> (trainable, BN moving stats): BN holds gamma, beta, mean, var."""
+    params, stats = [], []
+    i = 0
+    for layer, pi, _ in prog.layout:
+        if isinstance(layer, S.BatchNorm):
+            params += weights[i:i + 2]
+            stats += weights[i + 2:i + 4]
+            i += 4
+        elif pi:
+            params += weights[i:i + 2]
+            i += 2
+    return params, stats
+
+
+def _join_weights(prog: _Program, params: list, stats: list) -> list:
+    out = []
+    for _layer, pi, si in prog.layout:
+        out += [params[j] for j in pi] + [stats[j] for j in si]
+    return out
+
+
+def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: bool = True,
+                on_epoch: EpochCallback | None = None) -> GroupResult:
+    """Train ``len(seeds)`` runs of ``cfg`` together and return their results and weights.
+
+    Args:
+        shuffle: per-run shuffling each epoch (the default, as Keras' fit). False keeps the
+            training set's order for every run, which tests use to force the reference
+            engine's batches.
+    """
+    tf = tensorflow()
+    t_start = time.perf_counter()
+    seeds = [int(s) for s in seeds]
+    k = len(seeds)
+    n = len(data.x_train)
+    prog = _program(cfg, k, n, data.num_classes)
+    per_run = [_split_weights(prog, initial_weights(cfg, s, data)) for s in seeds]
+    params = [tf.constant(np.stack([r[0][j] for r in per_run])) for j in range(prog.n_params)]
+    stats = [tf.constant(np.stack([r[1][j] for r in per_run])) for j in range(prog.n_stats)]
+    slots = [[tf.zeros_like(p) for _ in range(prog.n_slots)] for p in params]
+    state = (params, stats, slots, tf.constant(0, tf.int64))
+    keys = tf.constant(seeds, tf.int64)
+    x_train = tf.convert_to_tensor(data.x_train)
+    y_train = tf.convert_to_tensor(data.y_train)
+    chunk = _eval_chunk(cfg, data.image_shape, k)
+    x_test, y_test = data.x_test, data.y_test
+    setup = time.perf_counter() - t_start
+
+    def evaluate(st):
+        lsum = np.zeros(k)
+        csum = np.zeros(k)
+        preds, probe = [], None
+        for a in range(0, len(x_test), chunk):
+            l_, c_, p_, o_ = prog.evaluate(st[0], st[1], tf.convert_to_tensor(x_test[a:a + chunk]),
+                                           tf.convert_to_tensor(y_test[a:a + chunk]))
+            lsum += l_.numpy()
+            csum += c_.numpy()
+            preds.append(p_.numpy())
+            if probe is None:
+                probe = o_.numpy()
+        m = len(x_test)
+        return lsum / m, csum / m, np.concatenate(preds, axis=1), probe
+
+    t0 = time.perf_counter()
+    loss0, acc0, _, probe0 = evaluate(state)
+    dt = (time.perf_counter() - t0 + setup) / k
+    records = [[EpochRecord(0, float(loss0[i]), float(acc0[i]), seconds=dt)] for i in range(k)]
+    preds = None
+    probe = probe0
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        if shuffle:
+            perm = tf.stack([tf.argsort(tf.random.stateless_uniform(
+                [n], seed=tf.constant([s, -epoch], tf.int64), alg="philox")) for s in seeds])
+        else:
+            perm = tf.broadcast_to(tf.range(n), (k, n))
+        perm = tf.cast(perm, tf.int32)
+        full = prog.full_steps * prog.batch
+        idx_full = tf.transpose(tf.reshape(perm[:, :full], (k, prog.full_steps, prog.batch)),
+                                (1, 0, 2))
+        idx_last = perm[:, full:]
+        state, lsum, csum = prog.train_epoch(x_train, y_train, idx_full, idx_last, keys,
+                                             tf.constant(epoch, tf.int64), state)
+        tl, ta = (lsum / n).numpy(), (csum / n).numpy()
+        vl, va, preds, probe = evaluate(state)
+        dt = (time.perf_counter() - t0) / k
+        for i in range(k):
+            records[i].append(EpochRecord(epoch, float(vl[i]), float(va[i]), float(tl[i]),
+                                          float(ta[i]), seconds=dt))
+        if on_epoch is not None:
+            for s in seeds:
+                on_epoch(s, epoch, cfg.epochs)
+    wall = (time.perf_counter() - t_start) / k
+    chash = S.config_hash(cfg)
+    results = []
+    for i, s in enumerate(seeds):
+        conf = confusion_matrix(y_test, preds[i], data.num_classes)
+        results.append(RunResult(chash, s, "fast", tuple(records[i]), conf,
+                                 tuple(float(v) for v in probe0[i]),
+                                 tuple(float(v) for v in probe[i]), wall))
+    params_np = [p.numpy() for p in state[0]]
+    stats_np = [s.numpy() for s in state[1]]
+    weights = [_join_weights(prog, [p[i] for p in params_np], [s[i] for s in stats_np])
+               for i in range(k)]
+    return GroupResult(results, weights)
+
+
+class FastEngine:
+    """Trains the seeds of one config in groups of K (automatic, or ``parallel``)."""
+
+    name = "fast"
+
+    def __init__(self, parallel: int | None = None, shuffle: bool = True):
+        if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)
+                                     or parallel < 1):
+            raise ValueError(f"parallel must be an integer >= 1 or None. "
+                             f"Received: parallel={parallel!r}")
+        self.parallel = parallel
+        self.shuffle = shuffle
+
+    def __call__(self, cfg: S.Config, seeds: Sequence[int], data: Dataset,
+                 on_epoch: EpochCallback | None = None) -> Iterator[RunResult]:
+        seeds = list(seeds)
+        if not seeds:
+            return
+        k = self.parallel or choose_parallel(cfg, data, len(seeds))
+        for a in range(0, len(seeds), k):
+            yield from train_group(cfg, seeds[a:a + k], data, shuffle=self.shuffle,
+                                   on_epoch=on_epoch).results
+

@@ -1,0 +1,198 @@
+"""The fast engine against the reference engine (model.fit), and its own guarantees.
+
+Exactness: same seed, no dropout, same batch order (shuffle off) -> the same weights and
+metrics as ``model.fit`` after one epoch, up to float32 rounding (the two run the same
+formulas but XLA/oneDNN fuse and order the sums differently). Tolerances:
+WEIGHT_ATOL on every weight, METRIC_RTOL on every epoch metric.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sweeplab import data, spec
+from sweeplab.engines import ENGINES, fast, get_engine, reference
+from sweeplab.results import RunResult
+
+DATA_DIR = "/work/shared/data"
+WEIGHT_ATOL = 2e-5  # max |w_fast - w_reference| after one epoch
+METRIC_RTOL = 2e-5  # relative, on test/train loss and accuracy per epoch
+METRIC_ATOL = 1e-6
+
+
+def _load(name: str, subset: int) -> data.Dataset:
+    try:
+        return data.load(name, DATA_DIR, subset=subset, allow_download=False)
+    except data.DataError as err:  # pragma: no cover - machines without the data
+        pytest.skip(str(err))
+
+
+@pytest.fixture(scope="module")
+def mnist() -> data.Dataset:
+    return _load("mnist", 2000)
+
+
+@pytest.fixture(scope="module")
+def mnist_small() -> data.Dataset:
+    return _load("mnist", 300)
+
+
+@pytest.fixture(scope="module")
+def cifar() -> data.Dataset:
+    return _load("cifar10", 500)
+
+
+def _assert_same_run(ref: RunResult, ref_w: list, got: RunResult, got_w: list,
+                     loose: float = 1.0) -> None:
+    assert len(ref_w) == len(got_w)
+    for a, b in zip(ref_w, got_w, strict=True):
+        assert a.shape == b.shape
+        np.testing.assert_allclose(b, a, rtol=0, atol=WEIGHT_ATOL * loose)
+    assert len(ref.epochs) == len(got.epochs)
+    for r, g in zip(ref.epochs, got.epochs, strict=True):
+        for key in ("test_loss", "test_acc", "train_loss", "train_acc"):
+            rv, gv = getattr(r, key), getattr(g, key)
+            if rv is None:
+                assert gv is None, key
+            else:
+                np.testing.assert_allclose(gv, rv, rtol=METRIC_RTOL * loose, atol=METRIC_ATOL,
+                                           err_msg=f"epoch {r.epoch} {key}")
+    np.testing.assert_allclose(got.probe_untrained, ref.probe_untrained, atol=1e-5)
+    np.testing.assert_allclose(got.probe_trained, ref.probe_trained, atol=1e-4)
+    assert np.abs(got.confusion - ref.confusion).sum() <= 2  # argmax ties at rounding level
+
+
+def _compare(cfg: spec.Config, ds: data.Dataset, seeds=(11, 12), loose: float = 1.0) -> None:
+    group = fast.train_group(cfg, list(seeds), ds, shuffle=False)
+    for i, seed in enumerate(seeds):
+        ref_w: list = []
+        ref = reference.train(cfg, seed, ds, shuffle=False, weights_out=ref_w)
+        _assert_same_run(ref, ref_w, group.results[i], group.weights[i], loose)
+
+
+@pytest.mark.parametrize("preset", ["mlp-relu-mse", "mlp-softmax-ce"])
+def test_mlp_presets_match_reference(preset, mnist):
+    """q1 (squared error, SGD 0.1) and q5 (softmax CE, Adam): one epoch on 2,000 images."""
+    _compare(dataclasses.replace(spec.preset(preset), epochs=1), mnist)
+
+
+@pytest.mark.parametrize("opt,out,loss", [
+    (spec.Optimizer("sgd", 0.05, momentum=0.9), "relu", "squared_error"),
+    (spec.Optimizer("sgd", 0.05, momentum=0.9, nesterov=True), "sigmoid", "squared_error"),
+    (spec.Optimizer("adam", 0.002, amsgrad=True), "linear", "sparse_categorical_crossentropy"),
+])
+def test_optimisers_and_outputs_match_reference(opt, out, loss, mnist_small):
+    cfg = spec.Config(dataset="mnist", layers=(spec.Flatten(), spec.Dense(16, "tanh"),
+                                               spec.Dense(8, "elu")),
+                      output_activation=out, loss=loss, optimizer=opt, epochs=2)
+    _compare(cfg, mnist_small, seeds=(3,))
+
+
+@pytest.mark.parametrize("opt,loose", [
+    (spec.Optimizer("sgd", 0.01), 1.0),
+    # A bias followed by BatchNorm has a true gradient of exactly zero, so what either
+    # engine computes for it is float rounding (~1e-9); Adam divides by sqrt(v) and turns
+    # that noise into steps of ~learning_rate in directions that differ between the two
+    # engines. Measured: max weight difference 8e-5 after 16 steps; hence 10x looser.
+    (spec.Optimizer("adam", 0.001), 10.0),
+])
+def test_small_cnn_with_batchnorm_matches_reference(opt, loose, cifar):
+    cfg = spec.Config(
+        dataset="cifar10",
+        layers=(spec.Conv2D(8, 3, "valid"), spec.BatchNorm(), spec.MaxPool(2),
+                spec.Conv2D(8, 3, "same"), spec.MaxPool(2), spec.Flatten(), spec.Dense(16),
+                spec.BatchNorm()),
+        optimizer=opt, epochs=1)
+    _compare(cfg, cifar, seeds=(5,), loose=loose)
+
+
+def _dropout_cfg(epochs: int = 1) -> spec.Config:
+    return spec.Config(dataset="mnist", layers=(spec.Flatten(), spec.Dense(16),
+                                                spec.Dropout(0.3)),
+                       optimizer=spec.Optimizer("adam", 0.001), epochs=epochs)
+
+
+def _same(a: RunResult, b: RunResult, exact: bool) -> None:
+    tol = 0 if exact else 1e-6
+    for ea, eb in zip(a.epochs, b.epochs, strict=True):
+        for key in ("test_loss", "test_acc", "train_loss", "train_acc"):
+            va, vb = getattr(ea, key), getattr(eb, key)
+            assert (va is None and vb is None) or abs(va - vb) <= tol * max(1, abs(va)), key
+    np.testing.assert_allclose(a.probe_trained, b.probe_trained, rtol=0, atol=tol)
+
+
+def test_runs_are_independent_of_their_group(mnist_small):
+    """Seeds trained together equal each seed trained alone (shuffling and dropout on)."""
+    cfg = _dropout_cfg(epochs=2)
+    together = fast.train_group(cfg, [7, 8], mnist_small)
+    for i, seed in enumerate([7, 8]):
+        alone = fast.train_group(cfg, [seed], mnist_small)
+        _same(together.results[i], alone.results[0], exact=False)
+        for a, b in zip(together.weights[i], alone.weights[0], strict=True):
+            np.testing.assert_allclose(a, b, rtol=0, atol=1e-6)
+
+
+def test_same_seed_same_numbers(mnist_small):
+    cfg = _dropout_cfg()
+    a = fast.train_group(cfg, [21, 22], mnist_small)
+    b = fast.train_group(cfg, [21, 22], mnist_small)
+    for ra, rb in zip(a.results, b.results, strict=True):
+        _same(ra, rb, exact=True)
+    assert a.results[0].final.train_loss != a.results[1].final.train_loss
+
+
+def test_dropout_masks_differ_per_seed_and_repeat_per_key():
+    tf = fast.tensorflow()
+    prog = fast._Program(_dropout_cfg(), 3, 64, 10)
+    h = tf.ones((3, 32, 100))
+    keys = tf.constant([1, 2, 1], tf.int64)
+    out = prog._dropout(h, False, 0.3, keys, tf.constant(0, tf.int64), 2).numpy()
+    masks = out > 0
+    assert not np.array_equal(masks[0], masks[1])  # different seeds, different masks
+    np.testing.assert_array_equal(masks[0], masks[2])  # same seed, same mask
+    assert 0.2 < 1 - masks.mean() < 0.4  # about `rate` dropped
+    np.testing.assert_allclose(out[masks], 1 / 0.7, rtol=1e-6)  # Keras' inverted scaling
+    later = prog._dropout(h, False, 0.3, keys, tf.constant(256, tf.int64), 2).numpy() > 0
+    assert not np.array_equal(masks[0], later[0])  # a new mask every step
+
+
+def test_results_shapes_and_engine_interface(mnist_small):
+    cfg = dataclasses.replace(spec.preset("mlp-softmax-ce"), epochs=2)
+    seen: list[tuple[int, int, int]] = []
+    engine = get_engine("fast", parallel=2)
+    assert engine.name == "fast" and "fast" in ENGINES
+    results = list(engine(cfg, [1, 2, 3], mnist_small,
+                          on_epoch=lambda s, e, n: seen.append((s, e, n))))
+    assert [r.seed for r in results] == [1, 2, 3]
+    assert sorted(seen) == [(s, e, 2) for s in (1, 2, 3) for e in (1, 2)]
+    n_test = len(mnist_small.y_test)
+    for r in results:
+        assert isinstance(r, RunResult) and r.engine == "fast"
+        assert r.config_hash == spec.config_hash(cfg)
+        assert [e.epoch for e in r.epochs] == [0, 1, 2]
+        assert r.epochs[0].train_loss is None and r.epochs[0].train_acc is None
+        assert r.confusion.shape == (10, 10) and r.confusion.sum() == n_test
+        assert len(r.probe_untrained) == len(r.probe_trained) == 10
+        assert abs(sum(r.probe_trained) - 1) < 1e-5  # softmax outputs, like predict()
+        assert 0 <= r.final.test_acc <= 1 and r.final.train_loss > 0
+        acc = np.trace(r.confusion) / n_test
+        assert abs(acc - r.final.test_acc) < 1e-6
+    with pytest.raises(ValueError, match="parallel"):
+        get_engine("fast", parallel=0)
+
+
+def test_both_engines_give_the_same_record_fields(mnist_small):
+    cfg = dataclasses.replace(spec.preset("mlp-relu-mse"), epochs=1)
+    ref = next(iter(get_engine("reference")(cfg, [4], mnist_small)))
+    got = next(iter(get_engine("fast")(cfg, [4], mnist_small)))
+    for a, b in ((ref, got), (ref.epochs[1], got.epochs[1])):
+        for f in dataclasses.fields(a):
+            va, vb = getattr(a, f.name), getattr(b, f.name)
+            assert type(va) is type(vb), f.name
+    assert ref.engine == "reference" and got.engine == "fast"
+    assert ref.confusion.dtype == got.confusion.dtype
+    # epoch 0 is the same untrained model in both
+    assert abs(ref.epochs[0].test_acc - got.epochs[0].test_acc) < 1e-6
