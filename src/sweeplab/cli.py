@@ -52,6 +52,16 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     _add_store(p)
 
 
+def _add_report_options(p: argparse.ArgumentParser, data_dir: bool = True) -> None:
+    p.add_argument("--out", metavar="PATH", help="output file (html) or folder (md) "
+                   "(default: report.html, or report/ with --format md)")
+    p.add_argument("--format", choices=("html", "md"), default="html",
+                   help="html: one self-contained file; md: Markdown plus PNG files")
+    if data_dir:
+        p.add_argument("--data-dir", metavar="DIR",
+                       help="where to find the datasets for the sample-image plots")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="sweeplab",
@@ -89,6 +99,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--metric", default="test_acc", choices=("test_acc", "train_acc",
                    "test_loss", "train_loss"), help="final-epoch metric (default test_acc)")
     _add_store(p)
+
+    p = sub.add_parser("report", help="write every plot and table of the studies in a store "
+                       "into one self-contained HTML file (or Markdown + PNGs)")
+    p.add_argument("studies", nargs="*", metavar="STUDY",
+                   help="studies to report (default: all in the store, in assignment order)")
+    _add_report_options(p)
+    _add_store(p)
+
+    p = sub.add_parser("assignment", help="run every built-in study (skipping what is done), "
+                       "then write the report")
+    _add_run_options(p)
+    _add_report_options(p, data_dir=False)
 
     p = sub.add_parser("data", help="where each dataset is found, its shapes and class counts")
     p.add_argument("--data-dir", metavar="DIR", help="look here first")
@@ -312,6 +334,39 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
+def _write_report(args: argparse.Namespace, store: Store, studies) -> None:
+    from sweeplab.report import write_report
+
+    out = args.out or ("report.html" if args.format == "html" else "report")
+    path = write_report(store, out, studies=studies, fmt=args.format, data_dir=args.data_dir)
+    print(f"report: {path}")
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    with Store(args.store, readonly=True) as store:
+        _write_report(args, store, args.studies or None)
+    return 0
+
+
+def cmd_assignment(args: argparse.Namespace) -> int:
+    from sweeplab.runner import run_study
+
+    studies = [st.with_overrides(s, seeds=args.seeds, epochs=args.epochs, subset=args.subset)
+               for s in st.BUILTIN.values()]
+    for dataset in dict.fromkeys(s.base.dataset for s in studies):  # check data first
+        data_mod.load(dataset, args.data_dir, args.subset)
+    ok = True
+    with Store(args.store) as store:
+        for study in studies:
+            summary = run_study(study, store, data_dir=args.data_dir, engine=args.engine,
+                                parallel=args.parallel, quiet=args.quiet,
+                                log=lambda m: print(m, file=sys.stderr))
+            _print_summary(store, study, summary)
+            ok = ok and summary.ok
+        _write_report(args, store, [s.name for s in studies])
+    return 0 if ok else 1
+
+
 def cmd_data(args: argparse.Namespace) -> int:
     names = args.name or list(data_mod.DATASETS)
     for name in names:
@@ -333,6 +388,8 @@ COMMANDS = {
     "ls": cmd_ls,
     "show": cmd_show,
     "compare": cmd_compare,
+    "report": cmd_report,
+    "assignment": cmd_assignment,
     "data": cmd_data,
 }
 
