@@ -1,0 +1,706 @@
+"""Every plot of the assignment: a pure record from stored results, then a drawing.
+
+Each plot kind has two functions (Optuna's ``_get_*_info`` / ``_get_*_plot`` split):
+
+* a pure function turning stored results (:class:`~sweeplab.results.RunResult`
+  lists, a dataset) into a small frozen record of plain numbers. Tests assert on it;
+* ``draw_*``, which turns that record into a matplotlib :class:`Figure` (Agg, no
+  display, no pyplot state). Drawing never computes statistics and never trains.
+
+Conventions: accuracies are fractions in [0, 1] in records and drawn in percent;
+error = 1 - accuracy; curves cover epochs 1..E (epoch 0, the untrained model, has no
+training numbers); bands and error bars are Student-t 95% intervals of the mean over
+seeds (:func:`sweeplab.stats.summarize_curves` / :func:`sweeplab.stats.summarize`).
+Colours are Okabe-Ito for lines and viridis / cividis for maps (colour-blind safe).
+"""
+
+from __future__ import annotations
+
+import io
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import matplotlib
+
+matplotlib.use("Agg")  # never a display: reports are built on headless machines
+
+import numpy as np  # noqa: E402
+from matplotlib import colormaps  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.patches import Rectangle  # noqa: E402
+
+from sweeplab import stats  # noqa: E402
+from sweeplab.results import RunResult  # noqa: E402
+
+__all__ = [
+    "OKABE_ITO",
+    "ConfusionPlot",
+    "CurvesByValue",
+    "FinalSeries",
+    "GridHeatmap",
+    "ImageGrid",
+    "ParamSweep",
+    "ProbeOutputs",
+    "RunCurves",
+    "TwinCurves",
+    "confusion_counts",
+    "confusion_rates",
+    "curves_by_value",
+    "draw_confusion",
+    "draw_curves_by_value",
+    "draw_heatmap",
+    "draw_images",
+    "draw_param_sweep",
+    "draw_probe",
+    "draw_run_curves",
+    "draw_twin_curves",
+    "final_values",
+    "first_images",
+    "grid_heatmap",
+    "metric_values",
+    "param_sweep",
+    "probe_outputs",
+    "run_curves",
+    "to_png",
+    "twin_curves",
+]
+
+# Okabe & Ito (2008), ordered so the first colours read well on white; yellow last.
+OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "#000000",
+             "#F0E442")
+SPLITS = ("train", "test")
+METRICS = ("accuracy", "error")
+_SPLIT_NAME = {"train": "training", "test": "test"}
+
+Group = tuple[str, Sequence[RunResult]]  # (config label, its runs)
+
+
+# ------------------------------------------------------------------------- helpers
+
+
+def _check(name: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}. Received: {name}={value!r}")
+    return value
+
+
+def _readonly(arr: np.ndarray) -> np.ndarray:
+    arr = np.array(arr, dtype=float)
+    arr.setflags(write=False)
+    return arr
+
+
+def metric_values(run: RunResult, split: str = "test", metric: str = "accuracy") -> np.ndarray:
+    """One run's per-epoch metric for epochs 1..E, shape (E,).
+
+    Args:
+        split: "train" or "test".
+        metric: "accuracy", or "error" (1 - accuracy).
+
+    Raises:
+        ValueError: a bad split/metric, or a run without trained epochs.
+    """
+    _check("split", split, SPLITS)
+    _check("metric", metric, METRICS)
+    values = [getattr(e, f"{split}_acc") for e in run.epochs if e.epoch >= 1]
+    if not values or any(v is None for v in values):
+        raise ValueError(f"run {run.config_hash[:8]}/seed {run.seed} has no {split} accuracy "
+                         "for epochs 1..E")
+    arr = np.asarray(values, dtype=float)
+    return 1.0 - arr if metric == "error" else arr
+
+
+def _matrix(runs: Sequence[RunResult], split: str, metric: str) -> np.ndarray:
+    """(n_runs, E) per-epoch metric; runs cut to the shortest common length."""
+    rows = [metric_values(r, split, metric) for r in runs]
+    length = min(len(r) for r in rows)
+    return np.stack([r[:length] for r in rows])
+
+
+def final_values(runs: Sequence[RunResult], split: str = "test",
+                 metric: str = "accuracy") -> dict[int, float]:
+    """Seed -> final-epoch metric, the input of :func:`sweeplab.stats.compare`."""
+    return {r.seed: float(metric_values(r, split, metric)[-1]) for r in runs}
+
+
+def _axis_label(split: str, metric: str) -> str:
+    return f"{_SPLIT_NAME[split]} {metric} (%)"
+
+
+def _axis_numbers(labels: Sequence[str], scale: str) -> tuple[np.ndarray, bool]:
+    """x positions for axis labels: their numbers for linear/log2 axes, else 0..k-1."""
+    if scale in ("linear", "log2"):
+        try:
+            x = np.array([float(v) for v in labels])
+            if scale == "linear" or np.all(x > 0):
+                return x, True
+        except ValueError:
+            pass
+    return np.arange(len(labels), dtype=float), False
+
+
+def _line_colours(k: int) -> list:
+    if k <= len(OKABE_ITO):
+        return list(OKABE_ITO[:k])
+    cmap = colormaps["viridis"]
+    return [cmap(v) for v in np.linspace(0.0, 0.9, k)]
+
+
+def to_png(fig: Figure, dpi: int = 100) -> bytes:
+    """The figure as PNG bytes."""
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
+    return buf.getvalue()
+
+
+# ---------------------------------------------------------------- the first images
+
+
+@dataclass(frozen=True, eq=False)
+class ImageGrid:
+    """The first training images of a dataset with their labels."""
+
+    title: str  # e.g. "MNIST: the first 10 training images"
+    images: np.ndarray  # (n, H, W, C) floats in [0, 1]
+    labels: tuple[int, ...]  # integer label per image
+    names: tuple[str, ...]  # class name per image ("7", "frog")
+
+
+def first_images(dataset, n: int = 10, title: str | None = None) -> ImageGrid:
+    """The first ``n`` training images of a :class:`sweeplab.data.Dataset`."""
+    if n < 1:
+        raise ValueError(f"n must be >= 1. Received: n={n!r}")
+    x = np.asarray(dataset.x_train[:n], dtype=float)
+    y = tuple(int(v) for v in dataset.y_train[:n])
+    names = tuple(dataset.class_names[v] for v in y)
+    title = title or f"{dataset.name}: the first {len(y)} training images"
+    return ImageGrid(title, _readonly(x), y, names)
+
+
+def draw_images(rec: ImageGrid) -> Figure:
+    n = len(rec.labels)
+    cols = min(n, 10)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(1.25 * cols, 1.55 * rows + 0.4))
+    for i in range(n):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        img = rec.images[i]
+        if img.shape[-1] == 1:
+            ax.imshow(img[..., 0], cmap="gray_r", vmin=0.0, vmax=1.0)
+        else:
+            ax.imshow(np.clip(img, 0.0, 1.0))
+        label = rec.names[i]
+        ax.set_title(label if label == str(rec.labels[i]) else f"{label} ({rec.labels[i]})",
+                     fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(rec.title, fontsize=11)
+    return fig
+
+
+# ------------------------------------------------------------------ probe outputs
+
+
+@dataclass(frozen=True)
+class ProbeOutputs:
+    """The raw outputs of the network for one test image, before and after training."""
+
+    title: str  # what is shown
+    class_names: tuple[str, ...]  # output i is class_names[i]
+    untrained: tuple[float, ...]  # raw outputs of the freshly initialised model
+    trained: tuple[float, ...]  # raw outputs after the last epoch
+    predicted_untrained: int  # argmax of untrained
+    predicted_trained: int  # argmax of trained
+    true_label: int | None = None  # the image's label, when the data was available
+    seed: int | None = None  # the run shown
+
+
+def probe_outputs(run: RunResult, class_names: Sequence[str], true_label: int | None = None,
+                  title: str = "Raw outputs for the first test image") -> ProbeOutputs:
+    """The probe outputs recorded by a run (untrained and trained).
+
+    Raises:
+        ValueError: the run recorded no probe outputs.
+    """
+    if not run.probe_untrained or not run.probe_trained:
+        raise ValueError(f"run {run.config_hash[:8]}/seed {run.seed} recorded no probe outputs")
+    u = tuple(float(v) for v in run.probe_untrained)
+    t = tuple(float(v) for v in run.probe_trained)
+    return ProbeOutputs(title, tuple(class_names), u, t, int(np.argmax(u)), int(np.argmax(t)),
+                        true_label, run.seed)
+
+
+def draw_probe(rec: ProbeOutputs) -> Figure:
+    fig = Figure(figsize=(10, 3.2))
+    axes = fig.subplots(1, 2, sharey=True)
+    x = np.arange(len(rec.class_names))
+    for ax, (name, values, pred) in zip(
+        axes,
+        (("untrained", rec.untrained, rec.predicted_untrained),
+         ("after training", rec.trained, rec.predicted_trained)),
+        strict=True,
+    ):
+        colours = [OKABE_ITO[1] if i == pred else OKABE_ITO[0] for i in x]
+        ax.bar(x, values, color=colours)
+        ax.set_xticks(x, rec.class_names, rotation=45 if len(rec.class_names[0]) > 2 else 0,
+                      ha="right" if len(rec.class_names[0]) > 2 else "center")
+        ax.set_xlabel("output (class)")
+        ax.set_title(f"{name}: predicted {rec.class_names[pred]}", fontsize=10)
+        ax.axhline(0.0, color="0.6", lw=0.8)
+        ax.grid(axis="y", alpha=0.3)
+    axes[0].set_ylabel("raw output value")
+    truth = f" (true class: {rec.class_names[rec.true_label]})" if rec.true_label is not None \
+        else ""
+    fig.suptitle(f"{rec.title}{truth}; orange = predicted class", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------------- twin-axis curves
+
+
+@dataclass(frozen=True, eq=False)
+class TwinCurves:
+    """One run's accuracy and loss per epoch, training and test."""
+
+    title: str  # what is shown
+    seed: int  # the run
+    epochs: np.ndarray  # (E,) epochs 1..E
+    train_acc: np.ndarray  # (E,) fractions
+    train_loss: np.ndarray  # (E,)
+    test_acc: np.ndarray  # (E,) fractions
+    test_loss: np.ndarray  # (E,)
+    loss_name: str = "loss"  # e.g. "squared error"
+
+
+def twin_curves(run: RunResult, title: str = "Accuracy and loss per epoch",
+                loss_name: str = "loss") -> TwinCurves:
+    """Training and test accuracy and loss of one run, epochs 1..E."""
+    eps = [e for e in run.epochs if e.epoch >= 1]
+    if not eps:
+        raise ValueError(f"run {run.config_hash[:8]}/seed {run.seed} has no trained epochs")
+    return TwinCurves(
+        title, run.seed, _readonly([e.epoch for e in eps]),
+        _readonly([e.train_acc for e in eps]), _readonly([e.train_loss for e in eps]),
+        _readonly([e.test_acc for e in eps]), _readonly([e.test_loss for e in eps]), loss_name)
+
+
+def draw_twin_curves(rec: TwinCurves) -> Figure:
+    fig = Figure(figsize=(10, 3.6))
+    axes = fig.subplots(1, 2)
+    marker = "o" if len(rec.epochs) <= 20 else None
+    for ax, split, acc, loss in ((axes[0], "training", rec.train_acc, rec.train_loss),
+                                 (axes[1], "test", rec.test_acc, rec.test_loss)):
+        ax2 = ax.twinx()
+        la = ax.plot(rec.epochs, 100 * acc, color=OKABE_ITO[0], marker=marker,
+                     label=f"{split} accuracy")
+        ll = ax2.plot(rec.epochs, loss, color=OKABE_ITO[1], marker=marker, ls="--",
+                      label=f"{split} {rec.loss_name}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(f"{split} accuracy (%)", color=OKABE_ITO[0])
+        ax2.set_ylabel(f"{split} {rec.loss_name}", color=OKABE_ITO[1])
+        ax.set_title(f"{split.capitalize()} set", fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.legend(la + ll, [h.get_label() for h in la + ll], loc="center right", fontsize=8)
+    fig.suptitle(f"{rec.title} (seed {rec.seed})", fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+# ----------------------------------------------------------------- per-run curves
+
+
+@dataclass(frozen=True, eq=False)
+class RunCurves:
+    """Per-run curves of one metric, with the mean over runs and its interval."""
+
+    title: str  # panel title
+    split: str  # "train" or "test"
+    metric: str  # "accuracy" or "error"
+    epochs: np.ndarray  # (E,) epochs 1..E
+    seeds: tuple[int, ...]  # one per run, in row order
+    values: np.ndarray  # (n_runs, E) fractions
+    mean: np.ndarray  # (E,) mean over runs
+    ci_low: np.ndarray  # (E,) t-interval of the mean, lower end (nan with one run)
+    ci_high: np.ndarray  # (E,) upper end
+    confidence: float = 0.95  # coverage of the interval
+
+
+def run_curves(runs: Sequence[RunResult], split: str = "test", metric: str = "accuracy",
+               title: str = "", confidence: float = 0.95) -> RunCurves:
+    """Every run's per-epoch metric, and the mean with a t-interval over seeds.
+
+    Raises:
+        ValueError: no runs, a bad split/metric.
+    """
+    if not runs:
+        raise ValueError("runs must contain at least one run")
+    m = _matrix(runs, split, metric)
+    s = stats.summarize_curves(m, confidence)
+    title = title or f"{_SPLIT_NAME[split].capitalize()} {metric}, {len(runs)} runs"
+    return RunCurves(title, split, metric, _readonly(np.arange(1, m.shape[1] + 1)),
+                     tuple(r.seed for r in runs), _readonly(m), _readonly(s.mean),
+                     _readonly(s.ci_low), _readonly(s.ci_high), confidence)
+
+
+def draw_run_curves(records: RunCurves | Sequence[RunCurves], band: bool = False,
+                    suptitle: str = "") -> Figure:
+    """Panels side by side, one per record.
+
+    ``band=False`` draws each run in its own colour, as the assignment does;
+    ``band=True`` draws the runs faint and the mean with its confidence band over them.
+    """
+    recs = [records] if isinstance(records, RunCurves) else list(records)
+    fig = Figure(figsize=(5.2 * len(recs), 3.8))
+    axes = np.atleast_1d(fig.subplots(1, len(recs), squeeze=False)[0])
+    for ax, rec in zip(axes, recs, strict=True):
+        n = len(rec.seeds)
+        marker = "o" if len(rec.epochs) <= 3 else None
+        if band:
+            for row in rec.values:
+                ax.plot(rec.epochs, 100 * row, color="0.55", lw=0.8, alpha=0.5, marker=marker,
+                        ms=3)
+            ax.plot([], [], color="0.55", lw=0.8, label=f"each run (n={n})")
+            if n >= 2:
+                ax.fill_between(rec.epochs, 100 * rec.ci_low, 100 * rec.ci_high,
+                                color=OKABE_ITO[0], alpha=0.25, lw=0,
+                                label=f"{100 * rec.confidence:g}% CI of the mean")
+            ax.plot(rec.epochs, 100 * rec.mean, color=OKABE_ITO[0], lw=2.2, marker=marker,
+                    label="mean")
+            # With few seeds the t-band can pass 0% or 100%; keep the axis on real values.
+            seen = np.concatenate([rec.values.ravel(), rec.ci_low, rec.ci_high]) * 100
+            seen = seen[np.isfinite(seen)]
+            pad = 0.05 * max(float(seen.max() - seen.min()), 1.0)
+            ax.set_ylim(max(float(seen.min()) - pad, -1.0), min(float(seen.max()) + pad, 101.0))
+        else:
+            colours = _line_colours(n)
+            for row, seed, c in zip(rec.values, rec.seeds, colours, strict=True):
+                ax.plot(rec.epochs, 100 * row, color=c, lw=1.3, marker=marker, ms=4,
+                        label=f"seed {seed}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel(_axis_label(rec.split, rec.metric))
+        ax.set_title(rec.title, fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        if band or n <= 10:
+            ax.legend(fontsize=7, ncol=2 if (not band and n > 5) else 1,
+                      title=None if band else "run")
+    if suptitle:
+        fig.suptitle(suptitle, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+# --------------------------------------------------------- final metric vs a parameter
+
+
+@dataclass(frozen=True, eq=False)
+class FinalSeries:
+    """Final-epoch metric per parameter value: mean and t-interval over seeds."""
+
+    n: tuple[int, ...]  # runs per value (0 = none yet)
+    mean: np.ndarray  # (k,) nan where n == 0
+    ci_low: np.ndarray  # (k,) nan where n < 2
+    ci_high: np.ndarray  # (k,)
+    std: np.ndarray  # (k,) sample std, nan where n < 2
+
+
+def _final_series(groups: Sequence[Group], split: str, metric: str,
+                  confidence: float) -> FinalSeries:
+    ns, mean, low, high, std = [], [], [], [], []
+    for _, runs in groups:
+        vals = list(final_values(runs, split, metric).values()) if runs else []
+        ns.append(len(vals))
+        if vals:
+            s = stats.summarize(vals, confidence, n_boot=0)
+            mean.append(s.mean)
+            low.append(s.ci_low)
+            high.append(s.ci_high)
+            std.append(s.std)
+        else:
+            mean.append(math.nan)
+            low.append(math.nan)
+            high.append(math.nan)
+            std.append(math.nan)
+    return FinalSeries(tuple(ns), _readonly(mean), _readonly(low), _readonly(high),
+                       _readonly(std))
+
+
+@dataclass(frozen=True, eq=False)
+class ParamSweep:
+    """Final training and test metric against one swept parameter."""
+
+    title: str  # figure title
+    param: str  # axis name, e.g. "width"
+    scale: str  # "linear", "log2" or "category"
+    labels: tuple[str, ...]  # value labels in sweep order
+    x: np.ndarray  # (k,) positions: the values for numeric axes, else 0..k-1
+    numeric: bool  # whether x are the parameter's own values
+    metric: str  # "accuracy" or "error"
+    train: FinalSeries  # final training metric
+    test: FinalSeries  # final test metric
+    confidence: float = 0.95
+
+
+def param_sweep(groups: Sequence[Group], param: str, scale: str = "category",
+                metric: str = "accuracy", title: str = "",
+                confidence: float = 0.95) -> ParamSweep:
+    """Mean final metric (train and test) per value of one parameter, with t-intervals.
+
+    Args:
+        groups: (value label, runs) in sweep order; a value may have no runs yet.
+        scale: "log2" and "linear" place values at their numbers, "category" evenly.
+    """
+    _check("metric", metric, METRICS)
+    labels = tuple(label for label, _ in groups)
+    x, numeric = _axis_numbers(labels, scale)
+    title = title or f"Final {metric} against {param}"
+    return ParamSweep(title, param, scale, labels, _readonly(x), numeric, metric,
+                      _final_series(groups, "train", metric, confidence),
+                      _final_series(groups, "test", metric, confidence), confidence)
+
+
+def draw_param_sweep(rec: ParamSweep, splits: Sequence[str] = SPLITS) -> Figure:
+    fig = Figure(figsize=(5.2 * len(splits), 3.8))
+    axes = fig.subplots(1, len(splits), squeeze=False)[0]
+    for ax, split, colour in zip(axes, splits, (OKABE_ITO[0], OKABE_ITO[1]), strict=False):
+        series: FinalSeries = getattr(rec, split)
+        ok = np.array(series.n) > 0
+        y = 100 * series.mean
+        lo = np.where(np.isnan(series.ci_low), series.mean, series.ci_low)
+        hi = np.where(np.isnan(series.ci_high), series.mean, series.ci_high)
+        yerr = 100 * np.vstack([series.mean - lo, hi - series.mean])
+        ax.errorbar(rec.x[ok], y[ok], yerr=yerr[:, ok], color=colour, marker="o", capsize=4,
+                    lw=1.6, label=f"mean over seeds, {100 * rec.confidence:g}% CI")
+        if rec.scale == "log2" and rec.numeric:
+            ax.set_xscale("log", base=2)
+        ax.set_xticks(rec.x, rec.labels)
+        ax.minorticks_off()
+        ax.set_xlabel(rec.param)
+        ax.set_ylabel(f"final {_axis_label(split, rec.metric)}")
+        ns = sorted({n for n in series.n if n})
+        nt = f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}-{ns[-1]}" if ns else "no runs"
+        ax.set_title(f"Final {_SPLIT_NAME[split]} {rec.metric} vs {rec.param} ({nt} per point)",
+                     fontsize=10)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8, loc="lower right")
+    fig.suptitle(rec.title, fontsize=11)
+    fig.tight_layout()
+    return fig
+
+
+# -------------------------------------------------------- one line per parameter value
+
+
+@dataclass(frozen=True, eq=False)
+class CurvesByValue:
+    """Mean per-epoch metric, one line per value of a parameter, with t-bands."""
+
+    title: str  # figure title
+    param: str  # axis name, e.g. "depth"
+    split: str  # "train" or "test"
+    metric: str  # "accuracy" or "error"
+    labels: tuple[str, ...]  # value labels with runs, in sweep order
+    n: tuple[int, ...]  # runs per value
+    epochs: np.ndarray  # (E,) epochs 1..E (shortest common length)
+    mean: np.ndarray  # (k, E)
+    ci_low: np.ndarray  # (k, E) nan where n < 2
+    ci_high: np.ndarray  # (k, E)
+    confidence: float = 0.95
+
+
+def curves_by_value(groups: Sequence[Group], param: str, split: str = "test",
+                    metric: str = "accuracy", title: str = "",
+                    confidence: float = 0.95) -> CurvesByValue:
+    """Per value of ``param``: the mean curve over its runs and a t-band. Values
+    without runs are left out.
+
+    Raises:
+        ValueError: no value has runs.
+    """
+    kept = [(label, runs) for label, runs in groups if runs]
+    if not kept:
+        raise ValueError("no value of the parameter has runs")
+    mats = [_matrix(runs, split, metric) for _, runs in kept]
+    length = min(m.shape[1] for m in mats)
+    sums = [stats.summarize_curves(m[:, :length], confidence) for m in mats]
+    title = title or f"Mean {_SPLIT_NAME[split]} {metric} per epoch, one line per {param}"
+    return CurvesByValue(
+        title, param, split, metric, tuple(label for label, _ in kept),
+        tuple(m.shape[0] for m in mats), _readonly(np.arange(1, length + 1)),
+        _readonly([s.mean for s in sums]), _readonly([s.ci_low for s in sums]),
+        _readonly([s.ci_high for s in sums]), confidence)
+
+
+def draw_curves_by_value(rec: CurvesByValue) -> Figure:
+    fig = Figure(figsize=(7.5, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    marker = "o" if len(rec.epochs) <= 3 else None
+    for i, (label, c) in enumerate(zip(rec.labels, _line_colours(len(rec.labels)),
+                                       strict=True)):
+        if rec.n[i] >= 2:
+            ax.fill_between(rec.epochs, 100 * rec.ci_low[i], 100 * rec.ci_high[i], color=c,
+                            alpha=0.15, lw=0)
+        ax.plot(rec.epochs, 100 * rec.mean[i], color=c, lw=1.8, marker=marker,
+                label=f"{label} (n={rec.n[i]})")
+    ax.set_xlabel("epoch")
+    ax.set_ylabel(f"mean {_axis_label(rec.split, rec.metric)}")
+    ax.set_title(f"{rec.title}\nbands: {100 * rec.confidence:g}% CI of the mean over seeds",
+                 fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.xaxis.get_major_locator().set_params(integer=True)
+    ax.legend(title=rec.param, fontsize=8, title_fontsize=9, loc="center left",
+              bbox_to_anchor=(1.01, 0.5))
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------ 2-D grid heat map
+
+
+@dataclass(frozen=True, eq=False)
+class GridHeatmap:
+    """Mean final metric over a 2-D grid of two swept parameters."""
+
+    title: str  # figure title
+    row_param: str  # parameter along the rows (y)
+    col_param: str  # parameter along the columns (x)
+    row_labels: tuple[str, ...]
+    col_labels: tuple[str, ...]
+    split: str  # "train" or "test"
+    metric: str  # "accuracy" or "error"
+    mean: np.ndarray  # (rows, cols), nan where a cell has no runs
+    std: np.ndarray  # (rows, cols), nan where n < 2
+    n: np.ndarray  # (rows, cols) runs per cell
+    best: tuple[int, int] | None  # (row, col) of the best mean (highest accuracy, lowest error)
+
+
+def grid_heatmap(cells: Mapping[tuple[str, str], Sequence[RunResult]], row_param: str,
+                 col_param: str, row_labels: Sequence[str], col_labels: Sequence[str],
+                 split: str = "test", metric: str = "accuracy", title: str = "") -> GridHeatmap:
+    """Mean final metric per (row value, column value) cell; the best cell marked."""
+    _check("split", split, SPLITS)
+    _check("metric", metric, METRICS)
+    mean = np.full((len(row_labels), len(col_labels)), np.nan)
+    std = mean.copy()
+    n = np.zeros(mean.shape, dtype=int)
+    for i, r in enumerate(row_labels):
+        for j, c in enumerate(col_labels):
+            runs = cells.get((r, c), ())
+            if runs:
+                vals = list(final_values(runs, split, metric).values())
+                s = stats.summarize(vals, n_boot=0)
+                mean[i, j], std[i, j], n[i, j] = s.mean, s.std, s.n
+    best = None
+    if np.any(~np.isnan(mean)):
+        pick = np.nanargmax(mean) if metric == "accuracy" else np.nanargmin(mean)
+        best = tuple(int(v) for v in np.unravel_index(pick, mean.shape))
+    title = title or f"Mean final {_SPLIT_NAME[split]} {metric}: {row_param} x {col_param}"
+    n.setflags(write=False)
+    return GridHeatmap(title, row_param, col_param, tuple(row_labels), tuple(col_labels), split,
+                       metric, _readonly(mean), _readonly(std), n, best)
+
+
+def draw_heatmap(rec: GridHeatmap) -> Figure:
+    fig = Figure(figsize=(1.2 * len(rec.col_labels) + 3.0, 0.9 * len(rec.row_labels) + 1.8))
+    ax = fig.add_subplot(1, 1, 1)
+    data = 100 * rec.mean
+    im = ax.imshow(np.ma.masked_invalid(data), cmap="cividis", aspect="auto")
+    fig.colorbar(im, ax=ax, label=f"mean final {_axis_label(rec.split, rec.metric)}")
+    lo, hi = (np.nanmin(data), np.nanmax(data)) if np.any(~np.isnan(data)) else (0, 1)
+    for i in range(data.shape[0]):
+        for j in range(data.shape[1]):
+            if np.isnan(data[i, j]):
+                ax.text(j, i, "no runs", ha="center", va="center", fontsize=7, color="0.4")
+                continue
+            light = (data[i, j] - lo) / (hi - lo + 1e-12) > 0.6
+            sd = f"\n±{100 * rec.std[i, j]:.1f}" if not np.isnan(rec.std[i, j]) else ""
+            ax.text(j, i, f"{data[i, j]:.1f}{sd}", ha="center", va="center", fontsize=8,
+                    color="black" if light else "white")
+    if rec.best is not None:
+        bi, bj = rec.best
+        ax.add_patch(Rectangle((bj - 0.5, bi - 0.5), 1, 1, fill=False,
+                                                  edgecolor=OKABE_ITO[1], lw=3))
+    ax.set_xticks(range(len(rec.col_labels)), rec.col_labels)
+    ax.set_yticks(range(len(rec.row_labels)), rec.row_labels)
+    ax.set_xlabel(rec.col_param)
+    ax.set_ylabel(rec.row_param)
+    ns = sorted({int(v) for v in rec.n.ravel() if v})
+    nt = (f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}-{ns[-1]}") if ns else "no runs"
+    ax.set_title(f"{rec.title}\nmean ± std over seeds ({nt} per cell); "
+                 "outlined: best mean", fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# -------------------------------------------------------------- confusion matrices
+
+
+@dataclass(frozen=True, eq=False)
+class ConfusionPlot:
+    """A confusion matrix: counts of one run, or row-normalised rates averaged over seeds."""
+
+    title: str  # figure title
+    class_names: tuple[str, ...]  # tick labels
+    values: np.ndarray  # (k, k) counts, or mean rates; rows = true, columns = predicted
+    std: np.ndarray | None  # (k, k) std of the rate over seeds (averaged form only)
+    normalised: bool  # True: rates per true class; False: counts
+    n_seeds: int  # matrices behind it
+
+
+def confusion_counts(run: RunResult, class_names: Sequence[str],
+                     title: str = "") -> ConfusionPlot:
+    """One run's test-set confusion matrix as counts."""
+    m = np.asarray(run.confusion, dtype=float)
+    if m.ndim != 2 or m.shape[0] != m.shape[1] or m.shape[0] != len(class_names):
+        raise ValueError(f"confusion matrix has shape {m.shape}; expected "
+                         f"({len(class_names)}, {len(class_names)})")
+    return ConfusionPlot(title or f"Test-set confusion matrix (counts, seed {run.seed})",
+                         tuple(class_names), _readonly(m), None, False, 1)
+
+
+def confusion_rates(runs: Sequence[RunResult], class_names: Sequence[str],
+                    title: str = "") -> tuple[ConfusionPlot, stats.AveragedConfusion]:
+    """Row-normalised confusion averaged over seeds (:func:`sweeplab.stats.average_confusion`)."""
+    avg = stats.average_confusion([r.confusion for r in runs])
+    if avg.n_classes != len(class_names):
+        raise ValueError(f"confusion matrices are {avg.n_classes}x{avg.n_classes}; "
+                         f"{len(class_names)} class names given")
+    title = title or f"Test-set confusion, rate per true class, mean over {avg.n_seeds} seeds"
+    return ConfusionPlot(title, tuple(class_names), _readonly(avg.mean),
+                         None if avg.n_seeds < 2 else _readonly(avg.std), True,
+                         avg.n_seeds), avg
+
+
+def draw_confusion(rec: ConfusionPlot) -> Figure:
+    k = len(rec.class_names)
+    long_names = max(len(c) for c in rec.class_names) > 2
+    size = 0.5 * k + 1.6 if rec.std is None else 0.62 * k + 1.6
+    fig = Figure(figsize=(size + 1.0, size))
+    ax = fig.add_subplot(1, 1, 1)
+    vals = rec.values * (100 if rec.normalised else 1)
+    im = ax.imshow(vals, cmap="viridis", vmin=0)
+    fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04,
+                 label="% of the true class" if rec.normalised else "test images")
+    top = np.nanmax(vals) if vals.size else 1.0
+    for i in range(k):
+        for j in range(k):
+            v = vals[i, j]
+            if np.isnan(v):
+                continue
+            text = f"{v:.0f}" if not rec.normalised else f"{v:.1f}"
+            if rec.std is not None and not np.isnan(rec.std[i, j]) and v > 0:
+                text += f"\n±{100 * rec.std[i, j]:.1f}"
+            ax.text(j, i, text, ha="center", va="center",
+                    fontsize=6 if rec.std is not None else 7,
+                    color="black" if v > 0.6 * top else "white")
+    ax.set_xticks(range(k), rec.class_names, rotation=45 if long_names else 0,
+                  ha="right" if long_names else "center")
+    ax.set_yticks(range(k), rec.class_names)
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(rec.title, fontsize=10)
+    fig.tight_layout()
+    return fig
