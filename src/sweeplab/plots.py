@@ -147,6 +147,26 @@ def _line_colours(k: int) -> list:
     return [cmap(v) for v in np.linspace(0.0, 0.9, k)]
 
 
+def _epoch_axis(ax, epochs: np.ndarray) -> None:
+    """Integer epoch ticks; a single epoch gets a readable axis instead of 0.96..1.04."""
+    if len(epochs) <= 20:
+        ax.set_xticks(epochs)
+    else:
+        ax.xaxis.get_major_locator().set_params(integer=True)
+    if len(epochs) == 1:
+        ax.set_xlim(epochs[0] - 0.5, epochs[0] + 0.5)
+
+
+def _clamp_percent(ax, *arrays: np.ndarray) -> None:
+    """Keep a percent axis on [-1, 101] when few-seed intervals reach past 0 or 100."""
+    seen = np.concatenate([np.ravel(a) for a in arrays]) * 100
+    seen = seen[np.isfinite(seen)]
+    if seen.size == 0:
+        return
+    pad = 0.05 * max(float(seen.max() - seen.min()), 1.0)
+    ax.set_ylim(max(float(seen.min()) - pad, -1.0), min(float(seen.max()) + pad, 101.0))
+
+
 def to_png(fig: Figure, dpi: int = 100) -> bytes:
     """The figure as PNG bytes."""
     buf = io.BytesIO()
@@ -302,7 +322,7 @@ def draw_twin_curves(rec: TwinCurves) -> Figure:
         ax2.set_ylabel(f"{split} {rec.loss_name}", color=OKABE_ITO[1])
         ax.set_title(f"{split.capitalize()} set", fontsize=10)
         ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        _epoch_axis(ax, rec.epochs)
         ax.legend(la + ll, [h.get_label() for h in la + ll], loc="center right", fontsize=8)
     fig.suptitle(f"{rec.title} (seed {rec.seed})", fontsize=11)
     fig.tight_layout()
@@ -363,17 +383,18 @@ def draw_run_curves(records: RunCurves | Sequence[RunCurves], band: bool = False
                 ax.plot(rec.epochs, 100 * row, color="0.55", lw=0.8, alpha=0.5, marker=marker,
                         ms=3)
             ax.plot([], [], color="0.55", lw=0.8, label=f"each run (n={n})")
-            if n >= 2:
+            ci_label = f"{100 * rec.confidence:g}% CI of the mean"
+            if n >= 2 and len(rec.epochs) == 1:  # a band needs two epochs: draw a bar
+                ax.errorbar(rec.epochs, 100 * rec.mean,
+                            yerr=[100 * (rec.mean - rec.ci_low), 100 * (rec.ci_high - rec.mean)],
+                            color=OKABE_ITO[0], alpha=0.5, lw=6, capsize=0, ls="none",
+                            label=ci_label)
+            elif n >= 2:
                 ax.fill_between(rec.epochs, 100 * rec.ci_low, 100 * rec.ci_high,
-                                color=OKABE_ITO[0], alpha=0.25, lw=0,
-                                label=f"{100 * rec.confidence:g}% CI of the mean")
+                                color=OKABE_ITO[0], alpha=0.25, lw=0, label=ci_label)
             ax.plot(rec.epochs, 100 * rec.mean, color=OKABE_ITO[0], lw=2.2, marker=marker,
                     label="mean")
-            # With few seeds the t-band can pass 0% or 100%; keep the axis on real values.
-            seen = np.concatenate([rec.values.ravel(), rec.ci_low, rec.ci_high]) * 100
-            seen = seen[np.isfinite(seen)]
-            pad = 0.05 * max(float(seen.max() - seen.min()), 1.0)
-            ax.set_ylim(max(float(seen.min()) - pad, -1.0), min(float(seen.max()) + pad, 101.0))
+            _clamp_percent(ax, rec.values, rec.ci_low, rec.ci_high)
         else:
             colours = _line_colours(n)
             for row, seed, c in zip(rec.values, rec.seeds, colours, strict=True):
@@ -383,7 +404,7 @@ def draw_run_curves(records: RunCurves | Sequence[RunCurves], band: bool = False
         ax.set_ylabel(_axis_label(rec.split, rec.metric))
         ax.set_title(rec.title, fontsize=10)
         ax.grid(alpha=0.3)
-        ax.xaxis.get_major_locator().set_params(integer=True)
+        _epoch_axis(ax, rec.epochs)
         if band or n <= 10:
             ax.legend(fontsize=7, ncol=2 if (not band and n > 5) else 1,
                       title=None if band else "run")
@@ -484,6 +505,7 @@ def draw_param_sweep(rec: ParamSweep, splits: Sequence[str] = SPLITS) -> Figure:
         nt = f"n={ns[0]}" if len(ns) == 1 else f"n={ns[0]}-{ns[-1]}" if ns else "no runs"
         ax.set_title(f"Final {_SPLIT_NAME[split]} {rec.metric} vs {rec.param} ({nt} per point)",
                      fontsize=10)
+        _clamp_percent(ax, series.mean, series.ci_low, series.ci_high)
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8, loc="lower right")
     fig.suptitle(rec.title, fontsize=11)
@@ -550,7 +572,8 @@ def draw_curves_by_value(rec: CurvesByValue) -> Figure:
     ax.set_title(f"{rec.title}\nbands: {100 * rec.confidence:g}% CI of the mean over seeds",
                  fontsize=10)
     ax.grid(alpha=0.3)
-    ax.xaxis.get_major_locator().set_params(integer=True)
+    _epoch_axis(ax, rec.epochs)
+    _clamp_percent(ax, rec.mean, rec.ci_low, rec.ci_high)
     ax.legend(title=rec.param, fontsize=8, title_fontsize=9, loc="center left",
               bbox_to_anchor=(1.01, 0.5))
     fig.tight_layout()

@@ -281,18 +281,18 @@ def resolve_studies(store: Store, studies: Sequence[str] | None = None) -> list[
 # ------------------------------------------------------------------------ commands
 
 
-def _seeds_arg(seeds: Sequence[int]) -> str:
-    if list(seeds) == list(range(len(seeds))):
-        return str(len(seeds))
-    return ",".join(str(s) for s in seeds)
+def _seeds_are_count(seeds: Sequence[int]) -> bool:
+    return list(seeds) == list(range(len(seeds)))
 
 
 def run_command(sd: _Study, store_path: str) -> str:
     """The command that trains what a study is missing (the runner skips what is done)."""
     d = sd.definition
     target = sd.name if sd.name in BUILTIN else f"{sd.name}.toml"
-    parts = ["sweeplab", "run", target, "--store", str(store_path),
-             "--seeds", _seeds_arg(sd.seeds or [0]), "--epochs", str(d.get("epochs", ""))]
+    parts = ["sweeplab", "run", target, "--store", str(store_path)]
+    if sd.seeds and _seeds_are_count(sd.seeds):  # --seeds N means seeds 0..N-1
+        parts += ["--seeds", str(len(sd.seeds))]
+    parts += ["--epochs", str(d.get("epochs", ""))]
     if d.get("subset") is not None:
         parts += ["--subset", str(d["subset"])]
     return " ".join(shlex.quote(p) for p in parts)
@@ -557,6 +557,11 @@ def _what_was_run(sd: _Study, store_path: str) -> list[Block]:
         out.append(Text("This command trains exactly what is missing (finished runs are kept):",
                         "warn"))
         out.append(Code(run_command(sd, store_path)))
+        if sd.seeds and not _seeds_are_count(sd.seeds):
+            out.append(Text(f"The study asks for seeds {sd.seeds}, which --seeds N (seeds "
+                            "0..N-1) cannot express: run it from a study file whose seeds line "
+                            f"lists them (`sweeplab studies {sd.name}` prints one to edit).",
+                            "warn"))
     return out
 
 
