@@ -524,3 +524,15 @@ def test_describe_identical_and_untestable() -> None:
 def test_input_validation(call, pattern: str) -> None:
     with pytest.raises(ValueError, match=pattern):
         call()
+
+
+def test_two_pairs_with_identical_nonzero_differences_give_no_verdict():
+    from sweeplab.stats import compare, describe_difference
+
+    c = compare({0: 0.50, 1: 0.60}, {0: 0.52, 1: 0.62})
+    assert c.paired and c.n_pairs == 2 and abs(c.diff - 0.02) < 1e-12
+    assert not c.distinguishable
+    assert "too few runs" in describe_difference(c)
+    # with three seeds the same exact shift is evidence
+    c3 = compare({0: 0.50, 1: 0.60, 2: 0.7}, {0: 0.52, 1: 0.62, 2: 0.72})
+    assert c3.distinguishable

@@ -291,6 +291,10 @@ def _t_test(diff: float, se: float, dof: float, confidence: float) -> tuple[floa
         # No spread at all: the interval collapses to the point. A zero difference
         # is then certainly not evidence of anything (p=1); a non-zero one is the
         # t -> infinity limit (p=0). Defined here so scipy's nan never escapes.
+        if diff != 0.0 and dof < 2:
+            # Two runs that moved by exactly the same amount (accuracies are multiples
+            # of 1/n_test, so this happens) say nothing about the spread: no verdict.
+            return math.nan, math.nan, math.nan
         return diff, diff, (1.0 if diff == 0.0 else 0.0)
     half = _t_quantile(confidence, dof) * se
     p = float(2.0 * _st.t.sf(abs(diff) / se, dof))
