@@ -47,6 +47,7 @@ Weights come only from ``backend.seed_everything(seed)`` + the Keras builder.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from collections.abc import Iterator, Sequence
@@ -398,6 +399,23 @@ def _eval_chunk(cfg: S.Config, image_shape: tuple[int, ...], k: int) -> int:
 
 # --- training a group -----------------------------------------------------------------
 
+@contextlib.contextmanager
+def _no_loop_optimization(tf) -> Iterator[None]:
+    """Grappler's loop optimiser off while our epoch function is first instantiated.
+
+    It spends seconds on the epoch's while-loop graph and bought nothing measurable:
+    cnn-base, 3 runs, 313 steps: first call 10.4 s -> 7.0 s, later calls 6.3 s -> 6.1 s.
+    It only moves ops around (no numerical effect); the previous setting is restored so
+    other code in the process is unaffected.
+    """
+    before = tf.config.optimizer.get_experimental_options().get("loop_optimization", True)
+    tf.config.optimizer.set_experimental_options({"loop_optimization": False})
+    try:
+        yield
+    finally:
+        tf.config.optimizer.set_experimental_options({"loop_optimization": before})
+
+
 @dataclass
 class GroupResult:
     """What :func:`train_group` returns: the runs' records and their final weights."""
@@ -506,8 +524,9 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
         idx_full = tf.transpose(tf.reshape(perm[:, :full], (k, prog.full_steps, prog.batch)),
                                 (1, 0, 2))
         idx_last = perm[:, full:]
-        state, lsum, csum = prog.train_epoch(x_train, y_train, idx_full, idx_last, keys,
-                                             tf.constant(epoch, tf.int64), state)
+        with _no_loop_optimization(tf):
+            state, lsum, csum = prog.train_epoch(x_train, y_train, idx_full, idx_last, keys,
+                                                 tf.constant(epoch, tf.int64), state)
         tl, ta = (lsum / n).numpy(), (csum / n).numpy()
         vl, va, preds, probe = evaluate(state)
         dt = (time.perf_counter() - t0) / k
