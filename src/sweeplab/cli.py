@@ -30,6 +30,21 @@ def _positive(text: str) -> int:
     return value
 
 
+def _seeds_arg(text: str) -> int | list[int]:
+    """``N`` (seeds 0..N-1) or a comma-separated list such as ``0,7,42``."""
+    try:
+        if "," in text:
+            seeds = [int(x) for x in text.split(",") if x.strip()]
+            if seeds and min(seeds) >= 0 and len(set(seeds)) == len(seeds):
+                return seeds
+        else:
+            return _positive(text)
+    except ValueError:
+        pass
+    raise argparse.ArgumentTypeError(
+        f"expected a count N or a list of distinct seeds >= 0 like 0,7,42, got {text!r}")
+
+
 def _add_store(p: argparse.ArgumentParser) -> None:
     p.add_argument("--store", default=DEFAULT_PATH, metavar="PATH",
                    help=f"the SQLite run store (default: ./{DEFAULT_PATH})")
@@ -38,8 +53,9 @@ def _add_store(p: argparse.ArgumentParser) -> None:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     from sweeplab.engines import DEFAULT_ENGINE, ENGINES
 
-    p.add_argument("--seeds", type=_positive, metavar="N", help="run seeds 0..N-1 instead of "
-                   "the study's own")
+    p.add_argument("--seeds", type=_seeds_arg, metavar="N|LIST",
+                   help="run seeds 0..N-1 (or the listed seeds, e.g. 0,7,42) instead of the "
+                   "study's own")
     p.add_argument("--epochs", type=_positive, metavar="E", help="train E epochs per run")
     p.add_argument("--subset", type=_positive, metavar="N", help=SUBSET_HELP)
     p.add_argument("--data-dir", metavar="DIR", help="look for datasets here first (then "

@@ -290,8 +290,9 @@ def run_command(sd: _Study, store_path: str) -> str:
     d = sd.definition
     target = sd.name if sd.name in BUILTIN else f"{sd.name}.toml"
     parts = ["sweeplab", "run", target, "--store", str(store_path)]
-    if sd.seeds and _seeds_are_count(sd.seeds):  # --seeds N means seeds 0..N-1
-        parts += ["--seeds", str(len(sd.seeds))]
+    if sd.seeds:  # --seeds N means seeds 0..N-1; other sets are listed
+        parts += ["--seeds", str(len(sd.seeds)) if _seeds_are_count(sd.seeds)
+                  else ",".join(str(s) for s in sd.seeds)]
     parts += ["--epochs", str(d.get("epochs", ""))]
     if d.get("subset") is not None:
         parts += ["--subset", str(d["subset"])]
@@ -557,11 +558,6 @@ def _what_was_run(sd: _Study, store_path: str) -> list[Block]:
         out.append(Text("This command trains exactly what is missing (finished runs are kept):",
                         "warn"))
         out.append(Code(run_command(sd, store_path)))
-        if sd.seeds and not _seeds_are_count(sd.seeds):
-            out.append(Text(f"The study asks for seeds {sd.seeds}, which --seeds N (seeds "
-                            "0..N-1) cannot express: run it from a study file whose seeds line "
-                            f"lists them (`sweeplab studies {sd.name}` prints one to edit).",
-                            "warn"))
     return out
 
 
