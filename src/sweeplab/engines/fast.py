@@ -35,14 +35,15 @@ Measured on the 2-core EPYC (AVX2/FMA) this was developed on:
   3 runs x batch 32: K separate ``conv2d`` in one graph 15.6 ms/step, one grouped
   convolution over (B, H, W, K*C) 17.6 ms/step -> separate convs kept.
 
-Randomness, all derived from the run's seed ``s`` with TF's stateless (Philox) ops,
-so a run's numbers do not depend on which other seeds share its group:
+Randomness, all derived from the run's seed ``s``, so a run's numbers do not depend on
+which other seeds share its group:
 
-- shuffling in epoch e (1-based): ``argsort(stateless_uniform([N], seed=(s, -e)))``
-  (Keras' own shuffle recipe);
-- dropout mask of the dropout layer at position l (index in ``cfg.layers``) in step
-  j (0-based, counted within the epoch) of epoch e: ``stateless_uniform(shape,
-  seed=(s, e * 2**32 + j * 2**8 + l))``.
+- shuffling: the permutation ``model.fit`` itself uses for seed ``s`` (see
+  :func:`fit_order`); like ``fit`` under a global seed, the same one in every epoch;
+- dropout (TF's stateless Philox ops; not Keras' own masks, so runs with dropout
+  match the reference statistically, not bit for bit): mask of the dropout layer at
+  position l (index in ``cfg.layers``) in step j (0-based, counted within the epoch)
+  of epoch e: ``stateless_uniform(shape, seed=(s, e * 2**32 + j * 2**8 + l))``.
 
 Weights come only from ``backend.seed_everything(seed)`` + the Keras builder.
 """
@@ -447,6 +448,28 @@ def initial_weights(cfg: S.Config, seed: int, data: Dataset) -> list[np.ndarray]
     return model.get_weights()
 
 
+def fit_order(seed: int, n: int) -> np.ndarray:
+    """The order in which ``model.fit(shuffle=True)`` visits n training samples, every epoch.
+
+    Keras 3's TF array adapter draws the permutation with ``tf.random.shuffle`` inside a
+    ``tf.data`` map function. Under a global seed (``set_random_seed``) that stateful op
+    is re-created with the same (seed, op seed) each time fit starts an epoch's iterator,
+    so the reference engine visits the SAME permutation in every epoch (measured with
+    Keras 3.15 / TF 2.21; see bench/README.md). We take the permutation from that very
+    adapter so both engines see identical batches: tests/test_fast_engine.py checks the
+    weights after several shuffled epochs against ``model.fit``.
+    """
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
+    seed_everything(seed)
+    adapter = ArrayDataAdapter(np.arange(n, dtype=np.int64), batch_size=n, shuffle=True)
+    (batch,) = adapter.get_tf_dataset().take(1)
+    order = np.asarray(batch[0] if isinstance(batch, tuple) else batch).ravel()
+    if order.shape != (n,) or not np.array_equal(np.sort(order), np.arange(n)):
+        raise RuntimeError("Keras' shuffle did not return a permutation of the training set")
+    return order
+
+
 def _split_weights(prog: _Program, weights: list[np.ndarray]) -> tuple[list, list]:
     """Keras order -> (trainable, BN moving stats): BN holds gamma, beta, mean, var."""
     params, stats = [], []
@@ -517,14 +540,12 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
     records = [[EpochRecord(0, float(loss0[i]), float(acc0[i]), seconds=dt)] for i in range(k)]
     preds = None
     probe = probe0
+    if shuffle:
+        perm = tf.constant(np.stack([fit_order(s, n) for s in seeds]).astype(np.int32))
+    else:
+        perm = tf.broadcast_to(tf.range(n), (k, n))
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
-        if shuffle:
-            perm = tf.stack([tf.argsort(tf.random.stateless_uniform(
-                [n], seed=tf.constant([s, -epoch], tf.int64), alg="philox")) for s in seeds])
-        else:
-            perm = tf.broadcast_to(tf.range(n), (k, n))
-        perm = tf.cast(perm, tf.int32)
         full = prog.full_steps * prog.batch
         idx_full = tf.transpose(tf.reshape(perm[:, :full], (k, prog.full_steps, prog.batch)),
                                 (1, 0, 2))
