@@ -100,6 +100,18 @@ def _duration(s: float) -> str:
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
+def _group_size(eng, planned: list[PlannedConfig], dataset, n_seeds: int) -> int:
+    """Seeds per scheduling round: what the engine trains at once (1 for the reference).
+
+    Rounds as wide as the engine's group keep a multi-seed engine's groups full while
+    still giving every config its first seeds before any config gets more.
+    """
+    size = getattr(eng, "group_size", None)
+    if size is None or not planned:
+        return 1
+    return max(1, max(size(p.config, dataset, n_seeds) for p in planned))
+
+
 def prepare(study: Study, store: Store) -> list[PlannedConfig]:
     """Expand the study and record it in the store (no training)."""
     planned = expand(study)
@@ -144,7 +156,8 @@ def run_study(
     total = len(trainable) * len(study.seeds)
     skipped = sum(len(done[p.hash] & set(study.seeds)) for p in trainable)
     summary = RunSummary(study.name, total, skipped)
-    todo = schedule(trainable, study.seeds, done, group=max(1, getattr(eng, "parallel", 1) or 1))
+    todo = schedule(trainable, study.seeds, done, group=_group_size(eng, trainable, dataset,
+                                                                    len(study.seeds)))
     if not todo:
         summary.seconds = time.perf_counter() - t0
         return summary
