@@ -14,7 +14,8 @@ import dataclasses
 import numpy as np
 import pytest
 
-from sweeplab import data, spec
+from sweeplab import data, models, spec
+from sweeplab.backend import seed_everything
 from sweeplab.engines import ENGINES, fast, get_engine, reference
 from sweeplab.results import RunResult
 
@@ -92,11 +93,30 @@ def test_shuffled_epochs_match_reference(preset, mnist):
     _compare(dataclasses.replace(spec.preset(preset), epochs=3), mnist, shuffle=True)
 
 
-def test_fit_order_is_a_per_seed_permutation():
+def test_fit_order_is_kerass_per_seed_permutation():
+    from keras.src.trainers.data_adapters.array_data_adapter import ArrayDataAdapter
+
     a, b = fast.fit_order(1, 1000), fast.fit_order(2, 1000)
     np.testing.assert_array_equal(np.sort(a), np.arange(1000))
     assert not np.array_equal(a, b)  # runs are shuffled differently
     np.testing.assert_array_equal(fast.fit_order(1, 1000), a)  # and reproducibly
+    seed_everything(1)  # what fit's own adapter yields (the whole set as one batch)
+    adapter = ArrayDataAdapter(np.arange(1000), batch_size=1000, shuffle=True)
+    (batch,) = adapter.get_tf_dataset().take(1)
+    np.testing.assert_array_equal(np.asarray(batch[0] if isinstance(batch, tuple) else batch)
+                                  .ravel(), a)
+
+
+@pytest.mark.parametrize("preset", sorted(spec.PRESETS))
+def test_initial_weights_are_kerass_bit_for_bit(preset, mnist_small, cifar):
+    cfg = spec.preset(preset)
+    ds = mnist_small if cfg.dataset == "mnist" else cifar
+    seed_everything(9)
+    want = models.build_model(cfg, ds.image_shape, ds.num_classes).get_weights()
+    got = fast.initial_weights(cfg, 9, ds)
+    assert [w.shape for w in got] == [w.shape for w in want]
+    for a, b in zip(got, want, strict=True):
+        np.testing.assert_array_equal(a, b)
 
 
 @pytest.mark.parametrize("opt,out,loss", [
