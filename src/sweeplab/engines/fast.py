@@ -122,8 +122,12 @@ class _Program:
             3 if opt.amsgrad else 2)
         # XLA for dense-only models; oneDNN (no XLA) once there are convolutions.
         jit = not _uses_images(cfg)
-        self.train_epoch = tf.function(self._train_epoch, jit_compile=jit)
-        self.evaluate = tf.function(self._evaluate, jit_compile=jit)
+        self.train_epoch = tf.function(self._train_epoch, jit_compile=jit, autograph=False)
+        # Evaluation without XLA: after the wide first layer (see forward) it is a few
+        # large matmuls, which plain TF runs as fast; and it skips a compile. mlp-relu-mse,
+        # 10 runs, 10,000 test images: first call 0.24 s -> 0.08 s, later calls
+        # 0.05 s -> 0.04 s.
+        self.evaluate = tf.function(self._evaluate, jit_compile=False, autograph=False)
 
     # -- forward ------------------------------------------------------------------------
 
@@ -134,37 +138,62 @@ class _Program:
         """
         tf = self.tf
         k = self.k
-        shared = not training
         new_stats = list(stats)
         h: Any
-        # Images (before Flatten) are a list of K tensors, one per run; vectors are one
-        # (K, B, D) tensor, or (1, M, D) for a test chunk shared by all runs, which the
-        # batched matmul broadcasts.
+        # Per-run activations: images (before Flatten) are a list of K tensors, one per
+        # run; vectors are one (K, B, D) tensor. A test chunk is shared by all runs: it
+        # stays ONE tensor (M, ...) until the first layer with weights, which then runs as
+        # one wide matmul/conv with the K runs' weights side by side (K*U outputs) and
+        # splits the result per run. mlp-relu-mse, 10 runs, 10,000 test images: 0.3 s per
+        # evaluation with a broadcast batched matmul -> 0.05 s.
+        shared = not training
         image = not isinstance(self.cfg.layers[0], S.Flatten) if self.cfg.layers else False
         if image:
-            h = [x] * k if shared else tf.unstack(x, num=k)
+            h = x if shared else tf.unstack(x, num=k)
         else:
-            h = x[None] if shared else x
+            h = x
         for pos, (layer, pi, si) in enumerate(self.layout):
+            if shared and isinstance(layer, S.BatchNorm):  # no fused form: copy per run
+                h = [h] * k if image else tf.broadcast_to(h[None], tf.concat(
+                    [[k], tf.shape(h)], 0))
+                shared = False
             if isinstance(layer, S.Flatten):
-                if image:
+                if shared:
+                    h = tf.reshape(h, (tf.shape(h)[0], -1))
+                elif image:
                     h = tf.stack([tf.reshape(a, (tf.shape(a)[0], -1)) for a in h])
-                    image = False
                 else:
                     h = tf.reshape(h, (tf.shape(h)[0], tf.shape(h)[1], -1))
+                image = False
             elif isinstance(layer, S.Dense):
                 w, b = params[pi[0]], params[pi[1]]
-                if len(h.shape) > 3:  # vector input without Flatten: (K, B, D) from x
-                    h = tf.reshape(h, (tf.shape(h)[0], tf.shape(h)[1], -1))
-                h = tf.matmul(h, w) + b[:, None, :]
+                if shared:
+                    m, d, u = tf.shape(h)[0], w.shape[1], w.shape[2]
+                    wide = tf.reshape(tf.transpose(w, (1, 0, 2)), (d, k * u))
+                    h = tf.matmul(tf.reshape(h, (m, d)), wide)
+                    h = tf.transpose(tf.reshape(h, (m, k, u)), (1, 0, 2)) + b[:, None, :]
+                    shared = False
+                else:
+                    if len(h.shape) > 3:  # vector input without Flatten: (K, B, D) from x
+                        h = tf.reshape(h, (tf.shape(h)[0], tf.shape(h)[1], -1))
+                    h = tf.matmul(h, w) + b[:, None, :]
                 if pos == len(self.layout) - 1:
                     return _activate(tf, h, layer.activation), h, new_stats
                 h = _activate(tf, h, layer.activation)
             elif isinstance(layer, S.Conv2D):
                 w, b = params[pi[0]], params[pi[1]]
                 pad = layer.padding.upper()
-                h = [_activate(tf, tf.nn.bias_add(tf.nn.conv2d(a, w[i], 1, pad), b[i]),
-                               layer.activation) for i, a in enumerate(h)]
+                if shared:
+                    kh, kw, c, f = w.shape[1:]
+                    wide = tf.reshape(tf.transpose(w, (1, 2, 3, 0, 4)), (kh, kw, c, k * f))
+                    y = tf.nn.bias_add(tf.nn.conv2d(h, wide, 1, pad), tf.reshape(b, (k * f,)))
+                    h = _activate(tf, tf.split(y, k, axis=-1), layer.activation)
+                    shared = False
+                else:
+                    h = [_activate(tf, tf.nn.bias_add(tf.nn.conv2d(a, w[i], 1, pad), b[i]),
+                                   layer.activation) for i, a in enumerate(h)]
+            elif isinstance(layer, S.MaxPool) and shared:
+                h = tf.nn.max_pool2d(h, layer.size, layer.size, "VALID")
             elif isinstance(layer, S.MaxPool):
                 h = [tf.nn.max_pool2d(a, layer.size, layer.size, "VALID") for a in h]
             elif isinstance(layer, S.BatchNorm):
