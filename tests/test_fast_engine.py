@@ -149,6 +149,23 @@ def test_small_cnn_with_batchnorm_matches_reference(opt, loose, cifar):
     _compare(cfg, cifar, seeds=(5,), loose=loose)
 
 
+@pytest.mark.parametrize("preset", ["mlp-relu-mse", "cnn-base"])
+def test_compiled_evaluation_of_a_shared_chunk_equals_each_run_alone(preset, mnist_small, cifar):
+    """The test chunk shared by K=3 runs (one wide first layer for dense models) gives each
+    run what its own forward pass gives, inside the compiled evaluation function."""
+    cfg = spec.preset(preset)
+    ds = mnist_small if cfg.dataset == "mnist" else cifar
+    tf = fast.tensorflow()
+    prog = fast._Program(cfg, 3, len(ds.x_train), ds.num_classes)
+    runs = [fast._split_weights(prog, fast.initial_weights(cfg, s, ds)) for s in (1, 2, 3)]
+    params = [tf.constant(np.stack([r[0][j] for r in runs])) for j in range(prog.n_params)]
+    x, y = tf.constant(ds.x_test[:40]), tf.constant(ds.y_test[:40])
+    _, _, pred, probe = prog.evaluate(params, [], x, y)
+    each, _, _ = prog.forward(params, [], tf.stack([x] * 3), True)  # per-run inputs
+    np.testing.assert_allclose(probe.numpy(), each.numpy()[:, 0], rtol=0, atol=1e-6)
+    np.testing.assert_array_equal(pred.numpy(), each.numpy().argmax(-1))
+
+
 def _dropout_cfg(epochs: int = 1) -> spec.Config:
     return spec.Config(dataset="mnist", layers=(spec.Flatten(), spec.Dense(16),
                                                 spec.Dropout(0.3)),

@@ -143,9 +143,9 @@ class _Program:
         # Per-run activations: images (before Flatten) are a list of K tensors, one per
         # run; vectors are one (K, B, D) tensor. A test chunk is shared by all runs: it
         # stays ONE tensor (M, ...) until the first layer with weights, which then runs as
-        # one wide matmul/conv with the K runs' weights side by side (K*U outputs) and
-        # splits the result per run. mlp-relu-mse, 10 runs, 10,000 test images: 0.3 s per
-        # evaluation with a broadcast batched matmul -> 0.05 s.
+        # one wide matmul with the K runs' weights side by side (K*U outputs) and splits
+        # the result per run (dense layers only, see Conv2D below). mlp-relu-mse, 10 runs,
+        # 10,000 test images: 0.3 s per evaluation with a broadcast batched matmul -> 0.05 s.
         shared = not training
         image = not isinstance(self.cfg.layers[0], S.Flatten) if self.cfg.layers else False
         if image:
@@ -183,16 +183,17 @@ class _Program:
             elif isinstance(layer, S.Conv2D):
                 w, b = params[pi[0]], params[pi[1]]
                 pad = layer.padding.upper()
+                # No wide conv for a shared image chunk: one conv2d with the K runs'
+                # filters side by side (K*F channels), split per run, gave the right
+                # numbers eagerly but wrong ones for runs 2..K inside tf.function (TF
+                # 2.21, cnn-base, K=3: up to 0.03 off after the first conv, test accuracy
+                # 0.10 instead of 0.23); see bench/README.md. Each run convolves the chunk.
                 if shared:
-                    kh, kw, c, f = w.shape[1:]
-                    wide = tf.reshape(tf.transpose(w, (1, 2, 3, 0, 4)), (kh, kw, c, k * f))
-                    y = tf.nn.bias_add(tf.nn.conv2d(h, wide, 1, pad), tf.reshape(b, (k * f,)))
-                    h = _activate(tf, tf.split(y, k, axis=-1), layer.activation)
+                    h = [h] * k
                     shared = False
-                else:
-                    h = [_activate(tf, tf.nn.bias_add(tf.nn.conv2d(a, w[i], 1, pad), b[i]),
-                                   layer.activation) for i, a in enumerate(h)]
-            elif isinstance(layer, S.MaxPool) and shared:
+                h = [_activate(tf, tf.nn.bias_add(tf.nn.conv2d(a, w[i], 1, pad), b[i]),
+                               layer.activation) for i, a in enumerate(h)]
+            elif isinstance(layer, S.MaxPool) and shared:  # pooled once for all runs
                 h = tf.nn.max_pool2d(h, layer.size, layer.size, "VALID")
             elif isinstance(layer, S.MaxPool):
                 h = [tf.nn.max_pool2d(a, layer.size, layer.size, "VALID") for a in h]
