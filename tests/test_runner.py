@@ -100,3 +100,28 @@ def test_study_file_validation_names_axis(tmp_path):
         st.study_from_dict({"name": "x", "model": {"preset": "mlp-relu-mse"},
                             "axes": [{"paths": ["epochs"], "values": [1],
                                       "scale": "log10"}]})
+
+
+def test_fast_engine_groups_shape_the_schedule(data_dir):
+    from sweeplab import data
+    from sweeplab.engines import get_engine
+    from sweeplab.runner import _group_size
+
+    study = _tiny(seeds=4)
+    ds = data.load("mnist", data_dir, subset=300)
+    planned = st.expand(study)
+    assert _group_size(get_engine("reference"), planned, ds, 4) == 1
+    assert _group_size(get_engine("fast"), planned, ds, 4) == 4  # tiny MLPs: all seeds at once
+    assert _group_size(get_engine("fast", parallel=3), planned, ds, 4) == 3
+
+
+def test_fast_engine_study_trains_each_config_in_one_group(tmp_path, data_dir):
+    study = _tiny(seeds=3)
+    with Store(tmp_path / "s.db") as store:
+        summary = run_study(study, store, data_dir=data_dir, quiet=True, engine="fast")
+        assert summary.trained == 6 and summary.ok
+        for p in st.expand(study):
+            runs = store.results(p.hash)
+            assert [r.engine for r in runs] == ["fast"] * 3
+            # one group: the group's wall time is shared equally by its runs
+            assert len({r.wall_seconds for r in runs}) == 1

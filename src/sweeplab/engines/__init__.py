@@ -19,6 +19,9 @@ EpochCallback = Callable[[int, int, int], None]
 
 
 class Engine(Protocol):
+    """Trains seeds of one config. An engine that trains several seeds at once also has
+    ``group_size(cfg, data, n_seeds) -> int``, which the runner uses to schedule rounds."""
+
     name: str
 
     def __call__(self, cfg: Config, seeds: Sequence[int], data: Dataset,

@@ -675,12 +675,16 @@ class FastEngine:
         self.parallel = parallel
         self.shuffle = shuffle
 
+    def group_size(self, cfg: S.Config, data: Dataset, n_seeds: int) -> int:
+        """How many seeds of ``cfg`` one group trains (the runner schedules in such rounds)."""
+        return self.parallel or choose_parallel(cfg, data, n_seeds)
+
     def __call__(self, cfg: S.Config, seeds: Sequence[int], data: Dataset,
                  on_epoch: EpochCallback | None = None) -> Iterator[RunResult]:
         seeds = list(seeds)
         if not seeds:
             return
-        k = self.parallel or choose_parallel(cfg, data, len(seeds))
+        k = self.group_size(cfg, data, len(seeds))
         for a in range(0, len(seeds), k):
             yield from train_group(cfg, seeds[a:a + k], data, shuffle=self.shuffle,
                                    on_epoch=on_epoch).results
