@@ -22,6 +22,7 @@ browser:
 
 demo: $(STAMP)
 	$(VENV)/bin/sweeplab run q1 --seeds 3 --epochs 2 --data-dir $(DATA)
+	$(VENV)/bin/sweeplab report q1 --data-dir $(DATA) --out report.html
 
 test: $(STAMP) browser
 	SWEEPLAB_TEST_DATA=$(abspath $(DATA)) $(VENV)/bin/python -m pytest -q
