@@ -417,22 +417,9 @@ def _compare_unpaired(
     )
     nan = math.nan
     if na < 2 or nb < 2:
-        return Comparison(
-            paired=False,
-            n_a=na,
-            n_b=nb,
-            n_pairs=0,
-            diff=diff,
-            ci_low=nan,
-            ci_high=nan,
-            boot_low=nan,
-            boot_high=nan,
-            p_t=nan,
-            p_rank=nan,
-            effect_size=nan,
-            note=note + "; fewer than 2 runs in a config, so no interval or test",
-            confidence=confidence,
-        )
+        return Comparison(False, na, nb, 0, diff, nan, nan, nan, nan, nan, nan, nan,
+                          note + "; fewer than 2 runs in a config, so no interval or test",
+                          confidence=confidence)
     va, vb = float(xa.var(ddof=1)), float(xb.var(ddof=1))
     if np.all(xa == xa[0]):
         va = 0.0
