@@ -71,10 +71,14 @@ def test_until_ci_stops_at_max_seeds_and_store_shows_it(tmp_path, data_dir):
 def test_until_ci_stops_when_intervals_are_narrow(tmp_path, data_dir):
     study = _tiny(seeds=2, widths=(4, 16))
     with Store(tmp_path / "s.db") as store:
-        out = run_until_ci(study, store, target_points=100.0, max_seeds=8, data_dir=data_dir,
-                           quiet=True, engine="reference")
+        out = run_until_ci(study, store, target_points=100.0, max_seeds=8, min_seeds=2,
+                           data_dir=data_dir, quiet=True, engine="reference")
         assert out.reason.startswith("every configuration's 95% CI half-width is at most 100")
         assert out.seeds == {"width=4": 2, "width=16": 2} and len(out.rounds) == 1
+        # the default minimum of 3 seeds holds even when 2 already look narrow enough
+        more = run_until_ci(study, store, target_points=100.0, max_seeds=8, data_dir=data_dir,
+                            quiet=True, engine="reference")
+        assert more.seeds == {"width=4": 4, "width=16": 4} and more.rounds[0].trained == 0
         assert all(w <= 100 for w in out.half_widths.values())
 
 

@@ -95,6 +95,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="with --until-ci: stop at M seeds per configuration (default 20)")
     p.add_argument("--seeds-per-round", type=_positive, default=2, metavar="N",
                    help="with --until-ci: seeds added per round (default 2)")
+    p.add_argument("--min-seeds", type=_positive, default=3, metavar="N",
+                   help="with --until-ci: never stop with fewer seeds than this (default 3)")
 
     p = sub.add_parser("studies", help="list the built-in studies, or print one as TOML")
     p.add_argument("name", nargs="?", help="print this study as a TOML file `run` accepts")
@@ -167,7 +169,8 @@ def cmd_run(args: argparse.Namespace) -> int:
             from sweeplab.runner import run_until_ci
 
             adaptive = run_until_ci(study, store, args.until_ci, args.max_seeds,
-                                    args.seeds_per_round, **options)
+                                    args.seeds_per_round, min(args.min_seeds, args.max_seeds),
+                                    **options)
             study = st.with_overrides(study, seeds=max(adaptive.seeds.values()))
             trained = sum(r.trained for r in adaptive.rounds)
             print(f"{study.name}: {len(adaptive.rounds)} round(s), trained {trained} runs. "

@@ -323,7 +323,7 @@ def draw_twin_curves(rec: TwinCurves) -> Figure:
         ax.set_title(f"{split.capitalize()} set", fontsize=10)
         ax.grid(alpha=0.3)
         _epoch_axis(ax, rec.epochs)
-        ax.legend(la + ll, [h.get_label() for h in la + ll], loc="center right", fontsize=8)
+        ax.legend(la + ll, [h.get_label() for h in la + ll], loc="best", fontsize=8)
     fig.suptitle(f"{rec.title} (seed {rec.seed})", fontsize=11)
     fig.tight_layout()
     return fig

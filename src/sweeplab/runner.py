@@ -218,6 +218,7 @@ def run_until_ci(
     target_points: float,
     max_seeds: int,
     seeds_per_round: int = 2,
+    min_seeds: int = 3,
     **kwargs,
 ) -> AdaptiveSummary:
     """Add seeds in rounds until every config's 95% CI of final test accuracy is narrow enough.
@@ -226,6 +227,8 @@ def run_until_ci(
     still above ``target_points`` (accuracy points: 0.5 means +-0.5 %) the next
     ``seeds_per_round`` seeds, until all are narrow enough or a config needing more
     would exceed ``max_seeds``. Only the configs that still need seeds are trained.
+    A config is never called narrow enough with fewer than ``min_seeds`` seeds: the
+    half-width of two or three runs is itself too noisy to stop on.
 
     Raises:
         ValueError: bad target, max_seeds or seeds_per_round.
@@ -234,9 +237,10 @@ def run_until_ci(
 
     if not target_points > 0:
         raise ValueError(f"--until-ci must be > 0 accuracy points. Received: {target_points!r}")
-    if max_seeds < 2 or seeds_per_round < 1:
-        raise ValueError(f"max_seeds must be >= 2 and seeds_per_round >= 1. Received: "
-                         f"max_seeds={max_seeds}, seeds_per_round={seeds_per_round}")
+    if max_seeds < 2 or seeds_per_round < 1 or not 2 <= min_seeds <= max_seeds:
+        raise ValueError(f"max_seeds must be >= 2, seeds_per_round >= 1 and min_seeds in "
+                         f"[2, max_seeds]. Received: max_seeds={max_seeds}, "
+                         f"seeds_per_round={seeds_per_round}, min_seeds={min_seeds}")
     seeds = tuple(study.seeds[:max_seeds])
     planned = expand(study)
     active = {p.hash for p in planned}
@@ -248,7 +252,8 @@ def run_until_ci(
             vals = [r.final.test_acc for r in store.results(p.hash) if r.seed in seeds]
             out.seeds[p.label] = len(vals)
             out.half_widths[p.label] = 100 * ci_half_width(vals) if vals else math.inf
-        active = {p.hash for p in planned if out.half_widths[p.label] > target_points}
+        active = {p.hash for p in planned if out.half_widths[p.label] > target_points
+                  or out.seeds[p.label] < min_seeds}
         if not active:
             out.reason = (f"every configuration's 95% CI half-width is at most "
                           f"{target_points:g} points")
@@ -258,7 +263,8 @@ def run_until_ci(
             break
         if len(seeds) >= max_seeds:
             out.reason = (f"reached --max-seeds {max_seeds} with {len(active)} configuration(s) "
-                          f"still wider than {target_points:g} points")
+                          f"still wider than {target_points:g} points or short of "
+                          f"{min_seeds} seeds")
             break
         nxt = max(seeds) + 1
         seeds = seeds + tuple(range(nxt, nxt + min(seeds_per_round, max_seeds - len(seeds))))
