@@ -230,7 +230,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
             seeds = row.definition.get("seeds", [])
             configs = store.study_configs(row.name)
             counts = store.counts(c.config_hash for c in configs)
-            done = sum(len(store.done_seeds(c.config_hash) & set(seeds)) for c in configs)
+            done_by = {c.config_hash: len(store.done_seeds(c.config_hash) & set(seeds))
+                       for c in configs}
+            done = sum(done_by.values())
             total = len(configs) * len(seeds)
             subset = row.definition.get("subset")
             print(f"{row.name}: {done}/{total} runs done, {len(configs)} configs x {len(seeds)} "
@@ -241,7 +243,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 n = counts[c.config_hash]
                 extra = "".join(f", {n[k]} {k}" for k in ("running", "failed") if n.get(k))
                 print(f"  {c.config_hash[:10]}  {c.label:<24} "
-                      f"{len(store.done_seeds(c.config_hash) & set(seeds))}/{len(seeds)} done"
+                      f"{done_by[c.config_hash]}/{len(seeds)} done"
                       f"{extra}")
             adaptive = store.get_meta(f"adaptive:{row.name}")
             if adaptive:

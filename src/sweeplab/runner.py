@@ -112,9 +112,10 @@ def _group_size(eng, planned: list[PlannedConfig], dataset, n_seeds: int) -> int
     return max(1, max(size(p.config, dataset, n_seeds) for p in planned))
 
 
-def prepare(study: Study, store: Store) -> list[PlannedConfig]:
-    """Expand the study and record it in the store (no training)."""
-    planned = expand(study)
+def prepare(study: Study, store: Store,
+            planned: list[PlannedConfig] | None = None) -> list[PlannedConfig]:
+    """Expand the study (unless ``planned`` is its expansion) and record it in the store."""
+    planned = expand(study) if planned is None else planned
     store.save_study(study.name, study_to_dict(study),
                      [(p.hash, S.canonical_json(p.config), p.label, p.axes) for p in planned])
     return planned
@@ -151,7 +152,7 @@ def run_study(
     trainable = [p for p in planned if only is None or p.hash in only]
     # Load the data first: a missing or corrupt file must stop us before the store changes.
     dataset = data_mod.load(study.base.dataset, data_dir, study.base.subset)
-    prepare(study, store)
+    prepare(study, store, planned)
     done = {p.hash: store.done_seeds(p.hash) for p in planned}
     total = len(trainable) * len(study.seeds)
     skipped = sum(len(done[p.hash] & set(study.seeds)) for p in trainable)
