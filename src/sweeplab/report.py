@@ -32,7 +32,7 @@ from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.results import RunResult
 from sweeplab.store import Store, StudyConfigRow
-from sweeplab.study import ASSIGNMENT_ORDER, BUILTIN, study_to_dict
+from sweeplab.study import ASSIGNMENT_ORDER, BUILTIN, format_value, study_to_dict
 
 __all__ = [
     "Code",
@@ -533,7 +533,7 @@ def _what_was_run(sd: _Study, store_path: str) -> list[Block]:
     if base is not None and base.config is not None:
         if sd.axes:
             ax = "; ".join(
-                f"{a.get('name')} in {{{', '.join(map(str, a.get('labels') or [_fmt(v) for v in a.get('values', [])]))}}}"  # noqa: E501
+                f"{a.get('name')} in {{{', '.join(map(str, a.get('labels') or [format_value(v) for v in a.get('values', [])]))}}}"  # noqa: E501
                 f" (scale {a.get('scale', 'category')})" for a in sd.axes)
             out.append(Text(f"Swept: {ax}. Baseline configuration {base.label}:"))
         else:
@@ -568,10 +568,6 @@ def _seeds_text(seeds: Sequence[int]) -> str:
         return f"{len(seeds)} seeds (0-{len(seeds) - 1})"
     shown = ", ".join(map(str, seeds[:12])) + (" ..." if len(seeds) > 12 else "")
     return f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({shown})"
-
-
-def _fmt(v: Any) -> str:
-    return f"{v:g}" if isinstance(v, float) else str(v)
 
 
 def _loss_name(c: _Config) -> str:
@@ -625,8 +621,8 @@ def _one_axis_plots(sd: _Study, pid, curves: bool = True, sweep: bool = True,
 
 def _two_axis_plots(sd: _Study, pid) -> list[Block]:
     ra, ca = sd.axes[0], sd.axes[1]
-    rl = [str(x) for x in (ra.get("labels") or [_fmt(v) for v in ra["values"]])]
-    cl = [str(x) for x in (ca.get("labels") or [_fmt(v) for v in ca["values"]])]
+    rl = [str(x) for x in (ra.get("labels") or [format_value(v) for v in ra["values"]])]
+    cl = [str(x) for x in (ca.get("labels") or [format_value(v) for v in ca["values"]])]
     cells = {(c.row.axes.get(ra["name"]), c.row.axes.get(ca["name"])): list(c.runs)
              for c in sd.configs}
     rec = plots.grid_heatmap(cells, ra["name"], ca["name"], rl, cl,

@@ -56,7 +56,7 @@ class Axis:
     scale: str = "category"  # plot hint: "linear", "log2" or "category"
 
     def label(self, i: int) -> str:
-        return self.labels[i] if self.labels else _fmt(self.values[i])
+        return self.labels[i] if self.labels else format_value(self.values[i])
 
 
 @dataclass(frozen=True)
@@ -83,7 +83,8 @@ class PlannedConfig:
     position: int = 0  # index in the grid
 
 
-def _fmt(v: Any) -> str:
+def format_value(v: Any) -> str:
+    """An axis value as its label (the same text in config labels, tables and plots)."""
     if isinstance(v, float):
         return f"{v:g}"
     if isinstance(v, (list, tuple)):
