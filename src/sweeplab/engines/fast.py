@@ -117,6 +117,18 @@ class _Program:
             else:
                 self.layout.append((layer, (), ()))
         self.n_params, self.n_stats = p, s
+        # Params that image layers (before Flatten) use one run at a time: training
+        # differentiates with respect to per-run views of them (unstacked before the
+        # tape, gradients stacked after), not slices w[i] of the stacked tensor, whose
+        # gradient (StridedSliceGrad: a zero (K, ...) tensor per run, then a sum) took
+        # ~7% of cnn-base's training ops.
+        self.per_run_params: set[int] = set()
+        image = bool(cfg.layers) and not isinstance(cfg.layers[0], S.Flatten)
+        for layer, pi, _ in self.layout:
+            if isinstance(layer, S.Flatten):
+                image = False
+            elif image and isinstance(layer, (S.Conv2D, S.BatchNorm)):
+                self.per_run_params.update(pi)
         opt = cfg.optimizer
         self.n_slots = (1 if opt.momentum else 0) if opt.name == "sgd" else (
             3 if opt.amsgrad else 2)
@@ -306,13 +318,16 @@ class _Program:
         params, stats, slots, it = state
         xb = tf.gather(x_train, idx)  # (K, B, ...)
         yb = tf.gather(y_train, idx)  # (K, B)
+        views = [tf.unstack(p, num=self.k) if j in self.per_run_params else p
+                 for j, p in enumerate(params)]
         with tf.GradientTape() as tape:
-            tape.watch(params)
-            out, logits, new_stats = self.forward(params, stats, xb, True, keys, counter)
+            tape.watch(views)
+            out, logits, new_stats = self.forward(views, stats, xb, True, keys, counter)
             loss, correct, _ = self.per_sample(out, logits, yb)
             batch_loss = tf.reduce_mean(loss, axis=1)  # (K,), Keras' sum_over_batch_size
             total = tf.reduce_sum(batch_loss)  # runs are independent: d total/d w_k = d loss_k
-        grads = tape.gradient(total, params)
+        grads = [tf.stack(g) if isinstance(g, list) else g
+                 for g in tape.gradient(total, views)]
         params, slots = self.apply(params, slots, grads, it)
         n = tf.cast(tf.shape(idx)[1], tf.float32)
         return (params, new_stats, slots, it + 1), batch_loss * n, tf.reduce_sum(correct, 1)
