@@ -31,6 +31,9 @@ def test_run_twice_trains_nothing_the_second_time(tmp_path, data_dir):
             "--data-dir", data_dir, "--engine", "reference"]
     first = sweeplab(*args)
     assert "trained 3 runs" in first.stdout
+    # TensorFlow's C++ start-up notices (absl, oneDNN) are held back; the bar is all.
+    assert "absl::InitializeLog" not in first.stderr, first.stderr
+    assert "oneDNN custom operations" not in first.stderr, first.stderr
     second = sweeplab(*args)
     assert "nothing to train, all 3 runs are already in" in second.stdout
     ls = sweeplab("ls", "--store", db)
@@ -162,3 +165,17 @@ def test_studies_lists_all_and_prints_runnable_toml(tmp_path):
         p = tmp_path / f"{name}.toml"
         p.write_text(text)
         assert st.load_study_file(p) == s
+
+
+def test_run_summary_gives_spread_only_when_there_is_one(tmp_path, data_dir, capsys):
+    db = str(tmp_path / "s.db")
+    base = ["run", "q1", "--epochs", "1", "--subset", "300", "--store", db,
+            "--data-dir", data_dir, "--quiet"]
+    assert cli.main([*base, "--seeds", "1"]) == 0
+    one = capsys.readouterr().out
+    assert "(n=1: no spread yet, run more seeds)" in one and "+-" not in one
+    assert cli.main([*base, "--seeds", "3"]) == 0
+    three = capsys.readouterr().out
+    assert "trained 2 runs in" in three and "1 were already done" in three
+    line = next(x for x in three.splitlines() if "final test accuracy" in x)
+    assert "+- " in line and "(n=3, 95% CI " in line

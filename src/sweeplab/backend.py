@@ -7,7 +7,12 @@ needs Keras gets it through :func:`keras` which sets the variable first.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
+import sys
+import tempfile
+from collections.abc import Iterator
 from types import ModuleType
 
 BACKEND = "tensorflow"
@@ -23,6 +28,43 @@ def _configure_environment() -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
+# Start-up notices TensorFlow's C++ side writes to fd 2 while it is imported, through
+# absl before absl's logging is initialised: TF_CPP_MIN_LOG_LEVEL does not reach them
+# (TF 2.21: "All log messages before absl::InitializeLog()...", the oneDNN notice, the
+# CPU-instructions banner and its continuation line).
+_STARTUP_NOISE = re.compile(
+    r"^(WARNING: All log messages before absl::InitializeLog\(\)"
+    r"|[IW]\d{4} [\d:. ]+\d+ (port|cpu_feature_guard)\.cc:\d+\]"
+    r"|To enable the following instructions: )")
+
+
+@contextlib.contextmanager
+def _startup_noise_filtered() -> Iterator[None]:
+    """Hold fd 2 in a file while TensorFlow is imported; pass on all but the notices.
+
+    Only when TF_CPP_MIN_LOG_LEVEL asks for quiet (sweeplab's default, 3); any other
+    line written meanwhile (a real error) still reaches stderr, after the import.
+    """
+    if os.environ.get("TF_CPP_MIN_LOG_LEVEL", "0") in ("", "0"):
+        yield
+        return
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as held:
+        os.dup2(held.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            held.seek(0)
+            kept = [line for line in held.read().decode(errors="replace").splitlines(True)
+                    if not _STARTUP_NOISE.match(line)]
+            if kept:
+                sys.stderr.write("".join(kept))
+                sys.stderr.flush()
+
+
 def keras() -> ModuleType:
     """Return the ``keras`` module, configured for the TensorFlow backend.
 
@@ -31,7 +73,12 @@ def keras() -> ModuleType:
     """
     global _configured
     _configure_environment()
-    import keras as _keras
+    if "keras" in sys.modules:
+        import keras as _keras
+    else:
+        with _startup_noise_filtered():
+            import keras as _keras
+            import tensorflow  # noqa: F401  (its notices come on first use too)
 
     if _keras.backend.backend() != BACKEND:
         raise RuntimeError(

@@ -201,10 +201,10 @@ def _print_summary(store: Store, study: st.Study, summary) -> None:
         if not results:
             continue
         acc = summarize([r.final.test_acc for r in results], n_boot=0)
-        ci = (f", 95% CI {100 * acc.ci_low:.2f}-{100 * acc.ci_high:.2f}"
-              if acc.n > 1 else "")
-        print(f"  {row.label:<24} final test accuracy {100 * acc.mean:.2f}% "
-              f"+- {100 * (acc.std if acc.n > 1 else 0):.2f} (n={acc.n}{ci})")
+        spread = (f"+- {100 * acc.std:.2f} (n={acc.n}, 95% CI "
+                  f"{100 * acc.ci_low:.2f}-{100 * acc.ci_high:.2f})" if acc.n > 1
+                  else "(n=1: no spread yet, run more seeds)")
+        print(f"  {row.label:<24} final test accuracy {100 * acc.mean:.2f}% {spread}")
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
