@@ -68,8 +68,15 @@ def _child(args: argparse.Namespace) -> None:
     }))
 
 
-def _run(engine: str, case: str, args: argparse.Namespace, extra: list[str] = ()) -> dict:
+def _case(case: str, args: argparse.Namespace) -> tuple[str, str, int, int]:
     preset, dataset, seeds, epochs = CASES[case]
+    if case == "cnn":
+        seeds, epochs = args.cnn_seeds or seeds, args.cnn_epochs or epochs
+    return preset, dataset, seeds, epochs
+
+
+def _run(engine: str, case: str, args: argparse.Namespace, extra: list[str] = ()) -> dict:
+    preset, dataset, seeds, epochs = _case(case, args)
     subset = args.cnn_subset if case == "cnn" else args.mlp_subset
     cmd = [sys.executable, __file__, "--child", "--engine", engine, "--preset", preset,
            "--dataset", dataset, "--seeds", str(seeds), "--epochs", str(epochs),
@@ -82,7 +89,7 @@ def _run(engine: str, case: str, args: argparse.Namespace, extra: list[str] = ()
 
 
 def _bench(case: str, args: argparse.Namespace) -> None:
-    preset, dataset, seeds, epochs = CASES[case]
+    preset, dataset, seeds, epochs = _case(case, args)
     subset = args.cnn_subset if case == "cnn" else args.mlp_subset
     print(f"\n({case}) {preset} on {dataset}{f' subset {subset}' if subset else ''}: "
           f"{seeds} seeds x {epochs} epochs, {args.repeats} alternating repeats", flush=True)
@@ -136,9 +143,14 @@ def main() -> None:
     p.add_argument("--mlp-subset", type=int, default=0, help="MNIST subset (0 = all 60,000)")
     p.add_argument("--cnn-subset", type=int, default=10000,
                    help="CIFAR-10 subset (0 = all 50,000)")
+    p.add_argument("--cnn-seeds", type=int, default=0,
+                   help="seeds for (b) instead of the issue's 3 (e.g. 10, a study's count)")
+    p.add_argument("--cnn-epochs", type=int, default=0, help="epochs for (b) instead of 1")
     p.add_argument("--memory", action="store_true", help="only the q10e 10-seed memory probe")
     p.add_argument("--memory-steps", type=int, default=300)
-    p.add_argument("--data-dir", default="/work/shared/data")
+    p.add_argument("--data-dir", default=os.environ.get(
+        "SWEEPLAB_DATA", str(ROOT.parent / "shared" / "data")),
+        help="directory with the datasets (default: $SWEEPLAB_DATA or ../shared/data)")
     # child-process arguments
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
     p.add_argument("--engine", help=argparse.SUPPRESS)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
+import os
 import statistics
 import sys
 import time
@@ -42,7 +43,9 @@ def main() -> None:
     p.add_argument("--q5-subset", type=int, default=10000, help="0 = full MNIST")
     p.add_argument("--q9-epochs", type=int, default=2)
     p.add_argument("--q9-subset", type=int, default=5000, help="0 = full CIFAR-10")
-    p.add_argument("--data-dir", default="/work/shared/data")
+    p.add_argument("--data-dir", default=os.environ.get(
+        "SWEEPLAB_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data")),
+        help="directory with the datasets (default: $SWEEPLAB_DATA or ../shared/data)")
     args = p.parse_args()
 
     from sweeplab import data, spec
