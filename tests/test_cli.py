@@ -179,3 +179,5 @@ def test_run_summary_gives_spread_only_when_there_is_one(tmp_path, data_dir, cap
     assert "trained 2 runs in" in three and "1 were already done" in three
     line = next(x for x in three.splitlines() if "final test accuracy" in x)
     assert "+- " in line and "(n=3, 95% CI " in line
+    low, high = (float(v) for v in line.split("95% CI ")[1].rstrip(")").split("-"))
+    assert 0.0 <= low <= high <= 100.0  # clipped to what an accuracy can be

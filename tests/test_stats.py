@@ -29,6 +29,7 @@ from sweeplab.stats import (
 pytestmark = pytest.mark.filterwarnings("error")
 
 T_975_DOF4 = 2.7764451051977987  # Student-t 97.5% quantile, 4 dof (tables: 2.776)
+T_975_DOF2 = 4.302652729749462  # 2 dof (tables: 4.303)
 
 # Simulation bounds: with 2000 studies and true rate 0.95 the binomial sd of the
 # observed rate is 0.0049, so [0.93, 0.97] is a +-4 sd band (false failure ~1e-4);
@@ -56,6 +57,22 @@ def test_summarize_matches_hand_computation() -> None:
     assert (s.min, s.max) == (2.0, 7.0)
     # Percentile bootstrap of a mean lies inside the data range and around the mean.
     assert 2.0 <= s.boot_low < 4.4 < s.boot_high <= 7.0
+
+
+def test_bounds_clip_the_t_interval_to_the_metric_range() -> None:
+    # The q1 demo's three seeds: mean 0.7737, t interval 0.447..1.100 unbounded.
+    values = [0.9175, 0.7486, 0.6550]
+    free = summarize(values, n_boot=0)
+    assert free.ci_high > 1.0  # the impossible accuracy the bound is for
+    s = summarize(values, n_boot=0, bounds=(0.0, 1.0))
+    assert s.ci_high == 1.0 and s.ci_low == pytest.approx(free.ci_low)
+    assert (s.mean, s.std, s.sem) == (free.mean, free.std, free.sem)  # only the CI moves
+    low = summarize([0.01, 0.30, 0.02], n_boot=0, bounds=(0.0, 1.0))
+    assert low.ci_low == 0.0 and low.ci_high < 1.0
+    curves = summarize_curves([[0.10, 0.9175], [0.12, 0.7486], [0.11, 0.6550]],
+                              bounds=(0.0, 1.0))
+    assert curves.ci_high[1] == 1.0 and curves.ci_high[0] < 1.0
+    assert curves.ci_low[0] == pytest.approx(0.11 - T_975_DOF2 * 0.01 / math.sqrt(3))
 
 
 def test_summarize_other_confidence_uses_matching_quantile() -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import sys
 from collections.abc import Sequence
 
@@ -200,7 +201,7 @@ def _print_summary(store: Store, study: st.Study, summary) -> None:
         results = store.results(row.config_hash)
         if not results:
             continue
-        acc = summarize([r.final.test_acc for r in results], n_boot=0)
+        acc = summarize([r.final.test_acc for r in results], n_boot=0, bounds=(0.0, 1.0))
         spread = (f"+- {100 * acc.std:.2f} (n={acc.n}, 95% CI "
                   f"{100 * acc.ci_low:.2f}-{100 * acc.ci_high:.2f})" if acc.n > 1
                   else "(n=1: no spread yet, run more seeds)")
@@ -299,7 +300,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                     if vals[0] is None:
                         cols.append(f"{'-':>17}" if scale == 1 else f"{'-':>15}")
                         continue
-                    s = summarize(np.asarray(vals, float) * scale, n_boot=0)
+                    s = summarize(np.asarray(vals, float) * scale, n_boot=0,
+                                  bounds=(0.0, 100.0) if scale == 100 else (0.0, math.inf))
                     sd = s.std if s.n > 1 else 0.0
                     w, d = (17, 4) if scale == 1 else (15, 2)
                     cols.append(f"{f'{s.mean:.{d}f} +- {sd:.{d}f}':>{w}}")
@@ -334,7 +336,8 @@ def cmd_compare(args: argparse.Namespace) -> int:
     scale, unit = (100.0, "points") if args.metric.endswith("acc") else (1.0, "")
     print(f"{'config':<28} {'n':>3} {'mean':>9} {'std':>8}  95% CI")
     for label, h, values in sides:
-        s = summarize(list(values.values()), n_boot=0)
+        s = summarize(list(values.values()), n_boot=0,
+                      bounds=(0.0, 1.0) if scale == 100 else (0.0, math.inf))
         ci = (f"{scale * s.ci_low:.3f} .. {scale * s.ci_high:.3f}" if s.n > 1 else "-")
         std = f"{scale * s.std:.3f}" if s.n > 1 else "-"
         print(f"{(label + ' ' + h[:8]):<28} {s.n:>3} {scale * s.mean:>9.3f} {std:>8}  {ci}")

@@ -71,6 +71,7 @@ OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
              "#F0E442")
 SPLITS = ("train", "test")
 METRICS = ("accuracy", "error")
+RANGE = (0.0, 1.0)  # both metrics are fractions: confidence bands are clipped to it
 _SPLIT_NAME = {"train": "training", "test": "test"}
 
 Group = tuple[str, Sequence[RunResult]]  # (config label, its runs)
@@ -358,7 +359,7 @@ def run_curves(runs: Sequence[RunResult], split: str = "test", metric: str = "ac
     if not runs:
         raise ValueError("runs must contain at least one run")
     m = _matrix(runs, split, metric)
-    s = stats.summarize_curves(m, confidence)
+    s = stats.summarize_curves(m, confidence, bounds=RANGE)
     title = title or f"{_SPLIT_NAME[split].capitalize()} {metric}, {len(runs)} runs"
     return RunCurves(title, split, metric, _readonly(np.arange(1, m.shape[1] + 1)),
                      tuple(r.seed for r in runs), _readonly(m), _readonly(s.mean),
@@ -435,7 +436,7 @@ def _final_series(groups: Sequence[Group], split: str, metric: str,
         vals = list(final_values(runs, split, metric).values()) if runs else []
         ns.append(len(vals))
         if vals:
-            s = stats.summarize(vals, confidence, n_boot=0)
+            s = stats.summarize(vals, confidence, n_boot=0, bounds=RANGE)
             mean.append(s.mean)
             low.append(s.ci_low)
             high.append(s.ci_high)
@@ -547,7 +548,7 @@ def curves_by_value(groups: Sequence[Group], param: str, split: str = "test",
         raise ValueError("no value of the parameter has runs")
     mats = [_matrix(runs, split, metric) for _, runs in kept]
     length = min(m.shape[1] for m in mats)
-    sums = [stats.summarize_curves(m[:, :length], confidence) for m in mats]
+    sums = [stats.summarize_curves(m[:, :length], confidence, bounds=RANGE) for m in mats]
     title = title or f"Mean {_SPLIT_NAME[split]} {metric} per epoch, one line per {param}"
     return CurvesByValue(
         title, param, split, metric, tuple(label for label, _ in kept),

@@ -306,7 +306,7 @@ def _summary(runs: Sequence[RunResult], split: str) -> stats.Summary | None:
     if not runs:
         return None
     return stats.summarize(list(plots.final_values(runs, split).values()), CONFIDENCE,
-                           n_boot=0)
+                           n_boot=0, bounds=plots.RANGE)
 
 
 def _config_table(sd: _Study) -> Table:

@@ -141,11 +141,26 @@ class Summary:
     confidence: float = 0.95  # coverage of both intervals
 
 
+def _clip(x, bounds: tuple[float, float] | None):
+    """A t interval's end clipped to the metric's range.
+
+    With few seeds and a large spread, mean +- t * sem can leave the range a metric can
+    take (an accuracy CI of 45%-110%). The true mean lies inside the range, so cutting
+    the interval there never drops it: coverage stays at least the nominal level, and
+    the interval stops claiming impossible values.
+    """
+    if bounds is None:
+        return x
+    return np.clip(x, bounds[0], bounds[1]) if isinstance(x, np.ndarray) else float(
+        min(max(x, bounds[0]), bounds[1]))
+
+
 def summarize(
     values: Sequence[float] | np.ndarray,
     confidence: float = 0.95,
     n_boot: int = 2000,
     rng_seed: int = 0,
+    bounds: tuple[float, float] | None = None,
 ) -> Summary:
     """Summarize one metric over repeated runs.
 
@@ -154,6 +169,8 @@ def summarize(
         confidence: coverage of the t and bootstrap intervals, in (0, 1).
         n_boot: bootstrap resamples; 0 skips the bootstrap (boot_* are nan).
         rng_seed: seed of the bootstrap generator, so summaries are reproducible.
+        bounds: (low, high) the metric cannot leave, e.g. (0, 1) for an accuracy: the
+            t interval is clipped to it (see :func:`_clip`).
 
     Raises:
         ValueError: empty or non-finite `values`, or a bad `confidence`/`n_boot`.
@@ -171,7 +188,7 @@ def summarize(
         std = 0.0 if np.all(x == x[0]) else float(x.std(ddof=1))
         sem = std / math.sqrt(n)
         half = _t_quantile(confidence, n - 1) * sem
-        ci_low, ci_high = mean - half, mean + half
+        ci_low, ci_high = _clip(mean - half, bounds), _clip(mean + half, bounds)
     boot_low, boot_high = _bootstrap_mean(x, confidence, n_boot, np.random.default_rng(rng_seed))
     return Summary(
         n=n,
@@ -206,12 +223,14 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
 
 
 def summarize_curves(
-    matrix: Sequence[Sequence[float]] | np.ndarray, confidence: float = 0.95
+    matrix: Sequence[Sequence[float]] | np.ndarray, confidence: float = 0.95,
+    bounds: tuple[float, float] | None = None,
 ) -> CurveSummary:
     """Summarize per-epoch curves given as shape (n_runs, n_epochs).
 
     Runs must all have the same number of epochs; ragged or NaN-containing input
-    (e.g. early-stopped runs) is rejected rather than silently averaged.
+    (e.g. early-stopped runs) is rejected rather than silently averaged. ``bounds``
+    clips the interval as in :func:`summarize`.
 
     Raises:
         ValueError: not 2-D, empty, ragged or non-finite `matrix`; bad `confidence`.
@@ -239,7 +258,7 @@ def summarize_curves(
     else:
         std = m.std(axis=0, ddof=1)
         half = _t_quantile(confidence, n - 1) * std / math.sqrt(n)
-        low, high = mean - half, mean + half
+        low, high = _clip(mean - half, bounds), _clip(mean + half, bounds)
     return CurveSummary(
         n_runs=n,
         mean=_readonly(mean),
