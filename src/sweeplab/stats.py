@@ -132,8 +132,8 @@ class Summary:
     mean: float  # arithmetic mean
     std: float  # sample standard deviation (ddof=1); nan when n < 2
     sem: float  # standard error of the mean, std / sqrt(n); nan when n < 2
-    ci_low: float  # Student-t confidence interval of the mean, lower end
-    ci_high: float  # Student-t confidence interval of the mean, upper end
+    ci_low: float  # Student-t confidence interval of the mean, lower end (within bounds)
+    ci_high: float  # Student-t confidence interval of the mean, upper end (within bounds)
     boot_low: float  # percentile-bootstrap interval of the mean, lower end
     boot_high: float  # percentile-bootstrap interval of the mean, upper end
     min: float  # smallest value
