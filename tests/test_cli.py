@@ -83,6 +83,9 @@ def test_sigkill_mid_run_then_resume(tmp_path, data_dir):
     done_before = {s for s, r in before.items() if r.status == "done"}
     killed = {s for s, r in before.items() if r.status == "running"}
     assert done_before and killed and not done_before & killed
+    ls = sweeplab("ls", "--store", str(db))  # the killed run's process is gone
+    assert f"{len(done_before)}/3 done, {len(killed)} interrupted" in ls.stdout, ls.stdout
+    assert "running" not in ls.stdout and "trains them again" in ls.stdout
 
     resumed = sweeplab(*args[3:])
     assert f"trained {3 - len(done_before)} runs" in resumed.stdout

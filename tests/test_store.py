@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import sqlite3
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -124,3 +126,17 @@ def test_locked_store_says_so(tmp_path, monkeypatch):
 def test_readonly_missing_store(tmp_path):
     with pytest.raises(StoreError, match="No store at"):
         Store(tmp_path / "none.db", readonly=True)
+
+
+def test_running_rows_of_a_gone_process_count_as_interrupted(tmp_path):
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        _save(store, "live")
+        _save(store, "gone")
+        store.start_run("live", 0, "fast")  # this process: still alive
+    code = ("import sys; from sweeplab.store import Store\n"
+            "with Store(sys.argv[1]) as s: s.start_run('gone', 1, 'fast')\n")
+    subprocess.run([sys.executable, "-c", code, str(db)], check=True, timeout=120)
+    with Store(db, readonly=True) as store:
+        counts = store.counts(["live", "gone"])
+    assert counts == {"live": {"running": 1}, "gone": {"interrupted": 1}}

@@ -227,6 +227,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
         if not studies:
             print(f"{store.path}: no studies yet.")
         seen: set[str] = set()
+        interrupted = False
         for row in studies:
             seeds = row.definition.get("seeds", [])
             configs = store.study_configs(row.name)
@@ -242,7 +243,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
             for c in configs:
                 seen.add(c.config_hash)
                 n = counts[c.config_hash]
-                extra = "".join(f", {n[k]} {k}" for k in ("running", "failed") if n.get(k))
+                interrupted = interrupted or bool(n.get("interrupted"))
+                extra = "".join(f", {n[k]} {k}" for k in ("running", "interrupted", "failed")
+                                if n.get(k))
                 print(f"  {c.config_hash[:10]}  {c.label:<24} "
                       f"{done_by[c.config_hash]}/{len(seeds)} done"
                       f"{extra}")
@@ -250,6 +253,9 @@ def cmd_ls(args: argparse.Namespace) -> int:
             if adaptive:
                 print(f"  adaptive seeds (--until-ci {adaptive['target_points']:g}): stopped "
                       f"because {adaptive['reason']}")
+        if interrupted:
+            print("interrupted: started by a process that is gone (Ctrl-C, kill, crash); "
+                  "the next `sweeplab run` trains them again.")
         others = [h for h, _ in store.configs() if h not in seen]
         if others:
             print(f"configs in no current study: {len(others)} "

@@ -140,6 +140,17 @@ class RunRow:
     error: str | None
 
 
+def _alive(pid: int) -> bool:
+    """Whether a process with this pid exists on this host."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # exists, owned by someone else
+        return True
+    return True
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -353,12 +364,23 @@ class Store:
         return [RunRow(*r) for r in self._con.execute(sql + " ORDER BY config_hash, seed", args)]
 
     def counts(self, config_hashes: Iterable[str]) -> dict[str, dict[str, int]]:
-        """Per config: how many runs are in each status."""
+        """Per config: how many runs are in each status.
+
+        A ``running`` row whose process is gone (started on this host by a pid that no
+        longer exists: Ctrl-C, kill -9, a crash) is counted as ``interrupted``; the next
+        ``run`` trains it again. Rows from other hosts cannot be checked and stay
+        ``running``.
+        """
+        here = socket.gethostname()
         out: dict[str, dict[str, int]] = {}
         for h in config_hashes:
-            rows = self._con.execute(
-                "SELECT status, COUNT(*) FROM runs WHERE config_hash=? GROUP BY status", (h,))
-            out[h] = dict(rows.fetchall())
+            n: dict[str, int] = {}
+            for status, host, pid in self._con.execute(
+                    "SELECT status, host, pid FROM runs WHERE config_hash=?", (h,)):
+                if status == "running" and host == here and pid and not _alive(pid):
+                    status = "interrupted"
+                n[status] = n.get(status, 0) + 1
+            out[h] = n
         return out
 
     def start_run(self, config_hash: str, seed: int, engine: str) -> None:
