@@ -184,3 +184,29 @@ def test_run_summary_gives_spread_only_when_there_is_one(tmp_path, data_dir, cap
     assert "+- " in line and "(n=3, 95% CI " in line
     low, high = (float(v) for v in line.split("95% CI ")[1].rstrip(")").split("-"))
     assert 0.0 <= low <= high <= 100.0  # clipped to what an accuracy can be
+
+
+def test_two_processes_on_one_store_share_the_work(tmp_path, data_dir):
+    """Two `sweeplab run`s at once: every run trained exactly once, both exit 0."""
+    db = str(tmp_path / "s.db")
+    args = [sys.executable, "-m", "sweeplab", "run", "q1", "--seeds", "6", "--epochs", "2",
+            "--subset", "2000", "--store", db, "--data-dir", data_dir, "--engine", "reference",
+            "--quiet"]
+    procs = []
+    for _ in range(2):
+        procs.append(subprocess.Popen(args, env=ENV, stdout=subprocess.PIPE,
+                                      stderr=subprocess.PIPE, text=True))
+        time.sleep(0.3)
+    outs = [p.communicate(timeout=300) for p in procs]
+    assert [p.returncode for p in procs] == [0, 0], outs
+    trained = 0
+    for out, err in outs:
+        assert "FAILED" not in out and "already done" not in err, (out, err)
+        if "nothing to train" not in out:
+            trained += int(out.split("trained ")[1].split(" runs")[0])
+    assert trained == 6  # no run trained twice, none lost
+    with Store(db, readonly=True) as store:
+        (row,) = store.study_configs("q1")
+        rows = store.run_rows(row.config_hash)
+        assert sorted(r.seed for r in rows) == list(range(6))
+        assert all(r.status == "done" for r in rows)

@@ -140,3 +140,29 @@ def test_running_rows_of_a_gone_process_count_as_interrupted(tmp_path):
     with Store(db, readonly=True) as store:
         counts = store.counts(["live", "gone"])
     assert counts == {"live": {"running": 1}, "gone": {"interrupted": 1}}
+
+
+def test_claim_leaves_a_run_to_the_live_process_training_it(tmp_path):
+    db = tmp_path / "s.db"
+    with Store(db) as store:
+        _save(store)
+    code = ("import sys, time; from sweeplab.store import Store\n"
+            "with Store(sys.argv[1]) as s: s.start_run('abc', 0, 'fast')\n"
+            "print('claimed', flush=True); time.sleep(60)\n")
+    other = subprocess.Popen([sys.executable, "-c", code, str(db)], stdout=subprocess.PIPE,
+                             text=True)
+    try:
+        assert other.stdout.readline().strip() == "claimed"
+        with Store(db) as store:
+            assert store.claim_run("abc", 0, "fast") == "busy"  # alive: not ours to train
+            assert store.run_rows("abc")[0].status == "running"
+            assert store.claim_run("abc", 1, "fast") == "claimed"
+            store.finish_run(_result(seed=1), {})
+            assert store.claim_run("abc", 1, "fast") == "done"  # finished: never again
+        other.kill()
+        other.wait(timeout=30)
+        with Store(db) as store:  # its process is gone: the run is free again
+            assert store.claim_run("abc", 0, "fast") == "claimed"
+    finally:
+        if other.poll() is None:
+            other.kill()

@@ -188,13 +188,15 @@ def cmd_run(args: argparse.Namespace) -> int:
 def _print_summary(store: Store, study: st.Study, summary) -> None:
     from sweeplab.stats import summarize
 
-    if summary.trained == 0 and not summary.failed:
+    busy = len(summary.busy)
+    if summary.trained == 0 and not summary.failed and not busy:
         print(f"{study.name}: nothing to train, all {summary.total} runs are already in "
               f"{store.path}.")
     else:
         print(f"{study.name}: trained {summary.trained} runs in {summary.seconds:.1f} s, "
-              f"{summary.skipped} were already done, {len(summary.failed)} failed "
-              f"({summary.total} in all). Store: {store.path}")
+              f"{summary.skipped} were already done, "
+              f"{f'{busy} left to another process training them, ' if busy else ''}"
+              f"{len(summary.failed)} failed ({summary.total} in all). Store: {store.path}")
     for label, seed, err in summary.failed:
         print(f"  FAILED {label} seed {seed}: {err}")
     for row in store.study_configs(study.name):

@@ -29,8 +29,10 @@ class RunSummary:
 
     study: str  # study name
     total: int  # runs the study asks for
-    skipped: int  # already done before this call
+    skipped: int  # already done before this call (or finished meanwhile by another process)
     trained: int = 0  # finished by this call
+    busy: list[tuple[str, int]] = field(default_factory=list)  # (label, seed) another live
+    # process on this host was training when this call reached them: left to it
     failed: list[tuple[str, int, str]] = field(default_factory=list)  # (label, seed, error)
     seconds: float = 0.0  # wall time of this call
 
@@ -63,6 +65,11 @@ class Progress:
         self.epochs_done += 1
         self.label = f"{label} seed {seed} epoch {epoch}/{epochs}"
         self._draw()
+
+    def skip(self, runs: int, epochs: int) -> None:
+        """Runs this call will not train after all (finished or taken by another process)."""
+        self.runs_total -= runs
+        self.total_epochs -= runs * epochs
 
     def run_done(self) -> None:
         self.runs_done += 1
@@ -168,8 +175,13 @@ def run_study(
     progress.start(sum(len(s) for _, s in todo))
     try:
         for p, seeds in todo:
-            for seed in seeds:
-                store.start_run(p.hash, seed, eng.name)
+            claims = {seed: store.claim_run(p.hash, seed, eng.name) for seed in seeds}
+            summary.skipped += sum(c == "done" for c in claims.values())
+            summary.busy += [(p.label, s) for s, c in claims.items() if c == "busy"]
+            seeds = [s for s in seeds if claims[s] == "claimed"]
+            progress.skip(len(claims) - len(seeds), study.base.epochs)
+            if not seeds:
+                continue
             pending = set(seeds)
             try:
                 results = eng(p.config, seeds, dataset,

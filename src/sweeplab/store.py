@@ -383,6 +383,26 @@ class Store:
             out[h] = n
         return out
 
+    def claim_run(self, config_hash: str, seed: int, engine: str) -> str:
+        """Start a run unless it is done or another live process is training it.
+
+        Returns "claimed" (this process now owns it, as :meth:`start_run`), "done"
+        (finished meanwhile, e.g. by another ``sweeplab run`` on the same store) or
+        "busy" (``running`` under a process on this host that is still alive). The check
+        and the claim are one write transaction, so two processes never both claim a run.
+        Rows from another host cannot be checked and are claimed again.
+        """
+        with self._write() as con:
+            row = con.execute("SELECT status, host, pid FROM runs WHERE config_hash=? AND seed=?",
+                              (config_hash, seed)).fetchone()
+            if row and row[0] == "done":
+                return "done"
+            if (row and row[0] == "running" and row[1] == socket.gethostname() and row[2]
+                    and row[2] != os.getpid() and _alive(row[2])):
+                return "busy"
+            self._start(con, config_hash, seed, engine)
+            return "claimed"
+
     def start_run(self, config_hash: str, seed: int, engine: str) -> None:
         """Mark a run as started. Anything left of an earlier, unfinished try is cleared.
 
@@ -390,21 +410,24 @@ class Store:
             StoreError: the run is already done (it must not be trained twice).
         """
         with self._write() as con:
-            row = con.execute("SELECT id, status FROM runs WHERE config_hash=? AND seed=?",
-                              (config_hash, seed)).fetchone()
-            if row and row[1] == "done":
-                raise StoreError(f"run {config_hash}/seed {seed} is already done in {self.path}.")
-            if row:
-                con.execute("DELETE FROM epochs WHERE run_id=?", (row[0],))
-                con.execute(
-                    "UPDATE runs SET status='running', engine=?, started_at=?, finished_at=NULL,"
-                    " error=NULL, host=?, pid=? WHERE id=?",
-                    (engine, _now(), socket.gethostname(), os.getpid(), row[0]))
-            else:
-                con.execute(
-                    "INSERT INTO runs (config_hash, seed, status, engine, started_at, host, pid) "
-                    "VALUES (?, ?, 'running', ?, ?, ?, ?)",
-                    (config_hash, seed, engine, _now(), socket.gethostname(), os.getpid()))
+            self._start(con, config_hash, seed, engine)
+
+    def _start(self, con: sqlite3.Connection, config_hash: str, seed: int, engine: str) -> None:
+        row = con.execute("SELECT id, status FROM runs WHERE config_hash=? AND seed=?",
+                          (config_hash, seed)).fetchone()
+        if row and row[1] == "done":
+            raise StoreError(f"run {config_hash}/seed {seed} is already done in {self.path}.")
+        if row:
+            con.execute("DELETE FROM epochs WHERE run_id=?", (row[0],))
+            con.execute(
+                "UPDATE runs SET status='running', engine=?, started_at=?, finished_at=NULL,"
+                " error=NULL, host=?, pid=? WHERE id=?",
+                (engine, _now(), socket.gethostname(), os.getpid(), row[0]))
+        else:
+            con.execute(
+                "INSERT INTO runs (config_hash, seed, status, engine, started_at, host, pid) "
+                "VALUES (?, ?, 'running', ?, ?, ?, ?)",
+                (config_hash, seed, engine, _now(), socket.gethostname(), os.getpid()))
 
     def finish_run(self, result: RunResult, versions: dict[str, str]) -> None:
         """Write a run's results and mark it done, in one transaction."""
