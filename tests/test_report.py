@@ -118,11 +118,13 @@ def test_partial_and_unrun_studies_say_what_is_missing_and_how_to_fill_it(store,
     rep = report.build_report(store, ["q3", "q4"], data_dir=data_dir)
     q3, q4 = _section(rep, "q3"), _section(rep, "q4")
     code3 = [b.text for b in q3.blocks if isinstance(b, report.Code)]
-    assert f"sweeplab run q3 --store {store.path} --seeds 2 --epochs 1 --subset 300" in code3
+    # the data directory the report used is passed on, so the command runs as printed
+    assert (f"sweeplab run q3 --store {store.path} --seeds 2 --epochs 1 --subset 300 "
+            f"--data-dir {data_dir}") in code3
     assert any("1 of 2 runs are missing" in t for t in _texts(q3))
     assert any("base: seeds 1" in t for t in _texts(q3))
     assert q4.status == "not run"
-    assert f"sweeplab run q4 --store {store.path} --seeds 10 --epochs 20" in [
+    assert f"sweeplab run q4 --store {store.path} --seeds 10 --epochs 20 --data-dir {data_dir}" in [
         b.text for b in q4.blocks if isinstance(b, report.Code)]
     assert not any(isinstance(b, report.Plot) for b in q4.blocks)
 

@@ -285,8 +285,11 @@ def _seeds_are_count(seeds: Sequence[int]) -> bool:
     return list(seeds) == list(range(len(seeds)))
 
 
-def run_command(sd: _Study, store_path: str) -> str:
-    """The command that trains what a study is missing (the runner skips what is done)."""
+def run_command(sd: _Study, store_path: str, data_dir: str | None = None) -> str:
+    """The command that trains what a study is missing (the runner skips what is done).
+
+    ``data_dir``: where the report found the data; passed on so the command runs as is.
+    """
     d = sd.definition
     target = sd.name if sd.name in BUILTIN else f"{sd.name}.toml"
     parts = ["sweeplab", "run", target, "--store", str(store_path)]
@@ -296,6 +299,8 @@ def run_command(sd: _Study, store_path: str) -> str:
     parts += ["--epochs", str(d.get("epochs", ""))]
     if d.get("subset") is not None:
         parts += ["--subset", str(d["subset"])]
+    if data_dir:
+        parts += ["--data-dir", str(data_dir)]
     return " ".join(shlex.quote(p) for p in parts)
 
 
@@ -515,7 +520,7 @@ def _confusion_blocks(sd: _Study, pid: Callable[[str], str]) -> list[Block]:
 # ------------------------------------------------------------------------ sections
 
 
-def _what_was_run(sd: _Study, store_path: str) -> list[Block]:
+def _what_was_run(sd: _Study, store_path: str, data_dir: str | None = None) -> list[Block]:
     d = sd.definition
     out: list[Block] = []
     if d.get("description"):
@@ -557,7 +562,7 @@ def _what_was_run(sd: _Study, store_path: str) -> list[Block]:
                             f"{failed[-1][0]} seed {failed[-1][1]}: {failed[-1][2]}", "warn"))
         out.append(Text("This command trains exactly what is missing (finished runs are kept):",
                         "warn"))
-        out.append(Code(run_command(sd, store_path)))
+        out.append(Code(run_command(sd, store_path, data_dir)))
     return out
 
 
@@ -660,7 +665,7 @@ def _study_section(sd: _Study, store_path: str, data_dir: str | None) -> Section
         counter[0] += 1
         return f"{sd.name}-{counter[0]:02d}-{kind}"
 
-    blocks: list[Block] = _what_was_run(sd, store_path)
+    blocks: list[Block] = _what_was_run(sd, store_path, data_dir)
     if not sd.with_runs:
         return Section(sd.name, title, sd.status, tuple(blocks))
     kind = sd.kind
