@@ -140,8 +140,11 @@ class RunRow:
     error: str | None
 
 
-def _alive(pid: int) -> bool:
-    """Whether a process with this pid exists on this host."""
+def _owner_alive(host: str | None, pid: int | None) -> bool | None:
+    """Whether the process that started a run still exists; None where it cannot be
+    checked (another host, or no pid recorded)."""
+    if not pid or host != socket.gethostname():
+        return None
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
@@ -371,13 +374,12 @@ class Store:
         ``run`` trains it again. Rows from other hosts cannot be checked and stay
         ``running``.
         """
-        here = socket.gethostname()
         out: dict[str, dict[str, int]] = {}
         for h in config_hashes:
             n: dict[str, int] = {}
             for status, host, pid in self._con.execute(
                     "SELECT status, host, pid FROM runs WHERE config_hash=?", (h,)):
-                if status == "running" and host == here and pid and not _alive(pid):
+                if status == "running" and _owner_alive(host, pid) is False:
                     status = "interrupted"
                 n[status] = n.get(status, 0) + 1
             out[h] = n
@@ -397,8 +399,8 @@ class Store:
                               (config_hash, seed)).fetchone()
             if row and row[0] == "done":
                 return "done"
-            if (row and row[0] == "running" and row[1] == socket.gethostname() and row[2]
-                    and row[2] != os.getpid() and _alive(row[2])):
+            if (row and row[0] == "running" and row[2] != os.getpid()
+                    and _owner_alive(row[1], row[2])):
                 return "busy"
             self._start(con, config_hash, seed, engine)
             return "claimed"
