@@ -222,7 +222,7 @@ def test_results_shapes_and_engine_interface(mnist_small):
     engine = get_engine("fast", parallel=2)
     assert engine.name == "fast" and "fast" in ENGINES
     results = list(engine(cfg, [1, 2, 3], mnist_small,
-                          on_epoch=lambda s, e, n: seen.append((s, e, n))))
+                          on_epoch=lambda s, r, n: seen.append((s, r.epoch, n))))
     assert [r.seed for r in results] == [1, 2, 3]
     assert sorted(seen) == [(s, e, 2) for s in (1, 2, 3) for e in (1, 2)]
     n_test = len(mnist_small.y_test)

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 
@@ -31,6 +33,14 @@ class RunResult:
     probe_untrained: tuple[float, ...] = ()  # raw outputs for the first test image, untrained
     probe_trained: tuple[float, ...] = ()  # raw outputs for the first test image, trained
     wall_seconds: float = 0.0  # whole run, model building included
+    backend: str = "tensorflow"  # the Keras backend that trained it ("tensorflow", "jax")
+    device: str = ""  # what it trained on, as "KIND:NAME" (e.g. "cpu:x86_64", "gpu:NVIDIA H100")
+    node: str = ""  # host name of the machine that trained it ("" = the store's writer's host)
+    diagnostics: Mapping[str, Any] = field(default_factory=dict)  # sweeplab.diagnostics record
+    model_path: str | None = None  # the saved .keras file (run --save-models), else None
+    # Not stored: the trained weights in Keras order (model.get_weights()), so the runner can
+    # save the model or compute diagnostics wherever the run was trained. None once stored.
+    weights: tuple[np.ndarray, ...] | None = field(default=None, repr=False, compare=False)
 
     @property
     def final(self) -> EpochRecord:

@@ -12,13 +12,15 @@ import math
 import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.backend import library_versions
 from sweeplab.engines import DEFAULT_ENGINE, get_engine
+from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
 from sweeplab.study import PlannedConfig, Study, expand, schedule, study_to_dict
 
@@ -39,6 +41,17 @@ class RunSummary:
     @property
     def ok(self) -> bool:
         return not self.failed
+
+
+class RunListener(Protocol):
+    """Told about training as it happens (live logging to MLflow or TensorBoard, saving
+    models). ``run_done`` is called after the run is committed to the store; a listener may
+    not change what is stored. Listeners run in the store's writer process."""
+
+    def epoch(self, study: Study, planned: PlannedConfig, seed: int, record: EpochRecord,
+              epochs: int) -> None: ...
+
+    def run_done(self, study: Study, planned: PlannedConfig, result: RunResult) -> None: ...
 
 
 class Progress:
@@ -138,6 +151,7 @@ def run_study(
     stop_on_error: bool = False,
     log: Callable[[str], None] | None = None,
     only: set[str] | None = None,
+    listeners: Sequence[RunListener] = (),
 ) -> RunSummary:
     """Train every run of ``study`` that the store does not have yet.
 
@@ -149,6 +163,7 @@ def run_study(
         stop_on_error: re-raise the first failing run's error instead of recording it
             and going on with the others.
         only: train only these config hashes (the others are still recorded).
+        listeners: told about every finished epoch and every stored run (RunListener).
 
     Raises:
         SpecError, DataError, StoreError: before any training, when something is wrong.
@@ -183,14 +198,19 @@ def run_study(
             if not seeds:
                 continue
             pending = set(seeds)
+            def on_epoch(seed: int, record: EpochRecord, epochs: int, _p=p) -> None:
+                progress.epoch(_p.label, seed, record.epoch, epochs)
+                for listener in listeners:
+                    listener.epoch(study, _p, seed, record, epochs)
+
             try:
-                results = eng(p.config, seeds, dataset,
-                              lambda seed, ep, eps, _p=p: progress.epoch(_p.label, seed, ep, eps))
-                for result in results:
+                for result in eng(p.config, seeds, dataset, on_epoch):
                     store.finish_run(result, versions)
                     pending.discard(result.seed)
                     summary.trained += 1
                     progress.run_done()
+                    for listener in listeners:
+                        listener.run_done(study, p, result)
             except KeyboardInterrupt:
                 raise
             except Exception as err:

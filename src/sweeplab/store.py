@@ -1,13 +1,15 @@
 """The run store: one SQLite file, crash-safe, never trains anything.
 
-Layout (schema version 1):
+Layout (schema version 2; version 1 stores are upgraded when opened for writing):
 
 - ``meta``: key/value facts about the store (application name, creating version).
 - ``studies``: a study's name and its definition (JSON) as last run.
 - ``configs``: config hash -> canonical JSON. The same config in two studies is one row.
 - ``study_configs``: which configs a study holds, with their labels and axis values.
 - ``runs``: one row per (config, seed): status, engine, timing, versions, host, error,
-  confusion matrix and probe outputs.
+  confusion matrix and probe outputs; since version 2 also the Keras backend, the device
+  ("KIND:NAME"), the node (host) that trained it, its saved model file and its diagnostics
+  (JSON, sweeplab.diagnostics).
 - ``epochs``: per-run, per-epoch metrics; epoch 0 is the untrained model.
 
 A run is marked ``running`` when it starts and becomes ``done`` in the single
@@ -20,10 +22,11 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
+import math
 import os
 import socket
 import sqlite3
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,7 +37,7 @@ import numpy as np
 from sweeplab.results import EpochRecord, RunResult
 
 APPLICATION_ID = 0x53574C42  # "SWLB" in SQLite's header, so `file` and we can tell our stores
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 DEFAULT_PATH = "sweeplab.db"
 BUSY_TIMEOUT_S = 30.0  # wait this long for another writer before calling the store locked
 
@@ -89,8 +92,18 @@ CREATE TABLE epochs (
 CREATE INDEX runs_by_status ON runs(config_hash, status);
 """
 
-# version -> SQL that upgrades a store from version-1 to version. Version 1 is created whole.
-MIGRATIONS: dict[int, str] = {}
+# version -> SQL that upgrades a store from version-1 to version. Version 1 is created whole,
+# then upgraded step by step like an old store. Runs stored before a column existed read
+# NULL there ("not recorded").
+MIGRATIONS: dict[int, str] = {
+    2: """
+ALTER TABLE runs ADD COLUMN backend TEXT;
+ALTER TABLE runs ADD COLUMN device TEXT;
+ALTER TABLE runs ADD COLUMN node TEXT;
+ALTER TABLE runs ADD COLUMN model_path TEXT;
+ALTER TABLE runs ADD COLUMN diagnostics TEXT
+""",
+}
 
 
 def _run_script(con: sqlite3.Connection, script: str) -> None:
@@ -136,8 +149,11 @@ class RunRow:
     started_at: str | None
     finished_at: str | None
     wall_seconds: float | None
-    host: str | None
+    host: str | None  # the host of the process that claimed and stored it (the store's writer)
     error: str | None
+    backend: str | None = None  # Keras backend; None = not recorded (stored before schema 2)
+    device: str | None = None  # "KIND:NAME", e.g. "cpu:x86_64"; None = not recorded
+    node: str | None = None  # host that trained it (differs from host on a Ray cluster)
 
 
 def _owner_alive(host: str | None, pid: int | None) -> bool | None:
@@ -152,6 +168,22 @@ def _owner_alive(host: str | None, pid: int | None) -> bool | None:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def _jsonable(value: Any) -> Any:
+    """Plain JSON values from numpy scalars, arrays and tuples; NaN and inf become None (JSON
+    has neither, and a diverged run's numbers must still be storable)."""
+    if isinstance(value, Mapping):
+        return {str(k): _jsonable(v) for k, v in value.items()}
+    if isinstance(value, np.ndarray):
+        value = value.tolist()
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
 
 
 def _now() -> str:
@@ -275,9 +307,9 @@ class Store:
                 con.execute(f"PRAGMA application_id={APPLICATION_ID}")
                 con.executemany("INSERT INTO meta VALUES (?, ?)",
                                 [("application", "sweeplab"), ("created_at", _now())])
-            else:
-                for v in range(version + 1, SCHEMA_VERSION + 1):
-                    _run_script(con, MIGRATIONS[v])
+                version = 1
+            for v in range(version + 1, SCHEMA_VERSION + 1):
+                _run_script(con, MIGRATIONS[v])
             con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
 
     # --- studies and configs --------------------------------------------------------
@@ -359,7 +391,7 @@ class Store:
 
     def run_rows(self, config_hash: str | None = None) -> list[RunRow]:
         sql = ("SELECT config_hash, seed, status, engine, started_at, finished_at, wall_seconds, "
-               "host, error FROM runs")
+               "host, error, backend, device, node FROM runs")
         args: tuple = ()
         if config_hash is not None:
             sql += " WHERE config_hash=?"
@@ -453,11 +485,16 @@ class Store:
             con.execute(
                 "UPDATE runs SET status='done', engine=?, finished_at=?, wall_seconds=?, "
                 "versions=?, host=?, pid=?, error=NULL, confusion=?, probe_untrained=?, "
-                "probe_trained=? WHERE id=?",
+                "probe_trained=?, backend=?, device=?, node=?, model_path=?, diagnostics=? "
+                "WHERE id=?",
                 (result.engine, _now(), result.wall_seconds, json.dumps(versions),
                  socket.gethostname(), os.getpid(),
                  json.dumps(np.asarray(result.confusion).astype(int).tolist()),
                  json.dumps(list(result.probe_untrained)), json.dumps(list(result.probe_trained)),
+                 result.backend, result.device, result.node or socket.gethostname(),
+                 result.model_path,
+                 json.dumps(_jsonable(result.diagnostics), sort_keys=True, allow_nan=False)
+                 if result.diagnostics else None,
                  run_id))
 
     def fail_run(self, config_hash: str, seed: int, error: str) -> None:
@@ -470,11 +507,12 @@ class Store:
     def results(self, config_hash: str) -> list[RunResult]:
         """Every finished run of a config, by seed, with all its metrics."""
         runs = self._con.execute(
-            "SELECT id, seed, engine, confusion, probe_untrained, probe_trained, wall_seconds "
+            "SELECT id, seed, engine, confusion, probe_untrained, probe_trained, wall_seconds, "
+            "backend, device, node, model_path, diagnostics "
             "FROM runs WHERE config_hash=? AND status='done' ORDER BY seed",
             (config_hash,)).fetchall()
         out = []
-        for run_id, seed, engine, conf, p0, p1, wall in runs:
+        for run_id, seed, engine, conf, p0, p1, wall, backend, device, node, mpath, diag in runs:
             epochs = tuple(
                 EpochRecord(ep, test_loss=tl, test_acc=ta, train_loss=trl, train_acc=tra,
                             seconds=sec or 0.0)
@@ -483,7 +521,10 @@ class Store:
                     "FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)))
             out.append(RunResult(config_hash, seed, engine or "", epochs,
                                  np.asarray(json.loads(conf), dtype=np.int64),
-                                 tuple(json.loads(p0)), tuple(json.loads(p1)), wall or 0.0))
+                                 tuple(json.loads(p0)), tuple(json.loads(p1)), wall or 0.0,
+                                 backend=backend or "", device=device or "", node=node or "",
+                                 diagnostics=json.loads(diag) if diag else {},
+                                 model_path=mpath))
         return out
 
 

@@ -11,11 +11,12 @@ from collections.abc import Callable, Iterator, Sequence
 from typing import Protocol
 
 from sweeplab.data import Dataset
-from sweeplab.results import RunResult
+from sweeplab.results import EpochRecord, RunResult
 from sweeplab.spec import Config
 
-# on_epoch(seed, epoch, epochs): called after each epoch of each run (for progress bars).
-EpochCallback = Callable[[int, int, int], None]
+# on_epoch(seed, record, epochs): called after each epoch of each run, with that epoch's
+# metrics (progress bars, live logging to MLflow / TensorBoard).
+EpochCallback = Callable[[int, EpochRecord, int], None]
 
 
 class Engine(Protocol):

@@ -660,20 +660,21 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
             records[i].append(EpochRecord(epoch, float(vl[i]), float(va[i]), float(tl[i]),
                                           float(ta[i]), seconds=dt))
         if on_epoch is not None:
-            for s in seeds:
-                on_epoch(s, epoch, cfg.epochs)
+            for i, s in enumerate(seeds):
+                on_epoch(s, records[i][-1], cfg.epochs)
     wall = (time.perf_counter() - t_start) / k
     chash = S.config_hash(cfg)
+    params_np = [p.numpy() for p in state[0]]
+    stats_np = [s.numpy() for s in state[1]]
+    weights = [_join_weights(prog, [p[i] for p in params_np], [s[i] for s in stats_np])
+               for i in range(k)]
     results = []
     for i, s in enumerate(seeds):
         conf = confusion_matrix(y_test, preds[i], data.num_classes)
         results.append(RunResult(chash, s, "fast", tuple(records[i]), conf,
                                  tuple(float(v) for v in probe0[i]),
-                                 tuple(float(v) for v in probe[i]), wall))
-    params_np = [p.numpy() for p in state[0]]
-    stats_np = [s.numpy() for s in state[1]]
-    weights = [_join_weights(prog, [p[i] for p in params_np], [s[i] for s in stats_np])
-               for i in range(k)]
+                                 tuple(float(v) for v in probe[i]), wall,
+                                 weights=tuple(weights[i])))
     return GroupResult(results, weights)
 
 

@@ -57,7 +57,7 @@ def train(cfg: Config, seed: int, data: Dataset, *, shuffle: bool = True,
                 seconds=time.perf_counter() - self._t,
             ))
             if on_epoch is not None:
-                on_epoch(seed, epoch + 1, cfg.epochs)
+                on_epoch(seed, records[-1], cfg.epochs)
 
     model.fit(data.x_train, data.y_train, batch_size=cfg.batch_size, epochs=cfg.epochs,
               validation_data=(data.x_test, data.y_test), validation_batch_size=EVAL_BATCH,
@@ -68,7 +68,8 @@ def train(cfg: Config, seed: int, data: Dataset, *, shuffle: bool = True,
     if weights_out is not None:
         weights_out.extend(model.get_weights())
     return RunResult(config_hash(cfg), int(seed), "reference", tuple(records), conf,
-                     probe_untrained, probe_trained, time.perf_counter() - t_start)
+                     probe_untrained, probe_trained, time.perf_counter() - t_start,
+                     weights=tuple(model.get_weights()))
 
 
 class ReferenceEngine:
