@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab import study as st
+from sweeplab.export import ExportError
 from sweeplab.store import DEFAULT_PATH, Store, StoreError
 
 SUBSET_HELP = ("train and test on a stratified sample of N images per split (the first images "
@@ -66,6 +67,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parallel", type=_positive, metavar="K",
                    help="seeds of one config trained at once by the engine (default: automatic)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--mlflow", metavar="URI", help="log each epoch live to this MLflow "
+                   "tracking URI (sqlite:///mlflow.db, http://host:5000), as `export mlflow`")
+    p.add_argument("--tensorboard", metavar="DIR", help="write each epoch live as TensorBoard "
+                   "event files under DIR, as `export tensorboard`")
     _add_store(p)
 
 
@@ -131,6 +136,13 @@ def build_parser() -> argparse.ArgumentParser:
     _add_run_options(p)
     _add_report_options(p, data_dir=False)
 
+    p = sub.add_parser("export", help="copy finished runs to TensorBoard, MLflow, CSV or "
+                       "Parquet (idempotent: adds only what the target lacks)")
+    p.add_argument("target", choices=("tensorboard", "mlflow", "csv", "parquet"))
+    p.add_argument("dest", metavar="DIR|URI", help="log/output directory, or MLflow tracking URI")
+    p.add_argument("studies", nargs="*", metavar="STUDY", help="studies (default: all)")
+    _add_store(p)
+
     p = sub.add_parser("data", help="where each dataset is found, its shapes and class counts")
     p.add_argument("--data-dir", metavar="DIR", help="look here first")
     p.add_argument("name", nargs="*", help="datasets to describe (default: all)")
@@ -141,7 +153,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return COMMANDS[args.command](args)
-    except (S.SpecError, data_mod.DataError, StoreError, CliError, ValueError) as err:
+    except (S.SpecError, data_mod.DataError, StoreError, CliError, ValueError,
+            ExportError) as err:
         print(f"sweeplab {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -158,14 +171,17 @@ def _study_from_args(args: argparse.Namespace) -> st.Study:
 
 
 def cmd_run(args: argparse.Namespace) -> int:
+    from sweeplab.export.live import live_listeners
     from sweeplab.runner import run_study
 
     study = _study_from_args(args)
     # Data problems must surface before a store file is created (the load is cached).
     data_mod.load(study.base.dataset, args.data_dir, study.base.subset)
-    with Store(args.store) as store:
+    with Store(args.store) as store, live_listeners(store, args.mlflow,
+                                                     args.tensorboard) as listeners:
         options = dict(data_dir=args.data_dir, engine=args.engine, parallel=args.parallel,
-                       quiet=args.quiet, log=lambda m: print(m, file=sys.stderr))
+                       quiet=args.quiet, log=lambda m: print(m, file=sys.stderr),
+                       listeners=listeners)
         if args.until_ci is not None:
             from sweeplab.runner import run_until_ci
 
@@ -381,6 +397,7 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_assignment(args: argparse.Namespace) -> int:
+    from sweeplab.export.live import live_listeners
     from sweeplab.runner import run_study
 
     studies = [st.with_overrides(s, seeds=args.seeds, epochs=args.epochs, subset=args.subset)
@@ -388,11 +405,12 @@ def cmd_assignment(args: argparse.Namespace) -> int:
     for dataset in dict.fromkeys(s.base.dataset for s in studies):  # check data first
         data_mod.load(dataset, args.data_dir, args.subset)
     ok = True
-    with Store(args.store) as store:
+    with Store(args.store) as store, live_listeners(store, args.mlflow,
+                                                     args.tensorboard) as listeners:
         for study in studies:
             summary = run_study(study, store, data_dir=args.data_dir, engine=args.engine,
                                 parallel=args.parallel, quiet=args.quiet,
-                                log=lambda m: print(m, file=sys.stderr))
+                                log=lambda m: print(m, file=sys.stderr), listeners=listeners)
             _print_summary(store, study, summary)
             ok = ok and summary.ok
         _write_report(args, store, [s.name for s in studies])
@@ -414,6 +432,14 @@ def cmd_data(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_export(args: argparse.Namespace) -> int:
+    from sweeplab.export import run_export
+
+    with Store(args.store, readonly=True) as store:
+        print(run_export(store, args.target, args.dest, args.studies or None).line())
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "studies": cmd_studies,
@@ -423,6 +449,7 @@ COMMANDS = {
     "report": cmd_report,
     "assignment": cmd_assignment,
     "data": cmd_data,
+    "export": cmd_export,
 }
 
 

@@ -34,6 +34,7 @@ __all__ = [
     "axis_value",
     "config_params",
     "require",
+    "run_export",
     "run_key",
     "safe_name",
     "study_exports",
@@ -234,4 +235,32 @@ class ExportSummary:
         parts.append(f"{self.present} already there")
         if self.busy:
             parts.append(f"{self.busy} still being logged live by another process")
-        return f"{self.target}: {', '.join(parts)} ({self.where})"
+        files = f"; wrote {', '.join(self.files)}" if self.files else ""
+        return f"{self.target}: {', '.join(parts)} ({self.where}){files}"
+
+
+TARGETS = ("tensorboard", "mlflow", "csv", "parquet")
+
+
+def run_export(store: Store, target: str, dest: str | os.PathLike,
+               studies: Sequence[str] | None = None) -> ExportSummary:
+    """Export ``studies`` (all when None) of ``store`` to one target (:data:`TARGETS`):
+    a TensorBoard log directory, an MLflow tracking URI, or a directory for the tables.
+
+    Raises:
+        ExportError: a missing extra, or a study the store does not have.
+        ValueError: an unknown target.
+    """
+    if target == "tensorboard":
+        from sweeplab.export.tensorboard import export_tensorboard
+
+        return export_tensorboard(store, dest, studies)
+    if target == "mlflow":
+        from sweeplab.export.mlflow import export_mlflow
+
+        return export_mlflow(store, str(dest), studies)
+    if target in ("csv", "parquet"):
+        from sweeplab.export.tables import export_tables
+
+        return export_tables(store, dest, target, studies)
+    raise ValueError(f"target must be one of {', '.join(TARGETS)}. Received: {target!r}")

@@ -314,4 +314,13 @@ def export_mlflow(store: Store, uri: str, studies: Sequence[str] | None = None) 
                 target.write_seed(exp_id, parent.info.run_id, c, r)
                 out.added += 1
             target.update_parent(parent, c)
+        # A live run whose process died before the store finished it stays RUNNING in
+        # MLflow; say what it is. Training it again replaces it.
+        done = {run_key(c.config_hash, r.seed) for c in sx.configs for r in c.runs}
+        for key, have in existing.items():
+            for x in have:
+                if (key not in done and x.info.status == "RUNNING"
+                        and x.data.tags.get(TAG_KIND) == "seed"
+                        and not owner_alive(x.data.tags.get(TAG_WRITER))):
+                    target.client.set_terminated(x.info.run_id, "KILLED")
     return out

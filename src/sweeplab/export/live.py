@@ -1,0 +1,203 @@
+"""Live logging: run listeners that write each epoch to MLflow or TensorBoard as it ends.
+
+They write the same layout as the exports (:mod:`sweeplab.export.mlflow`,
+:mod:`sweeplab.export.tensorboard`), so an export after a live-logged study adds nothing.
+Epoch 0 (the untrained model) reaches the listeners only with the finished run, so it is
+written then. A run that was being logged when its process was killed is left marked
+incomplete; when it is trained again its live run starts afresh (the stale one is
+replaced), and an export replaces it once the store has it finished.
+
+A failing tracking server or disk never costs a trained run: the listener says so in one
+line on stderr, stops logging, and the store keeps everything (export later to catch up).
+
+Usage::
+
+    from sweeplab.export.live import MlflowLogger, TensorBoardLogger
+    run_study(study, store, listeners=[MlflowLogger("sqlite:///mlflow.db", store),
+                                       TensorBoardLogger("tb", store)])
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from typing import Any
+
+from sweeplab.export import config_export, run_key
+from sweeplab.results import EpochRecord, RunResult
+from sweeplab.store import Store
+from sweeplab.study import PlannedConfig, Study
+
+__all__ = ["MlflowLogger", "TensorBoardLogger", "live_listeners"]
+
+
+class _Guarded:
+    """Stops a listener at its first error instead of failing the run being trained."""
+
+    name = "live logging"
+    failed = False
+
+    def _guard(self, fn: Callable[[], None]) -> None:
+        if self.failed:
+            return
+        try:
+            fn()
+        except Exception as err:  # logging must never cost a trained run
+            self.failed = True
+            print(f"sweeplab: {self.name} stopped ({type(err).__name__}: {err}); the store "
+                  f"keeps every run, `sweeplab export` adds them later.", file=sys.stderr)
+
+
+class TensorBoardLogger(_Guarded):
+    """Writes ``LOGDIR/STUDY/CONFIG_LABEL/seed_N`` event files epoch by epoch.
+
+    Args:
+        logdir: the TensorBoard log directory.
+        store: the store being trained into (unused for now; kept for symmetry).
+
+    Raises:
+        ExportError: the tensorboard extra is missing (raised here, before training).
+    """
+
+    name = "TensorBoard live logging"
+
+    def __init__(self, logdir: str | os.PathLike, store: Store | None = None):
+        from sweeplab.export import tensorboard as tbx
+
+        tbx._tb()  # a missing extra is said before the first run starts
+        self.tbx = tbx
+        self.logdir = logdir
+        self.store = store
+        self._open: dict[tuple[str, int], Any] = {}
+
+    def _writer(self, study: Study, planned: PlannedConfig, seed: int) -> Any:
+        key = (planned.hash, seed)
+        w = self._open.get(key)
+        if w is None:
+            tbx = self.tbx
+            cdir = tbx.config_dir(self.logdir, study.name, planned.label, planned.hash)
+            run_dir = cdir / f"seed_{seed}"
+            # The store gave this process the run to train, so whatever is there is stale:
+            # a killed attempt, or an export of a run the store no longer has done.
+            tbx.clear_run(run_dir)
+            w = tbx.RunWriter(run_dir, run_key(planned.hash, seed),
+                              tbx.hparams_of(study.name, planned.label, planned.axes),
+                              f"{study.name}/{planned.label}")
+            self._open[key] = w
+        return w
+
+    def epoch(self, study: Study, planned: PlannedConfig, seed: int, record: EpochRecord,
+              epochs: int) -> None:
+        self._guard(lambda: self._writer(study, planned, seed).epoch(record))
+
+    def run_done(self, study: Study, planned: PlannedConfig, result: RunResult) -> None:
+        def done() -> None:
+            self._writer(study, planned, result.seed).finish(result)
+            self._open.pop((planned.hash, result.seed), None)
+
+        self._guard(done)
+
+    def close(self) -> None:
+        """Close writers of runs that did not finish (their markers stay incomplete)."""
+        for w in self._open.values():
+            w.close()
+        self._open.clear()
+
+
+class MlflowLogger(_Guarded):
+    """Logs each epoch to MLflow as it ends, in the layout of ``sweeplab export mlflow``.
+
+    Args:
+        uri: any tracking URI MLflow accepts.
+        store: the store being trained into (its path tags the runs; the parent run's
+            summary and plots are computed from it after each run).
+
+    Raises:
+        ExportError: the mlflow extra is missing (raised here, before training).
+    """
+
+    name = "MLflow live logging"
+
+    def __init__(self, uri: str, store: Store):
+        from sweeplab.export.mlflow import MlflowTarget
+
+        self.target = MlflowTarget(uri, store)
+        self.store = store
+        self._open: dict[tuple[str, int], tuple[str, set[int]]] = {}  # -> (run id, epochs)
+        self._parents: dict[str, Any] = {}
+
+    def _config(self, study: Study, planned: PlannedConfig):
+        return config_export(self.store, study.name, planned.hash, planned.label, planned.axes,
+                             study.seeds)
+
+    def _parent(self, study: Study, planned: PlannedConfig) -> Any:
+        p = self._parents.get(planned.hash)
+        if p is None:
+            exp_id = self.target.experiment(study.name)
+            p = self.target.parent(exp_id, self._config(study, planned), {})
+            self._parents[planned.hash] = p
+        return p
+
+    def _run(self, study: Study, planned: PlannedConfig, seed: int) -> tuple[str, set[int]]:
+        key = (planned.hash, seed)
+        if key not in self._open:
+            t = self.target
+            exp_id = t.experiment(study.name)
+            parent = self._parent(study, planned)
+            rk = run_key(planned.hash, seed)
+            # This process holds the run in the store, so any run under its key is stale
+            # (a killed attempt): replaced, never duplicated.
+            t.delete(t.runs(exp_id, rk).get(rk, []))
+            run_id = t.start_seed(exp_id, parent.info.run_id, self._config(study, planned),
+                                  seed, time.time(), live=True)
+            self._open[key] = (run_id, set())
+        return self._open[key]
+
+    def epoch(self, study: Study, planned: PlannedConfig, seed: int, record: EpochRecord,
+              epochs: int) -> None:
+        def log() -> None:
+            run_id, steps = self._run(study, planned, seed)
+            self.target.log_epochs(run_id, [(record, time.time())])
+            steps.add(record.epoch)
+
+        self._guard(log)
+
+    def run_done(self, study: Study, planned: PlannedConfig, result: RunResult) -> None:
+        def done() -> None:
+            run_id, steps = self._run(study, planned, result.seed)
+            now = time.time()
+            self.target.log_epochs(run_id, [(e, now) for e in result.epochs
+                                            if e.epoch not in steps])
+            self.target.finish_seed(run_id, result, now)
+            self._open.pop((planned.hash, result.seed), None)
+            self.target.update_parent(self._parent(study, planned),
+                                      self._config(study, planned))
+
+        self._guard(done)
+
+    def close(self) -> None:
+        self._open.clear()
+
+
+@contextmanager
+def live_listeners(store: Store, mlflow: str | None = None,
+                   tensorboard: str | os.PathLike | None = None) -> Iterator[list[Any]]:
+    """The listeners for ``run --mlflow URI --tensorboard DIR`` (none when both are None),
+    closed afterwards. A missing extra is raised before anything is trained.
+
+    Raises:
+        ExportError: the mlflow or tensorboard extra is missing.
+    """
+    out: list[Any] = []
+    if mlflow:
+        out.append(MlflowLogger(mlflow, store))
+    if tensorboard:
+        out.append(TensorBoardLogger(tensorboard, store))
+    try:
+        yield out
+    finally:
+        for listener in out:
+            listener.close()
