@@ -33,7 +33,20 @@ ENGINES = ("reference", "fast")
 DEFAULT_ENGINE = "fast"  # bench/README.md: same results (tests, equivalence), 10x+ faster
 
 
-def get_engine(name: str, parallel: int | None = None) -> Engine:
+def get_engine(name: str, parallel: int | None = None, diagnostics: bool = True) -> Engine:
+    """The engine ``name`` (see :func:`_make_engine`), by default wrapped so that every run it
+    yields also carries its diagnostics (``sweeplab.diagnostics.measure``: dead units and
+    silent classes, measured from the weights on the test set), whichever engine trained it.
+    """
+    engine = _make_engine(name, parallel)
+    if not diagnostics:
+        return engine
+    from sweeplab.diagnostics import DiagnosedEngine
+
+    return DiagnosedEngine(engine)
+
+
+def _make_engine(name: str, parallel: int | None = None) -> Engine:
     """Look up an engine by name.
 
     Args:
