@@ -22,12 +22,14 @@ written again from the store.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import logging
 import math
+import os
 import tempfile
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +38,7 @@ import numpy as np
 from sweeplab.export import (
     METRICS,
     ConfigExport,
+    ExportError,
     ExportSummary,
     config_params,
     owner_alive,
@@ -72,6 +75,34 @@ def _ml() -> Any:
     return MlflowClient, entities
 
 
+EXAMPLE_URIS = "sqlite:///mlflow.db (a local file) or http://HOST:5000 (a tracking server)."
+
+
+@contextlib.contextmanager
+def _env(**values: str) -> Iterator[None]:
+    """Environment variables set for a block, then restored."""
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in old.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
+def _why(err: Exception) -> str:
+    """MLflow's reason on one line, cut at a sentence end (its messages run to paragraphs
+    with links)."""
+    text = " ".join(str(err).split()) or type(err).__name__
+    if len(text) <= 300:
+        return text if text.endswith(".") else text + "."
+    cut = text.rfind(". ", 0, 300)
+    return text[:cut + 1] if cut > 40 else text[:297] + "..."
+
+
 def _ms(seconds: float) -> int:
     return int(round(seconds * 1000))
 
@@ -99,8 +130,24 @@ class MlflowTarget:
 
     def __init__(self, uri: str, store: Store):
         client_cls, self.E = _ml()
+        from mlflow.exceptions import MlflowException
+
+        if not uri or not uri.strip():
+            # MLflow would silently fall back to its default (./mlflow.db or
+            # $MLFLOW_TRACKING_URI): an export must go where it was told.
+            raise ExportError(f"the MLflow tracking URI is empty. Give one, e.g. "
+                              f"{EXAMPLE_URIS}")
         self.uri = uri
-        self.client = client_cls(tracking_uri=uri)
+        try:
+            self.client = client_cls(tracking_uri=uri)
+            # One cheap call: a wrong URI or an unreachable server is said now, in one line,
+            # not after the first run has trained. No retries for it: MLflow's default
+            # (7 retries with backoff) keeps a mistyped server address silent for minutes.
+            with _env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="20"):
+                self.client.search_experiments(max_results=1)
+        except MlflowException as err:
+            raise ExportError(f"MLflow tracking URI {uri!r} cannot be used: {_why(err)} "
+                              f"Tracking URIs look like {EXAMPLE_URIS}") from err
         self.store = store
         self.store_id = str(Path(store.path).resolve())
         self._experiments: dict[str, str] = {}
