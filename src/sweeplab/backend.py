@@ -1,8 +1,11 @@
 """The one place that picks the Keras backend and seeds a run.
 
-Keras reads ``KERAS_BACKEND`` when it is first imported, and a user's
+Keras reads ``KERAS_BACKEND`` once, when it is first imported, and a user's
 ``~/.keras/keras.json`` may name another backend, so every sweeplab module that
-needs Keras gets it through :func:`keras` which sets the variable first.
+needs Keras gets it through :func:`keras`, which sets the variable first. The backend
+follows from the engine: ``fast`` and ``reference`` train on TensorFlow, ``jax`` on JAX
+(:func:`select`, called by ``sweeplab.engines.get_engine``). A process has one backend:
+asking for another once Keras is imported is refused with :class:`BackendError`.
 """
 
 from __future__ import annotations
@@ -15,13 +18,61 @@ import tempfile
 from collections.abc import Iterator
 from types import ModuleType
 
-BACKEND = "tensorflow"
+BACKENDS = ("tensorflow", "jax")
+BACKEND = "tensorflow"  # the backend this process uses (or will, once Keras is imported)
 
 _configured = False
 
 
+class BackendError(ValueError):
+    """The engine asked for needs a Keras backend other than the one already imported."""
+
+
+def current() -> str:
+    """The Keras backend of this process: the imported one, else the one selected."""
+    if "keras" in sys.modules:
+        return sys.modules["keras"].backend.backend()
+    return BACKEND
+
+
+def select(name: str, engine: str | None = None) -> None:
+    """Choose the Keras backend before Keras is imported (a no-op when it already is ``name``).
+
+    Args:
+        engine: the engine that needs it, named in the error message.
+
+    Raises:
+        BackendError: Keras is already imported in this process with another backend.
+    """
+    global BACKEND
+    if name not in BACKENDS:
+        raise ValueError(f"Unknown Keras backend {name!r}. Allowed: {', '.join(BACKENDS)}.")
+    have = current() if "keras" in sys.modules else None
+    if have is not None and have != name:
+        who = f"engine {engine!r}" if engine else "this"
+        raise BackendError(
+            f"{who} needs the Keras backend {name!r}, but this process already imported Keras "
+            f"with {have!r} (one backend per process); run it in a new process")
+    BACKEND = name
+    if name == "jax":
+        jax_environment()
+
+
+def jax_environment() -> None:
+    """XLA settings for sweeplab's JAX runs; must precede JAX's first use of a device.
+
+    Same seed, same numbers on GPUs too: XLA otherwise picks non-deterministic
+    (atomics-based) reductions and scatters there. No effect on CPUs.
+    """
+    flags = os.environ.get("XLA_FLAGS", "")
+    if "xla_gpu_deterministic_ops" not in flags:
+        os.environ["XLA_FLAGS"] = (flags + " --xla_gpu_deterministic_ops=true").strip()
+
+
 def _configure_environment() -> None:
     os.environ["KERAS_BACKEND"] = BACKEND
+    if BACKEND == "jax":
+        jax_environment()
     # TensorFlow's C++ log lines (oneDNN notices, CPU banners, a harmless tf.data
     # "NodeDef mentions attribute" error on every fit) drown the progress bar. Python
     # exceptions are unaffected; set TF_CPP_MIN_LOG_LEVEL=0 to see them all again.
@@ -70,14 +121,21 @@ def _startup_noise_filtered() -> Iterator[None]:
 
 
 def keras() -> ModuleType:
-    """Return the ``keras`` module, configured for the TensorFlow backend.
+    """Return the ``keras`` module, configured for the selected backend (:func:`select`).
 
     Raises:
-        RuntimeError: Keras was already imported with another backend.
+        BackendError: Keras was already imported with another backend.
     """
     global _configured
     _configure_environment()
     if "keras" in sys.modules:
+        import keras as _keras
+    elif BACKEND == "jax":
+        try:
+            import jax  # noqa: F401
+        except ImportError as err:
+            raise BackendError("the jax engine needs JAX: pip install 'sweeplab[jax]' "
+                               "(or 'sweeplab[gpu]' for NVIDIA GPUs)") from err
         import keras as _keras
     else:
         with _startup_noise_filtered():
@@ -85,10 +143,12 @@ def keras() -> ModuleType:
             import tensorflow  # noqa: F401  (its notices come on first use too)
 
     if _keras.backend.backend() != BACKEND:
-        raise RuntimeError(
+        raise BackendError(
             f"Keras was imported with backend {_keras.backend.backend()!r} before sweeplab "
             f"could select {BACKEND!r}. Import sweeplab first or set KERAS_BACKEND={BACKEND}."
         )
+    if not _configured and BACKEND == "jax":
+        _configured = True
     if not _configured:
         import tensorflow as tf
 
@@ -103,7 +163,14 @@ def keras() -> ModuleType:
 
 
 def tensorflow() -> ModuleType:
-    """Return ``tensorflow`` after the Keras backend has been configured."""
+    """Return ``tensorflow`` after the Keras backend has been configured.
+
+    Raises:
+        BackendError: this process trains on JAX (TensorFlow is not its backend).
+    """
+    if current() != "tensorflow":
+        raise BackendError(f"TensorFlow was asked for in a process whose Keras backend is "
+                           f"{current()!r}")
     keras()
     import tensorflow as tf
 
@@ -111,8 +178,27 @@ def tensorflow() -> ModuleType:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and TensorFlow for one run. The only seeding call in sweeplab."""
-    keras().utils.set_random_seed(int(seed))
+    """Seed Python, NumPy and the backend for one run. The only seeding call in sweeplab."""
+    k = keras()
+    if BACKEND == "jax" and "tensorflow" not in sys.modules:
+        # keras.utils.set_random_seed also seeds TensorFlow when it is installed, which
+        # imports it (seconds, hundreds of MB) into a process that trains on JAX. These are
+        # its other steps (Keras 3.15, keras/src/utils/rng_utils.py): the global seed,
+        # a fresh global SeedGenerator, Python's and NumPy's generators. Initialisers and
+        # dropout layers draw their seeds from Python's ``random`` when they are built.
+        import random
+
+        import numpy as np
+        from keras.src.backend.common import global_state
+        from keras.src.random import seed_generator
+        from keras.src.utils import rng_utils
+
+        global_state.set_global_attribute(rng_utils.GLOBAL_RANDOM_SEED, int(seed))
+        global_state.set_global_attribute(seed_generator.GLOBAL_SEED_GENERATOR, None)
+        random.seed(int(seed))
+        np.random.seed(int(seed))
+        return
+    k.utils.set_random_seed(int(seed))
 
 
 def library_versions() -> dict[str, str]:
@@ -122,10 +208,13 @@ def library_versions() -> dict[str, str]:
     import numpy as np
 
     k = keras()
-    tf = tensorflow()
-    return {
-        "python": platform.python_version(),
-        "keras": k.__version__,
-        "tensorflow": tf.__version__,
-        "numpy": np.__version__,
-    }
+    out = {"python": platform.python_version(), "keras": k.__version__}
+    if BACKEND == "jax":
+        import jax
+        import jaxlib
+
+        out.update(jax=jax.__version__, jaxlib=jaxlib.__version__)
+    else:
+        out["tensorflow"] = tensorflow().__version__
+    out["numpy"] = np.__version__
+    return out

@@ -29,8 +29,52 @@ class Engine(Protocol):
                  on_epoch: EpochCallback | None = None) -> Iterator[RunResult]: ...
 
 
-ENGINES = ("reference", "fast")
-DEFAULT_ENGINE = "fast"  # bench/README.md: same results (tests, equivalence), 10x+ faster
+ENGINES = ("auto", "reference", "fast", "jax")
+# auto: jax when JAX sees a GPU or TPU, else fast (bench/README.md: on this CPU fast is 10x+
+# the reference and XLA's CPU convolutions are ~25x slower than TensorFlow's).
+DEFAULT_ENGINE = "auto"
+BACKEND_OF = {"reference": "tensorflow", "fast": "tensorflow", "jax": "jax"}
+
+
+def _jax_accelerator() -> bool:
+    """Whether JAX sees a GPU or TPU. Imports JAX only when an accelerator plugin is installed
+    (CUDA/ROCm plugins, libtpu), so a CPU machine pays nothing for the check."""
+    import importlib.metadata
+    import importlib.util
+    import sys
+
+    if importlib.util.find_spec("jax") is None:
+        return False
+    if "jax" not in sys.modules:
+        plugins = [e.name for e in importlib.metadata.entry_points(group="jax_plugins")]
+        if not plugins and importlib.util.find_spec("jax_plugins") is None and (
+                importlib.util.find_spec("libtpu") is None):
+            return False
+    from sweeplab import backend
+
+    backend.jax_environment()
+    try:
+        import jax
+
+        return any(d.platform in ("gpu", "cuda", "rocm", "tpu") for d in jax.devices())
+    except Exception:  # a broken plugin (driver mismatch) means no usable accelerator
+        return False
+
+
+def resolve(name: str) -> str:
+    """The engine ``name`` stands for: ``auto`` becomes ``jax`` or ``fast`` (see ENGINES).
+
+    In a process whose Keras is already imported, auto keeps to that backend.
+    """
+    if name != "auto":
+        return name
+    import sys
+
+    from sweeplab import backend
+
+    if "keras" in sys.modules:
+        return "jax" if backend.current() == "jax" else "fast"
+    return "jax" if _jax_accelerator() else "fast"
 
 
 def get_engine(name: str, parallel: int | None = None, diagnostics: bool = True) -> Engine:
@@ -56,7 +100,14 @@ def _make_engine(name: str, parallel: int | None = None) -> Engine:
 
     Raises:
         ValueError: unknown engine name, or parallel < 1.
+        sweeplab.backend.BackendError: the engine needs a Keras backend other than the one
+            this process already imported, or JAX is not installed.
     """
+    name = resolve(name)
+    if name in BACKEND_OF:
+        from sweeplab import backend
+
+        backend.select(BACKEND_OF[name], engine=name)
     if name == "reference":
         from sweeplab.engines.reference import ReferenceEngine
 
@@ -65,4 +116,11 @@ def _make_engine(name: str, parallel: int | None = None) -> Engine:
         from sweeplab.engines.fast import FastEngine
 
         return FastEngine(parallel=parallel)
+    if name == "jax":
+        from sweeplab import backend
+
+        backend.keras()  # JAX missing: one line naming the extra, before any work
+        from sweeplab.engines.jax import JaxEngine
+
+        return JaxEngine(parallel=parallel)
     raise ValueError(f"Unknown engine {name!r}. Allowed: {', '.join(ENGINES)}.")

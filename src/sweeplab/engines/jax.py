@@ -1,0 +1,384 @@
+"""The jax engine: many runs of one architecture in one compiled XLA program (Keras 3 on JAX).
+
+No layer, loss, initialiser or optimiser formula is written here: every step calls Keras'
+own, through its stateless API, the way Keras' JAX trainer does
+(``keras/src/backend/jax/trainer.py``): ``model.compute_loss_and_updates`` (forward pass
+with ``stateless_call``, the compiled loss) under ``jax.value_and_grad``, then
+``optimizer.stateless_apply``. So every layer the specs allow works as Keras defines it.
+
+How runs are stacked: a group's runs are *members* (config, seed). Every variable
+(trainable, non-trainable, optimiser) gets a leading member axis; one member's step is
+``jax.vmap``-ped over it; a whole epoch is one ``jax.lax.scan`` over the steps inside one
+``jax.jit`` (plus one step for the last partial batch, as ``fit`` makes it). The training
+and test sets are put on the device once; each member gathers its own batches from them.
+The test evaluation after every epoch, epoch 0, the confusion matrix and the probe outputs
+(``x_test[0]``) are computed on the device; only small per-run numbers come back.
+
+Members may differ in their seed and in the fields of :data:`STACKABLE`, values that
+leave every shape and every Python-level branch of the program unchanged, so a
+learning-rate axis (across studies too: q2 and q3 differ only in it) is one program.
+
+Randomness, all from a member's seed ``s``:
+
+- initial weights: ``seed_everything(s)`` then ``models.build_model``, as the other
+  engines do. Keras draws them with the backend's own generator, so the numbers are
+  JAX's draws for that seed, not TensorFlow's: runs agree with the TF engines
+  statistically (bench/equivalence.py), and with ``model.fit`` on the JAX backend exactly
+  (tests_jax/);
+- dropout: Keras' own Dropout layers with their seed-generator state (seeded from ``s``
+  when the layer is built) carried per member, as ``fit`` on JAX carries it;
+- shuffling: a fresh permutation per epoch, ``jax.random.permutation(fold_in(key(s),
+  epoch))`` (``shuffle=False`` keeps the data's order, which tests use to force ``fit``'s
+  batches). Not ``fit``-on-TF's repeated order (README, "Engines").
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import platform
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from sweeplab import models
+from sweeplab import spec as S
+from sweeplab.backend import keras, seed_everything
+from sweeplab.data import Dataset
+from sweeplab.engines import EpochCallback
+from sweeplab.results import EpochRecord, RunResult
+
+# Config fields members of one program may differ in. The learning rate is an optimiser
+# *variable* in Keras 3 (``optimizer.variables``), so it is carried per member like any
+# state. Momentum, Adam's betas and epsilon and the dropout rate are Python floats inside
+# Keras' formulas and branches (``if self.momentum != 0``, ``if self.rate > 0``): stacking
+# them would mean re-deriving those formulas, so configs that differ in them get one
+# program each.
+STACKABLE = ("optimizer.learning_rate",)
+
+MAX_PARALLEL_CPU = 16  # members at most on a CPU (2 cores: no speed-up beyond, see fast.py)
+MAX_PARALLEL_ACCEL = 256  # members at most on a GPU/TPU (XLA's batched kernels saturate)
+CPU_MEMORY_BUDGET = 3 * 2**30  # bytes the automatic K may plan for on a CPU
+EVAL_CHUNK_MAX = 2048  # test images per evaluation call at most
+
+
+def stack_key(cfg: S.Config) -> str:
+    """Configs with the same key can train in one program (they differ only in STACKABLE)."""
+    opt = dataclasses.replace(cfg.optimizer, learning_rate=1.0)
+    return S.canonical_json(dataclasses.replace(cfg, optimizer=opt))
+
+
+def device_name() -> str:
+    """The device JAX trains on, as the store records it: ``KIND:NAME``."""
+    import jax
+
+    d = jax.devices()[0]
+    if d.platform == "cpu":
+        return f"cpu:{platform.machine()}"
+    kind = "gpu" if d.platform in ("gpu", "cuda", "rocm") else d.platform
+    return f"{kind}:{d.device_kind}"
+
+
+def _free_bytes() -> int:
+    """Free memory of the device JAX trains on (a CPU: half of MemAvailable, capped)."""
+    import jax
+
+    from sweeplab.engines.fast import _available_memory
+
+    d = jax.devices()[0]
+    if d.platform != "cpu":
+        try:
+            st = d.memory_stats() or {}
+            if "bytes_limit" in st:
+                return int(0.8 * (st["bytes_limit"] - st.get("bytes_in_use", 0)))
+        except Exception:  # some plugins do not report memory
+            pass
+        return 8 * 2**30
+    return min(CPU_MEMORY_BUDGET, _available_memory() // 2)
+
+
+def choose_parallel(cfg: S.Config, data: Dataset, n_members: int) -> int:
+    """K: as many members as the device's free memory holds (one run's need: fast.run_bytes,
+    plus its share of an evaluation chunk), at most MAX_PARALLEL_*."""
+    import jax
+
+    from sweeplab.engines.fast import _largest_activation, run_bytes
+
+    accel = jax.devices()[0].platform != "cpu"
+    per_run = run_bytes(cfg, data.image_shape, data.num_classes)
+    per_run += _largest_activation(cfg, data.image_shape) * 4 * 3 * _eval_chunk(len(data.x_test))
+    most = MAX_PARALLEL_ACCEL if accel else MAX_PARALLEL_CPU
+    return max(1, min(n_members, most, _free_bytes() // max(per_run, 1)))
+
+
+def _eval_chunk(m: int) -> int:
+    """Equal chunks of at most EVAL_CHUNK_MAX (10,000 -> 5 x 2,000): one compiled shape."""
+    return -(-m // -(-m // EVAL_CHUNK_MAX)) if m else 1
+
+
+@dataclass(frozen=True)
+class Member:
+    """One run of a stacked program."""
+
+    cfg: S.Config  # its config (same stack_key as the others)
+    seed: int  # its seed: weights, dropout, shuffling
+
+
+def _lr_index(optimizer: Any) -> int:
+    for i, v in enumerate(optimizer.variables):
+        if v is optimizer._learning_rate:  # Keras 3: the learning rate is a tracked variable
+            return i
+    raise RuntimeError("the optimiser has no learning-rate variable (a schedule?)")
+
+
+class _Program:
+    """The compiled functions of one stack key: a training epoch, a step, an evaluation."""
+
+    def __init__(self, cfg: S.Config, data: Dataset):
+        import jax
+        import jax.numpy as jnp
+
+        keras()  # the JAX backend, before the first model is built
+        self.cfg = cfg
+        self.num_classes = data.num_classes
+        self.image_shape = tuple(data.image_shape)
+        # The template model: its Python structure (layers, loss, optimiser) is what every
+        # member's step calls; its variables' values are never used.
+        self.model = models.compile_model(
+            models.build_model(cfg, self.image_shape, data.num_classes), cfg)
+        self.model.optimizer.build(self.model.trainable_variables)
+        self.lr_index = _lr_index(self.model.optimizer)
+        self.metrics_vars = [v.value for v in self.model.metrics_variables]
+        model = self.model
+        n_classes = self.num_classes
+
+        def train_step(state, xb, yb):
+            """One member's step; returns (state, summed loss, correct count)."""
+            tv, ntv, ov = state
+            grad_fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
+            (_, (loss, y_pred, ntv, _)), grads = grad_fn(
+                tv, ntv, self.metrics_vars, xb, yb, None, training=True,
+                optimizer_variables=ov)
+            tv, ov = model.optimizer.stateless_apply(ov, grads, tv)
+            correct = jnp.sum(jnp.argmax(y_pred, axis=-1) == yb)
+            return (tv, ntv, ov), loss * yb.shape[0], correct
+
+        def member_epoch(state, x, y, idx):
+            """idx: (steps, B) sample indices of one member's full batches."""
+            def body(carry, ib):
+                st, lsum, csum = carry
+                st, l_, c_ = train_step(st, x[ib], y[ib])
+                return (st, lsum + l_, csum + c_), None
+
+            zero = (jnp.zeros((), jnp.float32), jnp.zeros((), jnp.int32))
+            (state, lsum, csum), _ = jax.lax.scan(body, (state, *zero), idx)
+            return state, lsum, csum
+
+        def member_last(state, x, y, ib):
+            return train_step(state, x[ib], y[ib])
+
+        def member_eval(state, xc, yc, mask):
+            """Summed loss, correct count, confusion counts and outputs of one test chunk."""
+            tv, ntv, _ = state
+            loss, (_, y_pred, _, _) = model.compute_loss_and_updates(
+                tv, ntv, self.metrics_vars, xc, yc, mask, training=False)
+            pred = jnp.argmax(y_pred, axis=-1).astype(jnp.int32)
+            # Keras' sum_over_batch_size: sum(loss * mask) / chunk, so * chunk is the sum
+            # over the real (unpadded) images.
+            conf = jnp.zeros(n_classes * n_classes, jnp.int32).at[yc * n_classes + pred].add(
+                mask.astype(jnp.int32))
+            return (loss * yc.shape[0], jnp.sum((pred == yc) * mask), conf, y_pred[0])
+
+        runs = (0, None, None, 0)
+        self.epoch = jax.jit(jax.vmap(member_epoch, in_axes=runs))
+        self.last = jax.jit(jax.vmap(member_last, in_axes=runs))
+        self.evaluate = jax.jit(jax.vmap(member_eval, in_axes=(0, None, None, None)))
+
+    def initial_state(self, member: Member) -> tuple[list, list, list]:
+        """A member's variables as ``fit`` on JAX starts them: seed, build, compile."""
+        seed_everything(member.seed)
+        m = models.compile_model(
+            models.build_model(member.cfg, self.image_shape, self.num_classes), member.cfg)
+        m.optimizer.build(m.trainable_variables)
+        ov = [v.value for v in m.optimizer.variables]
+        ov[self.lr_index] = np.asarray(member.cfg.optimizer.learning_rate, np.float32)
+        return ([v.value for v in m.trainable_variables],
+                [v.value for v in m.non_trainable_variables], ov)
+
+    def weights(self, tv: list, ntv: list) -> list[np.ndarray]:
+        """One member's variables in Keras' ``get_weights()`` order."""
+        for v, val in zip(self.model.trainable_variables, tv, strict=True):
+            v.assign(val)
+        for v, val in zip(self.model.non_trainable_variables, ntv, strict=True):
+            v.assign(val)
+        return [np.asarray(w) for w in self.model.get_weights()]
+
+
+_PROGRAMS: dict[str, _Program] = {}
+_DEVICE_DATA: dict[str, Any] = {}
+
+
+def _program(cfg: S.Config, data: Dataset) -> _Program:
+    key = stack_key(cfg) + repr((data.image_shape, data.num_classes))
+    if key not in _PROGRAMS:
+        _PROGRAMS.clear()  # one live program at a time keeps memory flat over a study
+        _PROGRAMS[key] = _Program(cfg, data)
+    return _PROGRAMS[key]
+
+
+def _on_device(data: Dataset) -> dict[str, Any]:
+    """The dataset as device arrays, put there once per dataset (the last one is kept)."""
+    import jax.numpy as jnp
+
+    key = f"{id(data)}:{len(data.x_train)}:{len(data.x_test)}"
+    if _DEVICE_DATA.get("key") != key:
+        _DEVICE_DATA.clear()
+        m = len(data.x_test)
+        chunk = _eval_chunk(m)
+        pad = -m % chunk
+        x_test = np.concatenate([data.x_test, np.zeros((pad, *data.x_test.shape[1:]),
+                                                       data.x_test.dtype)])
+        y_test = np.concatenate([data.y_test, np.zeros(pad, data.y_test.dtype)])
+        mask = np.concatenate([np.ones(m, np.float32), np.zeros(pad, np.float32)])
+        _DEVICE_DATA.update(
+            key=key, chunk=chunk, x_train=jnp.asarray(data.x_train),
+            y_train=jnp.asarray(data.y_train.astype(np.int32)), x_test=jnp.asarray(x_test),
+            y_test=jnp.asarray(y_test.astype(np.int32)), mask=jnp.asarray(mask))
+    return _DEVICE_DATA
+
+
+def train_members(members: Sequence[Member], data: Dataset, *, shuffle: bool = True,
+                  on_epoch: Callable[[Member, EpochRecord, int], None] | None = None
+                  ) -> list[RunResult]:
+    """Train ``members`` (same :func:`stack_key`) together in one program.
+
+    Args:
+        shuffle: a fresh per-member permutation each epoch (default). False keeps the
+            training set's order for every member (tests force ``fit``'s batches this way).
+        on_epoch: called after each epoch for each member.
+
+    Returns:
+        One RunResult per member, in order, with its trained weights.
+    """
+    import jax
+    import jax.numpy as jnp
+
+    t_start = time.perf_counter()
+    members = list(members)
+    keys = {stack_key(m.cfg) for m in members}
+    if len(keys) != 1:
+        raise ValueError("members of one program must differ only in "
+                         f"{', '.join(STACKABLE)} and the seed")
+    cfg = members[0].cfg
+    k = len(members)
+    prog = _program(cfg, data)
+    dev = _on_device(data)
+    per = [prog.initial_state(m) for m in members]
+    state = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *per)
+    n, b = len(data.x_train), cfg.batch_size
+    full_steps, last = divmod(n, b)
+    m_test, chunk = len(data.x_test), dev["chunk"]
+    seeds = jnp.asarray([m.seed for m in members], jnp.uint32)
+    setup = time.perf_counter() - t_start
+
+    def evaluate(st):
+        lsum = csum = conf = probe = None
+        for a in range(0, dev["x_test"].shape[0], chunk):
+            sl = slice(a, a + chunk)
+            l_, c_, f_, o_ = prog.evaluate(st, dev["x_test"][sl], dev["y_test"][sl],
+                                           dev["mask"][sl])
+            if lsum is None:
+                lsum, csum, conf, probe = l_, c_, f_, o_
+            else:
+                lsum, csum, conf = lsum + l_, csum + c_, conf + f_
+        lsum, csum, conf, probe = jax.device_get((lsum, csum, conf, probe))
+        return lsum / m_test, csum / m_test, conf, probe
+
+    t0 = time.perf_counter()
+    loss0, acc0, conf, probe0 = evaluate(state)
+    dt = (time.perf_counter() - t0 + setup) / k
+    records = [[EpochRecord(0, float(loss0[i]), float(acc0[i]), seconds=dt)] for i in range(k)]
+    probe = probe0
+
+    @jax.jit
+    def orders(epoch):
+        if not shuffle:
+            return jnp.broadcast_to(jnp.arange(n, dtype=jnp.int32), (k, n))
+        return jax.vmap(lambda s: jax.random.permutation(
+            jax.random.fold_in(jax.random.key(s), epoch), n).astype(jnp.int32))(seeds)
+
+    for epoch in range(1, cfg.epochs + 1):
+        t0 = time.perf_counter()
+        perm = orders(epoch)
+        idx = perm[:, :full_steps * b].reshape(k, full_steps, b)
+        state, lsum, csum = prog.epoch(state, dev["x_train"], dev["y_train"], idx)
+        if last:
+            state, l_, c_ = prog.last(state, dev["x_train"], dev["y_train"],
+                                      perm[:, full_steps * b:])
+            lsum, csum = lsum + l_, csum + c_
+        tl, ta = jax.device_get((lsum / n, csum / n))
+        vl, va, conf, probe = evaluate(state)
+        dt = (time.perf_counter() - t0) / k
+        for i in range(k):
+            records[i].append(EpochRecord(epoch, float(vl[i]), float(va[i]), float(tl[i]),
+                                          float(ta[i]), seconds=dt))
+            if on_epoch is not None:
+                on_epoch(members[i], records[i][-1], cfg.epochs)
+    host = jax.device_get(state)
+    wall = (time.perf_counter() - t_start) / k
+    device = device_name()
+    nc = data.num_classes
+    results = []
+    for i, mem in enumerate(members):
+        tv, ntv = [a[i] for a in host[0]], [a[i] for a in host[1]]
+        results.append(RunResult(
+            S.config_hash(mem.cfg), mem.seed, "jax", tuple(records[i]),
+            np.asarray(conf[i], np.int64).reshape(nc, nc),
+            tuple(float(v) for v in probe0[i]), tuple(float(v) for v in probe[i]), wall,
+            backend="jax", device=device, weights=tuple(prog.weights(tv, ntv))))
+    return results
+
+
+def stack_groups(items: Sequence[tuple[S.Config, Sequence[int]]]) -> list[list[Member]]:
+    """Members of ``items`` grouped by :func:`stack_key`, in first-seen order."""
+    groups: dict[str, list[Member]] = {}
+    for cfg, seeds in items:
+        groups.setdefault(stack_key(cfg), []).extend(Member(cfg, int(s)) for s in seeds)
+    return list(groups.values())
+
+
+class JaxEngine:
+    """Trains the seeds of one config (or stacked configs) in groups of K members."""
+
+    name = "jax"
+
+    def __init__(self, parallel: int | None = None, shuffle: bool = True):
+        if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)
+                                     or parallel < 1):
+            raise ValueError(f"parallel must be an integer >= 1 or None. "
+                             f"Received: parallel={parallel!r}")
+        self.parallel = parallel
+        self.shuffle = shuffle
+
+    def group_size(self, cfg: S.Config, data: Dataset, n_seeds: int) -> int:
+        """How many members one program trains at once (the runner schedules in such rounds)."""
+        return self.parallel or choose_parallel(cfg, data, n_seeds)
+
+    def train_stacked(self, items: Sequence[tuple[S.Config, Sequence[int]]], data: Dataset,
+                      on_epoch: Callable[[Member, EpochRecord, int], None] | None = None
+                      ) -> Iterator[RunResult]:
+        """Train several configs' seeds; configs with one stack_key share programs."""
+        for group in stack_groups(items):
+            k = self.group_size(group[0].cfg, data, len(group))
+            for a in range(0, len(group), k):
+                yield from train_members(group[a:a + k], data, shuffle=self.shuffle,
+                                         on_epoch=on_epoch)
+
+    def __call__(self, cfg: S.Config, seeds: Sequence[int], data: Dataset,
+                 on_epoch: EpochCallback | None = None) -> Iterator[RunResult]:
+        cb = None if on_epoch is None else (
+            lambda m, rec, epochs: on_epoch(m.seed, rec, epochs))
+        yield from self.train_stacked([(cfg, list(seeds))], data, on_epoch=cb)
+
