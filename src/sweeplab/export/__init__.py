@@ -251,6 +251,9 @@ def run_export(store: Store, target: str, dest: str | os.PathLike,
         ExportError: a missing extra, or a study the store does not have.
         ValueError: an unknown target.
     """
+    if target != "mlflow" and target in TARGETS and not str(dest).strip():
+        raise ExportError(f"the {target} output directory is empty. Give one, e.g. "
+                          f"exports/{target}")
     if target == "tensorboard":
         from sweeplab.export.tensorboard import export_tensorboard
 

@@ -26,7 +26,7 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from sweeplab.export import config_export, run_key
+from sweeplab.export import ExportError, config_export, run_key
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
 from sweeplab.study import PlannedConfig, Study
@@ -127,18 +127,20 @@ class MlflowLogger(_Guarded):
         self.target = MlflowTarget(uri, store)
         self.store = store
         self._open: dict[tuple[str, int], tuple[str, set[int]]] = {}  # -> (run id, epochs)
-        self._parents: dict[str, Any] = {}
+        self._parents: dict[tuple[str, str], Any] = {}  # (study, config hash) -> parent run
 
     def _config(self, study: Study, planned: PlannedConfig):
         return config_export(self.store, study.name, planned.hash, planned.label, planned.axes,
                              study.seeds)
 
     def _parent(self, study: Study, planned: PlannedConfig) -> Any:
-        p = self._parents.get(planned.hash)
+        # Keyed by study too: one config in two studies (`assignment`) has a parent run in
+        # each study's experiment.
+        p = self._parents.get((study.name, planned.hash))
         if p is None:
             exp_id = self.target.experiment(study.name)
             p = self.target.parent(exp_id, self._config(study, planned), {})
-            self._parents[planned.hash] = p
+            self._parents[(study.name, planned.hash)] = p
         return p
 
     def _run(self, study: Study, planned: PlannedConfig, seed: int) -> tuple[str, set[int]]:
@@ -192,9 +194,13 @@ def live_listeners(store: Store, mlflow: str | None = None,
         ExportError: the mlflow or tensorboard extra is missing.
     """
     out: list[Any] = []
-    if mlflow:
+    # `is not None`: an empty value is refused with a reason, not taken as "no logging".
+    if mlflow is not None:
         out.append(MlflowLogger(mlflow, store))
-    if tensorboard:
+    if tensorboard is not None:
+        if not str(tensorboard).strip():
+            raise ExportError("the TensorBoard log directory is empty. Give one, e.g. "
+                              "--tensorboard runs/tb")
         out.append(TensorBoardLogger(tensorboard, store))
     try:
         yield out
