@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import sys
 import time
 import traceback
 from collections.abc import Callable, Sequence
@@ -20,6 +19,7 @@ from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.backend import library_versions
 from sweeplab.engines import DEFAULT_ENGINE, get_engine
+from sweeplab.progress import Progress
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
 from sweeplab.study import PlannedConfig, Study, expand, schedule, study_to_dict
@@ -52,72 +52,6 @@ class RunListener(Protocol):
               epochs: int) -> None: ...
 
     def run_done(self, study: Study, planned: PlannedConfig, result: RunResult) -> None: ...
-
-
-class Progress:
-    """A one-line progress bar on stderr: runs done/total, current run and epoch, ETA."""
-
-    def __init__(self, study: str, total_epochs: int, enabled: bool = True,
-                 stream=sys.stderr):
-        self.study, self.total_epochs, self.enabled, self.stream = (
-            study, total_epochs, enabled, stream)
-        # A redrawn bar only makes sense on a terminal; a log file gets a line per run.
-        self.tty = bool(getattr(stream, "isatty", lambda: False)())
-        self.epochs_done = 0
-        self.runs_done = 0
-        self.runs_total = 0
-        self.label = ""
-        self.t0 = time.perf_counter()
-        self._last = 0.0
-
-    def start(self, runs_total: int) -> None:
-        self.runs_total = runs_total
-        self.t0 = time.perf_counter()
-
-    def epoch(self, label: str, seed: int, epoch: int, epochs: int) -> None:
-        self.epochs_done += 1
-        self.label = f"{label} seed {seed} epoch {epoch}/{epochs}"
-        self._draw()
-
-    def skip(self, runs: int, epochs: int) -> None:
-        """Runs this call will not train after all (finished or taken by another process)."""
-        self.runs_total -= runs
-        self.total_epochs -= runs * epochs
-
-    def run_done(self) -> None:
-        self.runs_done += 1
-        self._draw(force=True)
-
-    def _draw(self, force: bool = False) -> None:
-        if not self.enabled or not (self.tty or force):
-            return
-        now = time.perf_counter()
-        if not force and now - self._last < 0.2:
-            return
-        self._last = now
-        elapsed = now - self.t0
-        frac = self.epochs_done / max(self.total_epochs, 1)
-        eta = elapsed / frac - elapsed if frac > 0 else float("nan")
-        width = 20
-        bar = "#" * int(width * frac) + "-" * (width - int(width * frac))
-        eta_s = "?" if eta != eta else _duration(eta)
-        line = (f"{self.study} [{bar}] runs {self.runs_done}/{self.runs_total} | "
-                f"{self.label} | ETA {eta_s}")
-        if self.tty:
-            self.stream.write("\r" + line[:160].ljust(100))
-        else:
-            self.stream.write(line + "\n")
-        self.stream.flush()
-
-    def close(self) -> None:
-        if self.enabled and self.tty and self.runs_total:
-            self.stream.write("\n")
-            self.stream.flush()
-
-
-def _duration(s: float) -> str:
-    s = int(round(s))
-    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
 
 
 def _group_size(eng, planned: list[PlannedConfig], dataset, n_seeds: int) -> int:
