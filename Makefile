@@ -24,11 +24,13 @@ demo: $(STAMP)
 	$(VENV)/bin/sweeplab run q1 --seeds 3 --epochs 2 --data-dir $(DATA)
 	$(VENV)/bin/sweeplab report q1 --data-dir $(DATA) --out report.html
 
+# tests_jax/ runs in its own pytest process: Keras has one backend per process (JAX there).
 test: $(STAMP) browser
 	SWEEPLAB_TEST_DATA=$(abspath $(DATA)) $(VENV)/bin/python -m pytest -q
+	SWEEPLAB_TEST_DATA=$(abspath $(DATA)) $(VENV)/bin/python -m pytest -q tests_jax
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check src tests bench
+	$(VENV)/bin/ruff check src tests tests_jax bench
 
 clean:
 	rm -rf $(VENV) sweeplab.db sweeplab.db-wal sweeplab.db-shm report.html

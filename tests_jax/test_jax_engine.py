@@ -1,0 +1,189 @@
+"""The jax engine against Keras' own ``model.fit`` on the JAX backend, in this process.
+
+Same backend, same initial weights (``seed_everything`` + ``models.build_model``), the same
+batches (``shuffle=False`` on both sides), the same dropout seed-generator state: the two
+compute the same float32 operations, so they may differ only where XLA orders a reduction
+differently inside ``vmap``/``scan``.
+
+Tolerances, derived: float32 rounds each operation to a relative error of at most
+eps = 2**-23 (~1.2e-7). A reordered reduction changes a step's result by a few eps times
+its magnitude, and one epoch of S steps can accumulate at most S such differences, so
+weights (|w| <= 1-ish, Keras' initialisers and small updates) agree within
+S * 8 * eps * max(1, max|w|), losses within the same relative bound. Accuracy is a count:
+a rounding difference flips a prediction only at an exact tie, so we allow one sample.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from sweeplab import data as D
+from sweeplab import models
+from sweeplab import spec as S
+from sweeplab.backend import BackendError, seed_everything
+from sweeplab.engines import get_engine, resolve
+from sweeplab.engines.jax import Member, stack_key, train_members
+
+EPS = 2.0 ** -23
+ROOT = Path(__file__).resolve().parents[1]
+
+CNN_BN_DROPOUT = S.config_from_dict({
+    "dataset": "mnist", "epochs": 1, "batch_size": 32,
+    "layers": [{"type": "conv2d", "filters": 8}, {"type": "batchnorm"}, {"type": "maxpool"},
+               {"type": "flatten"}, {"type": "dropout", "rate": 0.3},
+               {"type": "dense", "units": 16}],
+})
+
+
+@pytest.fixture(scope="module")
+def mnist_1000(data_dir):
+    return D.load("mnist", data_dir, 1000)
+
+
+@pytest.fixture(scope="module")
+def mnist_500(data_dir):
+    return D.load("mnist", data_dir, 500)
+
+
+def _fit(cfg: S.Config, seed: int, ds: D.Dataset):
+    """Keras' own path on JAX: seed, build, compile, evaluate, fit one epoch in order."""
+    seed_everything(seed)
+    model = models.compile_model(models.build_model(cfg, ds.image_shape, ds.num_classes), cfg)
+    loss0, acc0 = model.evaluate(ds.x_test, ds.y_test, batch_size=1024, verbose=0)
+    hist = model.fit(ds.x_train, ds.y_train, batch_size=cfg.batch_size, epochs=1,
+                     shuffle=False, verbose=0, validation_data=(ds.x_test, ds.y_test)).history
+    out = model.predict(ds.x_test[:1], verbose=0)[0]
+    return (loss0, acc0), hist, model.get_weights(), out
+
+
+@pytest.mark.parametrize("which", ["mlp-relu-mse", "cnn-bn-dropout"])
+def test_one_epoch_matches_keras_fit_on_jax(which, mnist_1000, mnist_500):
+    cfg = (dataclasses.replace(S.preset("mlp-relu-mse"), epochs=1) if which == "mlp-relu-mse"
+           else CNN_BN_DROPOUT)
+    ds = mnist_1000 if which == "mlp-relu-mse" else mnist_500
+    seed = 3
+    got = train_members([Member(cfg, seed)], ds, shuffle=False)[0]
+    (loss0, acc0), hist, weights, out = _fit(cfg, seed, ds)
+
+    steps = -(-len(ds.x_train) // cfg.batch_size)  # the last partial batch is a step too
+    rel = steps * 8 * EPS
+    n_test, n_train = len(ds.x_test), len(ds.x_train)
+    e0, e1 = got.epochs
+    assert e0.test_loss == pytest.approx(loss0, rel=rel)
+    assert abs(e0.test_acc - acc0) <= 1 / n_test + 1e-7
+    assert e1.train_loss == pytest.approx(hist["loss"][0], rel=rel)
+    assert abs(e1.train_acc - hist["sparse_categorical_accuracy"][0]) <= 1 / n_train + 1e-7
+    assert e1.test_loss == pytest.approx(hist["val_loss"][0], rel=rel)
+    assert abs(e1.test_acc - hist["val_sparse_categorical_accuracy"][0]) <= 1 / n_test + 1e-7
+    assert len(got.weights) == len(weights)
+    for w_got, w_fit in zip(got.weights, weights, strict=True):
+        assert w_got.shape == w_fit.shape
+        np.testing.assert_allclose(w_got, w_fit, rtol=0,
+                                   atol=rel * max(1.0, float(np.abs(w_fit).max())))
+    np.testing.assert_allclose(got.probe_trained, out, rtol=0, atol=rel)
+    # the record is complete: confusion over the whole test set, engine, backend, device
+    assert got.confusion.sum() == n_test
+    assert np.trace(got.confusion) == round(e1.test_acc * n_test)
+    assert (got.engine, got.backend) == ("jax", "jax") and got.device.startswith("cpu:")
+    assert e1.train_acc > e0.test_acc - 0.05 and e1.test_acc > 0.2  # it learned something
+
+
+def test_same_seed_same_numbers_with_dropout_and_shuffling(mnist_500):
+    a = train_members([Member(CNN_BN_DROPOUT, 5)], mnist_500)[0]
+    b = train_members([Member(CNN_BN_DROPOUT, 5)], mnist_500)[0]
+    c = train_members([Member(CNN_BN_DROPOUT, 6)], mnist_500)[0]
+    def numbers(r):  # every measured number but the wall time
+        return [dataclasses.replace(e, seconds=0.0) for e in r.epochs]
+
+    assert numbers(a) == numbers(b) and np.array_equal(a.confusion, b.confusion)
+    for wa, wb in zip(a.weights, b.weights, strict=True):
+        np.testing.assert_array_equal(wa, wb)
+    assert a.probe_trained == b.probe_trained
+    assert not np.array_equal(a.weights[0], c.weights[0])  # another seed, another run
+
+
+def test_dropout_masks_differ_per_run_and_are_off_at_test_time(mnist_500):
+    """Two seeds stacked in one program keep their own dropout stream: each equals its
+    single-run self (above: the single run equals fit, whose dropout is Keras' own)."""
+    both = train_members([Member(CNN_BN_DROPOUT, 1), Member(CNN_BN_DROPOUT, 2)], mnist_500,
+                         shuffle=False)
+    alone = [train_members([Member(CNN_BN_DROPOUT, s)], mnist_500, shuffle=False)[0]
+             for s in (1, 2)]
+    steps = -(-len(mnist_500.x_train) // 32)
+    for st, al in zip(both, alone, strict=True):
+        for w1, w2 in zip(st.weights, al.weights, strict=True):
+            np.testing.assert_allclose(w1, w2, rtol=0, atol=steps * 8 * EPS)
+    # evaluation is deterministic (no dropout at test time): epoch 0 equals a fresh model's
+    seed_everything(1)
+    m = models.compile_model(models.build_model(CNN_BN_DROPOUT, mnist_500.image_shape, 10),
+                             CNN_BN_DROPOUT)
+    np.testing.assert_allclose(both[0].probe_untrained,
+                               np.asarray(m(mnist_500.x_test[:1], training=False))[0],
+                               rtol=0, atol=8 * EPS)
+
+
+def test_stacked_learning_rates_equal_single_runs(mnist_1000):
+    """q2 and q3 differ only in the learning rate: one program trains both, and each member
+    gets the numbers it gets alone (tolerance as above, two epochs of steps)."""
+    base = dataclasses.replace(S.preset("mlp-relu-mse"), epochs=2)
+    cfgs = [dataclasses.replace(base, optimizer=dataclasses.replace(base.optimizer,
+                                                                   learning_rate=lr))
+            for lr in (0.1, 0.01)]
+    assert stack_key(cfgs[0]) == stack_key(cfgs[1])
+    members = [Member(c, s) for c in cfgs for s in (0, 1)]
+    stacked = train_members(members, mnist_1000)
+    steps = 2 * -(-len(mnist_1000.x_train) // base.batch_size)
+    for m, st in zip(members, stacked, strict=True):
+        alone = train_members([m], mnist_1000)[0]
+        assert st.config_hash == S.config_hash(m.cfg) and st.seed == m.seed
+        for w1, w2 in zip(st.weights, alone.weights, strict=True):
+            np.testing.assert_allclose(w1, w2, rtol=0, atol=steps * 8 * EPS)
+        for e1, e2 in zip(st.epochs[1:], alone.epochs[1:], strict=True):
+            assert e1.train_loss == pytest.approx(e2.train_loss, rel=steps * 8 * EPS)
+            assert abs(e1.test_acc - e2.test_acc) <= 1 / len(mnist_1000.x_test) + 1e-7
+    # the two learning rates really trained differently
+    assert not np.allclose(stacked[0].weights[0], stacked[2].weights[0])
+    # a shape-changing field is not stackable
+    wider = dataclasses.replace(base, layers=(S.Flatten(), S.Dense(64, "relu")))
+    with pytest.raises(ValueError, match="learning_rate"):
+        train_members([Member(base, 0), Member(wider, 0)], mnist_1000)
+
+
+def test_engine_registry_and_one_backend_per_process():
+    assert resolve("auto") == "jax"  # this process already runs Keras on JAX
+    assert get_engine("jax", parallel=2).group_size(CNN_BN_DROPOUT, None, 5) == 2
+    with pytest.raises(BackendError, match="one backend per process"):
+        get_engine("fast")
+
+
+def _sweeplab(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
+    env = {**os.environ, **(env_extra or {})}
+    env.pop("KERAS_BACKEND", None)
+    return subprocess.run([sys.executable, "-m", "sweeplab.cli", *args], capture_output=True,
+                          text=True, timeout=300, env=env, cwd=ROOT)
+
+
+def test_cli_run_records_engine_backend_device(tmp_path, data_dir):
+    store = str(tmp_path / "s.db")
+    r = _sweeplab("run", "q5", "--engine", "jax", "--seeds", "2", "--epochs", "1",
+                  "--subset", "300", "--store", store, "--data-dir", data_dir, "--quiet")
+    assert r.returncode == 0, r.stderr
+    with sqlite3.connect(store) as con:
+        rows = con.execute("SELECT seed, status, engine, backend, device, versions FROM runs "
+                           "ORDER BY seed").fetchall()
+    assert [row[:4] for row in rows] == [(0, "done", "jax", "jax"), (1, "done", "jax", "jax")]
+    assert all(row[4].startswith("cpu:") for row in rows)
+    assert all('"jax"' in row[5] and "tensorflow" not in row[5] for row in rows)
+    # auto on a machine without a GPU plugin: the fast engine (TensorFlow)
+    auto = subprocess.run(
+        [sys.executable, "-c", "from sweeplab.engines import resolve; print(resolve('auto'))"],
+        capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert auto.stdout.strip() == "fast", auto.stderr
