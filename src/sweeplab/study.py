@@ -71,6 +71,117 @@ class Study:
     description: str = ""  # what the study asks
     baseline: str | None = None  # label of the config others are compared with (None = first)
 
+    @classmethod
+    def build(cls, name: str, *, model: str | S.Config | Mapping[str, Any] | None = None,
+              dataset: str | None = None, seeds: int | Sequence[int] = 10,
+              epochs: int | None = None, subset: int | None = None,
+              axes: Sequence[Axis | Mapping[str, Any]] = (), title: str = "",
+              description: str = "", baseline: str | None = None,
+              **model_fields: Any) -> Study:
+        """A validated study from plain Python values (the same checks as a TOML file).
+
+        Args:
+            model: a preset name (``sweeplab.spec.PRESETS``), a ``Config``, or a dict of
+                config fields; None starts from ``Config()``'s defaults.
+            dataset, epochs, subset: override the model's.
+            seeds: a count (seeds 0..N-1) or a list of distinct seeds.
+            axes: ``Axis`` objects or dicts as in a study file (``paths`` may be one string).
+            model_fields: more config fields to override: ``layers`` (layer objects such
+                as ``Dense(32)`` or dicts), ``output_activation``, ``loss``, ``optimizer``
+                (an ``Optimizer`` or a dict), ``batch_size``.
+
+        Raises:
+            SpecError: an unknown field or value, an axis path that does not exist, or a
+                grid point that is not a valid config; the message names it.
+        """
+        table: dict[str, Any] = {}
+        if isinstance(model, str):
+            table["preset"] = model
+        elif isinstance(model, S.Config):
+            table.update(S.config_to_dict(model))
+        elif model is not None:
+            table.update(model)
+        for key, value in model_fields.items():
+            if key == "layers" and isinstance(value, (list, tuple)):
+                value = [_plain(x) for x in value]
+            table[key] = _plain(value)
+        d: dict[str, Any] = {"name": name, "seeds": seeds if isinstance(seeds, int)
+                             else list(seeds), "model": table}
+        for key, value in (("dataset", dataset), ("epochs", epochs), ("subset", subset),
+                           ("baseline", baseline)):
+            if value is not None:
+                d[key] = value
+        for key in ("dataset", "epochs", "subset"):  # given in the model: top level in a file
+            if key in table:
+                d.setdefault(key, table.pop(key))
+        if title:
+            d["title"] = title
+        if description:
+            d["description"] = description
+        if axes:
+            d["axes"] = [_axis_table(a) for a in axes]
+        return study_from_dict(d)
+
+    def validated(self) -> Study:
+        """This study checked as a study file would be (a ``Study(...)`` built by hand is not).
+
+        Raises:
+            SpecError: as :meth:`build`.
+        """
+        return study_from_dict(study_to_dict(self))
+
+    def to_toml(self) -> str:
+        """The study as a TOML study file; :meth:`from_toml` reads it back to an equal study."""
+        return study_to_toml(self)
+
+    @classmethod
+    def from_toml(cls, source: str | Path) -> Study:
+        """A study from TOML text, or from a ``.toml`` file given as a ``Path`` or a path string.
+
+        Raises:
+            SpecError: unreadable file, bad TOML, or an invalid study.
+        """
+        if isinstance(source, Path) or (
+                isinstance(source, str) and "\n" not in source and source.endswith(".toml")):
+            return load_study_file(source)
+        try:
+            d = tomllib.loads(source)
+        except tomllib.TOMLDecodeError as err:
+            raise S.SpecError(f"not valid TOML: {err}") from err
+        return study_from_dict(d)
+
+
+def _plain(value: Any) -> Any:
+    """Layer and optimiser objects as the dicts a study file holds; other values as they are."""
+    if isinstance(value, tuple(S.LAYER_TYPES.values())):
+        return S.layer_to_dict(value)
+    if isinstance(value, S.Optimizer):
+        return S.optimizer_to_dict(value)
+    if isinstance(value, (list, tuple)):
+        return [_plain(x) for x in value]
+    return value
+
+
+def _axis_table(axis: Axis | Mapping[str, Any]) -> dict[str, Any]:
+    """An ``Axis`` (or a dict) as a study file's ``[[axes]]`` table, for the one validator."""
+    if isinstance(axis, Axis):
+        d: dict[str, Any] = {"name": axis.name, "paths": axis.paths, "values": axis.values,
+                             "scale": axis.scale}
+        if axis.labels:
+            d["labels"] = axis.labels
+    elif isinstance(axis, Mapping):
+        d = dict(axis)
+    else:
+        raise S.SpecError(f"an axis must be an Axis or a dict. Received: {axis!r}")
+    if isinstance(d.get("paths"), str):
+        d["paths"] = [d["paths"]]
+    for key in ("paths", "values", "labels"):
+        if isinstance(d.get(key), tuple):
+            d[key] = list(d[key])
+    if "values" in d and isinstance(d["values"], list):
+        d["values"] = [_plain(v) for v in d["values"]]
+    return d
+
 
 @dataclass(frozen=True)
 class PlannedConfig:
