@@ -1,0 +1,223 @@
+"""`sweeplab export mlflow` and `run --mlflow` against a real MLflow store (SQLite URI), read
+back with MLflow's own client: every run, param and metric step, idempotence, live logging."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+
+import numpy as np
+import pytest
+from export_study import (
+    EPOCHS,
+    METRICS,
+    SEEDS,
+    STUDY,
+    WIDTHS,
+    add_seed,
+    cli_run,
+    copy_store,
+    metric_steps,
+    store_runs,
+    trained,
+)
+
+mlflow = pytest.importorskip("mlflow")
+from mlflow.tracking import MlflowClient  # noqa: E402
+
+from sweeplab.export import config_params  # noqa: E402
+from sweeplab.store import Store  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, data_dir):
+    return trained(tmp_path_factory, data_dir)
+
+
+def _seed_runs(uri: str):
+    """The study's seed runs, as ``mlflow.search_runs`` returns them."""
+    mlflow.set_tracking_uri(uri)
+    df = mlflow.search_runs(experiment_names=[STUDY], max_results=1000)
+    return df[df["tags.sweeplab.kind"] == "seed"], df[df["tags.sweeplab.kind"] == "config"]
+
+
+def _history(client: MlflowClient, run_id: str) -> dict[str, dict[int, float]]:
+    """metric -> step -> value, from MLflow's stored history (duplicates would show as a
+    longer list than dict: checked by the caller through _n_points)."""
+    return {name: {m.step: m.value for m in client.get_metric_history(run_id, name)}
+            for name, _ in METRICS}
+
+
+def _n_points(client: MlflowClient, run_id: str) -> int:
+    return sum(len(client.get_metric_history(run_id, name)) for name, _ in METRICS)
+
+
+def _check_target(uri: str, store: Path) -> None:
+    """Every finished run of the store is in ``uri``, once, with its params and every metric
+    step equal to the store's value, nested under its config's parent run."""
+    runs = store_runs(store)
+    client = MlflowClient(tracking_uri=uri)
+    seeds, parents = _seed_runs(uri)
+    assert len(seeds) == len(runs) and len(parents) == len({h for h, _ in runs})
+    assert set(seeds["status"]) == {"FINISHED"} and set(parents["status"]) == {"FINISHED"}
+    assert set(seeds["tags.sweeplab.store"]) == {str(store.resolve())}
+    parent_of = dict(zip(parents["tags.sweeplab.run_key"], parents["run_id"], strict=True))
+    with Store(store, readonly=True) as s:
+        configs = {c.config_hash: (s.config(c.config_hash)[1], c.axes)
+                   for c in s.study_configs(STUDY)}
+    by_key = {k: row for k, row in zip(seeds["tags.sweeplab.run_key"],
+                                       seeds.itertuples(index=False), strict=True)}
+    assert len(by_key) == len(seeds)  # one MLflow run per store run, no duplicates
+    for (h, seed), (label, result) in runs.items():
+        row = by_key[f"{h}:{seed}"]
+        run = client.get_run(row.run_id)
+        assert run.data.tags["mlflow.parentRunId"] == parent_of[h]
+        assert run.info.run_name == f"{label} seed {seed}"
+        cfg, axes = configs[h]
+        want = {k: (v if isinstance(v, str) else json.dumps(v))
+                for k, v in config_params(cfg, axes).items()}
+        assert run.data.params == {**want, "seed": str(seed)}
+        assert run.data.params["width"] == axes["width"]
+        assert run.data.tags["sweeplab.engine"] == result.engine
+        history = _history(client, row.run_id)
+        for name, field in METRICS:
+            # MLflow keeps metrics as SQL doubles: the store's floats come back exactly
+            assert history[name] == metric_steps(result.epochs, field), (label, seed, name)
+        # 4 metrics on epochs 1..E, test metrics on epoch 0 too: no point twice
+        assert _n_points(client, row.run_id) == 4 * EPOCHS + 2
+
+
+def _check_parents(uri: str, store: Path) -> None:
+    """Each parent run: the summary over its seeds and the seed-averaged confusion matrix."""
+    runs = store_runs(store)
+    client = MlflowClient(tracking_uri=uri)
+    _, parents = _seed_runs(uri)
+    for h, run_id in zip(parents["tags.sweeplab.run_key"], parents["run_id"], strict=True):
+        results = [r for (hh, _), (_, r) in sorted(runs.items()) if hh == h]
+        acc = [r.final.test_acc for r in results]
+        run = client.get_run(run_id)
+        assert run.data.metrics["n_seeds"] == len(results)
+        assert run.data.metrics["final_test_accuracy_mean"] == pytest.approx(
+            np.mean(acc), rel=1e-12)  # the same mean, summed in the same order: float rounding
+        assert run.data.tags["sweeplab.seeds"] == ",".join(str(r.seed) for r in results)
+        paths = {a.path for a in client.list_artifacts(run_id)}
+        paths |= {a.path for a in client.list_artifacts(run_id, "plots")}
+        assert {"confusion.json", "plots/confusion.png", "plots/accuracy.png"} <= paths
+        local = client.download_artifacts(run_id, "confusion.json")
+        conf = json.loads(Path(local).read_text())
+        rates = [np.asarray(r.confusion, float) / np.asarray(r.confusion).sum(axis=1,
+                                                                              keepdims=True)
+                 for r in results]
+        assert conf["seeds"] == [r.seed for r in results]
+        np.testing.assert_allclose(conf["mean_rate"], np.mean(rates, axis=0), atol=1e-12)
+
+
+def test_export_writes_every_run_param_and_step_and_a_second_adds_nothing(study, tmp_path):
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    rc, out, err = cli_run("export", "mlflow", uri, "--store", str(study.store))
+    assert rc == 0, err
+    n = len(WIDTHS) * len(SEEDS)
+    assert out.startswith(f"mlflow: {n} run(s) added, 0 already there")
+    _check_target(uri, study.store)
+    _check_parents(uri, study.store)
+    client = MlflowClient(tracking_uri=uri)
+    seeds, parents = _seed_runs(uri)
+    before = {r: _n_points(client, r) for r in [*seeds["run_id"], *parents["run_id"]]}
+    parent_points = {r: len(client.get_metric_history(r, "n_seeds")) for r in parents["run_id"]}
+
+    rc, out, err = cli_run("export", "mlflow", uri, STUDY, "--store", str(study.store))
+    assert rc == 0, err
+    assert out.startswith(f"mlflow: 0 run(s) added, {n} already there")
+    seeds2, parents2 = _seed_runs(uri)
+    assert sorted(seeds2["run_id"]) == sorted(seeds["run_id"])
+    assert sorted(parents2["run_id"]) == sorted(parents["run_id"])
+    assert {r: _n_points(client, r) for r in before} == before
+    assert {r: len(client.get_metric_history(r, "n_seeds"))
+            for r in parents["run_id"]} == parent_points
+
+
+def test_a_new_seed_adds_exactly_one_run(study, tmp_path):
+    store = copy_store(study.store, tmp_path / "s.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert cli_run("export", "mlflow", uri, "--store", str(store))[0] == 0
+    old, _ = _seed_runs(uri)
+    new = add_seed(study, store, seed=2, width=WIDTHS[1])
+
+    rc, out, err = cli_run("export", "mlflow", uri, "--store", str(store))
+    assert rc == 0, err
+    n = len(WIDTHS) * len(SEEDS)
+    assert out.startswith(f"mlflow: 1 run(s) added, {n} already there")
+    seeds, _ = _seed_runs(uri)
+    added = seeds[~seeds["run_id"].isin(old["run_id"])]
+    assert list(added["tags.sweeplab.run_key"]) == [f"{new.config_hash}:2"]
+    _check_target(uri, store)  # the new run's steps too, and its parent's summary over 3
+    _check_parents(uri, store)
+
+
+def test_live_run_then_export_adds_nothing(study):
+    # `run --mlflow` logged every run live; the store is the same, so nothing is missing
+    _check_target(study.live_mlflow, study.store)
+    _check_parents(study.live_mlflow, study.store)
+    seeds, parents = _seed_runs(study.live_mlflow)
+    rc, out, err = cli_run("export", "mlflow", study.live_mlflow, "--store", str(study.store))
+    assert rc == 0, err
+    assert out.startswith(f"mlflow: 0 run(s) added, {len(seeds)} already there")
+    seeds2, parents2 = _seed_runs(study.live_mlflow)
+    assert sorted(seeds2["run_id"]) == sorted(seeds["run_id"])
+    assert sorted(parents2["run_id"]) == sorted(parents["run_id"])
+
+
+def test_a_half_written_live_run_is_replaced(study, tmp_path):
+    # What a killed `run --mlflow` leaves: a RUNNING seed run without the complete mark,
+    # whose writer process is gone (pid 2**22 + 1 is above Linux's pid_max limit).
+    store = copy_store(study.store, tmp_path / "s.db")
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    assert cli_run("export", "mlflow", uri, "--store", str(store))[0] == 0
+    client = MlflowClient(tracking_uri=uri)
+    seeds, _ = _seed_runs(uri)
+    victim = seeds.iloc[0]
+    client.delete_tag(victim.run_id, "sweeplab.complete")
+    client.set_tag(victim.run_id, "sweeplab.writer", f"{socket.gethostname()}:{2**22 + 1}")
+    client.update_run(victim.run_id, status="RUNNING")
+
+    rc, out, err = cli_run("export", "mlflow", uri, "--store", str(store))
+    assert rc == 0, err
+    assert out.startswith("mlflow: 1 run(s) added, 1 of them replacing a half-written one")
+    _check_target(uri, store)  # once, complete, with the store's values
+
+
+def test_bad_tracking_uris_give_one_line(study, tmp_path):
+    with socket.socket() as s:  # a port nobody listens on: bound, then freed
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    for uri, says in [("foo://bar", "unsupported URI"),
+                      (f"http://127.0.0.1:{port}", "failed"),
+                      ("", "the MLflow tracking URI is empty")]:
+        rc, out, err = cli_run("export", "mlflow", uri, "--store", str(study.store))
+        assert rc == 2 and out == ""
+        lines = err.strip().splitlines()
+        assert len(lines) == 1, err
+        assert lines[0].startswith("sweeplab export: error: ") and says in lines[0]
+        assert "sqlite:///" in lines[0]  # says what a good URI looks like
+
+
+def test_run_with_a_bad_uri_stops_before_training(study, tmp_path):
+    store = tmp_path / "s.db"
+    rc, _, err = cli_run("run", str(study.toml), "--store", str(store), "--data-dir",
+                         study.data_dir, "--quiet", "--mlflow", "foo://bar")
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert err.startswith("sweeplab run: error: MLflow tracking URI 'foo://bar'")
+    if store.exists():
+        with Store(store, readonly=True) as s:
+            assert s.run_rows() == []
+
+
+def test_missing_extra_names_it(study, tmp_path, monkeypatch):
+    # mlflow made unimportable for this test (None in sys.modules makes `import` fail the
+    # way a missing package does); the code path is the real one
+    monkeypatch.setitem(__import__("sys").modules, "mlflow", None)
+    rc, out, err = cli_run("export", "mlflow", f"sqlite:///{tmp_path / 'm.db'}", "--store",
+                           str(study.store))
+    assert rc == 2 and len(err.strip().splitlines()) == 1
+    assert "pip install 'sweeplab[mlflow]'" in err
