@@ -164,10 +164,15 @@ def test_engine_registry_and_one_backend_per_process():
         get_engine("fast")
 
 
-def _sweeplab(*args: str, env_extra: dict | None = None) -> subprocess.CompletedProcess:
-    env = {**os.environ, **(env_extra or {})}
+# The CLI in a fresh process, which also says whether TensorFlow was ever imported.
+CLI = ("import sys; from sweeplab.cli import main; rc = main(sys.argv[1:]); "
+       "print('tensorflow imported:', 'tensorflow' in sys.modules); sys.exit(rc)")
+
+
+def _sweeplab(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ)
     env.pop("KERAS_BACKEND", None)
-    return subprocess.run([sys.executable, "-m", "sweeplab.cli", *args], capture_output=True,
+    return subprocess.run([sys.executable, "-c", CLI, *args], capture_output=True,
                           text=True, timeout=300, env=env, cwd=ROOT)
 
 
@@ -176,12 +181,18 @@ def test_cli_run_records_engine_backend_device(tmp_path, data_dir):
     r = _sweeplab("run", "q5", "--engine", "jax", "--seeds", "2", "--epochs", "1",
                   "--subset", "300", "--store", store, "--data-dir", data_dir, "--quiet")
     assert r.returncode == 0, r.stderr
+    # the jax path (engine, store, data, CLI) works on a machine without TensorFlow
+    assert "tensorflow imported: False" in r.stdout
     with sqlite3.connect(store) as con:
         rows = con.execute("SELECT seed, status, engine, backend, device, versions FROM runs "
                            "ORDER BY seed").fetchall()
     assert [row[:4] for row in rows] == [(0, "done", "jax", "jax"), (1, "done", "jax", "jax")]
     assert all(row[4].startswith("cpu:") for row in rows)
     assert all('"jax"' in row[5] and "tensorflow" not in row[5] for row in rows)
+    ls = _sweeplab("ls", "--store", store)
+    assert ls.returncode == 0 and "2/2 done  [jax (jax, cpu:" in ls.stdout, ls.stdout
+    show = _sweeplab("show", "q5", "--store", store)
+    assert show.returncode == 0 and "trained by jax (jax, cpu:" in show.stdout, show.stdout
     # auto on a machine without a GPU plugin: the fast engine (TensorFlow)
     auto = subprocess.run(
         [sys.executable, "-c", "from sweeplab.engines import resolve; print(resolve('auto'))"],

@@ -201,6 +201,25 @@ def seed_everything(seed: int) -> None:
     k.utils.set_random_seed(int(seed))
 
 
+def device() -> str:
+    """What this process trains on, as the store records it: ``KIND:NAME``
+    ("cpu:x86_64", "gpu:NVIDIA H100 80GB HBM3"): JAX's first device, or TensorFlow's."""
+    import platform
+
+    if current() == "jax":
+        import jax
+
+        d = jax.devices()[0]
+        if d.platform != "cpu":
+            kind = "gpu" if d.platform in ("gpu", "cuda", "rocm") else d.platform
+            return f"{kind}:{d.device_kind}"
+    else:
+        gpus = tensorflow().config.list_logical_devices("GPU")
+        if gpus:
+            return f"gpu:{gpus[0].name}"
+    return f"cpu:{platform.machine()}"
+
+
 def library_versions() -> dict[str, str]:
     """Versions that decide a run's numbers, recorded with every run."""
     import platform

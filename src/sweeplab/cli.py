@@ -239,6 +239,19 @@ def cmd_studies(args: argparse.Namespace) -> int:
     return 0
 
 
+def _trained_by(rows) -> str:
+    """Who trained a config's finished runs: 'ENGINE (BACKEND, DEVICE)', with counts if mixed."""
+    n: dict[str, int] = {}
+    for r in rows:
+        if r.status == "done":
+            where = ", ".join(x for x in (r.backend, r.device) if x)
+            key = f"{r.engine or '?'}{f' ({where})' if where else ''}"
+            n[key] = n.get(key, 0) + 1
+    if len(n) == 1:
+        return next(iter(n))
+    return "; ".join(f"{c} {k}" for k, c in sorted(n.items()))
+
+
 def cmd_ls(args: argparse.Namespace) -> int:
     with Store(args.store, readonly=True) as store:
         studies = store.studies()
@@ -264,9 +277,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
                 interrupted = interrupted or bool(n.get("interrupted"))
                 extra = "".join(f", {n[k]} {k}" for k in ("running", "interrupted", "failed")
                                 if n.get(k))
+                by = _trained_by(store.run_rows(c.config_hash))
                 print(f"  {c.config_hash[:10]}  {c.label:<24} "
                       f"{done_by[c.config_hash]}/{len(seeds)} done"
-                      f"{extra}")
+                      f"{extra}{f'  [{by}]' if by else ''}")
             adaptive = store.get_meta(f"adaptive:{row.name}")
             if adaptive:
                 print(f"  adaptive seeds (--until-ci {adaptive['target_points']:g}): stopped "
@@ -313,6 +327,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                   f"{len(results)} finished runs (seeds {[r.seed for r in results]})")
             if not results:
                 continue
+            print(f"  trained by {_trained_by(store.run_rows(h))}")
             n_ep = min(len(r.epochs) for r in results)
             print(f"  {'epoch':>5} {'train loss':>17} {'train acc %':>15} {'test loss':>17} "
                   f"{'test acc %':>15}")

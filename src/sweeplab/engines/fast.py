@@ -60,7 +60,7 @@ from typing import Any
 import numpy as np
 
 from sweeplab import spec as S
-from sweeplab.backend import keras, seed_everything, tensorflow
+from sweeplab.backend import device, keras, seed_everything, tensorflow
 from sweeplab.data import Dataset
 from sweeplab.engines import EpochCallback
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
@@ -674,7 +674,7 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
         results.append(RunResult(chash, s, "fast", tuple(records[i]), conf,
                                  tuple(float(v) for v in probe0[i]),
                                  tuple(float(v) for v in probe[i]), wall,
-                                 weights=tuple(weights[i])))
+                                 device=device(), weights=tuple(weights[i])))
     return GroupResult(results, weights)
 
 

@@ -35,7 +35,6 @@ Randomness, all from a member's seed ``s``:
 from __future__ import annotations
 
 import dataclasses
-import platform
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -45,6 +44,7 @@ import numpy as np
 
 from sweeplab import models
 from sweeplab import spec as S
+from sweeplab.backend import device as device_name
 from sweeplab.backend import keras, seed_everything
 from sweeplab.data import Dataset
 from sweeplab.engines import EpochCallback
@@ -68,17 +68,6 @@ def stack_key(cfg: S.Config) -> str:
     """Configs with the same key can train in one program (they differ only in STACKABLE)."""
     opt = dataclasses.replace(cfg.optimizer, learning_rate=1.0)
     return S.canonical_json(dataclasses.replace(cfg, optimizer=opt))
-
-
-def device_name() -> str:
-    """The device JAX trains on, as the store records it: ``KIND:NAME``."""
-    import jax
-
-    d = jax.devices()[0]
-    if d.platform == "cpu":
-        return f"cpu:{platform.machine()}"
-    kind = "gpu" if d.platform in ("gpu", "cuda", "rocm") else d.platform
-    return f"{kind}:{d.device_kind}"
 
 
 def _free_bytes() -> int:

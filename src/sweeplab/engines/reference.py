@@ -8,7 +8,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 
 from sweeplab import models
-from sweeplab.backend import keras, seed_everything
+from sweeplab.backend import device, keras, seed_everything
 from sweeplab.data import Dataset
 from sweeplab.engines import EpochCallback
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
@@ -69,7 +69,7 @@ def train(cfg: Config, seed: int, data: Dataset, *, shuffle: bool = True,
         weights_out.extend(model.get_weights())
     return RunResult(config_hash(cfg), int(seed), "reference", tuple(records), conf,
                      probe_untrained, probe_trained, time.perf_counter() - t_start,
-                     weights=tuple(model.get_weights()))
+                     device=device(), weights=tuple(model.get_weights()))
 
 
 class ReferenceEngine:
