@@ -1,0 +1,122 @@
+"""`sweeplab export csv|parquet`: the runs and epochs tables read back with pandas, equal to
+the store's rows; a second export changes nothing; a new seed adds just its rows."""
+
+from __future__ import annotations
+
+import math
+import sys
+
+import pandas as pd
+import pytest
+from export_study import (
+    EPOCHS,
+    SEEDS,
+    STUDY,
+    WIDTHS,
+    add_seed,
+    cli_run,
+    copy_store,
+    store_runs,
+    trained,
+)
+
+EPOCH_FIELDS = ("train_loss", "train_acc", "test_loss", "test_acc", "seconds")
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory, data_dir):
+    return trained(tmp_path_factory, data_dir)
+
+
+def _read(path, fmt: str) -> pd.DataFrame:
+    if fmt == "csv":
+        # pandas 3 parses floats exactly (the repr to_csv wrote), so equality below is exact
+        return pd.read_csv(path, dtype={"config_hash": str})
+    return pd.read_parquet(path)
+
+
+def _same(a, b) -> bool:
+    """Equal, with None/NaN (epoch 0 has no training numbers) equal to each other."""
+    if a is None or (isinstance(a, float) and math.isnan(a)):
+        return b is None or (isinstance(b, float) and math.isnan(b))
+    return a == b
+
+
+def _check_tables(outdir, fmt: str, store) -> None:
+    runs = store_runs(store)
+    run_df = _read(outdir / f"runs.{fmt}", fmt)
+    epoch_df = _read(outdir / f"epochs.{fmt}", fmt)
+    assert len(run_df) == len(runs)
+    assert len(epoch_df) == sum(len(r.epochs) for _, r in runs.values())
+    seen = set()
+    for row in run_df.to_dict("records"):
+        key = (row["config_hash"], int(row["seed"]))
+        seen.add(key)
+        label, r = runs[key]
+        assert (row["study"], row["label"]) == (STUDY, label)
+        assert row["width"] == int(label.split("=")[1])  # the axis, as a number
+        assert row["engine"] == r.engine and int(row["epochs"]) == r.final.epoch == EPOCHS
+        assert row["wall_seconds"] == r.wall_seconds
+        for field in ("train_loss", "train_acc", "test_loss", "test_acc"):
+            assert row[f"final_{field}"] == getattr(r.final, field), (key, field)
+    assert seen == set(runs)
+    for row in epoch_df.to_dict("records"):
+        label, r = runs[(row["config_hash"], int(row["seed"]))]
+        (rec,) = [e for e in r.epochs if e.epoch == row["epoch"]]
+        for field in EPOCH_FIELDS:
+            assert _same(getattr(rec, field), row[field]), (label, row["seed"], rec.epoch, field)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_tables_equal_the_store_and_a_second_export_changes_nothing(study, tmp_path, fmt):
+    outdir = tmp_path / fmt
+    rc, out, err = cli_run("export", fmt, str(outdir), "--store", str(study.store))
+    assert rc == 0, err
+    n = len(WIDTHS) * len(SEEDS)
+    assert out.startswith(f"{fmt}: {n} run(s) added, 0 already there")
+    _check_tables(outdir, fmt, study.store)
+    frames = [_read(outdir / f"{t}.{fmt}", fmt) for t in ("runs", "epochs")]
+
+    rc, out, err = cli_run("export", fmt, str(outdir), STUDY, "--store", str(study.store))
+    assert rc == 0, err
+    assert out.startswith(f"{fmt}: 0 run(s) added, {n} already there")
+    for t, before in zip(("runs", "epochs"), frames, strict=True):
+        pd.testing.assert_frame_equal(_read(outdir / f"{t}.{fmt}", fmt), before)
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_a_new_seed_adds_just_its_rows(study, tmp_path, fmt):
+    store = copy_store(study.store, tmp_path / "s.db")
+    outdir = tmp_path / fmt
+    assert cli_run("export", fmt, str(outdir), "--store", str(store))[0] == 0
+    runs_before = _read(outdir / f"runs.{fmt}", fmt)
+    epochs_before = _read(outdir / f"epochs.{fmt}", fmt)
+    new = add_seed(study, store, seed=2, width=WIDTHS[1])
+
+    rc, out, err = cli_run("export", fmt, str(outdir), "--store", str(store))
+    assert rc == 0, err
+    assert out.startswith(f"{fmt}: 1 run(s) added, {len(runs_before)} already there")
+    _check_tables(outdir, fmt, store)
+    runs_after = _read(outdir / f"runs.{fmt}", fmt)
+    epochs_after = _read(outdir / f"epochs.{fmt}", fmt)
+    key = ["config_hash", "seed"]
+    added = runs_after.merge(runs_before[key], on=key, how="left", indicator=True)
+    assert added[added["_merge"] == "left_only"][key].values.tolist() == [
+        [new.config_hash, 2]]
+    assert len(epochs_after) == len(epochs_before) + EPOCHS + 1
+    # the rows that were there are there unchanged
+    old = runs_after.merge(runs_before[key], on=key)
+    pd.testing.assert_frame_equal(old.reset_index(drop=True),
+                                  runs_before.reset_index(drop=True))
+
+
+def test_missing_pyarrow_names_the_extra(study, tmp_path, monkeypatch):
+    # pyarrow made unimportable (None in sys.modules fails `import` as a missing package
+    # does); the code path is the real one
+    monkeypatch.setitem(sys.modules, "pyarrow", None)
+    rc, out, err = cli_run("export", "parquet", str(tmp_path / "t"), "--store",
+                           str(study.store))
+    assert rc == 2 and out == "" and err.count("\n") == 1
+    assert err.startswith("sweeplab export: error: Parquet export needs the pyarrow package")
+    assert "pip install 'sweeplab[parquet]'" in err
+    assert not (tmp_path / "t").exists()
