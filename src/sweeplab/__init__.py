@@ -1,3 +1,32 @@
-"""sweeplab: repeated deep-learning experiments, honestly reported."""
+"""sweeplab: repeated deep-learning experiments, honestly reported.
 
-__version__ = "0.1.0"
+The Python API (the CLI is built on it)::
+
+    import sweeplab
+    res = sweeplab.run("q1", seeds=3, epochs=2, subset=2000)  # or a .toml path, or a Study
+    res.summary("q1")                       # pandas: mean, std, n, 95% CI per config/epoch
+    sweeplab.open("sweeplab.db").runs()     # the results already in a store
+
+Importing sweeplab does not import Keras: the backend is chosen when an engine starts.
+"""
+
+__version__ = "0.1.0"  # first: modules imported below read it
+
+from sweeplab.api import Compared, Results, open, run
+from sweeplab.spec import (
+    BatchNorm,
+    Config,
+    Conv2D,
+    Dense,
+    Dropout,
+    Flatten,
+    MaxPool,
+    Optimizer,
+    SpecError,
+)
+from sweeplab.study import Axis, Study
+
+__all__ = [
+    "Axis", "BatchNorm", "Compared", "Config", "Conv2D", "Dense", "Dropout", "Flatten",
+    "MaxPool", "Optimizer", "Results", "SpecError", "Study", "open", "run",
+]

@@ -497,6 +497,19 @@ class Store:
                  if result.diagnostics else None,
                  run_id))
 
+    def set_model_path(self, config_hash: str, seed: int, path: str | None) -> None:
+        """Record where a finished run's trained model was saved (sweeplab.saved_models).
+
+        Raises:
+            StoreError: the run is not done in this store.
+        """
+        with self._write() as con:
+            cur = con.execute("UPDATE runs SET model_path=? WHERE config_hash=? AND seed=? "
+                              "AND status='done'", (path, config_hash, seed))
+            if cur.rowcount != 1:
+                raise StoreError(f"run {config_hash[:10]}/seed {seed} is not done in "
+                                 f"{self.path}; no model path recorded.")
+
     def fail_run(self, config_hash: str, seed: int, error: str) -> None:
         """Record why a run failed; it is tried again next time."""
         with self._write() as con:

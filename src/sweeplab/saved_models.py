@@ -1,0 +1,147 @@
+"""Trained models as ``.keras`` files: saved beside the store while a study runs, loaded back.
+
+Off by default (``run --save-models DIR``, ``sweeplab.run(save_models=...)``). Each run's
+trained weights (``RunResult.weights``, which every engine fills) are put into a fresh
+model built from the run's config by :mod:`sweeplab.models`, so the file is the same
+whichever engine trained it. The path goes into the run's ``model_path`` in the store,
+relative to the store's folder when the file is inside it (the pair can be moved
+together). Files are loaded with Keras' safe mode on (no arbitrary code from a file) and
+uncompiled (only inference is needed, and the squared-error loss is our own function).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from sweeplab import data as data_mod
+from sweeplab import spec as S
+from sweeplab.results import RunResult
+from sweeplab.store import Store
+
+SUFFIX = ".keras"
+
+
+class ModelError(ValueError):
+    """A saved model is missing, unreadable or not the run's. The message says which file."""
+
+
+def model_file(directory: str | os.PathLike, config_hash: str, seed: int) -> Path:
+    """Where a run's model goes: ``DIR/<first 12 hex digits of the config hash>/seed<N>.keras``."""
+    return Path(directory) / config_hash[:12] / f"seed{seed}{SUFFIX}"
+
+
+def build(cfg: S.Config, weights: Sequence[np.ndarray] | None = None) -> Any:
+    """The config's Keras model (uncompiled), with ``weights`` (``get_weights()`` order) set."""
+    from sweeplab import models
+
+    meta = data_mod.info(cfg.dataset)
+    model = models.build_model(cfg, meta.shape, len(meta.class_names))
+    if weights is not None:
+        model.set_weights(list(weights))
+    return model
+
+
+def save(cfg: S.Config, weights: Sequence[np.ndarray], path: str | os.PathLike) -> Path:
+    """Write the trained model of one run to ``path`` (a ``.keras`` file); returns the path."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.stem + ".partial" + SUFFIX)
+    build(cfg, weights).save(tmp)
+    os.replace(tmp, path)  # a crash mid-write never leaves a half file under the real name
+    return path
+
+
+def _shapes(model: Any) -> list[tuple[str, tuple[tuple[int, ...], ...]]]:
+    return [(type(layer).__name__, tuple(tuple(w.shape) for w in layer.weights))
+            for layer in model.layers]
+
+
+def load(path: str | os.PathLike, cfg: S.Config | None = None) -> Any:
+    """Load a saved model with Keras' safe mode on; with ``cfg``, check it is that config's.
+
+    Raises:
+        ModelError: the file is missing, is not a Keras model file, or (with ``cfg``) holds
+            a model of another architecture.
+    """
+    from sweeplab.backend import keras
+
+    path = Path(path)
+    if not path.is_file():
+        raise ModelError(f"saved model {path} does not exist (moved or deleted?); train the "
+                         "run again with --save-models to recreate it.")
+    try:
+        model = keras().models.load_model(path, safe_mode=True, compile=False)
+    except Exception as err:  # Keras raises ValueError, OSError, zipfile errors, ...
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ModelError(f"{path} is not a Keras model file sweeplab can load ({first}).") \
+            from err
+    if cfg is not None and _shapes(model) != _shapes(build(cfg)):
+        raise ModelError(f"{path} holds a model of another architecture than config "
+                         f"{S.config_hash(cfg)[:10]} ({S.describe(cfg)}); it is not this "
+                         "run's model.")
+    return model
+
+
+def stored_path(store: Store, recorded: str) -> Path:
+    """A recorded ``model_path`` as a path: relative ones are relative to the store's folder."""
+    p = Path(recorded)
+    return p if p.is_absolute() else store.path.resolve().parent / p
+
+
+def prepare_images(images: np.ndarray, shape: Sequence[int]) -> np.ndarray:
+    """Images as the models take them: float32 in [0, 1], shape (N, H, W, C).
+
+    Accepts one image or a batch, with or without the channel axis; integer pixels are
+    divided by 255 like the datasets (sweeplab.data), floats are taken as already in [0, 1].
+
+    Raises:
+        ModelError: a shape that does not fit ``shape`` (H, W, C).
+    """
+    x = np.asarray(images)
+    h, w, c = (int(v) for v in shape)
+    if x.ndim == 2 or (x.ndim == 3 and x.shape == (h, w, c)):
+        x = x[None]
+    if x.ndim == 3 and c == 1 and x.shape[1:] == (h, w):
+        x = x[..., None]
+    if x.ndim != 4 or x.shape[1:] != (h, w, c) or x.shape[0] == 0:
+        raise ModelError(f"images must have shape (N, {h}, {w}, {c}) (or (N, {h}, {w}) for one "
+                         f"channel, or one image). Received: shape {tuple(x.shape)}")
+    if np.issubdtype(x.dtype, np.integer):
+        return (x.astype(np.float32) / np.float32(255.0))
+    if not np.issubdtype(x.dtype, np.floating):
+        raise ModelError(f"images must hold numbers. Received: dtype {x.dtype}")
+    return x.astype(np.float32)
+
+
+class ModelSaver:
+    """A run listener (sweeplab.runner.RunListener) that saves every finished run's model.
+
+    The run is already committed when ``run_done`` is called; the file is written, then its
+    path recorded. A crash in between leaves a finished run without a model path.
+    """
+
+    def __init__(self, store: Store, directory: str | os.PathLike):
+        self.store = store
+        self.directory = Path(directory)
+        self.saved: list[Path] = []  # files written by this listener, in order
+
+    def epoch(self, study, planned, seed, record, epochs) -> None:  # noqa: ANN001
+        pass
+
+    def run_done(self, study, planned, result: RunResult) -> None:  # noqa: ANN001
+        if result.weights is None:
+            return  # an engine that returned no weights: nothing to save
+        path = save(planned.config, result.weights,
+                    model_file(self.directory, result.config_hash, result.seed))
+        self.saved.append(path)
+        base = self.store.path.resolve().parent
+        try:
+            recorded = str(path.resolve().relative_to(base))
+        except ValueError:  # outside the store's folder: keep it absolute
+            recorded = str(path.resolve())
+        self.store.set_model_path(result.config_hash, result.seed, recorded)
