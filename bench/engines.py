@@ -1,4 +1,4 @@
-"""Reference vs fast engine, side by side in one invocation.
+"""Reference vs fast (vs jax) engine, side by side in one invocation.
 
 Each measurement runs in its own subprocess (so its peak resident memory is its own and
 no compiled program is reused), alternating the engines, and the script prints the
@@ -10,6 +10,10 @@ test evaluation, confusion matrices, as a study would see it.
     .venv/bin/python bench/engines.py --cases mlp --repeats 3
     .venv/bin/python bench/engines.py --cases cnn --cnn-subset 0   # full CIFAR-10
     .venv/bin/python bench/engines.py --memory        # 10 seeds of q10e at once, peak RSS
+    .venv/bin/python bench/engines.py --engine fast --engine jax --cases mlp   # fast vs jax
+
+Engines compared: reference and fast, or those named with --engine (repeatable); ratios
+are against the first one named.
 """
 
 from __future__ import annotations
@@ -42,12 +46,13 @@ def _child(args: argparse.Namespace) -> None:
 
     ds = data.load(args.dataset, args.data_dir, subset=args.subset or None)
     cfg = dataclasses.replace(spec.preset(args.preset), epochs=args.epochs)
-    engine = get_engine(args.engine, parallel=args.parallel)
+    name = args.engine[0]
     seeds = list(range(args.seeds))
-    # Importing TensorFlow/Keras (~2.4 s here) is a per-process cost that both engines pay
-    # identically and a study pays once, like loading the data: measured apart, reported
-    # beside the engine time, not inside it.
+    # Importing TensorFlow/Keras (~2.4 s here; Keras + JAX for the jax engine) is a
+    # per-process cost that every engine pays and a study pays once, like loading the
+    # data: measured apart, reported beside the engine time, not inside it.
     t_import = time.perf_counter()
+    engine = get_engine(name, parallel=args.parallel)
     from sweeplab.backend import keras
 
     keras()
@@ -61,7 +66,7 @@ def _child(args: argparse.Namespace) -> None:
         results.append(r)
     dt = time.perf_counter() - t0
     print(json.dumps({
-        "engine": args.engine, "seconds": dt, "import_seconds": import_seconds,
+        "engine": name, "seconds": dt, "import_seconds": import_seconds,
         "model_epochs": len(seeds) * cfg.epochs,
         "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "final_test_acc": [r.final.test_acc for r in results],
@@ -93,11 +98,12 @@ def _bench(case: str, args: argparse.Namespace) -> None:
     subset = args.cnn_subset if case == "cnn" else args.mlp_subset
     print(f"\n({case}) {preset} on {dataset}{f' subset {subset}' if subset else ''}: "
           f"{seeds} seeds x {epochs} epochs, {args.repeats} alternating repeats", flush=True)
-    rates: dict[str, list[float]] = {"reference": [], "fast": []}
-    with_import: dict[str, list[float]] = {"reference": [], "fast": []}
-    rss: dict[str, float] = {"reference": 0.0, "fast": 0.0}
+    engines = args.engine or ["reference", "fast"]
+    rates: dict[str, list[float]] = {e: [] for e in engines}
+    with_import: dict[str, list[float]] = {e: [] for e in engines}
+    rss: dict[str, float] = {e: 0.0 for e in engines}
     for rep in range(args.repeats):
-        order = ("reference", "fast") if rep % 2 == 0 else ("fast", "reference")
+        order = engines if rep % 2 == 0 else engines[::-1]
         for engine in order:
             r = _run(engine, case, args)
             rate = r["model_epochs"] / r["seconds"]
@@ -109,19 +115,20 @@ def _bench(case: str, args: argparse.Namespace) -> None:
                   f"peak RSS {r['peak_rss_mb']:6.0f} MB  mean final test acc "
                   f"{statistics.mean(r['final_test_acc']):.4f}", flush=True)
     med = {e: statistics.median(v) for e, v in rates.items()}
-    ratios = [f / r for f, r in zip(rates["fast"], rates["reference"], strict=True)]
-    print(f"  median model-epochs/s: reference {med['reference']:.3f}, fast {med['fast']:.3f}; "
-          f"ratio of medians {med['fast'] / med['reference']:.1f}x (per-repeat ratios "
-          f"{', '.join(f'{x:.1f}' for x in ratios)}); peak RSS reference "
-          f"{rss['reference']:.0f} MB, fast {rss['fast']:.0f} MB", flush=True)
-    imp = [r / f for f, r in zip(with_import["fast"], with_import["reference"], strict=True)]
-    both = statistics.median(with_import["reference"]) / statistics.median(with_import["fast"])
-    print(f"  counting the TF/Keras import as well: ratio of medians {both:.1f}x"
-          f" (per repeat {', '.join(f'{x:.1f}' for x in imp)})", flush=True)
+    base = engines[0]
+    print(f"  median model-epochs/s: {', '.join(f'{e} {med[e]:.3f}' for e in engines)}; "
+          f"peak RSS {', '.join(f'{e} {rss[e]:.0f} MB' for e in engines)}", flush=True)
+    for other in engines[1:]:
+        ratios = [o / b for o, b in zip(rates[other], rates[base], strict=True)]
+        imp = [b / o for o, b in zip(with_import[other], with_import[base], strict=True)]
+        both = statistics.median(with_import[base]) / statistics.median(with_import[other])
+        print(f"  {other} / {base}: ratio of medians {med[other] / med[base]:.2f}x (per-repeat "
+              f"ratios {', '.join(f'{x:.2f}' for x in ratios)}); counting the import as "
+              f"well {both:.2f}x (per repeat {', '.join(f'{x:.2f}' for x in imp)})", flush=True)
 
 
 def _memory(args: argparse.Namespace) -> None:
-    cmd = [sys.executable, __file__, "--child", "--engine", "fast",
+    cmd = [sys.executable, __file__, "--child", "--engine", (args.engine or ["fast"])[0],
            "--preset", "cnn-4block-bn-dropout", "--dataset", "cifar10", "--seeds", "10",
            "--epochs", "1", "--subset", "0", "--parallel", "10",
            "--max-steps", str(args.memory_steps), "--data-dir", args.data_dir]
@@ -146,6 +153,9 @@ def main() -> None:
     p.add_argument("--cnn-seeds", type=int, default=0,
                    help="seeds for (b) instead of the issue's 3 (e.g. 10, a study's count)")
     p.add_argument("--cnn-epochs", type=int, default=0, help="epochs for (b) instead of 1")
+    p.add_argument("--engine", action="append", choices=("reference", "fast", "jax"),
+                   help="an engine to compare (repeatable; default: reference and fast); "
+                   "with --memory, the engine probed (default fast)")
     p.add_argument("--memory", action="store_true", help="only the q10e 10-seed memory probe")
     p.add_argument("--memory-steps", type=int, default=300)
     p.add_argument("--data-dir", default=os.environ.get(
@@ -153,7 +163,6 @@ def main() -> None:
         help="directory with the datasets (default: $SWEEPLAB_DATA or ../shared/data)")
     # child-process arguments
     p.add_argument("--child", action="store_true", help=argparse.SUPPRESS)
-    p.add_argument("--engine", help=argparse.SUPPRESS)
     p.add_argument("--preset", help=argparse.SUPPRESS)
     p.add_argument("--dataset", help=argparse.SUPPRESS)
     p.add_argument("--seeds", type=int, help=argparse.SUPPRESS)
