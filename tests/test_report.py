@@ -133,7 +133,8 @@ def test_intro_shows_untrained_accuracy_probe_and_counts(store, built):
     sec = _section(built, "intro")
     run = store.results(store.study_configs("intro")[0].config_hash)[0]
     kinds = [type(b.record).__name__ for b in sec.blocks if isinstance(b, report.Plot)]
-    assert kinds == ["ImageGrid", "ProbeOutputs", "TwinCurves", "ConfusionPlot"]
+    # LivenessPlot: which output units are alive (issue 14: the intro/Q1 unit-level plot)
+    assert kinds == ["ImageGrid", "ProbeOutputs", "TwinCurves", "ConfusionPlot", "LivenessPlot"]
     assert any(f"scores {100 * run.epochs[0].test_acc:.2f}% on the test set" in t
                for t in _texts(sec))
     conf = next(b.record for b in sec.blocks

@@ -351,28 +351,6 @@ def _spread_statement(sd: _Study) -> Text | None:
                 f"{_pct(s.mean)}, 95% CI {_pct(s.ci_low)} to {_pct(s.ci_high)}).", "finding")
 
 
-def _learned_statement(sd: _Study, c: _Config) -> Text | None:
-    """Did every run learn? 'Learned' = final test accuracy above twice chance."""
-    if not c.runs:
-        return None
-    chance = 1.0 / len(sd.class_names)
-    test = plots.final_values(c.runs, "test")
-    train = plots.final_values(c.runs, "train")
-    stuck = sorted(s for s, v in test.items() if v <= 2 * chance)
-    prefix = "" if len(sd.configs) == 1 else f"{c.label}: "
-    if not stuck:
-        return Text(f"{prefix}All {len(test)} runs learned something: the lowest final test "
-                    f"accuracy is {_pct(min(test.values()))} (chance is {_pct(chance, 0)}), the "
-                    f"lowest final training accuracy {_pct(min(train.values()))}.", "finding")
-    return Text(f"{prefix}{len(stuck)} of {len(test)} runs did not learn the task: their final "
-                f"test accuracy is at most twice chance ({_pct(2 * chance, 0)}); "
-                f"seed{'s' if len(stuck) > 1 else ''} "
-                f"{', '.join(map(str, stuck))} (final test accuracy "
-                f"{', '.join(_pct(test[s]) for s in stuck)}). The other runs reach "
-                f"{_pct(min((v for s, v in test.items() if s not in stuck), default=math.nan))}"
-                " or more.", "finding")
-
-
 def _verdict(row: stats.ComparisonRow) -> str:
     c = row.comparison
     if not math.isfinite(c.p_t):
@@ -710,10 +688,10 @@ def _study_section(sd: _Study, store_path: str, data_dir: str | None) -> Section
     spread = _spread_statement(sd)
     if spread:
         blocks.append(spread)
-    if len(sd.configs) == 1 or kind in ("q8",):
-        learned = _learned_statement(sd, base)
-        if learned:
-            blocks.append(learned)
+    # Why runs differ, whether they learn (silent classes, collapse), flags: issue 14.
+    from sweeplab.report_diagnostics import diagnostic_blocks  # imports this module
+
+    blocks += diagnostic_blocks(sd, pid)
     blocks += _comparison_blocks(sd)
     if kind != "intro":
         blocks += _confusion_blocks(sd, pid)

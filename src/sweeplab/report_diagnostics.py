@@ -1,0 +1,265 @@
+"""The report's diagnostics: why runs differ, whether they learn, and what went wrong.
+
+For every study section (:func:`diagnostic_blocks`, called by ``report._study_section``):
+
+* Q1 and one-config studies: "why does each run behave differently?" from
+  :func:`sweeplab.explain.why_statement` (silent classes, dead output units, cost per
+  silent class with its interval, collapsed vs learning groups), with the unit-level
+  liveness plot and the per-run accuracy plot that marks the affected runs;
+* Q2-Q5, Q8 and Q9: "do all runs learn the task?" (:func:`sweeplab.explain.learn_statement`);
+* sweeps: a table flagging the configurations with dead units, divergence, over-fitting
+  or runs that did not learn.
+
+Plots follow :mod:`sweeplab.plots`: a pure record, then a drawing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from matplotlib.figure import Figure
+
+from sweeplab import explain as X
+from sweeplab.diagnostics import RunDiagnostics
+from sweeplab.plots import OKABE_ITO
+from sweeplab.report import Block, Bullets, Plot, Text
+
+__all__ = [
+    "LivenessPlot",
+    "SilentPlot",
+    "diagnostic_blocks",
+    "draw_liveness",
+    "draw_silent",
+    "liveness",
+    "silent_plot",
+]
+
+_WHY = ("q1",)
+_LEARN = ("q2", "q3", "q4", "q5", "q8", "q9", "q7d", "q10b", "q10c", "q10d", "q10e")
+
+
+# ----------------------------------------------------------------------- records
+
+
+@dataclass(frozen=True, eq=False)
+class LivenessPlot:
+    """Per run (rows) and output unit / class (columns): is the unit alive, is it predicted."""
+
+    title: str
+    class_names: tuple[str, ...]
+    seeds: tuple[int, ...]  # one row per run
+    values: np.ndarray  # (runs, classes): share of test images, see ``measure``
+    measure: str  # "active": unit output > 0 (ReLU outputs); "predicted": argmax share
+    dead: np.ndarray  # (runs, classes) bool: output unit zero on every test image
+    silent: np.ndarray  # (runs, classes) bool: class never predicted
+    final_acc: tuple[float, ...]  # per run, final test accuracy
+
+
+def liveness(runs: Sequence[RunDiagnostics], class_names: Sequence[str],
+             title: str = "") -> LivenessPlot:
+    """The liveness record of a configuration's runs (by seed)."""
+    runs = sorted(runs, key=lambda d: d.seed)
+    k = len(class_names)
+    active = all(d.output_active_share is not None and d.dead_outputs is not None for d in runs)
+    vals = np.array([d.output_active_share if active else d.predicted_share for d in runs],
+                    float).reshape(len(runs), k)
+    dead = np.zeros((len(runs), k), bool)
+    silent = np.zeros((len(runs), k), bool)
+    for i, d in enumerate(runs):
+        dead[i, list(d.dead_outputs or ())] = True
+        silent[i, list(d.never_predicted)] = True
+    return LivenessPlot(title or "Output units per run", tuple(class_names),
+                        tuple(d.seed for d in runs), vals, "active" if active else "predicted",
+                        dead, silent, tuple(d.final_test_acc for d in runs))
+
+
+def draw_liveness(rec: LivenessPlot) -> Figure:
+    n, k = rec.values.shape
+    fig = Figure(figsize=(0.55 * k + 3.2, 0.36 * n + 1.9))
+    ax = fig.add_subplot(1, 1, 1)
+    top = float(np.nanmax(rec.values)) if rec.values.size else 1.0
+    im = ax.imshow(100 * rec.values, cmap="cividis", vmin=0, vmax=100 * max(top, 1e-9),
+                   aspect="auto")  # to the largest share: dead (0) stands out, contrast kept
+    label = ("% of test images on which the unit is > 0" if rec.measure == "active"
+             else "% of test images predicted as the class")
+    fig.colorbar(im, ax=ax, fraction=0.04, pad=0.12, label=label)
+    for i in range(n):
+        for j in range(k):
+            if rec.dead[i, j]:
+                ax.text(j, i, "×", ha="center", va="center", color="#D55E00", fontsize=13,
+                        fontweight="bold")
+            elif rec.silent[i, j]:
+                ax.text(j, i, "–", ha="center", va="center", color="#D55E00", fontsize=13,
+                        fontweight="bold")
+    long_names = max(len(c) for c in rec.class_names) > 2
+    ax.set_xticks(range(k), rec.class_names, rotation=45 if long_names else 0,
+                  ha="right" if long_names else "center")
+    ax.set_yticks(range(n), [f"seed {s}" for s in rec.seeds])
+    ax.set_xlabel("output unit (class)")
+    right = ax.secondary_yaxis("right")
+    right.set_yticks(range(n), [f"{100 * a:.1f}%" for a in rec.final_acc])
+    right.set_ylabel("final test accuracy")
+    ax.set_title(rec.title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+@dataclass(frozen=True, eq=False)
+class SilentPlot:
+    """Final test accuracy of each run against its number of silent classes."""
+
+    title: str
+    seeds: tuple[int, ...]
+    silent: tuple[int, ...]  # classes never predicted, per run
+    acc: tuple[float, ...]  # final test accuracy, per run
+    learning: tuple[bool, ...]  # False: collapsed, at chance or diverged
+    line: tuple[float, float] | None  # (intercept, slope) when the slope is supported
+
+
+def silent_plot(e: X.ConfigExplanation, title: str = "") -> SilentPlot:
+    """The per-run record behind the cost of a silent class."""
+    runs = e.runs
+    line = None
+    s = e.slope
+    if s is not None and s.supported and e.not_learning is None:
+        x = np.array([d.silent for d in runs], float)
+        y = np.array([d.final_test_acc for d in runs], float)
+        line = (float(y.mean() - s.slope * x.mean()), s.slope)
+    return SilentPlot(title or f"{e.label}: final test accuracy by silent classes",
+                      tuple(d.seed for d in runs), tuple(d.silent for d in runs),
+                      tuple(d.final_test_acc for d in runs), tuple(d.learning for d in runs),
+                      line)
+
+
+def draw_silent(rec: SilentPlot) -> Figure:
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.add_subplot(1, 1, 1)
+    x = np.array(rec.silent, float)
+    y = 100 * np.array(rec.acc, float)
+    # Runs with the same count are spread sideways in seed order, so none hides another.
+    offs = np.zeros_like(x)
+    for v in np.unique(x):
+        idx = np.flatnonzero(x == v)
+        offs[idx] = np.linspace(-0.12, 0.12, len(idx)) if len(idx) > 1 else 0.0
+    learn = np.array(rec.learning, bool)
+    clean = learn & (x == 0)
+    for mask, colour, marker, name in ((clean, OKABE_ITO[0], "o", "no silent class"),
+                                       (learn & (x > 0), OKABE_ITO[1], "o",
+                                        "silent classes"),
+                                       (~learn, "#000000", "X", "did not learn")):
+        if mask.any():
+            ax.scatter(x[mask] + offs[mask], y[mask], color=colour, marker=marker, s=46,
+                       label=name, zorder=3)
+    for xi, yi, s in zip(x + offs, y, rec.seeds, strict=True):
+        ax.annotate(str(s), (xi, yi), textcoords="offset points", xytext=(5, 3), fontsize=7,
+                    color="#5b6672")
+    if rec.line is not None:
+        xs = np.array([x.min(), x.max()])
+        ax.plot(xs, 100 * (rec.line[0] + rec.line[1] * xs), color="#5b6672", lw=1, ls="--",
+                label="least-squares line", zorder=2)
+    ax.set_xticks(sorted({int(v) for v in x}))
+    ax.set_xlabel("classes the run never predicts (silent classes)")
+    ax.set_ylabel("final test accuracy (%)")
+    ax.set_title(rec.title, fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="best")
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------------------ blocks
+
+
+def _liveness_caption(rec: LivenessPlot, label: str) -> str:
+    what = ("colour: share of test images on which the output unit is non-zero"
+            if rec.measure == "active" else
+            "colour: share of test images predicted as the class (output liveness was not "
+            "recorded or the output is never exactly zero)")
+    return (f"Output units of {label}, one row per run: {what}; × = a dead output unit (zero "
+            "on every test image), – = a class the run never predicts. Right: final test "
+            "accuracy.")
+
+
+def _not_recorded(runs: Sequence[RunDiagnostics]) -> Text | None:
+    missing = [d.seed for d in runs if not d.recorded]
+    if not missing:
+        return None
+    return Text(f"Dead units were not recorded for {len(missing)} of {len(runs)} runs (trained "
+                "before sweeplab measured them, or the measurement failed); silent classes, "
+                "collapse and over-fitting are derived from their stored confusion matrices and "
+                "curves.", "note")
+
+
+def _flags_list(sd: Any) -> list[Block]:
+    items = []
+    for c in sd.configs:
+        if not c.runs:
+            continue
+        e = X.explain(c.label, c.runs)
+        f = X.flags(e)
+        silent = [d.seed for d in e.runs if d.silent and d.learning]
+        if silent:
+            f.insert(0, f"silent classes (never predicted) in {len(silent)} of {len(e.runs)} "
+                        f"runs (seeds {', '.join(map(str, silent))})")
+        if f:
+            items.append(f"{c.label}: {'; '.join(f)}.")
+    if not items:
+        return [Text("Diagnostics: no configuration has dead units, silent classes, "
+                     "divergence, over-fitting or runs that did not learn.", "finding")]
+    return [Text(f"Diagnostics flag {len(items)} of {len(sd.configs)} configurations (dead = "
+                 "zero on every test image; over-fitting = test loss more than 1% above its "
+                 "minimum at the end while training loss still falls):", "finding"),
+            Bullets(tuple(items), "finding", fold=f"The {len(items)} flagged configurations")]
+
+
+def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
+    """The diagnostics blocks of one study section (``sd``: report._Study)."""
+    names = tuple(sd.class_names)
+    with_runs = [c for c in sd.configs if c.runs]
+    if not with_runs:
+        return []
+    out: list[Block] = []
+    base = sd.baseline if sd.baseline is not None and sd.baseline.runs else with_runs[0]
+    e = X.explain(base.label, base.runs)
+    single = len(sd.configs) == 1
+    who = "" if single else f" ({base.label})"
+    if sd.kind == "intro":
+        rec = liveness(e.runs, names, f"{sd.name}: output units")
+        out.append(Text(X.learn_statement(e, names), "finding"))
+        out.append(Plot(pid("liveness"), _liveness_caption(rec, sd.name), rec, draw_liveness))
+        return out
+    if sd.kind in _WHY or (single and sd.kind == "generic"):
+        out.append(Text(f"Why does each run behave differently{who}? "
+                        + X.why_statement(e, names), "finding"))
+    if single or sd.kind in _LEARN:
+        out.append(Text(f"Do all runs learn the task{who}? " + X.learn_statement(e, names),
+                        "finding"))
+        groups = X.groups_statement(e, names)
+        if groups and sd.kind not in _WHY and not (single and sd.kind == "generic"):
+            out.append(Text(groups, "finding"))
+    if sd.kind in _WHY or sd.kind in _LEARN or single:
+        rec = liveness(e.runs, names, f"{sd.name} {base.label}: output units per run")
+        out.append(Plot(pid("liveness"), _liveness_caption(rec, f"{sd.name} {base.label}"), rec,
+                        draw_liveness))
+        if len(e.runs) >= 3 and len({d.silent for d in e.runs}) > 1:
+            srec = silent_plot(e, f"{sd.name} {base.label}: final test accuracy by silent "
+                                  "classes")
+            out.append(Plot(pid("silent"), "Final test accuracy of each run (seed beside it) "
+                            "against the number of classes it never predicts; runs that did "
+                            "not learn are black crosses"
+                            + ("; dashed: the least-squares line" if srec.line else "") + ".",
+                            srec, draw_silent))
+    if single:
+        f = X.flags(e)
+        if f:
+            out.append(Bullets(tuple(f"{base.label}: {x}" for x in f), "finding",
+                               fold=f"Diagnostics flags ({len(f)})"))
+    else:
+        out += _flags_list(sd)
+    note = _not_recorded([d for c in with_runs for d in X.explain(c.label, c.runs).runs])
+    if note:
+        out.append(note)
+    return out
