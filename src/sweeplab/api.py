@@ -537,6 +537,12 @@ class Results:
             _, cfg = store.config(_one(store, config).hash)
         return saved_models.load(path, S.config_from_dict(cfg))
 
+    def class_names(self, config: str) -> tuple[str, ...]:
+        """The class names of the config's dataset (output i is class_names[i])."""
+        with self._store() as store:
+            _, cfg = store.config(_one(store, config).hash)
+        return data_mod.info(cfg["dataset"]).class_names
+
     def predict(self, config: str, seed: int, images: np.ndarray) -> np.ndarray:
         """The run's model outputs for ``images`` (N, H, W[, C]; uint8 or [0, 1] floats),
         shape (N, classes); ``.argmax(axis=1)`` is the predicted class."""

@@ -67,6 +67,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parallel", type=_positive, metavar="K",
                    help="seeds of one config trained at once by the engine (default: automatic)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--save-models", metavar="DIR", help="save every trained run's model as "
+                   "DIR/<config hash>/seed<N>.keras, its path kept in the store, for `predict` "
+                   "(off by default; 4 bytes per weight: about 0.1 MB a run for q1's MLP, "
+                   "1.3 MB for cnn-base)")
     p.add_argument("--mlflow", metavar="URI", help="log each epoch live to this MLflow "
                    "tracking URI (sqlite:///mlflow.db, http://host:5000), as `export mlflow`")
     p.add_argument("--tensorboard", metavar="DIR", help="write each epoch live as TensorBoard "
@@ -143,6 +147,14 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("studies", nargs="*", metavar="STUDY", help="studies (default: all)")
     _add_store(p)
 
+    p = sub.add_parser("predict", help="classify images with a run's saved model "
+                       "(run --save-models)")
+    p.add_argument("config", help="a config hash (or unique prefix) or STUDY:LABEL")
+    p.add_argument("images", nargs="+", metavar="IMAGES.npy", help="arrays of images, "
+                   "(N, H, W[, C]), uint8 pixels or floats in [0, 1]")
+    p.add_argument("--seed", type=int, required=True, metavar="N", help="the run's seed")
+    _add_store(p)
+
     p = sub.add_parser("data", help="where each dataset is found, its shapes and class counts")
     p.add_argument("--data-dir", metavar="DIR", help="look here first")
     p.add_argument("name", nargs="*", help="datasets to describe (default: all)")
@@ -170,60 +182,53 @@ def _study_from_args(args: argparse.Namespace) -> st.Study:
     return st.with_overrides(study, seeds=args.seeds, epochs=args.epochs, subset=args.subset)
 
 
+def _run_options(args: argparse.Namespace) -> dict:
+    """The ``run``/``assignment`` options as sweeplab.run keyword arguments."""
+    return dict(store=args.store, seeds=args.seeds, epochs=args.epochs, subset=args.subset,
+                engine=args.engine, parallel=args.parallel, data_dir=args.data_dir,
+                progress=not args.quiet, save_models=args.save_models or False,
+                mlflow=args.mlflow, tensorboard=args.tensorboard,
+                log=lambda m: print(m, file=sys.stderr))
+
+
 def cmd_run(args: argparse.Namespace) -> int:
-    from sweeplab.export.live import live_listeners
-    from sweeplab.runner import run_study
+    from sweeplab import api
 
-    study = _study_from_args(args)
-    # Data problems must surface before a store file is created (the load is cached).
-    data_mod.load(study.base.dataset, args.data_dir, study.base.subset)
-    with Store(args.store) as store, live_listeners(store, args.mlflow,
-                                                     args.tensorboard) as listeners:
-        options = dict(data_dir=args.data_dir, engine=args.engine, parallel=args.parallel,
-                       quiet=args.quiet, log=lambda m: print(m, file=sys.stderr),
-                       listeners=listeners)
-        if args.until_ci is not None:
-            from sweeplab.runner import run_until_ci
-
-            adaptive = run_until_ci(study, store, args.until_ci, args.max_seeds,
-                                    args.seeds_per_round, min(args.min_seeds, args.max_seeds),
-                                    **options)
-            study = st.with_overrides(study, seeds=max(adaptive.seeds.values()))
-            trained = sum(r.trained for r in adaptive.rounds)
-            print(f"{study.name}: {len(adaptive.rounds)} round(s), trained {trained} runs. "
-                  f"Stopped: {adaptive.reason}.")
-            for label, n in adaptive.seeds.items():
-                print(f"  {label:<24} {n:>3} seeds, 95% CI half-width "
-                      f"{adaptive.half_widths[label]:.2f} points")
-            return 0 if adaptive.ok else 1
-        summary = run_study(study, store, **options)
-        _print_summary(store, study, summary)
-    return 0 if summary.ok else 1
+    options = _run_options(args)
+    if args.until_ci is not None:
+        res = api.run(args.study, until_ci=args.until_ci, max_seeds=args.max_seeds,
+                      seeds_per_round=args.seeds_per_round, min_seeds=args.min_seeds,
+                      **options)
+        adaptive = res.last
+        trained = sum(r.trained for r in adaptive.rounds)
+        print(f"{adaptive.study}: {len(adaptive.rounds)} round(s), trained {trained} runs. "
+              f"Stopped: {adaptive.reason}.")
+        for label, n in adaptive.seeds.items():
+            print(f"  {label:<24} {n:>3} seeds, 95% CI half-width "
+                  f"{adaptive.half_widths[label]:.2f} points")
+        return 0 if adaptive.ok else 1
+    res = api.run(args.study, **options)
+    _print_summary(res, res.last)
+    return 0 if res.last.ok else 1
 
 
-def _print_summary(store: Store, study: st.Study, summary) -> None:
-    from sweeplab.stats import summarize
-
+def _print_summary(res, summary) -> None:
     busy = len(summary.busy)
     if summary.trained == 0 and not summary.failed and not busy:
-        print(f"{study.name}: nothing to train, all {summary.total} runs are already in "
-              f"{store.path}.")
+        print(f"{summary.study}: nothing to train, all {summary.total} runs are already in "
+              f"{res.path}.")
     else:
-        print(f"{study.name}: trained {summary.trained} runs in {summary.seconds:.1f} s, "
+        print(f"{summary.study}: trained {summary.trained} runs in {summary.seconds:.1f} s, "
               f"{summary.skipped} were already done, "
               f"{f'{busy} left to another process training them, ' if busy else ''}"
-              f"{len(summary.failed)} failed ({summary.total} in all). Store: {store.path}")
+              f"{len(summary.failed)} failed ({summary.total} in all). Store: {res.path}")
     for label, seed, err in summary.failed:
         print(f"  FAILED {label} seed {seed}: {err}")
-    for row in store.study_configs(study.name):
-        results = store.results(row.config_hash)
-        if not results:
-            continue
-        acc = summarize([r.final.test_acc for r in results], n_boot=0, bounds=(0.0, 1.0))
-        spread = (f"+- {100 * acc.std:.2f} (n={acc.n}, 95% CI "
-                  f"{100 * acc.ci_low:.2f}-{100 * acc.ci_high:.2f})" if acc.n > 1
+    for row in res.final(summary.study, metrics=["test_acc"]).itertuples():
+        spread = (f"+- {100 * row.std:.2f} (n={row.n}, 95% CI "
+                  f"{100 * row.ci_low:.2f}-{100 * row.ci_high:.2f})" if row.n > 1
                   else "(n=1: no spread yet, run more seeds)")
-        print(f"  {row.label:<24} final test accuracy {100 * acc.mean:.2f}% {spread}")
+        print(f"  {row.config:<24} final test accuracy {100 * row.mean:.2f}% {spread}")
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
@@ -350,7 +355,7 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def cmd_compare(args: argparse.Namespace) -> int:
-    from sweeplab.stats import compare, describe_difference, summarize
+    from sweeplab import api
 
     refs = list(args.refs)
     if len(refs) == 3:
@@ -358,29 +363,15 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(refs) != 2:
         raise CliError(f"compare needs two configs (and optionally a store first). "
                        f"Received: {args.refs}")
-    with Store(args.store, readonly=True) as store:
-        sides = []
-        for ref in refs:
-            found = _configs_for(store, ref)
-            if len(found) != 1:
-                labels = ", ".join(lab for _, lab in found)
-                raise CliError(f"{ref!r} names {len(found)} configs ({labels}); name one, "
-                               f"e.g. STUDY:LABEL.")
-            h, label = found[0]
-            runs = store.results(h)
-            if not runs:
-                raise CliError(f"{ref!r} ({h[:10]}) has no finished runs in {store.path}.")
-            sides.append((label, h, {r.seed: float(getattr(r.final, args.metric)) for r in runs}))
-    (la, ha, a), (lb, hb, b) = sides
-    scale, unit = (100.0, "points") if args.metric.endswith("acc") else (1.0, "")
+    r = api.open(args.store).compare(refs[0], refs[1], args.metric)
+    scale = r.scale
     print(f"{'config':<28} {'n':>3} {'mean':>9} {'std':>8}  95% CI")
-    for label, h, values in sides:
-        s = summarize(list(values.values()), n_boot=0,
-                      bounds=(0.0, 1.0) if scale == 100 else (0.0, math.inf))
+    for ref, s in ((r.a, r.summary_a), (r.b, r.summary_b)):
         ci = (f"{scale * s.ci_low:.3f} .. {scale * s.ci_high:.3f}" if s.n > 1 else "-")
         std = f"{scale * s.std:.3f}" if s.n > 1 else "-"
-        print(f"{(label + ' ' + h[:8]):<28} {s.n:>3} {scale * s.mean:>9.3f} {std:>8}  {ci}")
-    c = compare(a, b)
+        print(f"{(ref.name + ' ' + ref.hash[:8]):<28} {s.n:>3} {scale * s.mean:>9.3f} "
+              f"{std:>8}  {ci}")
+    c = r.comparison
     print(f"\ndifference B - A ({args.metric}{', x100' if scale == 100 else ''}):")
     rows = [("pairing", f"paired over {c.n_pairs} shared seeds" if c.paired else c.note),
             ("mean difference", f"{scale * c.diff:+.3f}"),
@@ -391,9 +382,7 @@ def cmd_compare(args: argparse.Namespace) -> int:
             ("effect size", f"{c.effect_size:+.2f} ({'d_z' if c.paired else 'Hedges g'})")]
     for k, v in rows:
         print(f"  {k:<20} {v}")
-    metric = args.metric.replace("_acc", " accuracy").replace("_loss", " loss")
-    print("\n" + describe_difference(c, metric_name=metric, scale=scale, unit=unit,
-                                      a_label=la, b_label=lb))
+    print("\n" + r.text)
     return 0
 
 
@@ -412,24 +401,43 @@ def cmd_report(args: argparse.Namespace) -> int:
 
 
 def cmd_assignment(args: argparse.Namespace) -> int:
-    from sweeplab.export.live import live_listeners
-    from sweeplab.runner import run_study
+    from sweeplab import api
 
     studies = [st.with_overrides(s, seeds=args.seeds, epochs=args.epochs, subset=args.subset)
                for s in st.BUILTIN.values()]
     for dataset in dict.fromkeys(s.base.dataset for s in studies):  # check data first
         data_mod.load(dataset, args.data_dir, args.subset)
     ok = True
-    with Store(args.store) as store, live_listeners(store, args.mlflow,
-                                                     args.tensorboard) as listeners:
-        for study in studies:
-            summary = run_study(study, store, data_dir=args.data_dir, engine=args.engine,
-                                parallel=args.parallel, quiet=args.quiet,
-                                log=lambda m: print(m, file=sys.stderr), listeners=listeners)
-            _print_summary(store, study, summary)
-            ok = ok and summary.ok
+    options = _run_options(args)
+    for study in studies:
+        res = api.run(study, **options)
+        _print_summary(res, res.last)
+        ok = ok and res.last.ok
+    with Store(args.store, readonly=True) as store:
         _write_report(args, store, [s.name for s in studies])
     return 0 if ok else 1
+
+
+def cmd_predict(args: argparse.Namespace) -> int:
+    import numpy as np
+
+    from sweeplab import api
+
+    res = api.open(args.store)
+    model_path = res.model_path(args.config, args.seed)  # no run or no model: one line first
+    classes = res.class_names(args.config)
+    for path in args.images:
+        try:
+            images = np.load(path, allow_pickle=False)
+        except (OSError, ValueError) as err:
+            raise CliError(f"cannot read {path} as a .npy array of images ({err}).") from None
+        outputs = res.predict(args.config, args.seed, images)
+        print(f"{path}: {len(outputs)} image(s), model {model_path}")
+        for i, out in enumerate(outputs):
+            k = int(np.argmax(out))
+            name = "" if classes[k] == str(k) else f" ({classes[k]})"
+            print(f"  {i:>5}  class {k}{name}  output {float(out[k]):.4f}")
+    return 0
 
 
 def cmd_data(args: argparse.Namespace) -> int:
@@ -464,6 +472,7 @@ COMMANDS = {
     "report": cmd_report,
     "assignment": cmd_assignment,
     "data": cmd_data,
+    "predict": cmd_predict,
     "export": cmd_export,
 }
 

@@ -12,6 +12,7 @@ uncompiled (only inference is needed, and the squared-error loss is our own func
 from __future__ import annotations
 
 import os
+import zipfile
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -74,6 +75,8 @@ def load(path: str | os.PathLike, cfg: S.Config | None = None) -> Any:
     if not path.is_file():
         raise ModelError(f"saved model {path} does not exist (moved or deleted?); train the "
                          "run again with --save-models to recreate it.")
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path} is not a .keras model file (not a zip archive).")
     try:
         model = keras().models.load_model(path, safe_mode=True, compile=False)
     except Exception as err:  # Keras raises ValueError, OSError, zipfile errors, ...
