@@ -119,6 +119,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "its configs, or STUDY:LABEL (e.g. q6:width=32)")
     _add_store(p)
 
+    p = sub.add_parser("diagnose", help="per-run diagnostics (silent classes, dead units, "
+                       "collapse, over-fitting) and why the runs of each config differ")
+    p.add_argument("study", metavar="STUDY|CONFIG", help="a study (all its configs), "
+                   "STUDY:LABEL, or a config hash prefix")
+    p.add_argument("config", nargs="?", metavar="LABEL", help="only this config of STUDY")
+    _add_store(p)
+
     p = sub.add_parser("compare", help="is config B really different from config A? "
                        "(paired over shared seeds)")
     p.add_argument("refs", nargs="+", metavar="[STORE] CONFIG",
@@ -351,6 +358,29 @@ def cmd_show(args: argparse.Namespace) -> int:
                     cols.append(f"{f'{s.mean:.{d}f} +- {sd:.{d}f}':>{w}}")
                 print(f"  {e:>5} " + " ".join(cols))
             print(f"  (mean +- std over n={len(results)} seeds; epoch 0 = untrained)")
+            _print_run_diagnostics(cfg, results)
+    return 0
+
+
+def _print_run_diagnostics(cfg: dict, results) -> None:
+    from sweeplab.diagnostics import diagnose
+    from sweeplab.explain import run_line
+
+    names = data_mod.DATASETS[cfg["dataset"]].class_names
+    print("  diagnostics per run (`sweeplab diagnose` explains them):")
+    for r in results:
+        print(f"    {run_line(diagnose(r), names)}")
+
+
+def cmd_diagnose(args: argparse.Namespace) -> int:
+    from sweeplab.explain import report_lines
+
+    ref = f"{args.study}:{args.config}" if args.config else args.study
+    with Store(args.store, readonly=True) as store:
+        for h, label in _configs_for(store, ref):
+            _, cfg = store.config(h)
+            names = data_mod.DATASETS[cfg["dataset"]].class_names
+            print("\n".join(report_lines(f"{label} [{h[:10]}]", store.results(h), names)))
     return 0
 
 
@@ -468,6 +498,7 @@ COMMANDS = {
     "studies": cmd_studies,
     "ls": cmd_ls,
     "show": cmd_show,
+    "diagnose": cmd_diagnose,
     "compare": cmd_compare,
     "report": cmd_report,
     "assignment": cmd_assignment,

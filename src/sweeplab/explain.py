@@ -295,7 +295,7 @@ def learn_statement(e: ConfigExplanation, class_names: Sequence[str]) -> str:
         out.append(f"{len(bad)} of {n} runs do not learn the task: "
                    f"{'; '.join(_why_not(d, class_names) for d in bad)}.")
     if part:
-        out.append(f"{len(part)} of {n} runs learn only part of it: "
+        out.append(f"{len(part)} of {n} runs learn only part of the task: "
                    + "; ".join(f"seed {d.seed} never predicts "
                                f"{_names(d.never_predicted, class_names)}" for d in part)
                    + f", so every test image of {'those classes' if len(part) > 1 else 'it'} "
@@ -361,3 +361,28 @@ def run_line(d: RunDiagnostics, class_names: Sequence[str]) -> str:
     if d.error:
         parts.append(f"(measurement failed: {d.error})")
     return "; ".join(parts)
+
+
+def report_lines(label: str, runs: Sequence[RunResult], class_names: Sequence[str],
+                 width: int = 100) -> list[str]:
+    """``sweeplab diagnose``'s text for one configuration: a line per run, then why the runs
+    differ, whether they learn, and the flags, wrapped to ``width``."""
+    import textwrap
+
+    if not runs:
+        return [f"{label}: no finished runs."]
+    e = explain(label, runs)
+    s = e.summary
+    spread = (f", 95% t-interval {pct(s.ci_low)} to {pct(s.ci_high)}" if s.n > 1 else "")
+    out = [f"{label}: {s.n} runs, final test accuracy mean {pct(s.mean)}{spread}"]
+    out += [f"  {run_line(d, class_names)}" for d in e.runs]
+
+    def para(head: str, text: str) -> list[str]:
+        return textwrap.wrap(f"{head}: {text}", width, initial_indent="  ",
+                             subsequent_indent="    ")
+
+    out += para("why", why_statement(e, class_names))
+    out += para("learn", learn_statement(e, class_names))
+    f = flags(e)
+    out += para("flags", "; ".join(f) + "." if f else "none.")
+    return out
