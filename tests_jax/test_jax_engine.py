@@ -198,3 +198,44 @@ def test_cli_run_records_engine_backend_device(tmp_path, data_dir):
         [sys.executable, "-c", "from sweeplab.engines import resolve; print(resolve('auto'))"],
         capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert auto.stdout.strip() == "fast", auto.stderr
+
+
+def test_chunked_padded_evaluation_equals_one_chunk(mnist_1000, monkeypatch):
+    """1,000 test images in chunks of at most 450 -> 3 x 334 with 2 padded images, which
+    must count nowhere; sums over chunks differ from one sum only by float32 rounding
+    (a few eps relative)."""
+    import sweeplab.engines.jax as jx
+
+    cfg = dataclasses.replace(S.preset("mlp-relu-mse"), epochs=1)
+    one = train_members([Member(cfg, 0)], mnist_1000, shuffle=False)[0]
+    monkeypatch.setattr(jx, "EVAL_CHUNK_MAX", 450)
+    assert jx._eval_chunk(cfg, mnist_1000.image_shape, 1, 1000) == 334
+    three = train_members([Member(cfg, 0)], mnist_1000, shuffle=False)[0]
+    np.testing.assert_array_equal(one.confusion, three.confusion)
+    assert three.confusion.sum() == 1000
+    for a, b in zip(one.epochs, three.epochs, strict=True):
+        assert a.test_loss == pytest.approx(b.test_loss, rel=8 * EPS * 3)
+        assert a.test_acc == b.test_acc
+    assert one.probe_trained == three.probe_trained
+
+
+def test_without_jax_the_engine_is_refused_in_one_line(tmp_path, data_dir):
+    """A machine without JAX (its import blocked in a fresh process): --engine jax names
+    the extra; auto falls back to fast; no run is started."""
+    block = "import sys; sys.modules['jax'] = None; "
+    store = tmp_path / "s.db"
+    r = subprocess.run(
+        [sys.executable, "-c", block + CLI, "run", "q1", "--engine", "jax", "--seeds", "1",
+         "--epochs", "1", "--subset", "100", "--store", str(store), "--data-dir", data_dir],
+        capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert r.returncode == 2
+    assert r.stderr.strip().splitlines() == [
+        "sweeplab run: error: the jax engine needs JAX: pip install 'sweeplab[jax]' "
+        "(or 'sweeplab[gpu]' for NVIDIA GPUs)"]
+    if store.exists():  # the CLI may open the store first; no run was started in it
+        with sqlite3.connect(store) as con:
+            assert con.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)
+    auto = subprocess.run(
+        [sys.executable, "-c", block + "from sweeplab.engines import resolve; "
+         "print(resolve('auto'))"], capture_output=True, text=True, timeout=120, cwd=ROOT)
+    assert auto.stdout.strip() == "fast", auto.stderr

@@ -43,7 +43,10 @@ def _jax_accelerator() -> bool:
     import importlib.util
     import sys
 
-    if importlib.util.find_spec("jax") is None:
+    try:
+        if importlib.util.find_spec("jax") is None:
+            return False
+    except (ImportError, ValueError):  # a broken or blocked install counts as none
         return False
     if "jax" not in sys.modules:
         plugins = [e.name for e in importlib.metadata.entry_points(group="jax_plugins")]

@@ -62,6 +62,7 @@ MAX_PARALLEL_CPU = 16  # members at most on a CPU (2 cores: no speed-up beyond, 
 MAX_PARALLEL_ACCEL = 256  # members at most on a GPU/TPU (XLA's batched kernels saturate)
 CPU_MEMORY_BUDGET = 3 * 2**30  # bytes the automatic K may plan for on a CPU
 EVAL_CHUNK_MAX = 2048  # test images per evaluation call at most
+EVAL_BUDGET_CPU = 256 * 2**20  # bytes of activations one evaluation call may use on a CPU
 
 
 def stack_key(cfg: S.Config) -> str:
@@ -89,22 +90,31 @@ def _free_bytes() -> int:
 
 
 def choose_parallel(cfg: S.Config, data: Dataset, n_members: int) -> int:
-    """K: as many members as the device's free memory holds (one run's need: fast.run_bytes,
-    plus its share of an evaluation chunk), at most MAX_PARALLEL_*."""
+    """K: as many members as the device's free memory holds (one run's training need:
+    fast.run_bytes; evaluation is chunked to fit beside it), at most MAX_PARALLEL_*."""
     import jax
 
-    from sweeplab.engines.fast import _largest_activation, run_bytes
+    from sweeplab.engines.fast import run_bytes
 
     accel = jax.devices()[0].platform != "cpu"
     per_run = run_bytes(cfg, data.image_shape, data.num_classes)
-    per_run += _largest_activation(cfg, data.image_shape) * 4 * 3 * _eval_chunk(len(data.x_test))
     most = MAX_PARALLEL_ACCEL if accel else MAX_PARALLEL_CPU
     return max(1, min(n_members, most, _free_bytes() // max(per_run, 1)))
 
 
-def _eval_chunk(m: int) -> int:
-    """Equal chunks of at most EVAL_CHUNK_MAX (10,000 -> 5 x 2,000): one compiled shape."""
-    return -(-m // -(-m // EVAL_CHUNK_MAX)) if m else 1
+def _eval_chunk(cfg: S.Config, image_shape: tuple[int, ...], k: int, m: int) -> int:
+    """Test images per evaluation call: K runs' activations within the evaluation budget
+    (a quarter of the device's free memory, EVAL_BUDGET_CPU on a CPU), at most
+    EVAL_CHUNK_MAX, in equal chunks (10,000 -> 5 x 2,000) so one compiled shape serves."""
+    import jax
+
+    from sweeplab.engines.fast import _largest_activation
+
+    budget = (EVAL_BUDGET_CPU if jax.devices()[0].platform == "cpu"
+              else _free_bytes() // 4)
+    per_image = _largest_activation(cfg, image_shape) * 4 * 3 * k
+    most = int(max(32, min(EVAL_CHUNK_MAX, budget // per_image)))
+    return -(-m // -(-m // most)) if m else 1
 
 
 @dataclass(frozen=True)
@@ -224,17 +234,10 @@ def _on_device(data: Dataset) -> dict[str, Any]:
     key = f"{id(data)}:{len(data.x_train)}:{len(data.x_test)}"
     if _DEVICE_DATA.get("key") != key:
         _DEVICE_DATA.clear()
-        m = len(data.x_test)
-        chunk = _eval_chunk(m)
-        pad = -m % chunk
-        x_test = np.concatenate([data.x_test, np.zeros((pad, *data.x_test.shape[1:]),
-                                                       data.x_test.dtype)])
-        y_test = np.concatenate([data.y_test, np.zeros(pad, data.y_test.dtype)])
-        mask = np.concatenate([np.ones(m, np.float32), np.zeros(pad, np.float32)])
         _DEVICE_DATA.update(
-            key=key, chunk=chunk, x_train=jnp.asarray(data.x_train),
-            y_train=jnp.asarray(data.y_train.astype(np.int32)), x_test=jnp.asarray(x_test),
-            y_test=jnp.asarray(y_test.astype(np.int32)), mask=jnp.asarray(mask))
+            key=key, x_train=jnp.asarray(data.x_train),
+            y_train=jnp.asarray(data.y_train.astype(np.int32)),
+            x_test=jnp.asarray(data.x_test), y_test=jnp.asarray(data.y_test.astype(np.int32)))
     return _DEVICE_DATA
 
 
@@ -268,16 +271,20 @@ def train_members(members: Sequence[Member], data: Dataset, *, shuffle: bool = T
     state = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *per)
     n, b = len(data.x_train), cfg.batch_size
     full_steps, last = divmod(n, b)
-    m_test, chunk = len(data.x_test), dev["chunk"]
+    m_test = len(data.x_test)
+    chunk = _eval_chunk(cfg, tuple(data.image_shape), k, m_test)
+    pad = -m_test % chunk  # padded images count 0 (mask) in every sum
+    x_test = jnp.pad(dev["x_test"], [(0, pad)] + [(0, 0)] * (dev["x_test"].ndim - 1))
+    y_test = jnp.pad(dev["y_test"], (0, pad))
+    mask = jnp.pad(jnp.ones(m_test, jnp.float32), (0, pad))
     seeds = jnp.asarray([m.seed for m in members], jnp.uint32)
     setup = time.perf_counter() - t_start
 
     def evaluate(st):
         lsum = csum = conf = probe = None
-        for a in range(0, dev["x_test"].shape[0], chunk):
+        for a in range(0, m_test + pad, chunk):
             sl = slice(a, a + chunk)
-            l_, c_, f_, o_ = prog.evaluate(st, dev["x_test"][sl], dev["y_test"][sl],
-                                           dev["mask"][sl])
+            l_, c_, f_, o_ = prog.evaluate(st, x_test[sl], y_test[sl], mask[sl])
             if lsum is None:
                 lsum, csum, conf, probe = l_, c_, f_, o_
             else:
