@@ -7,8 +7,14 @@ from __future__ import annotations
 import json
 import shutil
 import socket
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
 from pathlib import Path
 
+import numpy as np
 import pytest
 from export_study import (
     EPOCHS,
@@ -74,9 +80,15 @@ def _check_logdir(logdir: Path, store: Path) -> None:
         assert set(scalars) == {name for name, _ in METRICS}
         for name, field in METRICS:
             points = scalars[name]
-            assert len(points) == len(dict(points))  # no step written twice
-            # double tensors: TensorBoard returns the store's float64 exactly
-            assert dict(points) == metric_steps(result.epochs, field), (label, seed, name)
+            # steps in increasing order, none twice: TensorBoard's default loader drops
+            # every point at or after a step that comes out of order
+            steps = [s for s, _ in points]
+            assert steps == sorted(set(steps)), (label, seed, name, steps)
+            # TensorBoard's scalars are float32 (its default loader shows no others): the
+            # store's float64 rounded once to the nearest float32, then exact
+            want = {k: float(np.float32(v)) for k, v in metric_steps(result.epochs,
+                                                                     field).items()}
+            assert dict(points) == want, (label, seed, name)
         hparams = {k: v.number_value if v.HasField("number_value") else v.string_value
                    for k, v in start.hparams.items()}
         assert hparams == {"study": STUDY, "width": float(label.split("=")[1])}
@@ -95,7 +107,7 @@ def test_export_matches_the_store_and_a_second_adds_nothing(study, tmp_path):
     n = len(WIDTHS) * len(SEEDS)
     assert out.startswith(f"tensorboard: {n} run(s) added, 0 already there")
     _check_logdir(logdir, study.store)
-    # an export writes the epochs in order, epoch 0 (test numbers only) first
+    # epoch 0 (the untrained model) has the test numbers only
     scalars, _, _ = _read(logdir / STUDY / f"width={WIDTHS[0]}" / "seed_0")
     assert [s for s, _ in scalars["test/accuracy"]] == list(range(EPOCHS + 1))
     assert [s for s, _ in scalars["train/loss"]] == list(range(1, EPOCHS + 1))
@@ -127,8 +139,8 @@ def test_a_new_seed_adds_exactly_one_run(study, tmp_path):
 
 
 def test_live_run_then_export_adds_nothing(study):
-    # `run --tensorboard` wrote every epoch live (epoch 0 last: the engines report the
-    # untrained model with the finished run); the values are the store's all the same
+    # `run --tensorboard` wrote every epoch live, then the whole run again in order once
+    # epoch 0 (reported by the engines with the finished run) was known
     _check_logdir(study.live_tb, study.store)
     before = _files(study.live_tb)
     rc, out, err = cli_run("export", "tensorboard", str(study.live_tb), "--store",
@@ -170,3 +182,72 @@ def test_missing_extra_and_empty_dir_give_one_line(study, tmp_path, monkeypatch)
                            str(study.store))
     assert rc == 2 and err.count("\n") == 1 and "pip install 'sweeplab[tensorboard]'" in err
     assert not (tmp_path / "tb").exists()  # nothing written
+
+
+@pytest.fixture
+def tensorboard_server(study):
+    """Real `tensorboard` (default loader) serving the live log directory on 127.0.0.1;
+    stopped afterwards, whatever happens."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen([sys.executable, "-m", "tensorboard.main", "--logdir",
+                             str(study.live_tb), "--host", "127.0.0.1", "--port", str(port),
+                             "--reload_interval", "1"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _get(url: str, body: dict | None = None):
+    data = None if body is None else json.dumps(body).encode()
+    req = urllib.request.Request(url, data=data, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=10) as r:
+        return json.loads(r.read())
+
+
+def test_tensorboard_serves_the_scalars_and_hparams_metrics(study, tensorboard_server):
+    # What the EventAccumulator cannot show: TensorBoard's own server (its default, Rust
+    # loader) lists the scalars and fills the HParams view's metric columns
+    n = len(WIDTHS) * len(SEEDS)
+    deadline = time.monotonic() + 90  # start-up imports TensorFlow; loading takes seconds
+    tags: dict = {}
+    while time.monotonic() < deadline:
+        try:
+            tags = _get(f"{tensorboard_server}/data/plugin/scalars/tags")
+        except OSError:
+            tags = {}
+        if len(tags) == n and all(len(t) == 4 for t in tags.values()):
+            break
+        time.sleep(1)
+    assert len(tags) == n, tags
+    runs = store_runs(study.store)
+    for (_, seed), (label, result) in runs.items():
+        points = _get(f"{tensorboard_server}/data/plugin/scalars/scalars?"
+                      + urllib.parse.urlencode({"run": f"{STUDY}/{label}/seed_{seed}",
+                                                "tag": "test/accuracy"}))
+        assert [(step, v) for _, step, v in points] == [
+            (e.epoch, float(np.float32(e.test_acc))) for e in result.epochs]
+    exp = _get(f"{tensorboard_server}/data/plugin/hparams/experiment",
+               {"experimentName": "", "includeMetrics": True})
+    assert {m["name"]["tag"] for m in exp["metricInfos"]} == {name for name, _ in METRICS}
+    groups = _get(f"{tensorboard_server}/data/plugin/hparams/session_groups", {
+        "experimentName": "", "allowedStatuses": ["STATUS_SUCCESS"], "colParams": [],
+        "startIndex": 0, "sliceSize": 100, "aggregationType": "AGGREGATION_AVG",
+        "includeMetrics": True})["sessionGroups"]
+    assert sorted(g["name"] for g in groups) == sorted(f"{STUDY}/width={w}" for w in WIDTHS)
+    for g in groups:
+        final = [float(np.float32(r.final.test_acc)) for (_, _), (lab, r) in runs.items()
+                 if f"{STUDY}/{lab}" == g["name"]]
+        assert len(g["sessions"]) == len(SEEDS)
+        (acc,) = [m["value"] for m in g["metricValues"]
+                  if m["name"]["tag"] == "test/accuracy"]
+        # each session's value is its last step (the final epoch), averaged over seeds
+        assert acc == pytest.approx(np.mean(final), rel=1e-12)

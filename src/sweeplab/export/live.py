@@ -95,8 +95,17 @@ class TensorBoardLogger(_Guarded):
 
     def run_done(self, study: Study, planned: PlannedConfig, result: RunResult) -> None:
         def done() -> None:
-            self._writer(study, planned, result.seed).finish(result)
-            self._open.pop((planned.hash, result.seed), None)
+            # Written again whole: epoch 0 arrives only now, and TensorBoard drops every
+            # point at or after a step that comes out of order (see export.tensorboard).
+            w = self._open.pop((planned.hash, result.seed), None)
+            if w is not None:
+                w.close()
+            tbx = self.tbx
+            cdir = tbx.config_dir(self.logdir, study.name, planned.label, planned.hash)
+            tbx.write_complete(cdir / f"seed_{result.seed}", run_key(planned.hash, result.seed),
+                               tbx.hparams_of(study.name, planned.label, planned.axes),
+                               f"{study.name}/{planned.label}", result,
+                               w.start if w else None, w.times if w else None)
 
         self._guard(done)
 

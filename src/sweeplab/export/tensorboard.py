@@ -7,6 +7,13 @@ values as hyper-parameters (TensorBoard's HParams plugin). All seeds of a config
 one HParams session group, named ``STUDY/CONFIG_LABEL``, so the HParams view compares
 configs with their metrics over seeds.
 
+Two things TensorBoard's default (Rust) loader insists on, found by serving such files:
+scalars are float32 tensors (what ``tf.summary.scalar`` writes; float64 ones are silently
+not shown), and steps come in increasing order per tag (a step at or below the last one
+drops every point from that step on: "preemption", meant for restarted jobs). The engines
+report epoch 0 only with the finished run, so a live run's file, written epoch by epoch
+from epoch 1, is written again whole and in order when the run finishes.
+
 A run directory holds ``sweeplab-run.json``, written when the run is opened and again
 when it is complete: the run's key (``CONFIGHASH:SEED``), whether it is complete and,
 while it is not, which process writes it. That marker is what makes exports idempotent
@@ -48,7 +55,8 @@ RUN_MARKER = "sweeplab-run.json"
 CONFIG_MARKER = "sweeplab-config.json"
 EVENTS_PREFIX = "events.out.tfevents."
 
-__all__ = ["RunWriter", "config_dir", "export_tensorboard", "hparams_of", "run_state"]
+__all__ = ["RunWriter", "config_dir", "export_tensorboard", "hparams_of", "run_state",
+           "write_complete"]
 
 
 def _tb() -> Any:
@@ -174,6 +182,7 @@ class RunWriter:
         self.key = key
         self.start = time.time() if start is None else start
         self.steps: set[int] = set()
+        self.times: dict[int, float] = {}  # epoch -> wall time it was written with
         self.run_dir.mkdir(parents=True, exist_ok=True)
         _write_json(self.run_dir / RUN_MARKER, {"key": key, "complete": False,
                                                 "writer": this_writer()})
@@ -185,9 +194,9 @@ class RunWriter:
 
     def _value(self, tag: str, value: float) -> Any:
         tb = self.tb
-        # A double tensor: TensorBoard reads it back as the very number the store holds
-        # (simple_value would round it to float32).
-        tensor = tb.tensor_pb2.TensorProto(dtype=tb.types_pb2.DT_DOUBLE, double_val=[value],
+        # float32, as tf.summary.scalar writes: TensorBoard's Rust loader shows no float64
+        # scalar at all. A reader gets the store's number rounded to the nearest float32.
+        tensor = tb.tensor_pb2.TensorProto(dtype=tb.types_pb2.DT_FLOAT, float_val=[value],
                                            tensor_shape=tb.tensor_shape_pb2.TensorShapeProto())
         meta = tb.scalar_metadata.create_summary_metadata(display_name=tag, description="")
         return tb.summary_pb2.Summary.Value(tag=tag, tensor=tensor, metadata=meta)
@@ -198,12 +207,13 @@ class RunWriter:
             return
         values = [self._value(tag, float(v)) for tag, name in METRICS
                   if (v := getattr(record, name)) is not None]
-        event = self.tb.event_pb2.Event(
-            wall_time=time.time() if wall_time is None else wall_time, step=record.epoch,
-            summary=self.tb.summary_pb2.Summary(value=values))
+        wall_time = time.time() if wall_time is None else wall_time
+        event = self.tb.event_pb2.Event(wall_time=wall_time, step=record.epoch,
+                                        summary=self.tb.summary_pb2.Summary(value=values))
         self._writer.add_event(event)
         self._writer.flush()  # a run killed after this epoch still shows it
         self.steps.add(record.epoch)
+        self.times[record.epoch] = wall_time
 
     def finish(self, result: RunResult | None = None, end: float | None = None) -> None:
         """Write any epochs of ``result`` not written yet, the HParams end, and mark the run
@@ -233,17 +243,28 @@ class RunWriter:
         self._writer.close()
 
 
+def write_complete(run_dir: Path, key: str, hparams: Mapping[str, Any], group: str,
+                   result: RunResult, start: float | None = None,
+                   times: Mapping[int, float] | None = None) -> None:
+    """A finished run's whole event file, epochs in increasing order (replacing what the
+    directory held for the run). Wall times: ``times[epoch]`` where given (a live run's),
+    else the run's start plus the stored epoch durations."""
+    clear_run(run_dir)
+    w = RunWriter(run_dir, key, hparams, group, start)
+    t = w.start
+    for e in sorted(result.epochs, key=lambda e: e.epoch):
+        t += e.seconds if math.isfinite(e.seconds) else 0.0
+        t = (times or {}).get(e.epoch, t)
+        w.epoch(e, wall_time=t)
+    w.finish(end=t)
+
+
 def write_run(cdir: Path, c: ConfigExport, result: RunResult) -> None:
     """One finished run from the store into ``cdir/seed_N``, wall times from the store."""
     row = c.rows.get(result.seed)
-    start = _wall(row.started_at if row else None)
-    w = RunWriter(cdir / f"seed_{result.seed}", run_key(c.config_hash, result.seed),
-                  hparams_of(c.study, c.label, c.axes), f"{c.study}/{c.label}", start)
-    t = w.start
-    for e in result.epochs:
-        t += e.seconds if math.isfinite(e.seconds) else 0.0
-        w.epoch(e, wall_time=t)
-    w.finish(end=t)
+    write_complete(cdir / f"seed_{result.seed}", run_key(c.config_hash, result.seed),
+                   hparams_of(c.study, c.label, c.axes), f"{c.study}/{c.label}", result,
+                   _wall(row.started_at if row else None))
 
 
 def export_tensorboard(store: Store, logdir: str | os.PathLike,
