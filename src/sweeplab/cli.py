@@ -351,6 +351,10 @@ def cmd_show(args: argparse.Namespace) -> int:
                     if vals[0] is None:
                         cols.append(f"{'-':>17}" if scale == 1 else f"{'-':>15}")
                         continue
+                    bad = sum(not math.isfinite(v) for v in vals)
+                    if bad:  # diverged runs: no mean of inf; say how many
+                        cols.append(f"{f'{bad} not finite':>{17 if scale == 1 else 15}}")
+                        continue
                     s = summarize(np.asarray(vals, float) * scale, n_boot=0,
                                   bounds=(0.0, 100.0) if scale == 100 else (0.0, math.inf))
                     sd = s.std if s.n > 1 else 0.0

@@ -163,7 +163,7 @@ class RunDiagnostics:
     diverged_epoch: int | None  # first epoch with a non-finite loss (None = never)
     best_epoch: int  # epoch of the highest test accuracy (0 = untrained)
     best_test_acc: float  # that accuracy
-    overfit_onset: int | None  # see overfit_onset (None = no over-fitting seen)
+    overfit_onset: int | None  # see overfit_onset (None = none seen, or the run learned nothing)
     # measured from the weights (None = not recorded: stored before diagnostics existed,
     # or, for output units, an output activation that is never exactly zero)
     dead_outputs: tuple[int, ...] | None = None  # output units zero on every test image
@@ -225,13 +225,18 @@ def diagnose(run: RunResult) -> RunDiagnostics:
     untrained = rec.get("untrained") or {}
     active = trained.get("output_active")
     n_probe = int(rec.get("probe_images") or 0)
+    collapsed = bool(n and share[top] >= COLLAPSE_SHARE)
+    chance = bool(n and final <= chance_ceiling(k, n))
+    diverged = diverged_epoch(run.epochs)
+    # Over-fitting needs something learned first: a collapsed or diverged run's rising test
+    # loss says nothing about generalisation.
+    learned = not (collapsed or chance or diverged is not None)
     return RunDiagnostics(
         seed=int(run.seed), n_classes=k, n_test=n, final_test_acc=final,
         predicted_share=share, never_predicted=never_predicted(conf),
-        collapsed=bool(n and share[top] >= COLLAPSE_SHARE), top_class=top,
-        near_chance=bool(n and final <= chance_ceiling(k, n)),
-        diverged_epoch=diverged_epoch(run.epochs), best_epoch=ep, best_test_acc=acc,
-        overfit_onset=overfit_onset(run.epochs),
+        collapsed=collapsed, top_class=top, near_chance=chance,
+        diverged_epoch=diverged, best_epoch=ep, best_test_acc=acc,
+        overfit_onset=overfit_onset(run.epochs) if learned else None,
         dead_outputs=_ints(trained.get("dead_outputs")),
         dead_outputs_untrained=_ints(untrained.get("dead_outputs")),
         never_predicted_untrained=_ints(untrained.get("never_predicted")),

@@ -248,15 +248,19 @@ def why_statement(e: ConfigExplanation, class_names: Sequence[str]) -> str:
                 born = ("none of them was dead before training, they died while training"
                         if was == 0 else f"{was} of them already dead before training")
                 parts.append(f"{n_dead} of these {total} silent classes have a dead ReLU "
-                             f"output unit, zero on every test image ({where}); {born}. A dead "
-                             "ReLU unit gets no gradient, so it never fires again.")
+                             f"output unit, zero on every test image ({where}); {born}. A "
+                             "ReLU unit that is zero on every image gets no gradient from them, "
+                             "so once dead it stays dead.")
                 if n_dead < total:
                     parts.append("The other silent classes' output units still fire on some "
                                  "images but never give the largest output.")
             else:
                 parts.append("None of them has a dead output unit: their output units fire "
                              "on some test images but never give the largest output.")
-    elif all(d.learning for d in e.runs):
+    if e.learning is None:
+        parts.append(f"None of the {n} runs learned: "
+                     f"{'; '.join(_why_not(d, class_names) for d in e.runs)}.")
+    elif not silent and all(d.learning for d in e.runs):
         parts.append(f"Every one of the {n} runs predicts all {len(class_names)} classes: "
                      "no silent classes, so they do not explain the spread.")
     groups = groups_statement(e, class_names)
@@ -346,7 +350,7 @@ def run_line(d: RunDiagnostics, class_names: Sequence[str]) -> str:
         parts.append(f"dead outputs {', '.join(map(str, d.dead_outputs)) or '-'}")
     if d.hidden is not None:
         parts.append("dead hidden " + (", ".join(f"{h.dead}/{h.units}" for h in d.hidden)
-                                       or "-"))
+                                       or "n/a (no hidden ReLU layer)"))
     else:
         parts.append("liveness not recorded")
     if d.collapsed:

@@ -186,6 +186,13 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _finite_or_inf(x: float | None) -> float | None:
+    """A diverged run's NaN loss as +inf: SQLite stores NaN as NULL, which the NOT NULL
+    test_loss refuses (the run was lost as 'failed'); inf keeps it stored and still reads as
+    not finite, i.e. diverged (sweeplab.diagnostics.diverged_epoch)."""
+    return math.inf if x is not None and math.isnan(x) else x
+
+
 def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
@@ -480,8 +487,8 @@ class Store:
                 con.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
             con.executemany(
                 "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                [(run_id, e.epoch, e.train_loss, e.train_acc, e.test_loss, e.test_acc, e.seconds)
-                 for e in result.epochs])
+                [(run_id, e.epoch, _finite_or_inf(e.train_loss), e.train_acc,
+                  _finite_or_inf(e.test_loss), e.test_acc, e.seconds) for e in result.epochs])
             con.execute(
                 "UPDATE runs SET status='done', engine=?, finished_at=?, wall_seconds=?, "
                 "versions=?, host=?, pid=?, error=NULL, confusion=?, probe_untrained=?, "
