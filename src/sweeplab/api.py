@@ -481,14 +481,9 @@ class Results:
             ValueError: the study's report has no figure of that kind (the message lists
                 those it has).
         """
-        import matplotlib.pyplot as plt
-
-        figs = self.figures(study)
+        figs = self.figures(study)  # plain Figures, outside pyplot: nothing to close
         kinds = {name: name.split("-", 2)[-1] for name in figs}
         match = [n for n, k in kinds.items() if k == kind]
-        for name, fig in figs.items():  # keep only the one returned alive in pyplot
-            if not match or name != match[0]:
-                plt.close(fig)
         if not match:
             raise ValueError(f"study {study!r} has no {kind!r} figure. It has: "
                              f"{', '.join(dict.fromkeys(kinds.values())) or 'none'}")

@@ -70,7 +70,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--save-models", metavar="DIR", help="save every trained run's model as "
                    "DIR/<config hash>/seed<N>.keras, its path kept in the store, for `predict` "
                    "(off by default; 4 bytes per weight: about 0.1 MB a run for q1's MLP, "
-                   "1.3 MB for cnn-base)")
+                   "0.5 MB for cnn-base, 1.1 MB for the largest CNN)")
     p.add_argument("--mlflow", metavar="URI", help="log each epoch live to this MLflow "
                    "tracking URI (sqlite:///mlflow.db, http://host:5000), as `export mlflow`")
     p.add_argument("--tensorboard", metavar="DIR", help="write each epoch live as TensorBoard "

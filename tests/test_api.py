@@ -1,0 +1,292 @@
+"""The Python API on real (tiny) trainings: DataFrames against the store, the CLI against the
+API, resumption, saved models against the stored confusion matrices, Study round-trips,
+progress output, the README's Python example."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import math
+import re
+import shutil
+import sqlite3
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import sweeplab
+from sweeplab import cli, stats
+from sweeplab import data as data_mod
+from sweeplab import study as st
+from sweeplab.progress import Progress
+from sweeplab.results import confusion_matrix
+from sweeplab.saved_models import ModelError
+from sweeplab.store import Store
+
+ROOT = Path(__file__).resolve().parents[1]
+SUBSET = 300
+WIDTHS = (4, 16)
+
+
+def _study(seeds=2) -> sweeplab.Study:
+    return sweeplab.Study.build(
+        "tiny", model="mlp-softmax-ce", dataset="mnist", seeds=seeds, epochs=2, subset=SUBSET,
+        axes=[sweeplab.Axis("width", "layers.1.units", WIDTHS, scale="log2")])
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_dir):
+    """One tiny study (2 widths x 2 seeds x 2 epochs, 300 images) trained with saved models."""
+    db = tmp_path_factory.mktemp("api") / "s.db"
+    res = sweeplab.run(_study(), store=db, data_dir=data_dir, engine="reference",
+                       progress=False, save_models=True)
+    return res
+
+
+def _store_runs(db):
+    with Store(db, readonly=True) as store:
+        return {(c.label, r.seed): r for c in store.study_configs("tiny")
+                for r in store.results(c.config_hash)}
+
+
+def test_run_returns_results_and_what_it_did(trained):
+    assert isinstance(trained, sweeplab.Results)
+    assert (trained.last.total, trained.last.trained, trained.last.skipped) == (4, 4, 0)
+    df = trained.studies()
+    assert df.to_dict("records") == [{
+        "study": "tiny", "title": "", "dataset": "mnist", "configs": 2, "seeds": 2,
+        "epochs": 2, "subset": SUBSET, "runs_done": 4, "runs_total": 4}]
+    assert trained.study("tiny") == _study()
+
+
+def test_runs_frame_is_the_store(trained):
+    df = trained.runs("tiny")
+    runs = _store_runs(trained.path)
+    assert len(df) == len(runs) == 4
+    assert list(df.columns[:4]) == ["study", "config", "config_hash", "width"]
+    for row in df.itertuples():
+        r = runs[(row.config, row.seed)]
+        assert row.width == int(row.config.split("=")[1])  # the axis value, as a number
+        assert (row.config_hash, row.epochs) == (r.config_hash, 2)
+        assert (row.test_acc, row.test_loss) == (r.final.test_acc, r.final.test_loss)
+        assert (row.train_acc, row.train_loss) == (r.final.train_acc, r.final.train_loss)
+        assert (row.engine, row.backend, row.device) == ("reference", r.backend, r.device)
+        assert row.model_path == r.model_path == f"s_models/{r.config_hash[:12]}/seed{r.seed}.keras"
+    # selection by config, three spellings
+    for sel in (dict(study="tiny", config="width=16"), dict(config="tiny:width=16"),
+                dict(config=runs[("width=16", 0)].config_hash[:8])):
+        assert sorted(trained.runs(**sel)["test_acc"]) == sorted(
+            r.final.test_acc for (lab, _), r in runs.items() if lab == "width=16")
+
+
+def test_epochs_frame_is_the_store(trained):
+    df = trained.epochs("tiny")
+    runs = _store_runs(trained.path)
+    assert len(df) == 4 * 3  # epoch 0 (untrained) + 2 per run
+    for row in df.itertuples():
+        e = runs[(row.config, row.seed)].epochs[row.epoch]
+        assert (row.test_acc, row.test_loss) == (e.test_acc, e.test_loss)
+        if row.epoch == 0:
+            assert math.isnan(row.train_acc) and math.isnan(row.train_loss)
+        else:
+            assert (row.train_acc, row.train_loss) == (e.train_acc, e.train_loss)
+
+
+def test_summary_is_stats_over_the_store(trained):
+    df = trained.summary("tiny")
+    runs = _store_runs(trained.path)
+    # 2 configs x (3 epochs x 2 test metrics + 2 epochs x 2 train metrics)
+    assert len(df) == 2 * (3 * 2 + 2 * 2)
+    for row in df.itertuples():
+        vals = [getattr(r.epochs[row.epoch], row.metric) for (lab, _), r in runs.items()
+                if lab == row.config]
+        bounds = (0.0, 1.0) if row.metric.endswith("acc") else (0.0, math.inf)
+        s = stats.summarize(vals, n_boot=0, bounds=bounds)
+        assert (row.n, row.mean, row.ci_low, row.ci_high) == (2, s.mean, s.ci_low, s.ci_high)
+        assert row.std == s.std
+    final = trained.final("tiny", metrics=["test_acc"])
+    assert list(final["epoch"]) == [2, 2] and list(final["config"]) == ["width=4", "width=16"]
+
+
+def _cli(*argv) -> str:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        assert cli.main(list(argv)) == 0
+    return out.getvalue()
+
+
+def test_cli_and_api_give_the_same_numbers(trained):
+    db = str(trained.path)
+    # show: per-epoch mean +- std, in percent with 2 decimals for accuracies
+    text = _cli("show", "tiny:width=16", "--store", db)
+    summ = trained.summary("tiny", config="width=16").set_index(["epoch", "metric"])
+    rows = [line.split() for line in text.splitlines() if re.match(r"\s+\d+\s", line)]
+    assert [int(r[0]) for r in rows] == [0, 1, 2]
+    for r in rows[1:]:
+        e = int(r[0])
+        pairs = re.findall(r"(-?\d+\.\d+) \+- (\d+\.\d+)", " ".join(r[1:]))
+        for (mean, sd), metric in zip(pairs, ("train_loss", "train_acc", "test_loss",
+                                              "test_acc"), strict=True):
+            scale, d = (100, 2) if metric.endswith("acc") else (1, 4)
+            assert mean == f"{scale * summ.loc[(e, metric), 'mean']:.{d}f}"
+            assert sd == f"{scale * summ.loc[(e, metric), 'std']:.{d}f}"
+    # compare: the same object the API returns
+    text = _cli("compare", "tiny:width=4", "tiny:width=16", "--store", db)
+    c = trained.compare("tiny:width=4", "tiny:width=16")
+    assert f"{100 * c.summary_a.mean:.3f}" in text and f"{100 * c.summary_b.mean:.3f}" in text
+    assert re.search(r"mean difference\s+(\S+)", text)[1] == f"{100 * c.comparison.diff:+.3f}"
+    assert c.text in text
+    assert c.comparison.diff == pytest.approx(c.summary_b.mean - c.summary_a.mean, abs=1e-12)
+
+
+def test_resuming_trains_nothing_twice(trained, data_dir, tmp_path):
+    db = tmp_path / "s.db"
+    shutil.copy(trained.path, db)
+    again = sweeplab.run(_study(), store=db, data_dir=data_dir, engine="reference",
+                         progress=False)
+    assert (again.last.trained, again.last.skipped) == (0, 4)
+    with sqlite3.connect(db) as con:
+        before = con.execute("SELECT config_hash, seed, finished_at FROM runs").fetchall()
+    more = sweeplab.run(_study(), seeds=3, store=db, data_dir=data_dir, engine="reference",
+                        progress=False)
+    assert (more.last.trained, more.last.skipped) == (2, 4)  # seed 2 of each config only
+    with sqlite3.connect(db) as con:
+        after = con.execute("SELECT config_hash, seed, finished_at FROM runs").fetchall()
+    assert set(before) <= set(after) and len(after) == 6  # the first four untouched
+    assert sorted(more.runs("tiny")["seed"]) == [0, 0, 1, 1, 2, 2]
+
+
+def test_saved_model_predicts_the_stored_confusion(trained, data_dir):
+    """The reloaded .keras model on the same test images gives the run's stored confusion
+    matrix exactly: same weights, same inputs, same CPU kernels, so the same argmax."""
+    data = data_mod.load("mnist", data_dir, SUBSET)
+    for row in trained.runs("tiny").itertuples():
+        ref = f"tiny:{row.config}"
+        outputs = trained.predict(ref, row.seed, data.x_test)
+        conf = confusion_matrix(data.y_test, outputs.argmax(axis=1), 10)
+        stored = trained.confusion(ref, seed=row.seed)
+        np.testing.assert_array_equal(conf, stored.to_numpy())
+        assert np.trace(conf) / len(data.y_test) == pytest.approx(row.test_acc, abs=1e-6)
+    # the seed-averaged confusion is stats.average_confusion of the stored matrices
+    runs = _store_runs(trained.path)
+    avg = stats.average_confusion([runs[("width=16", s)].confusion for s in (0, 1)])
+    np.testing.assert_array_equal(trained.confusion("tiny:width=16").to_numpy(), avg.mean)
+
+
+def test_missing_and_foreign_model_files_are_one_line(trained, tmp_path, capsys):
+    db = tmp_path / "s.db"
+    shutil.copy(trained.path, db)
+    (tmp_path / "foreign.keras").write_text("not a model")
+    other = trained.model_path("tiny:width=4", 0)
+    with sqlite3.connect(db) as con:
+        con.execute("UPDATE runs SET model_path='foreign.keras' WHERE seed=0")
+        con.execute("UPDATE runs SET model_path='gone.keras' WHERE seed=1")
+    res = sweeplab.open(db)
+    with pytest.raises(ModelError, match="not a .keras model file"):
+        res.model("tiny:width=16", 0)
+    with pytest.raises(ModelError, match="gone.keras does not exist"):
+        res.model("tiny:width=16", 1)
+    with sqlite3.connect(db) as con:  # width=4's model recorded for a width=16 run
+        con.execute("UPDATE runs SET model_path=? WHERE seed=0", (str(other),))
+    with pytest.raises(ModelError, match="another architecture"):
+        res.model("tiny:width=16", 0)
+    np.save(tmp_path / "x.npy", np.zeros((2, 28, 28), np.uint8))
+    assert cli.main(["predict", "tiny:width=16", "--seed", "1", str(tmp_path / "x.npy"),
+                     "--store", str(db)]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("sweeplab predict: error: saved model ")
+
+
+def test_predict_command_prints_the_models_classes(trained, data_dir, tmp_path):
+    data = data_mod.load("mnist", data_dir, SUBSET)
+    x = np.round(data.x_test[:5] * 255).astype(np.uint8)  # as a user's .npy would hold them
+    np.save(tmp_path / "x.npy", x)
+    text = _cli("predict", "tiny:width=16", "--seed", "0", str(tmp_path / "x.npy"),
+                "--store", str(trained.path))
+    got = [int(m) for m in re.findall(r"class (\d+)", text)]
+    want = trained.predict("tiny:width=16", 0, data.x_test[:5]).argmax(axis=1)
+    assert got == list(want)
+
+
+def test_figures_are_the_reports(trained, tmp_path):
+    fig = trained.plot("tiny", "sweep")
+    for ax, metric in zip(fig.axes, ("train_acc", "test_acc"), strict=True):
+        final = trained.final("tiny", metrics=[metric])
+        line = ax.lines[0]  # errorbar's data line (its caps come after it)
+        np.testing.assert_allclose(line.get_xdata(), WIDTHS)
+        # the figure's points are the summary's means, in percent (float rounding only)
+        np.testing.assert_allclose(line.get_ydata(), 100 * final["mean"].to_numpy(), rtol=1e-12)
+    with pytest.raises(ValueError, match="has no 'heatmap' figure. It has: by-value, sweep"):
+        trained.plot("tiny", "heatmap")
+    out = trained.report(tmp_path / "r.html")
+    assert out.is_file() and "tiny" in out.read_text()
+
+
+def test_study_round_trips_through_toml_for_every_builtin():
+    for name, study in st.BUILTIN.items():
+        assert st.Study.from_toml(study.to_toml()) == study, name
+
+
+def test_study_built_in_python_is_validated():
+    s = _study()
+    assert s == st.study_from_dict({
+        "name": "tiny", "dataset": "mnist", "seeds": 2, "epochs": 2, "subset": SUBSET,
+        "model": {"preset": "mlp-softmax-ce"},
+        "axes": [{"name": "width", "paths": ["layers.1.units"], "values": list(WIDTHS),
+                  "scale": "log2"}]})
+    with pytest.raises(sweeplab.SpecError, match="Received: model.batch_size=0"):
+        sweeplab.Study.build("b", model="mlp-softmax-ce", batch_size=0)
+    with pytest.raises(sweeplab.SpecError, match="path 'layers.5.units' indexes 'layers.5'"):
+        sweeplab.Study.build("b", model="mlp-softmax-ce",
+                             axes=[sweeplab.Axis("w", "layers.5.units", (1, 2))])
+    cnn = sweeplab.Study.build("c", layers=[sweeplab.Conv2D(4), sweeplab.MaxPool(),
+                                            sweeplab.Flatten(), sweeplab.Dense(8)],
+                               optimizer=sweeplab.Optimizer("sgd", 0.01), seeds=[3, 7])
+    assert cnn.seeds == (3, 7) and cnn.base.optimizer.name == "sgd"
+    assert st.Study.from_toml(cnn.to_toml()) == cnn
+    # a hand-made Study is checked when it is run
+    bad = sweeplab.Study("h", sweeplab.Config(layers=(sweeplab.Dense(0),)), (0,))
+    with pytest.raises(sweeplab.SpecError, match="units must be an integer >= 1"):
+        sweeplab.run(bad, store="never-created.db")
+    assert not Path("never-created.db").exists()
+
+
+def test_progress_is_one_line_off_a_terminal_and_rich_on_one():
+    plain = io.StringIO()
+    p = Progress("q1", 4, stream=plain)  # a StringIO is not a terminal: plain mode
+    assert p.mode == "plain"
+    p.start(2)
+    for e in (1, 2):
+        p.epoch("base", 0, e, 2)
+    p.run_done()
+    p.skip(1, 2)
+    p.close()
+    lines = plain.getvalue().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("q1: 1/1 runs, 2/2 model-epochs in ")
+    term = io.StringIO()
+    p = Progress("q1", 2, stream=term, mode="terminal")
+    p.start(1)
+    p.epoch("width=4", 3, 1, 2)
+    p.close()
+    text = term.getvalue()
+    assert "━" in text and "runs 0/1" in text and "width=4 seed 3 epoch 1/2" in text
+
+
+def _readme_python() -> str:
+    text = (ROOT / "README.md").read_text()
+    m = re.search(r"## Python\n.*?```python\n(.*?)```", text, re.S)
+    assert m, "README.md has no ## Python section with a ```python block"
+    return m.group(1)
+
+
+def test_readme_python_example_works_as_written(tmp_path, data_dir, monkeypatch):
+    code = _readme_python()
+    assert len(code.strip().splitlines()) == 5
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(data_mod.ENV_VAR, data_dir)
+    scope: dict = {}
+    exec(compile(code, "README.md", "exec"), scope)  # noqa: S102 (the README, verbatim)
+    res = scope["res"]
+    assert (tmp_path / "sweeplab.db").is_file()
+    assert res.runs("q1")["seed"].tolist() == [0, 1, 2]
