@@ -34,6 +34,7 @@ __all__ = [
     "explain",
     "flags",
     "learn_statement",
+    "hidden_slope",
     "silent_slope",
     "why_statement",
 ]
@@ -86,6 +87,7 @@ class ConfigExplanation:
     summary: stats.Summary  # final test accuracy over all runs (t interval)
     by_silent: tuple[tuple[int, Group], ...]  # (number of silent classes, its runs)
     slope: Slope | None  # accuracy on silent classes; None: fewer than 3 runs or one count
+    hidden: Slope | None  # learning runs' accuracy on dead hidden units (see hidden_slope)
     learning: Group | None  # runs that learned (None when there are none)
     not_learning: Group | None  # collapsed, at chance or diverged (None when none)
 
@@ -97,11 +99,8 @@ def _group(label: str, runs: Sequence[RunDiagnostics]) -> Group:
                  s.min, s.max)
 
 
-def silent_slope(runs: Sequence[RunDiagnostics]) -> Slope | None:
-    """Final test accuracy regressed on the number of silent classes (None when there are
-    fewer than 3 runs or every run has the same number)."""
-    x = np.array([r.silent for r in runs], float)
-    y = np.array([r.final_test_acc for r in runs], float)
+def _slope(x: np.ndarray, y: np.ndarray) -> Slope | None:
+    """Least squares of y on x with a Student-t interval (None: < 3 points or x constant)."""
     n = len(x)
     sxx = float(((x - x.mean()) ** 2).sum()) if n else 0.0
     if n < 3 or sxx == 0.0:
@@ -116,6 +115,21 @@ def silent_slope(runs: Sequence[RunDiagnostics]) -> Slope | None:
     t = float(_st.t.ppf(0.5 + CONFIDENCE / 2, n - 2))
     p = float(2 * _st.t.sf(abs(b) / se, n - 2))
     return Slope(n, b, b - t * se, b + t * se, p, 1.0 - sse / sst if sst else 0.0)
+
+
+def silent_slope(runs: Sequence[RunDiagnostics]) -> Slope | None:
+    """Final test accuracy regressed on the number of silent classes (None when there are
+    fewer than 3 runs or every run has the same number)."""
+    return _slope(np.array([r.silent for r in runs], float),
+                  np.array([r.final_test_acc for r in runs], float))
+
+
+def hidden_slope(runs: Sequence[RunDiagnostics]) -> Slope | None:
+    """Final test accuracy of the learning runs regressed on their dead hidden ReLU units
+    (None: fewer than 3 such runs with liveness recorded, or all with the same count)."""
+    rec = [r for r in runs if r.learning and r.hidden]
+    return _slope(np.array([r.hidden_dead for r in rec], float),
+                  np.array([r.final_test_acc for r in rec], float))
 
 
 def explain(label: str, runs: Sequence[RunResult]) -> ConfigExplanation:
@@ -135,6 +149,7 @@ def explain(label: str, runs: Sequence[RunResult]) -> ConfigExplanation:
     yes = [d for d in diags if d.learning]
     no = [d for d in diags if not d.learning]
     return ConfigExplanation(label, diags, summary, by_silent, silent_slope(diags),
+                             hidden_slope(diags),
                              _group("learning", yes) if yes else None,
                              _group("did not learn", no) if no else None)
 
@@ -276,6 +291,16 @@ def why_statement(e: ConfigExplanation, class_names: Sequence[str]) -> str:
         else:
             parts.append(f"The data do not show that silent classes cost accuracy: "
                          f"{_slope_text(s)}, an interval that includes 0.")
+    h = e.hidden
+    if h is not None and h.supported:
+        units = next(d.hidden_units for d in e.runs if d.hidden)
+        cost = (f"costs {-100 * h.slope:.2f} points of final test accuracy (95% CI "
+                f"{-100 * h.ci_high:.2f} to {-100 * h.ci_low:.2f}" if h.slope < 0 else
+                f"goes with {100 * h.slope:+.2f} points (95% CI {_pts(h.ci_low)} to "
+                f"{_pts(h.ci_high)}")
+        parts.append(f"Among the {h.n} learning runs, each hidden ReLU unit (of {units}) that is "
+                     f"zero on every test image {cost}, least squares); dead hidden units explain "
+                     f"{100 * h.r2:.0f}% of their variance.")
     if len(e.by_silent) > 1 and e.not_learning is None:
         parts.append("Final test accuracy by number of silent classes: " + "; ".join(
             f"{k} silent ({_seeds(g.seeds)}): {group_text(g)}" for k, g in e.by_silent) + ".")

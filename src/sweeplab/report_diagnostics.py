@@ -24,16 +24,19 @@ from matplotlib.figure import Figure
 
 from sweeplab import explain as X
 from sweeplab.diagnostics import RunDiagnostics
-from sweeplab.plots import OKABE_ITO
+from sweeplab.plots import OKABE_ITO, RunCurves, run_curves
 from sweeplab.report import Block, Bullets, Plot, Text
 
 __all__ = [
     "LivenessPlot",
+    "MarkedCurves",
     "SilentPlot",
     "diagnostic_blocks",
     "draw_liveness",
+    "draw_marked_curves",
     "draw_silent",
     "liveness",
+    "marked_curves",
     "silent_plot",
 ]
 
@@ -170,6 +173,63 @@ def draw_silent(rec: SilentPlot) -> Figure:
     return fig
 
 
+@dataclass(frozen=True, eq=False)
+class MarkedCurves:
+    """Per-run test accuracy curves with each run's diagnosis, to mark the affected runs."""
+
+    title: str
+    curves: RunCurves  # sweeplab.plots.run_curves(..., "test", "accuracy")
+    tags: tuple[str, ...]  # per run (curves.seeds order): "" healthy, else the diagnosis
+    learning: tuple[bool, ...]  # per run: False = collapsed, at chance or diverged
+
+
+def _tag(d: RunDiagnostics, class_names: Sequence[str]) -> str:
+    if d.diverged_epoch is not None:
+        return f"diverged at epoch {d.diverged_epoch}"
+    if d.collapsed:
+        return f"collapsed onto {class_names[d.top_class]}"
+    if d.near_chance:
+        return "at chance"
+    if d.silent:
+        return f"never predicts {', '.join(class_names[c] for c in d.never_predicted)}"
+    return ""
+
+
+def marked_curves(runs: Sequence[Any], diags: Sequence[RunDiagnostics],
+                  class_names: Sequence[str], title: str = "") -> MarkedCurves:
+    """The record: ``runs`` (RunResult) and their diagnostics, matched by seed."""
+    by_seed = {d.seed: d for d in diags}
+    curves = run_curves(runs, "test", "accuracy", title=title or "Test accuracy per run")
+    ds = [by_seed[s] for s in curves.seeds]
+    return MarkedCurves(curves.title, curves, tuple(_tag(d, class_names) for d in ds),
+                        tuple(d.learning for d in ds))
+
+
+def draw_marked_curves(rec: MarkedCurves) -> Figure:
+    c = rec.curves
+    fig = Figure(figsize=(7.6, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    marker = "o" if len(c.epochs) <= 3 else None
+    for row, seed, tag, learn in zip(c.values, c.seeds, rec.tags, rec.learning, strict=True):
+        if not tag:
+            style = dict(color=OKABE_ITO[0], lw=1.2, ls="-")
+        elif learn:
+            style = dict(color=OKABE_ITO[1], lw=1.4, ls="--")
+        else:
+            style = dict(color="#000000", lw=1.4, ls=":")
+        label = f"seed {seed}" + (f": {tag}" if tag else "")
+        ax.plot(c.epochs, 100 * row, marker=marker, ms=4, label=label, **style)
+    ax.set_xlabel("epoch")
+    ax.set_ylabel("test accuracy (%)")
+    ax.set_title(rec.title, fontsize=10)
+    ax.grid(alpha=0.3)
+    if len(c.epochs) <= 20:
+        ax.set_xticks(c.epochs)
+    ax.legend(fontsize=6.5, loc="center left", bbox_to_anchor=(1.01, 0.5), frameon=False)
+    fig.tight_layout()
+    return fig
+
+
 # ------------------------------------------------------------------------ blocks
 
 
@@ -241,6 +301,13 @@ def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
         if groups and sd.kind not in _WHY and not (single and sd.kind == "generic"):
             out.append(Text(groups, "finding"))
     if sd.kind in _WHY or sd.kind in _LEARN or single:
+        if any(_tag(d, names) for d in e.runs):
+            mrec = marked_curves(base.runs, e.runs, names,
+                                 f"{sd.name} {base.label}: test accuracy per run, diagnosed")
+            out.append(Plot(pid("marked"), "Test accuracy per epoch of every run; solid: runs "
+                            "that predict every class, dashed: runs with silent classes, "
+                            "dotted black: runs that did not learn (the legend says why).",
+                            mrec, draw_marked_curves))
         rec = liveness(e.runs, names, f"{sd.name} {base.label}: output units per run")
         out.append(Plot(pid("liveness"), _liveness_caption(rec, f"{sd.name} {base.label}"), rec,
                         draw_liveness))
