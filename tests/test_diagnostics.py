@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from sweeplab import data, explain, spec
+from sweeplab import cli, data, explain, spec
 from sweeplab import diagnostics as D
 from sweeplab.engines import get_engine
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
@@ -81,6 +81,13 @@ def test_never_predicted_collapse_and_chance_from_the_confusion_matrix():
     assert d.collapsed and d.top_class == 4 and d.near_chance and not d.learning
     # chance + 3.09 binomial SEs of a guesser on 1,000 images: 0.1 + 3.09 * sqrt(.09/1000)
     assert D.chance_ceiling(10, 1000) == pytest.approx(0.1 + 3.09 * math.sqrt(0.09 / 1000))
+
+
+def test_runs_stored_before_diagnostics_say_not_recorded():
+    d = D.diagnose(_run(np.diag([100] * 10)))  # no diagnostics record: an older store's run
+    assert not d.recorded and d.hidden is None and d.dead_outputs is None
+    assert d.never_predicted == ()  # still derived from the confusion matrix
+    assert "liveness not recorded" in explain.run_line(d, data.DIGITS)
 
 
 def test_divergence_is_reported_at_the_first_non_finite_epoch():
@@ -196,7 +203,7 @@ def test_collapsed_and_learning_runs_are_two_groups_with_their_means():
 # ------------------------------------------------------------------ real training
 
 
-def test_real_run_stores_diagnostics_that_match_its_predictions(data_dir, tmp_path):
+def test_real_run_stores_diagnostics_that_match_its_predictions(data_dir, tmp_path, capsys):
     toml = tmp_path / "d.toml"
     toml.write_text('name = "d"\ndataset = "mnist"\nseeds = [1]\nepochs = 2\nsubset = 1000\n'
                     '[model]\npreset = "mlp-relu-mse"\n[model.optimizer]\nname = "sgd"\n'
@@ -215,6 +222,13 @@ def test_real_run_stores_diagnostics_that_match_its_predictions(data_dir, tmp_pa
     assert d.dead_outputs == (9,) and 9 in d.never_predicted
     assert d.dead_outputs_untrained == ()  # it died while training
     assert d.hidden[0].units == 32 and d.best_epoch in (1, 2)
+    assert cli.main(["diagnose", "d", "--store", str(tmp_path / "s.db")]) == 0
+    out = capsys.readouterr().out
+    assert "seed   1:" in out and "dead outputs 9" in out and "why:" in out
+    assert cli.main(["show", "d", "--store", str(tmp_path / "s.db")]) == 0
+    assert "dead outputs 9" in capsys.readouterr().out
+    assert cli.main(["diagnose", "nosuch", "--store", str(tmp_path / "s.db")]) == 2
+    assert capsys.readouterr().err.startswith("sweeplab diagnose: error: No config 'nosuch'")
 
 
 def test_both_engines_give_the_same_diagnostics(mnist):
