@@ -200,6 +200,22 @@ def test_collapsed_and_learning_runs_are_two_groups_with_their_means():
     assert "mean 33.00% over 4 runs" in text and "describes neither group" in text
 
 
+def test_sweep_says_differs_only_where_fishers_test_does():
+    one = np.zeros((10, 10), int)
+    one[:, 6] = 100
+
+    def config(label: str, collapsed: int) -> explain.ConfigExplanation:
+        runs = [_run(one, seed=s) for s in range(collapsed)]
+        runs += [_silent_run(s, 0, 0.3) for s in range(collapsed, 10)]
+        return explain.explain(label, runs)
+
+    # 10/10 vs 0/10 collapsed: Fisher p = 1.1e-5; 0/10 vs 1/10: p = 1
+    text = explain.sweep_statement([config("w=8", 10), config("w=16", 0), config("w=32", 1)])
+    assert "w=8 10/10, w=16 0/10, w=32 1/10" in text
+    assert "w=8 → w=16 (100% → 0%)" in text and "w=16 → w=32" not in text
+    assert explain.sweep_statement([config("a", 0), config("b", 0)]) is None
+
+
 # ------------------------------------------------------------------ real training
 
 

@@ -36,6 +36,7 @@ __all__ = [
     "learn_statement",
     "hidden_slope",
     "silent_slope",
+    "sweep_statement",
     "why_statement",
 ]
 
@@ -415,3 +416,60 @@ def report_lines(label: str, runs: Sequence[RunResult], class_names: Sequence[st
     f = flags(e)
     out += para("flags", "; ".join(f) + "." if f else "none.")
     return out
+
+
+def _share_steps(labels: Sequence[str], hits: Sequence[int], totals: Sequence[int]
+                 ) -> list[tuple[str, str, float, float]]:
+    """Neighbouring configurations whose shares hits/totals differ: Fisher's exact test per
+    step, Holm-corrected over the steps; (a, b, share a, share b) for those with p < 0.05."""
+    steps = []
+    for i in range(len(labels) - 1):
+        table = [[hits[i], totals[i] - hits[i]], [hits[i + 1], totals[i + 1] - hits[i + 1]]]
+        steps.append(float(_st.fisher_exact(table).pvalue))
+    if not steps:
+        return []
+    adjusted = stats.holm(steps)
+    return [(labels[i], labels[i + 1], hits[i] / totals[i], hits[i + 1] / totals[i + 1])
+            for i, p in enumerate(adjusted) if p < 1 - CONFIDENCE]
+
+
+def sweep_statement(configs: Sequence[ConfigExplanation]) -> str | None:
+    """How often runs fail to learn or go silent along a sweep, and which neighbouring steps
+    change that share beyond chance (Fisher's exact test, Holm-corrected); None when no
+    configuration has such runs."""
+    if len(configs) < 2:
+        return None
+    labels = [e.label for e in configs]
+    totals = [len(e.runs) for e in configs]
+    out = []
+    for what, count in (("did not learn (collapsed, at chance or diverged)",
+                         lambda e: sum(not d.learning for d in e.runs)),
+                        ("learned but never predict some class",
+                         lambda e: sum(d.learning and d.silent > 0 for d in e.runs))):
+        hits = [count(e) for e in configs]
+        if not any(hits):
+            continue
+        shares = ", ".join(f"{lab} {h}/{t}" for lab, h, t in zip(labels, hits, totals,
+                                                                 strict=True))
+        steps = _share_steps(labels, hits, totals)
+        if steps:
+            verdict = "; ".join(f"{a} → {b} ({100 * sa:.0f}% → {100 * sb:.0f}%)"
+                                for a, b, sa, sb in steps)
+            verdict = (f"Distinguishable steps between neighbouring configurations (Fisher "
+                       f"exact, Holm-corrected over {len(configs) - 1}): {verdict}.")
+        else:
+            verdict = ("No step between neighbouring configurations changes this share beyond "
+                       f"what chance gives with these seeds (Fisher exact, Holm-corrected over "
+                       f"{len(configs) - 1} steps).")
+        out.append(f"Runs that {what}, per configuration: {shares}. {verdict}")
+    return " ".join(out) or None
+
+
+def sweep_lines(configs: Sequence[tuple[str, Sequence[RunResult]]], width: int = 100
+                ) -> list[str]:
+    """``sweeplab diagnose STUDY``'s closing lines for a sweep (empty when nothing to say)."""
+    import textwrap
+
+    text = sweep_statement([explain(label, runs) for label, runs in configs if runs])
+    return textwrap.wrap(f"across the sweep: {text}", width, subsequent_indent="  ") if text \
+        else []

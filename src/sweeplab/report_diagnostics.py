@@ -255,10 +255,12 @@ def _not_recorded(runs: Sequence[RunDiagnostics]) -> Text | None:
 
 def _flags_list(sd: Any) -> list[Block]:
     items = []
+    explained = []
     for c in sd.configs:
         if not c.runs:
             continue
         e = X.explain(c.label, c.runs)
+        explained.append(e)
         f = X.flags(e)
         silent = [d.seed for d in e.runs if d.silent and d.learning]
         if silent:
@@ -269,10 +271,15 @@ def _flags_list(sd: Any) -> list[Block]:
     if not items:
         return [Text("Diagnostics: no configuration has dead units, silent classes, "
                      "divergence, over-fitting or runs that did not learn.", "finding")]
-    return [Text(f"Diagnostics flag {len(items)} of {len(sd.configs)} configurations (dead = "
-                 "zero on every test image; over-fitting = test loss more than 1% above its "
-                 "minimum at the end while training loss still falls):", "finding"),
-            Bullets(tuple(items), "finding", fold=f"The {len(items)} flagged configurations")]
+    out: list[Block] = [
+        Text(f"Diagnostics flag {len(items)} of {len(sd.configs)} configurations (dead = zero on "
+             "every test image; over-fitting = test loss more than 1% above its minimum at the "
+             "end while training loss still falls):", "finding"),
+        Bullets(tuple(items), "finding", fold=f"The {len(items)} flagged configurations")]
+    sweep = X.sweep_statement(explained)
+    if sweep:
+        out.append(Text(sweep, "finding"))
+    return out
 
 
 def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
