@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import math
 import os
+import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -468,6 +469,7 @@ class Results:
         """
         from sweeplab.report import Plot, build_report
 
+        _inline_figures()
         with self._store() as store:
             self._check_study(store, study)
             report = build_report(store, [study], self.data_dir)
@@ -605,6 +607,28 @@ class Results:
                     ref = ConfigRef(c.config_hash, c.label, name, seeds)
                     out.append((ref, self._axes_of(c.axes, values), _runs_of(store, ref)))
         return out
+
+
+def _inline_figures() -> None:
+    """In IPython/Jupyter, show a Figure returned as a cell's value as a PNG image.
+
+    IPython registers its Figure formatter only when pyplot loads the inline backend; the
+    report's figures are drawn without pyplot (on Agg), so a fresh kernel would print their
+    repr. Registering the PNG formatter (when none is) changes no matplotlib setting.
+    """
+    ipython = sys.modules.get("IPython")
+    shell = ipython.get_ipython() if ipython is not None else None
+    png = shell.display_formatter.formatters.get("image/png") if shell is not None else None
+    if png is None:
+        return
+    from matplotlib.figure import Figure
+
+    try:
+        png.lookup_by_type(Figure)
+    except KeyError:
+        from IPython.core.pylabtools import select_figure_formats
+
+        select_figure_formats(shell, {"png"})
 
 
 def _num(v: float | None) -> float:

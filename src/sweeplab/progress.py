@@ -94,9 +94,7 @@ class Progress:
             TextColumn("[bold]{task.description}"),
             BarColumn(),
             MofNCompleteColumn(),
-            TextColumn("model-epochs, runs {task.fields[runs]}"),
-            TextColumn("{task.fields[rate]}"),
-            TextColumn("ETA"),
+            TextColumn("model-epochs, runs {task.fields[runs]}, {task.fields[rate]}, ETA"),
             TimeRemainingColumn(),
             TextColumn("{task.fields[current]}"),
             console=console,
@@ -168,7 +166,7 @@ class Progress:
     def _fields(self) -> dict[str, str]:
         rate = self.rate()
         return {"runs": f"{self.runs_done}/{self.runs_total}",
-                "rate": f"{rate:.2f}/s" if rate == rate else "-/s",
+                "rate": f"{rate:.2f} model-epochs/s" if rate == rate else "- model-epochs/s",
                 "current": self.current}
 
     def _snapshot(self) -> Any:
