@@ -123,3 +123,14 @@ def test_missing_pyarrow_names_the_extra(study, tmp_path, monkeypatch):
     assert err.startswith("sweeplab export: error: Parquet export needs the pyarrow package")
     assert "pip install 'sweeplab[parquet]'" in err
     assert not (tmp_path / "t").exists()
+
+
+def test_a_file_where_the_directory_goes_gives_one_line(study, tmp_path):
+    target = tmp_path / "runs.csv"
+    target.write_text("mine\n")
+    for fmt in ("csv", "tensorboard"):
+        rc, out, err = cli_run("export", fmt, str(target), "--store", str(study.store))
+        assert rc == 2 and out == "" and err.count("\n") == 1, err
+        assert err.startswith(f"sweeplab export: error: the {fmt} output directory")
+        assert "is a file" in err
+    assert target.read_text() == "mine\n"  # left alone
