@@ -7,9 +7,15 @@ from __future__ import annotations
 import contextlib
 import io
 import math
+import os
+import pty
 import re
+import select
 import shutil
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -290,3 +296,60 @@ def test_readme_python_example_works_as_written(tmp_path, data_dir, monkeypatch)
     res = scope["res"]
     assert (tmp_path / "sweeplab.db").is_file()
     assert res.runs("q1")["seed"].tolist() == [0, 1, 2]
+
+
+def _tty_run(argv, timeout=300) -> tuple[int, str]:
+    """Run sweeplab with stdout and stderr on a pseudo-terminal; returns (status, output)."""
+    leader, follower = pty.openpty()
+    env = {**os.environ, "COLUMNS": "160", "TERM": "xterm-256color"}
+    proc = subprocess.Popen([sys.executable, "-m", "sweeplab", *argv], stdin=follower,
+                            stdout=follower, stderr=follower, env=env, close_fds=True)
+    os.close(follower)
+    chunks, deadline = [], time.monotonic() + timeout
+    try:
+        while time.monotonic() < deadline:
+            ready, _, _ = select.select([leader], [], [], 1.0)
+            if ready:
+                try:
+                    chunk = os.read(leader, 65536)
+                except OSError:  # EIO: the child closed the terminal
+                    break
+                if not chunk:
+                    break
+                chunks.append(chunk)
+            elif proc.poll() is not None:
+                break
+        return proc.wait(timeout=30), b"".join(chunks).decode("utf-8", "replace")
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        os.close(leader)
+
+
+def test_cli_run_in_a_terminal_draws_rich_and_saves_models(tmp_path, data_dir):
+    db, models = tmp_path / "s.db", tmp_path / "models"
+    code, out = _tty_run(["run", "q1", "--seeds", "2", "--epochs", "1", "--subset", "200",
+                          "--store", str(db), "--data-dir", data_dir, "--engine", "reference",
+                          "--save-models", str(models)])
+    assert code == 0, out
+    assert "━" in out and "model-epochs, runs 2/2" in out and "base seed 1 epoch 1/1" in out
+    res = sweeplab.open(db)
+    paths = [res.model_path("q1:base", s) for s in (0, 1)]
+    assert paths == [models.resolve() / f"{res.runs('q1').config_hash[0][:12]}" /
+                     f"seed{s}.keras" for s in (0, 1)] and all(p.is_file() for p in paths)
+
+
+def test_cli_run_into_a_log_prints_one_progress_line(tmp_path, data_dir):
+    db = tmp_path / "s.db"
+    proc = subprocess.run(
+        [sys.executable, "-m", "sweeplab", "run", "q1", "--seeds", "2", "--epochs", "1",
+         "--subset", "200", "--store", str(db), "--data-dir", data_dir, "--engine",
+         "reference", "--until-ci", "100", "--min-seeds", "2"],
+        capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    progress = [x for x in proc.stderr.splitlines() if "model-epochs" in x]
+    assert len(progress) == 1 and progress[0].startswith("q1: 2/2 runs, 2/2 model-epochs in ")
+    assert "\r" not in proc.stderr and "━" not in proc.stderr
+    assert "q1: 1 round(s), trained 2 runs. Stopped: every configuration's" in proc.stdout
+    assert sweeplab.open(db).runs("q1")["seed"].tolist() == [0, 1]
