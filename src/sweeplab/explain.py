@@ -241,6 +241,17 @@ def _slope_text(s: Slope) -> str:
             f"(95% CI {_pts(s.ci_low)} to {_pts(s.ci_high)}, least squares over {s.n} runs)")
 
 
+def _nearly_dead(rec: Sequence[RunDiagnostics], n_alive: int, k: int, head: str) -> str:
+    """The silent classes whose output unit is not dead: how rarely it is non-zero."""
+    shares = [d.output_active_share[c] for d in rec if d.output_active_share is not None
+              for c in d.never_predicted if c not in (d.dead_outputs or ())]
+    if not shares:
+        return f"{head} {n_alive} silent classes' output units still fire on some images."
+    return (f"{head} {n_alive} silent classes' output units are nearly dead: non-zero on at "
+            f"most {100 * max(shares):.2f}% of the test images (a class is about "
+            f"{100 / k:.0f}% of them), and never the largest output.")
+
+
 def why_statement(e: ConfigExplanation, class_names: Sequence[str]) -> str:
     """Why the runs of one configuration differ, as far as the diagnostics show it."""
     n = len(e.runs)
@@ -267,12 +278,10 @@ def why_statement(e: ConfigExplanation, class_names: Sequence[str]) -> str:
                              f"output unit, zero on every test image ({where}); {born}. A "
                              "ReLU unit that is zero on every image gets no gradient from them, "
                              "so once dead it stays dead.")
-                if n_dead < total:
-                    parts.append("The other silent classes' output units still fire on some "
-                                 "images but never give the largest output.")
-            else:
-                parts.append("None of them has a dead output unit: their output units fire "
-                             "on some test images but never give the largest output.")
+            if n_dead < total:
+                parts.append(_nearly_dead(rec, total - n_dead, len(class_names),
+                                          "The other" if n_dead else "None of them has a dead "
+                                          "output unit, but the"))
     if e.learning is None:
         parts.append(f"None of the {n} runs learned: "
                      f"{'; '.join(_why_not(d, class_names) for d in e.runs)}.")
