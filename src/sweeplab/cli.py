@@ -424,17 +424,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
     return 0
 
 
-def _write_report(args: argparse.Namespace, store: Store, studies) -> None:
-    from sweeplab.report import write_report
+def _write_report(args: argparse.Namespace, studies) -> None:
+    from sweeplab import api
 
     out = args.out or ("report.html" if args.format == "html" else "report")
-    path = write_report(store, out, studies=studies, fmt=args.format, data_dir=args.data_dir)
+    path = api.open(args.store, data_dir=args.data_dir).report(out, studies, fmt=args.format)
     print(f"report: {path}")
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    with Store(args.store, readonly=True) as store:
-        _write_report(args, store, args.studies or None)
+    _write_report(args, args.studies or None)
     return 0
 
 
@@ -451,8 +450,7 @@ def cmd_assignment(args: argparse.Namespace) -> int:
         res = api.run(study, **options)
         _print_summary(res, res.last)
         ok = ok and res.last.ok
-    with Store(args.store, readonly=True) as store:
-        _write_report(args, store, [s.name for s in studies])
+    _write_report(args, [s.name for s in studies])
     return 0 if ok else 1
 
 
