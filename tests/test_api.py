@@ -273,6 +273,12 @@ def test_study_built_in_python_is_validated():
     with pytest.raises(sweeplab.SpecError, match="units must be an integer >= 1"):
         sweeplab.run(bad, store="never-created.db")
     assert not Path("never-created.db").exists()
+    # plain values where the dataclass wants its parts: a count of seeds is accepted, a
+    # preset name as the base is refused with what is expected
+    plain = sweeplab.Study("p", sweeplab.Config(layers=(sweeplab.Flatten(),)), 3)
+    assert plain.validated().seeds == (0, 1, 2)
+    with pytest.raises(sweeplab.SpecError, match="must be made of a Config base"):
+        sweeplab.Study("p", "mlp-softmax-ce", (0,)).validated()
 
 
 def test_progress_is_one_line_off_a_terminal_and_rich_on_one():

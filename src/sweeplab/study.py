@@ -126,9 +126,20 @@ class Study:
         """This study checked as a study file would be (a ``Study(...)`` built by hand is not).
 
         Raises:
-            SpecError: as :meth:`build`.
+            SpecError: as :meth:`build`, or parts of the wrong kind (the message says which
+                are expected).
         """
-        return study_from_dict(study_to_dict(self))
+        count = self.seeds if isinstance(self.seeds, int) else None  # Study(..., seeds=5)
+        try:
+            d = study_to_dict(dataclasses.replace(self, seeds=()) if count is not None
+                              else self)
+        except (TypeError, AttributeError, ValueError) as err:
+            raise S.SpecError(
+                f"study {self.name!r} must be made of a Config base, Axis axes and seeds as "
+                f"a count or a list (Study.build takes plain values). Received: {err}") from err
+        if count is not None:
+            d["seeds"] = count
+        return study_from_dict(d)
 
     def to_toml(self) -> str:
         """The study as a TOML study file; :meth:`from_toml` reads it back to an equal study."""
