@@ -249,6 +249,13 @@ class Results:
     def __repr__(self) -> str:
         return f"Results({str(self.path)!r})"
 
+    def _repr_html_(self) -> str:
+        """In Jupyter: the store's path and its studies table."""
+        import html
+
+        return (f"<p>sweeplab results in <code>{html.escape(str(self.path))}</code></p>"
+                + self.studies().to_html(index=False))
+
     @contextmanager
     def _store(self) -> Iterator[Store]:
         with Store(self.path, readonly=True) as store:
