@@ -97,6 +97,11 @@ def choose_parallel(cfg: S.Config, data: Dataset, n_members: int) -> int:
     from sweeplab.engines.fast import run_bytes
 
     accel = jax.devices()[0].platform != "cpu"
+    if not accel and any(isinstance(x, S.Conv2D) for x in cfg.layers):
+        # vmap turns K convolutions into one grouped convolution, which XLA's CPU backend
+        # runs slower than K separate ones: cnn-base, CIFAR-10 2,000 subset, 2-core CPU,
+        # seconds per run-epoch: K=1 18-31, K=3 33-42. (On a CPU `auto` picks fast anyway.)
+        return 1
     per_run = run_bytes(cfg, data.image_shape, data.num_classes)
     most = MAX_PARALLEL_ACCEL if accel else MAX_PARALLEL_CPU
     return max(1, min(n_members, most, _free_bytes() // max(per_run, 1)))
