@@ -38,7 +38,8 @@ def _run(args: argparse.Namespace) -> dict:
 
     name = resolve(args.engine)
     t_import = time.perf_counter()
-    engine = get_engine(name, parallel=args.parallel)
+    # diagnostics off: the figures are the engines' training, the same work for each
+    engine = get_engine(name, parallel=args.parallel, diagnostics=False)
     versions = library_versions()
     import_seconds = time.perf_counter() - t_import
     names = args.studies.split(",") if args.studies else list(st.BUILTIN)

@@ -193,6 +193,10 @@ def test_cli_run_records_engine_backend_device(tmp_path, data_dir):
     assert ls.returncode == 0 and "2/2 done  [jax (jax, cpu:" in ls.stdout, ls.stdout
     show = _sweeplab("show", "q5", "--store", store)
     assert show.returncode == 0 and "trained by jax (jax, cpu:" in show.stdout, show.stdout
+    html = tmp_path / "r.html"
+    rep = _sweeplab("report", "q5", "--store", store, "--out", str(html))
+    assert rep.returncode == 0, rep.stderr
+    assert "engine(s) recorded: jax (jax, cpu:" in html.read_text()
     # auto on a machine without a GPU plugin: the fast engine (TensorFlow)
     auto = subprocess.run(
         [sys.executable, "-c", "from sweeplab.engines import resolve; print(resolve('auto'))"],

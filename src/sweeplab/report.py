@@ -250,8 +250,14 @@ def _load_study(store: Store, name: str) -> _Study:
             cr, cfg, tuple(r for r in runs if r.seed in seeds) or runs,
             tuple(s for s in seeds if s not in done),
             failed,
-            tuple(sorted({r.engine for r in runs if r.engine}))))
+            tuple(sorted({_trained_by(r) for r in runs if r.engine}))))
     return _Study(name, definition, tuple(configs), True, _kind(name, definition))
+
+
+def _trained_by(r: RunResult) -> str:
+    """'ENGINE (BACKEND, DEVICE)' as far as the run recorded them."""
+    where = ", ".join(x for x in (r.backend, r.device) if x)
+    return f"{r.engine} ({where})" if where else r.engine
 
 
 def resolve_studies(store: Store, studies: Sequence[str] | None = None) -> list[str]:
