@@ -14,7 +14,7 @@ import math
 import numpy as np
 import pytest
 
-from sweeplab import cli, data, explain, spec
+from sweeplab import cli, data, explain, models, spec
 from sweeplab import diagnostics as D
 from sweeplab.engines import get_engine
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
@@ -229,6 +229,7 @@ def test_real_run_stores_diagnostics_that_match_its_predictions(data_dir, tmp_pa
         assert summary.trained == 1
         (cfg_row,) = store.study_configs("d")
         (run,) = store.results(cfg_row.config_hash)
+        store_cfg = store.config(cfg_row.config_hash)[1]
     rec = run.diagnostics
     assert rec["version"] == D.VERSION and rec["probe_images"] == 1000 and "error" not in rec
     # The probe's own forward pass predicts exactly what the engine's confusion matrix holds.
@@ -237,6 +238,13 @@ def test_real_run_stores_diagnostics_that_match_its_predictions(data_dir, tmp_pa
     # Measured on this machine (TF 2.21 CPU): seed 1 at lr 0.5 ends with output 9 dead.
     assert d.dead_outputs == (9,) and 9 in d.never_predicted
     assert d.dead_outputs_untrained == ()  # it died while training
+    # The untrained weights measured are the engine's own: same outputs on the first image.
+    ds = data.load("mnist", data_dir, subset=1000, allow_download=False)
+    cfg = spec.config_from_dict(store_cfg)
+    model = models.build_model(cfg, ds.image_shape, 10)
+    model.set_weights(D.initial_weights(cfg, 1, ds.image_shape, 10))
+    np.testing.assert_allclose(np.asarray(model(ds.x_test[:1]))[0], run.probe_untrained,
+                               atol=1e-6)  # float32 outputs of O(1): rounding only
     assert d.hidden[0].units == 32 and d.best_epoch in (1, 2)
     assert cli.main(["diagnose", "d", "--store", str(tmp_path / "s.db")]) == 0
     out = capsys.readouterr().out
