@@ -8,9 +8,9 @@ to the store the moment it finishes.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import time
-import traceback
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
@@ -19,6 +19,7 @@ from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.backend import library_versions
 from sweeplab.engines import DEFAULT_ENGINE, get_engine
+from sweeplab.executors import Executor, Group, make_executor
 from sweeplab.progress import Progress
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
@@ -86,6 +87,7 @@ def run_study(
     log: Callable[[str], None] | None = None,
     only: set[str] | None = None,
     listeners: Sequence[RunListener] = (),
+    ray: str | None = None,
 ) -> RunSummary:
     """Train every run of ``study`` that the store does not have yet.
 
@@ -98,9 +100,13 @@ def run_study(
             and going on with the others.
         only: train only these config hashes (the others are still recorded).
         listeners: told about every finished epoch and every stored run (RunListener).
+        ray: None trains in this process; otherwise each group of runs is a Ray task
+            (sweeplab.executors.ray): "local" starts a cluster here, "auto" or
+            HOST:PORT joins one. This process still writes every result to the store.
 
     Raises:
         SpecError, DataError, StoreError: before any training, when something is wrong.
+        ExecutorError: ``ray`` is set and Ray is missing or the cluster unreachable.
     """
     t0 = time.perf_counter()
     eng = get_engine(engine, parallel)
@@ -122,44 +128,78 @@ def run_study(
     progress = Progress(study.name, sum(len(s) for _, s in todo) * study.base.epochs,
                         enabled=not quiet)
     progress.start(sum(len(s) for _, s in todo))
-    try:
-        for p, seeds in todo:
+
+    def on_epoch(group: Group, seed: int, record: EpochRecord, epochs: int) -> None:
+        progress.epoch(group.key.label, seed, record.epoch, epochs)
+        for listener in listeners:
+            listener.epoch(study, group.key, seed, record, epochs)
+
+    groups = iter(todo)
+    ids = itertools.count()
+    pending: dict[int, set[int]] = {}  # group id -> seeds not yet back
+    written: set[tuple[str, int]] = set()  # (config hash, seed) stored by this call
+
+    def submit_more(executor: Executor) -> None:
+        """Claim and submit groups until the executor's slots are full (claiming only what
+        is about to be trained keeps two drivers on one store sharing the work)."""
+        while len(pending) < executor.slots:
+            nxt = next(groups, None)
+            if nxt is None:
+                return
+            p, seeds = nxt
             claims = {seed: store.claim_run(p.hash, seed, eng.name) for seed in seeds}
             summary.skipped += sum(c == "done" for c in claims.values())
             summary.busy += [(p.label, s) for s, c in claims.items() if c == "busy"]
             seeds = [s for s in seeds if claims[s] == "claimed"]
             progress.skip(len(claims) - len(seeds), study.base.epochs)
-            if not seeds:
-                continue
-            pending = set(seeds)
-            def on_epoch(seed: int, record: EpochRecord, epochs: int, _p=p) -> None:
-                progress.epoch(_p.label, seed, record.epoch, epochs)
-                for listener in listeners:
-                    listener.epoch(study, _p, seed, record, epochs)
+            if seeds:
+                group = Group(next(ids), p, p.config, tuple(seeds))
+                pending[group.id] = set(seeds)
+                executor.submit(group)
 
-            try:
-                for result in eng(p.config, seeds, dataset, on_epoch):
-                    store.finish_run(result, versions)
-                    pending.discard(result.seed)
-                    summary.trained += 1
-                    progress.run_done()
-                    for listener in listeners:
-                        listener.run_done(study, p, result)
-            except KeyboardInterrupt:
-                raise
-            except Exception as err:
-                if stop_on_error:
-                    raise
-                text = "".join(traceback.format_exception_only(type(err), err)).strip()
-                for seed in sorted(pending):
-                    store.fail_run(p.hash, seed, traceback.format_exc())
-                    summary.failed.append((p.label, seed, text))
-                if log:
-                    log(f"{study.name} {p.label}: seeds {sorted(pending)} failed: {text}")
+    try:
+        with make_executor(ray, eng, parallel, dataset, data_dir, on_epoch) as executor:
+            submit_more(executor)
+            for out in executor.as_completed():
+                p, left = out.group.key, pending.get(out.group.id, set())
+                if out.result is not None:
+                    r = out.result
+                    # A retried task can deliver a run twice: the first copy is the one kept.
+                    if r.seed in left and (r.config_hash, r.seed) not in written:
+                        if not out.live:  # trained elsewhere: its epochs are told now
+                            for record in r.epochs[1:]:  # 0 = untrained, never told
+                                on_epoch(out.group, r.seed, record, len(r.epochs) - 1)
+                        store.finish_run(r, versions)
+                        written.add((r.config_hash, r.seed))
+                        summary.trained += 1
+                        progress.run_done()
+                        for listener in listeners:
+                            listener.run_done(study, p, r)
+                    left.discard(r.seed)
+                else:
+                    if stop_on_error and out.exception is not None:
+                        raise out.exception
+                    failed = sorted(left & set(out.failed))
+                    text = _last_line(out.error)
+                    for seed in failed:
+                        store.fail_run(p.hash, seed, out.error)
+                        summary.failed.append((p.label, seed, text))
+                        left.discard(seed)
+                    if log and failed:
+                        log(f"{study.name} {p.label}: seeds {failed} failed: {text}")
+                if not left:
+                    pending.pop(out.group.id, None)
+                    submit_more(executor)
     finally:
         progress.close()
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def _last_line(error: str) -> str:
+    """The exception line of a traceback text."""
+    lines = [ln for ln in error.strip().splitlines() if ln.strip()]
+    return lines[-1].strip() if lines else "unknown error"
 
 
 @dataclass

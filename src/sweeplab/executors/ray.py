@@ -1,0 +1,200 @@
+"""The Ray executor: each group of runs is a Ray task; this process stays the store's writer.
+
+A task trains one group (one config, the seeds the engine trains together) on a worker and
+returns its RunResults, each with the worker's host name in ``node``. Ray retries a task
+whose worker process or node died (``max_retries``); an error raised by the training itself
+is not retried (it would fail the same way) and comes back as a failed group. Results are
+taken with ``ray.wait`` as each task finishes, so the runner stores them at once and a
+stopped driver loses only the groups in flight.
+
+Data: a worker that has the dataset's files under the run's ``--data-dir`` (or
+``$SWEEPLAB_DATA``, or Keras' cache) on its own disk reads them there, once per worker
+process; any other worker reads the arrays the driver put in Ray's object store once.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import traceback
+from collections.abc import Iterator
+from typing import Any
+
+from sweeplab import data as data_mod
+from sweeplab.data import Dataset
+from sweeplab.executors import ExecutorError, Group, Outcome
+from sweeplab.results import RunResult
+from sweeplab.spec import Config
+
+INSTALL_HINT = "pip install 'sweeplab[ray]'"
+CONNECT_TIMEOUT_S = 5.0  # a HOST:PORT that does not answer within this is refused at once
+MAX_RETRIES = 3  # Ray's default for tasks: tries after a worker or node died
+
+
+def import_ray() -> Any:
+    """Ray, or ExecutorError naming the extra."""
+    try:
+        import ray
+    except ImportError:
+        raise ExecutorError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+    return ray
+
+
+def _check_reachable(address: str) -> None:
+    """A ``HOST:PORT`` address must accept a connection: Ray itself retries for a long time."""
+    host, sep, port = address.rpartition(":")
+    if not sep or not port.isdigit():
+        raise ExecutorError(f"--ray takes no value (start a local cluster), 'auto' (the "
+                            f"cluster `ray start` started on this machine) or HOST:PORT. "
+                            f"Received: {address!r}")
+    try:
+        socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S).close()
+    except OSError as err:
+        raise ExecutorError(f"no Ray cluster answers at {address} ({err.strerror or err}); "
+                            f"start one with `ray start --head --port {port}` or check the "
+                            f"address") from None
+
+
+class RayExecutor:
+    """Submits groups as Ray tasks and yields their runs as the tasks finish.
+
+    Args:
+        address: ``"local"`` starts a Ray cluster on this machine for this process (bound to
+            127.0.0.1, stopped at :meth:`close`); ``"auto"`` joins the cluster ``ray start``
+            started on this machine; ``HOST:PORT`` joins that cluster's head.
+        engine: an engine name (built on each worker, one per worker process) or an engine
+            object (pickled to the workers with each task; the runner sends its own).
+        parallel: seeds the engine trains at once (None = its own choice, on the worker).
+        dataset: the study's data, put in the object store once for workers without it.
+        data_dir: the --data-dir workers look in first.
+        cpus_per_task: CPUs a task asks Ray for; the task's TensorFlow uses that many
+            threads, so tasks side by side do not fight over cores.
+        max_retries: how often a task is tried again after its worker or node died.
+    """
+
+    name = "ray"
+
+    def __init__(self, address: str, engine: Any, parallel: int | None, dataset: Dataset,
+                 data_dir: str | None = None, cpus_per_task: int = 1,
+                 max_retries: int = MAX_RETRIES):
+        if address not in ("local", "auto"):
+            _check_reachable(address)
+        if address == "local":
+            # A cluster for this process only: its ports on the loopback address, not on
+            # every interface (Ray's switch for that is named after Windows and macOS).
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        ray = import_ray()
+        self._ray = ray
+        self._connected_here = not ray.is_initialized()
+        if self._connected_here:
+            import logging
+
+            options: dict[str, Any] = dict(address=address, log_to_driver=False,
+                                           logging_level=logging.WARNING)
+            if address == "local":
+                options.update(include_dashboard=False, _node_ip_address="127.0.0.1")
+            try:
+                ray.init(**options)
+            except Exception as err:  # ConnectionError, a version mismatch: one line
+                first = (str(err).strip().splitlines() or [type(err).__name__])[0]
+                raise ExecutorError(f"cannot use the Ray cluster at {address!r}: {first}") \
+                    from None
+        self.engine = engine
+        self.parallel = parallel
+        self.cpus_per_task = cpus_per_task
+        resources = ray.cluster_resources()
+        kind = engine if isinstance(engine, str) else getattr(engine, "name", "")
+        gpus = 1 if kind == "jax" and resources.get("GPU", 0) >= 1 else 0
+        self._task = ray.remote(train_group).options(
+            num_cpus=cpus_per_task, num_gpus=gpus, max_retries=max_retries,
+            retry_exceptions=False)
+        # One more group than the cluster runs at once, so a worker that finishes finds its
+        # next task already queued instead of waiting for the driver.
+        self.slots = max(1, int(resources.get("CPU", 1) // cpus_per_task)) + 1
+        self._spec = (dataset.name, data_dir, dataset.subset)
+        self._data = [ray.put(dataset)]  # in a list: a task fetches it only when it needs it
+        self._refs: dict[Any, Group] = {}
+
+    def submit(self, group: Group) -> None:
+        ref = self._task.remote(self.engine, self.parallel, group.config, group.seeds,
+                                self._spec, self._data, self.cpus_per_task)
+        self._refs[ref] = group
+
+    def as_completed(self) -> Iterator[Outcome]:
+        ray = self._ray
+        while self._refs:
+            ready, _ = ray.wait(list(self._refs), num_returns=1)
+            for ref in ready:
+                group = self._refs.pop(ref)
+                try:
+                    results = ray.get(ref)
+                except ray.exceptions.RayTaskError as err:  # the training raised: not retried
+                    cause = err.as_instanceof_cause()
+                    yield Outcome(group, failed=group.seeds, error=str(err), exception=cause)
+                    continue
+                except ray.exceptions.RayError as err:  # worker/node died past the retries
+                    yield Outcome(group, failed=group.seeds,
+                                  error="".join(traceback.format_exception_only(type(err), err)),
+                                  exception=err)
+                    continue
+                for result in results:
+                    yield Outcome(group, result)
+
+    def close(self) -> None:
+        """Cancel what is still in flight; disconnect (and stop a cluster started here)."""
+        ray = self._ray
+        for ref in list(self._refs):
+            try:
+                ray.cancel(ref, force=True)
+            except Exception:  # noqa: BLE001 - already finished or its worker is gone
+                pass
+        self._refs.clear()
+        if self._connected_here and ray.is_initialized():
+            ray.shutdown()
+
+    def __enter__(self) -> RayExecutor:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+# --- on the worker ------------------------------------------------------------------------
+
+_ENGINES: dict[tuple[str, int | None], Any] = {}  # one engine per worker process and kind
+
+
+def _worker_engine(engine: Any, parallel: int | None, cpus: int) -> Any:
+    # TensorFlow reads these once, when it starts: as many threads as CPUs reserved.
+    os.environ.setdefault("TF_NUM_INTRAOP_THREADS", str(cpus))
+    os.environ.setdefault("TF_NUM_INTEROP_THREADS", str(cpus))
+    if not isinstance(engine, str):
+        return engine
+    key = (engine, parallel)
+    if key not in _ENGINES:
+        from sweeplab.engines import get_engine
+
+        _ENGINES[key] = get_engine(engine, parallel)
+    return _ENGINES[key]
+
+
+def worker_dataset(spec: tuple[str, str | None, int | None], box: list[Any]) -> Dataset:
+    """The worker's own copy of the data when its disk has the files, else the driver's
+    copy from the object store."""
+    name, data_dir, subset = spec
+    if data_mod.locate(name, data_dir) is not None:
+        return data_mod.load(name, data_dir, subset, allow_download=False)
+    import ray
+
+    return ray.get(box[0])
+
+
+def train_group(engine: Any, parallel: int | None, config: Config, seeds: tuple[int, ...],
+                data_spec: tuple[str, str | None, int | None], data_box: list[Any],
+                cpus: int = 1) -> list[RunResult]:
+    """The Ray task: train ``seeds`` of ``config``; every result names this node."""
+    dataset = worker_dataset(data_spec, data_box)
+    eng = _worker_engine(engine, parallel, cpus)
+    node = socket.gethostname()
+    return [dataclasses.replace(r, node=node) for r in eng(config, seeds, dataset)]
