@@ -236,11 +236,11 @@ def _on_device(data: Dataset) -> dict[str, Any]:
     """The dataset as device arrays, put there once per dataset (the last one is kept)."""
     import jax.numpy as jnp
 
-    key = f"{id(data)}:{len(data.x_train)}:{len(data.x_test)}"
-    if _DEVICE_DATA.get("key") != key:
+    # The cache holds the Dataset itself, so an identity match cannot be a recycled id.
+    if _DEVICE_DATA.get("data") is not data:
         _DEVICE_DATA.clear()
         _DEVICE_DATA.update(
-            key=key, x_train=jnp.asarray(data.x_train),
+            data=data, x_train=jnp.asarray(data.x_train),
             y_train=jnp.asarray(data.y_train.astype(np.int32)),
             x_test=jnp.asarray(data.x_test), y_test=jnp.asarray(data.y_test.astype(np.int32)))
     return _DEVICE_DATA
