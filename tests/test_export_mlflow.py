@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import socket
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import numpy as np
 import pytest
 from export_study import (
-    EPOCHS,
     METRICS,
     SEEDS,
     STUDY,
@@ -85,7 +87,7 @@ def _check_target(uri: str, store: Path) -> None:
             # MLflow keeps metrics as SQL doubles: the store's floats come back exactly
             assert history[name] == metric_steps(result.epochs, field), (label, seed, name)
         # 4 metrics on epochs 1..E, test metrics on epoch 0 too: no point twice
-        assert _n_points(client, row.run_id) == 4 * EPOCHS + 2
+        assert _n_points(client, row.run_id) == 4 * result.final.epoch + 2
 
 
 def _check_parents(uri: str, store: Path) -> None:
@@ -221,3 +223,53 @@ def test_missing_extra_names_it(study, tmp_path, monkeypatch):
                            str(study.store))
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert "pip install 'sweeplab[mlflow]'" in err
+
+
+def test_a_killed_live_run_is_replaced_when_trained_again(study, tmp_path):
+    # A real `sweeplab run --mlflow --tensorboard`, killed (SIGKILL: no clean-up at all) once
+    # its first epoch is logged, then run again: one complete run per key in both targets.
+    store, tb = tmp_path / "s.db", tmp_path / "tb"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    args = ["run", str(study.toml), "--store", str(store), "--data-dir", study.data_dir,
+            "--quiet", "--engine", "reference", "--seeds", "1", "--epochs", "20",
+            "--mlflow", uri, "--tensorboard", str(tb)]
+    client = MlflowClient(tracking_uri=uri)
+    client.search_experiments()  # the database is made here: two processes never race on it
+    proc = subprocess.Popen([str(Path(sys.executable).parent / "sweeplab"), *args],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 120  # start-up imports TensorFlow and MLflow
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                running = [r for r in client.search_runs(
+                    [client.get_experiment_by_name(STUDY).experiment_id])
+                    if r.info.status == "RUNNING" and r.data.tags.get("sweeplab.seed")]
+                if running and client.get_metric_history(running[0].info.run_id,
+                                                         "train/loss"):
+                    break
+            except Exception:  # no experiment yet, or the other process holds the write lock
+                pass
+            time.sleep(0.1)
+        assert proc.poll() is None, "the run ended before it could be killed"
+    finally:
+        proc.kill()
+        proc.wait()
+    with Store(store, readonly=True) as s:
+        done = {f"{r.config_hash}:{r.seed}" for r in s.run_rows() if r.status == "done"}
+    seeds, _ = _seed_runs(uri)
+    left = seeds[seeds["status"] == "RUNNING"]
+    assert len(left) == 1 and left["tags.sweeplab.run_key"].iloc[0] not in done
+
+    # an export now adds nothing new, and marks what the killed logger left as KILLED
+    rc, out, err = cli_run("export", "mlflow", uri, "--store", str(store))
+    assert rc == 0 and out.startswith(f"mlflow: 0 run(s) added, {len(done)} already"), err
+    seeds, _ = _seed_runs(uri)
+    assert seeds.set_index("run_id").loc[left["run_id"].iloc[0], "status"] == "KILLED"
+
+    rc, _, err = cli_run(*args)  # trained again: the live loggers replace what was left
+    assert rc == 0, err
+    _check_target(uri, store)  # one complete run per key, the store's values
+    for target, dest in (("mlflow", uri), ("tensorboard", str(tb))):
+        rc, out, err = cli_run("export", target, dest, "--store", str(store))
+        assert rc == 0 and out.startswith(f"{target}: 0 run(s) added, 2 already there"), err
+    assert len(list(tb.rglob("events.out.tfevents.*"))) == 2  # one per run

@@ -190,7 +190,12 @@ class MlflowLogger(_Guarded):
         self._guard(done)
 
     def close(self) -> None:
+        """Runs that did not finish (a failed or interrupted training) end as KILLED, not
+        RUNNING; without the complete mark, an export replaces them once the store has them."""
+        open_runs = [run_id for run_id, _ in self._open.values()]
         self._open.clear()
+        for run_id in open_runs:
+            self._guard(lambda r=run_id: self.target.client.set_terminated(r, "KILLED"))
 
 
 @contextmanager

@@ -338,7 +338,9 @@ def export_mlflow(store: Store, uri: str, studies: Sequence[str] | None = None) 
     target = MlflowTarget(uri, store)
     out = ExportSummary("mlflow", uri)
     for sx in study_exports(store, studies):
-        if not sx.n_runs:
+        # A study with no finished run gets no experiment, but one it has is still looked
+        # at: a killed live logger's runs in it are marked below.
+        if not sx.n_runs and target.client.get_experiment_by_name(sx.name) is None:
             continue
         exp_id = target.experiment(sx.name)
         existing = target.runs(exp_id)
