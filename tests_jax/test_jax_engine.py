@@ -243,3 +243,27 @@ def test_without_jax_the_engine_is_refused_in_one_line(tmp_path, data_dir):
         [sys.executable, "-c", block + "from sweeplab.engines import resolve; "
          "print(resolve('auto'))"], capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert auto.stdout.strip() == "fast", auto.stderr
+
+
+def test_shuffled_epochs_follow_run_order_like_fit(mnist_500):
+    """With shuffling, a run visits run_order(seed) in every epoch (as fit on TensorFlow
+    repeats its order): two shuffled epochs equal fit on the data pre-permuted that way
+    with shuffle=False (tolerance as above, two epochs of steps)."""
+    from sweeplab.engines.jax import run_order
+
+    cfg = dataclasses.replace(CNN_BN_DROPOUT, epochs=2)
+    seed = 7
+    got = train_members([Member(cfg, seed)], mnist_500)[0]
+    order = np.asarray(run_order(seed, len(mnist_500.x_train)))
+    assert sorted(order) == list(range(len(mnist_500.x_train)))
+    assert not np.array_equal(order, np.asarray(run_order(seed + 1, len(order))))
+    seed_everything(seed)
+    model = models.compile_model(models.build_model(cfg, mnist_500.image_shape, 10), cfg)
+    hist = model.fit(mnist_500.x_train[order], mnist_500.y_train[order], batch_size=32,
+                     epochs=2, shuffle=False, verbose=0).history
+    steps = 2 * -(-len(order) // 32)
+    assert [e.train_loss for e in got.epochs[1:]] == pytest.approx(hist["loss"],
+                                                                    rel=steps * 8 * EPS)
+    for w1, w2 in zip(got.weights, model.get_weights(), strict=True):
+        np.testing.assert_allclose(w1, w2, rtol=0, atol=steps * 8 * EPS * max(
+            1.0, float(np.abs(w2).max())))
