@@ -273,3 +273,39 @@ def test_a_killed_live_run_is_replaced_when_trained_again(study, tmp_path):
         rc, out, err = cli_run("export", target, dest, "--store", str(store))
         assert rc == 0 and out.startswith(f"{target}: 0 run(s) added, 2 already there"), err
     assert len(list(tb.rglob("events.out.tfevents.*"))) == 2  # one per run
+
+
+class _CtrlC:
+    """A run listener that presses Ctrl-C when the first epoch of a run is done."""
+
+    def epoch(self, study, planned, seed, record, epochs) -> None:
+        raise KeyboardInterrupt
+
+    def run_done(self, study, planned, result) -> None:
+        pass
+
+
+def test_an_interrupted_live_run_ends_killed_and_is_replaced(study, tmp_path):
+    from sweeplab import study as st
+    from sweeplab.export.live import live_listeners
+    from sweeplab.runner import run_study
+
+    store, tb = tmp_path / "s.db", tmp_path / "tb"
+    uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
+    tiny = st.with_overrides(st.load_study_file(study.toml), seeds=1)
+    with Store(store) as s, live_listeners(s, uri, tb) as live:
+        with pytest.raises(KeyboardInterrupt):
+            run_study(tiny, s, data_dir=study.data_dir, quiet=True, engine="reference",
+                      listeners=[*live, _CtrlC()])
+    seeds, _ = _seed_runs(uri)
+    assert list(seeds["status"]) == ["KILLED"]  # closed as interrupted, not left RUNNING
+    (marker,) = [json.loads(p.read_text()) for p in tb.rglob("sweeplab-run.json")]
+    assert marker["complete"] is False
+
+    with Store(store) as s, live_listeners(s, uri, tb) as live:
+        assert run_study(tiny, s, data_dir=study.data_dir, quiet=True, engine="reference",
+                         listeners=live).trained == len(WIDTHS)
+    _check_target(uri, store)  # the interrupted run replaced: one complete run per key
+    for target, dest in (("mlflow", uri), ("tensorboard", str(tb))):
+        rc, out, err = cli_run("export", target, dest, "--store", str(store))
+        assert rc == 0 and out.startswith(f"{target}: 0 run(s) added, 2 already there"), err
