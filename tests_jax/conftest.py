@@ -26,3 +26,10 @@ def data_dir() -> str:
     if not (SHARED_DATA / "mnist.npz").is_file():
         pytest.fail(f"real data not found at {SHARED_DATA}; set SWEEPLAB_TEST_DATA")
     return str(SHARED_DATA)
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    # Keras 3.15's Variable.__array__ lacks NumPy 2's copy keyword (np.array(variable) in
+    # get_weights); harmless, and it would repeat for every weight of every model.
+    config.addinivalue_line(
+        "filterwarnings", "ignore:__array__ implementation doesn't accept a copy keyword")
