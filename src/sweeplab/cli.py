@@ -111,6 +111,10 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("studies", help="list the built-in studies, or print one as TOML")
     p.add_argument("name", nargs="?", help="print this study as a TOML file `run` accepts")
 
+    p = sub.add_parser("check", help="validate study files (or built-in names) without "
+                       "training or touching a store")
+    p.add_argument("studies", nargs="+", metavar="STUDY", help="a .toml file or built-in name")
+
     p = sub.add_parser("ls", help="studies and configs in a store, runs done/total")
     _add_store(p)
 
@@ -236,6 +240,15 @@ def _print_summary(res, summary) -> None:
                   f"{100 * row.ci_low:.2f}-{100 * row.ci_high:.2f})" if row.n > 1
                   else "(n=1: no spread yet, run more seeds)")
         print(f"  {row.config:<24} final test accuracy {100 * row.mean:.2f}% {spread}")
+
+
+def cmd_check(args: argparse.Namespace) -> int:
+    for name in args.studies:
+        study = st.resolve(name)
+        n, seeds = len(st.expand(study)), len(study.seeds)
+        print(f"{name}: ok: study {study.name!r}, {study.base.dataset}, {n} configs x {seeds} "
+              f"seeds x {study.base.epochs} epochs = {n * seeds} runs")
+    return 0
 
 
 def cmd_studies(args: argparse.Namespace) -> int:
@@ -502,6 +515,7 @@ def cmd_export(args: argparse.Namespace) -> int:
 COMMANDS = {
     "run": cmd_run,
     "studies": cmd_studies,
+    "check": cmd_check,
     "ls": cmd_ls,
     "show": cmd_show,
     "diagnose": cmd_diagnose,

@@ -30,6 +30,15 @@ OUTPUT_ACTIVATIONS = ("softmax", "relu", "linear", "sigmoid")
 LOSSES = ("squared_error", "sparse_categorical_crossentropy")
 OPTIMIZERS = ("sgd", "adam")
 PADDINGS = ("valid", "same")
+# Upper bounds: far above any model this tool is for, low enough that no value overflows a
+# machine integer downstream (NumPy seeds, TensorFlow shapes, SQLite) or asks for more memory
+# than a workstation has before the first step.
+MAX_UNITS = 65536  # dense units and conv filters
+MAX_WINDOW = 1024  # conv kernel and pool side, in pixels
+MAX_BATCH = 65536  # batch_size
+MAX_EPOCHS = 100_000  # epochs
+MAX_SUBSET = 100_000_000  # subset (images per split)
+MAX_WEIGHTS = 2**28  # trainable + non-trainable weights of one model: 1 GiB of float32
 
 
 # --- layers ---------------------------------------------------------------------------
@@ -128,10 +137,23 @@ def _allowed(names) -> str:
 def _check_keys(where: str, given: Mapping[str, Any], allowed: set[str]) -> None:
     unknown = sorted(set(given) - allowed)
     if unknown:
+        key = unknown[0] if unknown[0].isprintable() else repr(unknown[0])  # stays one line
         raise SpecError(
-            f"Unknown key '{where}{unknown[0]}' (value {given[unknown[0]]!r}). "
+            f"Unknown key '{where}{key}' (value {_short(given[unknown[0]])}). "
             f"Allowed keys: {_allowed(allowed)}."
         )
+
+
+def _short(value: Any, limit: int = 80) -> str:
+    """``repr(value)`` cut to ``limit`` characters, for error messages (always one line)."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _str(where: str, value: Any, allowed: str = "a string") -> str:
+    if not isinstance(value, str):
+        raise SpecError(f"{where} must be {allowed}. Received: {where}={_short(value)}")
+    return value
 
 
 def _int(where: str, value: Any, low: int, high: int | None = None) -> int:
@@ -139,7 +161,7 @@ def _int(where: str, value: Any, low: int, high: int | None = None) -> int:
         high is not None and value > high
     ):
         rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise SpecError(f"{where} must be an integer {rng}. Received: {where}={value!r}")
+        raise SpecError(f"{where} must be an integer {rng}. Received: {where}={_short(value)}")
     return int(value)
 
 
@@ -154,20 +176,22 @@ def _float(where: str, value: Any, low: float, high: float, low_open: bool, high
         hi = ")" if high_open else "]"
         hi_s = "inf" if math.isinf(high) else repr(high)
         raise SpecError(
-            f"{where} must be a number in {lo}{low!r}, {hi_s}{hi}. Received: {where}={value!r}"
+            f"{where} must be a number in {lo}{low!r}, {hi_s}{hi}. "
+            f"Received: {where}={_short(value)}"
         )
     return float(value)
 
 
 def _choice(where: str, value: Any, allowed: tuple[str, ...]) -> str:
-    if value not in allowed:
-        raise SpecError(f"{where} must be one of {', '.join(allowed)}. Received: {where}={value!r}")
+    if not isinstance(value, str) or value not in allowed:
+        raise SpecError(f"{where} must be one of {', '.join(allowed)}. "
+                        f"Received: {where}={_short(value)}")
     return value
 
 
 def _bool(where: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise SpecError(f"{where} must be true or false. Received: {where}={value!r}")
+        raise SpecError(f"{where} must be true or false. Received: {where}={_short(value)}")
     return value
 
 
@@ -178,12 +202,12 @@ def layer_from_dict(d: Mapping[str, Any], where: str = "layer") -> Layer:
     if not isinstance(d, Mapping) or "type" not in d:
         raise SpecError(
             f"{where} must be a table with a 'type' key ({_allowed(LAYER_TYPES)}). "
-            f"Received: {where}={d!r}"
+            f"Received: {where}={_short(d)}"
         )
     kind = d["type"]
-    if kind not in LAYER_TYPES:
+    if not isinstance(kind, str) or kind not in LAYER_TYPES:
         raise SpecError(
-            f"Unknown layer type {where}.type={kind!r}. Allowed: {_allowed(LAYER_TYPES)}."
+            f"Unknown layer type {where}.type={_short(kind)}. Allowed: {_allowed(LAYER_TYPES)}."
         )
     cls = LAYER_TYPES[kind]
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
@@ -194,17 +218,17 @@ def layer_from_dict(d: Mapping[str, Any], where: str = "layer") -> Layer:
     if missing:
         raise SpecError(f"{where} ({kind}) needs {where}.{missing[0]}.")
     if kind == "dense":
-        return Dense(_int(f"{where}.units", args["units"], 1),
+        return Dense(_int(f"{where}.units", args["units"], 1, MAX_UNITS),
                      _choice(f"{where}.activation", args.get("activation", "relu"), ACTIVATIONS))
     if kind == "conv2d":
         return Conv2D(
-            _int(f"{where}.filters", args["filters"], 1),
-            _int(f"{where}.kernel", args.get("kernel", 3), 1),
+            _int(f"{where}.filters", args["filters"], 1, MAX_UNITS),
+            _int(f"{where}.kernel", args.get("kernel", 3), 1, MAX_WINDOW),
             _choice(f"{where}.padding", args.get("padding", "valid"), PADDINGS),
             _choice(f"{where}.activation", args.get("activation", "relu"), ACTIVATIONS),
         )
     if kind == "maxpool":
-        return MaxPool(_int(f"{where}.size", args.get("size", 2), 1))
+        return MaxPool(_int(f"{where}.size", args.get("size", 2), 1, MAX_WINDOW))
     if kind == "dropout":
         return Dropout(_float(f"{where}.rate", args["rate"], 0.0, 1.0, False, True))
     return cls()
@@ -221,7 +245,7 @@ def optimizer_from_dict(d: Mapping[str, Any], where: str = "optimizer") -> Optim
     if isinstance(d, Optimizer):
         return d
     if not isinstance(d, Mapping):
-        raise SpecError(f"{where} must be a table. Received: {where}={d!r}")
+        raise SpecError(f"{where} must be a table. Received: {where}={_short(d)}")
     name = _choice(f"{where}.name", d.get("name", "adam"), OPTIMIZERS)
     common = {"name", "learning_rate"}
     own = {"sgd": {"momentum", "nesterov"},
@@ -256,17 +280,18 @@ def config_from_dict(d: Mapping[str, Any], where: str = "") -> Config:
             cannot work for the dataset.
     """
     if not isinstance(d, Mapping):
-        raise SpecError(f"{where or 'config'} must be a table. Received: {d!r}")
+        raise SpecError(f"{where or 'config'} must be a table. Received: {_short(d)}")
     _check_keys(where, d, CONFIG_KEYS)
     dataset = d.get("dataset", "mnist")
-    if dataset not in data_mod.DATASETS:
+    if not isinstance(dataset, str) or dataset not in data_mod.DATASETS:
         raise SpecError(
             f"{where}dataset must be one of {_allowed(data_mod.DATASETS)}. "
-            f"Received: {where}dataset={dataset!r}"
+            f"Received: {where}dataset={_short(dataset)}"
         )
     raw_layers = d.get("layers", ())
     if not isinstance(raw_layers, (list, tuple)):
-        raise SpecError(f"{where}layers must be a list of layer tables. Received: {raw_layers!r}")
+        raise SpecError(f"{where}layers must be a list of layer tables. "
+                        f"Received: {where}layers={_short(raw_layers)}")
     layers = tuple(layer_from_dict(x, f"{where}layers[{i}]") for i, x in enumerate(raw_layers))
     subset = d.get("subset")
     cfg = Config(
@@ -276,9 +301,9 @@ def config_from_dict(d: Mapping[str, Any], where: str = "") -> Config:
                                   d.get("output_activation", "softmax"), OUTPUT_ACTIVATIONS),
         loss=_choice(f"{where}loss", d.get("loss", "sparse_categorical_crossentropy"), LOSSES),
         optimizer=optimizer_from_dict(d.get("optimizer", {}), f"{where}optimizer"),
-        batch_size=_int(f"{where}batch_size", d.get("batch_size", 32), 1),
-        epochs=_int(f"{where}epochs", d.get("epochs", 5), 1),
-        subset=None if subset is None else _int(f"{where}subset", subset, 10),
+        batch_size=_int(f"{where}batch_size", d.get("batch_size", 32), 1, MAX_BATCH),
+        epochs=_int(f"{where}epochs", d.get("epochs", 5), 1, MAX_EPOCHS),
+        subset=None if subset is None else _int(f"{where}subset", subset, 10, MAX_SUBSET),
     )
     check_shapes(cfg, where)
     if cfg.loss == "sparse_categorical_crossentropy" and cfg.output_activation not in (
@@ -300,6 +325,7 @@ def check_shapes(cfg: Config, where: str = "") -> list[tuple[int, ...]]:
     """
     shape: tuple[int, ...] = data_mod.DATASETS[cfg.dataset].shape
     shapes = []
+    weights = 0
     for i, layer in enumerate(cfg.layers):
         at = f"{where}layers[{i}] ({layer.type})"
         if isinstance(layer, (Conv2D, MaxPool)) and len(shape) != 3:
@@ -318,6 +344,7 @@ def check_shapes(cfg: Config, where: str = "") -> list[tuple[int, ...]]:
                     f"{shape[0]}x{shape[1]} image below 1 pixel. Allowed: kernel <= "
                     f"{min(shape[:2])}, or padding='same'."
                 )
+            weights += (layer.kernel**2 * shape[2] + 1) * layer.filters
             shape = (h, w, layer.filters)
         elif isinstance(layer, MaxPool):
             h, w, c = shape[0] // layer.size, shape[1] // layer.size, shape[2]
@@ -335,8 +362,16 @@ def check_shapes(cfg: Config, where: str = "") -> list[tuple[int, ...]]:
                     f"{at} needs a vector but gets an image of shape {shape}. "
                     "Add {type = \"flatten\"} before it."
                 )
+            weights += (shape[0] + 1) * layer.units
             shape = (layer.units,)
+        elif isinstance(layer, BatchNorm):
+            weights += 4 * shape[-1]  # gamma, beta, moving mean and variance
         shapes.append(shape)
+        if weights > MAX_WEIGHTS:
+            raise SpecError(
+                f"{at} brings the model to {weights:,} weights; at most {MAX_WEIGHTS:,} "
+                f"(1 GiB of float32) are allowed. Use fewer units or filters."
+            )
     if len(shape) != 1:
         raise SpecError(
             f"{where}layers end with an image of shape {shape}; the output layer needs a vector. "
@@ -457,6 +492,6 @@ def preset(name: str) -> Config:
     Raises:
         SpecError: unknown preset name.
     """
-    if name not in PRESETS:
-        raise SpecError(f"Unknown preset {name!r}. Allowed: {_allowed(PRESETS)}.")
+    if not isinstance(name, str) or name not in PRESETS:
+        raise SpecError(f"Unknown preset {_short(name)}. Allowed: {_allowed(PRESETS)}.")
     return PRESETS[name]

@@ -43,6 +43,9 @@ STUDY_KEYS = {"name", "title", "description", "dataset", "seeds", "epochs", "sub
               "axes", "baseline"}
 MODEL_KEYS = {"preset", "layers", "output_activation", "loss", "optimizer", "batch_size"}
 AXIS_KEYS = {"name", "path", "paths", "values", "labels", "scale"}
+MAX_SEED = 2**31 - 1  # NumPy, TensorFlow and JAX all take a seed of this size
+MAX_SEED_COUNT = 10_000  # seeds per config
+MAX_GRID = 100_000  # configs in one study (the product of the axes' lengths)
 
 
 @dataclass(frozen=True)
@@ -223,7 +226,7 @@ def _set_path(d: dict[str, Any], path: str, value: Any, where: str) -> None:
         last = i == len(parts) - 1
         here = ".".join(parts[: i + 1])
         if isinstance(node, list):
-            if not part.isdigit() or int(part) >= len(node):
+            if not (part.isascii() and part.isdigit()) or int(part) >= len(node):
                 raise S.SpecError(
                     f"{where}: path {path!r} indexes {here!r} but that list has {len(node)} "
                     f"items (indices 0..{len(node) - 1})."
@@ -265,7 +268,8 @@ def expand(study: Study) -> list[PlannedConfig]:
         try:
             cfg = S.config_from_dict(d)
         except S.SpecError as err:
-            raise S.SpecError(f"study {study.name!r} at {where or 'base'}: {err}") from err
+            at = where if where.isprintable() else repr(where)  # the message stays one line
+            raise S.SpecError(f"study {study.name!r} at {at or 'base'}: {err}") from err
         out.append(PlannedConfig(cfg, S.config_hash(cfg), where or "base", labels, pos))
     hashes = [p.hash for p in out]
     if len(set(hashes)) != len(hashes):
@@ -309,18 +313,33 @@ def with_overrides(study: Study, seeds: int | Sequence[int] | None = None,
 
 def _seeds(value: Any, where: str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
-        if value < 1:
-            raise S.SpecError(f"{where} must be a count >= 1 or a list of seeds. "
-                              f"Received: {where}={value!r}")
+        if not 1 <= value <= MAX_SEED_COUNT:
+            raise S.SpecError(f"{where} must be a count in [1, {MAX_SEED_COUNT}] or a list of "
+                              f"seeds. Received: {where}={S._short(value)}")
         return tuple(range(value))
-    if isinstance(value, (list, tuple)) and value and all(
-        isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in value
+    if isinstance(value, (list, tuple)) and 0 < len(value) <= MAX_SEED_COUNT and all(
+        isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in value
     ):
         if len(set(value)) != len(value):
-            raise S.SpecError(f"{where} lists a seed twice. Received: {where}={list(value)!r}")
+            raise S.SpecError(f"{where} lists a seed twice. "
+                              f"Received: {where}={S._short(list(value))}")
         return tuple(int(s) for s in value)
-    raise S.SpecError(f"{where} must be a count >= 1 or a non-empty list of distinct integers >= 0."
-                      f" Received: {where}={value!r}")
+    raise S.SpecError(f"{where} must be a count in [1, {MAX_SEED_COUNT}] or a non-empty list of "
+                      f"at most {MAX_SEED_COUNT} distinct integers in [0, {MAX_SEED}]. "
+                      f"Received: {where}={S._short(value)}")
+
+
+def _text(d: Mapping[str, Any], key: str, where: str = "", *, lines: bool = False) -> str:
+    """A string field: a str, without control characters (newlines and tabs where
+    ``lines``), so that tables, plots and one-line messages show it as it is."""
+    value = d.get(key, "")
+    ok = isinstance(value, str) and all(
+        ch.isprintable() or (lines and ch in "\n\t") for ch in value)
+    if not ok:
+        what = "text" if lines else "a one-line string"
+        raise S.SpecError(f"{where}{key} must be {what} without control characters. "
+                          f"Received: {where}{key}={S._short(value)}")
+    return value
 
 
 # --- dict / TOML ------------------------------------------------------------------------
@@ -332,31 +351,52 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None) -> Study:
         SpecError: unknown keys, bad values, or a grid point that is not a valid config.
     """
     if not isinstance(d, Mapping):
-        raise S.SpecError(f"a study must be a table. Received: {d!r}")
+        raise S.SpecError(f"a study must be a table. Received: {S._short(d)}")
     S._check_keys("", d, STUDY_KEYS)
     name = d.get("name", name)
-    if not isinstance(name, str) or not name.strip():
-        raise S.SpecError(f"name must be a non-empty string. Received: name={name!r}")
+    if not isinstance(name, str) or not name.strip() or not name.isprintable():
+        raise S.SpecError(f"name must be a non-empty one-line string without control "
+                          f"characters. Received: name={S._short(name)}")
+    title = _text(d, "title")
+    description = _text(d, "description", lines=True)
     model = d.get("model", {})
     if not isinstance(model, Mapping):
-        raise S.SpecError(f"model must be a table. Received: model={model!r}")
+        raise S.SpecError(f"model must be a table. Received: model={S._short(model)}")
     S._check_keys("model.", model, MODEL_KEYS)
     cfg: dict[str, Any] = {}
     if "preset" in model:
-        cfg = S.config_to_dict(S.preset(model["preset"]))
+        preset = model["preset"]
+        if not isinstance(preset, str) or preset not in S.PRESETS:
+            raise S.SpecError(f"model.preset must be one of {', '.join(sorted(S.PRESETS))}. "
+                              f"Received: model.preset={S._short(preset)}")
+        cfg = S.config_to_dict(S.preset(preset))
     cfg.update({k: v for k, v in model.items() if k != "preset"})
     for key in ("dataset", "epochs", "subset"):
         if key in d:
             cfg[key] = d[key]
     base = S.config_from_dict(cfg, "model.")
-    axes = tuple(_axis_from_dict(a, i) for i, a in enumerate(d.get("axes", [])))
+    raw_axes = d.get("axes", [])
+    if not isinstance(raw_axes, list):
+        raise S.SpecError(f"axes must be a list of [[axes]] tables. "
+                          f"Received: axes={S._short(raw_axes)}")
+    axes = tuple(_axis_from_dict(a, i) for i, a in enumerate(raw_axes))
     names = [a.name for a in axes]
     if len(set(names)) != len(names):
-        raise S.SpecError(f"axes names must be distinct. Received: {names}")
+        raise S.SpecError(f"axes names must be distinct. Received: {S._short(names)}")
+    baseline = d.get("baseline")
+    if baseline is not None and not isinstance(baseline, str):
+        raise S.SpecError(f"baseline must be a grid label (a string such as \"width=32\"). "
+                          f"Received: baseline={S._short(baseline)}")
+    grid = 1
+    for a in axes:
+        grid *= len(a.values)
+    if grid > MAX_GRID:
+        raise S.SpecError(f"the axes make a grid of {grid:,} configs; at most {MAX_GRID:,} are "
+                          f"allowed in one study. Received: axes with "
+                          f"{' x '.join(str(len(a.values)) for a in axes)} values")
     study = Study(
         name=name, base=base, seeds=_seeds(d.get("seeds", 10), "seeds"), axes=axes,
-        title=str(d.get("title", "")), description=str(d.get("description", "")),
-        baseline=d.get("baseline"),
+        title=title, description=description, baseline=baseline,
     )
     planned = expand(study)  # refuse an impossible grid now, before any training
     if study.baseline is not None and study.baseline not in {p.label for p in planned}:
@@ -368,27 +408,35 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None) -> Study:
 def _axis_from_dict(a: Any, i: int) -> Axis:
     where = f"axes[{i}]"
     if not isinstance(a, Mapping):
-        raise S.SpecError(f"{where} must be a table. Received: {a!r}")
+        raise S.SpecError(f"{where} must be a table. Received: {where}={S._short(a)}")
     S._check_keys(f"{where}.", a, AXIS_KEYS)
     if "path" in a and "paths" in a:
         raise S.SpecError(f"{where}: give path or paths, not both.")
+    key = "paths" if "paths" in a else "path"
     paths = a.get("paths", [a["path"]] if "path" in a else None)
-    if not paths or not all(isinstance(p, str) and p for p in paths):
-        raise S.SpecError(f"{where}.paths must be a non-empty list of dotted config fields "
-                          f"such as \"layers.1.units\". Received: {paths!r}")
+    if not isinstance(paths, list) or not paths or not all(
+            isinstance(p, str) and p and p.isprintable() for p in paths):
+        raise S.SpecError(f"{where}.{key} must be a non-empty list of dotted config fields "
+                          f"such as [\"layers.1.units\"] (path: one such string). "
+                          f"Received: {where}.{key}={S._short(a.get(key))}")
     values = a.get("values")
     if not isinstance(values, list) or not values:
-        raise S.SpecError(f"{where}.values must be a non-empty list. Received: {values!r}")
+        raise S.SpecError(f"{where}.values must be a non-empty list. "
+                          f"Received: {where}.values={S._short(values)}")
     labels = a.get("labels", [])
-    if labels and (len(labels) != len(values) or not all(isinstance(x, str) for x in labels)):
-        raise S.SpecError(f"{where}.labels must be {len(values)} strings, one per value. "
-                          f"Received: {labels!r}")
+    if not isinstance(labels, list) or (labels and (len(labels) != len(values) or not all(
+            isinstance(x, str) and x.isprintable() for x in labels))):
+        raise S.SpecError(f"{where}.labels must be a list of {len(values)} one-line strings, "
+                          f"one per value. Received: {where}.labels={S._short(labels)}")
     scale = a.get("scale", "category")
-    if scale not in SCALES:
+    if not isinstance(scale, str) or scale not in SCALES:
         raise S.SpecError(f"{where}.scale must be one of {', '.join(SCALES)}. "
-                          f"Received: {where}.scale={scale!r}")
+                          f"Received: {where}.scale={S._short(scale)}")
     name = a.get("name", paths[0])
-    return Axis(str(name), tuple(paths), tuple(values), tuple(labels), scale)
+    if not isinstance(name, str) or not name or not name.isprintable():
+        raise S.SpecError(f"{where}.name must be a non-empty one-line string. "
+                          f"Received: {where}.name={S._short(name)}")
+    return Axis(name, tuple(paths), tuple(values), tuple(labels), scale)
 
 
 def study_to_dict(study: Study) -> dict[str, Any]:
@@ -428,6 +476,10 @@ def load_study_file(path: str | Path) -> Study:
         text = p.read_text(encoding="utf-8")
     except OSError as err:
         raise S.SpecError(f"cannot read study file {p}: {err.strerror}") from err
+    except UnicodeDecodeError as err:
+        raise S.SpecError(f"{p} is not a text file in UTF-8 (byte {err.start} is "
+                          f"{err.object[err.start:err.start + 1]!r}); a study file is TOML "
+                          f"text.") from err
     try:
         d = tomllib.loads(text)
     except tomllib.TOMLDecodeError as err:
