@@ -39,7 +39,7 @@ def test_q1_preset_is_the_assignment_model():
     ({"layers": [{"type": "flatten"}, {"type": "dropout", "rate": 1.5}]},
      ["layers[1].rate", "1.5", "[0.0, 1.0)"]),
     ({"layers": [{"type": "flatten"}, {"type": "dense", "units": 0}]},
-     ["layers[1].units", "0", ">= 1"]),
+     ["layers[1].units", "0", "[1, 65536]"]),
     ({"optimizer": {"name": "sgd", "learning_rate": -0.1}},
      ["optimizer.learning_rate", "-0.1"]),
     ({"layers": [{"type": "flatten"}, {"type": "conv2d", "filters": 8}]},
@@ -58,7 +58,14 @@ def test_q1_preset_is_the_assignment_model():
      ["output_activation", "softmax"]),
     ({"layers": [{"type": "conv2d", "filters": 4}]}, ["flatten"]),
     ({"dataset": "imagenet"}, ["dataset", "cifar10", "mnist"]),
-    ({"batch_size": 0}, ["batch_size", ">= 1"]),
+    ({"batch_size": 0}, ["batch_size", "[1, 65536]"]),
+    ({"epochs": 10**20}, ["epochs", "100000000000000000000", "[1, 100000]"]),
+    ({"dataset": ["mnist"]}, ["dataset", "['mnist']", "mnist"]),
+    ({"layers": [{"type": ["dense"]}]}, ["layers[0].type", "Allowed"]),
+    # (784 + 1) * 65536 + (65536 + 1) * 65536 = 4,346,478,592 weights after layers[2]
+    ({"layers": [{"type": "flatten"}, {"type": "dense", "units": 65536},
+                 {"type": "dense", "units": 65536}]},
+     ["layers[2] (dense)", "4,346,478,592 weights", "268,435,456"]),
 ])
 def test_invalid_configs_name_key_value_and_allowed(over, words):
     with pytest.raises(S.SpecError) as err:
