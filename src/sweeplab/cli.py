@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab import study as st
+from sweeplab.executors import ExecutorError
 from sweeplab.export import ExportError
 from sweeplab.store import DEFAULT_PATH, Store, StoreError
 
@@ -67,6 +68,11 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--parallel", type=_positive, metavar="K",
                    help="seeds of one config trained at once by the engine (default: automatic)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="train each "
+                   "group of runs as a Ray task: no ADDRESS starts a Ray cluster on this "
+                   "machine, `auto` joins the one `ray start` started here, HOST:PORT joins "
+                   "that cluster's head; this process still writes the store (needs "
+                   "sweeplab[ray])")
     p.add_argument("--save-models", metavar="DIR", help="save every trained run's model as "
                    "DIR/<config hash>/seed<N>.keras, its path kept in the store, for `predict` "
                    "(off by default; 4 bytes per weight: about 0.1 MB a run for q1's MLP, "
@@ -177,7 +183,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return COMMANDS[args.command](args)
     except (S.SpecError, data_mod.DataError, StoreError, CliError, ValueError,
-            ExportError) as err:
+            ExportError, ExecutorError) as err:
         print(f"sweeplab {args.command}: error: {err}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
@@ -198,7 +204,7 @@ def _run_options(args: argparse.Namespace) -> dict:
     return dict(store=args.store, seeds=args.seeds, epochs=args.epochs, subset=args.subset,
                 engine=args.engine, parallel=args.parallel, data_dir=args.data_dir,
                 progress=not args.quiet, save_models=args.save_models or False,
-                mlflow=args.mlflow, tensorboard=args.tensorboard,
+                mlflow=args.mlflow, tensorboard=args.tensorboard, ray=args.ray,
                 log=lambda m: print(m, file=sys.stderr))
 
 

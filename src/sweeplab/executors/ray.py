@@ -56,6 +56,24 @@ def _check_reachable(address: str) -> None:
                             f"address") from None
 
 
+def _is_loopback(address: str) -> bool:
+    host = address.rpartition(":")[0].strip("[]")
+    return host == "localhost" or host == "::1" or host.startswith("127.")
+
+
+def _loopback_only() -> None:
+    """Keep Ray on the loopback address: a ``local`` cluster binds its ports there, and a
+    driver joining ``127.0.0.1:PORT`` stays there (by default Ray swaps a loopback address
+    for the machine's outward one). Ray's switch for this is named after Windows and macOS.
+    """
+    import sys
+
+    os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+    constants = sys.modules.get("ray._private.ray_constants")
+    if constants is not None:  # Ray already imported: it read the switch at import
+        constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
+
+
 class RayExecutor:
     """Submits groups as Ray tasks and yields their runs as the tasks finish.
 
@@ -80,10 +98,8 @@ class RayExecutor:
                  max_retries: int = MAX_RETRIES):
         if address not in ("local", "auto"):
             _check_reachable(address)
-        if address == "local":
-            # A cluster for this process only: its ports on the loopback address, not on
-            # every interface (Ray's switch for that is named after Windows and macOS).
-            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+        if address == "local" or _is_loopback(address):
+            _loopback_only()
         ray = import_ray()
         self._ray = ray
         self._connected_here = not ray.is_initialized()
