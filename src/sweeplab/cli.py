@@ -396,17 +396,19 @@ def _print_run_diagnostics(cfg: dict, results) -> None:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from sweeplab.explain import report_lines, sweep_lines
+    from sweeplab.explain import ordered_axes, report_lines, sweep_lines
 
     ref = f"{args.study}:{args.config}" if args.config else args.study
     with Store(args.store, readonly=True) as store:
+        row = store.study(args.study.partition(":")[0])
+        ordered = bool(row) and ordered_axes(row.definition)
         configs = _configs_for(store, ref)
         found = [(label, store.results(h)) for h, label in configs]
         for (h, _), (label, runs) in zip(configs, found, strict=True):
             _, cfg = store.config(h)
             names = data_mod.DATASETS[cfg["dataset"]].class_names
             print("\n".join(report_lines(f"{label} [{h[:10]}]", runs, names)))
-        for line in sweep_lines(found):
+        for line in sweep_lines(found, ordered):
             print(line)
     return 0
 

@@ -37,6 +37,7 @@ __all__ = [
     "hidden_slope",
     "silent_slope",
     "sweep_statement",
+    "trend_p",
     "why_statement",
 ]
 
@@ -442,9 +443,30 @@ def _share_steps(labels: Sequence[str], hits: Sequence[int], totals: Sequence[in
             for i, p in enumerate(adjusted) if p < 1 - CONFIDENCE]
 
 
-def sweep_statement(configs: Sequence[ConfigExplanation]) -> str | None:
+def trend_p(hits: Sequence[int], totals: Sequence[int]) -> float:
+    """Two-sided p-value of the Cochran-Armitage test for a linear trend of the share
+    hits/totals over the configurations' order (scores 0, 1, 2, ...); 1 when no variation."""
+    x = np.asarray(hits, float)
+    n = np.asarray(totals, float)
+    s = np.arange(len(x), dtype=float)
+    p = x.sum() / n.sum()
+    var = p * (1 - p) * ((n * s * s).sum() - (n * s).sum() ** 2 / n.sum())
+    if var <= 0:
+        return 1.0
+    z = float((s * (x - n * p)).sum()) / math.sqrt(var)
+    return float(2 * _st.norm.sf(abs(z)))
+
+
+def ordered_axes(definition: dict) -> bool:
+    """Whether a study's configurations lie along one ordered axis (linear or log2 scale)."""
+    axes = definition.get("axes", [])
+    return len(axes) == 1 and axes[0].get("scale") in ("linear", "log2")
+
+
+def sweep_statement(configs: Sequence[ConfigExplanation], ordered: bool = False) -> str | None:
     """How often runs fail to learn or go silent along a sweep, and which neighbouring steps
-    change that share beyond chance (Fisher's exact test, Holm-corrected); None when no
+    change that share beyond chance (Fisher's exact test, Holm-corrected); with ``ordered``
+    also whether the share trends along the axis (Cochran-Armitage). None when no
     configuration has such runs."""
     if len(configs) < 2:
         return None
@@ -470,15 +492,25 @@ def sweep_statement(configs: Sequence[ConfigExplanation]) -> str | None:
             verdict = ("No step between neighbouring configurations changes this share beyond "
                        f"what chance gives with these seeds (Fisher exact, Holm-corrected over "
                        f"{len(configs) - 1} steps).")
+        if ordered and len(configs) >= 3:
+            p = trend_p(hits, totals)
+            if p < 1 - CONFIDENCE:
+                verdict += (f" Along the axis the share trends from {100 * hits[0] / totals[0]:.0f}"
+                            f"% to {100 * hits[-1] / totals[-1]:.0f}% (Cochran-Armitage trend "
+                            f"test over the {len(configs)} configurations, "
+                            f"{'p<0.001' if p < 0.001 else f'p={p:.2g}'}).")
+            else:
+                verdict += (" No trend along the axis is distinguishable (Cochran-Armitage, "
+                            f"p={p:.2g}).")
         out.append(f"Runs that {what}, per configuration: {shares}. {verdict}")
     return " ".join(out) or None
 
 
-def sweep_lines(configs: Sequence[tuple[str, Sequence[RunResult]]], width: int = 100
-                ) -> list[str]:
+def sweep_lines(configs: Sequence[tuple[str, Sequence[RunResult]]], ordered: bool = False,
+                width: int = 100) -> list[str]:
     """``sweeplab diagnose STUDY``'s closing lines for a sweep (empty when nothing to say)."""
     import textwrap
 
-    text = sweep_statement([explain(label, runs) for label, runs in configs if runs])
+    text = sweep_statement([explain(label, runs) for label, runs in configs if runs], ordered)
     return textwrap.wrap(f"across the sweep: {text}", width, subsequent_indent="  ") if text \
         else []
