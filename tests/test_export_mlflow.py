@@ -231,7 +231,7 @@ def test_a_killed_live_run_is_replaced_when_trained_again(study, tmp_path):
     store, tb = tmp_path / "s.db", tmp_path / "tb"
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
     args = ["run", str(study.toml), "--store", str(store), "--data-dir", study.data_dir,
-            "--quiet", "--engine", "reference", "--seeds", "1", "--epochs", "20",
+            "--quiet", "--engine", "reference", "--seeds", "1", "--epochs", "8",
             "--mlflow", uri, "--tensorboard", str(tb)]
     client = MlflowClient(tracking_uri=uri)
     client.search_experiments()  # the database is made here: two processes never race on it
