@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
 import sys
 from collections.abc import Sequence
 
@@ -190,6 +191,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"sweeplab {args.command}: interrupted; finished runs are kept in the store.",
               file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `sweeplab show ... | head`: the reader left, nothing is wrong
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 141
 
 
 # --- commands -----------------------------------------------------------------------------

@@ -208,9 +208,8 @@ def _inspect_existing(path: Path) -> None:
             f"{path} is not a sweeplab store (not an SQLite database). It was left untouched; "
             "pass --store with another path."
         )
-    uri = f"file:{path.resolve()}?mode=ro"
     try:
-        con = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S)
+        con = sqlite3.connect(_read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_S)
         try:
             app_id = con.execute("PRAGMA application_id").fetchone()[0]
             version = con.execute("PRAGMA user_version").fetchone()[0]
@@ -218,6 +217,11 @@ def _inspect_existing(path: Path) -> None:
         finally:
             con.close()
     except sqlite3.DatabaseError as err:
+        if not _dir_writable(path):
+            raise StoreError(f"{path} cannot be opened: its directory is read-only and its "
+                             f"write-ahead log ({path.name}-wal) holds data SQLite must index "
+                             f"beside it ({err}). It was left untouched; copy the store with "
+                             f"its -wal file to a writable place.") from err
         raise StoreError(f"{path} is damaged and cannot be read as a store ({err}). "
                          "It was left untouched.") from err
     if app_id != APPLICATION_ID:
@@ -235,6 +239,35 @@ def _inspect_existing(path: Path) -> None:
         )
 
 
+def _dir_writable(path: Path) -> bool:
+    return os.access(path.parent if str(path.parent) else Path("."), os.W_OK | os.X_OK)
+
+
+def _read_only_uri(path: Path) -> str:
+    """An SQLite URI that reads the store without writing anything. A WAL store normally
+    needs its -shm index beside it; in a read-only directory, with no write-ahead log
+    pending, the file alone is the whole store and is opened as immutable."""
+    wal = path.with_name(path.name + "-wal")
+    still = not _dir_writable(path) and (not wal.exists() or wal.stat().st_size == 0)
+    return f"file:{path.resolve()}?mode=ro{'&immutable=1' if still else ''}"
+
+
+def _check_writable(path: Path) -> None:
+    """Refuse, before any training, a store that could be read but not written: SQLite
+    would only fail at the first write (a traceback after the work was done)."""
+    hint = ("Read it with `sweeplab ls/show/report --store`, or copy it to a writable place "
+            "and pass --store with that path.")
+    if path.exists() and not os.access(path, os.W_OK):
+        raise StoreError(f"{path} is read-only: runs cannot be stored in it. It was left "
+                         f"untouched. {hint}")
+    # WAL mode keeps STORE-wal and STORE-shm beside the store: the directory must be writable.
+    if not _dir_writable(path):
+        raise StoreError(f"Cannot write {path}: its directory is read-only (SQLite keeps its "
+                         "write-ahead log beside the store). Nothing was changed. "
+                         + (hint if path.exists() else "Pass --store with a path in a "
+                            "writable directory."))
+
+
 class Store:
     """An open run store. Use as a context manager, or call :meth:`close`."""
 
@@ -244,15 +277,19 @@ class Store:
         if self.path.exists():
             if not self.path.is_file():
                 raise StoreError(f"{self.path} is not a file. Pass --store with a file path.")
+            if not readonly:
+                _check_writable(self.path)
             _inspect_existing(self.path)
         elif readonly:
             raise StoreError(f"No store at {self.path}. Run a study first, or pass --store PATH.")
         elif not self.path.parent.exists():
             raise StoreError(f"Cannot create {self.path}: directory {self.path.parent} "
                              "does not exist.")
+        if not readonly:
+            _check_writable(self.path)  # a new store: its directory
         try:
             if readonly:
-                self._con = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True,
+                self._con = sqlite3.connect(_read_only_uri(self.path), uri=True,
                                             timeout=BUSY_TIMEOUT_S, isolation_level=None)
             else:
                 self._con = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_S,
@@ -298,6 +335,9 @@ class Store:
             raise self._error(err) from err
         try:
             yield self._con
+        except sqlite3.OperationalError as err:  # e.g. a disk that filled up mid-write
+            self._con.execute("ROLLBACK")
+            raise self._error(err) from err
         except BaseException:
             self._con.execute("ROLLBACK")
             raise
