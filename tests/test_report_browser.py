@@ -272,3 +272,52 @@ def tiny_store_report(tmp_path_factory, data_dir):
                              data_dir=data_dir, quiet=True)
         return report.write_report(store, root / "report.html", ["q1", "q6"],
                                    data_dir=data_dir)
+
+
+XSS_STUDY = '''
+name = "xss<script>console.error('xss-name')</script>"
+title = "<script>console.error('xss-title')</script> & <b>bold</b>"
+description = """<img src=x onerror="console.error('xss-description')">
+<svg onload="console.error('xss-svg')"></svg>"""
+dataset = "mnist"
+seeds = 1
+epochs = 1
+subset = 200
+
+[model]
+preset = "mlp-relu-mse"
+
+[[axes]]
+name = "<iframe src=javascript:console.error('xss-axis')>"
+path = "layers.1.units"
+values = [8, 16]
+labels = ["<script>console.error('xss-label')</script>", "<u onmouseover=x>16</u>"]
+'''
+
+
+@needs_chromium
+def test_strings_from_a_study_are_text_not_markup(tmp_path, data_dir):
+    """Every string a study file or a store brings (name, title, description, axis name and
+    labels) is escaped: the page shows it as text and none of it runs."""
+    import sweeplab
+    from sweeplab.report import write_report
+    from sweeplab.store import Store
+
+    toml = tmp_path / "xss.toml"
+    toml.write_text(XSS_STUDY)
+    res = sweeplab.run(str(toml), store=tmp_path / "s.db", data_dir=data_dir, progress=False)
+    name = res.studies()["study"].iloc[0]
+    assert name.startswith("xss<script>")
+    with Store(tmp_path / "s.db", readonly=True) as store:
+        page = write_report(store, tmp_path / "report.html", [name], data_dir=data_dir)
+    html = page.read_text()
+    for raw in ("<script>console.error", "<img src=x", "<svg onload", "<iframe", "<u onmouse",
+                "<b>bold"):
+        assert raw not in html, raw
+    assert "&lt;script&gt;console.error(&#x27;xss-title&#x27;)" in html or \
+        "&lt;script&gt;console.error('xss-title')" in html
+    with Browser() as b:
+        check = b.check_page(page.resolve().as_uri())
+    assert check.console_errors == [], check.console_errors
+    assert check.network_requests == [], check.network_requests
+    assert len(check.images) == html.count("<img ")
