@@ -134,3 +134,28 @@ def test_a_file_where_the_directory_goes_gives_one_line(study, tmp_path):
         assert err.startswith(f"sweeplab export: error: the {fmt} output directory")
         assert "is a file" in err
     assert target.read_text() == "mine\n"  # left alone
+
+
+def test_python_export_writes_what_the_cli_writes(study, tmp_path):
+    """``sweeplab.open(store).export(...)`` is the export the CLI runs: same files, same rows;
+    a second call adds nothing."""
+    import sweeplab
+
+    res = sweeplab.open(study.store)
+    n = len(WIDTHS) * len(SEEDS)
+    for fmt in ("csv", "parquet"):
+        summary = res.export(fmt, tmp_path / "py" / fmt, STUDY)
+        assert (summary.target, summary.added, summary.present) == (fmt, n, 0)
+        assert sorted(summary.files) == sorted(
+            str(tmp_path / "py" / fmt / f"{t}.{fmt}") for t in ("runs", "epochs"))
+        assert cli_run("export", fmt, str(tmp_path / "cli" / fmt), "--store",
+                       str(study.store))[0] == 0
+        for t in ("runs", "epochs"):
+            pd.testing.assert_frame_equal(
+                _read(tmp_path / "py" / fmt / f"{t}.{fmt}", fmt),
+                _read(tmp_path / "cli" / fmt / f"{t}.{fmt}", fmt))
+        again = res.export(fmt, tmp_path / "py" / fmt)
+        assert (again.added, again.present) == (0, n)
+    _check_tables(tmp_path / "py" / "csv", "csv", study.store)
+    with pytest.raises(ValueError, match="target must be one of tensorboard, mlflow, csv"):
+        res.export("excel", tmp_path / "x")

@@ -506,6 +506,25 @@ class Results:
         with self._store() as store:
             return write_report(store, path, studies=studies, fmt=fmt, data_dir=self.data_dir)
 
+    def export(self, target: str, dest: str | os.PathLike,
+               studies: str | Sequence[str] | None = None) -> Any:
+        """Copy finished runs to another tool (what ``sweeplab export`` does): ``target`` is
+        "tensorboard" (a log directory), "mlflow" (a tracking URI), "csv" or "parquet" (a
+        directory). Idempotent: runs the target already has are left alone.
+
+        Returns:
+            an ``ExportSummary`` (runs added, already present, replaced; files written).
+
+        Raises:
+            ExportError: a missing extra (it names it), an unknown study, an unusable
+                tracking URI or directory. ValueError: an unknown target.
+        """
+        from sweeplab.export import run_export
+
+        names = [studies] if isinstance(studies, str) else studies
+        with self._store() as store:
+            return run_export(store, target, dest, list(names) if names else None)
+
     # --- saved models -----------------------------------------------------------------
 
     def model_path(self, config: str, seed: int) -> Path:

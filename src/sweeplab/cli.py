@@ -517,10 +517,9 @@ def cmd_data(args: argparse.Namespace) -> int:
 
 
 def cmd_export(args: argparse.Namespace) -> int:
-    from sweeplab.export import run_export
+    from sweeplab import api
 
-    with Store(args.store, readonly=True) as store:
-        print(run_export(store, args.target, args.dest, args.studies or None).line())
+    print(api.open(args.store).export(args.target, args.dest, args.studies or None).line())
     return 0
 
 
