@@ -24,6 +24,7 @@ import datetime as _dt
 import json
 import math
 import os
+import re
 import socket
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -299,6 +300,8 @@ class Store:
             self._con.execute("PRAGMA foreign_keys=ON")
             if not readonly:
                 self._migrate()
+            else:
+                self._read_old_schema()
         except sqlite3.OperationalError as err:
             raise self._error(err) from err
         except sqlite3.DatabaseError as err:
@@ -343,6 +346,17 @@ class Store:
             raise
         else:
             self._con.execute("COMMIT")
+
+    def _read_old_schema(self) -> None:
+        """Read an older store without upgrading it (it is open read-only): a TEMP view, which
+        SQLite keeps apart from the file, shadows ``runs`` with each column added since as NULL
+        ("not recorded")."""
+        have = {row[1] for row in self._con.execute("PRAGMA main.table_info(runs)")}
+        added = [c for v in sorted(MIGRATIONS) for c in
+                 re.findall(r"ADD COLUMN (\w+)", MIGRATIONS[v]) if c not in have]
+        if have and added:
+            self._con.execute("CREATE TEMP VIEW runs AS SELECT *, "
+                              + ", ".join(f"NULL AS {c}" for c in added) + " FROM main.runs")
 
     def _migrate(self) -> None:
         version = self._con.execute("PRAGMA user_version").fetchone()[0]
