@@ -22,6 +22,7 @@ from test_fast_engine import WEIGHT_ATOL  # the exactness setting's derived tole
 
 from sweeplab import cli, data, explain, models, spec
 from sweeplab import diagnostics as D
+from sweeplab import report_diagnostics as RD
 from sweeplab import store as store_mod
 from sweeplab.engines import get_engine
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
@@ -269,6 +270,30 @@ def test_sweep_statement_states_a_trend_only_along_an_ordered_axis():
     assert not explain.ordered_axes({"axes": [{"scale": "log2"}, {"scale": "log2"}]})
 
 
+def test_liveness_and_marked_curves_records_mark_the_affected_runs():
+    one = np.zeros((10, 10), int)
+    one[:, 6] = 100
+    runs = [_silent_run(0, 0, 0.9), _silent_run(1, 2, 0.7), _run(one, seed=2)]
+    diags = [D.diagnose(r) for r in runs]
+    rec = RD.liveness(diags, data.DIGITS)
+    assert rec.seeds == (0, 1, 2) and rec.measure == "predicted"  # no liveness recorded
+    assert rec.silent[0].sum() == 0 and list(np.flatnonzero(rec.silent[1])) == [0, 1]
+    assert list(np.flatnonzero(~rec.silent[2])) == [6] and not rec.dead.any()
+    np.testing.assert_allclose(rec.values[2], np.eye(10)[6])  # every image predicted as 6
+    # with the weights' record: the colour is the share of images each output unit fires on
+    live = {"probe_images": 1000, "trained": {"dead_outputs": [0], "output_active":
+                                              [0] + [1000] * 9, "never_predicted": [0, 1],
+                                              "hidden": []}}
+    rec = RD.liveness([D.diagnose(_run(runs[1].confusion, seed=1, diagnostics=live))],
+                      data.DIGITS)
+    assert rec.measure == "active" and list(np.flatnonzero(rec.dead[0])) == [0]
+    assert rec.values[0, 0] == 0.0 and rec.values[0, 5] == 1.0
+    marked = RD.marked_curves(runs, diags, data.DIGITS)
+    assert marked.tags == ("", "never predicts 0, 1", "collapsed onto 6")
+    assert marked.learning == (True, True, False)
+    assert RD.draw_liveness(RD.liveness(diags, data.DIGITS)).axes  # it draws
+
+
 # ------------------------------------------------------------------ real training
 
 
@@ -426,3 +451,25 @@ def test_real_run_made_to_diverge_is_reported_at_epoch_1(data_dir, tmp_path, cap
     assert "DIVERGED at epoch 1" in out
     assert "seed 0 diverged (non-finite loss) at epoch 1" in out
     assert "diverged (non-finite loss) in 1 of 1 runs (seed 0 at epoch 1)" in out
+
+
+def test_report_answers_why_and_draws_the_output_units(trained, tmp_path):
+    """The report of a real one-configuration study: the generated why / learn statements,
+    the liveness plot of the output units and the per-run curves marked with the diagnosis."""
+    with Store(trained, readonly=True) as store:
+        (row,) = store.study_configs("d")
+        (run,) = store.results(row.config_hash)
+    d = D.diagnose(run)
+    names = ", ".join(map(str, d.never_predicted))
+    html = tmp_path / "r.html"
+    assert cli.main(["report", "d", "--store", str(trained), "--out", str(html)]) == 0
+    text = html.read_text()
+    assert ("Why does each run behave differently? 1 of 1 runs end with silent classes, classes "
+            f"they never predict on the test set: seed 1 never predicts {names}") in text
+    assert "have a dead ReLU output unit, zero on every test image (seed 1: 9)" in text
+    assert f"Do all runs learn the task? 1 of 1 runs learn only part of the task: seed 1 never "\
+           f"predicts {names}" in text
+    assert "Output units of d base, one row per run: colour: share of test images on which the "\
+           "output unit is non-zero; × = a dead output unit" in text
+    assert 'alt="Test accuracy per epoch of every run; solid' in text
+    assert "dead output units in 1 of 1 runs (seed 1: unit 9)" in text

@@ -35,6 +35,7 @@ __all__ = [
     "flags",
     "learn_statement",
     "hidden_slope",
+    "hidden_statement",
     "silent_slope",
     "sweep_statement",
     "trend_p",
@@ -253,6 +254,22 @@ def _nearly_dead(rec: Sequence[RunDiagnostics], n_alive: int, k: int, head: str)
             f"{100 / k:.0f}% of them), and never the largest output.")
 
 
+def hidden_statement(e: ConfigExplanation) -> str | None:
+    """What each dead hidden ReLU unit costs the learning runs; None unless the slope's
+    interval excludes 0."""
+    h = e.hidden
+    if h is None or not h.supported:
+        return None
+    units = next(d.hidden_units for d in e.runs if d.hidden)
+    cost = (f"costs {-100 * h.slope:.2f} points of final test accuracy (95% CI "
+            f"{-100 * h.ci_high:.2f} to {-100 * h.ci_low:.2f}" if h.slope < 0 else
+            f"goes with {100 * h.slope:+.2f} points (95% CI {_pts(h.ci_low)} to "
+            f"{_pts(h.ci_high)}")
+    return (f"Among the {h.n} learning runs, each hidden ReLU unit (of {units}) that is zero on "
+            f"every test image {cost}, least squares); dead hidden units explain "
+            f"{100 * h.r2:.0f}% of their variance.")
+
+
 def why_statement(e: ConfigExplanation, class_names: Sequence[str]) -> str:
     """Why the runs of one configuration differ, as far as the diagnostics show it."""
     n = len(e.runs)
@@ -302,16 +319,9 @@ def why_statement(e: ConfigExplanation, class_names: Sequence[str]) -> str:
         else:
             parts.append(f"The data do not show that silent classes cost accuracy: "
                          f"{_slope_text(s)}, an interval that includes 0.")
-    h = e.hidden
-    if h is not None and h.supported:
-        units = next(d.hidden_units for d in e.runs if d.hidden)
-        cost = (f"costs {-100 * h.slope:.2f} points of final test accuracy (95% CI "
-                f"{-100 * h.ci_high:.2f} to {-100 * h.ci_low:.2f}" if h.slope < 0 else
-                f"goes with {100 * h.slope:+.2f} points (95% CI {_pts(h.ci_low)} to "
-                f"{_pts(h.ci_high)}")
-        parts.append(f"Among the {h.n} learning runs, each hidden ReLU unit (of {units}) that is "
-                     f"zero on every test image {cost}, least squares); dead hidden units explain "
-                     f"{100 * h.r2:.0f}% of their variance.")
+    hidden = hidden_statement(e)
+    if hidden:
+        parts.append(hidden)
     if len(e.by_silent) > 1 and e.not_learning is None:
         parts.append("Final test accuracy by number of silent classes: " + "; ".join(
             f"{k} silent ({_seeds(g.seeds)}): {group_text(g)}" for k, g in e.by_silent) + ".")

@@ -233,11 +233,14 @@ def draw_marked_curves(rec: MarkedCurves) -> Figure:
 # ------------------------------------------------------------------------ blocks
 
 
-def _liveness_caption(rec: LivenessPlot, label: str) -> str:
-    what = ("colour: share of test images on which the output unit is non-zero"
-            if rec.measure == "active" else
-            "colour: share of test images predicted as the class (output liveness was not "
-            "recorded or the output is never exactly zero)")
+def _liveness_caption(rec: LivenessPlot, label: str, runs: Sequence[RunDiagnostics]) -> str:
+    if rec.measure == "active":
+        what = "colour: share of test images on which the output unit is non-zero"
+    else:
+        why = ("output liveness was not recorded for every run"
+               if not all(d.recorded for d in runs) else
+               "a non-ReLU output, e.g. softmax, is never exactly zero, so no unit is dead")
+        what = f"colour: share of test images predicted as the class ({why})"
     return (f"Output units of {label}, one row per run: {what}; × = a dead output unit (zero "
             "on every test image), – = a class the run never predicts. Right: final test "
             "accuracy.")
@@ -265,7 +268,7 @@ def _flags_list(sd: Any) -> list[Block]:
         silent = [d.seed for d in e.runs if d.silent and d.learning]
         if silent:
             f.insert(0, f"silent classes (never predicted) in {len(silent)} of {len(e.runs)} "
-                        f"runs (seeds {', '.join(map(str, silent))})")
+                        f"runs ({X._seeds(silent)})")
         if f:
             items.append(f"{c.label}: {'; '.join(f)}.")
     if not items:
@@ -296,7 +299,8 @@ def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
     if sd.kind == "intro":
         rec = liveness(e.runs, names, f"{sd.name}: output units")
         out.append(Text(X.learn_statement(e, names), "finding"))
-        out.append(Plot(pid("liveness"), _liveness_caption(rec, sd.name), rec, draw_liveness))
+        out.append(Plot(pid("liveness"), _liveness_caption(rec, sd.name, e.runs), rec,
+                        draw_liveness))
         return out
     if sd.kind in _WHY or (single and sd.kind == "generic"):
         out.append(Text(f"Why does each run behave differently{who}? "
@@ -304,9 +308,10 @@ def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
     if single or sd.kind in _LEARN:
         out.append(Text(f"Do all runs learn the task{who}? " + X.learn_statement(e, names),
                         "finding"))
-        groups = X.groups_statement(e, names)
-        if groups and sd.kind not in _WHY and not (single and sd.kind == "generic"):
-            out.append(Text(groups, "finding"))
+        if sd.kind not in _WHY and not (single and sd.kind == "generic"):
+            for text in (X.groups_statement(e, names), X.hidden_statement(e)):
+                if text:
+                    out.append(Text(text, "finding"))
     if sd.kind in _WHY or sd.kind in _LEARN or single:
         if any(_tag(d, names) for d in e.runs):
             mrec = marked_curves(base.runs, e.runs, names,
@@ -316,7 +321,8 @@ def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
                             "dotted black: runs that did not learn (the legend says why).",
                             mrec, draw_marked_curves))
         rec = liveness(e.runs, names, f"{sd.name} {base.label}: output units per run")
-        out.append(Plot(pid("liveness"), _liveness_caption(rec, f"{sd.name} {base.label}"), rec,
+        out.append(Plot(pid("liveness"),
+                        _liveness_caption(rec, f"{sd.name} {base.label}", e.runs), rec,
                         draw_liveness))
         if len(e.runs) >= 3 and len({d.silent for d in e.runs}) > 1:
             srec = silent_plot(e, f"{sd.name} {base.label}: final test accuracy by silent "
