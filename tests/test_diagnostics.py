@@ -13,6 +13,8 @@ import math
 import re
 import shutil
 import sqlite3
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -473,3 +475,29 @@ def test_report_answers_why_and_draws_the_output_units(trained, tmp_path):
            "output unit is non-zero; × = a dead output unit" in text
     assert 'alt="Test accuracy per epoch of every run; solid' in text
     assert "dead output units in 1 of 1 runs (seed 1: unit 9)" in text
+
+
+def test_jax_engine_runs_carry_diagnostics_too(data_dir, tmp_path):
+    """Every engine's runs are measured (engines.get_engine wraps them all): the JAX engine,
+    in its own process since the Keras backend is chosen once per process."""
+    pytest.importorskip("jax")
+    toml = tmp_path / "dj.toml"
+    toml.write_text('name = "dj"\ndataset = "mnist"\nseeds = [1, 2]\nepochs = 1\n'
+                    'subset = 500\n[model]\npreset = "mlp-relu-mse"\n')
+    path = tmp_path / "s.db"
+    proc = subprocess.run([sys.executable, "-m", "sweeplab", "run", str(toml), "--engine", "jax",
+                           "--store", str(path), "--data-dir", data_dir, "--quiet"],
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    with Store(path, readonly=True) as store:
+        (row,) = store.study_configs("dj")
+        runs = store.results(row.config_hash)
+    assert [r.seed for r in runs] == [1, 2] and {r.backend for r in runs} == {"jax"}
+    for r in runs:
+        rec = r.diagnostics
+        assert rec["version"] == D.VERSION and rec["probe_images"] == 500 and "error" not in rec
+        # the probe's forward pass predicts what the engine's confusion matrix holds
+        assert rec["trained"]["never_predicted"] == list(D.never_predicted(r.confusion))
+        assert [h["units"] for h in rec["trained"]["hidden"]] == [32]
+        assert rec["trained"]["dead_outputs"] is not None  # ReLU outputs: measured
+        assert D.diagnose(r).recorded
