@@ -196,6 +196,18 @@ def test_cost_per_silent_class_has_the_constructed_slope():
     assert "Each silent class costs 10.00 points" in text
 
 
+def test_a_cost_the_data_do_not_support_is_not_stated_as_one():
+    # silent 0, 0, 1, 1 at 90%, 70%, 90%, 70%: slope exactly 0, its interval includes 0
+    runs = [_silent_run(s, k, a) for s, (k, a) in enumerate([(0, 0.9), (0, 0.7), (1, 0.9),
+                                                              (1, 0.7)])]
+    e = explain.explain("base", runs)
+    assert e.slope.slope == pytest.approx(0.0, abs=1e-12) and not e.slope.supported
+    text = explain.why_statement(e, data.DIGITS)
+    assert "The data do not show that silent classes cost accuracy" in text
+    assert "an interval that includes 0" in text and "Each silent class costs" not in text
+    assert "of the seed-to-seed variance" not in text
+
+
 def test_collapsed_and_learning_runs_are_two_groups_with_their_means():
     runs = [_silent_run(s, 0, a) for s, a in enumerate([0.3, 0.32, 0.34, 0.36])]
     one = np.zeros((10, 10), int)
