@@ -275,12 +275,15 @@ def cmd_studies(args: argparse.Namespace) -> int:
 
 
 def _trained_by(rows) -> str:
-    """Who trained a config's finished runs: 'ENGINE (BACKEND, DEVICE)', with counts if mixed."""
+    """Who trained a config's finished runs: 'ENGINE (BACKEND, DEVICE) on NODE', with counts
+    if mixed (on a Ray cluster, the nodes that trained them)."""
     n: dict[str, int] = {}
     for r in rows:
         if r.status == "done":
             where = ", ".join(x for x in (r.backend, r.device) if x)
-            key = f"{r.engine or '?'}{f' ({where})' if where else ''}"
+            node = r.node or r.host
+            key = (f"{r.engine or '?'}{f' ({where})' if where else ''}"
+                   f"{f' on {node}' if node else ''}")
             n[key] = n.get(key, 0) + 1
     if len(n) == 1:
         return next(iter(n))

@@ -209,8 +209,11 @@ def worker_dataset(spec: tuple[str, str | None, int | None], box: list[Any]) -> 
 def train_group(engine: Any, parallel: int | None, config: Config, seeds: tuple[int, ...],
                 data_spec: tuple[str, str | None, int | None], data_box: list[Any],
                 cpus: int = 1) -> list[RunResult]:
-    """The Ray task: train ``seeds`` of ``config``; every result names this node."""
+    """The Ray task: train ``seeds`` of ``config``; every result names this node (host and
+    Ray node id: one machine can hold several nodes)."""
+    import ray
+
     dataset = worker_dataset(data_spec, data_box)
     eng = _worker_engine(engine, parallel, cpus)
-    node = socket.gethostname()
+    node = f"{socket.gethostname()} ray:{ray.get_runtime_context().get_node_id()[:8]}"
     return [dataclasses.replace(r, node=node) for r in eng(config, seeds, dataset)]
