@@ -4,8 +4,10 @@
 Every kill lands at a random moment: half at a random time after the process starts
 (start-up, data loading, training), half just as the store's write-ahead log changes for
 the k-th time (k random: a claim, a run's commit), so writes are hit on purpose. After
-every kill the runs already finished are compared with what they were when first seen:
-a finished run that changed was trained (or written) twice. At the end:
+every kill the runs already finished are compared with what they were when first seen (a
+finished run that changed was trained, or written, twice) and with the uninterrupted run.
+When a restarted process completes the study before its kill moment, the study starts over
+in a new store, so that every kill lands on unfinished work. At the end:
 
 - every run of the study is in the store exactly once, done, with every epoch (0..E);
 - no run is left 'running', none failed;
@@ -56,7 +58,7 @@ class Storm:
     kills: int = 0
     by_time: int = 0
     on_write: int = 0
-    finished_early: int = 0  # a process that completed before its kill moment
+    finished_early: int = 0  # a process that completed the study before its kill moment
     restarts: int = 0
     trained_twice: list[str] = field(default_factory=list)
     seconds: float = 0.0
@@ -157,8 +159,10 @@ def run_storm(kills: int, seed: int, data_dir: str, engine: str, workdir: Path,
     window = time.monotonic() - t0  # one whole uninterrupted run, start-up included
     log(f"uninterrupted run: {window:.1f} s for {RUNS} runs x {EPOCHS} epochs")
 
+    expected = snapshot(ref)
     storm = Storm()
     seen: dict[tuple[str, int], tuple] = {}
+    unequal: set[str] = set()
     t0 = time.monotonic()
     while storm.kills < kills:
         storm.restarts += 1
@@ -168,9 +172,12 @@ def run_storm(kills: int, seed: int, data_dir: str, engine: str, workdir: Path,
             if key in seen and seen[key] != value:
                 storm.trained_twice.append(f"{key[0][:10]}/seed {key[1]}")
             seen.setdefault(key, value)
-        if len(seen) < len(now) or any(k not in now for k in seen):
+            if value[2:] != expected[key][2:]:  # every finished run, at every kill
+                unequal.add(f"{key[0][:10]}/seed {key[1]}")
+        if any(k not in now for k in seen):
             storm.trained_twice.append("a finished run disappeared")
-        if finished:  # the study completed before this kill: start it again from scratch
+        if finished:  # the study completed before this kill (its runs were checked above):
+            # start it again in a new store, so that every kill lands on unfinished work
             log(f"  study completed after {storm.kills} kills; starting over in a new store")
             store.unlink()
             for suffix in ("-wal", "-shm"):
@@ -182,15 +189,15 @@ def run_storm(kills: int, seed: int, data_dir: str, engine: str, workdir: Path,
     subprocess.run(command(toml, store, data_dir, engine), check=True, timeout=900,
                    stdout=subprocess.DEVNULL)
     storm.seconds = time.monotonic() - t0
-    final, expected = snapshot(store), snapshot(ref)
+    final = snapshot(store)
     for key, value in final.items():
         if key in seen and seen[key] != value:
             storm.trained_twice.append(f"{key[0][:10]}/seed {key[1]}")
 
     counts = statuses(store)
     complete = [k for k, v in final.items() if [e[0] for e in v[3]] == list(range(EPOCHS + 1))]
-    unequal = [f"{k[0][:10]}/seed {k[1]}" for k in expected
-               if k not in final or final[k][2:] != expected[k][2:]]
+    unequal |= {f"{k[0][:10]}/seed {k[1]}" for k in expected
+                if k not in final or final[k][2:] != expected[k][2:]}
     lost = RUNS - len(final)
     return {
         "kills": storm.kills, "kills_by_time": storm.by_time,
@@ -200,7 +207,8 @@ def run_storm(kills: int, seed: int, data_dir: str, engine: str, workdir: Path,
         "runs_running": counts.get("running", 0), "runs_failed": counts.get("failed", 0),
         "runs_lost": lost, "runs_with_every_epoch": len(complete),
         "trained_twice": len(storm.trained_twice), "trained_twice_runs": storm.trained_twice,
-        "unequal_to_uninterrupted": unequal,
+        "studies_completed": storm.finished_early + 1,
+        "unequal_to_uninterrupted": sorted(unequal),
     }
 
 
