@@ -334,19 +334,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def _configs_for(store: Store, ref: str) -> list[tuple[str, str]]:
-    """(hash, label) pairs for a hash prefix, a study name, or STUDY:LABEL."""
-    study_name, _, label = ref.partition(":")
-    if store.study(study_name) is not None:
-        rows = store.study_configs(study_name)
-        if label:
-            rows = [r for r in rows if r.label == label or r.label.replace(" ", "") == label]
-            if not rows:
-                labels = [r.label for r in store.study_configs(study_name)]
-                raise CliError(f"study {study_name!r} has no config {label!r}. "
-                               f"Allowed: {', '.join(labels)}")
-        return [(r.config_hash, f"{study_name} {r.label}") for r in rows]
-    h, _ = store.config(ref)
-    return [(h, h[:10])]
+    """(hash, label) pairs for a hash prefix, a study name, or STUDY:LABEL (as the API)."""
+    from sweeplab.api import _config_refs
+
+    return [(c.hash, f"{c.study} {c.label}" if c.study else c.label)
+            for c in _config_refs(store, ref)]
 
 
 def cmd_show(args: argparse.Namespace) -> int:
