@@ -36,6 +36,19 @@ DEFAULT_ENGINE = "auto"
 BACKEND_OF = {"reference": "tensorflow", "fast": "tensorflow", "jax": "jax"}
 
 
+def check_parallel(parallel: int | None) -> int | None:
+    """An engine's ``parallel`` (seeds trained at once): an integer >= 1, or None (automatic).
+
+    Raises:
+        ValueError: anything else, with what was received.
+    """
+    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)
+                                 or parallel < 1):
+        raise ValueError(f"parallel must be an integer >= 1 or None. "
+                         f"Received: parallel={parallel!r}")
+    return parallel
+
+
 def _jax_accelerator() -> bool:
     """Whether JAX sees a GPU or TPU. Imports JAX only when an accelerator plugin is installed
     (CUDA/ROCm plugins, libtpu), so a CPU machine pays nothing for the check."""

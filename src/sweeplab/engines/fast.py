@@ -62,7 +62,7 @@ import numpy as np
 from sweeplab import spec as S
 from sweeplab.backend import device, keras, seed_everything, tensorflow
 from sweeplab.data import Dataset
-from sweeplab.engines import EpochCallback
+from sweeplab.engines import EpochCallback, check_parallel
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
 
 MAX_PARALLEL = 16  # runs stacked at most; beyond this no speed-up was seen on 2 cores
@@ -684,11 +684,7 @@ class FastEngine:
     name = "fast"
 
     def __init__(self, parallel: int | None = None, shuffle: bool = True):
-        if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)
-                                     or parallel < 1):
-            raise ValueError(f"parallel must be an integer >= 1 or None. "
-                             f"Received: parallel={parallel!r}")
-        self.parallel = parallel
+        self.parallel = check_parallel(parallel)
         self.shuffle = shuffle
 
     def group_size(self, cfg: S.Config, data: Dataset, n_seeds: int) -> int:

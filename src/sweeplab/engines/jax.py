@@ -50,7 +50,7 @@ from sweeplab import spec as S
 from sweeplab.backend import device as device_name
 from sweeplab.backend import keras, seed_everything
 from sweeplab.data import Dataset
-from sweeplab.engines import EpochCallback
+from sweeplab.engines import EpochCallback, check_parallel
 from sweeplab.results import EpochRecord, RunResult
 
 # Config fields members of one program may differ in. The learning rate is an optimiser
@@ -363,11 +363,7 @@ class JaxEngine:
     name = "jax"
 
     def __init__(self, parallel: int | None = None, shuffle: bool = True):
-        if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)
-                                     or parallel < 1):
-            raise ValueError(f"parallel must be an integer >= 1 or None. "
-                             f"Received: parallel={parallel!r}")
-        self.parallel = parallel
+        self.parallel = check_parallel(parallel)
         self.shuffle = shuffle
 
     def group_size(self, cfg: S.Config, data: Dataset, n_seeds: int) -> int:
