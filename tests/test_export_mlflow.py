@@ -63,7 +63,11 @@ def _check_target(uri: str, store: Path) -> None:
     seeds, parents = _seed_runs(uri)
     assert len(seeds) == len(runs) and len(parents) == len({h for h, _ in runs})
     assert set(seeds["status"]) == {"FINISHED"} and set(parents["status"]) == {"FINISHED"}
+    # every run, parents too, is tagged with the store it came from and its run key (the
+    # config hash for a parent): the key a second export finds it by
     assert set(seeds["tags.sweeplab.store"]) == {str(store.resolve())}
+    assert set(parents["tags.sweeplab.store"]) == {str(store.resolve())}
+    assert set(parents["tags.sweeplab.run_key"]) == {h for h, _ in runs}
     parent_of = dict(zip(parents["tags.sweeplab.run_key"], parents["run_id"], strict=True))
     with Store(store, readonly=True) as s:
         configs = {c.config_hash: (s.config(c.config_hash)[1], c.axes)
@@ -106,6 +110,9 @@ def _check_parents(uri: str, store: Path) -> None:
         paths = {a.path for a in client.list_artifacts(run_id)}
         paths |= {a.path for a in client.list_artifacts(run_id, "plots")}
         assert {"confusion.json", "plots/confusion.png", "plots/accuracy.png"} <= paths
+        for plot in ("plots/confusion.png", "plots/accuracy.png"):  # pictures, not empty files
+            assert Path(client.download_artifacts(run_id, plot)).read_bytes()[:8] == (
+                b"\x89PNG\r\n\x1a\n")
         local = client.download_artifacts(run_id, "confusion.json")
         conf = json.loads(Path(local).read_text())
         rates = [np.asarray(r.confusion, float) / np.asarray(r.confusion).sum(axis=1,
