@@ -8,6 +8,7 @@ import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import numpy as np
@@ -316,3 +317,57 @@ def test_an_interrupted_live_run_ends_killed_and_is_replaced(study, tmp_path):
     for target, dest in (("mlflow", uri), ("tensorboard", str(tb))):
         rc, out, err = cli_run("export", target, dest, "--store", str(store))
         assert rc == 0 and out.startswith(f"{target}: 0 run(s) added, 2 already there"), err
+
+
+@pytest.fixture
+def mlflow_server(tmp_path):
+    """A real `mlflow server` (SQLite backend, artifacts proxied to a temporary directory) on
+    127.0.0.1; stopped afterwards, whatever happens."""
+    with socket.socket() as s:  # a free port: bound, then freed for the server
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).parent / "mlflow"), "server", "--host", "127.0.0.1",
+         "--port", str(port), "--workers", "1",
+         "--backend-store-uri", f"sqlite:///{tmp_path / 'server.db'}",
+         "--artifacts-destination", str(tmp_path / "artifacts")],
+        cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    base = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 120  # start-up imports MLflow and migrates the database
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                with urllib.request.urlopen(f"{base}/health", timeout=5) as r:
+                    if r.status == 200:
+                        break
+            except OSError:
+                time.sleep(0.5)
+        assert proc.poll() is None, "mlflow server exited"
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def test_python_export_to_a_tracking_server(study, mlflow_server):
+    # The other kind of tracking URI: a server over HTTP, written through the Python API
+    # (the code the CLI runs). Same runs, params, steps and artifacts as a SQLite URI;
+    # a second call adds nothing.
+    import sweeplab
+
+    res = sweeplab.open(study.store)
+    n = len(WIDTHS) * len(SEEDS)
+    summary = res.export("mlflow", mlflow_server, STUDY)
+    assert (summary.target, summary.added, summary.present) == ("mlflow", n, 0)
+    _check_target(mlflow_server, study.store)
+    _check_parents(mlflow_server, study.store)  # artifacts through the server's proxy
+    seeds, parents = _seed_runs(mlflow_server)
+    again = res.export("mlflow", mlflow_server)
+    assert (again.added, again.present) == (0, n)
+    seeds2, parents2 = _seed_runs(mlflow_server)
+    assert sorted(seeds2["run_id"]) == sorted(seeds["run_id"])
+    assert sorted(parents2["run_id"]) == sorted(parents["run_id"])
