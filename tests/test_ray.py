@@ -127,6 +127,11 @@ class Cluster:
 def cluster() -> Iterator[Cluster]:
     temp = Path(tempfile.mkdtemp(prefix="swray-", dir="/tmp"))
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
+           # Both nodes and the driver alike whatever this machine holds: `ray start --head`
+           # turns token authentication on when ~/.ray/auth_token exists (any local
+           # ray.init() writes one), a joining node or a driver given an address does not,
+           # and the two sides must agree (executors/ray.py, _auth_hint).
+           "RAY_AUTH_MODE": "disabled",
            # a dead node is noticed after ~2 s instead of Ray's default ~30 s
            "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "4"}
     c = Cluster(temp, _free_port(), env)
@@ -210,7 +215,8 @@ def test_a_worker_node_killed_while_tasks_run_loses_nothing(cluster, study, tmp_
     store = tmp_path / "ray.db"
     proc = subprocess.Popen(_command(study["toml"], store, study["data_dir"], "--ray",
                                      cluster.address),
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
         # both nodes have delivered a run: the worker is busy with its next task
         runs = _wait_for(store, lambda r: len({v["node"] for v in _done(r).values()}) >= 2,
@@ -240,7 +246,8 @@ def test_a_worker_node_killed_while_tasks_run_loses_nothing(cluster, study, tmp_
 def test_a_killed_driver_resumes_with_nothing_trained_twice(cluster, study, tmp_path):
     store = tmp_path / "ray.db"
     cmd = _command(study["toml"], store, study["data_dir"], "--ray", cluster.address)
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    proc = subprocess.Popen(cmd, env=cluster.env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)
     try:
         before = _wait_for(store, lambda r: len(_done(r)) >= 2, proc)
         proc.send_signal(signal.SIGKILL)
@@ -251,7 +258,7 @@ def test_a_killed_driver_resumes_with_nothing_trained_twice(cluster, study, tmp_
             proc.wait(timeout=30)
     kept = _done(_runs(store))  # what the store held when the driver died
     assert 2 <= len(kept) < RUNS and set(_done(before)) <= set(kept)
-    again = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    again = subprocess.run(cmd, env=cluster.env, capture_output=True, text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     assert (f"trained {RUNS - len(kept)} runs" in again.stdout
             and f"{len(kept)} were already done" in again.stdout), again.stdout

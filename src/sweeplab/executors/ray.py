@@ -19,6 +19,7 @@ import os
 import socket
 import traceback
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 from sweeplab import data as data_mod
@@ -74,6 +75,24 @@ def _loopback_only() -> None:
         constants.ENABLE_RAY_CLUSTER = os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] != "0"
 
 
+def _auth_hint() -> str:
+    """Why a reachable cluster may refuse us: Ray's token authentication on one side only.
+
+    ``ray start --head`` turns token authentication on whenever a token exists
+    (``~/.ray/auth_token``, which any local ``ray.init()`` writes), but a driver given an
+    address does not, and Ray's processes on both sides must agree (each also serves the
+    other), so the driver cannot simply send the token: ``$RAY_AUTH_MODE`` must match.
+    """
+    if os.environ.get("RAY_AUTH_MODE") is not None:
+        return ""
+    if not (os.environ.get("RAY_AUTH_TOKEN") or os.environ.get("RAY_AUTH_TOKEN_PATH")
+            or (Path.home() / ".ray" / "auth_token").exists()):
+        return ""
+    return (" (a Ray token exists here, so `ray start` may have turned token authentication "
+            "on: set RAY_AUTH_MODE=token for sweeplab, or RAY_AUTH_MODE=disabled for "
+            "`ray start` on every node)")
+
+
 class RayExecutor:
     """Submits groups as Ray tasks and yields their runs as the tasks finish.
 
@@ -114,7 +133,8 @@ class RayExecutor:
                 ray.init(**options)
             except Exception as err:  # ConnectionError, a version mismatch: one line
                 first = (str(err).strip().splitlines() or [type(err).__name__])[0]
-                raise ExecutorError(f"cannot use the Ray cluster at {address!r}: {first}") \
+                hint = _auth_hint() if address != "local" else ""
+                raise ExecutorError(f"cannot use the Ray cluster at {address!r}: {first}{hint}") \
                     from None
         self.engine = engine
         self.parallel = parallel
