@@ -113,6 +113,40 @@ def measure(ray: str | None, args: argparse.Namespace, root: Path) -> float:
     return (n - 1) / (clock.times[-1] - clock.times[0])
 
 
+def measure_data(args: argparse.Namespace) -> None:
+    """A task's data both ways, each in a fresh worker process: read from the worker's own
+    --data-dir, or fetched from the copy the driver put in the object store once."""
+    import ray
+
+    from sweeplab import data as data_mod
+    from sweeplab.executors.ray import _loopback_only
+
+    _loopback_only()
+    ray.init(include_dashboard=False, _node_ip_address="127.0.0.1", log_to_driver=False)
+
+    @ray.remote(max_calls=1)  # a fresh worker process each time: no cached copy
+    def load(how: str, name: str, data_dir: str, box: list) -> float:
+        t = time.perf_counter()
+        if how == "disk":
+            d = data_mod.load(name, data_dir, allow_download=False)
+        else:
+            d = ray.get(box[0])
+        assert len(d.y_train) > 0
+        return time.perf_counter() - t
+
+    for name in args.datasets.split(","):
+        t = time.perf_counter()
+        box = [ray.put(data_mod.load(name, args.data_dir))]
+        put = time.perf_counter() - t
+        disk = [ray.get(load.remote("disk", name, args.data_dir, box)) for _ in range(args.repeats)]
+        obj = [ray.get(load.remote("object", name, args.data_dir, box))
+               for _ in range(args.repeats)]
+        print(f"{name:14s} driver load+put {put:5.2f} s | per task: own --data-dir "
+              f"{statistics.median(disk):5.2f} s, object store {statistics.median(obj):5.2f} s "
+              f"(medians of {args.repeats})", flush=True)
+    ray.shutdown()
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--configs", type=int, default=50)
@@ -124,7 +158,13 @@ def main() -> None:
                    help="results also carry an MLP's trained weights (--save-models sends them)")
     p.add_argument("--ray", default="local", help="local, auto or HOST:PORT")
     p.add_argument("--data-dir", default=os.environ.get("SWEEPLAB_DATA"))
+    p.add_argument("--data", action="store_true",
+                   help="instead: a task's data from its own --data-dir vs the object store")
+    p.add_argument("--datasets", default="mnist,cifar10", help="with --data")
     args = p.parse_args()
+    if args.data:
+        measure_data(args)
+        return
     print(f"{args.configs} configs x {args.seeds} seeds, {args.group} seeds a task, "
           f"{args.epochs} epochs a result, weights={'yes' if args.weights else 'no'}",
           flush=True)

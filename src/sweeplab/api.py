@@ -110,6 +110,7 @@ def run(
     tensorboard: str | os.PathLike | None = None,
     listeners: Sequence[Any] = (),
     log: Callable[[str], None] | None = None,
+    ray: str | None = None,
     **runner_options: Any,
 ) -> Results:
     """Train every run of ``study`` that the store does not have, and return the store's
@@ -135,6 +136,9 @@ def run(
             TensorBoard directory (sweeplab.export.live).
         listeners: more sweeplab.runner.RunListener objects.
         log: called with a line for each failed run.
+        ray: train each group of runs as a Ray task (extra ``sweeplab[ray]``): "local"
+            starts a cluster on this machine, "auto" joins the one ``ray start`` started
+            here, "HOST:PORT" joins that cluster; this process still writes the store.
         runner_options: passed on to sweeplab.runner.run_study.
 
     Returns:
@@ -159,7 +163,8 @@ def run(
 
             every.append(ModelSaver(db, directory))
         options = dict(data_dir=data_dir, engine=engine or DEFAULT_ENGINE, parallel=parallel,
-                       quiet=not progress, log=log, listeners=every, **runner_options)
+                       quiet=not progress, log=log, listeners=every, ray=ray,
+                       **runner_options)
         if until_ci is not None:
             last: Any = run_until_ci(study, db, until_ci, max_seeds, seeds_per_round,
                                      min(min_seeds, max_seeds), **options)
