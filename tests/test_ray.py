@@ -289,3 +289,60 @@ def test_without_ray_the_flag_names_the_extra(tmp_path, capsys, data_dir, monkey
     err = capsys.readouterr().err.strip()
     assert rc == 2 and len(err.splitlines()) == 1, err
     assert "--ray needs Ray, which is not installed: pip install 'sweeplab[ray]'" in err
+
+
+class FailingSeedEngine:
+    """The fast engine, except that one seed's training raises (a bug in a run, as a user
+    would meet it): the run must be recorded as failed and the others go on."""
+
+    name = "fast"
+
+    def __init__(self, bad_seed: int):
+        self.bad_seed = bad_seed
+
+    def group_size(self, cfg, data, n_seeds: int) -> int:  # noqa: ANN001
+        return 1
+
+    def __call__(self, cfg, seeds, data, on_epoch=None):  # noqa: ANN001, ANN204
+        from sweeplab.engines import get_engine
+
+        if self.bad_seed in seeds:
+            raise RuntimeError(f"training seed {self.bad_seed} blew up")
+        yield from get_engine("fast", 1)(cfg, seeds, data, on_epoch)
+
+
+@pytest.mark.slow
+@pytest.mark.timeout(300)
+def test_a_task_that_fails_for_good_is_recorded_and_the_others_go_on(cluster, study, tmp_path,
+                                                                     monkeypatch):
+    import ray.cloudpickle
+
+    from sweeplab import runner
+    from sweeplab import study as st
+    from sweeplab.store import Store
+
+    # the engine object travels to the workers with each task: by value (this test module
+    # is not importable there)
+    ray.cloudpickle.register_pickle_by_value(sys.modules[__name__])
+    for k, v in cluster.env.items():
+        if k.startswith("RAY_"):
+            monkeypatch.setenv(k, v)
+    monkeypatch.setattr(runner, "get_engine", lambda name, parallel=None: FailingSeedEngine(1))
+    lines: list[str] = []
+    with Store(tmp_path / "s.db") as store:
+        summary = runner.run_study(st.load_study_file(study["toml"]), store,
+                                   data_dir=study["data_dir"], quiet=True, ray=cluster.address,
+                                   log=lines.append)
+    assert summary.trained == RUNS - 2 and [s for _, s, _ in summary.failed] == [1, 1]
+    runs = _runs(tmp_path / "s.db")
+    assert len(runs) == RUNS
+    failed = {k: v for k, v in runs.items() if v["status"] == "failed"}
+    assert sorted(seed for _, seed in failed) == [1, 1]
+    done = _done(runs)
+    for key, run in done.items():  # the others trained as a local run does
+        assert run["epochs"] == study["local"][key]["epochs"], key
+    assert len(lines) == 2 and all("training seed 1 blew up" in ln for ln in lines), lines
+    con = sqlite3.connect(tmp_path / "s.db")
+    errors = [e for (e,) in con.execute("SELECT error FROM runs WHERE status='failed'")]
+    con.close()
+    assert all("RuntimeError: training seed 1 blew up" in e for e in errors), errors
