@@ -286,8 +286,8 @@ class Store:
         elif not self.path.parent.exists():
             raise StoreError(f"Cannot create {self.path}: directory {self.path.parent} "
                              "does not exist.")
-        if not readonly:
-            _check_writable(self.path)  # a new store: its directory
+        if not readonly and not self.path.exists():
+            _check_writable(self.path)  # a new store: its directory (an existing one above)
         try:
             if readonly:
                 self._con = sqlite3.connect(_read_only_uri(self.path), uri=True,
