@@ -21,7 +21,7 @@ import html
 import math
 import shlex
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -30,9 +30,10 @@ import numpy as np
 from sweeplab import __version__, plots, stats
 from sweeplab import data as data_mod
 from sweeplab import spec as S
+from sweeplab.readout import ConfigView, StudyView, read_study
 from sweeplab.results import RunResult
-from sweeplab.store import Store, StudyConfigRow
-from sweeplab.study import ASSIGNMENT_ORDER, BUILTIN, format_value, study_to_dict
+from sweeplab.store import Store
+from sweeplab.study import ASSIGNMENT_ORDER, BUILTIN, format_value
 
 __all__ = [
     "Code",
@@ -48,6 +49,7 @@ __all__ = [
     "write_report",
 ]
 
+_Row = tuple[ConfigView, ConfigView, stats.ComparisonRow]  # a, b, b - a
 FORMATS = ("html", "md")
 CONFIDENCE = 0.95
 CIFAR_INTRO = "cifar-intro"
@@ -152,114 +154,6 @@ def _p(p: float) -> str:
     return "<0.001" if p < 0.001 else f"{p:.3g}"
 
 
-# ------------------------------------------------------------------ what a study has
-
-
-@dataclass(frozen=True)
-class _Config:
-    row: StudyConfigRow  # label, axes, hash
-    config: S.Config | None  # None when the store lacks the config row
-    runs: tuple[RunResult, ...]  # finished runs, by seed
-    missing: tuple[int, ...]  # seeds of the definition not finished
-    failed: tuple[tuple[int, str], ...]  # (seed, last error line)
-    engines: tuple[str, ...]  # engines of the finished runs
-
-    @property
-    def label(self) -> str:
-        return self.row.label
-
-
-@dataclass(frozen=True)
-class _Study:
-    name: str
-    definition: dict[str, Any]
-    configs: tuple[_Config, ...]
-    in_store: bool  # False: a built-in study the store has never seen
-    kind: str  # the built-in's name when its layout is the built-in's, else "generic"
-
-    @property
-    def axes(self) -> list[dict[str, Any]]:
-        return list(self.definition.get("axes", []))
-
-    @property
-    def dataset(self) -> str:
-        return str(self.definition.get("dataset", "mnist"))
-
-    @property
-    def class_names(self) -> tuple[str, ...]:
-        meta = data_mod.DATASETS.get(self.dataset)
-        return meta.class_names if meta else tuple(str(i) for i in range(10))
-
-    @property
-    def seeds(self) -> list[int]:
-        return [int(s) for s in self.definition.get("seeds", [])]
-
-    @property
-    def with_runs(self) -> list[_Config]:
-        return [c for c in self.configs if c.runs]
-
-    @property
-    def baseline(self) -> _Config | None:
-        label = self.definition.get("baseline")
-        for c in self.configs:
-            if c.label == label:
-                return c
-        return self.configs[0] if self.configs else None
-
-    @property
-    def status(self) -> str:
-        total = sum(len(c.runs) for c in self.configs)
-        if total == 0:
-            return "not run"
-        return "partial" if any(c.missing for c in self.configs) else "complete"
-
-
-def _kind(name: str, definition: dict[str, Any]) -> str:
-    builtin = BUILTIN.get(name)
-    if builtin is None:
-        return "generic"
-    names = [a.get("name") for a in definition.get("axes", [])]
-    return name if names == [a.name for a in builtin.axes] else "generic"
-
-
-def _load_study(store: Store, name: str) -> _Study:
-    row = store.study(name)
-    if row is None:  # a built-in the store has not seen: every run is missing
-        from sweeplab.study import expand
-
-        study = BUILTIN[name]
-        configs = tuple(
-            _Config(StudyConfigRow(name, p.hash, p.position, p.label, p.axes), p.config, (),
-                    tuple(study.seeds), (), ())
-            for p in expand(study))
-        return _Study(name, study_to_dict(study), configs, False, name)
-    definition = row.definition
-    seeds = [int(s) for s in definition.get("seeds", [])]
-    configs = []
-    for cr in store.study_configs(name):
-        try:
-            cfg: S.Config | None = S.config_from_dict(store.config(cr.config_hash)[1])
-        except Exception:  # an unreadable config still gets its runs reported
-            cfg = None
-        runs = tuple(store.results(cr.config_hash))
-        done = {r.seed for r in runs}
-        rows = store.run_rows(cr.config_hash)
-        failed = tuple((r.seed, ((r.error or "").strip().splitlines() or [""])[-1])
-                       for r in rows if r.status == "failed" and r.seed in seeds)
-        configs.append(_Config(
-            cr, cfg, tuple(r for r in runs if r.seed in seeds) or runs,
-            tuple(s for s in seeds if s not in done),
-            failed,
-            tuple(sorted({_trained_by(r) for r in runs if r.engine}))))
-    return _Study(name, definition, tuple(configs), True, _kind(name, definition))
-
-
-def _trained_by(r: RunResult) -> str:
-    """'ENGINE (BACKEND, DEVICE)' as far as the run recorded them."""
-    where = ", ".join(x for x in (r.backend, r.device) if x)
-    return f"{r.engine} ({where})" if where else r.engine
-
-
 def resolve_studies(store: Store, studies: Sequence[str] | None = None) -> list[str]:
     """The study names a report covers, in assignment order, then others alphabetically.
 
@@ -291,7 +185,7 @@ def _seeds_are_count(seeds: Sequence[int]) -> bool:
     return list(seeds) == list(range(len(seeds)))
 
 
-def run_command(sd: _Study, store_path: str, data_dir: str | None = None) -> str:
+def run_command(sd: StudyView, store_path: str, data_dir: str | None = None) -> str:
     """The command that trains what a study is missing (the runner skips what is done).
 
     ``data_dir``: where the report found the data; passed on so the command runs as is.
@@ -320,7 +214,7 @@ def _summary(runs: Sequence[RunResult], split: str) -> stats.Summary | None:
                            n_boot=0, bounds=plots.RANGE)
 
 
-def _config_table(sd: _Study) -> Table:
+def _config_table(sd: StudyView) -> Table:
     rows = []
     for c in sd.configs:
         test = plots.final_values(c.runs, "test") if c.runs else {}
@@ -340,7 +234,7 @@ def _config_table(sd: _Study) -> Table:
          "worst seed (test)"), tuple(rows))
 
 
-def _spread_statement(sd: _Study) -> Text | None:
+def _spread_statement(sd: StudyView) -> Text | None:
     """What the seeds alone do: the largest range of final test accuracy in one config."""
     ranged = [(c, plots.final_values(c.runs, "test")) for c in sd.with_runs if len(c.runs) >= 2]
     if not ranged:
@@ -368,8 +262,8 @@ def _verdict(row: stats.ComparisonRow) -> str:
     return "within seed-to-seed spread"
 
 
-def _comparisons(pairs: Sequence[tuple[_Config, _Config]], label: Callable[[str, str], str]
-                 ) -> list[tuple[_Config, _Config, stats.ComparisonRow]]:
+def _comparisons(pairs: Sequence[tuple[ConfigView, ConfigView]], label: Callable[[str, str], str]
+                 ) -> list[_Row]:
     family = [(label(a.label, b.label), plots.final_values(a.runs, "test"),
                plots.final_values(b.runs, "test")) for a, b in pairs if a.runs and b.runs]
     kept = [(a, b) for a, b in pairs if a.runs and b.runs]
@@ -379,7 +273,7 @@ def _comparisons(pairs: Sequence[tuple[_Config, _Config]], label: Callable[[str,
     return [(a, b, r) for (a, b), r in zip(kept, rows, strict=True)]
 
 
-def _comparison_table(caption: str, rows: Sequence[tuple[_Config, _Config, stats.ComparisonRow]]
+def _comparison_table(caption: str, rows: Sequence[_Row]
                       ) -> Table:
     out = []
     for _, _, r in rows:
@@ -395,9 +289,9 @@ def _comparison_table(caption: str, rows: Sequence[tuple[_Config, _Config, stats
                  tuple(out))
 
 
-def _sentences(rows: Sequence[tuple[_Config, _Config, stats.ComparisonRow]],
-               a_name: Callable[[_Config], str] = lambda c: c.label,
-               b_name: Callable[[_Config], str] = lambda c: c.label) -> Bullets:
+def _sentences(rows: Sequence[_Row],
+               a_name: Callable[[ConfigView], str] = lambda c: c.label,
+               b_name: Callable[[ConfigView], str] = lambda c: c.label) -> Bullets:
     return Bullets(tuple(
         stats.describe_difference(r.comparison, "final test accuracy", a_label=a_name(a),
                                   b_label=b_name(b), p_adjusted=r.p_adjusted,
@@ -405,11 +299,11 @@ def _sentences(rows: Sequence[tuple[_Config, _Config, stats.ComparisonRow]],
         for a, b, r in rows), "finding", fold=f"The {len(rows)} comparisons in words")
 
 
-def _neighbour_statement(axis: str, rows: Sequence[tuple[_Config, _Config, stats.ComparisonRow]]
+def _neighbour_statement(axis: str, rows: Sequence[_Row]
                          ) -> Text:
-    def step(a: _Config, b: _Config, r: stats.ComparisonRow) -> str:
+    def step(a: ConfigView, b: ConfigView, r: stats.ComparisonRow) -> str:
         c = r.comparison
-        return (f"{a.row.axes.get(axis, a.label)} → {b.row.axes.get(axis, b.label)} "
+        return (f"{a.axes.get(axis, a.label)} → {b.axes.get(axis, b.label)} "
                 f"({_pts(c.diff)} points, CI {_pts(c.ci_low)} to {_pts(c.ci_high)})")
 
     yes = [step(a, b, r) for a, b, r in rows if r.distinguishable]
@@ -425,7 +319,7 @@ def _neighbour_statement(axis: str, rows: Sequence[tuple[_Config, _Config, stats
     return Text(" ".join(parts), "finding")
 
 
-def _comparison_blocks(sd: _Study) -> list[Block]:
+def _comparison_blocks(sd: StudyView) -> list[Block]:
     if len(sd.configs) < 2:
         return []
     out: list[Block] = []
@@ -460,15 +354,15 @@ def _comparison_blocks(sd: _Study) -> list[Block]:
     return out
 
 
-def _best(sd: _Study) -> _Config | None:
+def _best(sd: StudyView) -> ConfigView | None:
     scored = [(_summary(c.runs, "test"), c) for c in sd.with_runs]
     if not scored:
         return None
     return max(scored, key=lambda sc: sc[0].mean)[1]  # type: ignore[union-attr]
 
 
-def _confusion_blocks(sd: _Study, pid: Callable[[str], str]) -> list[Block]:
-    picks: list[tuple[str, _Config]] = []
+def _confusion_blocks(sd: StudyView, pid: Callable[[str], str]) -> list[Block]:
+    picks: list[tuple[str, ConfigView]] = []
     base, best = sd.baseline, _best(sd)
     if len(sd.configs) == 1 and base is not None and base.runs:
         picks.append(("", base))
@@ -504,7 +398,7 @@ def _confusion_blocks(sd: _Study, pid: Callable[[str], str]) -> list[Block]:
 # ------------------------------------------------------------------------ sections
 
 
-def _what_was_run(sd: _Study, store_path: str, data_dir: str | None = None) -> list[Block]:
+def _what_was_run(sd: StudyView, store_path: str, data_dir: str | None = None) -> list[Block]:
     d = sd.definition
     out: list[Block] = []
     if d.get("description"):
@@ -519,7 +413,7 @@ def _what_was_run(sd: _Study, store_path: str, data_dir: str | None = None) -> l
         facts.append(f"engine(s) recorded: {', '.join(engines)}")
     out.append(Text("What was run: " + "; ".join(facts) + "."))
     base = sd.baseline
-    if base is not None and base.config is not None:
+    if base is not None and base.spec is not None:
         if sd.axes:
             ax = "; ".join(
                 f"{a.get('name')} in {{{', '.join(map(str, a.get('labels') or [format_value(v) for v in a.get('values', [])]))}}}"  # noqa: E501
@@ -527,7 +421,7 @@ def _what_was_run(sd: _Study, store_path: str, data_dir: str | None = None) -> l
             out.append(Text(f"Swept: {ax}. Baseline configuration {base.label}:"))
         else:
             out.append(Text("Model:"))
-        out.append(Code(S.describe(base.config)))
+        out.append(Code(S.describe(base.spec)))
     missing = [(c, c.missing) for c in sd.configs if c.missing]
     if missing:
         n_missing = sum(len(m) for _, m in missing)
@@ -559,13 +453,13 @@ def _seeds_text(seeds: Sequence[int]) -> str:
     return f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({shown})"
 
 
-def _loss_name(c: _Config) -> str:
-    if c.config is None:
+def _loss_name(c: ConfigView) -> str:
+    if c.spec is None:
         return "loss"
-    return "squared-error loss" if c.config.loss == "squared_error" else "cross-entropy loss"
+    return "squared-error loss" if c.spec.loss == "squared_error" else "cross-entropy loss"
 
 
-def _runs_plots(sd: _Study, c: _Config, splits: Sequence[str], metric: str, pid, title: str,
+def _runs_plots(sd: StudyView, c: ConfigView, splits: Sequence[str], metric: str, pid, title: str,
                 band_too: bool = True, per_run: bool = True) -> list[Block]:
     recs = [plots.run_curves(c.runs, s, metric, title=f"{s.replace('train', 'Training').replace('test', 'Test')} {metric}, {len(c.runs)} runs")  # noqa: E501
             for s in splits]
@@ -583,11 +477,11 @@ def _runs_plots(sd: _Study, c: _Config, splits: Sequence[str], metric: str, pid,
     return out
 
 
-def _groups(sd: _Study, axis: str) -> list[tuple[str, list[RunResult]]]:
-    return [(c.row.axes.get(axis, c.label), list(c.runs)) for c in sd.configs]
+def _groups(sd: StudyView, axis: str) -> list[tuple[str, list[RunResult]]]:
+    return [(c.axes.get(axis, c.label), list(c.runs)) for c in sd.configs]
 
 
-def _one_axis_plots(sd: _Study, pid, curves: bool = True, sweep: bool = True,
+def _one_axis_plots(sd: StudyView, pid, curves: bool = True, sweep: bool = True,
                     splits: Sequence[str] = plots.SPLITS) -> list[Block]:
     a = sd.axes[0]
     name, scale = a["name"], a.get("scale", "category")
@@ -608,11 +502,11 @@ def _one_axis_plots(sd: _Study, pid, curves: bool = True, sweep: bool = True,
     return out
 
 
-def _two_axis_plots(sd: _Study, pid) -> list[Block]:
+def _two_axis_plots(sd: StudyView, pid) -> list[Block]:
     ra, ca = sd.axes[0], sd.axes[1]
     rl = [str(x) for x in (ra.get("labels") or [format_value(v) for v in ra["values"]])]
     cl = [str(x) for x in (ca.get("labels") or [format_value(v) for v in ca["values"]])]
-    cells = {(c.row.axes.get(ra["name"]), c.row.axes.get(ca["name"])): list(c.runs)
+    cells = {(c.axes.get(ra["name"]), c.axes.get(ca["name"])): list(c.runs)
              for c in sd.configs}
     rec = plots.grid_heatmap(cells, ra["name"], ca["name"], rl, cl,
                              title=f"{sd.name}: mean final test accuracy")
@@ -621,8 +515,8 @@ def _two_axis_plots(sd: _Study, pid) -> list[Block]:
                              "mean is outlined.", rec, plots.draw_heatmap)]
     if rec.best is not None:
         bi, bj = rec.best
-        best = next(c for c in sd.configs if (c.row.axes.get(ra["name"]),
-                                              c.row.axes.get(ca["name"])) == (rl[bi], cl[bj]))
+        best = next(c for c in sd.configs if (c.axes.get(ra["name"]),
+                                              c.axes.get(ca["name"])) == (rl[bi], cl[bj]))
         s = _summary(best.runs, "test")
         assert s is not None
         text = (f"Best pair by mean final test accuracy: {ra['name']}={rl[bi]}, "
@@ -641,7 +535,7 @@ def _two_axis_plots(sd: _Study, pid) -> list[Block]:
     return out
 
 
-def _study_section(sd: _Study, store_path: str, data_dir: str | None) -> Section:
+def _study_section(sd: StudyView, store_path: str, data_dir: str | None) -> Section:
     title = str(sd.definition.get("title") or sd.name)
     counter = [0]
 
@@ -710,7 +604,7 @@ def _dataset(name: str, data_dir: str | None, subset: int | None):
     return data_mod.load(name, data_dir, subset=subset or 1000, allow_download=False)
 
 
-def _intro_blocks(sd: _Study, c: _Config, data_dir: str | None, pid) -> list[Block]:
+def _intro_blocks(sd: StudyView, c: ConfigView, data_dir: str | None, pid) -> list[Block]:
     out: list[Block] = []
     run = c.runs[0]
     names = sd.class_names
@@ -778,19 +672,20 @@ def _cifar_intro(data_dir: str | None) -> Section:
 # ------------------------------------------------------------- steps across studies
 
 
-def _comparable(a: _Config, b: _Config) -> str:
+def _comparable(a: ConfigView, b: ConfigView) -> str:
     """'' when two configs were trained alike (dataset, epochs, subset), else why not."""
-    if a.config is None or b.config is None:
+    if a.spec is None or b.spec is None:
         return "a config is missing from the store"
     for key in ("dataset", "epochs", "subset"):
-        va, vb = getattr(a.config, key), getattr(b.config, key)
+        va, vb = getattr(a.spec, key), getattr(b.spec, key)
         if va != vb:
             return f"{key} differs ({va} vs {vb})"
     return ""
 
 
 def _step_section(sid: str, title: str, intro: str,
-                  steps: Sequence[tuple[str, _Config, _Config]], notes: Sequence[str]) -> Section:
+                  steps: Sequence[tuple[str, ConfigView, ConfigView]],
+                  notes: Sequence[str]) -> Section:
     blocks: list[Block] = [Text(intro)]
     usable, skipped = [], []
     for label, a, b in steps:
@@ -834,14 +729,11 @@ def _step_section(sid: str, title: str, intro: str,
     return Section(sid, title, "summary", tuple(blocks))
 
 
-def _relabel(c: _Config, study: str) -> _Config:
-    row = c.row
-    return _Config(StudyConfigRow(row.study, row.config_hash, row.position,
-                                  f"{study} {row.label}" if row.label != "base" else study,
-                                  row.axes), c.config, c.runs, c.missing, c.failed, c.engines)
+def _relabel(c: ConfigView, study: str) -> ConfigView:
+    return replace(c, label=f"{study} {c.label}" if c.label != "base" else study)
 
 
-def _q7_section(loaded: dict[str, _Study]) -> Section | None:
+def _q7_section(loaded: dict[str, StudyView]) -> Section | None:
     refs = []  # Q5's model at Q7's training length, where it was trained
     for name, label in (("q6", "width=32"), ("q7a", "depth=1")):
         sd = loaded.get(name)
@@ -860,7 +752,7 @@ def _q7_section(loaded: dict[str, _Study]) -> Section | None:
         return None
     steps = []
     for lab, c in candidates:
-        others = [r for r in refs if r.row.config_hash != c.row.config_hash]
+        others = [r for r in refs if r.config_hash != c.config_hash]
         if others:  # the first reference trained like the candidate, else the first one
             ref = next((r for r in others if not _comparable(r, c)), others[0])
             steps.append((f"{lab} vs {ref.label}", ref, c))
@@ -872,8 +764,8 @@ def _q7_section(loaded: dict[str, _Study]) -> Section | None:
          "advantage is optimistic; train it again on new seeds to confirm."])
 
 
-def _q10_section(loaded: dict[str, _Study]) -> Section | None:
-    chain: list[tuple[str, _Config]] = []
+def _q10_section(loaded: dict[str, StudyView]) -> Section | None:
+    chain: list[tuple[str, ConfigView]] = []
     if "q9" in loaded and loaded["q9"].with_runs:
         chain.append(("q9 cnn-base", _relabel(loaded["q9"].with_runs[0], "q9")))
     if "q10a" in loaded:
@@ -908,7 +800,7 @@ def build_report(store: Store, studies: Sequence[str] | None = None,
     """
     names = resolve_studies(store, studies)
     store_path = str(store.path)
-    loaded = {n: _load_study(store, n) for n in names}
+    loaded = {n: read_study(store, n) for n in names}
     sections: list[Section] = []
     cifar = studies is None or any(sd.dataset == "cifar10" for sd in loaded.values())
     cifar_done = False

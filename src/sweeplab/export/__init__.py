@@ -23,8 +23,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeplab import spec as S
-from sweeplab.results import RunResult
-from sweeplab.store import RunRow, Store
+from sweeplab.readout import ConfigView, StudyView, read_config, read_study
+from sweeplab.store import Store
 
 __all__ = [
     "ConfigExport",
@@ -116,30 +116,10 @@ def this_writer() -> str:
     return f"{socket.gethostname()}:{os.getpid()}"
 
 
-@dataclass(frozen=True)
-class ConfigExport:
-    """One config of a study with its finished runs: what every exporter writes."""
-
-    study: str  # study name
-    config_hash: str  # sweeplab.spec.config_hash
-    label: str  # e.g. "width=32"
-    axes: dict[str, str]  # axis name -> value label
-    config: dict[str, Any]  # the config as stored (sweeplab.spec.config_to_dict form)
-    runs: tuple[RunResult, ...]  # finished runs with a seed of the study, by seed
-    rows: dict[int, RunRow] = field(default_factory=dict)  # seed -> bookkeeping (times, host)
-
-
-@dataclass(frozen=True)
-class StudyExport:
-    """A study and its configs, in grid order."""
-
-    name: str
-    definition: dict[str, Any]  # the study as last run (sweeplab.study.study_to_dict)
-    configs: tuple[ConfigExport, ...]
-
-    @property
-    def n_runs(self) -> int:
-        return sum(len(c.runs) for c in self.configs)
+# What every exporter writes: a study and its configs with their finished runs, as the one
+# reader of the store (sweeplab.readout) gives them.
+ConfigExport = ConfigView
+StudyExport = StudyView
 
 
 def study_names(store: Store, studies: Sequence[str] | None = None) -> list[str]:
@@ -159,31 +139,19 @@ def study_names(store: Store, studies: Sequence[str] | None = None) -> list[str]
 
 
 def config_export(store: Store, study: str, config_hash: str, label: str,
-                  axes: dict[str, str], seeds: Sequence[int] | None = None) -> ConfigExport:
+                  axes: dict[str, str], seeds: Sequence[int] | None = None) -> ConfigView:
     """One config's finished runs (those with a seed in ``seeds``; all when None)."""
-    _, cfg = store.config(config_hash)
-    keep = None if seeds is None else set(seeds)
-    runs = tuple(r for r in store.results(config_hash) if keep is None or r.seed in keep)
-    rows = {r.seed: r for r in store.run_rows(config_hash)}
-    return ConfigExport(study, config_hash, label, dict(axes), cfg, runs, rows)
+    return read_config(store, study, config_hash, label, axes, seeds)
 
 
-def study_exports(store: Store, studies: Sequence[str] | None = None) -> list[StudyExport]:
+def study_exports(store: Store, studies: Sequence[str] | None = None) -> list[StudyView]:
     """What to export: each study's configs with the finished runs of the study's seeds
     (the seeds ``ls`` and the report count).
 
     Raises:
         ExportError: a study the store does not have.
     """
-    out = []
-    for name in study_names(store, studies):
-        row = store.study(name)
-        assert row is not None  # study_names checked it
-        seeds = [int(s) for s in row.definition.get("seeds", [])]
-        configs = tuple(config_export(store, name, c.config_hash, c.label, c.axes, seeds)
-                        for c in store.study_configs(name))
-        out.append(StudyExport(name, row.definition, configs))
-    return out
+    return [read_study(store, name) for name in study_names(store, studies)]
 
 
 def config_params(config: dict[str, Any], axes: dict[str, str]) -> dict[str, Any]:
