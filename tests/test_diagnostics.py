@@ -24,7 +24,7 @@ from test_fast_engine import WEIGHT_ATOL  # the exactness setting's derived tole
 
 from sweeplab import cli, data, explain, models, spec
 from sweeplab import diagnostics as D
-from sweeplab import report_diagnostics as RD
+from sweeplab.report import diagnostics as RD
 from sweeplab import store as store_mod
 from sweeplab.engines import get_engine
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix

@@ -462,14 +462,12 @@ class Results:
         A name is ``STUDY-NN-KIND`` (KIND: runs, band, sweep, by-value, heatmap, confusion,
         images, ...). Nothing is trained; the intro's sample images need ``data_dir``.
         """
-        from sweeplab.report import Plot, build_report
+        from sweeplab.report import study_figures
 
         _inline_figures()
         with self._store() as store:
             _check_study(store, study)
-            report = build_report(store, [study], self.data_dir)
-        return {b.name: b.draw(b.record) for sec in report.sections if sec.id == study
-                for b in sec.blocks if isinstance(b, Plot)}
+            return study_figures(store, study, self.data_dir)
 
     def plot(self, study: str, kind: str) -> Any:
         """The report's first figure of ``kind`` for ``study`` (see :meth:`figures`).
