@@ -19,7 +19,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from sweeplab.export import ExportSummary, require, study_exports
+from sweeplab.export.base import ExportSummary, require, study_exports
 from sweeplab.readout import epochs_frame, runs_frame
 from sweeplab.store import Store
 
