@@ -22,9 +22,10 @@ import numpy as np
 import pytest
 
 import sweeplab
-from sweeplab import cli, stats
+from sweeplab import cli
 from sweeplab import data as data_mod
 from sweeplab import study as st
+from sweeplab.analysis import stats
 from sweeplab.progress import Progress
 from sweeplab.results import confusion_matrix
 from sweeplab.saved_models import ModelError

@@ -22,11 +22,12 @@ import pytest
 from scipy.stats import norm
 from test_fast_engine import WEIGHT_ATOL  # the exactness setting's derived tolerance
 
-from sweeplab import cli, data, explain, models, spec
+from sweeplab import cli, data, models, spec
 from sweeplab import diagnostics as D
-from sweeplab.report import diagnostics as RD
 from sweeplab import store as store_mod
+from sweeplab.analysis import explain
 from sweeplab.engines import get_engine
+from sweeplab.report import diagnostics as RD
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
 from sweeplab.runner import run_study
 from sweeplab.store import Store

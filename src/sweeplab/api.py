@@ -35,7 +35,7 @@ from sweeplab import study as st
 from sweeplab.store import DEFAULT_PATH, Store, StoreError
 
 if TYPE_CHECKING:
-    from sweeplab import stats
+    from sweeplab.analysis import stats
 
 METRICS = readout.METRICS
 CONFIDENCE = 0.95
@@ -356,7 +356,7 @@ class Results:
         ci_low, ci_high (Student-t interval of the mean, clipped to the metric's range;
         std and CI are NaN for n=1). Epochs reached by only some runs use those runs.
         """
-        from sweeplab import stats
+        from sweeplab.analysis import stats
 
         unknown = [m for m in metrics if m not in METRICS]
         if unknown:
@@ -406,7 +406,7 @@ class Results:
             ValueError: a name that is not exactly one config, one without finished runs,
                 or an unknown metric.
         """
-        from sweeplab import stats
+        from sweeplab.analysis import stats
 
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}. Allowed: {', '.join(METRICS)}")
@@ -436,7 +436,7 @@ class Results:
         Raises:
             ValueError: not exactly one config, or no finished run (of that seed).
         """
-        from sweeplab import stats
+        from sweeplab.analysis import stats
 
         pd = _pandas()
         c = self._one(config)

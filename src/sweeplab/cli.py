@@ -308,7 +308,7 @@ def cmd_show(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sweeplab import api
-    from sweeplab.stats import summarize
+    from sweeplab.analysis.stats import summarize
 
     for c in api.open(args.store).config_views(args.config):
         h, cfg, results = c.config_hash, c.config, c.runs
@@ -347,8 +347,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _print_run_diagnostics(cfg: dict, results) -> None:
+    from sweeplab.analysis.explain import run_line
     from sweeplab.diagnostics import diagnose
-    from sweeplab.explain import run_line
 
     names = data_mod.DATASETS[cfg["dataset"]].class_names
     print("  diagnostics per run (`sweeplab diagnose` explains them):")
@@ -358,7 +358,7 @@ def _print_run_diagnostics(cfg: dict, results) -> None:
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
     from sweeplab import api
-    from sweeplab.explain import ordered_axes, report_lines, sweep_lines
+    from sweeplab.analysis.explain import ordered_axes, report_lines, sweep_lines
 
     ref = f"{args.study}:{args.config}" if args.config else args.study
     res = api.open(args.store)

@@ -240,7 +240,7 @@ def run_until_ci(
     Raises:
         ValueError: bad target, max_seeds or seeds_per_round.
     """
-    from sweeplab.stats import ci_half_width
+    from sweeplab.analysis.stats import ci_half_width
 
     if not target_points > 0:
         raise ValueError(f"--until-ci must be > 0 accuracy points. Received: {target_points!r}")

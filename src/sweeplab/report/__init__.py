@@ -7,7 +7,7 @@ Three steps, each testable on its own:
    tables, code, plot records). Every study gets the generic sections (sections.py); a
    built-in question gets its own figures and summaries (assignment.py) and the
    diagnostics blocks (diagnostics.py). Every number is computed from
-   :mod:`sweeplab.stats`.
+   :mod:`sweeplab.analysis.stats`.
 2. :func:`render_html` / :func:`render_markdown` (html.py, markdown.py) turn a report into
    text. Every string is escaped on the way out. Plots are drawn here.
 3. :func:`write_report` does both and writes one self-contained HTML file (PNG images as

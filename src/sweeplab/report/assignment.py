@@ -10,7 +10,8 @@ from dataclasses import replace
 import numpy as np
 
 from sweeplab import data as data_mod
-from sweeplab import plots, stats
+from sweeplab import plots
+from sweeplab.analysis import stats
 from sweeplab.readout import ConfigView, StudyView
 from sweeplab.report.blocks import Block, Bullets, Plot, Section, Text, pct, summary_cell
 from sweeplab.report.sections import (

@@ -9,7 +9,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from sweeplab import plots, stats
+from sweeplab import plots
+from sweeplab.analysis import stats
 
 __all__ = ["Block", "Bullets", "Code", "Plot", "Report", "Section", "Table", "Text"]
 

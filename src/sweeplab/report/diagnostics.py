@@ -3,10 +3,10 @@
 For every study section (:func:`diagnostic_blocks`, called by ``report.build.study_section``):
 
 * Q1 and one-config studies: "why does each run behave differently?" from
-  :func:`sweeplab.explain.why_statement` (silent classes, dead output units, cost per
+  :func:`sweeplab.analysis.explain.why_statement` (silent classes, dead output units, cost per
   silent class with its interval, collapsed vs learning groups), with the unit-level
   liveness plot and the per-run accuracy plot that marks the affected runs;
-* Q2-Q5, Q8 and Q9: "do all runs learn the task?" (:func:`sweeplab.explain.learn_statement`);
+* Q2-Q5, Q8 and Q9: "do all runs learn the task?" (:func:`explain.learn_statement`);
 * sweeps: a table flagging the configurations with dead units, divergence, over-fitting
   or runs that did not learn.
 
@@ -22,7 +22,7 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from sweeplab import explain as X
+from sweeplab.analysis import explain as X
 from sweeplab.diagnostics import RunDiagnostics
 from sweeplab.plots import OKABE_ITO, RunCurves, run_curves
 from sweeplab.report.assignment import LEARN, WHY

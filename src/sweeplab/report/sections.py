@@ -8,8 +8,9 @@ import math
 import shlex
 from collections.abc import Callable, Sequence
 
-from sweeplab import plots, stats
+from sweeplab import plots
 from sweeplab import spec as S
+from sweeplab.analysis import stats
 from sweeplab.readout import ConfigView, StudyView
 from sweeplab.report.blocks import (
     Block,

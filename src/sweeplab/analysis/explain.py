@@ -23,7 +23,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-from sweeplab import stats
+from sweeplab.analysis import stats
 from sweeplab.diagnostics import RunDiagnostics, diagnose
 from sweeplab.results import RunResult
 
