@@ -347,8 +347,8 @@ def cmd_show(args: argparse.Namespace) -> int:
 
 
 def _print_run_diagnostics(cfg: dict, results) -> None:
+    from sweeplab.analysis.diagnostics import diagnose
     from sweeplab.analysis.explain import run_line
-    from sweeplab.diagnostics import diagnose
 
     names = data_mod.DATASETS[cfg["dataset"]].class_names
     print("  diagnostics per run (`sweeplab diagnose` explains them):")

@@ -24,7 +24,7 @@ import numpy as np
 from scipy import stats as _st
 
 from sweeplab.analysis import stats
-from sweeplab.diagnostics import RunDiagnostics, diagnose
+from sweeplab.analysis.diagnostics import RunDiagnostics, diagnose
 from sweeplab.results import RunResult
 
 __all__ = [

@@ -23,7 +23,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from sweeplab.analysis import explain as X
-from sweeplab.diagnostics import RunDiagnostics
+from sweeplab.analysis.diagnostics import RunDiagnostics
 from sweeplab.plots import OKABE_ITO, RunCurves, run_curves
 from sweeplab.report.assignment import LEARN, WHY
 from sweeplab.report.blocks import Block, Bullets, Plot, Text
