@@ -38,6 +38,8 @@ if TYPE_CHECKING:
     from sweeplab.analysis import stats
 
 METRICS = readout.METRICS
+# analysis.stats.CONFIDENCE, not imported from there so that `import sweeplab` stays free of
+# scipy (tests/test_api.py checks the two agree)
 CONFIDENCE = 0.95
 _ACC_BOUNDS = (0.0, 1.0)
 _LOSS_BOUNDS = (0.0, math.inf)

@@ -11,6 +11,7 @@ from collections.abc import Callable, Sequence
 from sweeplab import plots
 from sweeplab import spec as S
 from sweeplab.analysis import stats
+from sweeplab.analysis.stats import CONFIDENCE
 from sweeplab.readout import ConfigView, StudyView
 from sweeplab.report.blocks import (
     Block,
@@ -28,8 +29,6 @@ from sweeplab.results import RunResult
 from sweeplab.study import BUILTIN, format_value
 
 Row = tuple[ConfigView, ConfigView, stats.ComparisonRow]  # a, b, b - a
-
-CONFIDENCE = 0.95
 
 
 # ------------------------------------------------------------------------ commands
