@@ -21,16 +21,8 @@ from sweeplab.store import RunRow, Store
 from sweeplab.study import BUILTIN, expand, format_value, study_to_dict
 
 __all__ = [
-    "EPOCH_COLUMNS",
-    "METRICS",
-    "RUN_COLUMNS",
-    "ConfigView",
-    "StudyView",
-    "epochs_frame",
-    "find_configs",
-    "read_config",
-    "read_study",
-    "runs_frame",
+    "EPOCH_COLUMNS", "METRICS", "RUN_COLUMNS", "ConfigView", "StudyView", "epochs_frame",
+    "find_configs", "read_config", "read_study", "runs_frame"
 ]
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")  # per epoch; final in runs

@@ -60,7 +60,6 @@ VERSION = 1  # of the stored record; bump when its meaning changes
 CHANCE_Z = 3.09  # one-sided 99.9% normal quantile: "cannot be told from guessing"
 COLLAPSE_SHARE = 0.9  # a run giving one class >= 90% of its predictions has collapsed
 OVERFIT_RISE = 0.01  # final test loss > (1 + this) x its minimum counts as a rise
-_WEIGHTED = ("dense", "conv2d")
 
 
 # ----------------------------------------------------------------- pure functions

@@ -17,44 +17,12 @@ from __future__ import annotations
 import os
 from collections.abc import Sequence
 
-from sweeplab.export.base import (
-    METRICS,
-    ConfigExport,
-    ExportError,
-    ExportSummary,
-    StudyExport,
-    axis_value,
-    config_export,
-    config_params,
-    owner_alive,
-    require,
-    run_key,
-    safe_name,
-    study_exports,
-    study_names,
-    this_writer,
-)
+from sweeplab.export.base import *  # noqa: F403 (the names every exporter shares)
+from sweeplab.export.base import ExportError, ExportSummary
+from sweeplab.export.base import __all__ as _shared
 from sweeplab.store import Store
 
-__all__ = [
-    "axis_value",
-    "config_export",
-    "config_params",
-    "ConfigExport",
-    "ExportError",
-    "ExportSummary",
-    "METRICS",
-    "owner_alive",
-    "require",
-    "run_export",
-    "run_key",
-    "safe_name",
-    "study_exports",
-    "study_names",
-    "StudyExport",
-    "TARGETS",
-    "this_writer",
-]
+__all__ = [*_shared, "TARGETS", "run_export"]
 
 TARGETS = ("tensorboard", "mlflow", "csv", "parquet")
 

@@ -17,20 +17,9 @@ from sweeplab.readout import ConfigView, StudyView, read_config, read_study
 from sweeplab.store import Store
 
 __all__ = [
-    "METRICS",
-    "owner_alive",
-    "study_names",
-    "this_writer",
-    "ConfigExport",
-    "ExportError",
-    "ExportSummary",
-    "StudyExport",
-    "axis_value",
-    "config_params",
-    "require",
-    "run_key",
-    "safe_name",
-    "study_exports",
+    "METRICS", "owner_alive", "study_names", "this_writer", "ConfigExport", "ExportError",
+    "ExportSummary", "StudyExport", "axis_value", "config_params", "require", "run_key",
+    "safe_name", "study_exports"
 ]
 
 # The metrics every target gets, per epoch: (name, EpochRecord field). Epoch 0 (the untrained
@@ -131,10 +120,7 @@ def study_names(store: Store, studies: Sequence[str] | None = None) -> list[str]
     return list(dict.fromkeys(studies))
 
 
-def config_export(store: Store, study: str, config_hash: str, label: str,
-                  axes: dict[str, str], seeds: Sequence[int] | None = None) -> ConfigView:
-    """One config's finished runs (those with a seed in ``seeds``; all when None)."""
-    return read_config(store, study, config_hash, label, axes, seeds)
+config_export = read_config  # one config's finished runs of ``seeds`` (all when None)
 
 
 def study_exports(store: Store, studies: Sequence[str] | None = None) -> list[StudyView]:

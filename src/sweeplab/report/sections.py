@@ -288,7 +288,7 @@ def what_was_run(sd: StudyView, store_path: str, data_dir: str | None = None) ->
 def _seeds_text(seeds: Sequence[int]) -> str:
     if not seeds:
         return "no seeds"
-    if list(seeds) == list(range(len(seeds))) and len(seeds) > 1:
+    if _seeds_are_count(seeds) and len(seeds) > 1:
         return f"{len(seeds)} seeds (0-{len(seeds) - 1})"
     shown = ", ".join(map(str, seeds[:12])) + (" ..." if len(seeds) > 12 else "")
     return f"{len(seeds)} seed{'s' if len(seeds) > 1 else ''} ({shown})"
