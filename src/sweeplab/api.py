@@ -287,10 +287,7 @@ class Results:
         Raises:
             ValueError: no such study in the store.
         """
-        with self._store() as store:
-            _check_study(store, name)
-            row = store.study(name)
-        return st.study_from_dict(row.definition, name=name)
+        return st.study_from_dict(self.view(name).definition, name=name)
 
     def configs(self, study: str) -> Any:
         """One row per config of ``study``: label, hash, axis values, finished seeds."""
