@@ -8,8 +8,9 @@
     res.summary("q1")         # mean, std, n and 95% CI per config, epoch and metric
     res.plot("q1", "runs")    # the report's own matplotlib figures
 
-Numbers are read from the store (sweeplab.store) and summarised with sweeplab.stats, the
-same functions the CLI and the report use. Accuracies are fractions in [0, 1], as stored.
+Numbers are read from the store through sweeplab.readout (the one reader the report and
+the exports use too) and summarised with sweeplab.analysis.stats. Accuracies are
+fractions in [0, 1], as stored; column names: README, "Column names".
 
 Which runs a study shows: the finished runs of its configs whose seed is one of the
 study's seeds (as the report); a config named by its hash shows all its finished runs.
@@ -287,10 +288,7 @@ class Results:
         Raises:
             ValueError: no such study in the store.
         """
-        with self._store() as store:
-            _check_study(store, name)
-            row = store.study(name)
-        return st.study_from_dict(row.definition, name=name)
+        return st.study_from_dict(self.view(name).definition, name=name)
 
     def configs(self, study: str) -> Any:
         """One row per config of ``study``: label, hash, axis values, finished seeds."""

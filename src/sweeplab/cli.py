@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import math
 import os
 import sys
 from collections.abc import Sequence
@@ -305,12 +304,11 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 
 def cmd_show(args: argparse.Namespace) -> int:
-    import numpy as np
-
     from sweeplab import api
-    from sweeplab.analysis.stats import summarize
 
-    for c in api.open(args.store).config_views(args.config):
+    res = api.open(args.store)
+    summary = res.summary(config=args.config).set_index(["config_hash", "epoch", "metric"])
+    for c in res.config_views(args.config):
         h, cfg, results = c.config_hash, c.config, c.runs
         print(f"{c.name}  [{h}]")
         print(f"  {S.describe(S.config_from_dict(cfg))}")
@@ -320,26 +318,21 @@ def cmd_show(args: argparse.Namespace) -> int:
         if not results:
             continue
         print(f"  trained by {c.trained_by}")
-        n_ep = min(len(r.epochs) for r in results)
         print(f"  {'epoch':>5} {'train loss':>17} {'train acc %':>15} {'test loss':>17} "
               f"{'test acc %':>15}")
-        for e in range(n_ep):
+        for e in range(min(len(r.epochs) for r in results)):
             cols = []
-            for field, scale in (("train_loss", 1), ("train_acc", 100), ("test_loss", 1),
-                                 ("test_acc", 100)):
-                vals = [getattr(r.epochs[e], field) for r in results]
-                if vals[0] is None:
-                    cols.append(f"{'-':>17}" if scale == 1 else f"{'-':>15}")
-                    continue
-                bad = sum(not math.isfinite(v) for v in vals)
-                if bad:  # diverged runs: no mean of inf; say how many
-                    cols.append(f"{f'{bad} not finite':>{17 if scale == 1 else 15}}")
-                    continue
-                s = summarize(np.asarray(vals, float) * scale, n_boot=0,
-                              bounds=(0.0, 100.0) if scale == 100 else (0.0, math.inf))
-                sd = s.std if s.n > 1 else 0.0
-                w, d = (17, 4) if scale == 1 else (15, 2)
-                cols.append(f"{f'{s.mean:.{d}f} +- {sd:.{d}f}':>{w}}")
+            for metric in ("train_loss", "train_acc", "test_loss", "test_acc"):
+                w, d, scale = (15, 2, 100) if metric.endswith("acc") else (17, 4, 1)
+                row = summary.loc[(h, e, metric)] if (h, e, metric) in summary.index else None
+                n = 0 if row is None else int(row["n"])
+                if getattr(results[0].epochs[e], metric) is None:  # epoch 0: not trained
+                    cols.append(f"{'-':>{w}}")
+                elif n < len(results):  # diverged runs: no mean of inf; say how many
+                    cols.append(f"{f'{len(results) - n} not finite':>{w}}")
+                else:
+                    mean, sd = scale * row["mean"], scale * row["std"] if n > 1 else 0.0
+                    cols.append(f"{f'{mean:.{d}f} +- {sd:.{d}f}':>{w}}")
             print(f"  {e:>5} " + " ".join(cols))
         print(f"  (mean +- std over n={len(results)} seeds; epoch 0 = untrained)")
         _print_run_diagnostics(cfg, results)

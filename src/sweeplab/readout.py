@@ -224,21 +224,15 @@ def find_configs(store: Store, ref: str) -> list[ConfigView]:
         ValueError: a study without that label; StoreError: no such config.
     """
     study, _, label = ref.partition(":")
-    row = store.study(study)
-    if row is not None:
-        configs = store.study_configs(study)
-        if label:
-            configs = [c for c in configs if label in (c.label, c.label.replace(" ", ""))]
-            if not configs:
-                labels = [c.label for c in store.study_configs(study)]
-                raise ValueError(f"study {study!r} has no config {label!r}. "
-                                 f"Allowed: {', '.join(labels)}")
-        seeds = [int(s) for s in row.definition.get("seeds", [])]
-        values = axis_values(row.definition)
-        return [read_config(store, study, c.config_hash, c.label, c.axes, seeds, values)
-                for c in configs]
-    h, _ = store.config(ref)
-    return [read_config(store, None, h, h[:10], {}, None)]
+    if store.study(study) is None:
+        h, _ = store.config(ref)
+        return [read_config(store, None, h, h[:10], {}, None)]
+    configs = list(read_study(store, study).configs)
+    found = [c for c in configs if not label or label in (c.label, c.label.replace(" ", ""))]
+    if label and not found:
+        raise ValueError(f"study {study!r} has no config {label!r}. "
+                         f"Allowed: {', '.join(c.label for c in configs)}")
+    return found
 
 
 def unlisted_configs(store: Store) -> list[str]:
@@ -250,11 +244,6 @@ def unlisted_configs(store: Store) -> list[str]:
 # --------------------------------------------------------------------------- frames
 
 
-def _column(name: str, taken: set[str]) -> str:
-    """An axis's column: its name, or ``axis_NAME`` where that is a column already."""
-    return f"axis_{name}" if name in taken else name
-
-
 # Every column a frame of runs, epochs or summaries may have: an axis named like one of
 # them gets the column ``axis_NAME``.
 _TAKEN = {*ID_COLUMNS, *RUN_COLUMNS, *EPOCH_COLUMNS, "metric", "n", "mean", "std", "ci_low",
@@ -264,7 +253,7 @@ _TAKEN = {*ID_COLUMNS, *RUN_COLUMNS, *EPOCH_COLUMNS, "metric", "n", "mean", "std
 def ident(c: ConfigView) -> dict[str, Any]:
     """The identifying columns of a config's rows: study, config, config_hash, its axes."""
     return {"study": c.study, "config": c.label, "config_hash": c.config_hash,
-            **{_column(name, _TAKEN): v for name, v in c.values.items()}}
+            **{f"axis_{n}" if n in _TAKEN else n: v for n, v in c.values.items()}}
 
 
 def _frame(configs: Iterable[ConfigView], per_run, columns: Sequence[str]) -> Any:

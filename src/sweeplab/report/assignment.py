@@ -11,7 +11,6 @@ import numpy as np
 
 from sweeplab import data as data_mod
 from sweeplab import plots
-from sweeplab.analysis import stats
 from sweeplab.readout import ConfigView, StudyView
 from sweeplab.report.blocks import Block, Bullets, Plot, Section, Text, pct, summary_cell
 from sweeplab.report.sections import (
@@ -23,6 +22,7 @@ from sweeplab.report.sections import (
     loss_name,
     one_axis_plots,
     runs_plots,
+    sentences,
     two_axis_plots,
 )
 
@@ -205,11 +205,7 @@ def _step_section(sid: str, title: str, intro: str,
             parts.append("Not distinguishable from seed-to-seed spread, so the data cannot say "
                          f"whether it helped: {'; '.join(unclear)}.")
         blocks.append(Text(" ".join(parts), "finding"))
-        blocks.append(Bullets(tuple(
-            stats.describe_difference(r.comparison, "final test accuracy", a_label=a.label,
-                                      b_label=b.label, p_adjusted=r.p_adjusted,
-                                      n_comparisons=len(rows))
-            for a, b, r in rows), "finding", fold=f"The {len(rows)} comparisons in words"))
+        blocks.append(sentences(rows))
     else:
         blocks.append(Text("No step can be compared yet: the studies it needs have no runs "
                            "that were trained alike.", "warn"))

@@ -29,16 +29,8 @@ from sweeplab.report.assignment import LEARN, WHY
 from sweeplab.report.blocks import Block, Bullets, Plot, Text
 
 __all__ = [
-    "LivenessPlot",
-    "MarkedCurves",
-    "SilentPlot",
-    "diagnostic_blocks",
-    "draw_liveness",
-    "draw_marked_curves",
-    "draw_silent",
-    "liveness",
-    "marked_curves",
-    "silent_plot",
+    "LivenessPlot", "MarkedCurves", "SilentPlot", "diagnostic_blocks", "draw_liveness",
+    "draw_marked_curves", "draw_silent", "liveness", "marked_curves", "silent_plot"
 ]
 
 

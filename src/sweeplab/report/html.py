@@ -10,7 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from sweeplab._version import __version__
-from sweeplab.report.blocks import Block, Bullets, Code, Plot, Report, Table, Text, png
+from sweeplab.report.blocks import Block, Bullets, Code, Plot, Report, Section, Table, Text, png
 
 _CSS = """
 :root { --ink:#1d232b; --mute:#5b6672; --line:#d9dee4; --bg:#ffffff; --soft:#f5f7f9;
@@ -120,17 +120,14 @@ def _wrap_warnings(blocks: Sequence[Block]) -> list[str]:
 
 def render_html(report: Report) -> str:
     """One self-contained HTML page: embedded CSS and PNGs, no scripts, no network."""
-    toc = "".join(
-        f'<li><a href="#{_e(s.id)}">{_e(s.title)}</a>'
-        + (f' <span class="badge {_e(s.status.replace(" ", "-"))}">{_e(s.status)}</span>'
-           if s.status != "summary" else "") + "</li>"
-        for s in report.sections)
-    body = []
-    for s in report.sections:
-        badge = (f' <span class="badge {_e(s.status.replace(" ", "-"))}">{_e(s.status)}</span>'
-                 if s.status != "summary" else "")
-        body.append(f'<section id="{_e(s.id)}"><h2>{_e(s.title)}{badge}</h2>'
-                    + "\n".join(_wrap_warnings(s.blocks)) + "</section>")
+    def badge(s: Section) -> str:
+        return (f' <span class="badge {_e(s.status.replace(" ", "-"))}">{_e(s.status)}</span>'
+                if s.status != "summary" else "")
+
+    toc = "".join(f'<li><a href="#{_e(s.id)}">{_e(s.title)}</a>{badge(s)}</li>'
+                  for s in report.sections)
+    body = [f'<section id="{_e(s.id)}"><h2>{_e(s.title)}{badge(s)}</h2>'
+            + "\n".join(_wrap_warnings(s.blocks)) + "</section>" for s in report.sections]
     how = ("How to read: accuracies are in percent; mean ± std is over seeds (sample std), "
            "[a, b] is the 95% Student-t interval of the mean. Comparisons use final test "
            "accuracy, paired on the seeds both configurations share, with Holm-corrected "

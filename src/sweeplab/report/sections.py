@@ -135,7 +135,7 @@ def comparison_table(caption: str, rows: Sequence[Row]
                            "95% CI (points, unadjusted)", "p", "Holm p", "verdict (Holm)"),
                  tuple(out))
 
-def _sentences(rows: Sequence[Row],
+def sentences(rows: Sequence[Row],
                a_name: Callable[[ConfigView], str] = lambda c: c.label,
                b_name: Callable[[ConfigView], str] = lambda c: c.label) -> Bullets:
     return Bullets(tuple(
@@ -180,7 +180,7 @@ def comparison_blocks(sd: StudyView) -> list[Block]:
             f"{n_yes} of {len(rows)} configurations are distinguishable from the baseline "
             f"{base.label}; the other {len(rows) - n_yes} differ from it by less than the "
             "seed-to-seed spread can resolve.", "finding"))
-        out.append(_sentences(rows))
+        out.append(sentences(rows))
     elif not base.runs:
         out.append(Text(f"The baseline {base.label} has no finished runs yet, so nothing is "
                         "compared against it.", "warn"))
@@ -194,7 +194,7 @@ def comparison_blocks(sd: StudyView) -> list[Block]:
                 f"Neighbouring {name} values: final test accuracy, paired on shared seeds, "
                 f"Holm-corrected over {len(nrows)} steps", nrows))
             out.append(_neighbour_statement(name, nrows))
-            out.append(_sentences(nrows))
+            out.append(sentences(nrows))
     return out
 
 def best_config(sd: StudyView) -> ConfigView | None:
