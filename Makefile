@@ -4,7 +4,7 @@ VENV ?= .venv
 DATA ?= $(if $(SWEEPLAB_DATA),$(SWEEPLAB_DATA),../shared/data)
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test setup browser lint clean
+.PHONY: demo test setup browser lint clean device-bundle device-rehearse
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -34,3 +34,26 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) sweeplab.db sweeplab.db-wal sweeplab.db-shm report.html
+
+# The GPU check (bench/device_check.sh; bench/README.md, "GPU check"). device-bundle writes
+# its carry folder (git-ignored, <= 60 MiB: wheels the GPU image lacks, MNIST, a CIFAR-10
+# subset, manifest.json). device-rehearse runs the check on this CPU with tiny sizes, offline,
+# in a venv built like the GPU image (its packages, no TensorFlow) plus the bundle's wheels.
+BUNDLE ?= .device-bundle
+REHEARSE_VENV ?= .rehearse-venv
+REHEARSE_PYTHON ?= $(shell command -v python3.12 >/dev/null 2>&1 && echo python3.12 || echo $(PYTHON))
+# the GPU image's packages that sweeplab on JAX uses (.library KINDS.md's list), CPU builds
+IMAGE_PACKAGES = jax pandas matplotlib scipy rich h5py pytest absl-py ml-dtypes packaging
+
+$(BUNDLE)/manifest.json: bench/device_check.py
+	$(VENV)/bin/python bench/device_check.py --build-bundle $(BUNDLE) --data-dir $(DATA)
+
+device-bundle: $(BUNDLE)/manifest.json
+
+$(REHEARSE_VENV)/.built:
+	$(REHEARSE_PYTHON) -m venv $(REHEARSE_VENV)
+	$(REHEARSE_VENV)/bin/pip install --quiet $(IMAGE_PACKAGES)
+	touch $@
+
+device-rehearse: $(BUNDLE)/manifest.json $(REHEARSE_VENV)/.built
+	REHEARSE_PYTHON=$(REHEARSE_VENV)/bin/python BUNDLE=$(BUNDLE) bench/device_check.sh --rehearse

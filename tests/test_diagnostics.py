@@ -23,11 +23,10 @@ from scipy.stats import norm
 from test_fast_engine import WEIGHT_ATOL  # the exactness setting's derived tolerance
 
 from sweeplab import cli, data, models, spec
-from sweeplab import diagnostics as probe  # the Keras probe (moving to engines/)
 from sweeplab import store as store_mod
 from sweeplab.analysis import diagnostics as D
 from sweeplab.analysis import explain
-from sweeplab.engines import get_engine
+from sweeplab.engines import common, get_engine, probe
 from sweeplab.report import diagnostics as RD
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
 from sweeplab.runner import run_study
@@ -344,7 +343,7 @@ def test_real_run_stores_diagnostics_that_match_its_predictions(data_dir, traine
     ds = data.load("mnist", data_dir, subset=1000, allow_download=False)
     cfg = spec.config_from_dict(store_cfg)
     model = models.build_model(cfg, ds.image_shape, 10)
-    model.set_weights(probe.initial_weights(cfg, 1, ds.image_shape, 10))
+    model.set_weights(common.initial_weights(cfg, 1, ds.image_shape, 10))
     np.testing.assert_allclose(np.asarray(model(ds.x_test[:1]))[0], run.probe_untrained,
                                atol=1e-6)  # float32 outputs of O(1): rounding only
     assert d.hidden[0].units == 32 and d.best_epoch in (1, 2)

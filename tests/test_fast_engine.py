@@ -20,7 +20,7 @@ import pytest
 
 from sweeplab import data, models, spec
 from sweeplab.backend import seed_everything
-from sweeplab.engines import ENGINES, fast, get_engine, reference
+from sweeplab.engines import ENGINES, common, fast, get_engine, reference
 from sweeplab.results import RunResult
 
 # Where the tolerances come from. float32's unit roundoff is u = 2^-24 = 6e-8. One gradient
@@ -141,7 +141,7 @@ def test_initial_weights_are_kerass_bit_for_bit(preset, mnist_small, cifar):
     ds = mnist_small if cfg.dataset == "mnist" else cifar
     seed_everything(9)
     want = models.build_model(cfg, ds.image_shape, ds.num_classes).get_weights()
-    got = fast.initial_weights(cfg, 9, ds)
+    got = common.initial_weights(cfg, 9, ds.image_shape, ds.num_classes)
     assert [w.shape for w in got] == [w.shape for w in want]
     for a, b in zip(got, want, strict=True):
         np.testing.assert_array_equal(a, b)
@@ -196,13 +196,21 @@ def test_compiled_evaluation_of_a_shared_chunk_equals_each_run_alone(preset, mni
     ds = mnist_small if cfg.dataset == "mnist" else cifar
     tf = fast.tensorflow()
     prog = fast._Program(cfg, 3, len(ds.x_train), ds.num_classes)
-    runs = [fast._split_weights(prog, fast.initial_weights(cfg, s, ds)) for s in (1, 2, 3)]
+    runs = [fast._split_weights(prog, common.initial_weights(cfg, s, ds.image_shape, 10))
+            for s in (1, 2, 3)]
     params = [tf.constant(np.stack([r[0][j] for r in runs])) for j in range(prog.n_params)]
     x, y = tf.constant(ds.x_test[:40]), tf.constant(ds.y_test[:40])
-    _, _, pred, probe = prog.evaluate(params, [], x, y)
+    _, _, pred, probe, alive, active = prog.evaluate(params, [], x, y)
     each, _, _ = prog.forward(params, [], tf.stack([x] * 3), True)  # per-run inputs
     np.testing.assert_allclose(probe.numpy(), each.numpy()[:, 0], rtol=0, atol=1e-6)
     np.testing.assert_array_equal(pred.numpy(), each.numpy().argmax(-1))
+    # The probe's counts from the same pass: images on which each output unit is > 0, and a
+    # (K, units) alive mask per hidden ReLU layer.
+    np.testing.assert_array_equal(active.numpy(), (each.numpy() > 0).sum(axis=1))
+    assert [tuple(a.shape) for a in alive] == [
+        (3, s.units if isinstance(s, spec.Dense) else s.filters)
+        for s in cfg.layers if isinstance(s, (spec.Dense, spec.Conv2D)) and s.activation == "relu"
+    ] + ([(3, 10)] if cfg.output_activation == "relu" else [])
 
 
 def _dropout_cfg(epochs: int = 1) -> spec.Config:

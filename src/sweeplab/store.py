@@ -9,7 +9,7 @@ Layout (schema version 2; version 1 stores are upgraded when opened for writing)
 - ``runs``: one row per (config, seed): status, engine, timing, versions, host, error,
   confusion matrix and probe outputs; since version 2 also the Keras backend, the device
   ("KIND:NAME"), the node (host) that trained it, its saved model file and its diagnostics
-  (JSON, sweeplab.diagnostics).
+  (JSON, sweeplab.analysis.diagnostics).
 - ``epochs``: per-run, per-epoch metrics; epoch 0 is the untrained model.
 
 A run is marked ``running`` when it starts and becomes ``done`` in the single
@@ -190,7 +190,7 @@ def _jsonable(value: Any) -> Any:
 def _finite_or_inf(x: float | None) -> float | None:
     """A diverged run's NaN loss as +inf: SQLite stores NaN as NULL, which the NOT NULL
     test_loss refuses (the run was lost as 'failed'); inf keeps it stored and still reads as
-    not finite, i.e. diverged (sweeplab.diagnostics.diverged_epoch)."""
+    not finite, i.e. diverged (sweeplab.analysis.diagnostics.diverged_epoch)."""
     return math.inf if x is not None and math.isnan(x) else x
 
 

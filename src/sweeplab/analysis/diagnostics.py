@@ -8,7 +8,8 @@ Two kinds of evidence, kept apart on purpose:
   (non-finite loss) and its epoch, the epoch of best test accuracy, over-fitting onset;
 * **measured** from the weights, by a forward pass over the test set (the probe batch)
   of the untrained (epoch 0) and the trained model, at the end of every run
-  (``sweeplab.diagnostics.measure``, the Keras probe, called for every engine):
+  (``sweeplab.engines.probe.measure``, called for every engine by
+  ``sweeplab.engines.get_engine``):
   output units that are zero on every test image (dead ReLU outputs), the share of
   test images on which each output unit is non-zero, and per hidden ReLU layer how
   many units are dead. Runs stored without them say "not recorded" (None).

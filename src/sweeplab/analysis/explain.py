@@ -1,6 +1,6 @@
 """Why runs differ: per-run diagnostics turned into statements with their uncertainty.
 
-Pure functions of stored runs (:mod:`sweeplab.diagnostics`, :mod:`sweeplab.stats`); no I/O.
+Pure functions of stored runs (:mod:`sweeplab.analysis.diagnostics`, :mod:`sweeplab.analysis.stats`); no I/O.
 A statement is made only when the numbers support it:
 
 * the cost of a silent class (a class a run never predicts) is the least-squares slope

@@ -95,13 +95,13 @@ def resolve(name: str) -> str:
 
 def get_engine(name: str, parallel: int | None = None, diagnostics: bool = True) -> Engine:
     """The engine ``name`` (see :func:`_make_engine`), by default wrapped so that every run it
-    yields also carries its diagnostics (``sweeplab.diagnostics.measure``: dead units and
+    yields also carries its diagnostics (``sweeplab.engines.probe.measure``: dead units and
     silent classes, measured from the weights on the test set), whichever engine trained it.
     """
     engine = _make_engine(name, parallel)
     if not diagnostics:
         return engine
-    from sweeplab.diagnostics import DiagnosedEngine
+    from sweeplab.engines.probe import DiagnosedEngine
 
     return DiagnosedEngine(engine)
 

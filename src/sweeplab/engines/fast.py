@@ -2,8 +2,9 @@
 
 What it computes is the reference engine's training, run by run:
 
-- initial weights: for each seed, ``seed_everything(seed)`` then ``models.build_model``
-  and the Keras model's own weights, so epoch 0 is identical to the reference engine;
+- initial weights: for each seed, ``common.initial_weights`` (the Keras initialisers
+  ``models.build_model`` would call, after seeding), so epoch 0 is identical to the
+  reference engine;
 - the same losses, Keras 3's SGD/Adam update formulas (``keras/src/optimizers``),
   BatchNormalization (momentum 0.99, epsilon 1e-3, biased batch variance,
   ``tf.nn.moments`` + ``tf.nn.batch_normalization`` like Keras' TF backend), dropout
@@ -45,24 +46,23 @@ which other seeds share its group:
   position l (index in ``cfg.layers``) in step j (0-based, counted within the epoch)
   of epoch e: ``stateless_uniform(shape, seed=(s, e * 2**32 + j * 2**8 + l))``.
 
-Weights come only from ``backend.seed_everything(seed)`` + the Keras builder.
+Weights come only from ``common.initial_weights`` (seeded by ``common.seed_run``).
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import time
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
 
 from sweeplab import spec as S
-from sweeplab.backend import device, keras, seed_everything, tensorflow
+from sweeplab.backend import device, tensorflow
 from sweeplab.data import Dataset
-from sweeplab.engines import EpochCallback, check_parallel
+from sweeplab.engines import EpochCallback, common, probe
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
 
 MAX_PARALLEL = 16  # runs stacked at most; beyond this no speed-up was seen on 2 cores
@@ -73,20 +73,6 @@ _BN_EPSILON = 1e-3
 
 
 # --- the stacked model ----------------------------------------------------------------
-
-@dataclass
-class _State:
-    """Everything that changes during training, each tensor with a leading run axis."""
-
-    params: list[Any]  # trainable tensors in Keras' weight order
-    stats: list[Any]  # BatchNorm moving means/variances, (mean, var) per BN layer
-    slots: list[list[Any]]  # optimiser slots per param (momentum; m, v[, v_hat])
-    iterations: Any  # int64 scalar, Keras' optimizer.iterations
-
-    def flat(self) -> list[Any]:
-        return [*self.params, *self.stats, *[s for ss in self.slots for s in ss],
-                self.iterations]
-
 
 def _uses_images(cfg: S.Config) -> bool:
     return any(isinstance(x, (S.Conv2D, S.MaxPool)) for x in cfg.layers)
@@ -143,10 +129,12 @@ class _Program:
 
     # -- forward ------------------------------------------------------------------------
 
-    def forward(self, params, stats, x, training: bool, keys=None, counter=None):
+    def forward(self, params, stats, x, training: bool, keys=None, counter=None, alive=None):
         """Run the stack. x: (K, B, ...) per-run inputs, or (M, ...) shared by all runs.
 
-        Returns (outputs, logits, new_stats); outputs/logits are (K, B, classes).
+        Returns (outputs, logits, new_stats); outputs/logits are (K, B, classes). ``alive``,
+        a list, receives per ReLU layer a (K, units) bool: non-zero on some image/position
+        (the probe's liveness, see probe.py, from this very forward pass).
         """
         tf = self.tf
         k = self.k
@@ -190,8 +178,13 @@ class _Program:
                         h = tf.reshape(h, (tf.shape(h)[0], tf.shape(h)[1], -1))
                     h = tf.matmul(h, w) + b[:, None, :]
                 if pos == len(self.layout) - 1:
-                    return _activate(tf, h, layer.activation), h, new_stats
+                    out = _activate(tf, h, layer.activation)
+                    if alive is not None and layer.activation == "relu":
+                        alive.append(tf.reduce_any(out != 0, axis=1))
+                    return out, h, new_stats
                 h = _activate(tf, h, layer.activation)
+                if alive is not None and layer.activation == "relu":
+                    alive.append(tf.reduce_any(h != 0, axis=1))
             elif isinstance(layer, S.Conv2D):
                 w, b = params[pi[0]], params[pi[1]]
                 pad = layer.padding.upper()
@@ -205,6 +198,8 @@ class _Program:
                     shared = False
                 h = [_activate(tf, tf.nn.bias_add(tf.nn.conv2d(a, w[i], 1, pad), b[i]),
                                layer.activation) for i, a in enumerate(h)]
+                if alive is not None and layer.activation == "relu":
+                    alive.append(tf.stack([tf.reduce_any(a != 0, axis=(0, 1, 2)) for a in h]))
             elif isinstance(layer, S.MaxPool) and shared:  # pooled once for all runs
                 h = tf.nn.max_pool2d(h, layer.size, layer.size, "VALID")
             elif isinstance(layer, S.MaxPool):
@@ -357,11 +352,16 @@ class _Program:
         return state, lsum, csum
 
     def _evaluate(self, params, stats, x, y):
-        """Sums over one test chunk shared by all runs: loss (K,), correct (K,), preds, probe."""
+        """Sums over one test chunk shared by all runs: loss (K,), correct (K,), preds, probe,
+        and the probe's liveness: per ReLU layer (K, units) non-zero somewhere, and per
+        output unit (K, classes) the images on which it is > 0."""
         tf = self.tf
-        out, logits, _ = self.forward(params, stats, x, False)
+        alive: list[Any] = []
+        out, logits, _ = self.forward(params, stats, x, False, alive=alive)
         loss, correct, pred = self.per_sample(out, logits, y[None])
-        return tf.reduce_sum(loss, 1), tf.reduce_sum(correct, 1), pred, out[:, 0]
+        active = tf.reduce_sum(tf.cast(out > 0, tf.int32), axis=1)
+        return (tf.reduce_sum(loss, 1), tf.reduce_sum(correct, 1), pred, out[:, 0], alive,
+                active)
 
 
 def _activate(tf, x, name: str):
@@ -386,65 +386,11 @@ def _activate(tf, x, name: str):
 
 # --- memory and K ---------------------------------------------------------------------
 
-def _activation_floats(cfg: S.Config, image_shape: tuple[int, ...], num_classes: int) -> int:
-    """Floats of all layer outputs for one image (what the backward pass keeps)."""
-    shape = image_shape
-    total = math.prod(shape)
-    for shp in S.check_shapes(cfg):
-        total += math.prod(shp)
-    return total + num_classes
-
-
-def _largest_activation(cfg: S.Config, image_shape: tuple[int, ...]) -> int:
-    return max([math.prod(image_shape), *(math.prod(s) for s in S.check_shapes(cfg))])
-
-
-def _param_count(cfg: S.Config, image_shape: tuple[int, ...], num_classes: int) -> int:
-    shape = image_shape
-    n = 0
-    for layer, out in zip(cfg.layers, S.check_shapes(cfg), strict=True):
-        if isinstance(layer, S.Dense):
-            n += shape[-1] * layer.units + layer.units
-        elif isinstance(layer, S.Conv2D):
-            n += layer.kernel ** 2 * shape[-1] * layer.filters + layer.filters
-        elif isinstance(layer, S.BatchNorm):
-            n += 4 * shape[-1]
-        shape = out
-    return n + shape[-1] * num_classes + num_classes
-
-
-def _available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as f:
-            for line in f:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return 8 * 2**30
-
-
-def run_bytes(cfg: S.Config, image_shape: tuple[int, ...], num_classes: int) -> int:
-    """Bytes one stacked run needs while training: weights, grads, slots, activations."""
-    copies = 4 + (2 if cfg.optimizer.name == "adam" else 1)  # weights, grads, new, slots
-    params = _param_count(cfg, image_shape, num_classes) * copies
-    acts = _activation_floats(cfg, image_shape, num_classes) * cfg.batch_size * 4  # fwd+bwd
-    return 4 * (params + acts)
-
-
 def choose_parallel(cfg: S.Config, data: Dataset, n_seeds: int) -> int:
     """K: as many seeds as fit MEMORY_BUDGET (and half the free memory), at most MAX_PARALLEL."""
-    budget = min(MEMORY_BUDGET, _available_memory() // 2)
-    per_run = run_bytes(cfg, data.image_shape, data.num_classes)
-    return max(1, min(n_seeds, MAX_PARALLEL, budget // max(per_run, 1)))
-
-
-def _eval_chunk(cfg: S.Config, image_shape: tuple[int, ...], k: int, m: int) -> int:
-    """Test images per evaluation call: within EVAL_ACT_BUDGET, and equal-sized chunks so
-    that one compiled shape serves them all (10,000 -> 5 x 2,000, not 4 x 2,048 + 1,808)."""
-    per_image = _largest_activation(cfg, image_shape) * 4 * 3 * k
-    most = int(max(32, min(2048, EVAL_ACT_BUDGET // per_image)))
-    return -(-m // -(-m // most))
+    free = min(MEMORY_BUDGET, common.host_available() // 2)
+    return common.group_size(cfg, data.image_shape, data.num_classes, n_seeds, free,
+                             MAX_PARALLEL)
 
 
 # --- training a group -----------------------------------------------------------------
@@ -485,63 +431,6 @@ def _program(cfg: S.Config, k: int, n_train: int, num_classes: int) -> _Program:
     return _PROGRAMS[key]
 
 
-def initial_weights(cfg: S.Config, seed: int, data: Dataset) -> list[np.ndarray]:
-    """The reference engine's initial weights for ``seed``, in ``get_weights()`` order.
-
-    Keras 3 fixes a random initialiser's seed when the initialiser is constructed (an
-    integer from Python's ``random``, which ``seed_everything`` seeds) and draws the
-    weights statelessly from it. So constructing the same layers as
-    ``models.build_model``, in the same order, and calling their initialisers gives the
-    same weights bit for bit without building a model: 10 MLPs 0.22 s -> ~0.03 s.
-    tests/test_fast_engine.py compares this with ``build_model(...).get_weights()``
-    for every preset.
-    """
-    k = keras()
-    seed_everything(seed)
-    built: list[tuple[Any, S.Layer]] = []
-    for layer in cfg.layers:  # constructors in models.build_model's order and arguments
-        if isinstance(layer, S.Dense):
-            built.append((k.layers.Dense(layer.units, activation=layer.activation), layer))
-        elif isinstance(layer, S.Conv2D):
-            built.append((k.layers.Conv2D(layer.filters, layer.kernel, padding=layer.padding,
-                                          activation=layer.activation), layer))
-        elif isinstance(layer, S.BatchNorm):
-            built.append((k.layers.BatchNormalization(), layer))
-        elif isinstance(layer, S.Dropout):
-            built.append((k.layers.Dropout(layer.rate), layer))  # draws a seed too
-        else:
-            built.append((None, layer))
-    built.append((k.layers.Dense(data.num_classes, activation=cfg.output_activation),
-                  S.Dense(data.num_classes, cfg.output_activation)))
-    shape = tuple(data.image_shape)
-    out: list[np.ndarray] = []
-    for kl, layer in built:
-        if isinstance(layer, S.Dense):
-            fan_in = math.prod(shape)
-            out += [kl.kernel_initializer((fan_in, layer.units), dtype="float32"),
-                    kl.bias_initializer((layer.units,), dtype="float32")]
-            shape = (layer.units,)
-        elif isinstance(layer, S.Conv2D):
-            out += [kl.kernel_initializer((layer.kernel, layer.kernel, shape[-1], layer.filters),
-                                          dtype="float32"),
-                    kl.bias_initializer((layer.filters,), dtype="float32")]
-            h, w = shape[:2]
-            if layer.padding == "valid":
-                h, w = h - layer.kernel + 1, w - layer.kernel + 1
-            shape = (h, w, layer.filters)
-        elif isinstance(layer, S.MaxPool):
-            shape = (shape[0] // layer.size, shape[1] // layer.size, shape[2])
-        elif isinstance(layer, S.Flatten):
-            shape = (math.prod(shape),)
-        elif isinstance(layer, S.BatchNorm):
-            c = (shape[-1],)
-            out += [kl.gamma_initializer(c, dtype="float32"),
-                    kl.beta_initializer(c, dtype="float32"),
-                    kl.moving_mean_initializer(c, dtype="float32"),
-                    kl.moving_variance_initializer(c, dtype="float32")]
-    return [np.asarray(w, dtype=np.float32) for w in out]
-
-
 def fit_order(seed: int, n: int) -> np.ndarray:
     """The order in which ``model.fit(shuffle=True)`` visits n training samples, every epoch.
 
@@ -558,7 +447,7 @@ def fit_order(seed: int, n: int) -> np.ndarray:
     38 -> 13 ms per seed for n = 60,000; equal to the adapter's for the sizes tested.
     """
     tf = tensorflow()
-    seed_everything(seed)
+    common.seed_run(seed)
 
     def permutation(_):  # keras/src/trainers/data_adapters/array_data_adapter.py
         indices = tf.range(n, dtype=tf.int64)
@@ -596,6 +485,10 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
                 on_epoch: EpochCallback | None = None) -> GroupResult:
     """Train ``len(seeds)`` runs of ``cfg`` together and return their results and weights.
 
+    Each result carries its diagnostics record (``probe.record``), measured from the test
+    evaluations of epoch 0 and of the last epoch: the same forward pass ``probe.measure``
+    would run again with Keras (1.15 s of a 7.3 s q1 10-seed call, bench/README.md).
+
     Args:
         shuffle: per-run shuffling each epoch (the default, as Keras' fit). False keeps the
             training set's order for every run, which tests use to force the reference
@@ -606,55 +499,70 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
     seeds = [int(s) for s in seeds]
     k = len(seeds)
     n = len(data.x_train)
-    prog = _program(cfg, k, n, data.num_classes)
-    per_run = [_split_weights(prog, initial_weights(cfg, s, data)) for s in seeds]
-    params = [tf.constant(np.stack([r[0][j] for r in per_run])) for j in range(prog.n_params)]
-    stats = [tf.constant(np.stack([r[1][j] for r in per_run])) for j in range(prog.n_stats)]
-    slots = [[tf.zeros_like(p) for _ in range(prog.n_slots)] for p in params]
-    state = (params, stats, slots, tf.constant(0, tf.int64))
-    keys = tf.constant(seeds, tf.int64)
-    x_train = tf.convert_to_tensor(data.x_train)
-    y_train = tf.convert_to_tensor(data.y_train)
-    chunk = _eval_chunk(cfg, data.image_shape, k, len(data.x_test))
+    nc = data.num_classes
+    with common.timed("setup"):
+        prog = _program(cfg, k, n, nc)
+        per_run = [_split_weights(prog, common.initial_weights(cfg, s, data.image_shape, nc))
+                   for s in seeds]
+        params = [tf.constant(np.stack([r[0][j] for r in per_run]))
+                  for j in range(prog.n_params)]
+        stats = [tf.constant(np.stack([r[1][j] for r in per_run])) for j in range(prog.n_stats)]
+        slots = [[tf.zeros_like(p) for _ in range(prog.n_slots)] for p in params]
+        state = (params, stats, slots, tf.constant(0, tf.int64))
+        keys = tf.constant(seeds, tf.int64)
+        x_train = tf.convert_to_tensor(data.x_train)
+        y_train = tf.convert_to_tensor(data.y_train)
+        chunk = common.eval_chunk(cfg, data.image_shape, k, len(data.x_test), EVAL_ACT_BUDGET)
     x_test, y_test = data.x_test, data.y_test
+    relu = probe.relu_layers(cfg, nc)
     setup = time.perf_counter() - t_start
 
     def evaluate(st):
-        lsum = np.zeros(k)
-        csum = np.zeros(k)
-        preds, probe = [], None
-        for a in range(0, len(x_test), chunk):
-            l_, c_, p_, o_ = prog.evaluate(st[0], st[1], tf.convert_to_tensor(x_test[a:a + chunk]),
-                                           tf.convert_to_tensor(y_test[a:a + chunk]))
-            lsum += l_.numpy()
-            csum += c_.numpy()
-            preds.append(p_.numpy())
-            if probe is None:
-                probe = o_.numpy()
+        """Per run: mean loss, accuracy, predictions, probe outputs, and liveness."""
+        lsum, csum, active = np.zeros(k), np.zeros(k), np.zeros((k, nc), np.int64)
+        alive: list[np.ndarray] | None = None
+        preds, probe_out = [], None
+        with common.timed("evaluation"):
+            for a in range(0, len(x_test), chunk):
+                l_, c_, p_, o_, al_, ac_ = prog.evaluate(
+                    st[0], st[1], tf.convert_to_tensor(x_test[a:a + chunk]),
+                    tf.convert_to_tensor(y_test[a:a + chunk]))
+                lsum += l_.numpy()
+                csum += c_.numpy()
+                active += ac_.numpy()
+                got = [v.numpy() for v in al_]
+                alive = got if alive is None else [g | w for g, w in zip(got, alive, strict=True)]
+                preds.append(p_.numpy())
+                if probe_out is None:
+                    probe_out = o_.numpy()
         m = len(x_test)
-        return lsum / m, csum / m, np.concatenate(preds, axis=1), probe
+        pred = np.concatenate(preds, axis=1)
+        live = [probe.liveness(cfg, nc, {pos: al[i] for pos, al in zip(relu, alive, strict=True)},
+                               active[i], pred[i]) for i in range(k)]
+        return lsum / m, csum / m, pred, probe_out, live
 
     t0 = time.perf_counter()
-    loss0, acc0, _, probe0 = evaluate(state)
+    loss0, acc0, preds, probe0, live0 = evaluate(state)
     dt = (time.perf_counter() - t0 + setup) / k
     records = [[EpochRecord(0, float(loss0[i]), float(acc0[i]), seconds=dt)] for i in range(k)]
-    preds = None
-    probe = probe0
-    if shuffle:
-        perm = tf.constant(np.stack([fit_order(s, n) for s in seeds]).astype(np.int32))
-    else:
-        perm = tf.broadcast_to(tf.range(n), (k, n))
+    probe_out, live = probe0, live0
+    with common.timed("fit_order"):
+        if shuffle:
+            perm = tf.constant(np.stack([fit_order(s, n) for s in seeds]).astype(np.int32))
+        else:
+            perm = tf.broadcast_to(tf.range(n), (k, n))
     for epoch in range(1, cfg.epochs + 1):
         t0 = time.perf_counter()
         full = prog.full_steps * prog.batch
         idx_full = tf.transpose(tf.reshape(perm[:, :full], (k, prog.full_steps, prog.batch)),
                                 (1, 0, 2))
         idx_last = perm[:, full:]
-        with _no_loop_optimization(tf):
+        # epoch 1 apart: it includes compiling the epoch function (bench/engines.py)
+        with _no_loop_optimization(tf), common.timed("training" if epoch > 1 else "epoch1"):
             state, lsum, csum = prog.train_epoch(x_train, y_train, idx_full, idx_last, keys,
                                                  tf.constant(epoch, tf.int64), state)
-        tl, ta = (lsum / n).numpy(), (csum / n).numpy()
-        vl, va, preds, probe = evaluate(state)
+            tl, ta = (lsum / n).numpy(), (csum / n).numpy()
+        vl, va, preds, probe_out, live = evaluate(state)
         dt = (time.perf_counter() - t0) / k
         for i in range(k):
             records[i].append(EpochRecord(epoch, float(vl[i]), float(va[i]), float(tl[i]),
@@ -670,26 +578,20 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
                for i in range(k)]
     results = []
     for i, s in enumerate(seeds):
-        conf = confusion_matrix(y_test, preds[i], data.num_classes)
-        results.append(RunResult(chash, s, "fast", tuple(records[i]), conf,
-                                 tuple(float(v) for v in probe0[i]),
-                                 tuple(float(v) for v in probe[i]), wall,
-                                 device=device(), weights=tuple(weights[i])))
+        conf = confusion_matrix(y_test, preds[i], nc)
+        r = RunResult(chash, s, "fast", tuple(records[i]), conf,
+                      tuple(float(v) for v in probe0[i]), tuple(float(v) for v in probe_out[i]),
+                      wall, device=device(), weights=tuple(weights[i]))
+        results.append(replace(r, diagnostics=probe.record(r, live0[i], live[i], len(x_test),
+                                                            nc)))
     return GroupResult(results, weights)
 
 
-class FastEngine:
+class FastEngine(common.GroupedEngine):
     """Trains the seeds of one config in groups of K (automatic, or ``parallel``)."""
 
     name = "fast"
-
-    def __init__(self, parallel: int | None = None, shuffle: bool = True):
-        self.parallel = check_parallel(parallel)
-        self.shuffle = shuffle
-
-    def group_size(self, cfg: S.Config, data: Dataset, n_seeds: int) -> int:
-        """How many seeds of ``cfg`` one group trains (the runner schedules in such rounds)."""
-        return self.parallel or choose_parallel(cfg, data, n_seeds)
+    choose_parallel = staticmethod(choose_parallel)
 
     def __call__(self, cfg: S.Config, seeds: Sequence[int], data: Dataset,
                  on_epoch: EpochCallback | None = None) -> Iterator[RunResult]:
@@ -700,4 +602,3 @@ class FastEngine:
         for a in range(0, len(seeds), k):
             yield from train_group(cfg, seeds[a:a + k], data, shuffle=self.shuffle,
                                    on_epoch=on_epoch).results
-

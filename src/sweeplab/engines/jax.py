@@ -20,8 +20,8 @@ learning-rate axis (across studies too: q2 and q3 differ only in it) is one prog
 
 Randomness, all from a member's seed ``s``:
 
-- initial weights: ``seed_everything(s)`` then ``models.build_model``, as the other
-  engines do. Keras draws them with the backend's own generator, so the numbers are
+- initial weights: ``common.initial_state(s)`` (seeded there), as the other engines do.
+  Keras draws them with the backend's own generator, so the numbers are
   JAX's draws for that seed, not TensorFlow's: runs agree with the TF engines
   statistically (bench/equivalence.py), and with ``model.fit`` on the JAX backend exactly
   (tests_jax/);
@@ -48,9 +48,9 @@ import numpy as np
 from sweeplab import models
 from sweeplab import spec as S
 from sweeplab.backend import device as device_name
-from sweeplab.backend import keras, seed_everything
+from sweeplab.backend import keras
 from sweeplab.data import Dataset
-from sweeplab.engines import EpochCallback, check_parallel
+from sweeplab.engines import EpochCallback, common
 from sweeplab.results import EpochRecord, RunResult
 
 # Config fields members of one program may differ in. The learning rate is an optimiser
@@ -74,55 +74,89 @@ def stack_key(cfg: S.Config) -> str:
     return S.canonical_json(dataclasses.replace(cfg, optimizer=opt))
 
 
-def _free_bytes() -> int:
-    """Free memory of the device JAX trains on (a CPU: half of MemAvailable, capped)."""
+def _accelerator() -> bool:
     import jax
 
-    from sweeplab.engines.fast import _available_memory
+    return jax.devices()[0].platform != "cpu"
 
-    d = jax.devices()[0]
-    if d.platform != "cpu":
+
+def _free_bytes() -> int:
+    """Free memory of the device JAX trains on: 80% of what an accelerator reports free
+    (its ``bytes_limit`` less ``bytes_in_use``; 8 GiB where a plugin reports nothing), or
+    on a CPU half of MemAvailable, at most CPU_MEMORY_BUDGET."""
+    import jax
+
+    if _accelerator():
         try:
-            st = d.memory_stats() or {}
+            st = jax.devices()[0].memory_stats() or {}
             if "bytes_limit" in st:
                 return int(0.8 * (st["bytes_limit"] - st.get("bytes_in_use", 0)))
         except Exception:  # some plugins do not report memory
             pass
         return 8 * 2**30
-    return min(CPU_MEMORY_BUDGET, _available_memory() // 2)
+    return min(CPU_MEMORY_BUDGET, common.host_available() // 2)
 
 
 def choose_parallel(cfg: S.Config, data: Dataset, n_members: int) -> int:
     """K: as many members as the device's free memory holds (one run's training need:
-    fast.run_bytes; evaluation is chunked to fit beside it), at most MAX_PARALLEL_*."""
-    import jax
-
-    from sweeplab.engines.fast import run_bytes
-
-    accel = jax.devices()[0].platform != "cpu"
-    if not accel and any(isinstance(x, S.Conv2D) for x in cfg.layers):
+    common.run_bytes; the state is donated, so it is held once; evaluation is chunked to
+    fit beside it), at most MAX_PARALLEL_*."""
+    accel = _accelerator()
+    if not accel and _has_conv(cfg):
         # vmap turns K convolutions into one grouped convolution, which XLA's CPU backend
         # runs slower than K separate ones: cnn-base, CIFAR-10 2,000 subset, 2-core CPU,
         # seconds per run-epoch: K=1 18-31, K=3 33-42. (On a CPU `auto` picks fast anyway.)
         return 1
-    per_run = run_bytes(cfg, data.image_shape, data.num_classes)
-    most = MAX_PARALLEL_ACCEL if accel else MAX_PARALLEL_CPU
-    return max(1, min(n_members, most, _free_bytes() // max(per_run, 1)))
+    return common.group_size(cfg, data.image_shape, data.num_classes, n_members,
+                             _free_bytes(), MAX_PARALLEL_ACCEL if accel else MAX_PARALLEL_CPU)
+
+
+def _has_conv(cfg: S.Config) -> bool:
+    return any(isinstance(x, S.Conv2D) for x in cfg.layers)
+
+
+def runs_mapping(cfg: S.Config) -> str:
+    """How one program maps a member's step over its K members: "vmap" (one batched
+    kernel per op) or "map" (``jax.lax.map``: the members one after another inside the
+    compiled program). The rule: dense-only models vmap (a batched matmul is what a GPU
+    does best); models with convolutions map, because vmap turns K convolutions into one
+    grouped convolution, reported slower than running them in turn on GPUs
+    (jax-ml/jax#26568: 10 seeds, 4.9 ms vmapped vs 1.7 ms mapped per step) and measured
+    slower on this CPU (see choose_parallel). SWEEPLAB_JAX_MAP=vmap|map overrides it
+    (bench/device_check.sh measures both).
+    """
+    import os
+
+    forced = os.environ.get("SWEEPLAB_JAX_MAP", "")
+    if forced in ("vmap", "map"):
+        return forced
+    return "map" if _has_conv(cfg) else "vmap"
+
+
+def _over_runs(fn: Callable, in_axes: tuple, how: str) -> Callable:
+    """``fn`` over the leading member axis of the arguments whose in_axes is 0."""
+    import jax
+
+    if how == "vmap":
+        return jax.vmap(fn, in_axes=in_axes)
+
+    def mapped(*args):
+        runs = tuple(a for a, ax in zip(args, in_axes, strict=True) if ax == 0)
+
+        def one(xs):
+            it = iter(xs)
+            return fn(*(next(it) if ax == 0 else a for a, ax in zip(args, in_axes, strict=True)))
+
+        return jax.lax.map(one, runs)
+
+    return mapped
 
 
 def _eval_chunk(cfg: S.Config, image_shape: tuple[int, ...], k: int, m: int) -> int:
-    """Test images per evaluation call: K runs' activations within the evaluation budget
-    (a quarter of the device's free memory, EVAL_BUDGET_CPU on a CPU), at most
-    EVAL_CHUNK_MAX, in equal chunks (10,000 -> 5 x 2,000) so one compiled shape serves."""
-    import jax
-
-    from sweeplab.engines.fast import _largest_activation
-
-    budget = (EVAL_BUDGET_CPU if jax.devices()[0].platform == "cpu"
-              else _free_bytes() // 4)
-    per_image = _largest_activation(cfg, image_shape) * 4 * 3 * k
-    most = int(max(32, min(EVAL_CHUNK_MAX, budget // per_image)))
-    return -(-m // -(-m // most)) if m else 1
+    """Test images per evaluation call: K runs' activations within a quarter of the
+    device's free memory (EVAL_BUDGET_CPU on a CPU), at most EVAL_CHUNK_MAX."""
+    budget = _free_bytes() // 4 if _accelerator() else EVAL_BUDGET_CPU
+    return common.eval_chunk(cfg, image_shape, k, m, budget, EVAL_CHUNK_MAX)
 
 
 @dataclass(frozen=True)
@@ -157,6 +191,8 @@ class _Program:
             models.build_model(cfg, self.image_shape, data.num_classes), cfg)
         self.model.optimizer.build(self.model.trainable_variables)
         self.lr_index = _lr_index(self.model.optimizer)
+        # the optimiser's variables before any step (zero slots and iterations)
+        self.fresh_optimizer = [v.value for v in self.model.optimizer.variables]
         self.metrics_vars = [v.value for v in self.model.metrics_variables]
         model = self.model
         n_classes = self.num_classes
@@ -199,20 +235,31 @@ class _Program:
             return (loss * yc.shape[0], jnp.sum((pred == yc) * mask), conf, y_pred[0])
 
         runs = (0, None, None, 0)
-        self.epoch = jax.jit(jax.vmap(member_epoch, in_axes=runs))
-        self.last = jax.jit(jax.vmap(member_last, in_axes=runs))
-        self.evaluate = jax.jit(jax.vmap(member_eval, in_axes=(0, None, None, None)))
+        self.mapping = how = runs_mapping(cfg)
+        # The stacked state is donated (as Keras' JAX trainer donates its state): XLA
+        # writes the new state into the old one's buffers, so K runs' state is held once.
+        self.epoch = jax.jit(_over_runs(member_epoch, runs, how), donate_argnums=0)
+        self.last = jax.jit(_over_runs(member_last, runs, how), donate_argnums=0)
+        self.evaluate = jax.jit(_over_runs(member_eval, (0, None, None, None), how))
 
     def initial_state(self, member: Member) -> tuple[list, list, list]:
-        """A member's variables as ``fit`` on JAX starts them: seed, build, compile."""
-        seed_everything(member.seed)
-        m = models.compile_model(
-            models.build_model(member.cfg, self.image_shape, self.num_classes), member.cfg)
-        m.optimizer.build(m.trainable_variables)
-        ov = [v.value for v in m.optimizer.variables]
+        """A member's variables as ``fit`` on JAX starts them: ``common.initial_state``'s
+        weights and dropout seeds in the template's variables, a fresh optimiser state
+        (zero slots and iterations) with the member's learning rate."""
+        weights, seeds = common.initial_state(member.cfg, member.seed, self.image_shape,
+                                              self.num_classes)
+        m = self.model
+        m.set_weights(weights)
+        states = [layer.seed_generator.state for layer in m.layers
+                  if getattr(layer, "seed_generator", None) is not None]
+        if len(states) != len(seeds):
+            raise RuntimeError(f"{len(states)} dropout seed states, {len(seeds)} drawn")
+        ntv = [v.value for v in m.non_trainable_variables]
+        for st, seed in zip(states, seeds, strict=True):
+            ntv[next(i for i, v in enumerate(m.non_trainable_variables) if v is st)] = seed
+        ov = list(self.fresh_optimizer)
         ov[self.lr_index] = np.asarray(member.cfg.optimizer.learning_rate, np.float32)
-        return ([v.value for v in m.trainable_variables],
-                [v.value for v in m.non_trainable_variables], ov)
+        return [v.value for v in m.trainable_variables], ntv, ov
 
     def weights(self, tv: list, ntv: list) -> list[np.ndarray]:
         """One member's variables in Keras' ``get_weights()`` order."""
@@ -228,7 +275,7 @@ _DEVICE_DATA: dict[str, Any] = {}
 
 
 def _program(cfg: S.Config, data: Dataset) -> _Program:
-    key = stack_key(cfg) + repr((data.image_shape, data.num_classes))
+    key = stack_key(cfg) + repr((data.image_shape, data.num_classes, runs_mapping(cfg)))
     if key not in _PROGRAMS:
         _PROGRAMS.clear()  # one live program at a time keeps memory flat over a study
         _PROGRAMS[key] = _Program(cfg, data)
@@ -357,18 +404,11 @@ def stack_groups(items: Sequence[tuple[S.Config, Sequence[int]]]) -> list[list[M
     return list(groups.values())
 
 
-class JaxEngine:
+class JaxEngine(common.GroupedEngine):
     """Trains the seeds of one config (or stacked configs) in groups of K members."""
 
     name = "jax"
-
-    def __init__(self, parallel: int | None = None, shuffle: bool = True):
-        self.parallel = check_parallel(parallel)
-        self.shuffle = shuffle
-
-    def group_size(self, cfg: S.Config, data: Dataset, n_seeds: int) -> int:
-        """How many members one program trains at once (the runner schedules in such rounds)."""
-        return self.parallel or choose_parallel(cfg, data, n_seeds)
+    choose_parallel = staticmethod(choose_parallel)
 
     def train_stacked(self, items: Sequence[tuple[S.Config, Sequence[int]]], data: Dataset,
                       on_epoch: Callable[[Member, EpochRecord, int], None] | None = None
