@@ -31,7 +31,8 @@ def _du(path: Path) -> int:
                               check=True).stdout.split()[0])
 
 
-def measure(repo: Path, ref: str, data: str, timeout_s: float) -> tuple[float, int, str]:
+def measure(repo: Path, ref: str, data: str, timeout_s: float,
+            keep: bool = False) -> tuple[float, int, str]:
     """Seconds from `make demo` to the first epoch, `.venv` bytes, and the output's tail."""
     work = Path(tempfile.mkdtemp(prefix=f"first_epoch_{ref}_"))
     clone = work / "clone"
@@ -65,7 +66,10 @@ def measure(repo: Path, ref: str, data: str, timeout_s: float) -> tuple[float, i
         os.killpg(os.getpgid(pid), signal.SIGTERM) if _alive(pid) else None
         os.waitpid(pid, 0)
     size = _du(clone / ".venv")
-    shutil.rmtree(work, ignore_errors=True)
+    if keep:
+        print(f"{ref}: clone kept at {clone}", file=sys.stderr)
+    else:
+        shutil.rmtree(work, ignore_errors=True)
     return seconds, size, out.decode(errors="replace")[-2000:]
 
 
@@ -82,11 +86,13 @@ def main() -> None:
     ap.add_argument("refs", nargs="+", help="git refs of this repository to clone and time")
     ap.add_argument("--data", default=os.environ.get("SWEEPLAB_DATA", "../shared/data"))
     ap.add_argument("--timeout", type=float, default=1200.0, help="seconds per ref")
+    ap.add_argument("--keep", action="store_true", help="keep the clones (and their .venv)")
     args = ap.parse_args()
     repo = Path(__file__).resolve().parents[1]
     rows = []
     for ref in args.refs:
-        seconds, size, tail = measure(repo, ref, os.path.abspath(args.data), args.timeout)
+        seconds, size, tail = measure(repo, ref, os.path.abspath(args.data), args.timeout,
+                                      args.keep)
         if seconds != seconds:
             print(f"{ref}: no epoch within {args.timeout:.0f} s; output ended with:\n{tail}",
                   file=sys.stderr)
