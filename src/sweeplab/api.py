@@ -17,8 +17,13 @@ study's seeds (as the report); a config named by its hash shows all its finished
 
 from __future__ import annotations
 
+import contextvars
+import difflib
+import functools
+import inspect
 import math
 import os
+import re
 import sys
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
@@ -43,6 +48,52 @@ _ACC_BOUNDS = (0.0, 1.0)
 _LOSS_BOUNDS = (0.0, math.inf)
 
 StudyLike = str | os.PathLike | st.Study
+
+
+_FLAG = re.compile(r"--([a-z][a-z-]*)(?: (DIR|PATH|URI|N)\b)?")
+_SWITCHES = ("save-models", "redefine", "verbose", "quiet")  # flags without a value: name=True
+
+
+def _python_words(text: str, renames: Mapping[str, str]) -> str:
+    """A library message in the CLI's words (``--data-dir DIR``) put in the Python API's
+    (``data_dir=DIR``); a shell command quoted in backticks is left as it is."""
+    def word(m: re.Match) -> str:
+        name = renames.get(m[1], m[1].replace("-", "_"))
+        return f"{name}=True" if m[1] in _SWITCHES else f"{name}={m[2] or ''}"
+
+    parts = text.split("`")
+    parts[::2] = [_FLAG.sub(word, p) for p in parts[::2]]
+    return "`".join(parts)
+
+
+_CLI_WORDS: contextvars.ContextVar[bool] = contextvars.ContextVar("cli_words", default=False)
+
+
+@contextmanager
+def cli_words() -> Iterator[None]:
+    """Within it, errors keep the CLI's flags: the ``sweeplab`` command calls the API so."""
+    token = _CLI_WORDS.set(True)
+    try:
+        yield
+    finally:
+        _CLI_WORDS.reset(token)
+
+
+def _speaks_python(fn: Callable, **renames: str) -> Callable:
+    """``fn`` raising its errors with Python argument names instead of CLI flags (the
+    library's messages name the flags, as the CLI prints them); ``renames`` maps a flag to
+    ``fn``'s own argument where it differs (``open(path)`` for ``--store``)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:
+            if (not _CLI_WORDS.get() and err.args and isinstance(err.args[0], str)
+                    and "--" in err.args[0]):
+                err.args = (_python_words(err.args[0], renames), *err.args[1:])
+            raise
+
+    return wrapper
 
 
 def _pandas() -> Any:
@@ -90,6 +141,10 @@ def models_dir(store: str | os.PathLike, save_models: bool | str | os.PathLike |
     return Path(save_models)
 
 
+RUNNER_EXTRAS = ("stop_on_error", "only")  # run_study's keywords that run() passes through
+
+
+@_speaks_python
 def run(
     study: StudyLike,
     *,
@@ -139,7 +194,7 @@ def run(
         ray: train each group of runs as a Ray task (extra ``sweeplab[ray]``): "local"
             starts a cluster on this machine, "auto" joins the one ``ray start`` started
             here, "HOST:PORT" joins that cluster; this process still writes the store.
-        runner_options: passed on to sweeplab.runner.run_study.
+        runner_options: ``stop_on_error``, ``only``: passed on to sweeplab.runner.run_study.
 
     Returns:
         :class:`Results` over the store; ``.last`` is what this call did (a
@@ -148,6 +203,12 @@ def run(
     Raises:
         SpecError, DataError, StoreError, ValueError: before any training.
     """
+    for key in runner_options:  # named here: run_study() is not what the user called
+        if key not in RUNNER_EXTRAS:
+            near = difflib.get_close_matches(key, [*inspect.signature(run).parameters,
+                                                   *RUNNER_EXTRAS], n=1)
+            raise TypeError(f"sweeplab.run() got an unexpected keyword argument {key!r}"
+                            + (f". Did you mean {near[0]}=?" if near else ""))
     from sweeplab.engines import DEFAULT_ENGINE
     from sweeplab.runner import run_study, run_until_ci
 
@@ -185,6 +246,7 @@ def _live(store: Store, mlflow: str | None, tensorboard: str | os.PathLike | Non
         yield out
 
 
+@functools.partial(_speaks_python, store="path")
 def open(path: str | os.PathLike = DEFAULT_PATH, data_dir: str | os.PathLike | None = None
          ) -> Results:  # noqa: A001 (sweeplab.open reads like the built-in, on purpose)
     """The results in an existing store (read-only: nothing is trained or written).
@@ -548,7 +610,7 @@ class Results:
                                  f"{self.path}.")
             if not run.model_path:
                 raise ModelError(f"run {ref.label} seed {seed} saved no model; train it with "
-                                 "--save-models (sweeplab.run(save_models=True)) to keep it.")
+                                 "--save-models to keep it.")
             return stored_path(store, run.model_path)
 
     def model(self, config: str, seed: int) -> Any:
@@ -638,6 +700,11 @@ class Results:
                     ref = ConfigRef(c.config_hash, c.label, name, seeds)
                     out.append((ref, self._axes_of(c.axes, values), _runs_of(store, ref)))
         return out
+
+
+for _name, _fn in list(vars(Results).items()):  # every public method speaks Python, too
+    if inspect.isfunction(_fn) and not _name.startswith("_"):
+        setattr(Results, _name, _speaks_python(_fn))
 
 
 def _inline_figures() -> None:

@@ -11,6 +11,7 @@ from collections.abc import Sequence
 from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab import study as st
+from sweeplab.api import cli_words
 from sweeplab.executors import ExecutorError
 from sweeplab.export import ExportError
 from sweeplab.store import DEFAULT_PATH, Store, StoreError
@@ -182,7 +183,8 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
-        return COMMANDS[args.command](args)
+        with cli_words():  # errors raised through the API name this command's flags
+            return COMMANDS[args.command](args)
     except (S.SpecError, data_mod.DataError, StoreError, CliError, ValueError,
             ExportError, ExecutorError) as err:
         print(f"sweeplab {args.command}: error: {err}", file=sys.stderr)
