@@ -166,6 +166,7 @@ def run(
     listeners: Sequence[Any] = (),
     log: Callable[[str], None] | None = None,
     ray: str | None = None,
+    redefine: bool = False,
     **runner_options: Any,
 ) -> Results:
     """Train every run of ``study`` that the store does not have, and return the store's
@@ -194,6 +195,9 @@ def run(
         ray: train each group of runs as a Ray task (extra ``sweeplab[ray]``): "local"
             starts a cluster on this machine, "auto" joins the one ``ray start`` started
             here, "HOST:PORT" joins that cluster; this process still writes the store.
+        redefine: make this the definition of a study the store (or the built-ins) hold
+            under this name otherwise, keeping the earlier one's configs and runs listed
+            as ``NAME@N``; without it such a study is refused (more seeds are no change).
         runner_options: ``stop_on_error``, ``only``: passed on to sweeplab.runner.run_study.
 
     Returns:
@@ -217,7 +221,10 @@ def run(
     directory = models_dir(store, save_models)
     # Data problems must surface before a store file is created (the load is cached).
     data_mod.load(study.base.dataset, data_dir, study.base.subset)
+    archive = _redefines(study, store, redefine)
     with Store(store) as db, _live(db, mlflow, tensorboard) as live:
+        if archive:
+            db.archive_study(study.name)
         every = list(listeners) + list(live)
         if directory is not None:
             from sweeplab.saved_models import ModelSaver
@@ -232,6 +239,31 @@ def run(
         else:
             last = run_study(study, db, **options)
     return Results(store, data_dir=data_dir, last=last, study=study.name)
+
+
+def _redefines(study: st.Study, store: str | os.PathLike, redefine: bool) -> bool:
+    """Whether ``study`` replaces, under its name, the definition the store holds (True:
+    archive that one first); refused without ``redefine``, as is a study that takes a
+    built-in study's name with another definition."""
+    row = None
+    if Path(store).is_file():  # read-only: a refused call leaves no store file behind
+        with Store(store, readonly=True) as db:
+            row = db.study(study.name)
+    new, builtin = st.study_to_dict(study), st.BUILTIN.get(study.name)
+    if row is not None:
+        diff, was = st.redefinition(row.definition, new), f"as {store} holds it"
+    elif builtin is not None:  # a built-in run with --seeds/--epochs/--subset is still it
+        diff = st.redefinition(st.study_to_dict(builtin), new, ignore=st.RUN_SIZE)
+        was = "as built in"
+    else:
+        return False
+    if diff is not None and not redefine:
+        keep = f" (the runs of the earlier one stay listed as {study.name}@N)" if row else ""
+        raise S.SpecError(
+            f"study {study.name!r} differs from {study.name!r} {was}: {diff}. Give it a name "
+            f"of its own (name = in the study file), or pass --redefine to make this "
+            f"{study.name!r}{keep}.")
+    return diff is not None and row is not None
 
 
 @contextmanager

@@ -63,13 +63,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    "study's own")
     p.add_argument("--epochs", type=_positive, metavar="E", help="train E epochs per run")
     p.add_argument("--subset", type=_positive, metavar="N", help=SUBSET_HELP)
-    p.add_argument("--data-dir", metavar="DIR", help="look for datasets here first (then "
-                   f"${data_mod.ENV_VAR}, then {data_mod.KERAS_CACHE}, then download)")
+    p.add_argument("--data-dir", metavar="DIR", help="the directory holding the datasets, the "
+                   f"only place looked (default: ${data_mod.ENV_VAR}, then "
+                   f"{data_mod.KERAS_CACHE}, then download)")
     p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
                    help=f"how runs are trained (default: {DEFAULT_ENGINE})")
     p.add_argument("--parallel", type=_positive, metavar="K",
                    help="seeds of one config trained at once by the engine (default: automatic)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--redefine", action="store_true", help="make this the study's definition "
+                   "where the store (or a built-in study) defines its name otherwise; the "
+                   "earlier definition's runs stay listed as NAME@N")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="train each "
                    "group of runs as a Ray task: no ADDRESS starts a Ray cluster on this "
                    "machine, `auto` joins the one `ray start` started here, HOST:PORT joins "
@@ -211,6 +215,7 @@ def _run_options(args: argparse.Namespace) -> dict:
                 engine=args.engine, parallel=args.parallel, data_dir=args.data_dir,
                 progress=not args.quiet, save_models=args.save_models or False,
                 mlflow=args.mlflow, tensorboard=args.tensorboard, ray=args.ray,
+                redefine=args.redefine,
                 log=lambda m: print(m, file=sys.stderr))
 
 
