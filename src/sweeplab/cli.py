@@ -181,11 +181,20 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="where each dataset is found, its shapes and class counts")
     p.add_argument("--data-dir", metavar="DIR", help="look here first")
     p.add_argument("name", nargs="*", help="datasets to describe (default: all)")
+    for command in sub.choices.values():
+        command.add_argument("--verbose", action="store_true", help="show TensorFlow's and "
+                             "absl's start-up and C++ log lines (hidden by default)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")  # TensorFlow's own log lines too
+    elif argv is None:  # this process is the `sweeplab` command (not a caller's main([...]))
+        from sweeplab.backend import quiet_native_logs
+
+        quiet_native_logs()
     try:
         with cli_words():  # errors raised through the API name this command's flags
             return COMMANDS[args.command](args)

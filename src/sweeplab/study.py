@@ -544,7 +544,8 @@ def study_to_toml(study: Study) -> str:
     if study.name in BUILTIN:
         lines.append(f'# Edited, give it a name of its own: name = "{study.name}" is the '
                      f"built-in study's, and a\n# definition that differs from it is refused "
-                     f"(--redefine makes it {study.name}, listing the earlier one's runs as {study.name}@1).")
+                     f"(--redefine makes it {study.name}, listing the earlier one's runs as "
+                     f"{study.name}@1).")
     for k, v in d.items():
         if k == "description" and "\n" in v:
             lines.append(f'{k} = """\n{v}"""')
