@@ -22,9 +22,10 @@ import numpy as np
 import pytest
 
 import sweeplab
-from sweeplab import cli, stats
+from sweeplab import cli
 from sweeplab import data as data_mod
 from sweeplab import study as st
+from sweeplab.analysis import stats
 from sweeplab.progress import Progress
 from sweeplab.results import confusion_matrix
 from sweeplab.saved_models import ModelError
@@ -377,3 +378,18 @@ def test_cli_run_into_a_log_prints_one_progress_line(tmp_path, data_dir):
     assert "\r" not in proc.stderr and "━" not in proc.stderr
     assert "q1: 1 round(s), trained 2 runs. Stopped: every configuration's" in proc.stdout
     assert sweeplab.open(db).runs("q1")["seed"].tolist() == [0, 1]
+
+
+def test_one_confidence_and_import_stays_free_of_scipy():
+    """The API's default interval is analysis.stats.CONFIDENCE (the report's and explain's);
+    the API keeps its own copy only so that `import sweeplab` does not load scipy."""
+    import inspect
+
+    from sweeplab import api
+
+    assert api.CONFIDENCE == stats.CONFIDENCE == 0.95
+    default = inspect.signature(api.Results.summary).parameters["confidence"].default
+    assert default == stats.CONFIDENCE
+    code = "import sys, sweeplab; print(sorted(m for m in ('scipy', 'keras') if m in sys.modules))"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

@@ -22,11 +22,13 @@ import pytest
 from scipy.stats import norm
 from test_fast_engine import WEIGHT_ATOL  # the exactness setting's derived tolerance
 
-from sweeplab import cli, data, explain, models, spec
-from sweeplab import diagnostics as D
-from sweeplab import report_diagnostics as RD
+from sweeplab import cli, data, models, spec
+from sweeplab import diagnostics as probe  # the Keras probe (moving to engines/)
 from sweeplab import store as store_mod
+from sweeplab.analysis import diagnostics as D
+from sweeplab.analysis import explain
 from sweeplab.engines import get_engine
+from sweeplab.report import diagnostics as RD
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
 from sweeplab.runner import run_study
 from sweeplab.store import Store
@@ -137,7 +139,7 @@ def test_best_epoch_and_overfitting_onset():
 
 def test_forced_dead_output_unit_is_dead_and_its_class_never_predicted(mnist):
     x = mnist.x_test[:300]
-    live = D.probe_liveness(Q1, _forced(x, dead_hidden=5, dead_out=(3,)), x, 10)
+    live = probe.probe_liveness(Q1, _forced(x, dead_hidden=5, dead_out=(3,)), x, 10)
     assert live.output_dead == (3,)
     assert [(h.layer, h.kind, h.units, h.dead) for h in live.hidden] == [(1, "dense", 32, 5)]
     assert live.output_active[3] == 0 and all(live.output_active[j] == 300 for j in range(10)
@@ -151,7 +153,7 @@ def test_forced_dead_output_unit_is_dead_and_its_class_never_predicted(mnist):
 
 def test_healthy_model_reports_no_dead_units(mnist):
     x = mnist.x_test[:300]
-    live = D.probe_liveness(Q1, _forced(x, dead_hidden=0, dead_out=()), x, 10)
+    live = probe.probe_liveness(Q1, _forced(x, dead_hidden=0, dead_out=()), x, 10)
     assert live.output_dead == () and live.hidden[0].dead == 0
     assert live.record(10)["dead_outputs"] == []
 
@@ -164,7 +166,7 @@ def test_dead_convolution_filters_are_counted(mnist):
     b = np.full(4, 0.1, np.float32)
     k[..., 1], b[1] = 0.0, -1.0  # filter 1: zero at every position of every image
     w_out = np.zeros((26 * 26 * 4, 10), np.float32)
-    live = D.probe_liveness(cfg, [k, b, w_out, np.zeros(10, np.float32)], x, 10)
+    live = probe.probe_liveness(cfg, [k, b, w_out, np.zeros(10, np.float32)], x, 10)
     assert [(h.kind, h.units, h.dead) for h in live.hidden] == [("conv2d", 4, 1)]
     assert live.output_dead is None  # softmax is never exactly zero: not applicable
 
@@ -342,7 +344,7 @@ def test_real_run_stores_diagnostics_that_match_its_predictions(data_dir, traine
     ds = data.load("mnist", data_dir, subset=1000, allow_download=False)
     cfg = spec.config_from_dict(store_cfg)
     model = models.build_model(cfg, ds.image_shape, 10)
-    model.set_weights(D.initial_weights(cfg, 1, ds.image_shape, 10))
+    model.set_weights(probe.initial_weights(cfg, 1, ds.image_shape, 10))
     np.testing.assert_allclose(np.asarray(model(ds.x_test[:1]))[0], run.probe_untrained,
                                atol=1e-6)  # float32 outputs of O(1): rounding only
     assert d.hidden[0].units == 32 and d.best_epoch in (1, 2)

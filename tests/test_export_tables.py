@@ -56,12 +56,12 @@ def _check_tables(outdir, fmt: str, store) -> None:
         key = (row["config_hash"], int(row["seed"]))
         seen.add(key)
         label, r = runs[key]
-        assert (row["study"], row["label"]) == (STUDY, label)
+        assert (row["study"], row["config"]) == (STUDY, label)
         assert row["width"] == int(label.split("=")[1])  # the axis, as a number
         assert row["engine"] == r.engine and int(row["epochs"]) == r.final.epoch == EPOCHS
         assert row["wall_seconds"] == r.wall_seconds
         for field in ("train_loss", "train_acc", "test_loss", "test_acc"):
-            assert row[f"final_{field}"] == getattr(r.final, field), (key, field)
+            assert row[field] == getattr(r.final, field), (key, field)
     assert seen == set(runs)
     for row in epoch_df.to_dict("records"):
         label, r = runs[(row["config_hash"], int(row["seed"]))]
@@ -159,3 +159,22 @@ def test_python_export_writes_what_the_cli_writes(study, tmp_path):
     _check_tables(tmp_path / "py" / "csv", "csv", study.store)
     with pytest.raises(ValueError, match="target must be one of tensorboard, mlflow, csv"):
         res.export("excel", tmp_path / "x")
+
+
+@pytest.mark.parametrize("fmt", ["csv", "parquet"])
+def test_api_frames_and_tables_name_the_same_facts_alike(study, tmp_path, fmt):
+    """One column vocabulary (README, "Column names"): ``Results.runs()``/``epochs()`` and
+    the exported tables have the same columns in the same order, and the same values."""
+    import sweeplab
+
+    res = sweeplab.open(study.store)
+    assert cli_run("export", fmt, str(tmp_path), "--store", str(study.store))[0] == 0
+    for table, api_df in (("runs", res.runs()), ("epochs", res.epochs())):
+        file_df = _read(tmp_path / f"{table}.{fmt}", fmt)
+        assert list(api_df.columns) == list(file_df.columns), table
+        key = ["config_hash", "seed"] + (["epoch"] if table == "epochs" else [])
+        a = api_df.sort_values(key).reset_index(drop=True)
+        b = file_df.sort_values(key).reset_index(drop=True)
+        last = "seconds" if table == "epochs" else "engine"
+        for col in ("config", "width", "test_acc", "train_loss", last):
+            assert [_same(x, y) for x, y in zip(a[col], b[col], strict=True)] == [True] * len(a)

@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from sweeplab import plots, report, runner, stats
+from sweeplab import plots, report, runner
 from sweeplab import study as st
+from sweeplab.analysis import stats
 from sweeplab.store import Store
 
 OVERRIDES = {"seeds": 2, "epochs": 1, "subset": 300}

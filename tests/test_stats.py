@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 from scipy import stats as st
 
-from sweeplab.stats import (
+from sweeplab.analysis.stats import (
     Comparison,
     average_confusion,
     baseline_pairs,
@@ -544,7 +544,7 @@ def test_input_validation(call, pattern: str) -> None:
 
 
 def test_two_pairs_with_identical_nonzero_differences_give_no_verdict():
-    from sweeplab.stats import compare, describe_difference
+    from sweeplab.analysis.stats import compare, describe_difference
 
     c = compare({0: 0.50, 1: 0.60}, {0: 0.52, 1: 0.62})
     assert c.paired and c.n_pairs == 2 and abs(c.diff - 0.02) < 1e-12

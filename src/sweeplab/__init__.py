@@ -10,8 +10,7 @@ The Python API (the CLI is built on it)::
 Importing sweeplab does not import Keras: the backend is chosen when an engine starts.
 """
 
-__version__ = "0.1.0"  # first: modules imported below read it
-
+from sweeplab._version import __version__ as __version__  # re-exported
 from sweeplab.api import Compared, Results, open, run
 from sweeplab.spec import (
     BatchNorm,

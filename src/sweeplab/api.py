@@ -34,15 +34,17 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from sweeplab import data as data_mod
+from sweeplab import readout
 from sweeplab import spec as S
 from sweeplab import study as st
-from sweeplab.results import RunResult
 from sweeplab.store import DEFAULT_PATH, Store, StoreError
 
 if TYPE_CHECKING:
-    from sweeplab import stats
+    from sweeplab.analysis import stats
 
-METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")
+METRICS = readout.METRICS
+# analysis.stats.CONFIDENCE, not imported from there so that `import sweeplab` stays free of
+# scipy (tests/test_api.py checks the two agree)
 CONFIDENCE = 0.95
 _ACC_BOUNDS = (0.0, 1.0)
 _LOSS_BOUNDS = (0.0, math.inf)
@@ -364,18 +366,11 @@ class Results:
 
     def studies(self) -> Any:
         """One row per study: its size and how much of it is done (a DataFrame)."""
-        rows = []
-        with self._store() as store:
-            for row in store.studies():
-                d = row.definition
-                seeds = [int(s) for s in d.get("seeds", [])]
-                configs = store.study_configs(row.name)
-                done = sum(len(store.done_seeds(c.config_hash) & set(seeds)) for c in configs)
-                rows.append({"study": row.name, "title": d.get("title", ""),
-                             "dataset": d.get("dataset"), "configs": len(configs),
-                             "seeds": len(seeds), "epochs": d.get("epochs"),
-                             "subset": d.get("subset"), "runs_done": done,
-                             "runs_total": len(configs) * len(seeds)})
+        rows = [{"study": v.name, "title": v.definition.get("title", ""),
+                 "dataset": v.definition.get("dataset"), "configs": len(v.configs),
+                 "seeds": len(v.seeds), "epochs": v.definition.get("epochs"),
+                 "subset": v.definition.get("subset"), "runs_done": v.runs_done,
+                 "runs_total": v.runs_total} for v in self.views()]
         return _pandas().DataFrame(rows, columns=["study", "title", "dataset", "configs",
                                                   "seeds", "epochs", "subset", "runs_done",
                                                   "runs_total"])
@@ -387,25 +382,42 @@ class Results:
             ValueError: no such study in the store.
         """
         with self._store() as store:
+            _check_study(store, name)
             row = store.study(name)
-            names = [s.name for s in store.studies()]
-        if row is None:
-            raise ValueError(f"no study {name!r} in {self.path}. It has: "
-                             f"{', '.join(names) or 'no studies'}")
         return st.study_from_dict(row.definition, name=name)
 
     def configs(self, study: str) -> Any:
         """One row per config of ``study``: label, hash, axis values, finished seeds."""
+        return _pandas().DataFrame([{**readout.ident(c), "runs_done": len(c.runs)}
+                                    for c in self.view(study).configs])
+
+    # --- the views every table, figure and report is built from ---------------------
+
+    def view(self, study: str) -> readout.StudyView:
+        """``study`` as one :class:`sweeplab.readout.StudyView` (configs, runs, missing,
+        failed and interrupted seeds, who trained what).
+
+        Raises:
+            ValueError: no such study in the store.
+        """
         with self._store() as store:
-            self._check_study(store, study)
-            seeds = self._seeds(store, study)
-            values = self._axis_values(store, study)
-            rows = []
-            for c in store.study_configs(study):
-                done = sorted(store.done_seeds(c.config_hash) & set(seeds))
-                rows.append({"study": study, "config": c.label, "config_hash": c.config_hash,
-                             **self._axes_of(c.axes, values), "runs_done": len(done)})
-        return _pandas().DataFrame(rows)
+            _check_study(store, study)
+            return readout.read_study(store, study)
+
+    def views(self) -> list[readout.StudyView]:
+        """Every study in the store, as :meth:`view`."""
+        with self._store() as store:
+            return [readout.read_study(store, s.name) for s in store.studies()]
+
+    def config_views(self, ref: str) -> list[readout.ConfigView]:
+        """The configs ``ref`` names (as :meth:`config`), with their runs."""
+        with self._store() as store:
+            return readout.find_configs(store, ref)
+
+    def unlisted_configs(self) -> list[str]:
+        """Hashes of the stored configs that no current study lists."""
+        with self._store() as store:
+            return readout.unlisted_configs(store)
 
     # --- the tables -------------------------------------------------------------------
 
@@ -418,23 +430,11 @@ class Results:
 
         Returns:
             A DataFrame with columns study, config, config_hash, the study's axes (their
-            values), seed, epochs, train_loss, train_acc, test_loss, test_acc (final
-            epoch), engine, backend, device, node, wall_seconds, model_path.
+            values), then sweeplab.readout.RUN_COLUMNS: seed, epochs, train_loss,
+            train_acc, test_loss, test_acc (final epoch), engine, backend, device, node,
+            started_at, finished_at, wall_seconds, model_path (README, "Column names").
         """
-        rows = []
-        for ref, axes, runs in self._select(study, config):
-            for r in runs:
-                f = r.final
-                rows.append({"study": ref.study, "config": ref.label, "config_hash": ref.hash,
-                             **axes, "seed": r.seed, "epochs": len(r.epochs) - 1,
-                             "train_loss": _num(f.train_loss), "train_acc": _num(f.train_acc),
-                             "test_loss": f.test_loss, "test_acc": f.test_acc,
-                             "engine": r.engine, "backend": r.backend, "device": r.device,
-                             "node": r.node, "wall_seconds": r.wall_seconds,
-                             "model_path": r.model_path})
-        return _frame(rows, ["study", "config", "config_hash", "seed", "epochs", *METRICS,
-                             "engine", "backend", "device", "node", "wall_seconds",
-                             "model_path"])
+        return readout.runs_frame(self._select(study, config))
 
     def epochs(self, study: str | None = None, config: str | None = None) -> Any:
         """One row per finished run and epoch (epoch 0 = untrained: no training numbers).
@@ -442,17 +442,7 @@ class Results:
         Columns: study, config, config_hash, the study's axes, seed, epoch, train_loss,
         train_acc, test_loss, test_acc, seconds. Arguments as :meth:`runs`.
         """
-        rows = []
-        for ref, axes, runs in self._select(study, config):
-            for r in runs:
-                for e in r.epochs:
-                    rows.append({"study": ref.study, "config": ref.label,
-                                 "config_hash": ref.hash, **axes, "seed": r.seed,
-                                 "epoch": e.epoch, "train_loss": _num(e.train_loss),
-                                 "train_acc": _num(e.train_acc), "test_loss": e.test_loss,
-                                 "test_acc": e.test_acc, "seconds": e.seconds})
-        return _frame(rows, ["study", "config", "config_hash", "seed", "epoch", *METRICS,
-                             "seconds"])
+        return readout.epochs_frame(self._select(study, config))
 
     def summary(self, study: str | None = None, config: str | None = None,
                 metrics: Sequence[str] = METRICS, confidence: float = CONFIDENCE) -> Any:
@@ -462,13 +452,14 @@ class Results:
         ci_low, ci_high (Student-t interval of the mean, clipped to the metric's range;
         std and CI are NaN for n=1). Epochs reached by only some runs use those runs.
         """
-        from sweeplab import stats
+        from sweeplab.analysis import stats
 
         unknown = [m for m in metrics if m not in METRICS]
         if unknown:
             raise ValueError(f"unknown metric {unknown[0]!r}. Allowed: {', '.join(METRICS)}")
         rows = []
-        for ref, axes, runs in self._select(study, config):
+        for c in self._select(study, config):
+            runs = c.runs
             n_ep = max((len(r.epochs) for r in runs), default=0)
             for e in range(n_ep):
                 for m in metrics:
@@ -477,8 +468,7 @@ class Results:
                     if not vals:
                         continue  # epoch 0 has no training numbers
                     s = stats.summarize(vals, confidence, n_boot=0, bounds=_bounds(m))
-                    rows.append({"study": ref.study, "config": ref.label,
-                                 "config_hash": ref.hash, **axes, "epoch": e, "metric": m,
+                    rows.append({**readout.ident(c), "epoch": e, "metric": m,
                                  "n": s.n, "mean": s.mean, "std": s.std,
                                  "ci_low": s.ci_low, "ci_high": s.ci_high})
         return _frame(rows, ["study", "config", "config_hash", "epoch", "metric", "n", "mean",
@@ -502,8 +492,7 @@ class Results:
         Raises:
             ValueError: a study without that label; StoreError: no such config.
         """
-        with self._store() as store:
-            return _config_refs(store, ref)
+        return [_ref(c) for c in self.config_views(ref)]
 
     def compare(self, a: str, b: str, metric: str = "test_acc") -> Compared:
         """Is config ``b`` different from ``a``? The final ``metric``, paired over shared
@@ -513,19 +502,17 @@ class Results:
             ValueError: a name that is not exactly one config, one without finished runs,
                 or an unknown metric.
         """
-        from sweeplab import stats
+        from sweeplab.analysis import stats
 
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}. Allowed: {', '.join(METRICS)}")
         sides = []
-        with self._store() as store:
-            for name in (a, b):
-                ref = _one(store, name)
-                runs = _runs_of(store, ref)
-                if not runs:
-                    raise ValueError(f"{name!r} ({ref.hash[:10]}) has no finished runs in "
-                                     f"{store.path}.")
-                sides.append((ref, {r.seed: float(getattr(r.final, metric)) for r in runs}))
+        for name in (a, b):
+            c = self._one(name)
+            if not c.runs:
+                raise ValueError(f"{name!r} ({c.config_hash[:10]}) has no finished runs in "
+                                 f"{self.path}.")
+            sides.append((_ref(c), {r.seed: float(getattr(r.final, metric)) for r in c.runs}))
         (ra, va), (rb, vb) = sides
         sa, sb = (stats.summarize(list(v.values()), n_boot=0, bounds=_bounds(metric))
                   for v in (va, vb))
@@ -545,14 +532,12 @@ class Results:
         Raises:
             ValueError: not exactly one config, or no finished run (of that seed).
         """
-        from sweeplab import stats
+        from sweeplab.analysis import stats
 
         pd = _pandas()
-        with self._store() as store:
-            ref = _one(store, config)
-            runs = _runs_of(store, ref)
-            _, cfg = store.config(ref.hash)
-        names = list(data_mod.info(cfg["dataset"]).class_names)
+        c = self._one(config)
+        runs = list(c.runs)
+        names = list(data_mod.info(c.config["dataset"]).class_names)
         if seed is not None:
             runs = [r for r in runs if r.seed == seed]
         if not runs:
@@ -573,14 +558,12 @@ class Results:
         A name is ``STUDY-NN-KIND`` (KIND: runs, band, sweep, by-value, heatmap, confusion,
         images, ...). Nothing is trained; the intro's sample images need ``data_dir``.
         """
-        from sweeplab.report import Plot, build_report
+        from sweeplab.report import study_figures
 
         _inline_figures()
         with self._store() as store:
-            self._check_study(store, study)
-            report = build_report(store, [study], self.data_dir)
-        return {b.name: b.draw(b.record) for sec in report.sections if sec.id == study
-                for b in sec.blocks if isinstance(b, Plot)}
+            _check_study(store, study)
+            return study_figures(store, study, self.data_dir)
 
     def plot(self, study: str, kind: str) -> Any:
         """The report's first figure of ``kind`` for ``study`` (see :meth:`figures`).
@@ -634,15 +617,15 @@ class Results:
         """
         from sweeplab.saved_models import ModelError, stored_path
 
+        c = self._one(config)
+        run = next((r for r in c.runs if r.seed == seed), None)
+        if run is None:
+            raise ValueError(f"{config!r} has no finished run with seed {seed} in "
+                             f"{self.path}.")
+        if not run.model_path:
+            raise ModelError(f"run {c.label} seed {seed} saved no model; train it with "
+                             "--save-models to keep it.")
         with self._store() as store:
-            ref = _one(store, config)
-            run = next((r for r in store.results(ref.hash) if r.seed == seed), None)
-            if run is None:
-                raise ValueError(f"{config!r} has no finished run with seed {seed} in "
-                                 f"{self.path}.")
-            if not run.model_path:
-                raise ModelError(f"run {ref.label} seed {seed} saved no model; train it with "
-                                 "--save-models to keep it.")
             return stored_path(store, run.model_path)
 
     def model(self, config: str, seed: int) -> Any:
@@ -655,15 +638,11 @@ class Results:
         from sweeplab import saved_models
 
         path = self.model_path(config, seed)
-        with self._store() as store:
-            _, cfg = store.config(_one(store, config).hash)
-        return saved_models.load(path, S.config_from_dict(cfg))
+        return saved_models.load(path, S.config_from_dict(self._one(config).config))
 
     def class_names(self, config: str) -> tuple[str, ...]:
         """The class names of the config's dataset (output i is class_names[i])."""
-        with self._store() as store:
-            _, cfg = store.config(_one(store, config).hash)
-        return data_mod.info(cfg["dataset"]).class_names
+        return data_mod.info(self._one(config).config["dataset"]).class_names
 
     def predict(self, config: str, seed: int, images: np.ndarray) -> np.ndarray:
         """The run's model outputs for ``images`` (N, H, W[, C]; uint8 or [0, 1] floats),
@@ -676,62 +655,22 @@ class Results:
 
     # --- helpers ----------------------------------------------------------------------
 
-    @staticmethod
-    def _check_study(store: Store, study: str) -> None:
-        if store.study(study) is None:
-            names = [s.name for s in store.studies()]
-            raise ValueError(f"no study {study!r} in {store.path}. It has: "
-                             f"{', '.join(names) or 'no studies'}")
+    def _one(self, ref: str) -> readout.ConfigView:
+        found = self.config_views(ref)
+        if len(found) != 1:
+            labels = ", ".join(c.name for c in found)
+            raise ValueError(f"{ref!r} names {len(found)} configs ({labels}); name one, "
+                             f"e.g. STUDY:LABEL.")
+        return found[0]
 
-    @staticmethod
-    def _seeds(store: Store, study: str) -> list[int]:
-        row = store.study(study)
-        return [int(s) for s in (row.definition.get("seeds", []) if row else [])]
-
-    @staticmethod
-    def _axis_values(store: Store, study: str) -> dict[str, dict[str, Any]]:
-        """axis name -> {value label: value}: numbers and strings as themselves, layer lists
-        (q7a's depths) by their labels."""
-        row = store.study(study)
-        out: dict[str, dict[str, Any]] = {}
-        for a in (row.definition.get("axes", []) if row else []):
-            labels = a.get("labels") or [st.format_value(v) for v in a.get("values", [])]
-            out[a["name"]] = {lab: (v if isinstance(v, (int, float, str, bool)) else lab)
-                              for lab, v in zip(labels, a.get("values", []), strict=False)}
-        return out
-
-    @staticmethod
-    def _axes_of(axes: Mapping[str, Any], values: Mapping[str, Mapping[str, Any]]
-                 ) -> dict[str, Any]:
-        return {name: values.get(name, {}).get(lab, lab) for name, lab in axes.items()}
-
-    def _select(self, study: str | None, config: str | None
-                ) -> list[tuple[ConfigRef, dict[str, Any], list[RunResult]]]:
-        out = []
-        with self._store() as store:
-            if config is not None:
-                if study is not None and ":" not in config and store.study(study) is not None \
-                        and any(c.label == config for c in store.study_configs(study)):
-                    config = f"{study}:{config}"
-                for ref in _config_refs(store, config):
-                    axes = {}
-                    if ref.study is not None:
-                        values = self._axis_values(store, ref.study)
-                        row = next(c for c in store.study_configs(ref.study)
-                                   if c.config_hash == ref.hash)
-                        axes = self._axes_of(row.axes, values)
-                    out.append((ref, axes, _runs_of(store, ref)))
-                return out
-            if study is not None:
-                self._check_study(store, study)
-            names = [study] if study is not None else [s.name for s in store.studies()]
-            for name in names:
-                seeds = tuple(self._seeds(store, name))
-                values = self._axis_values(store, name)
-                for c in store.study_configs(name):
-                    ref = ConfigRef(c.config_hash, c.label, name, seeds)
-                    out.append((ref, self._axes_of(c.axes, values), _runs_of(store, ref)))
-        return out
+    def _select(self, study: str | None, config: str | None) -> list[readout.ConfigView]:
+        if config is not None:
+            if study is not None and ":" not in config:
+                labels = {c.label for c in self.view(study).configs}
+                config = f"{study}:{config}" if config in labels else config
+            return self.config_views(config)
+        views = [self.view(study)] if study is not None else self.views()
+        return [c for v in views for c in v.configs]
 
 
 for _name, _fn in list(vars(Results).items()):  # every public method speaks Python, too
@@ -761,10 +700,6 @@ def _inline_figures() -> None:
         select_figure_formats(shell, {"png"})
 
 
-def _num(v: float | None) -> float:
-    return math.nan if v is None else float(v)
-
-
 def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> Any:
     pd = _pandas()
     if not rows:
@@ -772,37 +707,15 @@ def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> Any:
     return pd.DataFrame(rows)
 
 
-def _config_refs(store: Store, ref: str) -> list[ConfigRef]:
-    study_name, _, label = ref.partition(":")
-    row = store.study(study_name)
-    if row is not None:
-        seeds = tuple(int(s) for s in row.definition.get("seeds", []))
-        rows = store.study_configs(study_name)
-        if label:
-            rows = [r for r in rows if r.label == label or r.label.replace(" ", "") == label]
-            if not rows:
-                labels = [r.label for r in store.study_configs(study_name)]
-                raise ValueError(f"study {study_name!r} has no config {label!r}. "
-                                 f"Allowed: {', '.join(labels)}")
-        return [ConfigRef(r.config_hash, r.label, study_name, seeds) for r in rows]
-    h, _ = store.config(ref)
-    return [ConfigRef(h, h[:10], None, None)]
+def _check_study(store: Store, study: str) -> None:
+    if store.study(study) is None:
+        names = [s.name for s in store.studies()]
+        raise ValueError(f"no study {study!r} in {store.path}. It has: "
+                         f"{', '.join(names) or 'no studies'}")
 
 
-def _one(store: Store, ref: str) -> ConfigRef:
-    found = _config_refs(store, ref)
-    if len(found) != 1:
-        labels = ", ".join(f"{r.study} {r.label}" for r in found)
-        raise ValueError(f"{ref!r} names {len(found)} configs ({labels}); name one, "
-                         f"e.g. STUDY:LABEL.")
-    return found[0]
-
-
-def _runs_of(store: Store, ref: ConfigRef) -> list[RunResult]:
-    runs = store.results(ref.hash)
-    if ref.seeds is not None:
-        runs = [r for r in runs if r.seed in ref.seeds]
-    return runs
+def _ref(c: readout.ConfigView) -> ConfigRef:
+    return ConfigRef(c.config_hash, c.label, c.study, c.seeds)
 
 
 __all__ = ["Compared", "ConfigRef", "Results", "StoreError", "load_study", "open", "run"]

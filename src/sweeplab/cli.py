@@ -14,7 +14,7 @@ from sweeplab import study as st
 from sweeplab.api import cli_words
 from sweeplab.executors import ExecutorError
 from sweeplab.export import ExportError
-from sweeplab.store import DEFAULT_PATH, Store, StoreError
+from sweeplab.store import DEFAULT_PATH, StoreError
 
 SUBSET_HELP = ("train and test on a stratified sample of N images per split (the first images "
                "of each class in original order, class proportions kept; the test split is cut "
@@ -213,11 +213,6 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 # --- commands -----------------------------------------------------------------------------
 
-def _study_from_args(args: argparse.Namespace) -> st.Study:
-    study = st.resolve(args.study)
-    return st.with_overrides(study, seeds=args.seeds, epochs=args.epochs, subset=args.subset)
-
-
 def _run_options(args: argparse.Namespace) -> dict:
     """The ``run``/``assignment`` options as sweeplab.run keyword arguments."""
     return dict(store=args.store, seeds=args.seeds, epochs=args.epochs, subset=args.subset,
@@ -290,119 +285,86 @@ def cmd_studies(args: argparse.Namespace) -> int:
     return 0
 
 
-def _trained_by(rows) -> str:
-    """Who trained a config's finished runs: 'ENGINE (BACKEND, DEVICE) on NODE', with counts
-    if mixed (on a Ray cluster, the nodes that trained them)."""
-    n: dict[str, int] = {}
-    for r in rows:
-        if r.status == "done":
-            where = ", ".join(x for x in (r.backend, r.device) if x)
-            node = r.node or r.host
-            key = (f"{r.engine or '?'}{f' ({where})' if where else ''}"
-                   f"{f' on {node}' if node else ''}")
-            n[key] = n.get(key, 0) + 1
-    if len(n) == 1:
-        return next(iter(n))
-    return "; ".join(f"{c} {k}" for k, c in sorted(n.items()))
-
-
 def cmd_ls(args: argparse.Namespace) -> int:
-    with Store(args.store, readonly=True) as store:
-        studies = store.studies()
-        if not studies:
-            print(f"{store.path}: no studies yet.")
-        seen: set[str] = set()
-        interrupted = False
-        for row in studies:
-            seeds = row.definition.get("seeds", [])
-            configs = store.study_configs(row.name)
-            counts = store.counts(c.config_hash for c in configs)
-            done_by = {c.config_hash: len(store.done_seeds(c.config_hash) & set(seeds))
-                       for c in configs}
-            done = sum(done_by.values())
-            total = len(configs) * len(seeds)
-            subset = row.definition.get("subset")
-            print(f"{row.name}: {done}/{total} runs done, {len(configs)} configs x {len(seeds)} "
-                  f"seeds x {row.definition.get('epochs')} epochs "
-                  f"({row.definition.get('dataset')}{f', subset {subset}' if subset else ''})")
-            for c in configs:
-                seen.add(c.config_hash)
-                n = counts[c.config_hash]
-                interrupted = interrupted or bool(n.get("interrupted"))
-                extra = "".join(f", {n[k]} {k}" for k in ("running", "interrupted", "failed")
-                                if n.get(k))
-                by = _trained_by(store.run_rows(c.config_hash))
-                print(f"  {c.config_hash[:10]}  {c.label:<24} "
-                      f"{done_by[c.config_hash]}/{len(seeds)} done"
-                      f"{extra}{f'  [{by}]' if by else ''}")
-            adaptive = store.get_meta(f"adaptive:{row.name}")
-            if adaptive:
-                print(f"  adaptive seeds (--until-ci {adaptive['target_points']:g}): stopped "
-                      f"because {adaptive['reason']}")
-        if interrupted:
-            print("interrupted: started by a process that is gone (Ctrl-C, kill, crash); "
-                  "the next `sweeplab run` trains them again.")
-        others = [h for h, _ in store.configs() if h not in seen]
-        if others:
-            print(f"configs in no current study: {len(others)} "
-                  f"({', '.join(h[:10] for h in others[:8])}{' ...' if len(others) > 8 else ''})")
+    from sweeplab import api
+
+    res = api.open(args.store)
+    views = res.views()
+    if not views:
+        print(f"{res.path}: no studies yet.")
+    interrupted = False
+    for v in views:
+        d, seeds = v.definition, v.seeds
+        subset = d.get("subset")
+        print(f"{v.name}: {v.runs_done}/{v.runs_total} runs done, {len(v.configs)} configs x "
+              f"{len(seeds)} seeds x {d.get('epochs')} epochs "
+              f"({d.get('dataset')}{f', subset {subset}' if subset else ''})")
+        for c in v.configs:
+            n = c.counts
+            interrupted = interrupted or bool(n.get("interrupted"))
+            extra = "".join(f", {n[k]} {k}" for k in ("running", "interrupted", "failed")
+                            if n.get(k))
+            by = c.trained_by
+            print(f"  {c.config_hash[:10]}  {c.label:<24} {len(c.runs)}/{len(seeds)} done"
+                  f"{extra}{f'  [{by}]' if by else ''}")
+        if v.adaptive:
+            print(f"  adaptive seeds (--until-ci {v.adaptive['target_points']:g}): stopped "
+                  f"because {v.adaptive['reason']}")
+    if interrupted:
+        print("interrupted: started by a process that is gone (Ctrl-C, kill, crash); "
+              "the next `sweeplab run` trains them again.")
+    others = res.unlisted_configs()
+    if others:
+        print(f"configs in no current study: {len(others)} "
+              f"({', '.join(h[:10] for h in others[:8])}{' ...' if len(others) > 8 else ''})")
     return 0
-
-
-def _configs_for(store: Store, ref: str) -> list[tuple[str, str]]:
-    """(hash, label) pairs for a hash prefix, a study name, or STUDY:LABEL (as the API)."""
-    from sweeplab.api import _config_refs
-
-    return [(c.hash, f"{c.study} {c.label}" if c.study else c.label)
-            for c in _config_refs(store, ref)]
 
 
 def cmd_show(args: argparse.Namespace) -> int:
     import numpy as np
 
-    from sweeplab.stats import summarize
+    from sweeplab import api
+    from sweeplab.analysis.stats import summarize
 
-    with Store(args.store, readonly=True) as store:
-        for h, label in _configs_for(store, args.config):
-            _, cfg = store.config(h)
-            results = store.results(h)
-            print(f"{label}  [{h}]")
-            print(f"  {S.describe(S.config_from_dict(cfg))}")
-            print(f"  dataset {cfg['dataset']}"
-                  f"{', subset ' + str(cfg['subset']) if cfg.get('subset') else ''}; "
-                  f"{len(results)} finished runs (seeds {[r.seed for r in results]})")
-            if not results:
-                continue
-            print(f"  trained by {_trained_by(store.run_rows(h))}")
-            n_ep = min(len(r.epochs) for r in results)
-            print(f"  {'epoch':>5} {'train loss':>17} {'train acc %':>15} {'test loss':>17} "
-                  f"{'test acc %':>15}")
-            for e in range(n_ep):
-                cols = []
-                for field, scale in (("train_loss", 1), ("train_acc", 100), ("test_loss", 1),
-                                     ("test_acc", 100)):
-                    vals = [getattr(r.epochs[e], field) for r in results]
-                    if vals[0] is None:
-                        cols.append(f"{'-':>17}" if scale == 1 else f"{'-':>15}")
-                        continue
-                    bad = sum(not math.isfinite(v) for v in vals)
-                    if bad:  # diverged runs: no mean of inf; say how many
-                        cols.append(f"{f'{bad} not finite':>{17 if scale == 1 else 15}}")
-                        continue
-                    s = summarize(np.asarray(vals, float) * scale, n_boot=0,
-                                  bounds=(0.0, 100.0) if scale == 100 else (0.0, math.inf))
-                    sd = s.std if s.n > 1 else 0.0
-                    w, d = (17, 4) if scale == 1 else (15, 2)
-                    cols.append(f"{f'{s.mean:.{d}f} +- {sd:.{d}f}':>{w}}")
-                print(f"  {e:>5} " + " ".join(cols))
-            print(f"  (mean +- std over n={len(results)} seeds; epoch 0 = untrained)")
-            _print_run_diagnostics(cfg, results)
+    for c in api.open(args.store).config_views(args.config):
+        h, cfg, results = c.config_hash, c.config, c.runs
+        print(f"{c.name}  [{h}]")
+        print(f"  {S.describe(S.config_from_dict(cfg))}")
+        print(f"  dataset {cfg['dataset']}"
+              f"{', subset ' + str(cfg['subset']) if cfg.get('subset') else ''}; "
+              f"{len(results)} finished runs (seeds {[r.seed for r in results]})")
+        if not results:
+            continue
+        print(f"  trained by {c.trained_by}")
+        n_ep = min(len(r.epochs) for r in results)
+        print(f"  {'epoch':>5} {'train loss':>17} {'train acc %':>15} {'test loss':>17} "
+              f"{'test acc %':>15}")
+        for e in range(n_ep):
+            cols = []
+            for field, scale in (("train_loss", 1), ("train_acc", 100), ("test_loss", 1),
+                                 ("test_acc", 100)):
+                vals = [getattr(r.epochs[e], field) for r in results]
+                if vals[0] is None:
+                    cols.append(f"{'-':>17}" if scale == 1 else f"{'-':>15}")
+                    continue
+                bad = sum(not math.isfinite(v) for v in vals)
+                if bad:  # diverged runs: no mean of inf; say how many
+                    cols.append(f"{f'{bad} not finite':>{17 if scale == 1 else 15}}")
+                    continue
+                s = summarize(np.asarray(vals, float) * scale, n_boot=0,
+                              bounds=(0.0, 100.0) if scale == 100 else (0.0, math.inf))
+                sd = s.std if s.n > 1 else 0.0
+                w, d = (17, 4) if scale == 1 else (15, 2)
+                cols.append(f"{f'{s.mean:.{d}f} +- {sd:.{d}f}':>{w}}")
+            print(f"  {e:>5} " + " ".join(cols))
+        print(f"  (mean +- std over n={len(results)} seeds; epoch 0 = untrained)")
+        _print_run_diagnostics(cfg, results)
     return 0
 
 
 def _print_run_diagnostics(cfg: dict, results) -> None:
-    from sweeplab.diagnostics import diagnose
-    from sweeplab.explain import run_line
+    from sweeplab.analysis.diagnostics import diagnose
+    from sweeplab.analysis.explain import run_line
 
     names = data_mod.DATASETS[cfg["dataset"]].class_names
     print("  diagnostics per run (`sweeplab diagnose` explains them):")
@@ -411,20 +373,19 @@ def _print_run_diagnostics(cfg: dict, results) -> None:
 
 
 def cmd_diagnose(args: argparse.Namespace) -> int:
-    from sweeplab.explain import ordered_axes, report_lines, sweep_lines
+    from sweeplab import api
+    from sweeplab.analysis.explain import ordered_axes, report_lines, sweep_lines
 
     ref = f"{args.study}:{args.config}" if args.config else args.study
-    with Store(args.store, readonly=True) as store:
-        row = store.study(args.study.partition(":")[0])
-        ordered = bool(row) and ordered_axes(row.definition)
-        configs = _configs_for(store, ref)
-        found = [(label, store.results(h)) for h, label in configs]
-        for (h, _), (label, runs) in zip(configs, found, strict=True):
-            _, cfg = store.config(h)
-            names = data_mod.DATASETS[cfg["dataset"]].class_names
-            print("\n".join(report_lines(f"{label} [{h[:10]}]", runs, names)))
-        for line in sweep_lines(found, ordered):
-            print(line)
+    res = api.open(args.store)
+    configs = res.config_views(ref)
+    study = configs[0].study if configs else None
+    ordered = study is not None and ordered_axes(res.view(study).definition)
+    for c in configs:
+        names = data_mod.DATASETS[c.config["dataset"]].class_names
+        print("\n".join(report_lines(f"{c.name} [{c.config_hash[:10]}]", c.runs, names)))
+    for line in sweep_lines([(c.name, c.runs) for c in configs], ordered):
+        print(line)
     return 0
 
 

@@ -10,7 +10,7 @@ Each plot kind has two functions (Optuna's ``_get_*_info`` / ``_get_*_plot`` spl
 Conventions: accuracies are fractions in [0, 1] in records and drawn in percent;
 error = 1 - accuracy; curves cover epochs 1..E (epoch 0, the untrained model, has no
 training numbers); bands and error bars are Student-t 95% intervals of the mean over
-seeds (:func:`sweeplab.stats.summarize_curves` / :func:`sweeplab.stats.summarize`).
+seeds (:func:`sweeplab.analysis.stats.summarize_curves` / :func:`~.stats.summarize`).
 Colours are Okabe-Ito for lines and viridis / cividis for maps (colour-blind safe).
 """
 
@@ -30,7 +30,7 @@ from matplotlib import colormaps  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
-from sweeplab import stats  # noqa: E402
+from sweeplab.analysis import stats  # noqa: E402
 from sweeplab.results import RunResult  # noqa: E402
 
 __all__ = [
@@ -121,7 +121,7 @@ def _matrix(runs: Sequence[RunResult], split: str, metric: str) -> np.ndarray:
 
 def final_values(runs: Sequence[RunResult], split: str = "test",
                  metric: str = "accuracy") -> dict[int, float]:
-    """Seed -> final-epoch metric, the input of :func:`sweeplab.stats.compare`."""
+    """Seed -> final-epoch metric, the input of :func:`sweeplab.analysis.stats.compare`."""
     return {r.seed: float(metric_values(r, split, metric)[-1]) for r in runs}
 
 
@@ -687,7 +687,7 @@ def confusion_counts(run: RunResult, class_names: Sequence[str],
 
 def confusion_rates(runs: Sequence[RunResult], class_names: Sequence[str],
                     title: str = "") -> tuple[ConfusionPlot, stats.AveragedConfusion]:
-    """Row-normalised confusion averaged over seeds (:func:`sweeplab.stats.average_confusion`)."""
+    """Row-normalised confusion averaged over seeds (:func:`stats.average_confusion`)."""
     avg = stats.average_confusion([r.confusion for r in runs])
     if avg.n_classes != len(class_names):
         raise ValueError(f"confusion matrices are {avg.n_classes}x{avg.n_classes}; "

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
-import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -240,7 +239,7 @@ def run_until_ci(
     Raises:
         ValueError: bad target, max_seeds or seeds_per_round.
     """
-    from sweeplab.stats import ci_half_width
+    from sweeplab.analysis.stats import ci_half_width, needs_more_seeds
 
     if not target_points > 0:
         raise ValueError(f"--until-ci must be > 0 accuracy points. Received: {target_points!r}")
@@ -255,12 +254,13 @@ def run_until_ci(
     while True:
         current = dataclasses.replace(study, seeds=seeds)
         out.rounds.append(run_study(current, store, only=active, **kwargs))
+        vals = {p.label: [r.final.test_acc for r in store.results(p.hash) if r.seed in seeds]
+                for p in planned}
         for p in planned:
-            vals = [r.final.test_acc for r in store.results(p.hash) if r.seed in seeds]
-            out.seeds[p.label] = len(vals)
-            out.half_widths[p.label] = 100 * ci_half_width(vals) if vals else math.inf
-        active = {p.hash for p in planned if out.half_widths[p.label] > target_points
-                  or out.seeds[p.label] < min_seeds}
+            out.seeds[p.label] = len(vals[p.label])
+            out.half_widths[p.label] = 100 * ci_half_width(vals[p.label])
+        wide = set(needs_more_seeds(vals, target_points / 100))
+        active = {p.hash for p in planned if p.label in wide or out.seeds[p.label] < min_seeds}
         if not active:
             out.reason = (f"every configuration's 95% CI half-width is at most "
                           f"{target_points:g} points")

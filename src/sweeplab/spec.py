@@ -150,12 +150,6 @@ def _short(value: Any, limit: int = 80) -> str:
     return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
-def _str(where: str, value: Any, allowed: str = "a string") -> str:
-    if not isinstance(value, str):
-        raise SpecError(f"{where} must be {allowed}. Received: {where}={_short(value)}")
-    return value
-
-
 def _int(where: str, value: Any, low: int, high: int | None = None) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < low or (
         high is not None and value > high

@@ -621,8 +621,3 @@ class Store:
                                  diagnostics=json.loads(diag) if diag else {},
                                  model_path=mpath))
         return out
-
-
-def open_store(path: str | os.PathLike = DEFAULT_PATH, readonly: bool = False) -> Store:
-    """Open (or create) the store at ``path``. See :class:`Store`."""
-    return Store(path, readonly=readonly)

@@ -35,7 +35,7 @@ from typing import Any
 
 import numpy as np
 
-from sweeplab.export import (
+from sweeplab.export.base import (
     METRICS,
     ConfigExport,
     ExportError,

@@ -36,7 +36,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from sweeplab.export import (
+from sweeplab.export.base import (
     METRICS,
     ConfigExport,
     ExportSummary,

@@ -1,12 +1,12 @@
 """The report's diagnostics: why runs differ, whether they learn, and what went wrong.
 
-For every study section (:func:`diagnostic_blocks`, called by ``report._study_section``):
+For every study section (:func:`diagnostic_blocks`, called by ``report.build.study_section``):
 
 * Q1 and one-config studies: "why does each run behave differently?" from
-  :func:`sweeplab.explain.why_statement` (silent classes, dead output units, cost per
+  :func:`sweeplab.analysis.explain.why_statement` (silent classes, dead output units, cost per
   silent class with its interval, collapsed vs learning groups), with the unit-level
   liveness plot and the per-run accuracy plot that marks the affected runs;
-* Q2-Q5, Q8 and Q9: "do all runs learn the task?" (:func:`sweeplab.explain.learn_statement`);
+* Q2-Q5, Q8 and Q9: "do all runs learn the task?" (:func:`explain.learn_statement`);
 * sweeps: a table flagging the configurations with dead units, divergence, over-fitting
   or runs that did not learn.
 
@@ -22,10 +22,11 @@ from typing import Any
 import numpy as np
 from matplotlib.figure import Figure
 
-from sweeplab import explain as X
-from sweeplab.diagnostics import RunDiagnostics
+from sweeplab.analysis import explain as X
+from sweeplab.analysis.diagnostics import RunDiagnostics
 from sweeplab.plots import OKABE_ITO, RunCurves, run_curves
-from sweeplab.report import Block, Bullets, Plot, Text
+from sweeplab.report.assignment import LEARN, WHY
+from sweeplab.report.blocks import Block, Bullets, Plot, Text
 
 __all__ = [
     "LivenessPlot",
@@ -40,8 +41,6 @@ __all__ = [
     "silent_plot",
 ]
 
-_WHY = ("q1",)
-_LEARN = ("q2", "q3", "q4", "q5", "q8", "q9", "q7d", "q10b", "q10c", "q10d", "q10e")
 
 
 # ----------------------------------------------------------------------- records
@@ -286,7 +285,7 @@ def _flags_list(sd: Any) -> list[Block]:
 
 
 def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
-    """The diagnostics blocks of one study section (``sd``: report._Study)."""
+    """The diagnostics blocks of one study section (``sd``: a readout.StudyView)."""
     names = tuple(sd.class_names)
     with_runs = [c for c in sd.configs if c.runs]
     if not with_runs:
@@ -302,17 +301,17 @@ def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
         out.append(Plot(pid("liveness"), _liveness_caption(rec, sd.name, e.runs), rec,
                         draw_liveness))
         return out
-    if sd.kind in _WHY or (single and sd.kind == "generic"):
+    if sd.kind in WHY or (single and sd.kind == "generic"):
         out.append(Text(f"Why does each run behave differently{who}? "
                         + X.why_statement(e, names), "finding"))
-    if single or sd.kind in _LEARN:
+    if single or sd.kind in LEARN:
         out.append(Text(f"Do all runs learn the task{who}? " + X.learn_statement(e, names),
                         "finding"))
-        if sd.kind not in _WHY and not (single and sd.kind == "generic"):
+        if sd.kind not in WHY and not (single and sd.kind == "generic"):
             for text in (X.groups_statement(e, names), X.hidden_statement(e)):
                 if text:
                     out.append(Text(text, "finding"))
-    if sd.kind in _WHY or sd.kind in _LEARN or single:
+    if sd.kind in WHY or sd.kind in LEARN or single:
         if any(_tag(d, names) for d in e.runs):
             mrec = marked_curves(base.runs, e.runs, names,
                                  f"{sd.name} {base.label}: test accuracy per run, diagnosed")

@@ -23,8 +23,9 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-from sweeplab import stats
-from sweeplab.diagnostics import RunDiagnostics, diagnose
+from sweeplab.analysis import stats
+from sweeplab.analysis.diagnostics import RunDiagnostics, diagnose
+from sweeplab.analysis.stats import CONFIDENCE
 from sweeplab.results import RunResult
 
 __all__ = [
@@ -42,7 +43,6 @@ __all__ = [
     "why_statement",
 ]
 
-CONFIDENCE = 0.95
 N_BOOT = 2000  # bootstrap resamples of a group mean (deterministic: rng seed 0)
 DEAD_LAYER_FLAG = 0.25  # a hidden ReLU layer with >= 25% dead units is flagged
 

@@ -40,6 +40,8 @@ __all__ = [
     "top_confusions",
 ]
 
+CONFIDENCE = 0.95  # the coverage of every interval the report, the API and explain show
+
 
 # --------------------------------------------------------------------------- checks
 

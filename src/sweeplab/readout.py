@@ -1,0 +1,328 @@
+"""The one reader of stored results: a study read back from a store, and its frames.
+
+Everything that shows results (the report, :class:`sweeplab.api.Results`, the exports,
+the CLI through the API) reads a study as a :class:`StudyView`: its configs in grid order,
+each a :class:`ConfigView` with its axis values, its finished runs of the study's seeds,
+the seeds still missing, failed or interrupted, and who trained them. The runs and epochs
+tables (:func:`runs_frame`, :func:`epochs_frame`) are built here once, with one column
+vocabulary (README, "Column names") for the API, CSV and Parquet.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from sweeplab import data as data_mod
+from sweeplab import spec as S
+from sweeplab.results import RunResult
+from sweeplab.store import RunRow, Store
+from sweeplab.study import BUILTIN, expand, format_value, study_to_dict
+
+__all__ = [
+    "EPOCH_COLUMNS", "METRICS", "RUN_COLUMNS", "ConfigView", "StudyView", "epochs_frame",
+    "find_configs", "read_config", "read_study", "runs_frame"
+]
+
+METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")  # per epoch; final in runs
+ID_COLUMNS = ("study", "config", "config_hash")  # then one column per axis
+RUN_COLUMNS = ("seed", "epochs", *METRICS, "engine", "backend", "device", "node",
+               "started_at", "finished_at", "wall_seconds", "model_path")
+EPOCH_COLUMNS = ("seed", "epoch", *METRICS, "seconds")
+
+
+@dataclass(frozen=True)
+class ConfigView:
+    """One config as a study sees it (or, named by hash alone, with every finished run)."""
+
+    study: str | None  # the study it was read through; None for a bare config hash
+    config_hash: str  # sweeplab.spec.config_hash
+    label: str  # "width=32", "base", or the first 10 hex digits of a bare hash
+    axes: dict[str, str]  # axis name -> value label
+    values: dict[str, Any]  # axis name -> value (numbers and strings as themselves)
+    config: dict[str, Any]  # the config as stored (sweeplab.spec.config_to_dict form)
+    spec: S.Config | None  # the config itself; None when the stored one is unreadable
+    runs: tuple[RunResult, ...]  # finished runs with a seed of the study, by seed
+    seeds: tuple[int, ...] | None  # the study's seeds; None = every finished run counts
+    rows: dict[int, RunRow] = field(default_factory=dict)  # seed -> bookkeeping
+    counts: dict[str, int] = field(default_factory=dict)  # status -> runs (any seed)
+
+    @property
+    def name(self) -> str:
+        """The label with its study ("q6 width=32")."""
+        return f"{self.study} {self.label}" if self.study else self.label
+
+    @property
+    def missing(self) -> tuple[int, ...]:
+        """Seeds of the study without a finished run."""
+        done = {r.seed for r in self.runs}
+        return tuple(s for s in self.seeds or () if s not in done)
+
+    @property
+    def failed(self) -> tuple[tuple[int, str], ...]:
+        """(seed, last line of the error) of the study's seeds whose last try failed."""
+        return tuple((r.seed, ((r.error or "").strip().splitlines() or [""])[-1])
+                     for r in self.rows.values()
+                     if r.status == "failed" and (self.seeds is None or r.seed in self.seeds))
+
+    @property
+    def engines(self) -> tuple[str, ...]:
+        """'ENGINE (BACKEND, DEVICE)' of the finished runs, each once."""
+        return tuple(sorted({_who(r) for r in self._done() if r.engine}))
+
+    @property
+    def trained_by(self) -> str:
+        """Who trained the finished runs: 'ENGINE (BACKEND, DEVICE) on NODE', with counts
+        if mixed (on a Ray cluster, the nodes that trained them)."""
+        n: dict[str, int] = {}
+        for r in self._done():
+            node = r.node or r.host
+            key = f"{_who(r, r.engine or '?')}{f' on {node}' if node else ''}"
+            n[key] = n.get(key, 0) + 1
+        if len(n) == 1:
+            return next(iter(n))
+        return "; ".join(f"{c} {k}" for k, c in sorted(n.items()))
+
+    def _done(self) -> list[RunRow]:
+        return [r for r in self.rows.values() if r.status == "done"]
+
+
+def _who(r: RunRow, engine: str | None = None) -> str:
+    where = ", ".join(x for x in (r.backend, r.device) if x)
+    engine = engine or r.engine or ""
+    return f"{engine} ({where})" if where else engine
+
+
+@dataclass(frozen=True)
+class StudyView:
+    """A study as the store holds it (or a built-in the store has never seen)."""
+
+    name: str
+    definition: dict[str, Any]  # the study as last run (sweeplab.study.study_to_dict)
+    configs: tuple[ConfigView, ...]  # in grid order
+    in_store: bool  # False: a built-in study the store has never seen
+    adaptive: dict[str, Any] | None = None  # the last --until-ci stop, if any
+
+    @property
+    def axes(self) -> list[dict[str, Any]]:
+        return list(self.definition.get("axes", []))
+
+    @property
+    def kind(self) -> str:
+        """The built-in's name when the study has its layout (its axes), else "generic"."""
+        builtin = BUILTIN.get(self.name)
+        if builtin is None:
+            return "generic"
+        names = [a.get("name") for a in self.axes]
+        return self.name if names == [a.name for a in builtin.axes] else "generic"
+
+    @property
+    def dataset(self) -> str:
+        return str(self.definition.get("dataset", "mnist"))
+
+    @property
+    def class_names(self) -> tuple[str, ...]:
+        meta = data_mod.DATASETS.get(self.dataset)
+        return meta.class_names if meta else tuple(str(i) for i in range(10))
+
+    @property
+    def seeds(self) -> list[int]:
+        return [int(s) for s in self.definition.get("seeds", [])]
+
+    @property
+    def with_runs(self) -> list[ConfigView]:
+        return [c for c in self.configs if c.runs]
+
+    @property
+    def baseline(self) -> ConfigView | None:
+        label = self.definition.get("baseline")
+        for c in self.configs:
+            if c.label == label:
+                return c
+        return self.configs[0] if self.configs else None
+
+    @property
+    def runs_done(self) -> int:
+        return sum(len(c.runs) for c in self.configs)
+
+    @property
+    def runs_total(self) -> int:
+        return len(self.configs) * len(self.seeds)
+
+    n_runs = runs_done  # the exporters' name
+
+    @property
+    def status(self) -> str:
+        if self.runs_done == 0:
+            return "not run"
+        return "partial" if any(c.missing for c in self.configs) else "complete"
+
+
+def axis_values(definition: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """axis name -> {value label: value}: numbers and strings as themselves, layer lists
+    (q7a's depths) by their labels."""
+    out: dict[str, dict[str, Any]] = {}
+    for a in definition.get("axes", []):
+        labels = a.get("labels") or [format_value(v) for v in a.get("values", [])]
+        out[a["name"]] = {lab: (v if isinstance(v, (int, float, str, bool)) else lab)
+                          for lab, v in zip(labels, a.get("values", []), strict=False)}
+    return out
+
+
+def read_config(store: Store, study: str | None, config_hash: str, label: str,
+                axes: dict[str, str], seeds: Sequence[int] | None,
+                values: dict[str, dict[str, Any]] | None = None) -> ConfigView:
+    """One config with its finished runs of ``seeds`` (all when None); ``values``: axis
+    name -> {label: value} (:func:`axis_values`), else the values are the labels."""
+    values = values or {}
+    _, cfg = store.config(config_hash)
+    try:
+        spec: S.Config | None = S.config_from_dict(cfg)
+    except Exception:  # an unreadable config still gets its runs reported
+        spec = None
+    keep = None if seeds is None else set(seeds)
+    runs = tuple(r for r in store.results(config_hash) if keep is None or r.seed in keep)
+    return ConfigView(study, config_hash, label, dict(axes),
+                      {n: values.get(n, {}).get(lab, lab) for n, lab in axes.items()},
+                      cfg, spec, runs, None if seeds is None else tuple(seeds),
+                      {r.seed: r for r in store.run_rows(config_hash)},
+                      store.counts([config_hash])[config_hash])
+
+
+def read_study(store: Store, name: str) -> StudyView:
+    """The study ``name`` as ``store`` holds it; a built-in the store has not seen comes
+    with every run missing.
+
+    Raises:
+        ValueError: neither in the store nor built in.
+    """
+    row = store.study(name)
+    if row is None:
+        if name not in BUILTIN:
+            have = [s.name for s in store.studies()]
+            raise ValueError(f"no study {name!r} in {store.path}. It has: "
+                             f"{', '.join(have) or 'no studies'}")
+        study = BUILTIN[name]
+        seeds = tuple(study.seeds)
+        configs = tuple(ConfigView(name, p.hash, p.label, dict(p.axes), dict(p.axes),
+                                   S.config_to_dict(p.config), p.config, (), seeds)
+                        for p in expand(study))
+        return StudyView(name, study_to_dict(study), configs, False)
+    seeds = tuple(int(s) for s in row.definition.get("seeds", []))
+    values = axis_values(row.definition)
+    configs = tuple(read_config(store, name, c.config_hash, c.label, c.axes, seeds, values)
+                    for c in store.study_configs(name))
+    return StudyView(name, row.definition, configs, True, store.get_meta(f"adaptive:{name}"))
+
+
+def find_configs(store: Store, ref: str) -> list[ConfigView]:
+    """The configs ``ref`` names: a study (all its configs), ``STUDY:LABEL`` (e.g.
+    ``q6:width=32``), or a config hash or unique prefix (with every finished run).
+
+    Raises:
+        ValueError: a study without that label; StoreError: no such config.
+    """
+    study, _, label = ref.partition(":")
+    row = store.study(study)
+    if row is not None:
+        configs = store.study_configs(study)
+        if label:
+            configs = [c for c in configs if label in (c.label, c.label.replace(" ", ""))]
+            if not configs:
+                labels = [c.label for c in store.study_configs(study)]
+                raise ValueError(f"study {study!r} has no config {label!r}. "
+                                 f"Allowed: {', '.join(labels)}")
+        seeds = [int(s) for s in row.definition.get("seeds", [])]
+        values = axis_values(row.definition)
+        return [read_config(store, study, c.config_hash, c.label, c.axes, seeds, values)
+                for c in configs]
+    h, _ = store.config(ref)
+    return [read_config(store, None, h, h[:10], {}, None)]
+
+
+def unlisted_configs(store: Store) -> list[str]:
+    """Hashes of the stored configs that no current study lists."""
+    listed = {c.config_hash for s in store.studies() for c in store.study_configs(s.name)}
+    return [h for h, _ in store.configs() if h not in listed]
+
+
+# --------------------------------------------------------------------------- frames
+
+
+def _column(name: str, taken: set[str]) -> str:
+    """An axis's column: its name, or ``axis_NAME`` where that is a column already."""
+    return f"axis_{name}" if name in taken else name
+
+
+# Every column a frame of runs, epochs or summaries may have: an axis named like one of
+# them gets the column ``axis_NAME``.
+_TAKEN = {*ID_COLUMNS, *RUN_COLUMNS, *EPOCH_COLUMNS, "metric", "n", "mean", "std", "ci_low",
+          "ci_high"}
+
+
+def ident(c: ConfigView) -> dict[str, Any]:
+    """The identifying columns of a config's rows: study, config, config_hash, its axes."""
+    return {"study": c.study, "config": c.label, "config_hash": c.config_hash,
+            **{_column(name, _TAKEN): v for name, v in c.values.items()}}
+
+
+def _frame(configs: Iterable[ConfigView], per_run, columns: Sequence[str]) -> Any:
+    import pandas as pd
+
+    rows: list[dict[str, Any]] = []
+    axes: list[str] = []
+    for c in configs:
+        head = ident(c)
+        axes += list(head)[len(ID_COLUMNS):]
+        rows += [{**head, **row} for r in c.runs for row in per_run(c, r)]
+    axes = list(dict.fromkeys(axes))
+    return pd.DataFrame(rows, columns=[*ID_COLUMNS, *axes, *columns]), axes
+
+
+def _typed(df: Any, axes: Sequence[str], ints: Sequence[str]) -> Any:
+    """One type per column (Parquet needs it; studies sharing an axis may differ): an axis
+    is numbers when every value is one, else text; epoch 0's missing training numbers are
+    NaN in a float column."""
+    import pandas as pd
+
+    for name in axes:
+        values = [v for v in df[name] if v is not None and v == v]
+        if values and not all(isinstance(v, (int, float)) and not isinstance(v, bool)
+                              for v in values):
+            df[name] = df[name].map(lambda v: None if v is None or v != v else str(v))
+        else:
+            df[name] = pd.to_numeric(df[name])
+    for col in ints:
+        df[col] = df[col].astype("int64")
+    for col in METRICS:
+        df[col] = pd.to_numeric(df[col])
+    return df
+
+
+def _run_row(c: ConfigView, r: RunResult) -> list[dict[str, Any]]:
+    f, row = r.final, c.rows.get(r.seed)
+    return [{"seed": r.seed, "epochs": f.epoch, **{m: getattr(f, m) for m in METRICS},
+             "engine": r.engine, "backend": r.backend, "device": r.device, "node": r.node,
+             "started_at": row.started_at if row else None,
+             "finished_at": row.finished_at if row else None,
+             "wall_seconds": r.wall_seconds, "model_path": r.model_path}]
+
+
+def _epoch_rows(c: ConfigView, r: RunResult) -> list[dict[str, Any]]:
+    return [{"seed": r.seed, "epoch": e.epoch, **{m: getattr(e, m) for m in METRICS},
+             "seconds": e.seconds} for e in r.epochs]
+
+
+def runs_frame(configs: Iterable[ConfigView]) -> Any:
+    """One row per finished run: study, config, config_hash, one column per axis, then
+    :data:`RUN_COLUMNS` (the final epoch's metrics under their per-epoch names)."""
+    df, axes = _frame(configs, _run_row, RUN_COLUMNS)
+    return _typed(df, axes, ("seed", "epochs"))
+
+
+def epochs_frame(configs: Iterable[ConfigView]) -> Any:
+    """One row per finished run and epoch (epoch 0 = untrained: no training numbers):
+    study, config, config_hash, one column per axis, then :data:`EPOCH_COLUMNS`."""
+    df, axes = _frame(configs, _epoch_rows, EPOCH_COLUMNS)
+    return _typed(df, axes, ("seed", "epoch"))
