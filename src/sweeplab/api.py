@@ -263,7 +263,7 @@ def _redefines(study: st.Study, store: str | os.PathLike, redefine: bool) -> boo
         keep = f" (the runs of the earlier one stay listed as {study.name}@N)" if row else ""
         raise S.SpecError(
             f"study {study.name!r} differs from {study.name!r} {was}: {diff}. Give it a name "
-            f"of its own (name = in the study file), or pass --redefine to make this "
+            f"of its own (`name` in a study file), or pass --redefine to make this "
             f"{study.name!r}{keep}.")
     return diff is not None and row is not None
 

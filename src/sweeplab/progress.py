@@ -20,7 +20,7 @@ from typing import Any, TextIO
 
 REFRESH_S = 0.25  # at most this often is a Jupyter display updated (each is a message)
 BAR_MIN, BAR_MAX = 10, 40  # the bar's width in columns: never less, and no more is useful
-JUPYTER_WIDTH = 120  # columns of the line in a notebook (rich's own Jupyter width is 115)
+JUPYTER_WIDTH = 115  # columns of the line in a notebook: rich's own Jupyter width
 
 
 def _in_jupyter() -> bool:
