@@ -2,17 +2,25 @@
 PYTHON ?= python3
 VENV ?= .venv
 DATA ?= $(if $(SWEEPLAB_DATA),$(SWEEPLAB_DATA),../shared/data)
-STAMP := $(VENV)/.installed
+# One stamp per tier: the demo needs only the core; the suite needs `dev` (every extra).
+CORE := $(VENV)/.installed-core
+DEV := $(VENV)/.installed-dev
 
 .PHONY: demo test setup browser lint clean device-bundle device-rehearse
 
-$(STAMP): pyproject.toml
+$(VENV)/bin/python:
 	$(PYTHON) -m venv $(VENV)
 	$(VENV)/bin/pip install --quiet --upgrade pip
-	$(VENV)/bin/pip install --quiet -e ".[dev]"
-	touch $(STAMP)
 
-setup: $(STAMP)
+$(CORE): pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -e .
+	touch $(CORE)
+
+$(DEV): pyproject.toml | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet -e ".[dev]"
+	touch $(CORE) $(DEV)
+
+setup: $(DEV)
 
 # Headless Chromium for the report's browser test (Debian's package; needs root or sudo).
 browser:
@@ -20,16 +28,16 @@ browser:
 	  SUDO=$$( [ "$$(id -u)" = 0 ] || echo sudo ); \
 	  $$SUDO apt-get update -qq && $$SUDO apt-get install -y -qq chromium >/dev/null; }
 
-demo: $(STAMP)
+demo: $(CORE)
 	$(VENV)/bin/sweeplab run q1 --seeds 3 --epochs 2 --data-dir $(DATA)
 	$(VENV)/bin/sweeplab report q1 --data-dir $(DATA) --out report.html
 
 # tests_jax/ runs in its own pytest process: Keras has one backend per process (JAX there).
-test: $(STAMP) browser
+test: $(DEV) browser
 	SWEEPLAB_TEST_DATA=$(abspath $(DATA)) $(VENV)/bin/python -m pytest -q
 	SWEEPLAB_TEST_DATA=$(abspath $(DATA)) $(VENV)/bin/python -m pytest -q tests_jax
 
-lint: $(STAMP)
+lint: $(DEV)
 	$(VENV)/bin/ruff check src tests tests_jax bench
 
 clean:

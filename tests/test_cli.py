@@ -152,8 +152,7 @@ def test_missing_data_is_one_clear_line(tmp_path, monkeypatch):
     monkeypatch.setattr("sweeplab.data.KERAS_CACHE", tmp_path / "cache")
     monkeypatch.setattr("sweeplab.data._download",
                         lambda name: (_ for _ in ()).throw(OSError("no network")))
-    code, err = _main_stderr(["run", "q9", "--store", str(tmp_path / "s.db"),
-                              "--data-dir", str(tmp_path / "dd")])
+    code, err = _main_stderr(["run", "q9", "--store", str(tmp_path / "s.db")])
     assert code == 2 and "Dataset 'cifar10' not found" in err and "no network" in err
     assert not (tmp_path / "s.db").exists()
 

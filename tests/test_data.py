@@ -45,11 +45,19 @@ def test_subset_of_real_mnist_is_deterministic(data_dir):
     assert counts.min() >= 180 and counts.max() <= 230  # proportional to MNIST's counts
 
 
-def test_env_var_is_looked_in_after_data_dir(tmp_path, data_dir, monkeypatch):
-    monkeypatch.setenv(data.ENV_VAR, data_dir)
-    assert data.locate("mnist", tmp_path)[0].parent == data.Path(data_dir)
-    dirs = [why for why, _ in data.search_dirs(tmp_path)]
-    assert dirs == ["--data-dir", f"${data.ENV_VAR}", "Keras cache"]
+def test_explicit_data_dir_is_the_only_place_looked(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv(data.ENV_VAR, data_dir)  # holds mnist: never used when a dir is given
+    assert data.locate("mnist", tmp_path) is None
+    assert [why for why, _ in data.search_dirs(tmp_path)] == ["--data-dir"]
+    assert [why for why, _ in data.search_dirs()] == [f"${data.ENV_VAR}", "Keras cache"]
+    assert data.locate("mnist")[0].parent == data.Path(data_dir)
+    for given, why in ((tmp_path, "it holds no mnist.npz"), (tmp_path / "typo", "no such dir")):
+        with pytest.raises(data.DataError) as err:
+            data.load("mnist", given)  # downloads allowed, and still refused
+        msg = str(err.value)
+        assert f"not found in {given}, given as --data-dir ({why}" in msg
+        assert "only place looked" in msg
+        assert data_dir not in msg
 
 
 def test_truncated_file_names_the_file(tmp_path, data_dir):
@@ -71,10 +79,9 @@ def test_missing_everywhere_lists_every_place(tmp_path, monkeypatch):
     monkeypatch.setenv(data.ENV_VAR, str(tmp_path / "env"))
     monkeypatch.setattr(data, "KERAS_CACHE", tmp_path / "cache")
     with pytest.raises(data.DataError) as err:
-        data.load("fashion_mnist", tmp_path / "dd", allow_download=False)
+        data.load("fashion_mnist", allow_download=False)
     msg = str(err.value)
-    for place in ("--data-dir", str(tmp_path / "dd"), "$SWEEPLAB_DATA", str(tmp_path / "env"),
-                  "Keras cache", "--data-dir DIR"):
+    for place in ("$SWEEPLAB_DATA", str(tmp_path / "env"), "Keras cache", "--data-dir DIR"):
         assert place in msg, place
 
 

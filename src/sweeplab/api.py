@@ -18,10 +18,15 @@ study's seeds (as the report); a config named by its hash shows all its finished
 
 from __future__ import annotations
 
+import contextvars
+import difflib
+import functools
+import inspect
 import math
 import os
+import re
 import sys
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -46,6 +51,52 @@ _ACC_BOUNDS = (0.0, 1.0)
 _LOSS_BOUNDS = (0.0, math.inf)
 
 StudyLike = str | os.PathLike | st.Study
+
+
+_FLAG = re.compile(r"--([a-z][a-z-]*)(?: (DIR|PATH|URI|N)\b)?")
+_SWITCHES = ("save-models", "redefine", "verbose", "quiet")  # flags without a value: name=True
+
+
+def _python_words(text: str, renames: Mapping[str, str]) -> str:
+    """A library message in the CLI's words (``--data-dir DIR``) put in the Python API's
+    (``data_dir=DIR``); a shell command quoted in backticks is left as it is."""
+    def word(m: re.Match) -> str:
+        name = renames.get(m[1], m[1].replace("-", "_"))
+        return f"{name}=True" if m[1] in _SWITCHES else f"{name}={m[2] or ''}"
+
+    parts = text.split("`")
+    parts[::2] = [_FLAG.sub(word, p) for p in parts[::2]]
+    return "`".join(parts)
+
+
+_CLI_WORDS: contextvars.ContextVar[bool] = contextvars.ContextVar("cli_words", default=False)
+
+
+@contextmanager
+def cli_words() -> Iterator[None]:
+    """Within it, errors keep the CLI's flags: the ``sweeplab`` command calls the API so."""
+    token = _CLI_WORDS.set(True)
+    try:
+        yield
+    finally:
+        _CLI_WORDS.reset(token)
+
+
+def _speaks_python(fn: Callable, **renames: str) -> Callable:
+    """``fn`` raising its errors with Python argument names instead of CLI flags (the
+    library's messages name the flags, as the CLI prints them); ``renames`` maps a flag to
+    ``fn``'s own argument where it differs (``open(path)`` for ``--store``)."""
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except Exception as err:
+            if (not _CLI_WORDS.get() and err.args and isinstance(err.args[0], str)
+                    and "--" in err.args[0]):
+                err.args = (_python_words(err.args[0], renames), *err.args[1:])
+            raise
+
+    return wrapper
 
 
 def _pandas() -> Any:
@@ -93,6 +144,10 @@ def models_dir(store: str | os.PathLike, save_models: bool | str | os.PathLike |
     return Path(save_models)
 
 
+RUNNER_EXTRAS = ("stop_on_error", "only")  # run_study's keywords that run() passes through
+
+
+@_speaks_python
 def run(
     study: StudyLike,
     *,
@@ -114,6 +169,7 @@ def run(
     listeners: Sequence[Any] = (),
     log: Callable[[str], None] | None = None,
     ray: str | None = None,
+    redefine: bool = False,
     **runner_options: Any,
 ) -> Results:
     """Train every run of ``study`` that the store does not have, and return the store's
@@ -142,7 +198,10 @@ def run(
         ray: train each group of runs as a Ray task (extra ``sweeplab[ray]``): "local"
             starts a cluster on this machine, "auto" joins the one ``ray start`` started
             here, "HOST:PORT" joins that cluster; this process still writes the store.
-        runner_options: passed on to sweeplab.runner.run_study.
+        redefine: make this the definition of a study the store (or the built-ins) hold
+            under this name otherwise, keeping the earlier one's configs and runs listed
+            as ``NAME@N``; without it such a study is refused (more seeds are no change).
+        runner_options: ``stop_on_error``, ``only``: passed on to sweeplab.runner.run_study.
 
     Returns:
         :class:`Results` over the store; ``.last`` is what this call did (a
@@ -151,6 +210,12 @@ def run(
     Raises:
         SpecError, DataError, StoreError, ValueError: before any training.
     """
+    for key in runner_options:  # named here: run_study() is not what the user called
+        if key not in RUNNER_EXTRAS:
+            near = difflib.get_close_matches(key, [*inspect.signature(run).parameters,
+                                                   *RUNNER_EXTRAS], n=1)
+            raise TypeError(f"sweeplab.run() got an unexpected keyword argument {key!r}"
+                            + (f". Did you mean {near[0]}=?" if near else ""))
     from sweeplab.engines import DEFAULT_ENGINE
     from sweeplab.runner import run_study, run_until_ci
 
@@ -159,7 +224,10 @@ def run(
     directory = models_dir(store, save_models)
     # Data problems must surface before a store file is created (the load is cached).
     data_mod.load(study.base.dataset, data_dir, study.base.subset)
+    archive = _redefines(study, store, redefine)
     with Store(store) as db, _live(db, mlflow, tensorboard) as live:
+        if archive:
+            db.archive_study(study.name)
         every = list(listeners) + list(live)
         if directory is not None:
             from sweeplab.saved_models import ModelSaver
@@ -176,6 +244,31 @@ def run(
     return Results(store, data_dir=data_dir, last=last, study=study.name)
 
 
+def _redefines(study: st.Study, store: str | os.PathLike, redefine: bool) -> bool:
+    """Whether ``study`` replaces, under its name, the definition the store holds (True:
+    archive that one first); refused without ``redefine``, as is a study that takes a
+    built-in study's name with another definition."""
+    row = None
+    if Path(store).is_file():  # read-only: a refused call leaves no store file behind
+        with Store(store, readonly=True) as db:
+            row = db.study(study.name)
+    new, builtin = st.study_to_dict(study), st.BUILTIN.get(study.name)
+    if row is not None:
+        diff, was = st.redefinition(row.definition, new), f"as {store} holds it"
+    elif builtin is not None:  # a built-in run with --seeds/--epochs/--subset is still it
+        diff = st.redefinition(st.study_to_dict(builtin), new, ignore=st.RUN_SIZE)
+        was = "as built in"
+    else:
+        return False
+    if diff is not None and not redefine:
+        keep = f" (the runs of the earlier one stay listed as {study.name}@N)" if row else ""
+        raise S.SpecError(
+            f"study {study.name!r} differs from {study.name!r} {was}: {diff}. Give it a name "
+            f"of its own (`name` in a study file), or pass --redefine to make this "
+            f"{study.name!r}{keep}.")
+    return diff is not None and row is not None
+
+
 @contextmanager
 def _live(store: Store, mlflow: str | None, tensorboard: str | os.PathLike | None
           ) -> Iterator[list[Any]]:
@@ -188,6 +281,7 @@ def _live(store: Store, mlflow: str | None, tensorboard: str | os.PathLike | Non
         yield out
 
 
+@functools.partial(_speaks_python, store="path")
 def open(path: str | os.PathLike = DEFAULT_PATH, data_dir: str | os.PathLike | None = None
          ) -> Results:  # noqa: A001 (sweeplab.open reads like the built-in, on purpose)
     """The results in an existing store (read-only: nothing is trained or written).
@@ -528,7 +622,7 @@ class Results:
                              f"{self.path}.")
         if not run.model_path:
             raise ModelError(f"run {c.label} seed {seed} saved no model; train it with "
-                             "--save-models (sweeplab.run(save_models=True)) to keep it.")
+                             "--save-models to keep it.")
         with self._store() as store:
             return stored_path(store, run.model_path)
 
@@ -575,6 +669,11 @@ class Results:
             return self.config_views(config)
         views = [self.view(study)] if study is not None else self.views()
         return [c for v in views for c in v.configs]
+
+
+for _name, _fn in list(vars(Results).items()):  # every public method speaks Python, too
+    if inspect.isfunction(_fn) and not _name.startswith("_"):
+        setattr(Results, _name, _speaks_python(_fn))
 
 
 def _inline_figures() -> None:

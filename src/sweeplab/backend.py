@@ -10,11 +10,13 @@ asking for another once Keras is imported is refused with :class:`BackendError`.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
 import os
 import re
 import sys
 import tempfile
+import threading
 from collections.abc import Iterator
 from types import ModuleType
 
@@ -87,6 +89,50 @@ _STARTUP_NOISE = re.compile(
     r"^(WARNING: All log messages before absl::InitializeLog\(\)"
     r"|[IW]\d{4} [\d:. ]+\d+ (port|cpu_feature_guard)\.cc:\d+\]"
     r"|To enable the following instructions: )")
+
+
+# Any line of TensorFlow's or absl's C++ logging ("E0000 00:00:... onednn_...cc:12] ..."),
+# which TF_CPP_MIN_LOG_LEVEL=3 is meant to silence but does not before absl is initialised.
+_NATIVE_LOG = re.compile(
+    rb"^(WARNING: All log messages before absl::InitializeLog\(\)"
+    rb"|[IWEF]\d{4} [\d:. ]+\d+ \S+\.cc:\d+\]"
+    rb"|To enable the following instructions: )")
+
+
+def quiet_native_logs() -> None:
+    """For the rest of this process (and its children): drop TensorFlow's and absl's C++ log
+    lines from file descriptor 2, where they write; every other line passes on at once.
+
+    Python's ``sys.stderr`` is pointed at the real standard error, so the progress bar still
+    sees a terminal. The ``sweeplab`` command calls this unless ``--verbose``.
+    """
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    try:
+        sys.stderr.flush()
+        real = os.dup(2)
+    except (OSError, ValueError):  # no usable fd 2: nothing to filter
+        return
+    read, write = os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+    sys.stderr = open(real, "w", buffering=1, encoding=sys.stderr.encoding,
+                      errors="backslashreplace", closefd=False)
+
+    def relay() -> None:
+        with open(read, "rb", buffering=0) as pipe:
+            for line in iter(pipe.readline, b""):
+                if not _NATIVE_LOG.match(line):
+                    os.write(real, line)
+
+    thread = threading.Thread(target=relay, name="sweeplab-native-logs", daemon=True)
+    thread.start()
+
+    def drain() -> None:  # at exit: close our end of the pipe, pass on what is left
+        sys.stderr.flush()
+        os.dup2(real, 2)
+        thread.join(timeout=2.0)
+
+    atexit.register(drain)
 
 
 @contextlib.contextmanager

@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab import study as st
+from sweeplab.api import cli_words
 from sweeplab.executors import ExecutorError
 from sweeplab.export import ExportError
 from sweeplab.store import DEFAULT_PATH, StoreError
@@ -61,13 +62,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
                    "study's own")
     p.add_argument("--epochs", type=_positive, metavar="E", help="train E epochs per run")
     p.add_argument("--subset", type=_positive, metavar="N", help=SUBSET_HELP)
-    p.add_argument("--data-dir", metavar="DIR", help="look for datasets here first (then "
-                   f"${data_mod.ENV_VAR}, then {data_mod.KERAS_CACHE}, then download)")
+    p.add_argument("--data-dir", metavar="DIR", help="the directory holding the datasets, the "
+                   f"only place looked (default: ${data_mod.ENV_VAR}, then "
+                   f"{data_mod.KERAS_CACHE}, then download)")
     p.add_argument("--engine", choices=ENGINES, default=DEFAULT_ENGINE,
                    help=f"how runs are trained (default: {DEFAULT_ENGINE})")
     p.add_argument("--parallel", type=_positive, metavar="K",
                    help="seeds of one config trained at once by the engine (default: automatic)")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.add_argument("--redefine", action="store_true", help="make this the study's definition "
+                   "where the store (or a built-in study) defines its name otherwise; the "
+                   "earlier definition's runs stay listed as NAME@N")
     p.add_argument("--ray", nargs="?", const="local", metavar="ADDRESS", help="train each "
                    "group of runs as a Ray task: no ADDRESS starts a Ray cluster on this "
                    "machine, `auto` joins the one `ray start` started here, HOST:PORT joins "
@@ -175,13 +180,23 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="where each dataset is found, its shapes and class counts")
     p.add_argument("--data-dir", metavar="DIR", help="look here first")
     p.add_argument("name", nargs="*", help="datasets to describe (default: all)")
+    for command in sub.choices.values():
+        command.add_argument("--verbose", action="store_true", help="show TensorFlow's and "
+                             "absl's start-up and C++ log lines (hidden by default)")
     return parser
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
+    if args.verbose:
+        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")  # TensorFlow's own log lines too
+    elif argv is None:  # this process is the `sweeplab` command (not a caller's main([...]))
+        from sweeplab.backend import quiet_native_logs
+
+        quiet_native_logs()
     try:
-        return COMMANDS[args.command](args)
+        with cli_words():  # errors raised through the API name this command's flags
+            return COMMANDS[args.command](args)
     except (S.SpecError, data_mod.DataError, StoreError, CliError, ValueError,
             ExportError, ExecutorError) as err:
         print(f"sweeplab {args.command}: error: {err}", file=sys.stderr)
@@ -203,6 +218,7 @@ def _run_options(args: argparse.Namespace) -> dict:
                 engine=args.engine, parallel=args.parallel, data_dir=args.data_dir,
                 progress=not args.quiet, save_models=args.save_models or False,
                 mlflow=args.mlflow, tensorboard=args.tensorboard, ray=args.ray,
+                redefine=args.redefine,
                 log=lambda m: print(m, file=sys.stderr))
 
 

@@ -99,10 +99,14 @@ def info(name: str) -> DatasetInfo:
 
 
 def search_dirs(data_dir: str | os.PathLike | None = None) -> list[tuple[str, Path]]:
-    """The data directories looked in, in order, each with why it is looked in."""
-    dirs: list[tuple[str, Path]] = []
+    """The data directories looked in, in order, each with why it is looked in.
+
+    A directory given explicitly is the only one: a dataset missing there is an error, not
+    a reason to train silently on a copy found elsewhere.
+    """
     if data_dir is not None:
-        dirs.append(("--data-dir", Path(data_dir).expanduser()))
+        return [("--data-dir", Path(data_dir).expanduser())]
+    dirs: list[tuple[str, Path]] = []
     if os.environ.get(ENV_VAR):
         dirs.append((f"${ENV_VAR}", Path(os.environ[ENV_VAR]).expanduser()))
     dirs.append(("Keras cache", KERAS_CACHE))
@@ -211,11 +215,12 @@ def load(
     subset: int | None = None,
     allow_download: bool = True,
 ) -> Dataset:
-    """Load a dataset: ``data_dir``, then ``$SWEEPLAB_DATA``, then Keras' cache, then a download.
+    """Load a dataset from ``data_dir`` alone when given; else from ``$SWEEPLAB_DATA``, then
+    Keras' cache, then a download.
 
     Args:
         name: a key of DATASETS.
-        data_dir: a directory to look in first.
+        data_dir: the directory holding it (the only place looked, no download).
         subset: keep a stratified ``subset`` images of each split (see
             :func:`stratified_indices`); the test split is cut to at most ``subset`` too.
         allow_download: fall back to ``keras.datasets`` (which uses its cache first).
@@ -237,7 +242,7 @@ def _load_cached(name: str, data_dir: str | None, subset: int | None,
     if paths is not None:
         source = " + ".join(str(p) for p in paths)
         arrays = _read_files(meta, paths)
-    elif allow_download:
+    elif allow_download and data_dir is None:
         try:
             arrays = _download(name)
         except Exception as err:  # any failure of the network fetch ends the same way
@@ -253,6 +258,13 @@ def _load_cached(name: str, data_dir: str | None, subset: int | None,
 
 def _not_found_message(name: str, data_dir: str | None, err: Exception | None) -> str:
     meta = info(name)
+    if data_dir is not None:
+        d, files = Path(data_dir).expanduser(), " + ".join(meta.files[0])
+        why = f"it holds no {files}" if d.is_dir() else "no such directory"
+        return (f"Dataset {name!r} not found in {d}, given as --data-dir ({why}); a data "
+                f"directory given explicitly is the only place looked. Fix: pass --data-dir DIR "
+                f"with a directory holding {files}, or leave it out to use ${ENV_VAR}, the "
+                f"Keras cache or a download.")
     looked = "; ".join(
         f"{why} {d} (for {' + '.join(layout)})"
         for why, d in search_dirs(data_dir) for layout in meta.files[:1]

@@ -4,7 +4,8 @@ One live bar per study: model-epochs done of total, runs done of total, model-ep
 second, time left, and the config and seed being trained. Where it shows depends on where
 the output goes:
 
-- a terminal: rich's live bar, redrawn in place (``rich.progress.Progress``);
+- a terminal: one line redrawn in place (``rich.live.Live``), fitted to the terminal's
+  width: from 60 columns up the bar, the count and the time left stay, labels go first;
 - a Jupyter kernel: one rich display (HTML) updated in place through its display id, so a
   saved notebook holds the final bar, not a stream of carriage returns; this needs no
   ipywidgets;
@@ -13,12 +14,13 @@ the output goes:
 
 from __future__ import annotations
 
-import io
 import sys
 import time
 from typing import Any, TextIO
 
 REFRESH_S = 0.25  # at most this often is a Jupyter display updated (each is a message)
+BAR_MIN, BAR_MAX = 10, 40  # the bar's width in columns: never less, and no more is useful
+JUPYTER_WIDTH = 115  # columns of the line in a notebook: rich's own Jupyter width
 
 
 def _in_jupyter() -> bool:
@@ -63,8 +65,7 @@ class Progress:
         self.runs_total = 0
         self.current = ""
         self.t0 = time.perf_counter()
-        self._bar: Any = None  # rich.progress.Progress once started
-        self._task: Any = None
+        self._bar: Any = None  # rich.live.Live in a terminal (True in Jupyter) once started
         self._display: Any = None  # IPython DisplayHandle in Jupyter
         self._last_draw = 0.0
         self._closed = False
@@ -77,73 +78,45 @@ class Progress:
         self.t0 = time.perf_counter()
         if not self.enabled or self.mode == "plain":
             return
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeRemainingColumn,
-        )
+        if self.mode == "terminal":
+            from rich.console import Console
+            from rich.live import Live
 
-        if self.mode == "terminal":
             console = Console(file=self.stream, force_terminal=True)
-        else:  # rendered through IPython's display, never drawn by rich itself
-            console = Console(file=io.StringIO(), force_jupyter=False, width=120)
-        self._bar = Progress(
-            TextColumn("[bold]{task.description}"),
-            BarColumn(),
-            MofNCompleteColumn(),
-            TextColumn("model-epochs, runs {task.fields[runs]}, {task.fields[rate]}, ETA"),
-            TimeRemainingColumn(),
-            TextColumn("{task.fields[current]}"),
-            console=console,
-            disable=self.mode == "jupyter",
-            transient=False,
-        )
-        self._task = self._bar.add_task(self.study, total=max(self.total_epochs, 1),
-                                        **self._fields())
-        if self.mode == "terminal":
+            self._bar = Live(_Line(self), console=console, refresh_per_second=4)
             self._bar.start()
-        else:
+        else:  # Jupyter: one display updated in place, drawn at a fixed width
             from IPython.display import display
 
+            self._bar = True
             self._display = display(self._snapshot(), display_id=True)
 
     def epoch(self, label: str, seed: int, epoch: int, epochs: int) -> None:
         """One model-epoch finished (``epoch`` of ``epochs`` of ``label``, ``seed``)."""
         self.epochs_done += 1
         self.current = f"{label} seed {seed} epoch {epoch}/{epochs}"
-        if self._bar is not None:
-            self._bar.update(self._task, advance=1, **self._fields())
-            self._draw()
+        self._draw()
 
     def skip(self, runs: int, epochs: int) -> None:
         """Runs this call will not train after all (finished or taken by another process)."""
         self.runs_total -= runs
         self.total_epochs -= runs * epochs
-        if self._bar is not None and runs:
-            self._bar.update(self._task, total=max(self.total_epochs, 1), **self._fields())
+        if runs:
             self._draw()
 
     def run_done(self) -> None:
         """One run finished and is in the store."""
         self.runs_done += 1
-        if self._bar is not None:
-            self._bar.update(self._task, **self._fields())
-            self._draw(force=True)
+        self._draw(force=True)
 
     def close(self) -> None:
         """Training ended (or was interrupted): leave the final state on screen."""
         if self._closed or not self.enabled:
             return
         self._closed = True
-        if self._bar is not None:
-            self._bar.update(self._task, **self._fields())
-            if self.mode == "terminal":
-                self._bar.stop()
-            else:
-                self._draw(force=True)
+        if self.mode == "terminal" and self._bar is not None:
+            self._bar.stop()  # draws the final state once more
+        self._draw(force=True)
         if self.mode == "plain" and self.runs_total:
             self.stream.write(self.line() + "\n")
             self.stream.flush()
@@ -163,20 +136,60 @@ class Progress:
                 f"{self.epochs_done}/{self.total_epochs} model-epochs in {_duration(elapsed)}"
                 + (f" ({rate:.2f} model-epochs/s)" if rate == rate else ""))
 
-    def _fields(self) -> dict[str, str]:
+    def text(self, width: int) -> Any:
+        """The bar's line fitted to ``width`` columns (a ``rich.text.Text``).
+
+        The bar, the model-epoch count and the time left are always there; the runs count,
+        the config being trained, the rate and the study's name follow as room allows, in
+        that order of priority, so a narrow terminal drops the labels, never the bar.
+        """
+        from rich.text import Text
+
         rate = self.rate()
-        return {"runs": f"{self.runs_done}/{self.runs_total}",
-                "rate": f"{rate:.2f} model-epochs/s" if rate == rate else "- model-epochs/s",
-                "current": self.current}
+        left = (self.total_epochs - self.epochs_done) / rate if rate == rate and rate else None
+        eta = "-" if left is None else _duration(left)
+        core = f" {self.epochs_done}/{self.total_epochs} model-epochs, ETA {eta}"
+        extras = {"runs": f", runs {self.runs_done}/{self.runs_total}",
+                  "current": f"  {self.current}" if self.current else "",
+                  "rate": f", {rate:.2f} model-epochs/s" if rate == rate else "",
+                  "study": f"{self.study} "}
+        room = width - 1 - BAR_MIN - len(core)  # -1: a full-width line wraps in some terminals
+        kept = set()
+        for key, part in extras.items():  # by priority; a part that does not fit is left out
+            if part and len(part) <= room:
+                kept.add(key)
+                room -= len(part)
+        bar_w = BAR_MIN + max(0, min(room, BAR_MAX - BAR_MIN))
+        done = round(bar_w * min(self.epochs_done / max(self.total_epochs, 1), 1.0))
+        line = Text(no_wrap=True, overflow="crop")
+        if "study" in kept:
+            line.append(extras["study"], style="bold")
+        line.append("━" * done, style="bar.complete" if done < bar_w else "bar.finished")
+        line.append("─" * (bar_w - done), style="bar.back")  # a lighter line: seen without colour
+        line.append(core)
+        for key in ("runs", "rate", "current"):  # shown in reading order
+            if key in kept:
+                line.append(extras[key])
+        return line
 
     def _snapshot(self) -> Any:
-        """The bar as a rich renderable that Jupyter displays as HTML (rich's JupyterMixin)."""
-        return self._bar.make_tasks_table(self._bar.tasks)
+        """The line as a rich renderable that Jupyter displays as HTML (rich's JupyterMixin)."""
+        return self.text(JUPYTER_WIDTH)
 
     def _draw(self, force: bool = False) -> None:
         if self._display is None:
-            return  # the terminal bar redraws itself
+            return  # the terminal bar redraws itself (rich's Live, 4 times a second)
         now = time.perf_counter()
         if force or now - self._last_draw >= REFRESH_S:
             self._last_draw = now
             self._display.update(self._snapshot())
+
+
+class _Line:
+    """What rich's Live redraws: the progress line at the terminal's current width."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+
+    def __rich_console__(self, console: Any, options: Any) -> Any:
+        yield self.progress.text(options.max_width)

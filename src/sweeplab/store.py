@@ -3,7 +3,8 @@
 Layout (schema version 2; version 1 stores are upgraded when opened for writing):
 
 - ``meta``: key/value facts about the store (application name, creating version).
-- ``studies``: a study's name and its definition (JSON) as last run.
+- ``studies``: a study's name and its definition (JSON) as last run; an earlier definition
+  replaced on purpose (``run --redefine``) is kept as ``NAME@N`` with its configs.
 - ``configs``: config hash -> canonical JSON. The same config in two studies is one row.
 - ``study_configs``: which configs a study holds, with their labels and axis values.
 - ``runs``: one row per (config, seed): status, engine, timing, versions, host, error,
@@ -21,6 +22,7 @@ one written by a newer schema, is refused before anything is written to it.
 from __future__ import annotations
 
 import datetime as _dt
+import itertools
 import json
 import math
 import os
@@ -392,6 +394,25 @@ class Store:
                 con.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?)", (h, canonical, now))
                 con.execute("INSERT INTO study_configs VALUES (?, ?, ?, ?, ?)",
                             (name, h, pos, label, json.dumps(axes, sort_keys=True)))
+
+    def archive_study(self, name: str) -> str | None:
+        """Keep the study's current definition, its configs and adaptive-seed record under
+        ``NAME@N`` (the first free N), so that redefining ``name`` leaves its earlier runs
+        listed; returns that name (None: the store has no such study)."""
+        with self._write() as con:
+            row = con.execute("SELECT definition, updated_at FROM studies WHERE name=?",
+                              (name,)).fetchone()
+            if row is None:
+                return None
+            taken = {n for (n,) in con.execute("SELECT name FROM studies")}
+            kept = next(f"{name}@{n}" for n in itertools.count(1) if f"{name}@{n}" not in taken)
+            definition = {**json.loads(row[0]), "name": kept}
+            con.execute("INSERT INTO studies VALUES (?, ?, ?)",
+                        (kept, json.dumps(definition, sort_keys=True), row[1]))
+            con.execute("UPDATE study_configs SET study=? WHERE study=?", (kept, name))
+            con.execute("UPDATE meta SET key=? WHERE key=?", (f"adaptive:{kept}",
+                                                             f"adaptive:{name}"))
+        return kept
 
     def studies(self) -> list[StudyRow]:
         rows = self._con.execute("SELECT name, definition, updated_at FROM studies ORDER BY name")

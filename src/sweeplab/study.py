@@ -505,6 +505,35 @@ def _toml_value(v: Any) -> str:
     raise TypeError(f"cannot write {v!r} as TOML")
 
 
+# What a study may change and keep its name: more seeds, its prose. Anything else changes
+# which configs it holds, so the runs listed under the name would change without a word.
+FREE_FIELDS = ("name", "seeds", "title", "description")
+RUN_SIZE = ("epochs", "subset")  # what `run --epochs/--subset` change in a built-in study
+
+
+def redefinition(old: Mapping[str, Any], new: Mapping[str, Any],
+                 ignore: Sequence[str] = ()) -> str | None:
+    """What differs between two study definitions (:func:`study_to_dict`) in what they train,
+    as "model.layers.1.units 32 -> 64" items (the first three), or None when nothing does."""
+    def flat(value: Any, at: str) -> dict[str, Any]:
+        if isinstance(value, Mapping):
+            items: Any = value.items()
+        elif isinstance(value, list) and any(isinstance(v, (Mapping, list)) for v in value):
+            items = enumerate(value)
+        else:
+            return {at: value}
+        return {k: v for key, sub in items for k, v in flat(sub, f"{at}.{key}").items()}
+
+    skip = set(FREE_FIELDS) | set(ignore)
+    a = flat({k: v for k, v in old.items() if k not in skip}, "")
+    b = flat({k: v for k, v in new.items() if k not in skip}, "")
+    diffs = [f"{k[1:]} {S._short(a.get(k), 40)} -> {S._short(b.get(k), 40)}"
+             for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
+    if not diffs:
+        return None
+    return "; ".join(diffs[:3]) + (f"; and {len(diffs) - 3} more" if len(diffs) > 3 else "")
+
+
 def study_to_toml(study: Study) -> str:
     """The study as a TOML file that ``sweeplab run`` accepts, to copy and edit."""
     d = study_to_dict(study)
@@ -512,6 +541,11 @@ def study_to_toml(study: Study) -> str:
     axes = d.pop("axes", [])
     lines = [f"# sweeplab study. Save as {study.name}.toml, edit, and run: "
              f"sweeplab run {study.name}.toml"]
+    if study.name in BUILTIN:
+        lines.append(f'# Edited, give it a name of its own: name = "{study.name}" is the '
+                     f"built-in study's, and a\n# definition that differs from it is refused "
+                     f"(--redefine makes it {study.name}, listing the earlier one's runs as "
+                     f"{study.name}@1).")
     for k, v in d.items():
         if k == "description" and "\n" in v:
             lines.append(f'{k} = """\n{v}"""')

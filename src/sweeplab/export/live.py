@@ -19,6 +19,7 @@ Usage::
 
 from __future__ import annotations
 
+import math
 import os
 import sys
 import time
@@ -102,10 +103,10 @@ class TensorBoardLogger(_Guarded):
                 w.close()
             tbx = self.tbx
             cdir = tbx.config_dir(self.logdir, study.name, planned.label, planned.hash)
+            start, times = _with_epoch_zero(result, w.times if w else {})
             tbx.write_complete(cdir / f"seed_{result.seed}", run_key(planned.hash, result.seed),
                                tbx.hparams_of(study.name, planned.label, planned.axes),
-                               f"{study.name}/{planned.label}", result,
-                               w.start if w else None, w.times if w else None)
+                               f"{study.name}/{planned.label}", result, start, times)
 
         self._guard(done)
 
@@ -114,6 +115,19 @@ class TensorBoardLogger(_Guarded):
         for w in self._open.values():
             w.close()
         self._open.clear()
+
+
+def _with_epoch_zero(result: RunResult, times: dict[int, float]
+                     ) -> tuple[float | None, dict[int, float]]:
+    """The run's start and every epoch's wall time: those logged live as they were, epoch 0
+    (known only now) and the start placed before the first of them by the stored epoch
+    durations, so that no step's time comes before an earlier step's."""
+    if not times:
+        return None, {}
+    first = min(times)
+    seconds = {e.epoch: e.seconds if math.isfinite(e.seconds) else 0.0 for e in result.epochs}
+    zero = times[first] - sum(seconds.get(k, 0.0) for k in range(1, first + 1))
+    return zero - seconds.get(0, 0.0), {0: zero, **times}
 
 
 class MlflowLogger(_Guarded):
