@@ -108,12 +108,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-ci", type=float, metavar="W",
                    help="keep adding seeds, in rounds, until every configuration's 95%% CI "
                    "half-width of final test accuracy is at most W accuracy points")
+    p.add_argument("--until-detect", type=float, metavar="D",
+                   help="keep adding seeds, in rounds, until every pair of neighbouring "
+                   "configurations would detect a difference of D accuracy points in final test "
+                   "accuracy with 80%% power (t-test at alpha 0.05)")
     p.add_argument("--max-seeds", type=_positive, default=20, metavar="M",
-                   help="with --until-ci: stop at M seeds per configuration (default 20)")
+                   help="with --until-ci/--until-detect: stop at M seeds per configuration "
+                   "(default 20)")
     p.add_argument("--seeds-per-round", type=_positive, default=2, metavar="N",
-                   help="with --until-ci: seeds added per round (default 2)")
+                   help="with --until-ci/--until-detect: seeds added per round (default 2)")
     p.add_argument("--min-seeds", type=_positive, default=3, metavar="N",
-                   help="with --until-ci: never stop with fewer seeds than this (default 3)")
+                   help="with --until-ci/--until-detect: never stop with fewer seeds than "
+                   "this (default 3)")
 
     p = sub.add_parser("studies", help="list the built-in studies, or print one as TOML")
     p.add_argument("name", nargs="?", help="print this study as a TOML file `run` accepts")
@@ -144,6 +150,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "STUDY:LABEL (e.g. q6:width=16 q6:width=32)")
     p.add_argument("--metric", default="test_acc", choices=("test_acc", "train_acc",
                    "test_loss", "train_loss"), help="final-epoch metric (default test_acc)")
+    _add_store(p)
+
+    p = sub.add_parser("plan", help="seeds needed to detect a difference between neighbouring "
+                       "configs, from the spread stored so far (80%% power, t-test at 0.05)")
+    p.add_argument("study", help="a study in the store")
+    p.add_argument("--detect", type=float, required=True, metavar="D",
+                   help="the difference in final test accuracy to detect, in accuracy points")
     _add_store(p)
 
     p = sub.add_parser("report", help="write every plot and table of the studies in a store "
@@ -216,10 +229,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sweeplab import api
 
     options = _run_options(args)
-    if args.until_ci is not None:
-        res = api.run(args.study, until_ci=args.until_ci, max_seeds=args.max_seeds,
-                      seeds_per_round=args.seeds_per_round, min_seeds=args.min_seeds,
-                      **options)
+    if args.until_ci is not None or args.until_detect is not None:
+        res = api.run(args.study, until_ci=args.until_ci, until_detect=args.until_detect,
+                      max_seeds=args.max_seeds, seeds_per_round=args.seeds_per_round,
+                      min_seeds=args.min_seeds, **options)
         adaptive = res.last
         trained = sum(r.trained for r in adaptive.rounds)
         print(f"{adaptive.study}: {len(adaptive.rounds)} round(s), trained {trained} runs. "
@@ -227,6 +240,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for label, n in adaptive.seeds.items():
             print(f"  {label:<24} {n:>3} seeds, 95% CI half-width "
                   f"{adaptive.half_widths[label]:.2f} points")
+        for pair, mdd in adaptive.detectable.items():
+            print(f"  {pair:<36} detectable difference (80% power) {mdd:.2f} points")
         return 0 if adaptive.ok else 1
     res = api.run(args.study, **options)
     _print_summary(res, res.last)
@@ -321,7 +336,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
                       f"{extra}{f'  [{by}]' if by else ''}")
             adaptive = store.get_meta(f"adaptive:{row.name}")
             if adaptive:
-                print(f"  adaptive seeds (--until-ci {adaptive['target_points']:g}): stopped "
+                opt = "--until-detect" if adaptive.get("detect") else "--until-ci"  # h23
+                print(f"  adaptive seeds ({opt} {adaptive['target_points']:g}): stopped "
                       f"because {adaptive['reason']}")
         if interrupted:
             print("interrupted: started by a process that is gone (Ctrl-C, kill, crash); "
@@ -421,26 +437,31 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(refs) != 2:
         raise CliError(f"compare needs two configs (and optionally a store first). "
                        f"Received: {args.refs}")
-    r = api.open(args.store).compare(refs[0], refs[1], args.metric)
-    scale = r.scale
-    print(f"{'config':<28} {'n':>3} {'mean':>9} {'std':>8}  95% CI")
-    for ref, s in ((r.a, r.summary_a), (r.b, r.summary_b)):
-        ci = (f"{scale * s.ci_low:.3f} .. {scale * s.ci_high:.3f}" if s.n > 1 else "-")
-        std = f"{scale * s.std:.3f}" if s.n > 1 else "-"
-        print(f"{(ref.name + ' ' + ref.hash[:8]):<28} {s.n:>3} {scale * s.mean:>9.3f} "
-              f"{std:>8}  {ci}")
-    c = r.comparison
-    print(f"\ndifference B - A ({args.metric}{', x100' if scale == 100 else ''}):")
-    rows = [("pairing", f"paired over {c.n_pairs} shared seeds" if c.paired else c.note),
-            ("mean difference", f"{scale * c.diff:+.3f}"),
-            ("95% CI (t)", f"{scale * c.ci_low:+.3f} .. {scale * c.ci_high:+.3f}"),
-            ("95% CI (bootstrap)", f"{scale * c.boot_low:+.3f} .. {scale * c.boot_high:+.3f}"),
-            ("p (t-test)", f"{c.p_t:.4g}"),
-            ("p (Wilcoxon)" if c.paired else "p (Mann-Whitney)", f"{c.p_rank:.4g}"),
-            ("effect size", f"{c.effect_size:+.2f} ({'d_z' if c.paired else 'Hedges g'})")]
-    for k, v in rows:
-        print(f"  {k:<20} {v}")
-    print("\n" + r.text)
+    print(api.open(args.store).compare(refs[0], refs[1], args.metric))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from sweeplab import api, seeds
+
+    if not (math.isfinite(args.detect) and args.detect > 0):
+        raise CliError(f"--detect must be a positive number of accuracy points. "
+                       f"Received: --detect {args.detect:g}")
+    res = api.open(args.store)
+    runs = res.runs(args.study)
+    configs = [(label, dict(zip(g["seed"], g["test_acc"], strict=True)))
+               for label in res.configs(args.study)["config"]
+               for g in [runs[runs["config"] == label]]]
+    rows = seeds.plan(configs, args.detect / 100)
+    print(f"{args.study}: seeds needed to detect {args.detect:g} points of final test accuracy "
+          "between neighbouring configurations (80% power, two-sided t-test at alpha 0.05, from "
+          "the spread of the runs stored so far; in points)")
+    if not rows:
+        print("  fewer than two configurations with runs: nothing to compare.")
+        return 0
+    print("\n".join("  " + line for line in seeds.plan_lines(rows, args.detect)))
+    print("  (the spread of a few seeds is itself uncertain: treat the counts as rough; paired "
+          "counts are shared seeds, unpaired counts are seeds per configuration)")
     return 0
 
 
@@ -526,6 +547,7 @@ COMMANDS = {
     "show": cmd_show,
     "diagnose": cmd_diagnose,
     "compare": cmd_compare,
+    "plan": cmd_plan,
     "report": cmd_report,
     "assignment": cmd_assignment,
     "data": cmd_data,

@@ -44,10 +44,12 @@ from sweeplab.stats import _as_seed_map, _as_values
 __all__ = [
     "Improvement",
     "NoiseFloor",
+    "PlanRow",
     "Power",
     "ScoreDistribution",
     "binomial_se",
     "noise_floor",
+    "plan",
     "power",
     "prob_improvement",
     "resolvable",
@@ -104,17 +106,17 @@ class NoiseFloor:
                 f"{100 * self.floor:.2f} points at {100 * self.mean:.2f}%")
         if not math.isfinite(self.p_excess):
             return f"{head}. One run: no spread to compare with it."
-        test = f"chi-square test of the variance, p={_p(self.p_excess)}"
+        test = f"chi-square test of the variance, {_p(self.p_excess)}"
         if self.beyond:
-            return (f"{head}, {self.ratio:.1f} times less ({test}): the seeds spread the runs "
-                    "far beyond test-set noise." if self.ratio >= 3 else
+            return (f"{head}: the seeds spread the runs {self.ratio:.1f} times as widely, far "
+                    f"beyond test-set noise ({test})." if self.ratio >= 3 else
                     f"{head} ({test}): the runs differ by more than test-set noise.")
         return (f"{head} ({test}): the runs are indistinguishable beyond test-set noise; "
                 "their differences are of the size of which test images each gets right.")
 
 
 def _p(p: float) -> str:
-    return "<0.001" if p < 0.001 else f"{p:.2g}"
+    return "p<0.001" if p < 0.001 else f"p={p:.2g}"
 
 
 def noise_floor(values: Sequence[float] | np.ndarray, n_test: int) -> NoiseFloor:
@@ -150,6 +152,16 @@ def resolvable(p_a: float, p_b: float, n_test: int, confidence: float = 0.95) ->
     return z * math.hypot(binomial_se(p_a, n_test), binomial_se(p_b, n_test))
 
 
+def resolution_sentence(diff: float, threshold: float, n_test: int) -> str:
+    """"" when |diff| >= threshold, else why the test set cannot resolve the difference."""
+    if abs(diff) >= threshold:
+        return ""
+    return (f"The difference, {100 * abs(diff):.2f} points, is smaller than the "
+            f"{100 * threshold:.2f} points a test set of {n_test} images resolves at these "
+            "accuracies (binomial, 95%): the seeds may show it on these test images, but more "
+            "seeds cannot show that it holds beyond them.")
+
+
 # -------------------------------------------------------------------------- power
 
 
@@ -172,6 +184,9 @@ class Power:
             return "Too few runs to say what difference these seeds could detect."
         seeds = f"{self.n} {'paired ' if self.paired else ''}seeds"
         per = "" if self.paired else " per configuration"
+        if self.sd == 0.0:
+            return (f"The {seeds} show no spread{' in their differences' * self.paired}, so "
+                    "they would detect any difference.")
         head = (f"With {seeds}{per}, a difference under {scale * self.mdd:.2f} {unit} would go "
                 f"unnoticed more than {100 - 100 * self.power:.0f}% of the time (t-test at "
                 f"alpha={self.alpha:g})")
@@ -210,9 +225,21 @@ def seeds_to_detect(delta: float, sd: float, paired: bool, power: float = POWER,
     rough = (z / d) ** 2 * (1 if paired else 2)  # normal approximation
     if rough > 1e6:  # the t correction is negligible there, and the solver's bracket ends
         return float(math.ceil(rough))
-    kwargs = {"nobs": None} if paired else {"nobs1": None, "ratio": 1.0}
-    n = float(_solver(paired).solve_power(effect_size=d, alpha=alpha, power=power, **kwargs))
-    return float(max(2, math.ceil(n - 1e-9)))  # 1e-9: a solver's 12.0000000001 is 12
+    # The smallest whole n with enough power, by statsmodels' power function: stepping from
+    # the normal approximation (the t-test needs a few more) is exact where solve_power's
+    # root finder can fail to converge.
+    solver = _solver(paired)
+
+    def enough(n: int) -> bool:
+        kw = {"nobs": n} if paired else {"nobs1": n, "ratio": 1.0}
+        return bool(solver.power(effect_size=d, alpha=alpha, **kw) >= power)
+
+    n = max(2, math.ceil(rough))
+    while not enough(n):
+        n += 1
+    while n > 2 and enough(n - 1):
+        n -= 1
+    return float(n)
 
 
 def _mdd_effect(n: int, paired: bool, ratio: float, power: float, alpha: float) -> float:
@@ -252,6 +279,53 @@ def power(a: Mapping[int, float], b: Mapping[int, float], power: float = POWER,
     mdd = sd * _mdd_effect(int(xa.size), False, xb.size / xa.size, power, alpha)
     return Power(False, int(min(xa.size, xb.size)), sd, diff, mdd,
                  seeds_to_detect(diff, sd, False, power, alpha), power, alpha)
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """Seeds needed to detect a chosen difference between two neighbouring configs."""
+
+    a: str  # config label
+    b: str
+    power: Power  # from the runs stored so far
+    detect: float  # the difference to detect, as a fraction (0.005 = 0.5 points)
+
+    @property
+    def seeds_needed(self) -> float:
+        """Seeds (pairs, or per config) to detect ``detect`` at the power's level."""
+        return seeds_to_detect(self.detect, self.power.sd, self.power.paired, self.power.power,
+                               self.power.alpha)
+
+
+def plan(configs: Sequence[tuple[str, Mapping[int, float]]], detect: float) -> list[PlanRow]:
+    """Neighbouring pairs of ``configs`` (label, seed -> final accuracy) in order: what their
+    stored spread says about the seeds needed to detect a difference of ``detect``.
+
+    Raises:
+        ValueError: ``detect`` not a positive finite number.
+    """
+    if not (isinstance(detect, (int, float)) and math.isfinite(detect) and detect > 0):
+        raise ValueError(f"detect must be a positive number of accuracy points. "
+                         f"Received: {100 * detect if isinstance(detect, float) else detect!r}")
+    kept = [(label, v) for label, v in configs if v]
+    return [PlanRow(a, b, power(va, vb), float(detect))
+            for (a, va), (b, vb) in zip(kept, kept[1:], strict=False)]
+
+
+def plan_lines(rows: Sequence[PlanRow], detect_points: float) -> list[str]:
+    """``sweeplab plan``'s table: one line per neighbouring pair."""
+    head = (f"{'pair (b vs a)':<36} {'design':<10} {'sd diff':>8} {'detectable now':>15} "
+            f"{f'seeds for {detect_points:g}':>14}")
+    out = [head]
+    for r in rows:
+        p = r.power
+        design = f"{p.n} paired" if p.paired else f"{p.n} unpaired"
+        sd = f"{100 * p.sd:.3f}" if math.isfinite(p.sd) else "-"
+        mdd = f"{100 * p.mdd:.3f}" if math.isfinite(p.mdd) else "-"
+        need = r.seeds_needed
+        need_s = "-" if math.isnan(need) else _seed_count(need)
+        out.append(f"{f'{r.b} vs {r.a}':<36} {design:<10} {sd:>8} {mdd:>15} {need_s:>14}")
+    return out
 
 
 # ------------------------------------------------------- probability of improvement
@@ -319,6 +393,16 @@ def prob_improvement(a: Mapping[int, float], b: Mapping[int, float], confidence:
                                ).confidence_interval
             low, high = float(ci.low), float(ci.high)
     return Improvement(paired, int(xa.size), int(xb.size), prob, low, high, confidence)
+
+
+def compared_extras(a: Mapping[int, float], b: Mapping[int, float], n_test: int = 0) -> dict:
+    """What :class:`sweeplab.api.Compared` carries beside the comparison: power, P(B > A),
+    and with ``n_test`` (test accuracy only) both noise floors and the resolvable difference."""
+    out: dict = {"power": power(a, b), "improvement": prob_improvement(a, b)}
+    if n_test:
+        fa, fb = (noise_floor(list(v.values()), n_test) for v in (a, b))
+        out.update(floor_a=fa, floor_b=fb, resolvable=resolvable(fa.mean, fb.mean, n_test))
+    return out
 
 
 # ------------------------------------------------------------------ distributions
