@@ -360,6 +360,7 @@ def _configs_for(store: Store, ref: str) -> list[tuple[str, str]]:
 def cmd_show(args: argparse.Namespace) -> int:
     import numpy as np
 
+    from sweeplab.seeds import runs_floor  # h23
     from sweeplab.stats import summarize
 
     with Store(args.store, readonly=True) as store:
@@ -396,6 +397,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                     cols.append(f"{f'{s.mean:.{d}f} +- {sd:.{d}f}':>{w}}")
                 print(f"  {e:>5} " + " ".join(cols))
             print(f"  (mean +- std over n={len(results)} seeds; epoch 0 = untrained)")
+            print(f"  test-set noise: {runs_floor(results).sentence()}")  # h23
             _print_run_diagnostics(cfg, results)
     return 0
 

@@ -26,6 +26,7 @@ from scipy import stats as _st
 from sweeplab import stats
 from sweeplab.diagnostics import RunDiagnostics, diagnose
 from sweeplab.results import RunResult
+from sweeplab.seeds import runs_floor, unresolved
 
 __all__ = [
     "ConfigExplanation",
@@ -432,6 +433,9 @@ def report_lines(label: str, runs: Sequence[RunResult], class_names: Sequence[st
                              subsequent_indent="    ")
 
     out += para("why", why_statement(e, class_names))
+    floor = runs_floor(runs)
+    if floor is not None and floor.n_runs > 1:
+        out += para("noise", floor.sentence())
     out += para("learn", learn_statement(e, class_names))
     f = flags(e)
     out += para("flags", "; ".join(f) + "." if f else "none.")
@@ -522,5 +526,6 @@ def sweep_lines(configs: Sequence[tuple[str, Sequence[RunResult]]], ordered: boo
     import textwrap
 
     text = sweep_statement([explain(label, runs) for label, runs in configs if runs], ordered)
+    text = " ".join(t for t in (text, unresolved(configs)) if t)
     return textwrap.wrap(f"across the sweep: {text}", width, subsequent_indent="  ") if text \
         else []

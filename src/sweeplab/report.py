@@ -699,6 +699,9 @@ def _study_section(sd: _Study, store_path: str, data_dir: str | None) -> Section
 
     blocks += diagnostic_blocks(sd, pid)
     blocks += _comparison_blocks(sd)
+    from sweeplab.report_seeds import seed_blocks  # issue 23: what the seeds can tell
+
+    blocks += seed_blocks(sd, pid)
     if kind != "intro":
         blocks += _confusion_blocks(sd, pid)
     return Section(sd.name, title, sd.status, tuple(blocks))

@@ -39,6 +39,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
+from sweeplab.results import RunResult
 from sweeplab.stats import _as_seed_map, _as_values
 
 __all__ = [
@@ -53,6 +54,8 @@ __all__ = [
     "power",
     "prob_improvement",
     "resolvable",
+    "runs_floor",
+    "unresolved",
     "score_distribution",
     "seeds_to_detect",
 ]
@@ -160,6 +163,34 @@ def resolution_sentence(diff: float, threshold: float, n_test: int) -> str:
             f"{100 * threshold:.2f} points a test set of {n_test} images resolves at these "
             "accuracies (binomial, 95%): the seeds may show it on these test images, but more "
             "seeds cannot show that it holds beyond them.")
+
+
+def runs_floor(runs: Sequence[RunResult]) -> NoiseFloor | None:
+    """The noise floor of a config's finished runs (final test accuracy; the test-set size
+    is the sum of a run's confusion matrix). None without runs."""
+    if not runs:
+        return None
+    return noise_floor([r.final.test_acc for r in runs], int(runs[0].confusion.sum()))
+
+
+def unresolved(configs: Sequence[tuple[str, Sequence[RunResult]]]) -> str | None:
+    """Neighbouring configs (in order) whose mean final test accuracies differ by less than
+    their test set resolves, in words; None when every step is resolvable."""
+    kept = [(label, runs_floor(runs)) for label, runs in configs if runs]
+    small = []
+    for (a, fa), (b, fb) in zip(kept, kept[1:], strict=False):
+        assert fa is not None and fb is not None  # kept configs have runs
+        edge = resolvable(fa.mean, fb.mean, fa.n_test)
+        if abs(fb.mean - fa.mean) < edge:
+            small.append(f"{a} → {b} ({100 * (fb.mean - fa.mean):+.2f} points, under "
+                         f"{100 * edge:.2f})")
+    if not small:
+        return None
+    n_test = kept[0][1].n_test  # type: ignore[union-attr]
+    return (f"Differences smaller than the test set can resolve (binomial, 95%, "
+            f"{n_test} test images): {'; '.join(small)}. Whatever the seeds say "
+            "about them holds for these test images; more seeds cannot show it holds beyond "
+            "them.")
 
 
 # -------------------------------------------------------------------------- power
