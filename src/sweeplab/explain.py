@@ -460,15 +460,18 @@ def _share_steps(labels: Sequence[str], hits: Sequence[int], totals: Sequence[in
 def trend_p(hits: Sequence[int], totals: Sequence[int]) -> float:
     """Two-sided p-value of the Cochran-Armitage test for a linear trend of the share
     hits/totals over the configurations' order (scores 0, 1, 2, ...); 1 when no variation."""
+    from statsmodels.stats.contingency_tables import Table
+
     x = np.asarray(hits, float)
     n = np.asarray(totals, float)
-    s = np.arange(len(x), dtype=float)
-    p = x.sum() / n.sum()
-    var = p * (1 - p) * ((n * s * s).sum() - (n * s).sum() ** 2 / n.sum())
-    if var <= 0:
-        return 1.0
-    z = float((s * (x - n * p)).sum()) / math.sqrt(var)
-    return float(2 * _st.norm.sf(abs(z)))
+    if x.sum() in (0.0, n.sum()) or len(x) < 2:
+        return 1.0  # one outcome throughout: nothing can trend
+    table = Table(np.column_stack([x, n - x]), shift_zeros=False)
+    z = table.test_ordinal_association(row_scores=np.arange(len(x), dtype=float),
+                                       col_scores=np.array([0.0, 1.0])).zscore
+    # statsmodels' linear-by-linear statistic divides by N - 1 where Cochran-Armitage
+    # divides by N: z_CA = z * sqrt(N / (N - 1)).
+    return float(2 * _st.norm.sf(abs(z) * math.sqrt(n.sum() / (n.sum() - 1))))
 
 
 def ordered_axes(definition: dict) -> bool:
