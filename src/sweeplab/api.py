@@ -512,7 +512,7 @@ class Results:
 
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}. Allowed: {', '.join(METRICS)}")
-        sides = []
+        sides, n_test = [], []
         with self._store() as store:
             for name in (a, b):
                 ref = _one(store, name)
@@ -521,7 +521,7 @@ class Results:
                     raise ValueError(f"{name!r} ({ref.hash[:10]}) has no finished runs in "
                                      f"{store.path}.")
                 sides.append((ref, {r.seed: float(getattr(r.final, metric)) for r in runs}))
-                n_test = int(runs[0].confusion.sum())  # test images every run was scored on
+                n_test.append(int(runs[0].confusion.sum()))  # test images its runs were scored on
         (ra, va), (rb, vb) = sides
         sa, sb = (stats.summarize(list(v.values()), n_boot=0, bounds=_bounds(metric))
                   for v in (va, vb))
@@ -531,7 +531,8 @@ class Results:
         text = stats.describe_difference(c, metric_name=name, scale=scale, unit=unit,
                                          a_label=ra.name, b_label=rb.name)
         return Compared(metric, ra, rb, va, vb, sa, sb, c, text,
-                        **seeds.compared_extras(va, vb, n_test if metric == "test_acc" else 0))
+                        **seeds.compared_extras(va, vb, tuple(n_test) if metric == "test_acc"
+                                                else None))
 
     def confusion(self, config: str, seed: int | None = None) -> Any:
         """The test confusion matrix of one config (rows: true class, columns: predicted).

@@ -426,13 +426,16 @@ def prob_improvement(a: Mapping[int, float], b: Mapping[int, float], confidence:
     return Improvement(paired, int(xa.size), int(xb.size), prob, low, high, confidence)
 
 
-def compared_extras(a: Mapping[int, float], b: Mapping[int, float], n_test: int = 0) -> dict:
+def compared_extras(a: Mapping[int, float], b: Mapping[int, float],
+                    n_test: tuple[int, int] | None = None) -> dict:
     """What :class:`sweeplab.api.Compared` carries beside the comparison: power, P(B > A),
-    and with ``n_test`` (test accuracy only) both noise floors and the resolvable difference."""
+    and with ``n_test`` (test images of a and of b; test accuracy only) both noise floors
+    and the least difference the test sets resolve."""
     out: dict = {"power": power(a, b), "improvement": prob_improvement(a, b)}
     if n_test:
-        fa, fb = (noise_floor(list(v.values()), n_test) for v in (a, b))
-        out.update(floor_a=fa, floor_b=fb, resolvable=resolvable(fa.mean, fb.mean, n_test))
+        fa, fb = (noise_floor(list(v.values()), n) for v, n in zip((a, b), n_test, strict=True))
+        z = float(_st.norm.ppf(0.975))
+        out.update(floor_a=fa, floor_b=fb, resolvable=z * math.hypot(fa.floor, fb.floor))
     return out
 
 
