@@ -60,6 +60,8 @@ def test_compared_carries_power_improvement_and_noise(trained):
     html = c._repr_html_()
     assert "<table>" in html and "P(B &gt; A)" in html and "dataclass" not in html
     assert "Compared(" not in str(c)
+    pretty = pytest.importorskip("IPython.lib.pretty")
+    assert pretty.pretty(c) == str(c)  # IPython's terminal shows what print() shows
     # Losses have no test-set binomial floor.
     loss = trained.compare("tiny:width=4", "tiny:width=16", metric="test_loss")
     assert loss.floor_a is None and math.isnan(loss.resolvable) and loss.power is not None

@@ -308,6 +308,10 @@ class Compared:
         lines += [f"  {k:<22} {v}" for k, v in self._rows()]
         return "\n".join(lines + [""] + self.sentences())
 
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """In IPython's terminal: the same text as print()."""
+        printer.text(str(self))
+
     def _repr_html_(self) -> str:
         import html
 
