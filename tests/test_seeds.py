@@ -141,7 +141,11 @@ def test_probability_of_improvement_paired():
     again = seeds.prob_improvement(a, b)
     assert (again.low, again.high) == (imp.low, imp.high)  # fixed rng seed
     wins = seeds.prob_improvement(a, {s: 0.7 for s in range(10)})
-    assert (wins.prob, wins.low, wins.high) == (1.0, 1.0, 1.0)
+    # B wins on all 10 seeds: the exact (Clopper-Pearson) lower bound is 0.025^(1/10).
+    assert (wins.prob, wins.high, wins.method) == (1.0, 1.0, "exact")
+    assert wins.low == pytest.approx(0.025 ** (1 / 10), rel=1e-9)
+    same = seeds.prob_improvement(a, a)
+    assert (same.prob, same.low, same.high) == (0.5, 0.5, 0.5)
     assert imp.text("A", "B").startswith("P(B > A) = 0.75 (95% bootstrap CI")
 
 

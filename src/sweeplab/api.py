@@ -270,7 +270,8 @@ class Compared:
                 ("effect size", f"{c.effect_size:+.2f} ({'d_z' if c.paired else 'Hedges g'})")]
         if self.improvement is not None:
             i = self.improvement
-            ci = f" (95% bootstrap CI {i.low:.2f} .. {i.high:.2f})" if math.isfinite(i.low) else ""
+            ci = (f" (95% {i.method} CI {i.low:.2f} .. {i.high:.2f})" if math.isfinite(i.low)
+                  else "")
             rows.append(("P(B > A)", f"{i.prob:.2f}{ci}"))
         p = self.power
         if p is not None and math.isfinite(p.mdd):

@@ -25,7 +25,9 @@ are fractions in [0, 1], intervals are 95% and deterministic given ``rng_seed``.
   ``TTestIndPower`` (unpaired: the pooled sd, equal seeds per config).
 * **Probability of improvement** P(B > A) (Agarwal et al. 2021): paired, the share of shared
   seeds on which B beats A; unpaired, the Mann-Whitney form, the share of all (a, b) run
-  pairs with b > a; ties count one half. 95% percentile-bootstrap interval (scipy).
+  pairs with b > a; ties count one half. 95% percentile-bootstrap interval (scipy); when b
+  wins (or loses) on every shared seed, the exact binomial interval instead (a bootstrap of
+  identical outcomes has zero width).
 * **Score distribution**: the share of runs at or above each accuracy, with a pointwise
   bootstrap band (rliable's performance profile).
 """
@@ -370,15 +372,17 @@ class Improvement:
     n_a: int  # runs of a used
     n_b: int  # runs of b used
     prob: float  # P(B > A), ties counting one half
-    low: float  # 95% percentile-bootstrap interval (nan with fewer than 2 runs a side)
+    low: float  # 95% interval (nan with fewer than 2 runs a side), see `method`
     high: float
     confidence: float = 0.95
+    method: str = "bootstrap"  # "bootstrap" (percentile), or "exact" (Clopper-Pearson) when
+    # b won (or lost) on every seed: every resample is then the same, a zero-width interval
 
     def text(self, a_label: str = "A", b_label: str = "B") -> str:
         """"P(B > A) = 0.80 (95% bootstrap CI 0.50 to 1.00, 10 paired seeds)"."""
         how = (f"{self.n_a} paired seeds" if self.paired
                else f"all {self.n_a} x {self.n_b} pairs of runs")
-        ci = (f"{100 * self.confidence:g}% bootstrap CI {self.low:.2f} to {self.high:.2f}, "
+        ci = (f"{100 * self.confidence:g}% {self.method} CI {self.low:.2f} to {self.high:.2f}, "
               if math.isfinite(self.low) else "")
         return f"P({b_label} > {a_label}) = {self.prob:.2f} ({ci}{how})"
 
@@ -414,16 +418,24 @@ def prob_improvement(a: Mapping[int, float], b: Mapping[int, float], confidence:
         stat = _wins_unpaired
     prob = float(stat(xa, xb))
     low = high = math.nan
+    method = "bootstrap"
     if n_boot and min(xa.size, xb.size) >= 2:
-        if paired and np.all(np.sign(xb - xa) == np.sign(xb[0] - xa[0])):
-            low = high = prob  # every seed the same way: each resample gives the same share
+        if paired and np.all(xb == xa):
+            low = high = prob  # identical on every seed
+        elif paired and np.all(np.sign(xb - xa) == np.sign(xb[0] - xa[0])):
+            # Every seed the same way: each resample gives the same share, so the bootstrap
+            # says "certain" from a handful of seeds. The exact binomial interval of n wins
+            # (or losses) in n says how little n seeds can make certain.
+            ci = _st.binomtest(int(round(prob * xa.size)), int(xa.size)).proportion_ci(
+                confidence, method="exact")
+            low, high, method = float(ci.low), float(ci.high), "exact"
         else:
             ci = _st.bootstrap((xa, xb), stat, paired=paired, vectorized=True,
                                n_resamples=n_boot, confidence_level=confidence,
                                method="percentile", rng=np.random.default_rng(rng_seed)
                                ).confidence_interval
             low, high = float(ci.low), float(ci.high)
-    return Improvement(paired, int(xa.size), int(xb.size), prob, low, high, confidence)
+    return Improvement(paired, int(xa.size), int(xb.size), prob, low, high, confidence, method)
 
 
 def compared_extras(a: Mapping[int, float], b: Mapping[int, float],
