@@ -88,7 +88,8 @@ def _power_table(sd: Any) -> list[Block]:
     out: list[Block] = [Table(
         "What these seeds can tell, per comparison (final test accuracy, points): P(b > a) is "
         "the share of seeds on which b beats a (unpaired: of all pairs of runs) with its 95% "
-        "bootstrap interval (exact binomial where b wins or loses on every seed); 'detectable' is the smallest difference a t-test at alpha 0.05 "
+        "bootstrap interval (exact binomial where b wins or loses on every seed); "
+        "'detectable' is the smallest difference a t-test at alpha 0.05 "
         "finds with 80% power with these seeds; 'seeds needed' detect the observed difference "
         "so (paired: shared seeds, unpaired: per configuration); 'test set resolves' compares "
         "the difference with the test set's own binomial noise (95%)",
