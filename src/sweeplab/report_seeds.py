@@ -76,7 +76,7 @@ def _power_table(sd: Any) -> list[Block]:
         ci = f" [{imp.low:.2f}, {imp.high:.2f}]" if math.isfinite(imp.low) else ""
         need = ("-" if math.isnan(pw.seeds_needed) else "never (0)" if pw.diff == 0
                 else seeds._seed_count(pw.seeds_needed))
-        resolves = "yes" if abs(diff) >= edge else f"no (< {100 * edge:.2f})"
+        resolves = "yes" if abs(diff) >= edge else f"not sure (< {100 * edge:.2f})"
         if abs(diff) < edge:
             small.append(f"{b.label} vs {a.label}")
         rows.append((f"{b.label} vs {a.label}",
@@ -91,15 +91,15 @@ def _power_table(sd: Any) -> list[Block]:
         "bootstrap interval (exact binomial where b wins or loses on every seed); "
         "'detectable' is the smallest difference a t-test at alpha 0.05 "
         "finds with 80% power with these seeds; 'seeds needed' detect the observed difference "
-        "so (paired: shared seeds, unpaired: per configuration); 'test set resolves' compares "
-        "the difference with the test set's own binomial noise (95%)",
+        "so (paired: shared seeds, unpaired: per configuration); 'beyond test-set noise' "
+        "compares the difference with what the test set's own binomial noise can produce "
+        f"(95%; {seeds._SAME_IMAGES})",
         ("comparison (b vs a)", "seeds", "b - a", "P(b > a) [95% CI]", "detectable (80%)",
-         "seeds needed", "test set resolves"), tuple(rows))]
+         "seeds needed", "beyond test-set noise"), tuple(rows))]
     if small:
-        out.append(Text(f"{len(small)} of {len(rows)} differences are smaller than the test "
-                        f"set can resolve ({'; '.join(small)}): whatever the seeds say about "
-                        "them holds for these test images, and more seeds cannot show that it "
-                        "holds beyond them.", "finding"))
+        out.append(Text(f"{len(small)} of {len(rows)} differences are within what the test "
+                        f"set's own noise can produce ({'; '.join(small)}): more seeds shrink "
+                        "the seed-to-seed uncertainty, not this.", "finding"))
     return out
 
 

@@ -16,9 +16,11 @@ are fractions in [0, 1], intervals are 95% and deterministic given ``rng_seed``.
   noise would. (On one fixed test set, runs that differ only in which images they get right
   independently have a variance of at most ``sigma0^2``, so the test is conservative.)
 * **Resolution of the test set.** Seeds do not shrink test-set noise: every run is scored on
-  the same images, so a difference between two configs' mean accuracies smaller than
-  ``1.96 sqrt(pa (1 - pa) / n + pb (1 - pb) / n)`` cannot be told apart from which images
-  the test set happens to hold, however many seeds are run.
+  the same images, so a difference between two configs' mean accuracies within
+  ``1.96 sqrt(pa (1 - pa) / n + pb (1 - pb) / n)`` may come from which images the test set
+  happens to hold, however many seeds are run. This treats the two scores as independent,
+  an upper bound: models that agree on most images differ by less through the test set
+  (McNemar's test would say by how much; it needs per-image predictions, not stored).
 * **Power.** With the seeds at hand, the smallest difference a two-sided t-test at
   alpha = 0.05 would detect 80% of the time, and the seeds needed to detect the observed
   difference, from statsmodels' ``TTestPower`` (paired: the sd of per-seed differences) or
@@ -147,24 +149,28 @@ def noise_floor(values: Sequence[float] | np.ndarray, n_test: int) -> NoiseFloor
 
 
 def resolvable(p_a: float, p_b: float, n_test: int, confidence: float = 0.95) -> float:
-    """The smallest difference between accuracies ``p_a`` and ``p_b`` that one test set of
-    ``n_test`` images resolves: ``z * sqrt(pa (1 - pa) / n + pb (1 - pb) / n)``.
+    """How far accuracies ``p_a`` and ``p_b`` on one test set of ``n_test`` images can differ
+    through test-set sampling alone: ``z * sqrt(pa (1 - pa) / n + pb (1 - pb) / n)``.
 
-    Treating the two scores as independent overstates their noise a little when both
-    models get many of the same images right, so this errs towards "cannot resolve".
+    Treating the two scores as independent overstates their noise when both models get
+    many of the same images right, so this errs towards "within test-set noise".
     """
     z = float(_st.norm.ppf(0.5 + confidence / 2))
     return z * math.hypot(binomial_se(p_a, n_test), binomial_se(p_b, n_test))
 
 
+_SAME_IMAGES = ("binomial, 95%; an upper bound, as both are scored on the same images and "
+                "models that agree on most of them differ by less")
+
+
 def resolution_sentence(diff: float, threshold: float, n_test: int) -> str:
-    """"" when |diff| >= threshold, else why the test set cannot resolve the difference."""
+    """"" when |diff| >= threshold, else that the difference is within test-set noise."""
     if abs(diff) >= threshold:
         return ""
-    return (f"The difference, {100 * abs(diff):.2f} points, is smaller than the "
-            f"{100 * threshold:.2f} points a test set of {n_test} images resolves at these "
-            "accuracies (binomial, 95%): the seeds may show it on these test images, but more "
-            "seeds cannot show that it holds beyond them.")
+    return (f"The difference, {100 * abs(diff):.2f} points, is within the test set's own noise: "
+            f"two accuracies on {n_test} images can differ by up to {100 * threshold:.2f} "
+            f"points through which images the test set holds ({_SAME_IMAGES}). More seeds "
+            "shrink the seed-to-seed uncertainty, not this.")
 
 
 def runs_floor(runs: Sequence[RunResult]) -> NoiseFloor | None:
@@ -189,10 +195,9 @@ def unresolved(configs: Sequence[tuple[str, Sequence[RunResult]]]) -> str | None
     if not small:
         return None
     n_test = kept[0][1].n_test  # type: ignore[union-attr]
-    return (f"Differences smaller than the test set can resolve (binomial, 95%, "
-            f"{n_test} test images): {'; '.join(small)}. Whatever the seeds say "
-            "about them holds for these test images; more seeds cannot show it holds beyond "
-            "them.")
+    return (f"Differences within the test set's own noise ({n_test} test images, "
+            f"{_SAME_IMAGES}): {'; '.join(small)}. More seeds shrink the seed-to-seed "
+            "uncertainty, not this.")
 
 
 # -------------------------------------------------------------------------- power
