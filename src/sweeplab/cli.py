@@ -459,7 +459,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
           "between neighbouring configurations (80% power, two-sided t-test at alpha 0.05, from "
           "the spread of the runs stored so far; in points)")
     if not rows:
-        print("  fewer than two configurations with runs: nothing to compare.")
+        import statistics
+
+        print("  fewer than two configurations with runs: nothing to compare. Against a "
+              "configuration with the same spread (unpaired; shared seeds usually need fewer):")
+        for label, v in configs:
+            if len(v) >= 2:
+                sd = statistics.stdev(v.values())
+                need = seeds.seeds_to_detect(args.detect / 100, sd, paired=False)
+                print(f"  {label}: sd {100 * sd:.3f} points over {len(v)} runs: "
+                      f"{seeds._seed_count(need)} seeds per configuration")
         return 0
     print("\n".join("  " + line for line in seeds.plan_lines(rows, args.detect)))
     print("  (the spread of a few seeds is itself uncertain: treat the counts as rough; paired "
