@@ -100,7 +100,8 @@ def test_config_table_numbers_match_the_store(store, built):
 def test_q6_has_baseline_and_neighbour_comparisons(store, built):
     sec = _section(built, "q6")
     tables = [b for b in sec.blocks if isinstance(b, report.Table)]
-    assert [len(t.rows) for t in tables] == [3, 2, 2]  # configs, vs baseline, neighbours
+    # configs, vs baseline, neighbours (then issue 23's power table: tests/test_report_seeds)
+    assert [len(t.rows) for t in tables][:3] == [3, 2, 2]
     rows = store.study_configs("q6")
     a = plots.final_values(store.results(rows[1].config_hash))
     b = plots.final_values(store.results(rows[2].config_hash))

@@ -41,7 +41,7 @@ from sweeplab import study as st
 from sweeplab.store import DEFAULT_PATH, Store, StoreError
 
 if TYPE_CHECKING:
-    from sweeplab.analysis import stats
+    from sweeplab.analysis import seeds, stats
 
 METRICS = readout.METRICS
 # analysis.stats.CONFIDENCE, not imported from there so that `import sweeplab` stays free of
@@ -161,6 +161,7 @@ def run(
     progress: bool = True,
     save_models: bool | str | os.PathLike = False,
     until_ci: float | None = None,
+    until_detect: float | None = None,
     max_seeds: int = 20,
     seeds_per_round: int = 2,
     min_seeds: int = 3,
@@ -191,6 +192,9 @@ def run(
         until_ci: keep adding seeds until every config's 95% CI half-width of final test
             accuracy is at most this many accuracy points (with max_seeds,
             seeds_per_round, min_seeds; see sweeplab.runner.run_until_ci).
+        until_detect: instead, keep adding seeds until every pair of neighbouring configs
+            would detect a difference of this many accuracy points with 80% power (same
+            max_seeds, seeds_per_round, min_seeds).
         mlflow, tensorboard: log every epoch live to this MLflow tracking URI / under this
             TensorBoard directory (sweeplab.export.live).
         listeners: more sweeplab.runner.RunListener objects.
@@ -205,7 +209,7 @@ def run(
 
     Returns:
         :class:`Results` over the store; ``.last`` is what this call did (a
-        ``RunSummary``, or an ``AdaptiveSummary`` with ``until_ci``).
+        ``RunSummary``, or an ``AdaptiveSummary`` with ``until_ci`` or ``until_detect``).
 
     Raises:
         SpecError, DataError, StoreError, ValueError: before any training.
@@ -219,6 +223,9 @@ def run(
     from sweeplab.engines import DEFAULT_ENGINE
     from sweeplab.runner import run_study, run_until_ci
 
+    if until_ci is not None and until_detect is not None:
+        raise ValueError("until_ci and until_detect stop on different conditions: give one. "
+                         f"Received: until_ci={until_ci!r}, until_detect={until_detect!r}")
     study = load_study(study, seeds, epochs, subset)
     data_dir = None if data_dir is None else str(data_dir)
     directory = models_dir(store, save_models)
@@ -236,9 +243,9 @@ def run(
         options = dict(data_dir=data_dir, engine=engine or DEFAULT_ENGINE, parallel=parallel,
                        quiet=not progress, log=log, listeners=every, ray=ray,
                        **runner_options)
-        if until_ci is not None:
-            last: Any = run_until_ci(study, db, until_ci, max_seeds, seeds_per_round,
-                                     min(min_seeds, max_seeds), **options)
+        if until_ci is not None or until_detect is not None:
+            last: Any = run_until_ci(study, db, until_ci or 0.0, max_seeds, seeds_per_round,
+                                     min(min_seeds, max_seeds), detect=until_detect, **options)
         else:
             last = run_study(study, db, **options)
     return Results(store, data_dir=data_dir, last=last, study=study.name)
@@ -315,7 +322,8 @@ class ConfigRef:
 
 @dataclass(frozen=True)
 class Compared:
-    """``compare(a, b)``: both configs' summaries and the paired difference b - a."""
+    """``compare(a, b)``: both configs' summaries, the paired difference b - a, and what the
+    seeds can tell (power, P(B > A), test-set noise). Prints as ``sweeplab compare`` does."""
 
     metric: str  # "test_acc", "train_acc", "test_loss" or "train_loss" (final epoch)
     a: ConfigRef
@@ -326,11 +334,97 @@ class Compared:
     summary_b: stats.Summary
     comparison: stats.Comparison  # difference b - a, paired over shared seeds
     text: str  # the sentence `sweeplab compare` ends with
+    power: seeds.Power | None = None  # smallest detectable difference, seeds needed
+    improvement: seeds.Improvement | None = None  # P(B > A) with its bootstrap interval
+    floor_a: seeds.NoiseFloor | None = None  # test_acc only: a's spread vs test-set noise
+    floor_b: seeds.NoiseFloor | None = None
+    resolvable: float = math.nan  # test_acc only: least difference the test set resolves
 
     @property
     def scale(self) -> float:
         """100 for accuracies (shown in points), 1 for losses."""
         return 100.0 if self.metric.endswith("acc") else 1.0
+
+    def _configs(self) -> tuple[tuple[str, ...], list[tuple[str, ...]]]:
+        k = self.scale
+        rows = []
+        for ref, s in ((self.a, self.summary_a), (self.b, self.summary_b)):
+            ci = f"{k * s.ci_low:.3f} .. {k * s.ci_high:.3f}" if s.n > 1 else "-"
+            rows.append((f"{ref.name} {ref.hash[:8]}", str(s.n), f"{k * s.mean:.3f}",
+                         f"{k * s.std:.3f}" if s.n > 1 else "-", ci))
+        return ("config", "n", "mean", "std", "95% CI"), rows
+
+    def _rows(self) -> list[tuple[str, str]]:
+        from sweeplab.analysis.seeds import _seed_count
+
+        c, k = self.comparison, self.scale
+        rows = [("pairing", f"paired over {c.n_pairs} shared seeds" if c.paired else c.note),
+                ("mean difference", f"{k * c.diff:+.3f}"),
+                ("95% CI (t)", f"{k * c.ci_low:+.3f} .. {k * c.ci_high:+.3f}"),
+                ("95% CI (bootstrap)", f"{k * c.boot_low:+.3f} .. {k * c.boot_high:+.3f}"),
+                ("p (t-test)", f"{c.p_t:.4g}"),
+                ("p (Wilcoxon)" if c.paired else "p (Mann-Whitney)", f"{c.p_rank:.4g}"),
+                ("effect size", f"{c.effect_size:+.2f} ({'d_z' if c.paired else 'Hedges g'})")]
+        if self.improvement is not None:
+            i = self.improvement
+            ci = (f" (95% {i.method} CI {i.low:.2f} .. {i.high:.2f})" if math.isfinite(i.low)
+                  else "")
+            rows.append(("P(B > A)", f"{i.prob:.2f}{ci}"))
+        p = self.power
+        if p is not None and math.isfinite(p.mdd):
+            who = f"{p.n} {'paired seeds' if p.paired else 'seeds per config'}"
+            rows.append((f"detectable ({100 * p.power:.0f}%)", f"{k * p.mdd:.3f} with {who}"))
+            rows.append(("seeds to detect diff", "never (difference 0)" if p.diff == 0 else
+                         f"{_seed_count(p.seeds_needed)} "
+                         f"{'pairs' if p.paired else 'per config'}"))
+        if self.floor_a is not None and self.floor_b is not None:
+            rows.append(("test-set noise (se)", f"{k * self.floor_a.floor:.3f} / "
+                         f"{k * self.floor_b.floor:.3f} ({self.floor_a.n_test} images)"))
+        return rows
+
+    def sentences(self) -> list[str]:
+        """The verdict, then what these seeds can detect, then test-set noise, in words."""
+        from sweeplab.analysis.seeds import resolution_sentence
+
+        out = [self.text]
+        if self.power is not None:
+            out.append(self.power.sentence(self.scale, "points" if self.scale == 100 else ""))
+        for ref, f in ((self.a, self.floor_a), (self.b, self.floor_b)):
+            if f is not None:
+                out.append(f.sentence(ref.name))
+        if math.isfinite(self.resolvable) and self.floor_a is not None:
+            out.append(resolution_sentence(self.comparison.diff, self.resolvable,
+                                                 self.floor_a.n_test))
+        return [s for s in out if s]
+
+    def __str__(self) -> str:
+        head, configs = self._configs()
+        lines = [f"{head[0]:<28} {head[1]:>3} {head[2]:>9} {head[3]:>8}  {head[4]}"]
+        lines += [f"{r[0]:<28} {r[1]:>3} {r[2]:>9} {r[3]:>8}  {r[4]}" for r in configs]
+        lines.append(f"\ndifference B - A ({self.metric}"
+                     f"{', x100' if self.scale == 100 else ''}):")
+        lines += [f"  {k:<22} {v}" for k, v in self._rows()]
+        return "\n".join(lines + [""] + self.sentences())
+
+    def _repr_pretty_(self, printer: Any, cycle: bool) -> None:
+        """In IPython's terminal: the same text as print()."""
+        printer.text(str(self))
+
+    def _repr_html_(self) -> str:
+        import html
+
+        def table(header: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+            th = "".join(f"<th>{html.escape(h)}</th>" for h in header)
+            body = "".join("<tr>" + "".join(f"<td>{html.escape(v)}</td>" for v in r) + "</tr>"
+                           for r in rows)
+            return f"<table><thead><tr>{th}</tr></thead><tbody>{body}</tbody></table>"
+
+        head, configs = self._configs()
+        unit = ", points" if self.scale == 100 else ""
+        return (f"<div><b>{html.escape(self.b.name)}</b> vs <b>{html.escape(self.a.name)}</b>"
+                f" ({html.escape(self.metric)}{unit})" + table(head, configs)
+                + table(("difference B - A", ""), self._rows())
+                + "".join(f"<p>{html.escape(s)}</p>" for s in self.sentences()) + "</div>")
 
 
 class Results:
@@ -500,17 +594,18 @@ class Results:
             ValueError: a name that is not exactly one config, one without finished runs,
                 or an unknown metric.
         """
-        from sweeplab.analysis import stats
+        from sweeplab.analysis import seeds, stats
 
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}. Allowed: {', '.join(METRICS)}")
-        sides = []
+        sides, n_test = [], []
         for name in (a, b):
             c = self._one(name)
             if not c.runs:
                 raise ValueError(f"{name!r} ({c.config_hash[:10]}) has no finished runs in "
                                  f"{self.path}.")
             sides.append((_ref(c), {r.seed: float(getattr(r.final, metric)) for r in c.runs}))
+            n_test.append(int(c.runs[0].confusion.sum()))  # test images its runs were scored on
         (ra, va), (rb, vb) = sides
         sa, sb = (stats.summarize(list(v.values()), n_boot=0, bounds=_bounds(metric))
                   for v in (va, vb))
@@ -519,7 +614,9 @@ class Results:
         name = metric.replace("_acc", " accuracy").replace("_loss", " loss")
         text = stats.describe_difference(c, metric_name=name, scale=scale, unit=unit,
                                          a_label=ra.name, b_label=rb.name)
-        return Compared(metric, ra, rb, va, vb, sa, sb, c, text)
+        return Compared(metric, ra, rb, va, vb, sa, sb, c, text,
+                        **seeds.compared_extras(va, vb, tuple(n_test) if metric == "test_acc"
+                                                else None))
 
     def confusion(self, config: str, seed: int | None = None) -> Any:
         """The test confusion matrix of one config (rows: true class, columns: predicted).

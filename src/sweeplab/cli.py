@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import math
 import os
 import sys
 from collections.abc import Sequence
@@ -112,12 +113,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--until-ci", type=float, metavar="W",
                    help="keep adding seeds, in rounds, until every configuration's 95%% CI "
                    "half-width of final test accuracy is at most W accuracy points")
+    p.add_argument("--until-detect", type=float, metavar="D",
+                   help="keep adding seeds, in rounds, until every pair of neighbouring "
+                   "configurations would detect a difference of D accuracy points in final test "
+                   "accuracy with 80%% power (t-test at alpha 0.05)")
     p.add_argument("--max-seeds", type=_positive, default=20, metavar="M",
-                   help="with --until-ci: stop at M seeds per configuration (default 20)")
+                   help="with --until-ci/--until-detect: stop at M seeds per configuration "
+                   "(default 20)")
     p.add_argument("--seeds-per-round", type=_positive, default=2, metavar="N",
-                   help="with --until-ci: seeds added per round (default 2)")
+                   help="with --until-ci/--until-detect: seeds added per round (default 2)")
     p.add_argument("--min-seeds", type=_positive, default=3, metavar="N",
-                   help="with --until-ci: never stop with fewer seeds than this (default 3)")
+                   help="with --until-ci/--until-detect: never stop with fewer seeds than "
+                   "this (default 3)")
 
     p = sub.add_parser("studies", help="list the built-in studies, or print one as TOML")
     p.add_argument("name", nargs="?", help="print this study as a TOML file `run` accepts")
@@ -148,6 +155,13 @@ def build_parser() -> argparse.ArgumentParser:
                    "STUDY:LABEL (e.g. q6:width=16 q6:width=32)")
     p.add_argument("--metric", default="test_acc", choices=("test_acc", "train_acc",
                    "test_loss", "train_loss"), help="final-epoch metric (default test_acc)")
+    _add_store(p)
+
+    p = sub.add_parser("plan", help="seeds needed to detect a difference between neighbouring "
+                       "configs, from the spread stored so far (80%% power, t-test at 0.05)")
+    p.add_argument("study", help="a study in the store")
+    p.add_argument("--detect", type=float, required=True, metavar="D",
+                   help="the difference in final test accuracy to detect, in accuracy points")
     _add_store(p)
 
     p = sub.add_parser("report", help="write every plot and table of the studies in a store "
@@ -226,10 +240,10 @@ def cmd_run(args: argparse.Namespace) -> int:
     from sweeplab import api
 
     options = _run_options(args)
-    if args.until_ci is not None:
-        res = api.run(args.study, until_ci=args.until_ci, max_seeds=args.max_seeds,
-                      seeds_per_round=args.seeds_per_round, min_seeds=args.min_seeds,
-                      **options)
+    if args.until_ci is not None or args.until_detect is not None:
+        res = api.run(args.study, until_ci=args.until_ci, until_detect=args.until_detect,
+                      max_seeds=args.max_seeds, seeds_per_round=args.seeds_per_round,
+                      min_seeds=args.min_seeds, **options)
         adaptive = res.last
         trained = sum(r.trained for r in adaptive.rounds)
         print(f"{adaptive.study}: {len(adaptive.rounds)} round(s), trained {trained} runs. "
@@ -237,6 +251,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         for label, n in adaptive.seeds.items():
             print(f"  {label:<24} {n:>3} seeds, 95% CI half-width "
                   f"{adaptive.half_widths[label]:.2f} points")
+        for pair, mdd in adaptive.detectable.items():
+            print(f"  {pair:<36} detectable difference (80% power) {mdd:.2f} points")
         return 0 if adaptive.ok else 1
     res = api.run(args.study, **options)
     _print_summary(res, res.last)
@@ -307,7 +323,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
             print(f"  {c.config_hash[:10]}  {c.label:<24} {len(c.runs)}/{len(seeds)} done"
                   f"{extra}{f'  [{by}]' if by else ''}")
         if v.adaptive:
-            print(f"  adaptive seeds (--until-ci {v.adaptive['target_points']:g}): stopped "
+            opt = "--until-detect" if v.adaptive.get("detect") else "--until-ci"
+            print(f"  adaptive seeds ({opt} {v.adaptive['target_points']:g}): stopped "
                   f"because {v.adaptive['reason']}")
     if interrupted:
         print("interrupted: started by a process that is gone (Ctrl-C, kill, crash); "
@@ -321,6 +338,7 @@ def cmd_ls(args: argparse.Namespace) -> int:
 
 def cmd_show(args: argparse.Namespace) -> int:
     from sweeplab import api
+    from sweeplab.analysis.seeds import runs_floor
 
     res = api.open(args.store)
     summary = res.summary(config=args.config).set_index(["config_hash", "epoch", "metric"])
@@ -351,6 +369,7 @@ def cmd_show(args: argparse.Namespace) -> int:
                     cols.append(f"{f'{mean:.{d}f} +- {sd:.{d}f}':>{w}}")
             print(f"  {e:>5} " + " ".join(cols))
         print(f"  (mean +- std over n={len(results)} seeds; epoch 0 = untrained)")
+        print(f"  test-set noise: {runs_floor(results).sentence()}")
         _print_run_diagnostics(cfg, results)
     return 0
 
@@ -391,26 +410,41 @@ def cmd_compare(args: argparse.Namespace) -> int:
     if len(refs) != 2:
         raise CliError(f"compare needs two configs (and optionally a store first). "
                        f"Received: {args.refs}")
-    r = api.open(args.store).compare(refs[0], refs[1], args.metric)
-    scale = r.scale
-    print(f"{'config':<28} {'n':>3} {'mean':>9} {'std':>8}  95% CI")
-    for ref, s in ((r.a, r.summary_a), (r.b, r.summary_b)):
-        ci = (f"{scale * s.ci_low:.3f} .. {scale * s.ci_high:.3f}" if s.n > 1 else "-")
-        std = f"{scale * s.std:.3f}" if s.n > 1 else "-"
-        print(f"{(ref.name + ' ' + ref.hash[:8]):<28} {s.n:>3} {scale * s.mean:>9.3f} "
-              f"{std:>8}  {ci}")
-    c = r.comparison
-    print(f"\ndifference B - A ({args.metric}{', x100' if scale == 100 else ''}):")
-    rows = [("pairing", f"paired over {c.n_pairs} shared seeds" if c.paired else c.note),
-            ("mean difference", f"{scale * c.diff:+.3f}"),
-            ("95% CI (t)", f"{scale * c.ci_low:+.3f} .. {scale * c.ci_high:+.3f}"),
-            ("95% CI (bootstrap)", f"{scale * c.boot_low:+.3f} .. {scale * c.boot_high:+.3f}"),
-            ("p (t-test)", f"{c.p_t:.4g}"),
-            ("p (Wilcoxon)" if c.paired else "p (Mann-Whitney)", f"{c.p_rank:.4g}"),
-            ("effect size", f"{c.effect_size:+.2f} ({'d_z' if c.paired else 'Hedges g'})")]
-    for k, v in rows:
-        print(f"  {k:<20} {v}")
-    print("\n" + r.text)
+    print(api.open(args.store).compare(refs[0], refs[1], args.metric))
+    return 0
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from sweeplab import api
+    from sweeplab.analysis import seeds
+
+    if not (math.isfinite(args.detect) and args.detect > 0):
+        raise CliError(f"--detect must be a positive number of accuracy points. "
+                       f"Received: --detect {args.detect:g}")
+    res = api.open(args.store)
+    runs = res.runs(args.study)
+    configs = [(label, dict(zip(g["seed"], g["test_acc"], strict=True)))
+               for label in res.configs(args.study)["config"]
+               for g in [runs[runs["config"] == label]]]
+    rows = seeds.plan(configs, args.detect / 100)
+    print(f"{args.study}: seeds needed to detect {args.detect:g} points of final test accuracy "
+          "between neighbouring configurations (80% power, two-sided t-test at alpha 0.05, from "
+          "the spread of the runs stored so far; in points)")
+    if not rows:
+        import statistics
+
+        print("  fewer than two configurations with runs: nothing to compare. Against a "
+              "configuration with the same spread (unpaired; shared seeds usually need fewer):")
+        for label, v in configs:
+            if len(v) >= 2:
+                sd = statistics.stdev(v.values())
+                need = seeds.seeds_to_detect(args.detect / 100, sd, paired=False)
+                print(f"  {label}: sd {100 * sd:.3f} points over {len(v)} runs: "
+                      f"{seeds._seed_count(need)} seeds per configuration")
+        return 0
+    print("\n".join("  " + line for line in seeds.plan_lines(rows, args.detect)))
+    print("  (the spread of a few seeds is itself uncertain: treat the counts as rough; paired "
+          "counts are shared seeds, unpaired counts are seeds per configuration)")
     return 0
 
 
@@ -496,6 +530,7 @@ COMMANDS = {
     "show": cmd_show,
     "diagnose": cmd_diagnose,
     "compare": cmd_compare,
+    "plan": cmd_plan,
     "report": cmd_report,
     "assignment": cmd_assignment,
     "data": cmd_data,

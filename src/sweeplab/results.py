@@ -36,7 +36,7 @@ class RunResult:
     backend: str = "tensorflow"  # the Keras backend that trained it ("tensorflow", "jax")
     device: str = ""  # what it trained on, as "KIND:NAME" (e.g. "cpu:x86_64", "gpu:NVIDIA H100")
     node: str = ""  # host name of the machine that trained it ("" = the store's writer's host)
-    diagnostics: Mapping[str, Any] = field(default_factory=dict)  # sweeplab.analysis.diagnostics record
+    diagnostics: Mapping[str, Any] = field(default_factory=dict)  # analysis.diagnostics
     model_path: str | None = None  # the saved .keras file (run --save-models), else None
     # Not stored: the trained weights in Keras order (model.get_weights()), so the runner can
     # save the model or compute diagnostics wherever the run was trained. None once stored.

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import math
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -211,6 +212,8 @@ class AdaptiveSummary:
     reason: str  # why it stopped, in words
     seeds: dict[str, int] = field(default_factory=dict)  # config label -> finished seeds
     half_widths: dict[str, float] = field(default_factory=dict)  # label -> half-width, points
+    detect: float | None = None  # run_until_detect: the difference to detect, points
+    detectable: dict[str, float] = field(default_factory=dict)  # "b vs a" -> detectable, points
     rounds: list[RunSummary] = field(default_factory=list)  # one per round of training
 
     @property
@@ -225,9 +228,13 @@ def run_until_ci(
     max_seeds: int,
     seeds_per_round: int = 2,
     min_seeds: int = 3,
+    detect: float | None = None,
     **kwargs,
 ) -> AdaptiveSummary:
-    """Add seeds in rounds until every config's 95% CI of final test accuracy is narrow enough.
+    """Add seeds in rounds until every config's 95% CI of final test accuracy is narrow enough
+    (or, with ``detect`` in accuracy points, until every pair of neighbouring configs would
+    detect a difference of ``detect`` with 80% power: sweeplab.analysis.seeds.power; then
+    ``target_points`` is ignored).
 
     Starts with the study's own seeds, then gives each config whose CI half-width is
     still above ``target_points`` (accuracy points: 0.5 means +-0.5 %) the next
@@ -239,10 +246,13 @@ def run_until_ci(
     Raises:
         ValueError: bad target, max_seeds or seeds_per_round.
     """
+    from sweeplab.analysis.seeds import power
     from sweeplab.analysis.stats import ci_half_width, needs_more_seeds
 
+    option = "--until-ci" if detect is None else "--until-detect"
+    target_points = target_points if detect is None else detect
     if not target_points > 0:
-        raise ValueError(f"--until-ci must be > 0 accuracy points. Received: {target_points!r}")
+        raise ValueError(f"{option} must be > 0 accuracy points. Received: {target_points!r}")
     if max_seeds < 2 or seeds_per_round < 1 or not 2 <= min_seeds <= max_seeds:
         raise ValueError(f"max_seeds must be >= 2, seeds_per_round >= 1 and min_seeds in "
                          f"[2, max_seeds]. Received: max_seeds={max_seeds}, "
@@ -250,7 +260,7 @@ def run_until_ci(
     seeds = tuple(study.seeds[:max_seeds])
     planned = expand(study)
     active = {p.hash for p in planned}
-    out = AdaptiveSummary(study.name, target_points, max_seeds, "")
+    out = AdaptiveSummary(study.name, target_points, max_seeds, "", detect=detect)
     while True:
         current = dataclasses.replace(study, seeds=seeds)
         out.rounds.append(run_study(current, store, only=active, **kwargs))
@@ -258,20 +268,33 @@ def run_until_ci(
                 for p in planned}
         for p in planned:
             out.seeds[p.label] = len(vals[p.label])
-            out.half_widths[p.label] = 100 * ci_half_width(vals[p.label])
-        wide = set(needs_more_seeds(vals, target_points / 100))
-        active = {p.hash for p in planned if p.label in wide or out.seeds[p.label] < min_seeds}
+            out.half_widths[p.label] = (100 * ci_half_width(vals[p.label]) if vals[p.label]
+                                        else math.inf)
+        active = {p.hash for p in planned if out.seeds[p.label] < min_seeds}
+        if detect is None:
+            wide = set(needs_more_seeds(vals, target_points / 100))
+            active |= {p.hash for p in planned if p.label in wide}
+        for a, b in zip(planned, planned[1:], strict=False) if detect is not None else ():
+            va, vb = ({r.seed: r.final.test_acc for r in store.results(p.hash) if r.seed in seeds}
+                      for p in (a, b))
+            mdd = 100 * power(va, vb).mdd if va and vb else math.inf
+            out.detectable[f"{b.label} vs {a.label}"] = mdd
+            if not mdd <= detect:  # nan (too few runs) counts as not yet
+                active |= {a.hash, b.hash}
         if not active:
             out.reason = (f"every configuration's 95% CI half-width is at most "
-                          f"{target_points:g} points")
+                          f"{target_points:g} points" if detect is None else
+                          f"every neighbouring pair would detect {detect:g} points with 80% "
+                          "power")
             break
         if not out.rounds[-1].ok:
             out.reason = "a run failed; fix it and run again"
             break
         if len(seeds) >= max_seeds:
+            what = (f"still wider than {target_points:g} points" if detect is None else
+                    f"in pairs that would not yet detect {detect:g} points")
             out.reason = (f"reached --max-seeds {max_seeds} with {len(active)} configuration(s) "
-                          f"still wider than {target_points:g} points or short of "
-                          f"{min_seeds} seeds")
+                          f"{what} or short of {min_seeds} seeds")
             break
         nxt = max(seeds) + 1
         seeds = seeds + tuple(range(nxt, nxt + min(seeds_per_round, max_seeds - len(seeds))))
@@ -279,5 +302,6 @@ def run_until_ci(
     prepare(dataclasses.replace(study, seeds=seeds), store)
     store.set_meta(f"adaptive:{study.name}", {
         "target_points": target_points, "max_seeds": max_seeds, "reason": out.reason,
-        "seeds": out.seeds, "half_widths": out.half_widths})
+        "seeds": out.seeds, "half_widths": out.half_widths, "detect": detect,
+        "detectable": out.detectable})
     return out

@@ -1,6 +1,7 @@
 """Why runs differ: per-run diagnostics turned into statements with their uncertainty.
 
-Pure functions of stored runs (:mod:`sweeplab.analysis.diagnostics`, :mod:`sweeplab.analysis.stats`); no I/O.
+Pure functions of stored runs (:mod:`sweeplab.analysis.diagnostics`,
+:mod:`sweeplab.analysis.stats`); no I/O.
 A statement is made only when the numbers support it:
 
 * the cost of a silent class (a class a run never predicts) is the least-squares slope
@@ -25,6 +26,7 @@ from scipy import stats as _st
 
 from sweeplab.analysis import stats
 from sweeplab.analysis.diagnostics import RunDiagnostics, diagnose
+from sweeplab.analysis.seeds import runs_floor, unresolved
 from sweeplab.analysis.stats import CONFIDENCE
 from sweeplab.results import RunResult
 
@@ -432,6 +434,9 @@ def report_lines(label: str, runs: Sequence[RunResult], class_names: Sequence[st
                              subsequent_indent="    ")
 
     out += para("why", why_statement(e, class_names))
+    floor = runs_floor(runs)
+    if floor is not None and floor.n_runs > 1:
+        out += para("noise", floor.sentence())
     out += para("learn", learn_statement(e, class_names))
     f = flags(e)
     out += para("flags", "; ".join(f) + "." if f else "none.")
@@ -456,15 +461,18 @@ def _share_steps(labels: Sequence[str], hits: Sequence[int], totals: Sequence[in
 def trend_p(hits: Sequence[int], totals: Sequence[int]) -> float:
     """Two-sided p-value of the Cochran-Armitage test for a linear trend of the share
     hits/totals over the configurations' order (scores 0, 1, 2, ...); 1 when no variation."""
+    from statsmodels.stats.contingency_tables import Table
+
     x = np.asarray(hits, float)
     n = np.asarray(totals, float)
-    s = np.arange(len(x), dtype=float)
-    p = x.sum() / n.sum()
-    var = p * (1 - p) * ((n * s * s).sum() - (n * s).sum() ** 2 / n.sum())
-    if var <= 0:
-        return 1.0
-    z = float((s * (x - n * p)).sum()) / math.sqrt(var)
-    return float(2 * _st.norm.sf(abs(z)))
+    if x.sum() in (0.0, n.sum()) or len(x) < 2:
+        return 1.0  # one outcome throughout: nothing can trend
+    table = Table(np.column_stack([x, n - x]), shift_zeros=False)
+    z = table.test_ordinal_association(row_scores=np.arange(len(x), dtype=float),
+                                       col_scores=np.array([0.0, 1.0])).zscore
+    # statsmodels' linear-by-linear statistic divides by N - 1 where Cochran-Armitage
+    # divides by N: z_CA = z * sqrt(N / (N - 1)).
+    return float(2 * _st.norm.sf(abs(z) * math.sqrt(n.sum() / (n.sum() - 1))))
 
 
 def ordered_axes(definition: dict) -> bool:
@@ -522,5 +530,6 @@ def sweep_lines(configs: Sequence[tuple[str, Sequence[RunResult]]], ordered: boo
     import textwrap
 
     text = sweep_statement([explain(label, runs) for label, runs in configs if runs], ordered)
+    text = " ".join(t for t in (text, unresolved(configs)) if t)
     return textwrap.wrap(f"across the sweep: {text}", width, subsequent_indent="  ") if text \
         else []

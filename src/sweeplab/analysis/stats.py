@@ -6,7 +6,8 @@ Conventions used throughout:
 * spreads are sample standard deviations (ddof=1); with fewer than 2 values they
   are nan, never 0, so that a single run is not mistaken for a precise one;
 * confidence intervals are Student-t intervals; bootstrap intervals are percentile
-  intervals of the mean, deterministic given ``rng_seed``;
+  intervals of the mean (scipy.stats.bootstrap), deterministic given ``rng_seed``;
+* Holm's correction is statsmodels' ``multipletests(method="holm")``;
 * a difference is ``b - a``, so a positive difference means "b is higher".
 """
 
@@ -108,19 +109,31 @@ def _t_quantile(confidence: float, dof: float) -> float:
     return float(_st.t.ppf(0.5 + confidence / 2.0, dof))
 
 
-def _percentile_interval(boot: np.ndarray, confidence: float) -> tuple[float, float]:
-    tail = (1.0 - confidence) / 2.0
-    low, high = np.quantile(boot, [tail, 1.0 - tail])
-    return float(low), float(high)
+def _bootstrap(samples: tuple[np.ndarray, ...], statistic, confidence: float, n_boot: int,
+               rng: np.random.Generator) -> tuple[float, float]:
+    """scipy's percentile bootstrap (each sample resampled on its own), nan with n_boot=0."""
+    if n_boot == 0 or min(x.size for x in samples) < 2:
+        return math.nan, math.nan
+    ci = _st.bootstrap(samples, statistic, vectorized=True, n_resamples=n_boot,
+                       confidence_level=confidence, method="percentile", rng=rng
+                       ).confidence_interval
+    return float(ci.low), float(ci.high)
+
+
+def _mean_of(x: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(x, axis=axis)
+
+
+def _mean_diff(a: np.ndarray, b: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean(b, axis=axis) - np.mean(a, axis=axis)
 
 
 def _bootstrap_mean(
     x: np.ndarray, confidence: float, n_boot: int, rng: np.random.Generator
 ) -> tuple[float, float]:
-    if n_boot == 0 or x.size < 2:
-        return math.nan, math.nan
-    idx = rng.integers(0, x.size, size=(n_boot, x.size))
-    return _percentile_interval(x[idx].mean(axis=1), confidence)
+    if np.all(x == x[0]) and n_boot and x.size >= 2:
+        return float(x[0]), float(x[0])  # every resample is the same (scipy would warn)
+    return _bootstrap((x,), _mean_of, confidence, n_boot, rng)
 
 
 # ------------------------------------------------------------------------ summaries
@@ -454,13 +467,8 @@ def _compare_unpaired(
     ci_low, ci_high, p_t = _t_test(diff, math.sqrt(se2), dof, confidence)
     if n_boot and se2 == 0.0:
         boot_low = boot_high = diff  # every resample is the same; skip rounding noise
-    elif n_boot:
-        boot = xb[rng.integers(0, nb, size=(n_boot, nb))].mean(axis=1) - xa[
-            rng.integers(0, na, size=(n_boot, na))
-        ].mean(axis=1)
-        boot_low, boot_high = _percentile_interval(boot, confidence)
     else:
-        boot_low = boot_high = nan
+        boot_low, boot_high = _bootstrap((xa, xb), _mean_diff, confidence, n_boot, rng)
     if np.all(np.concatenate([xa, xb]) == xa[0]):
         p_rank = 1.0  # every value tied: no evidence of a shift
     else:
@@ -506,13 +514,11 @@ def holm(pvalues: Sequence[float]) -> list[float]:
             "pvalues must all be in [0, 1]. "
             f"Received: pvalues[{int(np.argmax(bad))}]={float(p[np.argmax(bad)])!r}"
         )
-    m = p.size
-    order = np.argsort(p, kind="stable")
-    scaled = p[order] * (m - np.arange(m))
-    adjusted_sorted = np.minimum(np.maximum.accumulate(scaled), 1.0)
-    adjusted = np.empty(m)
-    adjusted[order] = adjusted_sorted
-    return [float(v) for v in adjusted]
+    if p.size == 0:
+        return []
+    from statsmodels.stats.multitest import multipletests
+
+    return [float(v) for v in multipletests(p, method="holm")[1]]
 
 
 @dataclass(frozen=True)

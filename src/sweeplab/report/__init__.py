@@ -36,6 +36,7 @@ from sweeplab.report.sections import (
     spread_statement,
     what_was_run,
 )
+from sweeplab.report.seeds import seed_blocks
 from sweeplab.store import Store
 from sweeplab.study import ASSIGNMENT_ORDER, BUILTIN
 
@@ -89,6 +90,7 @@ def study_section(sd: StudyView, store_path: str, data_dir: str | None) -> Secti
         blocks.append(spread)
     blocks += diagnostic_blocks(sd, pid)  # why runs differ, whether they learn, flags
     blocks += comparison_blocks(sd)
+    blocks += seed_blocks(sd, pid)  # what the seeds can tell (noise floor, power, P(b>a))
     if sd.kind != INTRO:
         blocks += confusion_blocks(sd, pid)
     return Section(sd.name, title, sd.status, tuple(blocks))

@@ -1,0 +1,544 @@
+"""What a number of seeds can and cannot tell: test-set noise, power, P(B > A), distributions.
+
+Pure functions of numbers already measured (final accuracies per seed, the test-set size);
+no I/O, no Keras. Conventions as :mod:`sweeplab.stats`: a difference is ``b - a``, accuracies
+are fractions in [0, 1], intervals are 95% and deterministic given ``rng_seed``.
+
+* **Noise floor.** An accuracy measured on ``n_test`` images is a share of them, so even a
+  fixed model's accuracy, as an estimate of its accuracy on the population the test images
+  were drawn from, has the binomial standard error ``sqrt(p (1 - p) / n_test)``. Runs whose
+  seed-to-seed spread is of that size differ by no more than which test images each
+  happens to get right (Jordan, ICLR 2024). If each run's accuracy were ``p`` plus binomial
+  noise alone, the sample variance ``s^2`` of ``k`` runs would satisfy
+  ``(k - 1) s^2 / sigma0^2 ~ chi^2(k - 1)`` with ``sigma0^2 = p (1 - p) / n_test`` (normal
+  approximation to the binomial, good when ``n_test p (1 - p)`` is large). The one-sided
+  p-value of that statistic tests whether the seeds spread the runs *more* than test-set
+  noise would. (On one fixed test set, runs that differ only in which images they get right
+  independently have a variance of at most ``sigma0^2``, so the test is conservative.)
+* **Resolution of the test set.** Seeds do not shrink test-set noise: every run is scored on
+  the same images, so a difference between two configs' mean accuracies within
+  ``1.96 sqrt(pa (1 - pa) / n + pb (1 - pb) / n)`` may come from which images the test set
+  happens to hold, however many seeds are run. This treats the two scores as independent,
+  an upper bound: models that agree on most images differ by less through the test set
+  (McNemar's test would say by how much; it needs per-image predictions, not stored).
+* **Power.** With the seeds at hand, the smallest difference a two-sided t-test at
+  alpha = 0.05 would detect 80% of the time, and the seeds needed to detect the observed
+  difference, from statsmodels' ``TTestPower`` (paired: the sd of per-seed differences) or
+  ``TTestIndPower`` (unpaired: the pooled sd, equal seeds per config).
+* **Probability of improvement** P(B > A) (Agarwal et al. 2021): paired, the share of shared
+  seeds on which B beats A; unpaired, the Mann-Whitney form, the share of all (a, b) run
+  pairs with b > a; ties count one half. 95% percentile-bootstrap interval (scipy); when b
+  wins (or loses) on every shared seed, the exact binomial interval instead (a bootstrap of
+  identical outcomes has zero width).
+* **Score distribution**: the share of runs at or above each accuracy, with a pointwise
+  bootstrap band (rliable's performance profile).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+from scipy import stats as _st
+
+from sweeplab.analysis.stats import _as_seed_map, _as_values
+from sweeplab.results import RunResult
+
+__all__ = [
+    "Improvement",
+    "NoiseFloor",
+    "PlanRow",
+    "Power",
+    "ScoreDistribution",
+    "binomial_se",
+    "noise_floor",
+    "plan",
+    "power",
+    "prob_improvement",
+    "resolvable",
+    "runs_floor",
+    "unresolved",
+    "score_distribution",
+    "seeds_to_detect",
+]
+
+ALPHA = 0.05  # two-sided level of every test here
+POWER = 0.8  # the usual target power (Cohen)
+
+
+def binomial_se(p: float, n_test: int) -> float:
+    """The binomial standard error of an accuracy ``p`` measured on ``n_test`` images.
+
+    Raises:
+        ValueError: ``p`` outside [0, 1] or ``n_test`` not a positive integer.
+    """
+    if not 0.0 <= float(p) <= 1.0:
+        raise ValueError(f"p must be an accuracy in [0, 1]. Received: p={p!r}")
+    if isinstance(n_test, bool) or not isinstance(n_test, (int, np.integer)) or n_test < 1:
+        raise ValueError(f"n_test must be an integer >= 1. Received: n_test={n_test!r}")
+    return math.sqrt(float(p) * (1.0 - float(p)) / int(n_test))
+
+
+@dataclass(frozen=True)
+class NoiseFloor:
+    """One config's seed-to-seed spread against the test set's own noise."""
+
+    n_runs: int  # runs (seeds)
+    n_test: int  # test images each run was scored on
+    mean: float  # mean final test accuracy, in [0, 1]
+    floor: float  # binomial standard error at that mean, sqrt(p (1 - p) / n_test)
+    std: float  # seed-to-seed sample std (ddof=1); nan with one run
+    p_excess: float  # one-sided chi-square p-value of "variance > floor^2"; nan with one run
+
+    @property
+    def ratio(self) -> float:
+        """Seed-to-seed std in units of the floor (inf when the floor is 0 and std is not)."""
+        if self.floor == 0.0:
+            return 0.0 if self.std == 0.0 else math.inf
+        return self.std / self.floor
+
+    @property
+    def beyond(self) -> bool:
+        """The seeds spread the runs more than test-set noise would (p < 0.05)."""
+        return bool(self.p_excess < ALPHA)  # nan -> False
+
+    def sentence(self, label: str = "") -> str:
+        """In words: whether the runs differ beyond what the test set alone makes them."""
+        who = f"{label}: " if label else ""
+        head = (f"{who}the seed-to-seed standard deviation of final test accuracy is "
+                f"{100 * self.std:.2f} points over {self.n_runs} runs; the test set's "
+                f"{self.n_test} images alone give a binomial standard error of "
+                f"{100 * self.floor:.2f} points at {100 * self.mean:.2f}%")
+        if not math.isfinite(self.p_excess):
+            return f"{head}. One run: no spread to compare with it."
+        test = f"chi-square test of the variance, {_p(self.p_excess)}"
+        if self.beyond:
+            return (f"{head}: the seeds spread the runs {self.ratio:.1f} times as widely, far "
+                    f"beyond test-set noise ({test})." if self.ratio >= 3 else
+                    f"{head} ({test}): the runs differ by more than test-set noise.")
+        return (f"{head} ({test}): the runs are indistinguishable beyond test-set noise; "
+                "their differences are of the size of which test images each gets right.")
+
+
+def _p(p: float) -> str:
+    return "p<0.001" if p < 0.001 else f"p={p:.2g}"
+
+
+def noise_floor(values: Sequence[float] | np.ndarray, n_test: int) -> NoiseFloor:
+    """Compare the spread of final accuracies over seeds with the test set's binomial noise.
+
+    Raises:
+        ValueError: empty, non-finite or out-of-[0, 1] values; a bad ``n_test``.
+    """
+    x = _as_values(values, "values")
+    if x.size == 0 or np.any((x < 0) | (x > 1)):
+        raise ValueError(f"values must be one or more accuracies in [0, 1]. Received: {values!r}")
+    p = float(x.mean())
+    floor = binomial_se(min(max(p, 0.0), 1.0), n_test)
+    k = int(x.size)
+    if k < 2:
+        return NoiseFloor(k, int(n_test), p, floor, math.nan, math.nan)
+    std = 0.0 if np.all(x == x[0]) else float(x.std(ddof=1))
+    if floor == 0.0:  # every image right (or wrong) on average: any spread exceeds it
+        p_excess = 1.0 if std == 0.0 else 0.0
+    else:
+        p_excess = float(_st.chi2.sf((k - 1) * std**2 / floor**2, k - 1))
+    return NoiseFloor(k, int(n_test), p, floor, std, p_excess)
+
+
+def resolvable(p_a: float, p_b: float, n_test: int, confidence: float = 0.95) -> float:
+    """How far accuracies ``p_a`` and ``p_b`` on one test set of ``n_test`` images can differ
+    through test-set sampling alone: ``z * sqrt(pa (1 - pa) / n + pb (1 - pb) / n)``.
+
+    Treating the two scores as independent overstates their noise when both models get
+    many of the same images right, so this errs towards "within test-set noise".
+    """
+    z = float(_st.norm.ppf(0.5 + confidence / 2))
+    return z * math.hypot(binomial_se(p_a, n_test), binomial_se(p_b, n_test))
+
+
+_SAME_IMAGES = ("binomial, 95%; an upper bound, as both are scored on the same images and "
+                "models that agree on most of them differ by less")
+
+
+def resolution_sentence(diff: float, threshold: float, n_test: int) -> str:
+    """"" when |diff| >= threshold, else that the difference is within test-set noise."""
+    if abs(diff) >= threshold:
+        return ""
+    return (f"The difference, {100 * abs(diff):.2f} points, is within the test set's own noise: "
+            f"two accuracies on {n_test} images can differ by up to {100 * threshold:.2f} "
+            f"points through which images the test set holds ({_SAME_IMAGES}). More seeds "
+            "shrink the seed-to-seed uncertainty, not this.")
+
+
+def runs_floor(runs: Sequence[RunResult]) -> NoiseFloor | None:
+    """The noise floor of a config's finished runs (final test accuracy; the test-set size
+    is the sum of a run's confusion matrix). None without runs."""
+    if not runs:
+        return None
+    return noise_floor([r.final.test_acc for r in runs], int(runs[0].confusion.sum()))
+
+
+def unresolved(configs: Sequence[tuple[str, Sequence[RunResult]]]) -> str | None:
+    """Neighbouring configs (in order) whose mean final test accuracies differ by less than
+    their test set resolves, in words; None when every step is resolvable."""
+    kept = [(label, runs_floor(runs)) for label, runs in configs if runs]
+    small = []
+    for (a, fa), (b, fb) in zip(kept, kept[1:], strict=False):
+        assert fa is not None and fb is not None  # kept configs have runs
+        edge = resolvable(fa.mean, fb.mean, fa.n_test)
+        if abs(fb.mean - fa.mean) < edge:
+            small.append(f"{a} → {b} ({100 * (fb.mean - fa.mean):+.2f} points, under "
+                         f"{100 * edge:.2f})")
+    if not small:
+        return None
+    n_test = kept[0][1].n_test  # type: ignore[union-attr]
+    return (f"Differences within the test set's own noise ({n_test} test images, "
+            f"{_SAME_IMAGES}): {'; '.join(small)}. More seeds shrink the seed-to-seed "
+            "uncertainty, not this.")
+
+
+# -------------------------------------------------------------------------- power
+
+
+@dataclass(frozen=True)
+class Power:
+    """What a comparison of b - a can detect with its seeds, and what it would need."""
+
+    paired: bool  # as stats.compare: True with >= 2 shared seeds
+    n: int  # pairs (paired) or the smaller config's runs (unpaired)
+    sd: float  # sd of per-seed differences (paired) or pooled sd (unpaired); nan: < 2 runs
+    diff: float  # the observed mean difference b - a
+    mdd: float  # smallest |b - a| detected with probability `power` at `alpha` with n seeds
+    seeds_needed: float  # seeds (pairs, or per config) to detect |diff|; inf when diff is 0
+    power: float = POWER
+    alpha: float = ALPHA
+
+    def sentence(self, scale: float = 100.0, unit: str = "points") -> str:
+        """"With 10 paired seeds a difference under 0.31 points would go unnoticed ..."."""
+        if not math.isfinite(self.mdd):
+            return "Too few runs to say what difference these seeds could detect."
+        seeds = f"{self.n} {'paired ' if self.paired else ''}seeds"
+        per = "" if self.paired else " per configuration"
+        if self.sd == 0.0:
+            return (f"The {seeds} show no spread{' in their differences' * self.paired}, so "
+                    "they would detect any difference.")
+        head = (f"With {seeds}{per}, a difference under {scale * self.mdd:.2f} {unit} would go "
+                f"unnoticed more than {100 - 100 * self.power:.0f}% of the time (t-test at "
+                f"alpha={self.alpha:g})")
+        if self.diff == 0.0:
+            return f"{head}; the observed difference is 0, which no number of seeds detects."
+        need = _seed_count(self.seeds_needed)
+        return (f"{head}; to detect the observed {scale * abs(self.diff):.2f} {unit} with "
+                f"{100 * self.power:.0f}% power takes about {need} seeds{per}.")
+
+
+def _seed_count(n: float) -> str:
+    if not math.isfinite(n):
+        return "infinitely many"
+    return f"{int(n):,}"
+
+
+def _solver(paired: bool):
+    from statsmodels.stats.power import TTestIndPower, TTestPower
+
+    return TTestPower() if paired else TTestIndPower()
+
+
+def seeds_to_detect(delta: float, sd: float, paired: bool, power: float = POWER,
+                    alpha: float = ALPHA) -> float:
+    """Seeds (pairs, or runs per config) a two-sided t-test needs to detect ``delta`` with
+    probability ``power``: at least 2, inf when ``delta`` is 0, nan when ``sd`` is unknown."""
+    delta, sd = abs(float(delta)), float(sd)
+    if not math.isfinite(sd):
+        return math.nan
+    if delta == 0.0:
+        return math.inf
+    if sd == 0.0:
+        return 2.0  # no spread: two seeds show any difference
+    d = delta / sd
+    z = _st.norm.ppf(1 - alpha / 2) + _st.norm.ppf(power)
+    rough = (z / d) ** 2 * (1 if paired else 2)  # normal approximation
+    if rough > 1e6:  # the t correction is negligible there, and the solver's bracket ends
+        return float(math.ceil(rough))
+    # The smallest whole n with enough power, by statsmodels' power function: stepping from
+    # the normal approximation (the t-test needs a few more) is exact where solve_power's
+    # root finder can fail to converge.
+    solver = _solver(paired)
+
+    def enough(n: int) -> bool:
+        kw = {"nobs": n} if paired else {"nobs1": n, "ratio": 1.0}
+        return bool(solver.power(effect_size=d, alpha=alpha, **kw) >= power)
+
+    n = max(2, math.ceil(rough))
+    while not enough(n):
+        n += 1
+    while n > 2 and enough(n - 1):
+        n -= 1
+    return float(n)
+
+
+def _mdd_effect(n: int, paired: bool, ratio: float, power: float, alpha: float) -> float:
+    """The standardised effect a two-sided t-test detects with probability ``power``."""
+    kwargs = {"nobs": n} if paired else {"nobs1": n, "ratio": ratio}
+    return float(_solver(paired).solve_power(effect_size=None, alpha=alpha, power=power,
+                                             **kwargs))
+
+
+def power(a: Mapping[int, float], b: Mapping[int, float], power: float = POWER,
+          alpha: float = ALPHA) -> Power:
+    """Minimum detectable difference and seeds needed for comparing b with a (seed -> value).
+
+    Paired over the shared seeds when there are at least 2 (as :func:`sweeplab.stats.compare`),
+    else unpaired with the pooled sd (``TTestIndPower`` with the groups' size ratio).
+
+    Raises:
+        ValueError: as :func:`sweeplab.stats.compare`.
+    """
+    a, b = _as_seed_map(a, "a"), _as_seed_map(b, "b")
+    shared = sorted(set(a) & set(b))
+    if len(shared) >= 2:
+        d = np.array([b[s] - a[s] for s in shared])
+        n, diff = len(shared), float(d.mean())
+        sd = 0.0 if np.all(d == d[0]) else float(d.std(ddof=1))
+        mdd = sd * _mdd_effect(n, True, 1.0, power, alpha)
+        return Power(True, n, sd, diff, mdd, seeds_to_detect(diff, sd, True, power, alpha),
+                     power, alpha)
+    xa, xb = np.array(list(a.values())), np.array(list(b.values()))
+    diff = float(xb.mean() - xa.mean())
+    if xa.size < 2 or xb.size < 2:
+        return Power(False, int(min(xa.size, xb.size)), math.nan, diff, math.nan, math.nan,
+                     power, alpha)
+    var = ((xa.size - 1) * xa.var(ddof=1) + (xb.size - 1) * xb.var(ddof=1)) \
+        / (xa.size + xb.size - 2)
+    sd = float(math.sqrt(var))
+    mdd = sd * _mdd_effect(int(xa.size), False, xb.size / xa.size, power, alpha)
+    return Power(False, int(min(xa.size, xb.size)), sd, diff, mdd,
+                 seeds_to_detect(diff, sd, False, power, alpha), power, alpha)
+
+
+@dataclass(frozen=True)
+class PlanRow:
+    """Seeds needed to detect a chosen difference between two neighbouring configs."""
+
+    a: str  # config label
+    b: str
+    power: Power  # from the runs stored so far
+    detect: float  # the difference to detect, as a fraction (0.005 = 0.5 points)
+
+    @property
+    def seeds_needed(self) -> float:
+        """Seeds (pairs, or per config) to detect ``detect`` at the power's level."""
+        return seeds_to_detect(self.detect, self.power.sd, self.power.paired, self.power.power,
+                               self.power.alpha)
+
+
+def plan(configs: Sequence[tuple[str, Mapping[int, float]]], detect: float) -> list[PlanRow]:
+    """Neighbouring pairs of ``configs`` (label, seed -> final accuracy) in order: what their
+    stored spread says about the seeds needed to detect a difference of ``detect``.
+
+    Raises:
+        ValueError: ``detect`` not a positive finite number.
+    """
+    if not (isinstance(detect, (int, float)) and math.isfinite(detect) and detect > 0):
+        raise ValueError(f"detect must be a positive number of accuracy points. "
+                         f"Received: {100 * detect if isinstance(detect, float) else detect!r}")
+    kept = [(label, v) for label, v in configs if v]
+    return [PlanRow(a, b, power(va, vb), float(detect))
+            for (a, va), (b, vb) in zip(kept, kept[1:], strict=False)]
+
+
+def plan_lines(rows: Sequence[PlanRow], detect_points: float) -> list[str]:
+    """``sweeplab plan``'s table: one line per neighbouring pair."""
+    head = (f"{'pair (b vs a)':<36} {'design':<10} {'sd diff':>8} {'detectable now':>15} "
+            f"{f'seeds for {detect_points:g}':>14}")
+    out = [head]
+    for r in rows:
+        p = r.power
+        design = f"{p.n} paired" if p.paired else f"{p.n} unpaired"
+        sd = f"{100 * p.sd:.3f}" if math.isfinite(p.sd) else "-"
+        mdd = f"{100 * p.mdd:.3f}" if math.isfinite(p.mdd) else "-"
+        need = r.seeds_needed
+        need_s = "-" if math.isnan(need) else _seed_count(need)
+        out.append(f"{f'{r.b} vs {r.a}':<36} {design:<10} {sd:>8} {mdd:>15} {need_s:>14}")
+    return out
+
+
+# ------------------------------------------------------- probability of improvement
+
+
+@dataclass(frozen=True)
+class Improvement:
+    """P(B > A): how often b beats a, with a percentile-bootstrap interval."""
+
+    paired: bool  # paired over shared seeds (>= 2) or the Mann-Whitney form
+    n_a: int  # runs of a used
+    n_b: int  # runs of b used
+    prob: float  # P(B > A), ties counting one half
+    low: float  # 95% interval (nan with fewer than 2 runs a side), see `method`
+    high: float
+    confidence: float = 0.95
+    method: str = "bootstrap"  # "bootstrap" (percentile), or "exact" (Clopper-Pearson) when
+    # b won (or lost) on every seed: every resample is then the same, a zero-width interval
+
+    def text(self, a_label: str = "A", b_label: str = "B") -> str:
+        """"P(B > A) = 0.80 (95% bootstrap CI 0.50 to 1.00, 10 paired seeds)"."""
+        how = (f"{self.n_a} paired seeds" if self.paired
+               else f"all {self.n_a} x {self.n_b} pairs of runs")
+        ci = (f"{100 * self.confidence:g}% {self.method} CI {self.low:.2f} to {self.high:.2f}, "
+              if math.isfinite(self.low) else "")
+        return f"P({b_label} > {a_label}) = {self.prob:.2f} ({ci}{how})"
+
+
+def _wins_paired(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    return np.mean((y > x) + 0.5 * (y == x), axis=axis)
+
+
+def _wins_unpaired(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
+    x, y = np.moveaxis(x, axis, -1), np.moveaxis(y, axis, -1)
+    xx, yy = x[..., :, None], y[..., None, :]
+    return np.mean((yy > xx) + 0.5 * (yy == xx), axis=(-2, -1))
+
+
+def prob_improvement(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95,
+                     n_boot: int = 2000, rng_seed: int = 0) -> Improvement:
+    """P(B > A) with a ``confidence`` percentile-bootstrap interval (scipy.stats.bootstrap).
+
+    Paired over the shared seeds when there are at least 2 (resampling seeds), else the
+    Mann-Whitney form over all runs (resampling each config's runs independently).
+
+    Raises:
+        ValueError: as :func:`sweeplab.stats.compare`.
+    """
+    a, b = _as_seed_map(a, "a"), _as_seed_map(b, "b")
+    shared = sorted(set(a) & set(b))
+    paired = len(shared) >= 2
+    if paired:
+        xa, xb = np.array([a[s] for s in shared]), np.array([b[s] for s in shared])
+        stat = _wins_paired
+    else:
+        xa, xb = np.array(list(a.values())), np.array(list(b.values()))
+        stat = _wins_unpaired
+    prob = float(stat(xa, xb))
+    low = high = math.nan
+    method = "bootstrap"
+    if n_boot and min(xa.size, xb.size) >= 2:
+        if paired and np.all(xb == xa):
+            low = high = prob  # identical on every seed
+        elif paired and np.all(np.sign(xb - xa) == np.sign(xb[0] - xa[0])):
+            # Every seed the same way: each resample gives the same share, so the bootstrap
+            # says "certain" from a handful of seeds. The exact binomial interval of n wins
+            # (or losses) in n says how little n seeds can make certain.
+            ci = _st.binomtest(int(round(prob * xa.size)), int(xa.size)).proportion_ci(
+                confidence, method="exact")
+            low, high, method = float(ci.low), float(ci.high), "exact"
+        else:
+            ci = _st.bootstrap((xa, xb), stat, paired=paired, vectorized=True,
+                               n_resamples=n_boot, confidence_level=confidence,
+                               method="percentile", rng=np.random.default_rng(rng_seed)
+                               ).confidence_interval
+            low, high = float(ci.low), float(ci.high)
+    return Improvement(paired, int(xa.size), int(xb.size), prob, low, high, confidence, method)
+
+
+def compared_extras(a: Mapping[int, float], b: Mapping[int, float],
+                    n_test: tuple[int, int] | None = None) -> dict:
+    """What :class:`sweeplab.api.Compared` carries beside the comparison: power, P(B > A),
+    and with ``n_test`` (test images of a and of b; test accuracy only) both noise floors
+    and the least difference the test sets resolve."""
+    out: dict = {"power": power(a, b), "improvement": prob_improvement(a, b)}
+    if n_test:
+        fa, fb = (noise_floor(list(v.values()), n) for v, n in zip((a, b), n_test, strict=True))
+        z = float(_st.norm.ppf(0.975))
+        out.update(floor_a=fa, floor_b=fb, resolvable=z * math.hypot(fa.floor, fb.floor))
+    return out
+
+
+# ------------------------------------------------------------------ distributions
+
+
+@dataclass(frozen=True, eq=False)
+class ScoreDistribution:
+    """Share of runs at or above each accuracy, one curve per config, with bootstrap bands."""
+
+    title: str
+    labels: tuple[str, ...]  # one per config
+    n: tuple[int, ...]  # runs per config
+    thresholds: np.ndarray  # (t,) accuracies, fractions in [0, 1]
+    share: np.ndarray  # (k, t) share of each config's runs with accuracy >= threshold
+    low: np.ndarray  # (k, t) 95% pointwise percentile-bootstrap band
+    high: np.ndarray  # (k, t)
+    confidence: float = 0.95
+
+
+def _at_or_above(x: np.ndarray, thresholds: np.ndarray, axis: int = -1) -> np.ndarray:
+    """(t, ...) shares: scipy's bootstrap wants a vector statistic's outputs first."""
+    x = np.moveaxis(x, axis, -1)
+    return np.moveaxis(np.mean(x[..., None, :] >= thresholds[:, None], axis=-1), -1, 0)
+
+
+def score_distribution(groups: Sequence[tuple[str, Sequence[float]]], title: str = "",
+                       n_points: int = 200, confidence: float = 0.95, n_boot: int = 2000,
+                       rng_seed: int = 0) -> ScoreDistribution:
+    """Score distributions (rliable's performance profiles) of final accuracies per config.
+
+    Args:
+        groups: (config label, final accuracies of its runs); configs without runs are left
+            out.
+        n_points: thresholds, evenly spaced over the observed range and including every
+            observed value, so each step of a curve is drawn where it happens.
+
+    Raises:
+        ValueError: no config with runs.
+    """
+    kept = [(str(label), _as_values(v, f"values of {label}")) for label, v in groups if len(v)]
+    if not kept:
+        raise ValueError("score_distribution needs at least one config with runs.")
+    allv = np.concatenate([v for _, v in kept])
+    lo, hi = float(allv.min()), float(allv.max())
+    pad = max(hi - lo, 0.01) * 0.05
+    grid = np.unique(np.concatenate([np.linspace(lo - pad, hi + pad, n_points), allv]))
+    share, low, high = [], [], []
+    for i, (_, v) in enumerate(kept):
+        share.append(_at_or_above(v, grid))
+        if n_boot and v.size >= 2 and not np.all(v == v[0]):
+            ci = _st.bootstrap((v,), lambda x, axis=-1: _at_or_above(x, grid, axis),
+                               vectorized=True, n_resamples=n_boot, confidence_level=confidence,
+                               method="percentile", rng=np.random.default_rng(rng_seed + i)
+                               ).confidence_interval
+            low.append(np.asarray(ci.low, float))
+            high.append(np.asarray(ci.high, float))
+        else:  # one run, or all equal: every resample gives the same curve
+            low.append(share[-1])
+            high.append(share[-1])
+    ro = [np.array(m) for m in (share, low, high)]
+    for m in ro:
+        m.setflags(write=False)
+    return ScoreDistribution(title or "Share of runs at or above each final test accuracy",
+                             tuple(lab for lab, _ in kept), tuple(v.size for _, v in kept),
+                             grid, ro[0], ro[1], ro[2], confidence)
+
+
+def draw_score_distribution(rec: ScoreDistribution):
+    """Step curves with their bootstrap bands (a matplotlib Figure)."""
+    from sweeplab.plots import Figure, _line_colours
+
+    fig = Figure(figsize=(6.4, 3.9))
+    ax = fig.subplots()
+    colours = _line_colours(len(rec.labels))
+    x = 100 * rec.thresholds
+    for i, label in enumerate(rec.labels):
+        c = colours[i]
+        ax.fill_between(x, rec.low[i], rec.high[i], step="post", color=c, alpha=0.18, lw=0)
+        ax.step(x, rec.share[i], where="post", color=c, lw=1.8,
+                label=f"{label} (n={rec.n[i]})")
+    ax.set_xlabel("final test accuracy (%)")
+    ax.set_ylabel("share of runs at or above")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(f"{rec.title} ({100 * rec.confidence:g}% bootstrap band)", fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,138 @@
+"""The report's "what the seeds can tell" blocks (issue 23), hooked into each study section.
+
+* test-set noise: each config's seed-to-seed spread against the binomial standard error of
+  its test set, in words (:class:`sweeplab.analysis.seeds.NoiseFloor`);
+* for the comparisons the section already makes (every config against the baseline, and
+  neighbouring values of an ordered axis): P(b > a) with its bootstrap interval, the
+  smallest difference the seeds at hand detect with 80% power, the seeds needed to detect
+  the observed difference, and whether the test set resolves it;
+* score distributions (share of runs at or above each accuracy, with bootstrap bands) when
+  a config's runs split into groups (runs that did not learn, or different numbers of
+  silent classes: :func:`sweeplab.explain.explain`).
+
+Pure block builders returning the report's own Text / Table / Plot blocks; numbers come from
+:mod:`sweeplab.analysis.seeds`, deterministic (fixed rng seeds).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from sweeplab.analysis import explain as X
+from sweeplab.analysis import seeds, stats
+from sweeplab.plots import final_values
+from sweeplab.report.blocks import Block, Plot, Table, Text
+
+__all__ = ["seed_blocks"]
+
+
+def _noise_text(sd: Any) -> Text | None:
+    floors = [(c.label, seeds.runs_floor(c.runs)) for c in sd.configs if len(c.runs) >= 2]
+    if not floors:
+        return None
+    if len(floors) <= 2:
+        text = " ".join(f.sentence(label if len(sd.configs) > 1 else "") for label, f in floors)
+        return Text(f"Seeds or test set? {text[0].upper()}{text[1:]}", "finding")
+    beyond = [label for label, f in floors if f.beyond]
+    within = [label for label, f in floors if not f.beyond]
+    lo = min(f.floor for _, f in floors)
+    hi = max(f.floor for _, f in floors)
+    parts = [f"Seeds or test set? The {floors[0][1].n_test} test images alone give each "
+             f"configuration's final test accuracy a binomial standard error of "
+             f"{100 * lo:.2f} to {100 * hi:.2f} points."]
+    if beyond:
+        parts.append(f"The seeds spread the runs beyond that in {len(beyond)} of "
+                     f"{len(floors)} configurations ({', '.join(beyond)}; chi-square test of "
+                     "the variance, p < 0.05).")
+    if within:
+        parts.append(f"In {', '.join(within)} the runs are indistinguishable beyond test-set "
+                     "noise: they differ by about which test images each happens to get right.")
+    return Text(" ".join(parts), "finding")
+
+
+def _pairs(sd: Any) -> list[tuple[Any, Any]]:
+    """The comparisons the section's paired tables make: baseline vs each, then neighbours."""
+    base = sd.baseline
+    out = [(base, c) for c in sd.configs if c is not base]
+    axes = sd.axes
+    if len(axes) == 1 and axes[0].get("scale") in ("linear", "log2"):
+        out += [(sd.configs[i], sd.configs[j]) for i, j in stats.neighbour_pairs(sd.configs)
+                if (sd.configs[i], sd.configs[j]) not in out]
+    return [(a, b) for a, b in out if a.runs and b.runs]
+
+
+def _power_table(sd: Any) -> list[Block]:
+    rows = []
+    small = []
+    for a, b in _pairs(sd):
+        va, vb = final_values(a.runs, "test"), final_values(b.runs, "test")
+        pw, imp = seeds.power(va, vb), seeds.prob_improvement(va, vb)
+        fa, fb = seeds.runs_floor(a.runs), seeds.runs_floor(b.runs)
+        assert fa is not None and fb is not None  # both have runs
+        edge = seeds.resolvable(fa.mean, fb.mean, fa.n_test)
+        diff = fb.mean - fa.mean
+        ci = f" [{imp.low:.2f}, {imp.high:.2f}]" if math.isfinite(imp.low) else ""
+        need = ("-" if math.isnan(pw.seeds_needed) else "never (0)" if pw.diff == 0
+                else seeds._seed_count(pw.seeds_needed))
+        resolves = "yes" if abs(diff) >= edge else f"not sure (< {100 * edge:.2f})"
+        if abs(diff) < edge:
+            small.append(f"{b.label} vs {a.label}")
+        rows.append((f"{b.label} vs {a.label}",
+                     f"{pw.n} paired" if pw.paired else f"{pw.n} unpaired",
+                     f"{100 * pw.diff:+.2f}", f"{imp.prob:.2f}{ci}",
+                     f"{100 * pw.mdd:.2f}" if math.isfinite(pw.mdd) else "-", need, resolves))
+    if not rows:
+        return []
+    out: list[Block] = [Table(
+        "What these seeds can tell, per comparison (final test accuracy, points): P(b > a) is "
+        "the share of seeds on which b beats a (unpaired: of all pairs of runs) with its 95% "
+        "bootstrap interval (exact binomial where b wins or loses on every seed); "
+        "'detectable' is the smallest difference a t-test at alpha 0.05 "
+        "finds with 80% power with these seeds; 'seeds needed' detect the observed difference "
+        "so (paired: shared seeds, unpaired: per configuration); 'beyond test-set noise' "
+        "compares the difference with what the test set's own binomial noise can produce "
+        f"(95%; {seeds._SAME_IMAGES})",
+        ("comparison (b vs a)", "seeds", "b - a", "P(b > a) [95% CI]", "detectable (80%)",
+         "seeds needed", "beyond test-set noise"), tuple(rows))]
+    if small:
+        out.append(Text(f"{len(small)} of {len(rows)} differences are within what the test "
+                        f"set's own noise can produce ({'; '.join(small)}): more seeds shrink "
+                        "the seed-to-seed uncertainty, not this.", "finding"))
+    return out
+
+
+def _splits(c: Any) -> bool:
+    """Whether a config's runs fall into groups: some did not learn, or silent classes
+    differ between runs."""
+    if len(c.runs) < 3:
+        return False
+    e = X.explain(c.label, c.runs)
+    return (e.learning is not None and e.not_learning is not None) or len(e.by_silent) > 1
+
+
+def _distribution(sd: Any, pid: Callable[[str], str]) -> list[Block]:
+    if not any(_splits(c) for c in sd.configs if c.runs):
+        return []
+    groups = [(c.label, list(final_values(c.runs, "test").values())) for c in sd.configs
+              if c.runs]
+    rec = seeds.score_distribution(groups, f"{sd.name}: share of runs at or above each final "
+                                   "test accuracy")
+    return [Plot(pid("score-distribution"),
+                 "Score distribution: for each final test accuracy, the share of runs that "
+                 "reach it, one curve per configuration, with a 95% pointwise bootstrap band; "
+                 "a mean and its interval hide the groups a step in a curve shows.",
+                 rec, seeds.draw_score_distribution)]
+
+
+def seed_blocks(sd: Any, pid: Callable[[str], str]) -> Sequence[Block]:
+    """Noise floor, power and P(b > a), score distributions of one study (``sd``:
+    report._Study)."""
+    out: list[Block] = []
+    noise = _noise_text(sd)
+    if noise:
+        out.append(noise)
+    out += _power_table(sd)
+    out += _distribution(sd, pid)
+    return out

@@ -1,0 +1,84 @@
+"""The report's "what the seeds can tell" blocks on a real tiny store: the noise-floor
+sentence, the power / P(b > a) table against sweeplab.seeds, score distributions."""
+
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pytest
+
+from sweeplab import plots, report, runner
+from sweeplab import study as st
+from sweeplab.analysis import seeds
+from sweeplab.readout import read_study
+from sweeplab.report import seeds as report_seeds
+from sweeplab.store import Store
+
+OVERRIDES = {"seeds": 3, "epochs": 1, "subset": 300}
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory, data_dir):
+    """q1 and q6 (widths 4, 32, 64), 3 seeds, 1 epoch, 300 images."""
+    path = tmp_path_factory.mktemp("report_seeds") / "store.db"
+    q6 = st.BUILTIN["q6"]
+    q6 = dataclasses.replace(q6, axes=(dataclasses.replace(q6.axes[0], values=(4, 32, 64)),))
+    with Store(path) as s:
+        for study in (st.BUILTIN["q1"], q6):
+            runner.run_study(st.with_overrides(study, **OVERRIDES), s, data_dir=data_dir,
+                             quiet=True, engine="reference")
+    with Store(path, readonly=True) as s:
+        yield s
+
+
+def _section(store, name):
+    rep = report.build_report(store, [name])
+    return next(s for s in rep.sections if s.id == name)
+
+
+def test_noise_floor_sentence_of_a_one_config_study(store):
+    sec = _section(store, "q1")
+    runs = next(c for c in read_study(store, "q1").configs).runs
+    want = seeds.runs_floor(runs).sentence()
+    texts = [b.text for b in sec.blocks if isinstance(b, report.Text)]
+    assert f"Seeds or test set? {want[0].upper()}{want[1:]}" in texts
+    assert "300 images" in want
+
+
+def test_power_table_matches_the_seeds_module_and_is_deterministic(store):
+    sec = _section(store, "q6")
+    (table,) = [b for b in sec.blocks if isinstance(b, report.Table)
+                and b.caption.startswith("What these seeds can tell")]
+    sd = read_study(store, "q6")
+    by = {c.label: plots.final_values(c.runs, "test") for c in sd.configs}
+    # baseline (width=32 in q6? whichever the study names) against the others, then neighbours
+    assert [r[0] for r in table.rows] == [f"{b.label} vs {a.label}"
+                                          for a, b in report_seeds._pairs(sd)]
+    assert len(table.rows) >= 3
+    for row in table.rows:
+        b, a = row[0].split(" vs ")
+        pw, imp = seeds.power(by[a], by[b]), seeds.prob_improvement(by[a], by[b])
+        assert row[1] == "3 paired" and row[2] == f"{100 * pw.diff:+.2f}"
+        assert row[3].startswith(f"{imp.prob:.2f} [{imp.low:.2f}, {imp.high:.2f}]")
+        assert row[4] == f"{100 * pw.mdd:.2f}"
+    again = [b for b in _section(store, "q6").blocks if isinstance(b, report.Table)
+             and b.caption.startswith("What these seeds can tell")]
+    assert again[0].rows == table.rows  # fixed bootstrap seeds
+
+
+def test_score_distribution_shown_exactly_when_runs_split(store):
+    for name in ("q1", "q6"):
+        sd = read_study(store, name)
+        sec = _section(store, name)
+        shown = [b for b in sec.blocks if isinstance(b, report.Plot)
+                 and b.name.endswith("score-distribution")]
+        assert bool(shown) == any(report_seeds._splits(c) for c in sd.configs if c.runs)
+        for plot in shown:
+            rec = plot.record
+            vals = {c.label: np.array(list(plots.final_values(c.runs, "test").values()))
+                    for c in sd.configs}
+            for i, label in enumerate(rec.labels):
+                want = [(vals[label] >= t).mean() for t in rec.thresholds]
+                np.testing.assert_array_equal(rec.share[i], want)
+            assert plots.to_png(plot.draw(rec))[:4] == b"\x89PNG"
