@@ -211,6 +211,11 @@ def test_mutated_builtin_studies_give_exit_0_or_one_error_line(tmp_path_factory,
         _seen["trained"] += 1
         rc = cli.main(run)
         out, err = capsys.readouterr()
+        if rc == 2 and "--redefine" in err:  # a built-in's name on another definition
+            _one_error_line(err, "run")
+            assert not store.exists()
+            rc = cli.main([*run, "--redefine"])
+            out, err = capsys.readouterr()
         assert rc == 0, err
         assert "trained" in out and "1 runs" not in err
 
