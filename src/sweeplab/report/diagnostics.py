@@ -25,7 +25,7 @@ from matplotlib.figure import Figure
 from sweeplab.analysis import explain as X
 from sweeplab.analysis.diagnostics import RunDiagnostics
 from sweeplab.plots import OKABE_ITO, RunCurves, run_curves
-from sweeplab.report.assignment import LEARN, WHY
+from sweeplab.report.assignment import INTRO, LEARN, WHY
 from sweeplab.report.blocks import Block, Bullets, Plot, Text
 
 __all__ = [
@@ -279,7 +279,7 @@ def _flags_list(sd: Any) -> list[Block]:
 def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
     """The diagnostics blocks of one study section (``sd``: a readout.StudyView)."""
     names = tuple(sd.class_names)
-    with_runs = [c for c in sd.configs if c.runs]
+    with_runs = sd.with_runs
     if not with_runs:
         return []
     out: list[Block] = []
@@ -287,7 +287,7 @@ def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
     e = X.explain(base.label, base.runs)
     single = len(sd.configs) == 1
     who = "" if single else f" ({base.label})"
-    if sd.kind == "intro":
+    if sd.kind == INTRO:
         rec = liveness(e.runs, names, f"{sd.name}: output units")
         out.append(Text(X.learn_statement(e, names), "finding"))
         out.append(Plot(pid("liveness"), _liveness_caption(rec, sd.name, e.runs), rec,
