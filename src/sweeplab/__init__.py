@@ -13,6 +13,7 @@ Importing sweeplab does not import Keras: the backend is chosen when an engine s
 __version__ = "0.1.0"  # first: modules imported below read it
 
 from sweeplab.api import Compared, Results, open, run
+from sweeplab.data import Arrays, DataError
 from sweeplab.spec import (
     BatchNorm,
     Config,
@@ -25,8 +26,10 @@ from sweeplab.spec import (
     SpecError,
 )
 from sweeplab.study import Axis, Study
+from sweeplab.usermodels import KerasModel
 
 __all__ = [
-    "Axis", "BatchNorm", "Compared", "Config", "Conv2D", "Dense", "Dropout", "Flatten",
-    "MaxPool", "Optimizer", "Results", "SpecError", "Study", "open", "run",
+    "Arrays", "Axis", "BatchNorm", "Compared", "Config", "Conv2D", "DataError", "Dense",
+    "Dropout", "Flatten", "KerasModel", "MaxPool", "Optimizer", "Results", "SpecError",
+    "Study", "open", "run",
 ]

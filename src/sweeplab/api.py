@@ -154,8 +154,10 @@ def run(
     study = load_study(study, seeds, epochs, subset)
     data_dir = None if data_dir is None else str(data_dir)
     directory = models_dir(store, save_models)
-    # Data problems must surface before a store file is created (the load is cached).
-    data_mod.load(study.base.dataset, data_dir, study.base.subset)
+    # Data and model problems must surface before a store file is created (sweeplab.runner).
+    from sweeplab.runner import preflight
+
+    preflight(study, data_dir, engine or DEFAULT_ENGINE, parallel, log)
     with Store(store) as db, _live(db, mlflow, tensorboard) as live:
         every = list(listeners) + list(live)
         if directory is not None:
