@@ -299,6 +299,10 @@ def probe_liveness(cfg: Any, weights: Sequence[np.ndarray], x: np.ndarray,
     """
     from sweeplab import spec as S
 
+    if getattr(cfg, "model", None) is not None:  # a user's builder (sweeplab.usermodels)
+        from sweeplab.usermodels import probe_liveness as probe_user
+
+        return probe_user(cfg, weights, x, num_classes, batch)
     model, multi = _probe_model(cfg, tuple(x.shape[1:]), num_classes)
     model.set_weights([np.asarray(w) for w in weights])
     # The layers that own an activation: hidden Dense/Conv2D, then the output Dense.

@@ -246,3 +246,49 @@ def _out_shape(layer: Any) -> str:
         return str(tuple(layer.output.shape[1:]))
     except Exception:  # a layer used twice or of a subclassed model has no single output
         return ""
+
+
+_PROBES: dict[str, tuple[Any, Any, list[int]]] = {}
+
+
+def probe_liveness(cfg: S.Config, weights: Any, x: np.ndarray, num_classes: int,
+                   batch: int = 1000) -> Any:
+    """sweeplab.diagnostics' liveness for a user's model: dead units of every layer whose
+    activation is ReLU (a ``Dense``/``Conv2D`` with ``activation="relu"`` or a ``ReLU``
+    layer), wherever it sits in the graph, and the output's silent classes."""
+    from sweeplab.backend import keras
+    from sweeplab.diagnostics import LayerLiveness, Liveness
+
+    key = S.canonical_json(cfg)
+    if key not in _PROBES:
+        _PROBES.clear()  # one at a time, like diagnostics' probe models
+        k = keras()
+        model = build(cfg.model, tuple(x.shape[1:]))
+        relu = [i for i, layer in enumerate(model.layers) if _is_relu(layer, k)]
+        outputs = [model.layers[i].output for i in relu] + list(model.outputs[:1])
+        _PROBES[key] = (model, k.Model(model.inputs[0], outputs), relu)
+    model, multi, relu = _PROBES[key]
+    model.set_weights([np.asarray(w) for w in weights])
+    alive: list[Any] = [None] * len(relu)
+    active = np.zeros(num_classes, dtype=np.int64)
+    preds = []
+    for a in range(0, len(x), batch):
+        outs = [np.asarray(o) for o in multi(x[a:a + batch], training=False)]
+        for j, o in enumerate(outs[:-1]):
+            nz = np.any(o.reshape(-1, o.shape[-1]) != 0, axis=0)
+            alive[j] = nz if alive[j] is None else alive[j] | nz
+        active += (outs[-1] > 0).sum(axis=0)
+        preds.append(outs[-1].argmax(axis=1))
+    last = len(model.layers) - 1
+    hidden = tuple(LayerLiveness(i, type(model.layers[i]).__name__.lower(), int(a.size),
+                                 int((~a).sum())) for i, a in zip(relu, alive, strict=True)
+                   if i != last)
+    out_dead = (tuple(int(j) for j in np.flatnonzero(~alive[-1])) if relu and relu[-1] == last
+                else None)
+    return Liveness(np.concatenate(preds).astype(np.int64), active, out_dead, hidden)
+
+
+def _is_relu(layer: Any, k: Any) -> bool:
+    if isinstance(layer, k.layers.ReLU):
+        return True
+    return getattr(getattr(layer, "activation", None), "__name__", "") == "relu"
