@@ -188,6 +188,8 @@ class _Study:
     @property
     def class_names(self) -> tuple[str, ...]:
         meta = data_mod.DATASETS.get(self.dataset)
+        if self.definition.get("data"):  # a user's data: its own classes (sweeplab.data)
+            return tuple(self.definition["data"]["class_names"])
         return meta.class_names if meta else tuple(str(i) for i in range(10))
 
     @property
@@ -528,6 +530,8 @@ def _what_was_run(sd: _Study, store_path: str, data_dir: str | None = None) -> l
         else:
             out.append(Text("Model:"))
         out.append(Code(S.describe(base.config)))
+        from sweeplab.usermodels import describe_lines  # a user's model and data (issue 20)
+        out += [Code("\n".join(x)) for x in [describe_lines(base.config)] if x]
     missing = [(c, c.missing) for c in sd.configs if c.missing]
     if missing:
         n_missing = sum(len(m) for _, m in missing)

@@ -220,22 +220,28 @@ def check(cfg: S.Config, input_shape: tuple[int, ...], num_classes: int) -> Any:
     return model
 
 
-def describe_lines(cfg: S.Config | Mapping[str, Any], input_shape: tuple[int, ...] | None = None,
-                   num_classes: int | None = None) -> list[str]:
-    """Lines describing a user-model config for ls/show/the report: the builder, its params,
-    and (when it can be built here) the parameter count and layer summary. [] for a spec."""
+def describe_lines(cfg: S.Config | Mapping[str, Any]) -> list[str]:
+    """Lines describing a user's model and data for ls/show/the report: the builder, its
+    params, the parameter count and layer summary (when the builder can be imported here),
+    and the data's fingerprint, shape, classes and scaling. [] for a built-in spec and data."""
     cfg = cfg if isinstance(cfg, S.Config) else S.config_from_dict(cfg)
+    lines = []
+    if cfg.data is not None:
+        d = cfg.data
+        lines.append(f"data {d.name}: fingerprint {d.fingerprint}, examples {d.shape}, "
+                     f"{len(d.class_names)} classes ({', '.join(d.class_names)}), scaling "
+                     f"{d.scaling}" + (f", from {d.source}" if d.source else ""))
     ref = cfg.model
     if ref is None:
-        return []
+        return lines
     code = f"version {ref.version}" if ref.version is not None else f"source {ref.source}"
     params = ", ".join(f"{k}={v!r}" for k, v in ref.params) or "none"
-    lines = [f"builder {ref.builder} ({code})", f"params {params}"]
+    lines += [f"builder {ref.builder} ({code}), params {params}"]
     try:
-        model = build(ref, input_shape or S.input_shape(cfg))
+        model = build(ref, S.input_shape(cfg))
     except S.SpecError as err:
-        return lines + [f"model not built here: {err}"]
-    lines.append(f"{model.count_params():,} parameters in {len(model.layers)} layers")
+        return lines + [f"(layers not shown: {err})"]
+    lines.append(f"{model.count_params():,} parameters in {len(model.layers)} layers:")
     lines += [f"  {layer.name}: {type(layer).__name__} {_out_shape(layer)}"
               for layer in model.layers]
     return lines
