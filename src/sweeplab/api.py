@@ -28,7 +28,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab import study as st
 from sweeplab.results import RunResult
@@ -460,7 +459,7 @@ class Results:
             ref = _one(store, config)
             runs = _runs_of(store, ref)
             _, cfg = store.config(ref.hash)
-        names = list(data_mod.info(cfg["dataset"]).class_names)
+        names = list(S.class_names(cfg))  # a user's data has its own (issue 20)
         if seed is not None:
             runs = [r for r in runs if r.seed == seed]
         if not runs:
@@ -571,7 +570,7 @@ class Results:
         """The class names of the config's dataset (output i is class_names[i])."""
         with self._store() as store:
             _, cfg = store.config(_one(store, config).hash)
-        return data_mod.info(cfg["dataset"]).class_names
+        return S.class_names(cfg)  # a user's data has its own (issue 20)
 
     def predict(self, config: str, seed: int, images: np.ndarray) -> np.ndarray:
         """The run's model outputs for ``images`` (N, H, W[, C]; uint8 or [0, 1] floats),

@@ -309,6 +309,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
             print(f"{row.name}: {done}/{total} runs done, {len(configs)} configs x {len(seeds)} "
                   f"seeds x {row.definition.get('epochs')} epochs "
                   f"({row.definition.get('dataset')}{f', subset {subset}' if subset else ''})")
+            if configs:  # a user's model and data, without building it (issue 20)
+                from sweeplab.usermodels import describe_lines
+                cfg0 = store.config(configs[0].config_hash)[1]
+                print("".join(f"  {x}\n" for x in describe_lines(cfg0, build=False)), end="")
             for c in configs:
                 seen.add(c.config_hash)
                 n = counts[c.config_hash]
@@ -352,6 +356,8 @@ def cmd_show(args: argparse.Namespace) -> int:
             results = store.results(h)
             print(f"{label}  [{h}]")
             print(f"  {S.describe(S.config_from_dict(cfg))}")
+            from sweeplab.usermodels import describe_lines  # a user's model/data (issue 20)
+            print("".join(f"  {line}\n" for line in describe_lines(cfg)), end="")
             print(f"  dataset {cfg['dataset']}"
                   f"{', subset ' + str(cfg['subset']) if cfg.get('subset') else ''}; "
                   f"{len(results)} finished runs (seeds {[r.seed for r in results]})")
@@ -388,7 +394,7 @@ def _print_run_diagnostics(cfg: dict, results) -> None:
     from sweeplab.diagnostics import diagnose
     from sweeplab.explain import run_line
 
-    names = data_mod.DATASETS[cfg["dataset"]].class_names
+    names = S.class_names(cfg)  # a user's data has its own (issue 20)
     print("  diagnostics per run (`sweeplab diagnose` explains them):")
     for r in results:
         print(f"    {run_line(diagnose(r), names)}")
@@ -405,7 +411,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         found = [(label, store.results(h)) for h, label in configs]
         for (h, _), (label, runs) in zip(configs, found, strict=True):
             _, cfg = store.config(h)
-            names = data_mod.DATASETS[cfg["dataset"]].class_names
+            names = S.class_names(cfg)  # a user's data has its own (issue 20)
             print("\n".join(report_lines(f"{label} [{h[:10]}]", runs, names)))
         for line in sweep_lines(found, ordered):
             print(line)

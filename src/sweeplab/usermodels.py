@@ -190,6 +190,9 @@ def build(ref: S.ModelRef, input_shape: tuple[int, ...]) -> Any:
     return model
 
 
+_build = build  # describe_lines' argument is named build
+
+
 def check(cfg: S.Config, input_shape: tuple[int, ...], num_classes: int) -> Any:
     """Build ``cfg``'s model once and check it fits the data, before any training.
 
@@ -220,10 +223,11 @@ def check(cfg: S.Config, input_shape: tuple[int, ...], num_classes: int) -> Any:
     return model
 
 
-def describe_lines(cfg: S.Config | Mapping[str, Any]) -> list[str]:
+def describe_lines(cfg: S.Config | Mapping[str, Any], build: bool = True) -> list[str]:
     """Lines describing a user's model and data for ls/show/the report: the builder, its
     params, the parameter count and layer summary (when the builder can be imported here),
-    and the data's fingerprint, shape, classes and scaling. [] for a built-in spec and data."""
+    and the data's fingerprint, shape, classes and scaling. [] for a built-in spec and data.
+    ``build=False`` leaves out what needs the model built (no Keras import: for ``ls``)."""
     cfg = cfg if isinstance(cfg, S.Config) else S.config_from_dict(cfg)
     lines = []
     if cfg.data is not None:
@@ -237,8 +241,10 @@ def describe_lines(cfg: S.Config | Mapping[str, Any]) -> list[str]:
     code = f"version {ref.version}" if ref.version is not None else f"source {ref.source}"
     params = ", ".join(f"{k}={v!r}" for k, v in ref.params) or "none"
     lines += [f"builder {ref.builder} ({code}), params {params}"]
+    if not build:
+        return lines
     try:
-        model = build(ref, S.input_shape(cfg))
+        model = _build(ref, S.input_shape(cfg))
     except S.SpecError as err:
         return lines + [f"(layers not shown: {err})"]
     lines.append(f"{model.count_params():,} parameters in {len(model.layers)} layers:")
