@@ -241,10 +241,20 @@ def test_feature_vectors_with_an_mlp_end_to_end_with_the_report(tmp_path):
         "vec", model=sweeplab.KerasModel(ob.mlp, params={"hidden": 8}), dataset=arrays,
         seeds=2, epochs=3, batch_size=30, optimizer={"name": "adam", "learning_rate": 0.05},
         axes=[{"name": "hidden", "paths": "model.params.hidden", "values": [4, 8]}])
-    res = sweeplab.run(study, store=tmp_path / "v.db", engine="reference", progress=False)
+    res = sweeplab.run(study, store=tmp_path / "v.db", engine="reference", progress=False,
+                       save_models=True)
     assert res.last.trained == 4 and not res.last.failed
     final = res.final("vec", metrics=["test_acc"])
     assert (final["mean"] > 0.5).all(), final  # three separated blobs: far above chance 1/3
+    # the saved model is rebuilt from the builder and its weights loaded: it scores what the
+    # run recorded on the same test set. predict and fit's evaluation batch differently, so
+    # float32 sums may round apart and flip a prediction at an exact tie: one example at most.
+    model = res.model("vec:hidden=4", 1)
+    x_te, y_te = arrays.dataset.x_test, arrays.dataset.y_test
+    acc = float((model.predict(x_te, verbose=0).argmax(axis=1) == y_te).mean())
+    runs = res.runs("vec")
+    stored = runs[(runs["config"] == "hidden=4") & (runs["seed"] == 1)]["test_acc"]
+    assert acc == pytest.approx(float(stored.iloc[-1]), abs=1.01 / len(y_te))
     out = res.report(tmp_path / "report.md", fmt="md")
     text = Path(out).read_text() if Path(out).is_file() else "".join(
         p.read_text() for p in Path(out).rglob("*.md"))

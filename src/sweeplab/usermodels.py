@@ -152,18 +152,32 @@ def function(ref: S.ModelRef) -> Callable[..., Any]:
     return fn
 
 
-def carried(cfg: S.Config) -> dict[tuple[str, str], Callable[..., Any]]:
-    """The builder functions a worker elsewhere needs for ``cfg`` (Ray sends them by value
-    when defined in a notebook, by import path otherwise)."""
+def carried(cfg: S.Config) -> dict[tuple[str, str], bytes]:
+    """The builder a Ray worker needs for ``cfg``, pickled by value (cloudpickle), so one
+    defined in a notebook, or in a module only the driver can import, travels with the task.
+    A ``"file.py:fn"`` builder is read from its file by the worker instead."""
     ref = cfg.model
-    if ref is None or (ref.builder, ref.source) not in _BUILDERS or ref.path:
+    fn = None if ref is None or ref.path else _BUILDERS.get((ref.builder, ref.source))
+    if fn is None:
         return {}
-    return {(ref.builder, ref.source): _BUILDERS[(ref.builder, ref.source)]}
+    import ray.cloudpickle as cloudpickle
+
+    module = sys.modules.get(fn.__module__)
+    by_value = module is not None and fn.__module__ != "__main__"
+    if by_value:
+        cloudpickle.register_pickle_by_value(module)
+    try:
+        return {(ref.builder, ref.source): cloudpickle.dumps(fn)}
+    finally:
+        if by_value:
+            cloudpickle.unregister_pickle_by_value(module)
 
 
-def register(builders: Mapping[tuple[str, str], Callable[..., Any]]) -> None:
-    """Make builders received from a driver known to this process."""
-    _BUILDERS.update(builders)
+def register(builders: Mapping[tuple[str, str], bytes]) -> None:
+    """Make builders received from a driver (:func:`carried`) known to this process."""
+    import ray.cloudpickle as cloudpickle
+
+    _BUILDERS.update({key: cloudpickle.loads(blob) for key, blob in builders.items()})
 
 
 def build(ref: S.ModelRef, input_shape: tuple[int, ...]) -> Any:
