@@ -90,7 +90,7 @@ def resolve(name: str, custom: bool = False) -> str:
     from sweeplab import backend
 
     other = "reference" if custom else "fast"
-    if "keras" in sys.modules:
+    if "keras" in sys.modules or (custom and backend.current() == "jax"):
         return "jax" if backend.current() == "jax" else other
     return "jax" if _jax_accelerator() else other
 
