@@ -260,3 +260,31 @@ def test_feature_vectors_with_an_mlp_end_to_end_with_the_report(tmp_path):
         p.read_text() for p in Path(out).rglob("*.md"))
     assert "blobs" in text and "red" in text, text[:2000]
     assert "builder" in text and "parameters" in text, text[:2000]
+
+
+def test_images_folder_dataset_in_a_study_file(tmp_path):
+    """dataset = { images = "dir/" }: read by Keras' image_dataset_from_directory (classes in
+    alphabetical order, files in name order); the same pixels as Arrays give the same
+    fingerprint, so the folder and the arrays are one dataset."""
+    from PIL import Image
+
+    rng = np.random.default_rng(0)
+    pixels = {}
+    for split, n in (("train", 4), ("test", 2)):
+        for c in ("cat", "dog"):
+            (tmp_path / "imgs" / split / c).mkdir(parents=True)
+            for i in range(n):
+                img = rng.integers(0, 256, (8, 8), dtype=np.uint8)
+                pixels.setdefault(split, []).append((img, c))
+                Image.fromarray(img).save(tmp_path / "imgs" / split / c / f"{i}.png")
+    (tmp_path / "img.toml").write_text('dataset = { images = "imgs" }\nseeds = 1\n[model]\n'
+                                       'layers = [{type = "flatten"}, {type = "dense", '
+                                       'units = 4}]\n')
+    ref = st.load_study_file(tmp_path / "img.toml").base.data
+    assert (ref.shape, ref.class_names, ref.scaling) == ((8, 8, 1), ("cat", "dog"),
+                                                         "uint8/255")
+    arrays = [np.stack([p for p, _ in pixels[s]])[..., None] for s in ("train", "test")]
+    labels = [np.array([("cat", "dog").index(c) for _, c in pixels[s]]) for s in ("train",
+                                                                               "test")]
+    same = sweeplab.Arrays(arrays[0], labels[0], arrays[1], labels[1], ["cat", "dog"], "x")
+    assert same.fingerprint == ref.fingerprint
