@@ -461,11 +461,12 @@ def _data_table(ds: Mapping[str, Any], base_dir: Path | None) -> dict[str, Any]:
 
     if "fingerprint" in ds:
         return dict(ds)
-    S._check_keys("dataset.", ds, DATA_KEYS)
     kinds = [k for k in ("path", "images") if k in ds]
     if len(kinds) != 1 or not isinstance(ds[kinds[0]], str):
-        raise S.SpecError(f"dataset must be a built-in name, {{ path = \"file.npz\" }} or "
-                          f"{{ images = \"folder/\" }}. Received: dataset={S._short(dict(ds))}")
+        raise S.SpecError(f"dataset must be a built-in name ({', '.join(sorted(data_mod.DATASETS))}"
+                          f"), {{ path = \"file.npz\" }} or {{ images = \"folder/\" }}. "
+                          f"Received: dataset={S._short(dict(ds))}")
+    S._check_keys("dataset.", ds, DATA_KEYS)
     name = ds.get("name")
     if name is not None and not isinstance(name, str):
         raise S.SpecError(f"dataset.name must be a string. Received: {S._short(name)}")

@@ -205,16 +205,21 @@ def build(ref: S.ModelRef, input_shape: tuple[int, ...]) -> Any:
 
 
 _build = build  # describe_lines' argument is named build
+_CHECKED: set[tuple[str, tuple[int, ...], int]] = set()  # configs that passed check()
 
 
 def check(cfg: S.Config, input_shape: tuple[int, ...], num_classes: int) -> Any:
-    """Build ``cfg``'s model once and check it fits the data, before any training.
+    """Build ``cfg``'s model once and check it fits the data, before any training; returns
+    the model (None when this config already passed in this process).
 
     Raises:
         SpecError: the builder cannot be imported, raises, returns no keras.Model, does not
             take the data's examples, or has the wrong number of outputs.
     """
     ref = cfg.model
+    key = (S.canonical_json(cfg), tuple(input_shape), num_classes)
+    if key in _CHECKED:  # api.run checks before opening the store, the runner again
+        return None
     model = build(ref, input_shape)
     try:
         out = np.asarray(model(np.zeros((2, *input_shape), np.float32), training=False))
@@ -234,6 +239,7 @@ def check(cfg: S.Config, input_shape: tuple[int, ...], num_classes: int) -> Any:
                           f"output_activation={cfg.output_activation!r}; set output_activation "
                           f"= {name!r} so the loss reads its outputs as "
                           f"{'logits' if name == 'linear' else 'probabilities'}")
+    _CHECKED.add(key)
     return model
 
 
