@@ -288,3 +288,13 @@ def test_images_folder_dataset_in_a_study_file(tmp_path):
                                                                                "test")]
     same = sweeplab.Arrays(arrays[0], labels[0], arrays[1], labels[1], ["cat", "dog"], "x")
     assert same.fingerprint == ref.fingerprint
+
+
+def test_a_bare_builder_is_a_keras_model_and_a_built_model_is_refused_in_one_line():
+    arrays = sweeplab.Arrays(*ob.blobs(), name="blobs")
+    bare = sweeplab.Study.build("b", model=ob.mlp, dataset=arrays, seeds=1)
+    assert bare.base.model.builder == "own_builders:mlp" and bare.base.model.params == ()
+    with pytest.raises(sweeplab.SpecError) as err:
+        sweeplab.Study.build("b", model=ob.mlp(), dataset=arrays, seeds=1)
+    assert "pass the function that builds it" in str(err.value)
+    assert "\n" not in str(err.value)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import itertools
 import json
 import sys
@@ -96,7 +97,8 @@ class Study:
 
         Args:
             model: a preset name (``sweeplab.spec.PRESETS``), a ``Config``, a dict of
-                config fields, or a user's ``sweeplab.KerasModel``; None starts from
+                config fields, or a user's ``sweeplab.KerasModel`` (or its bare builder
+                function); None starts from
                 ``Config()``'s defaults.
             dataset: a built-in name or a user's ``sweeplab.Arrays``.
             epochs, subset: override the model's.
@@ -114,6 +116,8 @@ class Study:
         from sweeplab.usermodels import KerasModel
 
         table: dict[str, Any] = {}
+        if inspect.isfunction(model):  # a bare builder: KerasModel(build) without params
+            model = KerasModel(model)
         if isinstance(model, str):
             table["preset"] = model
         elif isinstance(model, S.Config):
@@ -124,8 +128,9 @@ class Study:
             table.update(model)
         elif model is not None:
             raise S.SpecError(f"model must be a preset name, a Config, a dict of config fields "
-                              f"or sweeplab.KerasModel(build_function, params={{...}}). "
-                              f"Received: model={S._short(model)}")
+                              f"or sweeplab.KerasModel(build_function, params={{...}}) (a "
+                              f"built model cannot be re-seeded: pass the function that builds "
+                              f"it). Received: model={S._short(model)}")
         if isinstance(dataset, Arrays):
             dataset = dataset.ref()
         for key, value in model_fields.items():
