@@ -298,3 +298,16 @@ def test_a_bare_builder_is_a_keras_model_and_a_built_model_is_refused_in_one_lin
         sweeplab.Study.build("b", model=ob.mlp(), dataset=arrays, seeds=1)
     assert "pass the function that builds it" in str(err.value)
     assert "\n" not in str(err.value)
+
+
+def test_until_ci_adds_seeds_to_a_user_model(tmp_path):
+    arrays = sweeplab.Arrays(*ob.blobs(), class_names=["red", "green", "blue"], name="blobs")
+    study = sweeplab.Study.build(
+        "ci", model=sweeplab.KerasModel(ob.mlp, params={"hidden": 4}), dataset=arrays,
+        seeds=2, epochs=1, batch_size=30, optimizer={"name": "adam", "learning_rate": 0.05})
+    res = sweeplab.run(study, store=tmp_path / "c.db", engine="reference", progress=False,
+                       until_ci=0.01, max_seeds=3, min_seeds=2)
+    # a 0.01-point interval is out of reach: it stops at max_seeds with every seed stored
+    assert res.last.ok and res.last.seeds == {"base": 3}, res.last
+    assert "max-seeds 3" in res.last.reason
+    assert sorted(res.runs("ci")["seed"]) == [0, 1, 2]
