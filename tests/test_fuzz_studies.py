@@ -223,7 +223,7 @@ def test_mutated_builtin_studies_give_exit_0_or_one_error_line(tmp_path_factory,
 @pytest.mark.parametrize("text,key", [
     ('[model]\npreset = "mlp-relu-mse"\n[[axes]]\npaths = 1e-320\nvalues = [1]\n',
      "axes[0].paths"),
-    ('dataset = { a = 1 }\n', "model.dataset"),
+    ('dataset = { a = 1 }\n', "dataset must be a built-in name"),
     ('[model]\npreset = ["mlp-relu-mse"]\n', "model.preset"),
     ('[model]\npreset = "mlp-relu-mse"\nlayers = 3\n', "model.layers"),
     ('seeds = 12345678901234567890\n[model]\npreset = "mlp-relu-mse"\n', "seeds"),

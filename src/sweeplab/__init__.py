@@ -12,6 +12,7 @@ Importing sweeplab does not import Keras: the backend is chosen when an engine s
 
 from sweeplab._version import __version__ as __version__  # re-exported
 from sweeplab.api import Compared, Results, open, run
+from sweeplab.data import Arrays, DataError
 from sweeplab.spec import (
     BatchNorm,
     Config,
@@ -24,8 +25,10 @@ from sweeplab.spec import (
     SpecError,
 )
 from sweeplab.study import Axis, Study
+from sweeplab.usermodels import KerasModel
 
 __all__ = [
-    "Axis", "BatchNorm", "Compared", "Config", "Conv2D", "Dense", "Dropout", "Flatten",
-    "MaxPool", "Optimizer", "Results", "SpecError", "Study", "open", "run",
+    "Arrays", "Axis", "BatchNorm", "Compared", "Config", "Conv2D", "DataError", "Dense",
+    "Dropout", "Flatten", "KerasModel", "MaxPool", "Optimizer", "Results", "SpecError",
+    "Study", "open", "run",
 ]

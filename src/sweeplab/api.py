@@ -34,7 +34,6 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from sweeplab import data as data_mod
 from sweeplab import readout
 from sweeplab import spec as S
 from sweeplab import study as st
@@ -229,8 +228,10 @@ def run(
     study = load_study(study, seeds, epochs, subset)
     data_dir = None if data_dir is None else str(data_dir)
     directory = models_dir(store, save_models)
-    # Data problems must surface before a store file is created (the load is cached).
-    data_mod.load(study.base.dataset, data_dir, study.base.subset)
+    # Data and model problems must surface before a store file is created (sweeplab.runner).
+    from sweeplab.runner import preflight
+
+    preflight(study, data_dir, engine or DEFAULT_ENGINE, parallel, log)
     archive = _redefines(study, store, redefine)
     with Store(store) as db, _live(db, mlflow, tensorboard) as live:
         if archive:
@@ -632,7 +633,7 @@ class Results:
         pd = _pandas()
         c = self._one(config)
         runs = list(c.runs)
-        names = list(data_mod.info(c.config["dataset"]).class_names)
+        names = list(S.class_names(c.config))  # a user's data has its own
         if seed is not None:
             runs = [r for r in runs if r.seed == seed]
         if not runs:
@@ -737,7 +738,7 @@ class Results:
 
     def class_names(self, config: str) -> tuple[str, ...]:
         """The class names of the config's dataset (output i is class_names[i])."""
-        return data_mod.info(self._one(config).config["dataset"]).class_names
+        return S.class_names(self._one(config).config)  # a user's data: its own
 
     def predict(self, config: str, seed: int, images: np.ndarray) -> np.ndarray:
         """The run's model outputs for ``images`` (N, H, W[, C]; uint8 or [0, 1] floats),

@@ -314,6 +314,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
         print(f"{v.name}: {v.runs_done}/{v.runs_total} runs done, {len(v.configs)} configs x "
               f"{len(seeds)} seeds x {d.get('epochs')} epochs "
               f"({d.get('dataset')}{f', subset {subset}' if subset else ''})")
+        if v.configs:  # a user's model and data, without building it (issue 20)
+            from sweeplab.usermodels import describe_lines
+            print("".join(f"  {x}\n" for x in describe_lines(v.configs[0].config, build=False)),
+                  end="")
         for c in v.configs:
             n = c.counts
             interrupted = interrupted or bool(n.get("interrupted"))
@@ -346,6 +350,8 @@ def cmd_show(args: argparse.Namespace) -> int:
         h, cfg, results = c.config_hash, c.config, c.runs
         print(f"{c.name}  [{h}]")
         print(f"  {S.describe(S.config_from_dict(cfg))}")
+        from sweeplab.usermodels import describe_lines  # a user's model/data (issue 20)
+        print("".join(f"  {line}\n" for line in describe_lines(cfg)), end="")
         print(f"  dataset {cfg['dataset']}"
               f"{', subset ' + str(cfg['subset']) if cfg.get('subset') else ''}; "
               f"{len(results)} finished runs (seeds {[r.seed for r in results]})")
@@ -378,7 +384,7 @@ def _print_run_diagnostics(cfg: dict, results) -> None:
     from sweeplab.analysis.diagnostics import diagnose
     from sweeplab.analysis.explain import run_line
 
-    names = data_mod.DATASETS[cfg["dataset"]].class_names
+    names = S.class_names(cfg)  # a user's data has its own (issue 20)
     print("  diagnostics per run (`sweeplab diagnose` explains them):")
     for r in results:
         print(f"    {run_line(diagnose(r), names)}")
@@ -394,7 +400,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     study = configs[0].study if configs else None
     ordered = study is not None and ordered_axes(res.view(study).definition)
     for c in configs:
-        names = data_mod.DATASETS[c.config["dataset"]].class_names
+        names = S.class_names(c.config)  # a user's data has its own (issue 20)
         print("\n".join(report_lines(f"{c.name} [{c.config_hash[:10]}]", c.runs, names)))
     for line in sweep_lines([(c.name, c.runs) for c in configs], ordered):
         print(line)

@@ -1,14 +1,22 @@
 """Datasets: where they are found, how they are read, and small subsets.
 
-Knows nothing of models. Every dataset comes out the same way: float32 pixels in
-[0, 1] with a channel axis (N, H, W, C), integer labels (N,), class names.
+Knows nothing of models. Every dataset comes out the same way: float32 examples
+(images (N, H, W, C) or feature vectors (N, F)), integer labels (N,), class names.
+Scaling is by dtype and recorded: uint8 is divided by 255, floats are used as given.
+
+A user's own data (:class:`Arrays`, a ``.npz`` file, a folder of images) is identified by a
+fingerprint of its content, never by its name; a built-in file whose arrays are not the
+standard ones (``STANDARD_MD5``) is fingerprinted the same way, so it cannot pass for them.
 """
 
 from __future__ import annotations
 
 import functools
+import hashlib
+import json
 import os
 import zipfile
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -59,6 +67,19 @@ DATASETS: dict[str, DatasetInfo] = {
 }
 
 
+# MD5 of arr.tobytes() of (x_train, y_train, x_test, y_test) as distributed (the raw uint8
+# arrays; /work/shared/data/README.md lists them). A file with other arrays is not the dataset.
+STANDARD_MD5: dict[str, tuple[str, str, str, str]] = {
+    "mnist": ("6510e85a72c3e9475c492d559d3770d2", "e86ee40d66677c011a9abda399ec8c4d",
+              "240610fa99e73bfa49df8e7fc24d3206", "073c3904dfbd3e141ff8aa01cfde6b15"),
+    "fashion_mnist": ("f209073e486d5113ebe2cc431d4df862", "3236f6424fc25388b2834cb19942cf7e",
+                      "b7656a891b218fc13e45205c48a92cae", "8dea97a4e78c1bd1b5a6e8efbb870b6e"),
+    "cifar10": ("17e2cb5a4119d89a4a13e02b91701bff", "69c5f3349be54915edfca558b72ad888",
+                "6d2714505047e13831cd876923568712", "251f18ce75337ae9ca5d0dbd7ea62cf4"),
+}
+SPLITS = ("x_train", "y_train", "x_test", "y_test")
+
+
 class DataError(Exception):
     """A dataset could not be found or read. The message says where and how to fix it."""
 
@@ -75,6 +96,8 @@ class Dataset:
     class_names: tuple[str, ...]  # label i is class_names[i]
     source: str  # file(s) or "keras.datasets" it came from
     subset: int | None = None  # images per split kept by the stratified subset, None = all
+    fingerprint: str = ""  # content hash (see fingerprint()); "" = the standard built-in data
+    scaling: str = "uint8/255"  # how x was scaled: "uint8/255" or "as given" (floats)
 
     @property
     def num_classes(self) -> int:
@@ -203,10 +226,21 @@ def _prepare(x: np.ndarray, y: np.ndarray, subset: int | None) -> tuple[np.ndarr
     if subset is not None:
         idx = stratified_indices(y, subset)
         x, y = x[idx], y[idx]
-    x = x.astype(np.float32) / np.float32(255.0)
+    x = scale(x)
     if x.ndim == 3:
         x = x[..., None]
     return np.ascontiguousarray(x), y
+
+
+def scale(x: np.ndarray) -> np.ndarray:
+    """float32 examples: uint8 divided by 255, floats as given (never divided twice)."""
+    if x.dtype == np.uint8:
+        return x.astype(np.float32) / np.float32(255.0)
+    return x.astype(np.float32)
+
+
+def scaling_of(x: np.ndarray) -> str:
+    return "uint8/255" if x.dtype == np.uint8 else "as given"
 
 
 def load(
@@ -230,6 +264,8 @@ def load(
     """
     if subset is not None and (not isinstance(subset, int) or subset < 10):
         raise DataError(f"subset must be an integer >= 10. Received: subset={subset!r}")
+    if name in _USER:  # a user's data made known in this process (Arrays, a study file's)
+        return _USER[name].subset(subset)
     return _load_cached(name, str(data_dir) if data_dir is not None else None, subset,
                         allow_download, os.environ.get(ENV_VAR))
 
@@ -251,9 +287,12 @@ def _load_cached(name: str, data_dir: str | None, subset: int | None,
     else:
         raise DataError(_not_found_message(name, data_dir, None))
     _check_arrays(meta, source, arrays)
+    md5 = _md5s_cached(paths, arrays) if paths is not None else _md5s(arrays)
+    standard = name not in STANDARD_MD5 or md5 == STANDARD_MD5[name]
     x_train, y_train = _prepare(arrays[0], arrays[1], subset)
     x_test, y_test = _prepare(arrays[2], arrays[3], subset)
-    return Dataset(name, x_train, y_train, x_test, y_test, meta.class_names, source, subset)
+    return Dataset(name, x_train, y_train, x_test, y_test, meta.class_names, source, subset,
+                   "" if standard else _combine(arrays, md5), scaling_of(arrays[0]))
 
 
 def _not_found_message(name: str, data_dir: str | None, err: Exception | None) -> str:
@@ -297,3 +336,270 @@ def describe(name: str, data_dir: str | os.PathLike | None = None) -> dict:
         test_counts=np.bincount(ds.y_test, minlength=len(meta.class_names)).tolist(),
     )
     return row
+
+
+# --- fingerprints -----------------------------------------------------------------------
+
+def _md5s(arrays: Sequence[np.ndarray]) -> tuple[str, ...]:
+    """MD5 of each array's raw bytes (``arr.tobytes()``, as STANDARD_MD5 lists them)."""
+    return tuple(hashlib.md5(np.ascontiguousarray(a).reshape(-1).view(np.uint8)).hexdigest()
+                 for a in arrays)
+
+
+def _combine(arrays: Sequence[np.ndarray], md5: Sequence[str]) -> str:
+    """The fingerprint: sha256 over each array's dtype, shape and MD5, 16 hex digits."""
+    text = json.dumps([[a.dtype.str, list(a.shape), m] for a, m in zip(arrays, md5,
+                                                                       strict=True)])
+    return hashlib.sha256(text.encode()).hexdigest()[:16]
+
+
+def fingerprint(arrays: Sequence[np.ndarray]) -> str:
+    """A content hash of (x_train, y_train, x_test, y_test): equal arrays, equal hash."""
+    return _combine(arrays, _md5s(arrays))
+
+
+def _cache_file() -> Path:
+    return Path(os.environ.get("XDG_CACHE_HOME") or "~/.cache").expanduser() / "sweeplab" / \
+        "fingerprints.json"
+
+
+def _md5s_cached(paths: Sequence[Path], arrays: Sequence[np.ndarray]) -> tuple[str, ...]:
+    """The arrays' MD5s, remembered by the files' paths, sizes and modification times (a
+    changed file has another size or mtime), so a big dataset is hashed once per machine."""
+    stats = [os.stat(p) for p in paths]
+    key = json.dumps([[str(Path(p).resolve()), s.st_size, s.st_mtime_ns]
+                      for p, s in zip(paths, stats, strict=True)])
+    cache_file = _cache_file()
+    try:
+        cache = json.loads(cache_file.read_text())
+    except (OSError, ValueError):
+        cache = {}
+    if isinstance(cache.get(key), list):
+        return tuple(cache[key])
+    md5 = _md5s(arrays)
+    cache[key] = list(md5)
+    try:  # a read-only home only costs hashing again next time
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_suffix(f".{os.getpid()}.tmp")
+        tmp.write_text(json.dumps(cache))
+        os.replace(tmp, cache_file)
+    except OSError:
+        pass
+    return md5
+
+
+# --- a user's own data ------------------------------------------------------------------
+
+_USER: dict[str, Arrays] = {}  # name -> the user's data made known in this process
+_BY_PRINT: dict[str, Arrays] = {}  # fingerprint -> the same
+
+
+def _refuse(where: str, problem: str) -> None:
+    raise DataError(f"{where}: {problem}")
+
+
+class Arrays:
+    """A user's dataset: ``Study.build(..., dataset=Arrays(x_train, y_train, x_test, y_test))``.
+
+    Examples are images (N, H, W, C) or (N, H, W), or feature vectors (N, F); uint8 is
+    divided by 255, floats are used as given. Labels are integers 0..K-1.
+
+    Args:
+        class_names: label i is class_names[i] (default: "0", "1", ... up to the largest label).
+        name: shown in tables and reports; the identity is the content's fingerprint.
+
+    Raises:
+        DataError: one line naming the split and the problem (mismatched lengths, labels out
+            of range, NaN/inf, an empty split, a class without test examples, ...).
+    """
+
+    def __init__(self, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,
+                 y_test: np.ndarray, class_names: Sequence[str] | None = None,
+                 name: str = "arrays", source: str = ""):
+        if not isinstance(name, str) or not name.isprintable() or not name.strip():
+            raise DataError(f"name must be a one-line string. Received: name={name!r}")
+        if name in DATASETS:
+            raise DataError(f"name {name!r} is a built-in dataset's; give your data another "
+                            "name (its identity is its content, the name is for people)")
+        raw = [np.asarray(a) for a in (x_train, y_train, x_test, y_test)]
+        where = f"dataset {name!r}" + (f" ({source})" if source else "")
+        for split, x, y in (("train", raw[0], raw[1]), ("test", raw[2], raw[3])):
+            _check_split(where, split, x, y)
+        if raw[0].shape[1:] != raw[2].shape[1:]:
+            _refuse(where, f"x_train examples have shape {raw[0].shape[1:]} but x_test "
+                    f"examples {raw[2].shape[1:]}; both splits need the same shape")
+        top = int(max(raw[1].max(), raw[3].max()))
+        names = tuple(str(i) for i in range(top + 1)) if class_names is None else tuple(
+            str(c) for c in class_names)
+        if len(names) < 2:
+            _refuse(where, f"a classifier needs at least 2 classes. Received: {len(names)}")
+        for split, y in (("train", raw[1]), ("test", raw[3])):
+            if y.max() >= len(names):
+                _refuse(where, f"{split} split: labels go up to {int(y.max())} but there are "
+                        f"{len(names)} class names; labels must be in 0..{len(names) - 1}")
+            missing = np.setdiff1d(np.arange(len(names)), y)
+            if missing.size:
+                c = int(missing[0])
+                _refuse(where, f"{split} split has no example of class {c} ({names[c]!r}); "
+                        "every class needs examples in both splits to be measured")
+        self.name = name
+        self.source = source
+        self.class_names = names
+        self.fingerprint = fingerprint(raw)
+        self.scaling = scaling_of(raw[0])
+        x_tr, y_tr = _prepare(raw[0], raw[1], None)
+        x_te, y_te = _prepare(raw[2], raw[3], None)
+        self.dataset = Dataset(name, x_tr, y_tr, x_te, y_te, names, source or "arrays",
+                               None, self.fingerprint, self.scaling)
+        _USER[name] = self
+        _BY_PRINT[self.fingerprint] = self
+
+    @property
+    def shape(self) -> tuple[int, ...]:
+        return tuple(self.dataset.x_train.shape[1:])
+
+    def ref(self) -> dict:
+        """The config's ``data`` dict (sweeplab.spec.DataRef)."""
+        return {"name": self.name, "fingerprint": self.fingerprint, "shape": list(self.shape),
+                "class_names": list(self.class_names), "scaling": self.scaling,
+                "source": self.source}
+
+    def subset(self, n: int | None) -> Dataset:
+        d = self.dataset
+        if n is None:
+            return d
+        i, j = stratified_indices(d.y_train, n), stratified_indices(d.y_test, n)
+        return Dataset(d.name, d.x_train[i], d.y_train[i], d.x_test[j], d.y_test[j],
+                       d.class_names, d.source, n, d.fingerprint, d.scaling)
+
+    def __repr__(self) -> str:
+        return (f"Arrays({self.name!r}, train {self.dataset.x_train.shape}, test "
+                f"{self.dataset.x_test.shape}, {len(self.class_names)} classes, "
+                f"{self.scaling}, fingerprint {self.fingerprint})")
+
+
+def _check_split(where: str, split: str, x: np.ndarray, y: np.ndarray) -> None:
+    xn, yn = f"x_{split}", f"y_{split}"
+    if x.ndim not in (2, 3, 4):
+        _refuse(where, f"{xn} must be images (N, H, W[, C]) or feature vectors (N, F). "
+                f"Received: shape {x.shape}")
+    if x.dtype != np.uint8 and not np.issubdtype(x.dtype, np.floating):
+        _refuse(where, f"{xn} must be uint8 (divided by 255) or float (used as given). "
+                f"Received: dtype {x.dtype}")
+    if y.ndim == 2 and y.shape[1] == 1:
+        y = y.reshape(-1)
+    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
+        _refuse(where, f"{yn} must be integer class labels of shape (N,). "
+                f"Received: dtype {y.dtype}, shape {y.shape}")
+    if len(x) == 0 or len(y) == 0:
+        _refuse(where, f"{split} split is empty ({xn} has {len(x)} examples)")
+    if len(x) != len(y):
+        _refuse(where, f"{split} split: {xn} has {len(x)} examples but {yn} has {len(y)} "
+                "labels; they must be equal")
+    if y.min() < 0:
+        _refuse(where, f"{split} split: {yn} holds a negative label ({int(y.min())}); "
+                "labels must be in 0..K-1")
+    if x.dtype != np.uint8:
+        bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
+        if bad:
+            _refuse(where, f"{split} split: {xn} holds {bad} NaN or infinite values")
+
+
+def read_npz(path: str | os.PathLike, name: str | None = None) -> Arrays:
+    """A user's ``.npz`` (x_train, y_train, x_test, y_test, optional class_names).
+
+    Raises:
+        DataError: unreadable file, missing arrays, or bad data (one line).
+    """
+    p = Path(path)
+    if not p.is_file():
+        raise DataError(f"dataset file {p} does not exist")
+    arr = _read_npz(p, SPLITS)
+    try:
+        with np.load(p, allow_pickle=False) as archive:
+            names = archive["class_names"].tolist() if "class_names" in archive.files else None
+    except ValueError as err:
+        raise DataError(f"{p}: class_names must be an array of strings ({err})") from None
+    return Arrays(*(arr[k] for k in SPLITS), class_names=names, name=name or p.stem,
+                  source=str(p.resolve()))
+
+
+def read_images(folder: str | os.PathLike, name: str | None = None) -> Arrays:
+    """A folder ``DIR/train/<class>/*`` and ``DIR/test/<class>/*`` of images, read with
+    Keras' ``image_dataset_from_directory`` (classes in alphabetical order, uint8 pixels).
+
+    Raises:
+        DataError: no such folder, a split missing, or the two splits' classes differ.
+    """
+    from sweeplab.backend import keras
+
+    root = Path(folder)
+    out, names = [], None
+    for split in ("train", "test"):
+        d = root / split
+        if not d.is_dir():
+            raise DataError(f"image folder {root} needs {split}/<class>/ subfolders; "
+                            f"{d} is missing")
+        try:
+            ds = keras().utils.image_dataset_from_directory(
+                d, labels="inferred", label_mode="int", batch_size=None, shuffle=False,
+                image_size=_image_size(d), color_mode=_color_mode(d), verbose=False)
+        except ValueError as err:
+            raise DataError(f"image folder {d}: {str(err).splitlines()[0]}") from None
+        if names is not None and list(ds.class_names) != names:
+            raise DataError(f"image folder {root}: train classes {names} but test classes "
+                            f"{list(ds.class_names)}; both splits need the same classes")
+        names = list(ds.class_names)
+        xs, ys = zip(*[(np.asarray(x), np.asarray(y)) for x, y in ds], strict=True) if len(
+            ds) else ((), ())
+        out += [np.stack(xs).astype(np.uint8) if xs else np.zeros((0, 1, 1, 1), np.uint8),
+                np.asarray(ys, np.int64)]
+    return Arrays(*out, class_names=names, name=name or root.name, source=str(root.resolve()))
+
+
+def _first_image(d: Path) -> Path:
+    for p in sorted(d.rglob("*")):
+        if p.is_file():
+            return p
+    raise DataError(f"image folder {d} holds no images")
+
+
+def _image_size(d: Path) -> tuple[int, int]:
+    """The first image's size: Keras resizes every image to it (it needs one size)."""
+    from PIL import Image
+
+    with Image.open(_first_image(d)) as im:
+        return im.height, im.width
+
+
+def _color_mode(d: Path) -> str:
+    from PIL import Image
+
+    with Image.open(_first_image(d)) as im:
+        return "grayscale" if im.mode in ("L", "1", "I;16") else "rgb"
+
+
+def arrays_for(ref: dict) -> Arrays:
+    """The user's data named by a config's ``data`` dict: already in this process, or read
+    again from its file or folder (and checked to be the same content).
+
+    Raises:
+        DataError: not in this process and no file to read, or the file changed.
+    """
+    have = _BY_PRINT.get(ref["fingerprint"])
+    if have is not None:
+        return have
+    source = ref.get("source", "")
+    if not source:
+        raise DataError(f"dataset {ref['name']!r} was given as arrays in another process; "
+                        "pass the same Arrays (sweeplab.Arrays) to run it again")
+    if ref["name"] in DATASETS:
+        raise DataError(f"dataset {ref['name']!r} from {source} is not the standard data; "
+                        "run it with that --data-dir")
+    p = Path(source)
+    arrays = read_images(p, ref["name"]) if p.is_dir() else read_npz(p, ref["name"])
+    if arrays.fingerprint != ref["fingerprint"]:
+        raise DataError(f"{source} changed since the study was defined (fingerprint "
+                        f"{arrays.fingerprint}, the study's {ref['fingerprint']}); load the "
+                        "study again: the new content is a new dataset")
+    return arrays

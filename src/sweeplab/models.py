@@ -9,11 +9,17 @@ from sweeplab.backend import keras
 
 
 def build_model(cfg: S.Config, input_shape: tuple[int, ...], num_classes: int) -> Any:
-    """A fresh, uncompiled ``keras.Sequential`` for ``cfg``.
+    """A fresh, uncompiled model for ``cfg``: a ``keras.Sequential`` for a layer spec, or
+    whatever the user's builder returns (:mod:`sweeplab.usermodels`). Every engine builds
+    its models here.
 
     Weights come from Keras' default initialisers, so they depend only on the
     seed set beforehand (:func:`sweeplab.backend.seed_everything`).
     """
+    if cfg.model is not None:
+        from sweeplab import usermodels
+
+        return usermodels.build(cfg.model, tuple(input_shape))
     k = keras()
     layers: list[Any] = [k.Input(shape=tuple(input_shape))]
     for layer in cfg.layers:

@@ -123,6 +123,8 @@ class StudyView:
 
     @property
     def class_names(self) -> tuple[str, ...]:
+        if self.definition.get("data"):  # a user's data: its own classes (sweeplab.data)
+            return tuple(self.definition["data"]["class_names"])
         meta = data_mod.DATASETS.get(self.dataset)
         return meta.class_names if meta else tuple(str(i) for i in range(10))
 

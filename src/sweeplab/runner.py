@@ -18,7 +18,7 @@ from typing import Protocol
 from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.backend import library_versions
-from sweeplab.engines import DEFAULT_ENGINE, get_engine
+from sweeplab.engines import DEFAULT_ENGINE, Engine, get_engine
 from sweeplab.executors import Executor, Group, make_executor
 from sweeplab.progress import Progress
 from sweeplab.results import EpochRecord, RunResult
@@ -67,6 +67,84 @@ def _group_size(eng, planned: list[PlannedConfig], dataset, n_seeds: int) -> int
     return max(1, max(size(p.config, dataset, n_seeds) for p in planned))
 
 
+_SAID: set[str] = set()  # non-standard built-in files already told about in this process
+
+
+def load_data(study: Study, data_dir: str | None = None,
+              log: Callable[[str], None] | None = None) -> tuple[Study, data_mod.Dataset]:
+    """The study's data, and the study as it is run and stored.
+
+    A built-in name whose file is not the standard data (its arrays' MD5s differ from the
+    official ones) becomes that data: its fingerprint enters every config's hash, so it never
+    reuses the standard dataset's runs. This is said in one line (``log``, else stderr).
+
+    Raises:
+        DataError: the data cannot be found or read, or is invalid.
+    """
+    base = study.base
+    if base.data is not None:
+        arrays = data_mod.arrays_for(S.config_to_dict(base)["data"])
+        return study, arrays.subset(base.subset)
+    ds = data_mod.load(base.dataset, data_dir, base.subset)
+    if not ds.fingerprint:
+        return study, ds
+    ref = S.DataRef(ds.name, ds.fingerprint, tuple(ds.image_shape), tuple(ds.class_names),
+                    ds.scaling, ds.source)
+    if ds.source not in _SAID:
+        _SAID.add(ds.source)
+        line = (f"{ds.source} is not the standard {ds.name} (its arrays differ from the official "
+                f"ones): its runs are stored as dataset {ds.name} with fingerprint "
+                f"{ds.fingerprint}, apart from the standard {ds.name}'s")
+        if log is not None:
+            log(line)
+        else:
+            import sys
+
+            print(f"sweeplab: {line}", file=sys.stderr)
+    return dataclasses.replace(study, base=dataclasses.replace(base, data=ref)), ds
+
+
+def check_models(planned: Sequence[PlannedConfig], dataset: data_mod.Dataset,
+                 engine: str) -> None:
+    """Build every user model once (sweeplab.usermodels.check) before anything is stored.
+
+    Raises:
+        SpecError: a builder that cannot be imported, raises, or does not fit the data.
+        ValueError: an engine that cannot train a user's model (fast: layer specs only).
+    """
+    custom = [p for p in planned if p.config.model is not None]
+    if not custom:
+        return
+    if engine == "fast":
+        raise ValueError("engine 'fast' trains layer specs only; a model builder needs "
+                         "'reference', 'jax' or 'auto'")
+    from sweeplab import usermodels
+    from sweeplab.backend import seed_everything
+
+    seed_everything(0)
+    seen = set()
+    for p in custom:
+        key = S.canonical_json(p.config)
+        if key not in seen:
+            seen.add(key)
+            usermodels.check(p.config, tuple(dataset.image_shape), dataset.num_classes)
+
+
+def preflight(study: Study, data_dir: str | None = None, engine: str = DEFAULT_ENGINE,
+              parallel: int | None = None, log: Callable[[str], None] | None = None
+              ) -> tuple[Study, data_mod.Dataset, Engine, list[PlannedConfig]]:
+    """Everything checked before a store is opened: the engine, the data, every user model.
+
+    Returns:
+        The study as it is stored (see :func:`load_data`), its data, the engine and the grid.
+    """
+    eng = get_engine(engine, parallel, custom=study.base.model is not None)
+    study, dataset = load_data(study, data_dir, log)
+    planned = expand(study)
+    check_models(planned, dataset, eng.name)
+    return study, dataset, eng, planned
+
+
 def prepare(study: Study, store: Store,
             planned: list[PlannedConfig] | None = None) -> list[PlannedConfig]:
     """Expand the study (unless ``planned`` is its expansion) and record it in the store."""
@@ -109,11 +187,10 @@ def run_study(
         ExecutorError: ``ray`` is set and Ray is missing or the cluster unreachable.
     """
     t0 = time.perf_counter()
-    eng = get_engine(engine, parallel)
-    planned = expand(study)
+    # Data and models first: a missing file or a broken builder must stop us before the
+    # store changes.
+    study, dataset, eng, planned = preflight(study, data_dir, engine, parallel, log)
     trainable = [p for p in planned if only is None or p.hash in only]
-    # Load the data first: a missing or corrupt file must stop us before the store changes.
-    dataset = data_mod.load(study.base.dataset, data_dir, study.base.subset)
     prepare(study, store, planned)
     done = {p.hash: store.done_seeds(p.hash) for p in planned}
     total = len(trainable) * len(study.seeds)
@@ -257,6 +334,7 @@ def run_until_ci(
         raise ValueError(f"max_seeds must be >= 2, seeds_per_round >= 1 and min_seeds in "
                          f"[2, max_seeds]. Received: max_seeds={max_seeds}, "
                          f"seeds_per_round={seeds_per_round}, min_seeds={min_seeds}")
+    study = load_data(study, kwargs.get("data_dir"), kwargs.get("log"))[0]  # hashes as stored
     seeds = tuple(study.seeds[:max_seeds])
     planned = expand(study)
     active = {p.hash for p in planned}

@@ -19,7 +19,6 @@ from typing import Any
 
 import numpy as np
 
-from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.results import RunResult
 from sweeplab.store import Store
@@ -40,8 +39,7 @@ def build(cfg: S.Config, weights: Sequence[np.ndarray] | None = None) -> Any:
     """The config's Keras model (uncompiled), with ``weights`` (``get_weights()`` order) set."""
     from sweeplab import models
 
-    meta = data_mod.info(cfg.dataset)
-    model = models.build_model(cfg, meta.shape, len(meta.class_names))
+    model = models.build_model(cfg, S.input_shape(cfg), len(S.class_names(cfg)))
     if weights is not None:
         model.set_weights(list(weights))
     return model
@@ -77,6 +75,8 @@ def load(path: str | os.PathLike, cfg: S.Config | None = None) -> Any:
                          "run again with --save-models to recreate it.")
     if not zipfile.is_zipfile(path):
         raise ModelError(f"{path} is not a .keras model file (not a zip archive).")
+    if cfg is not None and cfg.model is not None:  # a user's builder: rebuilt, weights loaded
+        return _load_weights_into(build(cfg), path, cfg)
     try:
         model = keras().models.load_model(path, safe_mode=True, compile=False)
     except Exception as err:  # Keras raises ValueError, OSError, zipfile errors, ...
@@ -87,6 +87,18 @@ def load(path: str | os.PathLike, cfg: S.Config | None = None) -> Any:
         raise ModelError(f"{path} holds a model of another architecture than config "
                          f"{S.config_hash(cfg)[:10]} ({S.describe(cfg)}); it is not this "
                          "run's model.")
+    return model
+
+
+def _load_weights_into(model: Any, path: Path, cfg: S.Config) -> Any:
+    """A user's model is rebuilt by calling its builder and only the weights are read from
+    the file, so no code or layer config from the file is ever deserialised."""
+    try:
+        model.load_weights(path)
+    except Exception as err:  # a file of another architecture: shapes or layers differ
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0][:200]
+        raise ModelError(f"{path} does not hold weights of config {S.config_hash(cfg)[:10]} "
+                         f"({S.describe(cfg)}): {first}") from err
     return model
 
 

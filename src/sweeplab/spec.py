@@ -115,6 +115,39 @@ class Optimizer:
 
 
 @dataclass(frozen=True)
+class ModelRef:
+    """A user's model builder: ``build(**params)`` returns an uncompiled ``keras.Model``."""
+
+    builder: str  # "package.module:function" or "path/file.py:function", as the user gave it
+    params: tuple[tuple[str, Any], ...] = ()  # the builder's keyword arguments, sorted by name
+    version: str | None = None  # the user's pin of the builder's code (None: its source hash)
+    source: str = ""  # sha256 of the builder's source (inspect.getsource), 16 hex digits
+    path: str = ""  # the file a "file.py:function" builder is loaded from (not its identity)
+    name: str = ""  # display name (not its identity)
+
+    def identity(self) -> dict[str, Any]:
+        """What makes two builders the same model: path, params, and code or its pin."""
+        code = {"version": self.version} if self.version is not None else {"source": self.source}
+        return {"builder": self.builder, "params": dict(self.params), **code}
+
+
+@dataclass(frozen=True)
+class DataRef:
+    """A user's arrays (or a built-in name whose file is not the standard data)."""
+
+    name: str  # display name, e.g. "blobs"
+    fingerprint: str  # sha256 over the arrays' dtypes, shapes and bytes, 16 hex digits
+    shape: tuple[int, ...]  # one example: (H, W, C) image or (F,) feature vector
+    class_names: tuple[str, ...]  # label i is class_names[i]
+    scaling: str  # "uint8/255" (pixels divided by 255) or "as given" (floats)
+    source: str = ""  # file or folder read ("" for arrays given in Python; not its identity)
+
+    def identity(self) -> dict[str, Any]:
+        return {"name": self.name, "fingerprint": self.fingerprint, "shape": list(self.shape),
+                "class_names": list(self.class_names), "scaling": self.scaling}
+
+
+@dataclass(frozen=True)
 class Config:
     """Everything that decides a run except the seed."""
 
@@ -126,6 +159,10 @@ class Config:
     batch_size: int = 32  # images per gradient step
     epochs: int = 5  # passes over the training set
     subset: int | None = None  # stratified images per split (None = the whole dataset)
+    # A user's model builder instead of ``layers`` (then output_activation says what the
+    # builder's last layer gives: softmax probabilities or linear logits).
+    model: ModelRef | None = None
+    data: DataRef | None = None  # a user's data instead of the built-in ``dataset``
 
 
 # --- validation -----------------------------------------------------------------------
@@ -148,6 +185,12 @@ def _short(value: Any, limit: int = 80) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages (always one line)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
+def _str(where: str, value: Any, allowed: str = "a string") -> str:
+    if not isinstance(value, str):
+        raise SpecError(f"{where} must be {allowed}. Received: {where}={_short(value)}")
+    return value
 
 
 def _int(where: str, value: Any, low: int, high: int | None = None) -> int:
@@ -276,8 +319,14 @@ def config_from_dict(d: Mapping[str, Any], where: str = "") -> Config:
     if not isinstance(d, Mapping):
         raise SpecError(f"{where or 'config'} must be a table. Received: {_short(d)}")
     _check_keys(where, d, CONFIG_KEYS)
-    dataset = d.get("dataset", "mnist")
-    if not isinstance(dataset, str) or dataset not in data_mod.DATASETS:
+    model = None if d.get("model") is None else model_ref_from_dict(d["model"], f"{where}model")
+    data = None if d.get("data") is None else data_ref_from_dict(d["data"], f"{where}data")
+    dataset = d.get("dataset", "mnist" if data is None else data.name)
+    if data is not None:
+        if dataset != data.name:
+            raise SpecError(f"{where}dataset must be the data's name {data.name!r}. "
+                            f"Received: {where}dataset={_short(dataset)}")
+    elif not isinstance(dataset, str) or dataset not in data_mod.DATASETS:
         raise SpecError(
             f"{where}dataset must be one of {_allowed(data_mod.DATASETS)}. "
             f"Received: {where}dataset={_short(dataset)}"
@@ -287,6 +336,10 @@ def config_from_dict(d: Mapping[str, Any], where: str = "") -> Config:
         raise SpecError(f"{where}layers must be a list of layer tables. "
                         f"Received: {where}layers={_short(raw_layers)}")
     layers = tuple(layer_from_dict(x, f"{where}layers[{i}]") for i, x in enumerate(raw_layers))
+    if model is not None and layers:
+        raise SpecError(f"{where}layers and a model builder cannot both be given: the builder "
+                        f"makes the whole model. Received: {len(layers)} layers and "
+                        f"builder {model.builder!r}")
     subset = d.get("subset")
     cfg = Config(
         dataset=dataset,
@@ -298,6 +351,7 @@ def config_from_dict(d: Mapping[str, Any], where: str = "") -> Config:
         batch_size=_int(f"{where}batch_size", d.get("batch_size", 32), 1, MAX_BATCH),
         epochs=_int(f"{where}epochs", d.get("epochs", 5), 1, MAX_EPOCHS),
         subset=None if subset is None else _int(f"{where}subset", subset, 10, MAX_SUBSET),
+        model=model, data=data,
     )
     check_shapes(cfg, where)
     if cfg.loss == "sparse_categorical_crossentropy" and cfg.output_activation not in (
@@ -317,7 +371,9 @@ def check_shapes(cfg: Config, where: str = "") -> list[tuple[int, ...]]:
     Raises:
         SpecError: a layer that cannot follow the previous one.
     """
-    shape: tuple[int, ...] = data_mod.DATASETS[cfg.dataset].shape
+    if cfg.model is not None:
+        return []  # a builder's model is checked by building it (sweeplab.usermodels)
+    shape = input_shape(cfg)
     shapes = []
     weights = 0
     for i, layer in enumerate(cfg.layers):
@@ -374,6 +430,86 @@ def check_shapes(cfg: Config, where: str = "") -> list[tuple[int, ...]]:
     return shapes
 
 
+def input_shape(cfg: Config) -> tuple[int, ...]:
+    """One example's shape: (H, W, C) for images, (F,) for feature vectors."""
+    return cfg.data.shape if cfg.data is not None else data_mod.DATASETS[cfg.dataset].shape
+
+
+def class_names(cfg: Config | Mapping[str, Any]) -> tuple[str, ...]:
+    """The config's class names (label i is class_names[i]); a config or its stored dict."""
+    if isinstance(cfg, Config):
+        cfg = config_to_dict(cfg)
+    if cfg.get("data"):
+        return tuple(cfg["data"]["class_names"])
+    return data_mod.DATASETS[cfg.get("dataset", "mnist")].class_names
+
+
+_PARAM_TYPES = (bool, int, float, str)
+
+
+def _param(where: str, value: Any) -> Any:
+    """A builder parameter: a TOML value (number, string, bool, or a list of them)."""
+    if isinstance(value, (list, tuple)):
+        return tuple(_param(f"{where}[{i}]", v) for i, v in enumerate(value))
+    if not isinstance(value, _PARAM_TYPES) or (isinstance(value, float)
+                                               and not math.isfinite(value)):
+        raise SpecError(f"{where} must be a number, string, bool or a list of them (a value a "
+                        f"study file can hold). Received: {where}={_short(value)}")
+    return value
+
+
+def model_ref_from_dict(d: Any, where: str = "model") -> ModelRef:
+    """A :class:`ModelRef` from its dict (as :func:`config_to_dict` writes it)."""
+    if isinstance(d, ModelRef):
+        return d
+    if not isinstance(d, Mapping):
+        raise SpecError(f"{where} must be a table. Received: {where}={_short(d)}")
+    _check_keys(f"{where}.", d, {"builder", "params", "version", "source", "path", "name"})
+    builder = _str(f"{where}.builder", d.get("builder"),
+                   'a "package.module:function" or "file.py:function" string')
+    if builder.count(":") < 1 or not builder.rpartition(":")[2].isidentifier():
+        raise SpecError(f'{where}.builder must be "package.module:function" or '
+                        f'"path/file.py:function". Received: {where}.builder={_short(builder)}')
+    params = d.get("params", {})
+    if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
+        raise SpecError(f"{where}.params must be a table of keyword arguments. "
+                        f"Received: {where}.params={_short(params)}")
+    version = d.get("version")
+    if version is not None:
+        version = _str(f"{where}.version", version)
+    return ModelRef(builder, tuple(sorted((k, _param(f"{where}.params.{k}", v))
+                                          for k, v in params.items())),
+                    version, _str(f"{where}.source", d.get("source", "")),
+                    _str(f"{where}.path", d.get("path", "")), _str(f"{where}.name",
+                                                                   d.get("name", "")))
+
+
+def data_ref_from_dict(d: Any, where: str = "data") -> DataRef:
+    """A :class:`DataRef` from its dict (as :func:`config_to_dict` writes it)."""
+    if isinstance(d, DataRef):
+        return d
+    keys = {"name", "fingerprint", "shape", "class_names", "scaling", "source"}
+    if not isinstance(d, Mapping) or not keys - {"source"} <= set(d):
+        raise SpecError(f"{where} must be a table with {_allowed(keys)}. "
+                        f"Received: {where}={_short(d)}")
+    _check_keys(f"{where}.", d, keys)
+    shape = d["shape"]
+    if not isinstance(shape, (list, tuple)) or len(shape) not in (1, 3) or not all(
+            isinstance(v, int) and v >= 1 for v in shape):
+        raise SpecError(f"{where}.shape must be [H, W, C] or [F]. "
+                        f"Received: {where}.shape={_short(shape)}")
+    names = d["class_names"]
+    if not isinstance(names, (list, tuple)) or len(names) < 2 or not all(
+            isinstance(n, str) for n in names):
+        raise SpecError(f"{where}.class_names must be a list of at least 2 strings. "
+                        f"Received: {where}.class_names={_short(names)}")
+    return DataRef(_str(f"{where}.name", d["name"]), _str(f"{where}.fingerprint",
+                                                          d["fingerprint"]),
+                   tuple(shape), tuple(names),
+                   _choice(f"{where}.scaling", d["scaling"], ("uint8/255", "as given")),
+                   _str(f"{where}.source", d.get("source", "")))
+
+
 # --- identity -------------------------------------------------------------------------
 
 def config_to_dict(cfg: Config) -> dict[str, Any]:
@@ -387,6 +523,11 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
         "batch_size": cfg.batch_size,
         "epochs": cfg.epochs,
         "subset": cfg.subset,
+        # Only a user's model or data adds keys, so every built-in config keeps its hash.
+        **({"model": {**cfg.model.identity(), "path": cfg.model.path, "name": cfg.model.name}}
+           if cfg.model is not None else {}),
+        **({"data": {**cfg.data.identity(), "source": cfg.data.source}}
+           if cfg.data is not None else {}),
     }
 
 
@@ -403,13 +544,26 @@ def canonical_json(cfg: Config) -> str:
 
 
 def config_hash(cfg: Config) -> str:
-    """A stable identity: sha256 of the canonical JSON, first 16 hex digits."""
-    return hashlib.sha256(canonical_json(cfg).encode()).hexdigest()[:16]
+    """A stable identity: sha256 of the canonical JSON, first 16 hex digits.
+
+    A user's model and data count by what they are (builder path, params, source or pin; the
+    arrays' fingerprint), not by where they were loaded from or what they are called.
+    """
+    d = config_to_dict(cfg)
+    if cfg.model is not None:
+        d["model"] = cfg.model.identity()
+    if cfg.data is not None:
+        d["data"] = cfg.data.identity()
+    return hashlib.sha256(json.dumps(d, sort_keys=True, separators=(",", ":")).encode()
+                          ).hexdigest()[:16]
 
 
 def describe(cfg: Config) -> str:
     """A one-line human summary, e.g. ``flatten > dense(32,relu) > dense(10,softmax) | adam``."""
     parts = []
+    if cfg.model is not None:
+        args = ", ".join(f"{k}={v!r}" for k, v in cfg.model.params)
+        parts.append(f"{cfg.model.name or cfg.model.builder}({args})")
     for layer in cfg.layers:
         if isinstance(layer, Dense):
             parts.append(f"dense({layer.units},{layer.activation})")
@@ -421,8 +575,8 @@ def describe(cfg: Config) -> str:
             parts.append(f"dropout({layer.rate:g})")
         else:
             parts.append(layer.type)
-    n = len(data_mod.DATASETS[cfg.dataset].class_names)
-    parts.append(f"dense({n},{cfg.output_activation})")
+    if cfg.model is None:
+        parts.append(f"dense({len(class_names(cfg))},{cfg.output_activation})")
     opt = cfg.optimizer
     extra = f", momentum={opt.momentum:g}" if opt.name == "sgd" and opt.momentum else ""
     return (f"{' > '.join(parts)} | {cfg.loss} | {opt.name}(lr={opt.learning_rate:g}{extra}) "

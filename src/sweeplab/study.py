@@ -17,12 +17,21 @@ A study file (TOML)::
     paths = ["layers.1.units"]  # config fields this axis sets
     values = [8, 32, 128]
     scale = "log2"              # plot hint: linear, log2 or category
+
+A user's own model and data (sweeplab.usermodels, sweeplab.data.Arrays)::
+
+    dataset = { path = "blobs.npz" }      # or { images = "folder/" }; relative to this file
+    [model]
+    builder = "my_models.py:build"        # or "package.module:function"
+    [model.params]
+    width = 16                            # swept as paths = ["model.params.width"]
 """
 
 from __future__ import annotations
 
 import copy
 import dataclasses
+import inspect
 import itertools
 import json
 import sys
@@ -40,8 +49,11 @@ else:  # pragma: no cover
 
 SCALES = ("linear", "log2", "category")
 STUDY_KEYS = {"name", "title", "description", "dataset", "seeds", "epochs", "subset", "model",
-              "axes", "baseline"}
+              "axes", "baseline", "data"}
 MODEL_KEYS = {"preset", "layers", "output_activation", "loss", "optimizer", "batch_size"}
+# A user's builder (sweeplab.usermodels); source, path and name are written by sweeplab.
+BUILDER_KEYS = {"builder", "params", "version", "source", "path", "name"}
+DATA_KEYS = {"path", "images", "name"}
 AXIS_KEYS = {"name", "path", "paths", "values", "labels", "scale"}
 MAX_SEED = 2**31 - 1  # NumPy, TensorFlow and JAX all take a seed of this size
 MAX_SEED_COUNT = 10_000  # seeds per config
@@ -75,8 +87,8 @@ class Study:
     baseline: str | None = None  # label of the config others are compared with (None = first)
 
     @classmethod
-    def build(cls, name: str, *, model: str | S.Config | Mapping[str, Any] | None = None,
-              dataset: str | None = None, seeds: int | Sequence[int] = 10,
+    def build(cls, name: str, *, model: str | S.Config | Mapping[str, Any] | Any = None,
+              dataset: str | Any = None, seeds: int | Sequence[int] = 10,
               epochs: int | None = None, subset: int | None = None,
               axes: Sequence[Axis | Mapping[str, Any]] = (), title: str = "",
               description: str = "", baseline: str | None = None,
@@ -84,9 +96,12 @@ class Study:
         """A validated study from plain Python values (the same checks as a TOML file).
 
         Args:
-            model: a preset name (``sweeplab.spec.PRESETS``), a ``Config``, or a dict of
-                config fields; None starts from ``Config()``'s defaults.
-            dataset, epochs, subset: override the model's.
+            model: a preset name (``sweeplab.spec.PRESETS``), a ``Config``, a dict of
+                config fields, or a user's ``sweeplab.KerasModel`` (or its bare builder
+                function); None starts from
+                ``Config()``'s defaults.
+            dataset: a built-in name or a user's ``sweeplab.Arrays``.
+            epochs, subset: override the model's.
             seeds: a count (seeds 0..N-1) or a list of distinct seeds.
             axes: ``Axis`` objects or dicts as in a study file (``paths`` may be one string).
             model_fields: more config fields to override: ``layers`` (layer objects such
@@ -97,13 +112,27 @@ class Study:
             SpecError: an unknown field or value, an axis path that does not exist, or a
                 grid point that is not a valid config; the message names it.
         """
+        from sweeplab.data import Arrays
+        from sweeplab.usermodels import KerasModel
+
         table: dict[str, Any] = {}
+        if inspect.isfunction(model):  # a bare builder: KerasModel(build) without params
+            model = KerasModel(model)
         if isinstance(model, str):
             table["preset"] = model
         elif isinstance(model, S.Config):
             table.update(S.config_to_dict(model))
-        elif model is not None:
+        elif isinstance(model, KerasModel):
+            table.update(_builder_table(S.config_to_dict(S.Config(model=model.ref))["model"]))
+        elif isinstance(model, Mapping):
             table.update(model)
+        elif model is not None:
+            raise S.SpecError(f"model must be a preset name, a Config, a dict of config fields "
+                              f"or sweeplab.KerasModel(build_function, params={{...}}) (a "
+                              f"built model cannot be re-seeded: pass the function that builds "
+                              f"it). Received: model={S._short(model)}")
+        if isinstance(dataset, Arrays):
+            dataset = dataset.ref()
         for key, value in model_fields.items():
             if key == "layers" and isinstance(value, (list, tuple)):
                 value = [_plain(x) for x in value]
@@ -114,9 +143,11 @@ class Study:
                            ("baseline", baseline)):
             if value is not None:
                 d[key] = value
-        for key in ("dataset", "epochs", "subset"):  # given in the model: top level in a file
+        for key in ("dataset", "epochs", "subset", "data"):  # given in the model: top level
             if key in table:
                 d.setdefault(key, table.pop(key))
+        if isinstance(table.get("model"), Mapping):  # a Config's builder: [model] keys
+            table.update(_builder_table(table.pop("model")))
         if title:
             d["title"] = title
         if description:
@@ -174,6 +205,11 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(x) for x in value]
     return value
+
+
+def _builder_table(model: Mapping[str, Any]) -> dict[str, Any]:
+    """A config's ``model`` dict as a study file's [model] keys (no null: TOML has none)."""
+    return {k: v for k, v in model.items() if v is not None}
 
 
 def _axis_table(axis: Axis | Mapping[str, Any]) -> dict[str, Any]:
@@ -344,8 +380,9 @@ def _text(d: Mapping[str, Any], key: str, where: str = "", *, lines: bool = Fals
 
 # --- dict / TOML ------------------------------------------------------------------------
 
-def study_from_dict(d: Mapping[str, Any], name: str | None = None) -> Study:
-    """Validate a study table (as read from TOML).
+def study_from_dict(d: Mapping[str, Any], name: str | None = None,
+                    base_dir: Path | None = None) -> Study:
+    """Validate a study table (as read from TOML); files it names are relative to ``base_dir``.
 
     Raises:
         SpecError: unknown keys, bad values, or a grid point that is not a valid config.
@@ -362,8 +399,21 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None) -> Study:
     model = d.get("model", {})
     if not isinstance(model, Mapping):
         raise S.SpecError(f"model must be a table. Received: model={S._short(model)}")
-    S._check_keys("model.", model, MODEL_KEYS)
+    S._check_keys("model.", model, MODEL_KEYS | BUILDER_KEYS)
     cfg: dict[str, Any] = {}
+    user_keys = sorted(BUILDER_KEYS & set(model))
+    if user_keys and "builder" not in model:
+        raise S.SpecError(f"model.{user_keys[0]} belongs to a model builder: give "
+                          "model.builder = \"package.module:function\" too")
+    if "builder" in model:
+        from sweeplab.usermodels import ref_from_table
+
+        if "preset" in model:
+            raise S.SpecError("model.preset and model.builder cannot both be given: the "
+                              f"builder makes the whole model. Received: model.preset="
+                              f"{S._short(model['preset'])}")
+        cfg["model"] = ref_from_table(model, base_dir)
+        model = {k: v for k, v in model.items() if k not in BUILDER_KEYS}
     if "preset" in model:
         preset = model["preset"]
         if not isinstance(preset, str) or preset not in S.PRESETS:
@@ -371,9 +421,12 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None) -> Study:
                               f"Received: model.preset={S._short(preset)}")
         cfg = S.config_to_dict(S.preset(preset))
     cfg.update({k: v for k, v in model.items() if k != "preset"})
-    for key in ("dataset", "epochs", "subset"):
+    for key in ("dataset", "epochs", "subset", "data"):
         if key in d:
             cfg[key] = d[key]
+    if isinstance(cfg.get("dataset"), Mapping):
+        cfg["data"] = _data_table(cfg["dataset"], base_dir)
+        cfg["dataset"] = cfg["data"]["name"]
     base = S.config_from_dict(cfg, "model.")
     raw_axes = d.get("axes", [])
     if not isinstance(raw_axes, list):
@@ -403,6 +456,29 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None) -> Study:
         raise S.SpecError(f"baseline must be one of the grid labels "
                           f"{[p.label for p in planned]}. Received: baseline={study.baseline!r}")
     return study
+
+
+def _data_table(ds: Mapping[str, Any], base_dir: Path | None) -> dict[str, Any]:
+    """``dataset = { path = "file.npz" }`` or ``{ images = "dir/" }`` (relative to the study
+    file) as a config's ``data`` dict; a dict with a fingerprint (a stored study, or
+    ``Arrays.ref()``) as it is."""
+    from sweeplab import data as data_mod
+
+    if "fingerprint" in ds:
+        return dict(ds)
+    kinds = [k for k in ("path", "images") if k in ds]
+    if len(kinds) != 1 or not isinstance(ds[kinds[0]], str):
+        raise S.SpecError(f"dataset must be a built-in name ({', '.join(sorted(data_mod.DATASETS))}"
+                          f"), {{ path = \"file.npz\" }} or {{ images = \"folder/\" }}. "
+                          f"Received: dataset={S._short(dict(ds))}")
+    S._check_keys("dataset.", ds, DATA_KEYS)
+    name = ds.get("name")
+    if name is not None and not isinstance(name, str):
+        raise S.SpecError(f"dataset.name must be a string. Received: {S._short(name)}")
+    p = Path(ds[kinds[0]]).expanduser()
+    p = p if p.is_absolute() or base_dir is None else base_dir / p
+    arrays = data_mod.read_npz(p, name) if kinds[0] == "path" else data_mod.read_images(p, name)
+    return arrays.ref()
 
 
 def _axis_from_dict(a: Any, i: int) -> Axis:
@@ -448,6 +524,10 @@ def study_to_dict(study: Study) -> dict[str, Any]:
     if study.description:
         d["description"] = study.description
     d["dataset"] = cfg.pop("dataset")
+    if "data" in cfg:  # a user's data: its fingerprint, shape, classes and source
+        d["data"] = cfg.pop("data")
+    if "model" in cfg:  # a user's builder: its keys go into [model]
+        cfg.update(_builder_table(cfg.pop("model")))
     d["seeds"] = list(study.seeds)
     d["epochs"] = cfg.pop("epochs")
     subset = cfg.pop("subset")
@@ -485,7 +565,7 @@ def load_study_file(path: str | Path) -> Study:
     except tomllib.TOMLDecodeError as err:
         raise S.SpecError(f"{p} is not valid TOML: {err}") from err
     try:
-        return study_from_dict(d, name=p.stem)
+        return study_from_dict(d, name=p.stem, base_dir=p.resolve().parent)
     except S.SpecError as err:
         raise S.SpecError(f"{p}: {err}") from err
 
@@ -554,6 +634,9 @@ def study_to_toml(study: Study) -> str:
     lines += ["", "[model]", "layers = ["]
     lines += [f"    {_toml_value(layer)}," for layer in model.pop("layers")]
     lines.append("]")
+    params = model.pop("params", None)
+    if params is not None:
+        lines.append(f"params = {_toml_value(params)}")
     opt = model.pop("optimizer")
     lines += [f"{k} = {_toml_value(v)}" for k, v in model.items()]
     lines += ["", "[model.optimizer]"] + [f"{k} = {_toml_value(v)}" for k, v in opt.items()]

@@ -77,8 +77,9 @@ def _jax_accelerator() -> bool:
         return False
 
 
-def resolve(name: str) -> str:
-    """The engine ``name`` stands for: ``auto`` becomes ``jax`` or ``fast`` (see ENGINES).
+def resolve(name: str, custom: bool = False) -> str:
+    """The engine ``name`` stands for: ``auto`` becomes ``jax`` or ``fast`` (see ENGINES), or
+    ``jax`` or ``reference`` for a user's model (``custom``: fast trains layer specs only).
 
     In a process whose Keras is already imported, auto keeps to that backend.
     """
@@ -88,17 +89,20 @@ def resolve(name: str) -> str:
 
     from sweeplab import backend
 
-    if "keras" in sys.modules:
-        return "jax" if backend.current() == "jax" else "fast"
-    return "jax" if _jax_accelerator() else "fast"
+    other = "reference" if custom else "fast"
+    if "keras" in sys.modules or (custom and backend.current() == "jax"):
+        return "jax" if backend.current() == "jax" else other
+    return "jax" if _jax_accelerator() else other
 
 
-def get_engine(name: str, parallel: int | None = None, diagnostics: bool = True) -> Engine:
-    """The engine ``name`` (see :func:`_make_engine`), by default wrapped so that every run it
+def get_engine(name: str, parallel: int | None = None, diagnostics: bool = True,
+               custom: bool = False) -> Engine:
+    """The engine ``name`` (see :func:`_make_engine`; ``custom``: for a user's model, see
+    :func:`resolve`), by default wrapped so that every run it
     yields also carries its diagnostics (``sweeplab.engines.probe.measure``: dead units and
     silent classes, measured from the weights on the test set), whichever engine trained it.
     """
-    engine = _make_engine(name, parallel)
+    engine = _make_engine(resolve(name, custom), parallel)
     if not diagnostics:
         return engine
     from sweeplab.engines.probe import DiagnosedEngine

@@ -71,6 +71,10 @@ def probe_liveness(cfg: Any, weights: Sequence[np.ndarray], x: np.ndarray,
     and reduce every ReLU layer to its dead units, batch by batch (a convolution's full
     activations on 10,000 images would not fit in memory).
     """
+    if getattr(cfg, "model", None) is not None:  # a user's builder (sweeplab.usermodels)
+        from sweeplab.usermodels import probe_liveness as probe_user
+
+        return probe_user(cfg, weights, x, num_classes, batch)
     model, multi = _probe_model(cfg, tuple(x.shape[1:]), num_classes)
     model.set_weights([np.asarray(w) for w in weights])
     if len(model.layers) != len(cfg.layers) + 1:

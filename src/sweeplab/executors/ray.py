@@ -148,13 +148,18 @@ class RayExecutor:
         # One more group than the cluster runs at once, so a worker that finishes finds its
         # next task already queued instead of waiting for the driver.
         self.slots = max(1, int(resources.get("CPU", 1) // cpus_per_task)) + 1
-        self._spec = (dataset.name, data_dir, dataset.subset)
+        # A user's data (or a built-in file that is not the standard one) has no file a
+        # worker could find by name: every worker takes the driver's copy.
+        self._spec = None if dataset.fingerprint else (dataset.name, data_dir, dataset.subset)
         self._data = [ray.put(dataset)]  # in a list: a task fetches it only when it needs it
         self._refs: dict[Any, Group] = {}
 
     def submit(self, group: Group) -> None:
+        from sweeplab.usermodels import carried
+
         ref = self._task.remote(self.engine, self.parallel, group.config, group.seeds,
-                                self._spec, self._data, self.cpus_per_task)
+                                self._spec, self._data, self.cpus_per_task,
+                                carried(group.config))
         self._refs[ref] = group
 
     def as_completed(self) -> Iterator[Outcome]:
@@ -215,9 +220,14 @@ def _worker_engine(engine: Any, parallel: int | None, cpus: int) -> Any:
     return _ENGINES[key]
 
 
-def worker_dataset(spec: tuple[str, str | None, int | None], box: list[Any]) -> Dataset:
-    """The worker's own copy of the data when its disk has the files, else the driver's
-    copy from the object store."""
+def worker_dataset(spec: tuple[str, str | None, int | None] | None, box: list[Any]
+                   ) -> Dataset:
+    """The worker's own copy of the data when its disk has the files, else (and always for a
+    user's data: ``spec`` None) the driver's copy from the object store."""
+    if spec is None:
+        import ray
+
+        return ray.get(box[0])
     name, data_dir, subset = spec
     if data_mod.locate(name, data_dir) is not None:
         return data_mod.load(name, data_dir, subset, allow_download=False)
@@ -227,11 +237,17 @@ def worker_dataset(spec: tuple[str, str | None, int | None], box: list[Any]) -> 
 
 
 def train_group(engine: Any, parallel: int | None, config: Config, seeds: tuple[int, ...],
-                data_spec: tuple[str, str | None, int | None], data_box: list[Any],
-                cpus: int = 1) -> list[RunResult]:
+                data_spec: tuple[str, str | None, int | None] | None, data_box: list[Any],
+                cpus: int = 1, builders: dict | None = None) -> list[RunResult]:
     """The Ray task: train ``seeds`` of ``config``; every result names this node (host and
-    Ray node id: one machine can hold several nodes)."""
+    Ray node id: one machine can hold several nodes). ``builders``: a user's model builders
+    defined in the driver's notebook or script, sent by value (sweeplab.usermodels)."""
     import ray
+
+    if builders:
+        from sweeplab.usermodels import register
+
+        register(builders)
 
     dataset = worker_dataset(data_spec, data_box)
     eng = _worker_engine(engine, parallel, cpus)

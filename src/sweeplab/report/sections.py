@@ -264,6 +264,9 @@ def what_was_run(sd: StudyView, store_path: str, data_dir: str | None = None) ->
         else:
             out.append(Text("Model:"))
         out.append(Code(S.describe(base.spec)))
+        from sweeplab.usermodels import describe_lines  # a user's model and data (issue 20)
+
+        out += [Code("\n".join(x)) for x in [describe_lines(base.config)] if x]
     missing = [(c, c.missing) for c in sd.configs if c.missing]
     if missing:
         n_missing = sum(len(m) for _, m in missing)
