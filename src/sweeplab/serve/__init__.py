@@ -76,7 +76,7 @@ def serve(store: str | os.PathLike | Results = DEFAULT_PATH, host: str = DEFAULT
         from IPython.display import IFrame
 
         return IFrame(url, width="100%", height=720)
-    say(f"sweeplab dashboard on {url} (read-only; Ctrl-C stops)")
+    say(f"dashboard on {url} (read-only; Ctrl-C stops)")
     srv.run()
     return None
 

@@ -78,6 +78,13 @@ class Views:
         self._cache: dict[tuple, Any] = {}
         self._version = -1
 
+    def warm(self) -> None:
+        try:
+            for row in self.get("studies"):
+                self.get("study", row["study"], "test_acc")
+        except Exception:  # noqa: BLE001 (a page asking later gets the error in words)
+            pass
+
     def get(self, kind: str, *args: Any) -> Any:
         key = (kind, *args)
         with self._lock:
@@ -199,6 +206,8 @@ def create_app(res: Results) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette) -> AsyncIterator[None]:
         watcher.start()
+        # import pandas/scipy and fill the cache now rather than on the first page
+        threading.Thread(target=views.warm, name="sweeplab-warm", daemon=True).start()
         yield
         watcher.stop()
 

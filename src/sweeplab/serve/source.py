@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import statistics
+from functools import lru_cache
 from typing import Any
 
 from sweeplab.api import METRICS, Results
@@ -42,13 +43,12 @@ def _plain(x: Any) -> Any:
 # --------------------------------------------------------------------- store seam
 
 
-def _bookkeeping(res: Results, study: str) -> dict[str, Any]:
+def _bookkeeping(res: Results, study: str, seeds: set[int]) -> dict[str, Any]:
     """The study's run bookkeeping, as ``sweeplab ls`` counts it: runs per status
     (interrupted = started by a process that is gone), and the rows of the study's seeds
     (start time, wall seconds). Read-only."""
     from sweeplab.store import Store
 
-    seeds = set(res.study(study).seeds)
     with Store(res.path, readonly=True) as store:
         hashes = [c.config_hash for c in store.study_configs(study)]
         counts: dict[str, int] = {}
@@ -59,11 +59,10 @@ def _bookkeeping(res: Results, study: str) -> dict[str, Any]:
     return {"counts": counts, "rows": rows}
 
 
-def _records(res: Results, study: str, config_hash: str) -> list[Any]:
+def _records(res: Results, seeds: set[int], config_hash: str) -> list[Any]:
     """The config's finished RunResults for the study's seeds (for sweeplab.diagnostics)."""
     from sweeplab.store import Store
 
-    seeds = set(res.study(study).seeds)
     with Store(res.path, readonly=True) as store:
         return [r for r in store.results(config_hash) if r.seed in seeds]
 
@@ -74,7 +73,7 @@ def _records(res: Results, study: str, config_hash: str) -> list[Any]:
 def progress(res: Results, study: str, done: int, total: int) -> dict[str, Any]:
     """Running / interrupted / failed counts, when the study started, and an ETA: the runs
     left times the median wall time of a finished run, over the runs training now."""
-    book = _bookkeeping(res, study)
+    book = _bookkeeping(res, study, set(res.study(study).seeds))
     n = {k: book["counts"].get(k, 0) for k in ("running", "interrupted", "failed")}
     started = min((r.started_at for r in book["rows"] if r.started_at), default=None)
     walls = [r.wall_seconds for r in book["rows"] if r.status == "done" and r.wall_seconds]
@@ -97,15 +96,17 @@ def studies(res: Results) -> list[dict[str, Any]]:
     return out
 
 
-def _flags(res: Results, study: str, label: str, config_hash: str) -> list[str]:
-    """The report's diagnostics in words: silent classes, collapse, then explain.flags
-    (dead units, divergence, over-fitting, runs that did not learn)."""
+@lru_cache(maxsize=4096)
+def _flags(path: str, config_hash: str, seeds: tuple[int, ...]) -> tuple[str, ...]:
+    """The report's diagnostics in words for these finished runs: silent classes, collapse,
+    then explain.flags (dead units, divergence, over-fitting, runs that did not learn).
+    Cached: a finished run never changes."""
     from sweeplab import explain
 
-    runs = _records(res, study, config_hash)
+    runs = _records(Results(path), set(seeds), config_hash)
     if not runs:
-        return []
-    e = explain.explain(label, runs)
+        return ()
+    e = explain.explain(config_hash, runs)
     n = len(e.runs)
     out = []
     silent = [d for d in e.runs if d.silent]
@@ -115,7 +116,7 @@ def _flags(res: Results, study: str, label: str, config_hash: str) -> list[str]:
     collapsed = [d for d in e.runs if d.collapsed]
     if collapsed:
         out.append(f"collapsed onto one class in {len(collapsed)} of {n} runs")
-    return out + explain.flags(e)
+    return tuple(out + explain.flags(e))
 
 
 def study(res: Results, name: str, metric: str = "test_acc") -> dict[str, Any]:
@@ -123,15 +124,21 @@ def study(res: Results, name: str, metric: str = "test_acc") -> dict[str, Any]:
     worst seed, flags; the curves (mean and CI per epoch) of every metric; the axes."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}. Allowed: {', '.join(METRICS)}")
-    row = next((r for r in studies(res) if r["study"] == name), None)
-    if row is None:
-        res.configs(name)  # raises the API's "no study ... It has: ..." error
-    spec = res.study(name)
+    spec = res.study(name)  # raises the API's "no study ... It has: ..." error
+    row = next(r for r in res.studies().to_dict("records") if r["study"] == name)
+    done, total = int(row["runs_done"]), int(row["runs_total"])
     axes = [a.name for a in spec.axes]
     configs = res.configs(name).to_dict("records")
-    final = {r["config_hash"]: r for r in res.final(name, metrics=[metric]).to_dict("records")}
     runs = res.runs(name)
     summary = res.summary(name)
+    curves: dict[str, dict[str, Any]] = {}
+    for (h, m), s in summary.sort_values("epoch").groupby(["config_hash", "metric"]):
+        curves.setdefault(h, {})[m] = {k: [_f(v) if k != "epoch" else int(v) for v in s[k]]
+                                       for k in ("epoch", "n", "mean", "ci_low", "ci_high")}
+    # Results.final is this summary at each config's last epoch: the same rows, taken here
+    # from the frame already read instead of summarising the study twice.
+    last = summary[summary["metric"] == metric].sort_values("epoch")
+    final = {h: g.iloc[-1] for h, g in last.groupby("config_hash")}
     out_configs = []
     for c in configs:
         h = c["config_hash"]
@@ -144,20 +151,17 @@ def study(res: Results, name: str, metric: str = "test_acc") -> dict[str, Any]:
                 hi, lo = lo, hi
             best = {"seed": int(hi["seed"]), "value": _f(hi[metric])}
             worst = {"seed": int(lo["seed"]), "value": _f(lo[metric])}
-        curves = {}
-        for m in METRICS:
-            s = summary[(summary["config_hash"] == h) & (summary["metric"] == m)]
-            curves[m] = {k: [_f(v) if k != "epoch" else int(v) for v in s[k]]
-                         for k in ("epoch", "n", "mean", "ci_low", "ci_high")}
         out_configs.append({
             "config": c["config"], "config_hash": h,
             "axes": {a: _plain(c.get(a)) for a in axes},
             "n": int(f.get("n", 0) or 0), "mean": _f(f.get("mean")), "std": _f(f.get("std")),
             "ci_low": _f(f.get("ci_low")), "ci_high": _f(f.get("ci_high")),
-            "best": best, "worst": worst, "curves": curves,
-            "flags": _flags(res, name, c["config"], h)})
+            "best": best, "worst": worst, "curves": curves.get(h, {}),
+            "flags": list(_flags(str(res.path), h, tuple(sorted(mine["seed"].astype(int)))))})
+    progress_row = {"study": name, "runs_done": done, "runs_total": total,
+                    **progress(res, name, done, total)}
     return {"study": name, "title": spec.title, "metric": metric, "axes": axes[:AXIS_LIMIT],
-            "progress": row, "configs": out_configs}
+            "progress": progress_row, "configs": out_configs}
 
 
 def run_curves(res: Results, name: str, config_hash: str) -> list[dict[str, Any]]:
@@ -215,7 +219,7 @@ def run(res: Results, name: str, config_hash: str, seed: int) -> dict[str, Any]:
     ep = res.epochs(name)
     ep = ep[(ep["config_hash"] == config_hash) & (ep["seed"] == seed)]
     cm = res.confusion(ref, seed)
-    record = next(x for x in _records(res, name, config_hash) if x.seed == seed)
+    record = next(x for x in _records(res, {seed}, config_hash))
     names = [str(x) for x in cm.index]
     return {"study": name, "config": ref.partition(":")[2], "config_hash": config_hash,
             "seed": seed,

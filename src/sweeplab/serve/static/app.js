@@ -179,8 +179,11 @@ function fillStudy(d) {
       c.config)));
     if (keep) sel.value = keep;
   }
-  drawCurves(d); drawParcoords(d); drawSweep(d);
-  if (state.picked.length === 2) compareTwo(...state.picked);
+  // the table paints first; the charts (parallel coordinates is WebGL) a frame later
+  requestAnimationFrame(() => {
+    drawCurves(d); drawParcoords(d); drawSweep(d);
+    if (state.picked.length === 2) compareTwo(...state.picked);
+  });
 }
 
 function pick(hash, on) {
