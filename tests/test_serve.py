@@ -214,6 +214,31 @@ def test_another_host_prints_a_warning_line(store):
     assert first.startswith("sweeplab serve: warning: listening on 127.0.0.2"), first
 
 
+def test_in_jupyter_results_serve_is_an_inline_frame(store):
+    """Results.serve() in a real kernel: the server runs in the background, the cell's value
+    is an IFrame of it, and the page answers from inside the kernel."""
+    nbformat = pytest.importorskip("nbformat")
+    nbclient = pytest.importorskip("nbclient")
+    port = _free_port()
+    code = (f"import sweeplab, time, urllib.request\n"
+            f"frame = sweeplab.open({str(store)!r}).serve(port={port})\n"
+            "for _ in range(600):\n"
+            "    try:\n"
+            "        status = urllib.request.urlopen(frame.src + 'api/studies').status\n"
+            "        break\n"
+            "    except OSError:\n"
+            "        time.sleep(0.2)\n"
+            "print('status', status)\n"
+            "frame")
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(code)])
+    nbclient.NotebookClient(nb, timeout=180, kernel_name="python3").execute()
+    outs = nb.cells[0].outputs
+    assert "status 200" in "".join(o.get("text", "") for o in outs if o.output_type == "stream")
+    frames = [o.data["text/html"] for o in outs if "text/html" in o.get("data", {})]
+    assert len(frames) == 1 and "<iframe" in frames[0]
+    assert f'src="http://localhost:{port}/"' in frames[0]
+
+
 # -------------------------------------------------------------------------------- pages
 
 
