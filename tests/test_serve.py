@@ -201,17 +201,33 @@ def test_a_store_that_cannot_be_served_is_one_line_exit_2(tmp_path, capsys, stor
         assert _sha(path) == before  # refused without touching the file
 
 
-def test_another_host_prints_a_warning_line(store):
+def test_another_host_warns_and_ctrl_c_stops_cleanly(store):
+    """--host other than loopback's name prints a warning line first; Ctrl-C with a page's
+    event stream open stops the server at once: exit 0, no traceback."""
     port = _free_port()
     proc = subprocess.Popen([sys.executable, "-m", "sweeplab", "serve", "--store", str(store),
                              "--host", "127.0.0.2", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    stream = None
     try:
         first = proc.stderr.readline()
+        for _ in range(int(READY_S / 0.3)):
+            try:
+                stream = urllib.request.urlopen(f"http://127.0.0.2:{port}/events", timeout=30)
+                break
+            except OSError:
+                time.sleep(0.3)
+        assert stream is not None and stream.readline() == b"retry: 1000\n"
+        proc.send_signal(signal.SIGINT)
+        code = proc.wait(timeout=30)
+        rest = proc.stderr.read()
     finally:
+        if stream is not None:
+            stream.close()
         proc.kill()
         proc.wait(timeout=30)
     assert first.startswith("sweeplab serve: warning: listening on 127.0.0.2"), first
+    assert code == 0 and "Traceback" not in rest and rest.strip().endswith("stopped"), rest
 
 
 def test_in_jupyter_results_serve_is_an_inline_frame(store):

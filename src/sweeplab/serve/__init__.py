@@ -49,7 +49,9 @@ def server(store: str | os.PathLike | Results = DEFAULT_PATH, host: str = DEFAUL
     uvicorn, create_app = _modules()
     config = uvicorn.Config(create_app(res), host=host, port=port, log_level="warning",
                             timeout_graceful_shutdown=1)  # open event streams end at once
-    return uvicorn.Server(config)
+    srv = uvicorn.Server(config)
+    config.app.state.server = srv  # the event streams end when the server is told to stop
+    return srv
 
 
 def _in_notebook() -> bool:
@@ -77,7 +79,11 @@ def serve(store: str | os.PathLike | Results = DEFAULT_PATH, host: str = DEFAULT
 
         return IFrame(url, width="100%", height=720)
     say(f"dashboard on {url} (read-only; Ctrl-C stops)")
-    srv.run()
+    try:
+        srv.run()
+    except KeyboardInterrupt:  # uvicorn raises the Ctrl-C again once it has stopped
+        pass
+    say("stopped")
     return None
 
 

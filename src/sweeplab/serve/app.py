@@ -172,7 +172,9 @@ def create_app(res: Results) -> Starlette:
         async def stream():
             yield f"retry: {RETRY_MS}\nevent: hello\ndata: {watcher.version}\n\n"
             seen, quiet = watcher.version, 0.0
-            while not await request.is_disconnected():
+            server = getattr(request.app.state, "server", None)  # ends streams on Ctrl-C
+            while not (server is not None and server.should_exit) \
+                    and not await request.is_disconnected():
                 await asyncio.sleep(WATCH_S)
                 quiet += WATCH_S
                 if watcher.version != seen:
