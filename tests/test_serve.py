@@ -18,6 +18,7 @@ import sqlite3
 import subprocess
 import sys
 import time
+import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -167,11 +168,15 @@ def _sha(path: Path) -> str:
 # ------------------------------------------------------------------------------- refusals
 
 
-def _serve_line(capsys, store: Path) -> tuple[int, list[str]]:
+def _serve_line_port(capsys, store: Path, port: int) -> tuple[int, list[str]]:
     from sweeplab.cli import main
 
-    code = main(["serve", "--store", str(store), "--port", str(_free_port())])
+    code = main(["serve", "--store", str(store), "--port", str(port)])
     return code, capsys.readouterr().err.strip().splitlines()
+
+
+def _serve_line(capsys, store: Path) -> tuple[int, list[str]]:
+    return _serve_line_port(capsys, store, _free_port())
 
 
 def test_a_store_that_cannot_be_served_is_one_line_exit_2(tmp_path, capsys, store):
@@ -192,6 +197,9 @@ def test_a_store_that_cannot_be_served_is_one_line_exit_2(tmp_path, capsys, stor
     text.write_text("not a store\n")
     cases = {tmp_path / "missing.db": "No store at", foreign: "not a sweeplab store",
              newer: "newer sweeplab", damaged: "damaged", text: "not an SQLite database"}
+    with socket.create_server(("127.0.0.1", 0)) as taken:  # a port in use
+        code, lines = _serve_line_port(capsys, store, taken.getsockname()[1])
+    assert code == 2 and len(lines) == 1 and "pass --port with another port" in lines[0], lines
     for path, words in cases.items():
         before = _sha(path)
         code, lines = _serve_line(capsys, path)
@@ -355,6 +363,11 @@ def test_fifty_concurrent_page_loads_and_the_store_is_not_written(server, store)
               if i % 4 == 1}
     assert len(bodies) == 1 and NAME in bodies.pop()  # one answer, the same for all
     assert (_sha(store), _sha(wal)) == before  # nothing written by the server
+    # a page whose own name was re-pointed at 127.0.0.1 (DNS rebinding) reads nothing
+    req = urllib.request.Request(f"{server.url}/api/studies", headers={"Host": "evil.example"})
+    with pytest.raises(urllib.error.HTTPError) as err:
+        urllib.request.urlopen(req, timeout=60)
+    assert err.value.code == 400
 
 
 # --------------------------------------------------------------------------------- live

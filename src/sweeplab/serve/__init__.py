@@ -8,6 +8,7 @@ listens on 127.0.0.1 unless told otherwise, and never writes the store.
 from __future__ import annotations
 
 import os
+import socket
 import sys
 import threading
 from collections.abc import Callable
@@ -41,13 +42,22 @@ def server(store: str | os.PathLike | Results = DEFAULT_PATH, host: str = DEFAUL
 
     Raises:
         StoreError: the store is missing, foreign, newer or damaged.
-        ServeError: the serve extra is not installed.
+        ServeError: the serve extra is not installed, a port out of range or in use.
     """
     from sweeplab import api
 
+    if not 1 <= port <= 65535:
+        raise ServeError(f"port must be in 1..65535. Received: port={port}")
     res = store if isinstance(store, Results) else api.open(store)
     uvicorn, create_app = _modules()
-    config = uvicorn.Config(create_app(res), host=host, port=port, log_level="warning",
+    try:  # a port in use is one line now, not a log record from inside uvicorn
+        family = socket.AF_INET6 if ":" in host else socket.AF_INET
+        with socket.create_server((host, port), family=family):
+            pass
+    except OSError as err:
+        raise ServeError(f"cannot listen on {host} port {port} ({os.strerror(err.errno)}); "
+                         "pass --port with another port") from None
+    config = uvicorn.Config(create_app(res, host), host=host, port=port, log_level="warning",
                             timeout_graceful_shutdown=1)  # open event streams end at once
     srv = uvicorn.Server(config)
     config.app.state.server = srv  # the event streams end when the server is told to stop
@@ -70,7 +80,7 @@ def serve(store: str | os.PathLike | Results = DEFAULT_PATH, host: str = DEFAULT
     """
     srv = server(store, host, port)
     url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/"
-    if host not in ("127.0.0.1", "localhost", "::1"):
+    if host not in ("127.0.0.1", "localhost", "::1"):  # app.LOOPBACK_NAMES
         say(f"warning: listening on {host}: anyone who can reach port {port} of this machine "
             "can read every study in the store (read-only, no login)")
     if _in_notebook():

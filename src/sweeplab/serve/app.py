@@ -21,6 +21,8 @@ from pathlib import Path
 from typing import Any
 
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.trustedhost import TrustedHostMiddleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
@@ -122,8 +124,15 @@ def _shell(title: str, page: str, params: dict[str, Any]) -> HTMLResponse:
     return HTMLResponse(body, headers={"Cache-Control": "no-store"})
 
 
-def create_app(res: Results) -> Starlette:
-    """The dashboard over the store behind ``res`` (a ``sweeplab.open(...)`` Results)."""
+LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
+
+
+def create_app(res: Results, host: str = "127.0.0.1") -> Starlette:
+    """The dashboard over the store behind ``res`` (a ``sweeplab.open(...)`` Results).
+
+    On a loopback address only requests naming this machine are answered (a web page that
+    re-points its own name at 127.0.0.1, DNS rebinding, gets 400 and cannot read the store).
+    """
     watcher = Watcher(res.path)
     views = Views(res, watcher)
 
@@ -213,4 +222,6 @@ def create_app(res: Results) -> Starlette:
         yield
         watcher.stop()
 
-    return Starlette(routes=routes, lifespan=lifespan)
+    hosts = [*LOOPBACK_NAMES, "[::1]"] if host in LOOPBACK_NAMES else ["*"]
+    return Starlette(routes=routes, lifespan=lifespan,
+                     middleware=[Middleware(TrustedHostMiddleware, allowed_hosts=hosts)])
