@@ -51,6 +51,7 @@ preset = "mlp-relu-mse"
 name = "<i>w1</i>"
 path = "layers.1.units"
 values = [8, 32]
+scale = "log2"
 
 [[axes]]
 name = "lr"
@@ -260,10 +261,27 @@ def test_in_jupyter_results_serve_is_an_inline_frame(store):
     assert "status 200" in "".join(o.get("text", "") for o in outs if o.output_type == "stream")
     frames = [o.data["text/html"] for o in outs if "text/html" in o.get("data", {})]
     assert len(frames) == 1 and "<iframe" in frames[0]
-    assert f'src="http://localhost:{port}/"' in frames[0]
+    assert f'src="http://127.0.0.1:{port}/"' in frames[0]
 
 
 # -------------------------------------------------------------------------------- pages
+
+
+@needs_chromium
+def test_studies_page_counts_runs_as_the_api(server, page, store):
+    import sweeplab
+
+    row = sweeplab.open(store).studies().iloc[0]
+    page.goto(server.url + "/")
+    page.wait_for_selector("#studies tbody tr")
+    cells = page.evaluate("[...document.querySelector('#studies tbody tr').children]"
+                          ".map(td => td.textContent.trim())")
+    assert cells[0] == NAME and cells[3] == f"{row.runs_done} / {row.runs_total}"
+    assert cells[4:7] == ["0", "0", "0"] and cells[8] == "-"  # nothing running: no ETA
+    page.click("#studies tbody tr a")
+    page.wait_for_selector("#study-name")
+    assert page.inner_text("#study-name") == NAME
+    assert page.errors == []
 
 
 @needs_chromium
@@ -295,10 +313,13 @@ def test_study_page_shows_the_api_numbers_and_draws(server, page, store):
     # parallel coordinates: the axes' values and the seed-aggregated mean, drawn on canvas
     page.wait_for_selector("#parcoords canvas")
     dims = page.evaluate("""document.getElementById('parcoords')._fullData[0].dimensions
-                            .map(d => [d.label, Array.from(d.values)])""")
+                            .map(d => [d.label, Array.from(d.values), d.ticktext])""")
     assert [d[0] for d in dims] == ["&lt;i&gt;w1&lt;/i&gt;", "lr", "mean test accuracy %"]
-    assert sorted(dims[0][1]) == [8, 8, 32, 32] and sorted(dims[1][1]) == [0.01, 0.01, 0.1, 0.1]
-    assert sorted(dims[2][1]) == pytest.approx(sorted(100 * final["mean"]), abs=1e-9)
+    # w1 (scale log2) on a log scale, ticks at its values; lr (a category) one tick a label
+    assert sorted(dims[0][1]) == [3, 3, 5, 5] and dims[0][2] == ["8", "32"]
+    assert sorted(dims[1][1]) == [0, 0, 1, 1] and dims[1][2] == ["0.01", "0.1"]
+    # exact: JSON carries the API's float64 mean unchanged and JS multiplies by 100 as here
+    assert sorted(dims[2][1]) == sorted(100 * final["mean"])
     assert page.evaluate("document.querySelectorAll('#parcoords svg .axis .tick').length") > 0
     assert page.evaluate("document.querySelectorAll('#sweep .scatterlayer .trace').length") == 2
     assert page.errors == []

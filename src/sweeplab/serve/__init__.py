@@ -79,7 +79,8 @@ def serve(store: str | os.PathLike | Results = DEFAULT_PATH, host: str = DEFAULT
         StoreError, ServeError: before listening.
     """
     srv = server(store, host, port)
-    url = f"http://{'localhost' if host in ('127.0.0.1', '::1') else host}:{port}/"
+    name = "127.0.0.1" if host == "localhost" else f"[{host}]" if ":" in host else host
+    url = f"http://{name}:{port}/"
     if host not in ("127.0.0.1", "localhost", "::1"):  # app.LOOPBACK_NAMES
         say(f"warning: listening on {host}: anyone who can reach port {port} of this machine "
             "can read every study in the store (read-only, no login)")

@@ -161,6 +161,7 @@ def study(res: Results, name: str, metric: str = "test_acc") -> dict[str, Any]:
     progress_row = {"study": name, "runs_done": done, "runs_total": total,
                     **progress(res, name, done, total)}
     return {"study": name, "title": spec.title, "metric": metric, "axes": axes[:AXIS_LIMIT],
+            "scales": {a.name: a.scale for a in spec.axes},  # the study's plot hints
             "progress": progress_row, "configs": out_configs}
 
 

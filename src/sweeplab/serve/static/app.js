@@ -270,10 +270,18 @@ function drawCurves(d) {
     yaxis: { title: { text: mname(m) + unit(m) } } }, CONF);
 }
 
-function axisDimension(name, values) {
+// An axis as a parallel-coordinates dimension, after the study's plot hint: log2 axes on a
+// log scale (ticks at the values), category axes (and any text) one tick per label.
+function axisDimension(name, values, hint) {
   const nums = values.every((v) => typeof v === "number");
-  if (nums) return { label: esc(name), values };
-  const cats = [...new Set(values.map(String))];
+  const uniq = [...new Set(values.map(String))];
+  if (nums && hint === "log2" && values.every((v) => v > 0)) {
+    const ticks = [...new Set(values)].sort((a, b) => a - b);
+    return { label: esc(name), values: values.map(Math.log2), tickvals: ticks.map(Math.log2),
+             ticktext: ticks.map(String) };
+  }
+  if (nums && hint !== "category") return { label: esc(name), values };
+  const cats = nums ? [...new Set(values)].sort((a, b) => a - b).map(String) : uniq;
   return { label: esc(name), values: values.map((v) => cats.indexOf(String(v))),
            tickvals: cats.map((_, i) => i), ticktext: cats.map(esc) };
 }
@@ -289,7 +297,7 @@ function drawParcoords(d) {
   }
   if (node.querySelector("p")) node.replaceChildren();
   const vals = done.map((c) => scale(m) * c.mean);
-  const dims = d.axes.map((a) => axisDimension(a, done.map((c) => c.axes[a])));
+  const dims = d.axes.map((a) => axisDimension(a, done.map((c) => c.axes[a]), d.scales[a]));
   dims.push({ label: esc(`mean ${mname(m)}${unit(m)}`), values: vals });
   Plotly.react(node, [{ type: "parcoords", dimensions: dims,
     line: { color: vals, colorscale: "Viridis", showscale: true,
@@ -306,7 +314,9 @@ function drawSweep(d) {
     if (!groups.has(key)) groups.set(key, []);
     groups.get(key).push(c);
   }
-  const numeric = d.configs.every((c) => typeof c.axes[a] === "number");
+  const numeric = d.configs.every((c) => typeof c.axes[a] === "number") &&
+    d.scales[a] !== "category";
+  const xtype = !numeric ? "category" : (d.scales[a] === "log2" ? "log" : "linear");
   const traces = [...groups.entries()].map(([key, cs], i) => ({
     x: cs.map((c) => (numeric ? c.axes[a] : esc(c.axes[a]))),
     y: cs.map((c) => scale(m) * c.mean), name: esc(key), mode: "lines+markers",
@@ -316,7 +326,7 @@ function drawSweep(d) {
       array: cs.map((c) => (c.n > 1 ? scale(m) * (c.ci_high - c.mean) : 0)),
       arrayminus: cs.map((c) => (c.n > 1 ? scale(m) * (c.mean - c.ci_low) : 0)) } }));
   Plotly.react(node, traces, { ...LAYOUT,
-    xaxis: { title: { text: esc(a) }, type: numeric ? "log" : "category" },
+    xaxis: { title: { text: esc(a) }, type: xtype },
     yaxis: { title: { text: `mean ${mname(m)}${unit(m)} (95% CI)` } } }, CONF);
 }
 
