@@ -79,15 +79,17 @@ class Server:
     def __init__(self, store: Path):
         self.store, self.port, self.proc = store, _free_port(), None
         self.url = f"http://127.0.0.1:{self.port}"
+        self.log = store.with_name(f"serve-{self.port}.log")  # a file: a full pipe would block
 
     def start(self) -> None:
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "sweeplab", "serve", "--store", str(self.store),
-             "--port", str(self.port)], stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        with open(self.log, "ab") as log:
+            self.proc = subprocess.Popen(
+                [sys.executable, "-m", "sweeplab", "serve", "--store", str(self.store),
+                 "--port", str(self.port)], stdout=log, stderr=log)
         deadline = time.monotonic() + READY_S
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"serve exited: {self.proc.stderr.read().decode()}")
+                raise RuntimeError(f"serve exited: {self.log.read_text()}")
             try:
                 if _get(self.url + "/api/studies", timeout=30)[0] == 200:
                     return
@@ -391,6 +393,42 @@ def test_fifty_concurrent_page_loads_and_the_store_is_not_written(server, store)
     assert err.value.code == 400
 
 
+def test_an_old_store_is_served_without_being_upgraded(store, tmp_path):
+    """A schema-1 store (before backend/device/node/diagnostics were recorded) is shown,
+    those facts as not recorded, and the file stays schema 1, byte for byte."""
+    import sweeplab
+
+    old = tmp_path / "old.db"
+    src = sqlite3.connect(f"file:{store}?mode=ro", uri=True)  # read-only: it is being served
+    dst = sqlite3.connect(old)
+    src.backup(dst)
+    src.close()
+    dst.close()
+    con = sqlite3.connect(old)
+    for col in ("backend", "device", "node", "model_path", "diagnostics"):
+        con.execute(f"ALTER TABLE runs DROP COLUMN {col}")
+    con.execute("PRAGMA user_version=1")
+    con.commit()
+    con.close()
+    before = _sha(old)
+    srv = Server(old)
+    try:
+        srv.start()
+        study = json.loads(_get(f"{srv.url}/api/study?{urlencode({'name': NAME})}")[1])
+        c = study["configs"][0]
+        run = json.loads(_get(f"{srv.url}/api/run?" + urlencode(
+            {"study": NAME, "config": c["config_hash"], "seed": c["best"]["seed"]}))[1])
+    finally:
+        srv.kill()
+    assert [x["n"] for x in study["configs"]] == [2, 2, 2, 2]
+    engines = set(sweeplab.open(store).runs(NAME)["engine"])
+    assert run["facts"]["device"] is None and run["facts"]["engine"] in engines
+    assert "liveness not recorded" in run["diagnostics"]  # explain.run_line's words
+    assert _sha(old) == before
+    with sqlite3.connect(f"file:{old}?mode=ro", uri=True) as con:
+        assert con.execute("PRAGMA user_version").fetchone()[0] == 1
+
+
 # --------------------------------------------------------------------------------- live
 
 
@@ -411,8 +449,18 @@ def test_a_run_committed_elsewhere_appears_and_the_page_reconnects(server, page,
                             "--seeds", "3", "--data-dir", data_dir, "--quiet"],
                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
     try:
-        page.wait_for_function("[...document.querySelectorAll('td.n')]"
-                               ".some(td => td.textContent === '3')", timeout=LIVE_S * 1000)
+        try:
+            page.wait_for_function("[...document.querySelectorAll('td.n')]"
+                                   ".some(td => td.textContent === '3')", timeout=LIVE_S * 1000)
+        except sync_api.TimeoutError:
+            import sweeplab
+
+            run.kill()
+            raise AssertionError(f"server log: {server.log.read_text()[-3000:]}\n"
+                                 f"page n {_n_cells(page)}, store n "
+                                 f"{sweeplab.open(store).configs(NAME)['runs_done'].tolist()}, "
+                                 f"run exit {run.wait()}: {run.stderr.read().decode()[-3000:]}"
+                                 ) from None
         assert page.evaluate("window.__same_document") == 1  # no reload
         asked = {urlparse(u).path for u in requests_seen[start:]}
         assert asked == {"/api/study"}  # only the study shown, never the whole store

@@ -141,6 +141,9 @@ def create_app(res: Results, host: str = "127.0.0.1") -> Starlette:
             return JSONResponse(views.get(kind, *args), headers={"Cache-Control": "no-store"})
         except (ValueError, StoreError, KeyError) as err:
             return JSONResponse({"error": str(err)}, status_code=404)
+        except sqlite3.Error as err:  # e.g. busy while a writer commits: the next change retries
+            return JSONResponse({"error": f"the store could not be read now ({err})"},
+                                status_code=503)
 
     async def index(request: Request) -> Response:
         return _shell("sweeplab: studies", "studies", {})

@@ -1,12 +1,12 @@
 """What the dashboard shows, as plain JSON-able dicts (pure: no web code here).
 
 Every number comes from the public API (``sweeplab.open(path)`` -> ``Results``: studies,
-configs, runs, epochs, summary, final, compare, confusion) and the analysis functions the
-report uses (sweeplab.explain, sweeplab.diagnostics), so a mean or an interval is computed
-the one way the report and the API compute it. Two facts the API does not offer yet -- a
-run's bookkeeping (running / interrupted / failed, start times) and a run's stored
-diagnostics record -- are read in :func:`_bookkeeping` and :func:`_records` only, through a
-read-only ``Store``: the one seam to re-point at the shared reader when it lands.
+configs, runs, epochs, summary and its last epoch as final, compare, confusion) and the
+analysis functions the report uses (sweeplab.explain, sweeplab.diagnostics), so a mean or
+an interval is computed the one way the report and the API compute it. Two facts the API
+does not offer yet -- a run's bookkeeping (running / interrupted / failed, start times) and
+a run's stored diagnostics record -- are read in :func:`_bookkeeping` and :func:`_records`
+only, through a read-only ``Store``: the one seam to re-point at the shared reader.
 """
 
 from __future__ import annotations
@@ -224,7 +224,7 @@ def run(res: Results, name: str, config_hash: str, seed: int) -> dict[str, Any]:
     names = [str(x) for x in cm.index]
     return {"study": name, "config": ref.partition(":")[2], "config_hash": config_hash,
             "seed": seed,
-            "facts": {k: (None if r[k] is None else str(r[k]))
+            "facts": {k: (str(r[k]) if r[k] else None)  # None or "": not recorded
                       for k in ("engine", "backend", "device", "node")},
             "wall_seconds": _f(r["wall_seconds"]),
             "epochs": [{"epoch": int(e["epoch"]), **{m: _f(e[m]) for m in METRICS},

@@ -30,7 +30,7 @@ const mname = (m) => m.replace("_acc", " accuracy").replace("_loss", " loss").re
 async function getJSON(url) {
   const r = await fetch(url, { cache: "no-store" });
   const body = await r.json();
-  if (!r.ok) throw new Error(body.error || r.statusText);
+  if (!r.ok) throw Object.assign(new Error(body.error || r.statusText), { status: r.status });
   return body;
 }
 function fail(err) {
@@ -68,7 +68,10 @@ async function refresh() {
     await RENDER[PAGE]();
     state.updates += 1;
     document.body.dataset.updates = state.updates;
-  } catch (err) { fail(err); }
+  } catch (err) {
+    fail(err);
+    if (err.status === 503) setTimeout(refresh, 2000);  // the store was busy: try again
+  }
   busy = false;
   if (again) { again = false; refresh(); }
 }
