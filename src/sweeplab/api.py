@@ -703,6 +703,13 @@ class Results:
         with self._store() as store:
             return run_export(store, target, dest, list(names) if names else None)
 
+    def serve(self, port: int = 8765, host: str = "127.0.0.1") -> Any:
+        """The live dashboard of this store (sweeplab.serve, extra ``sweeplab[serve]``): in
+        Jupyter shown inline (the server runs in the background), elsewhere until Ctrl-C."""
+        from sweeplab.serve import serve
+
+        return serve(self, host=host, port=port)
+
     # --- saved models -----------------------------------------------------------------
 
     def model_path(self, config: str, seed: int) -> Path:

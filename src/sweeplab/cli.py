@@ -194,6 +194,14 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("data", help="where each dataset is found, its shapes and class counts")
     p.add_argument("--data-dir", metavar="DIR", help="look here first")
     p.add_argument("name", nargs="*", help="datasets to describe (default: all)")
+
+    # serve: the live dashboard; the code is sweeplab.serve.
+    p = sub.add_parser("serve", help="a live, read-only dashboard of the store on a local "
+                       "web page (needs sweeplab[serve])")
+    p.add_argument("--port", type=_positive, default=8765, help="port (default 8765)")
+    p.add_argument("--host", default="127.0.0.1", help="address to listen on (default "
+                   "127.0.0.1: this machine only; another one prints a warning)")
+    _add_store(p)
     for command in sub.choices.values():
         command.add_argument("--verbose", action="store_true", help="show TensorFlow's and "
                              "absl's start-up and C++ log lines (hidden by default)")
@@ -528,6 +536,17 @@ def cmd_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_serve(args: argparse.Namespace) -> int:
+    from sweeplab.serve import ServeError, serve
+
+    try:
+        serve(args.store, args.host, args.port, say=lambda m: print(f"sweeplab serve: {m}",
+                                                                   file=sys.stderr))
+    except ServeError as err:
+        raise CliError(str(err)) from None
+    return 0
+
+
 COMMANDS = {
     "run": cmd_run,
     "studies": cmd_studies,
@@ -535,6 +554,7 @@ COMMANDS = {
     "ls": cmd_ls,
     "show": cmd_show,
     "diagnose": cmd_diagnose,
+    "serve": cmd_serve,
     "compare": cmd_compare,
     "plan": cmd_plan,
     "report": cmd_report,

@@ -1,0 +1,233 @@
+"""What the dashboard shows, as plain JSON-able dicts (pure: no web code here).
+
+Every number comes from the public API (``sweeplab.open(path)`` -> ``Results``: studies,
+configs, runs, epochs, summary and its last epoch as final, compare, confusion) and the
+analysis functions the report uses (sweeplab.explain, sweeplab.diagnostics), so a mean or
+an interval is computed the one way the report and the API compute it. Two facts the API
+does not offer yet -- a run's bookkeeping (running / interrupted / failed, start times) and
+a run's stored diagnostics record -- are read in :func:`_bookkeeping` and :func:`_records`
+only, through a read-only ``Store``: the one seam to re-point at the shared reader.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from functools import lru_cache
+from typing import Any
+
+from sweeplab.api import METRICS, Results
+
+AXIS_LIMIT = 12  # parallel-coordinates and sweep plots use at most this many axes
+
+
+def _f(x: Any) -> float | None:
+    """A float for JSON: NaN and infinities (not JSON) become None."""
+    try:
+        v = float(x)
+    except (TypeError, ValueError):
+        return None
+    return v if math.isfinite(v) else None
+
+
+def _plain(x: Any) -> Any:
+    """An axis value as JSON: numbers and strings as themselves, anything else as text."""
+    if isinstance(x, bool) or x is None or isinstance(x, str):
+        return x
+    if isinstance(x, (int, float)) or hasattr(x, "item"):
+        v = x.item() if hasattr(x, "item") else x
+        return _f(v) if isinstance(v, float) else v
+    return str(x)
+
+
+# --------------------------------------------------------------------- store seam
+
+
+def _bookkeeping(res: Results, study: str, seeds: set[int]) -> dict[str, Any]:
+    """The study's run bookkeeping, as ``sweeplab ls`` counts it: runs per status
+    (interrupted = started by a process that is gone), and the rows of the study's seeds
+    (start time, wall seconds). Read-only."""
+    from sweeplab.store import Store
+
+    with Store(res.path, readonly=True) as store:
+        hashes = [c.config_hash for c in store.study_configs(study)]
+        counts: dict[str, int] = {}
+        for n in store.counts(hashes).values():
+            for k, v in n.items():
+                counts[k] = counts.get(k, 0) + v
+        rows = [r for h in hashes for r in store.run_rows(h) if r.seed in seeds]
+    return {"counts": counts, "rows": rows}
+
+
+def _records(res: Results, seeds: set[int], config_hash: str) -> list[Any]:
+    """The config's finished RunResults for the study's seeds (for sweeplab.diagnostics)."""
+    from sweeplab.store import Store
+
+    with Store(res.path, readonly=True) as store:
+        return [r for r in store.results(config_hash) if r.seed in seeds]
+
+
+# --------------------------------------------------------------------------- views
+
+
+def progress(res: Results, study: str, done: int, total: int) -> dict[str, Any]:
+    """Running / interrupted / failed counts, when the study started, and an ETA: the runs
+    left times the median wall time of a finished run, over the runs training now."""
+    book = _bookkeeping(res, study, set(res.study(study).seeds))
+    n = {k: book["counts"].get(k, 0) for k in ("running", "interrupted", "failed")}
+    started = min((r.started_at for r in book["rows"] if r.started_at), default=None)
+    walls = [r.wall_seconds for r in book["rows"] if r.status == "done" and r.wall_seconds]
+    eta = None
+    if n["running"] and walls:
+        eta = (total - done) * statistics.median(walls) / n["running"]
+    return {**n, "started": started, "eta_seconds": _f(eta)}
+
+
+def studies(res: Results) -> list[dict[str, Any]]:
+    """The studies page: one dict per study."""
+    out = []
+    for row in res.studies().to_dict("records"):
+        out.append({"study": row["study"], "title": row["title"], "dataset": row["dataset"],
+                    "configs": int(row["configs"]), "seeds": int(row["seeds"]),
+                    "epochs": row["epochs"], "runs_done": int(row["runs_done"]),
+                    "runs_total": int(row["runs_total"]),
+                    **progress(res, row["study"], int(row["runs_done"]),
+                               int(row["runs_total"]))})
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _flags(path: str, config_hash: str, seeds: tuple[int, ...]) -> tuple[str, ...]:
+    """The report's diagnostics in words for these finished runs: silent classes, collapse,
+    then explain.flags (dead units, divergence, over-fitting, runs that did not learn).
+    Cached: a finished run never changes."""
+    from sweeplab import explain
+
+    runs = _records(Results(path), set(seeds), config_hash)
+    if not runs:
+        return ()
+    e = explain.explain(config_hash, runs)
+    n = len(e.runs)
+    out = []
+    silent = [d for d in e.runs if d.silent]
+    if silent:
+        out.append(f"silent classes in {len(silent)} of {n} runs (up to "
+                   f"{max(d.silent for d in silent)} classes never predicted)")
+    collapsed = [d for d in e.runs if d.collapsed]
+    if collapsed:
+        out.append(f"collapsed onto one class in {len(collapsed)} of {n} runs")
+    return tuple(out + explain.flags(e))
+
+
+def study(res: Results, name: str, metric: str = "test_acc") -> dict[str, Any]:
+    """The study page: configs with n, mean and 95% CI of the final ``metric``, best and
+    worst seed, flags; the curves (mean and CI per epoch) of every metric; the axes."""
+    if metric not in METRICS:
+        raise ValueError(f"unknown metric {metric!r}. Allowed: {', '.join(METRICS)}")
+    spec = res.study(name)  # raises the API's "no study ... It has: ..." error
+    row = next(r for r in res.studies().to_dict("records") if r["study"] == name)
+    done, total = int(row["runs_done"]), int(row["runs_total"])
+    axes = [a.name for a in spec.axes]
+    configs = res.configs(name).to_dict("records")
+    runs = res.runs(name)
+    summary = res.summary(name)
+    curves: dict[str, dict[str, Any]] = {}
+    for (h, m), s in summary.sort_values("epoch").groupby(["config_hash", "metric"]):
+        curves.setdefault(h, {})[m] = {k: [_f(v) if k != "epoch" else int(v) for v in s[k]]
+                                       for k in ("epoch", "n", "mean", "ci_low", "ci_high")}
+    # Results.final is this summary at each config's last epoch: the same rows, taken here
+    # from the frame already read instead of summarising the study twice.
+    last = summary[summary["metric"] == metric].sort_values("epoch")
+    final = {h: g.iloc[-1] for h, g in last.groupby("config_hash")}
+    out_configs = []
+    for c in configs:
+        h = c["config_hash"]
+        f = final.get(h, {})
+        mine = runs[runs["config_hash"] == h]
+        best = worst = None
+        if len(mine):
+            hi, lo = (mine.loc[mine[metric].idxmax()], mine.loc[mine[metric].idxmin()])
+            if metric.endswith("loss"):
+                hi, lo = lo, hi
+            best = {"seed": int(hi["seed"]), "value": _f(hi[metric])}
+            worst = {"seed": int(lo["seed"]), "value": _f(lo[metric])}
+        out_configs.append({
+            "config": c["config"], "config_hash": h,
+            "axes": {a: _plain(c.get(a)) for a in axes},
+            "n": int(f.get("n", 0) or 0), "mean": _f(f.get("mean")), "std": _f(f.get("std")),
+            "ci_low": _f(f.get("ci_low")), "ci_high": _f(f.get("ci_high")),
+            "best": best, "worst": worst, "curves": curves.get(h, {}),
+            "flags": list(_flags(str(res.path), h, tuple(sorted(mine["seed"].astype(int)))))})
+    progress_row = {"study": name, "runs_done": done, "runs_total": total,
+                    **progress(res, name, done, total)}
+    return {"study": name, "title": spec.title, "metric": metric, "axes": axes[:AXIS_LIMIT],
+            "scales": {a.name: a.scale for a in spec.axes},  # the study's plot hints
+            "progress": progress_row, "configs": out_configs}
+
+
+def run_curves(res: Results, name: str, config_hash: str) -> list[dict[str, Any]]:
+    """Each finished run's curves of one config of the study (shown on demand)."""
+    ep = res.epochs(name)
+    ep = ep[ep["config_hash"] == config_hash]
+    out = []
+    for seed, g in ep.groupby("seed"):
+        out.append({"seed": int(seed), "epoch": [int(e) for e in g["epoch"]],
+                    **{m: [_f(v) for v in g[m]] for m in METRICS}})
+    return out
+
+
+def _ref(res: Results, study: str, config_hash: str) -> str:
+    """The API's name for a config of a study: ``STUDY:LABEL``."""
+    label = next((c["config"] for c in res.configs(study).to_dict("records")
+                  if c["config_hash"] == config_hash), None)
+    if label is None:
+        raise ValueError(f"study {study!r} has no config {config_hash[:10]!r}")
+    return f"{study}:{label}"
+
+
+def compare(res: Results, name: str, a: str, b: str, metric: str = "test_acc"
+            ) -> dict[str, Any]:
+    """``Results.compare`` of two configs (by hash) of the study: the same object and words
+    as ``sweeplab compare``, with its numbers in the metric's display scale."""
+    r = res.compare(_ref(res, name, a), _ref(res, name, b), metric)
+    k = r.scale
+    c = r.comparison
+
+    def side(ref: Any, s: Any) -> dict[str, Any]:
+        return {"name": ref.name, "hash": ref.hash, "n": s.n, "mean": _f(k * s.mean),
+                "std": _f(k * s.std), "ci_low": _f(k * s.ci_low), "ci_high": _f(k * s.ci_high)}
+
+    return {"metric": r.metric, "scale": k, "a": side(r.a, r.summary_a),
+            "b": side(r.b, r.summary_b), "paired": c.paired, "n_pairs": c.n_pairs,
+            "note": c.note, "diff": _f(k * c.diff), "ci_low": _f(k * c.ci_low),
+            "ci_high": _f(k * c.ci_high), "boot_low": _f(k * c.boot_low),
+            "boot_high": _f(k * c.boot_high), "p_t": _f(c.p_t), "p_rank": _f(c.p_rank),
+            "effect_size": _f(c.effect_size), "distinguishable": c.distinguishable,
+            "text": r.text}
+
+
+def run(res: Results, name: str, config_hash: str, seed: int) -> dict[str, Any]:
+    """The run page: per-epoch metrics, confusion matrix, diagnostics, engine, device, node."""
+    from sweeplab.diagnostics import diagnose
+    from sweeplab.explain import run_line
+
+    ref = _ref(res, name, config_hash)
+    runs = res.runs(name)
+    row = runs[(runs["config_hash"] == config_hash) & (runs["seed"] == seed)]
+    if not len(row):
+        raise ValueError(f"{ref!r} has no finished run with seed {seed}")
+    r = row.iloc[0]
+    ep = res.epochs(name)
+    ep = ep[(ep["config_hash"] == config_hash) & (ep["seed"] == seed)]
+    cm = res.confusion(ref, seed)
+    record = next(x for x in _records(res, {seed}, config_hash))
+    names = [str(x) for x in cm.index]
+    return {"study": name, "config": ref.partition(":")[2], "config_hash": config_hash,
+            "seed": seed,
+            "facts": {k: (str(r[k]) if r[k] else None)  # None or "": not recorded
+                      for k in ("engine", "backend", "device", "node")},
+            "wall_seconds": _f(r["wall_seconds"]),
+            "epochs": [{"epoch": int(e["epoch"]), **{m: _f(e[m]) for m in METRICS},
+                        "seconds": _f(e["seconds"])} for e in ep.to_dict("records")],
+            "classes": names, "confusion": [[int(v) for v in row] for row in cm.to_numpy()],
+            "diagnostics": run_line(diagnose(record), names)}
