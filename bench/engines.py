@@ -125,6 +125,8 @@ def _bench(case: str, args: argparse.Namespace) -> None:
             with_import[engine].append(r["seconds"] + r["import_seconds"])
             rss[engine] = max(rss[engine], r["peak_rss_mb"])
             phases[engine].append(_breakdown(r, epochs))
+            if phases[engine][-1]:
+                print("    " + _phase_line(phases[engine][-1:]), flush=True)
             print(f"  rep {rep} {engine:9s} {r['seconds']:7.2f} s (+{r['import_seconds']:.1f} s "
                   f"import)  {rate:7.3f} model-epochs/s  "
                   f"peak RSS {r['peak_rss_mb']:6.0f} MB  mean final test acc "
