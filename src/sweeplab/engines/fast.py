@@ -606,8 +606,11 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
         r = RunResult(chash, s, "fast", tuple(records[i]), conf,
                       tuple(float(v) for v in probe0[i]), tuple(float(v) for v in probe_out[i]),
                       wall, device=device(), weights=tuple(weights[i]))
-        results.append(replace(r, diagnostics=probe.record(r, live0[i], live[i], len(x_test),
-                                                            nc)))
+        try:
+            r = replace(r, diagnostics=probe.record(r, live0[i], live[i], len(x_test), nc))
+        except Exception:  # noqa: BLE001 - never lose a trained run: the wrapper measures it
+            pass
+        results.append(r)
     return GroupResult(results, weights)
 
 
