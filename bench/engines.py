@@ -154,7 +154,7 @@ def _breakdown(r: dict, epochs: int) -> dict:
     a later epoch's time is the compile ("compile", counted outside training); "fixed" is
     everything but training, as a share of the whole call."""
     ph = r.get("phases") or {}
-    if not ph:
+    if "epoch1" not in ph:  # the reference engine records only the probe's diagnostics
         return {}
     later = ph.get("training", 0.0)  # epochs 2.. of every group
     per_epoch = later / (epochs - 1) if epochs > 1 else ph.get("epoch1", 0.0)
