@@ -271,8 +271,10 @@ def _studies(chk: Check, bundle: Path, out: Path) -> dict:
             if js.exists():
                 res[dataset]["figures"] = json.loads(js.read_text())
         except subprocess.TimeoutExpired as err:
+            text = err.stdout.decode(errors="replace") if isinstance(err.stdout, bytes) else (
+                err.stdout or "")  # the studies finished before the cut, one line each
             res[dataset] = {"rc": None, "timed_out_after": round(err.timeout),
-                            "log_tail": str(err.stdout or "")[-1500:]}
+                            "log_tail": text[-3000:]}
         chk.save("studies", res)
     return res
 
