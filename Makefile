@@ -51,7 +51,7 @@ BUNDLE ?= .device-bundle
 REHEARSE_VENV ?= .rehearse-venv
 REHEARSE_PYTHON ?= $(shell command -v python3.12 >/dev/null 2>&1 && echo python3.12 || echo $(PYTHON))
 # the GPU image's packages that sweeplab on JAX uses (.library KINDS.md's list), CPU builds
-IMAGE_PACKAGES = jax pandas matplotlib scipy rich h5py pytest absl-py ml-dtypes packaging
+IMAGE_PACKAGES = jax==0.11.2 jaxlib==0.11.2 pandas matplotlib scipy rich h5py pytest absl-py ml-dtypes packaging
 
 $(BUNDLE)/manifest.json: bench/device_check.py
 	$(VENV)/bin/python bench/device_check.py --build-bundle $(BUNDLE) --data-dir $(DATA)

@@ -125,6 +125,8 @@ def _bench(case: str, args: argparse.Namespace) -> None:
             with_import[engine].append(r["seconds"] + r["import_seconds"])
             rss[engine] = max(rss[engine], r["peak_rss_mb"])
             phases[engine].append(_breakdown(r, epochs))
+            if phases[engine][-1]:
+                print("    " + _phase_line(phases[engine][-1:]), flush=True)
             print(f"  rep {rep} {engine:9s} {r['seconds']:7.2f} s (+{r['import_seconds']:.1f} s "
                   f"import)  {rate:7.3f} model-epochs/s  "
                   f"peak RSS {r['peak_rss_mb']:6.0f} MB  mean final test acc "
@@ -152,7 +154,7 @@ def _breakdown(r: dict, epochs: int) -> dict:
     a later epoch's time is the compile ("compile", counted outside training); "fixed" is
     everything but training, as a share of the whole call."""
     ph = r.get("phases") or {}
-    if not ph:
+    if "epoch1" not in ph:  # the reference engine records only the probe's diagnostics
         return {}
     later = ph.get("training", 0.0)  # epochs 2.. of every group
     per_epoch = later / (epochs - 1) if epochs > 1 else ph.get("epoch1", 0.0)

@@ -4,7 +4,7 @@ bench/device_check.sh --rehearse from the bundle alone, offline, with tiny sizes
 
 Both folders are git-ignored and kept, so only the first run downloads (the wheels and the
 image's packages, about a minute); later runs cost the rehearsal itself (its own budget:
-170 s of work, bench/device_check.py SIZES).
+~2-3 minutes on an idle 2-core CPU, bench/device_check.py SIZES).
 """
 
 from __future__ import annotations
@@ -64,7 +64,7 @@ def test_rehearsal_runs_every_step_offline_without_tensorflow(rehearsal):
         mine = [r for r in rows if r["study"] == study]
         assert {r["mapping"] for r in mine} == {"vmap", "map"}, mine  # both ways measured
         assert all("error" not in r and r["seconds_per_model_epoch"] > 0 for r in mine), mine
-        assert sorted({r["k"] for r in mine}) == [1, 2, 3]
+        assert sorted({r["k"] for r in mine}) == [2, 3]  # the rehearsal's K (GPU: 1, 10, max)
     assert {r["rule"] for r in rows if r["study"] == "q5"} == {"vmap"}  # dense: vmap
     assert {r["rule"] for r in rows if r["study"] == "q9"} == {"map"}  # convolutions: map
     for dataset, study in (("mnist", "q5"), ("cifar10", "q9")):

@@ -133,6 +133,15 @@ def test_fit_order_is_kerass_per_seed_permutation():
     (batch,) = adapter.get_tf_dataset().take(1)
     np.testing.assert_array_equal(np.asarray(batch[0] if isinstance(batch, tuple) else batch)
                                   .ravel(), a)
+    # all runs' orders at once (what train_group draws), seed 0 (TF's special pair) among them
+    seeds = [0, 1, 2, 77, 1]
+    together = fast.fit_orders(seeds, 1000)
+    for seed, order in zip(seeds, together, strict=True):
+        seed_everything(seed)
+        (batch,) = ArrayDataAdapter(np.arange(1000), batch_size=1000,
+                                    shuffle=True).get_tf_dataset().take(1)
+        np.testing.assert_array_equal(
+            np.asarray(batch[0] if isinstance(batch, tuple) else batch).ravel(), order)
 
 
 @pytest.mark.parametrize("preset", sorted(spec.PRESETS))

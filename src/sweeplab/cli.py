@@ -537,11 +537,13 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from sweeplab import api
     from sweeplab.serve import ServeError, serve
 
+    res = api.open(args.store)  # a missing, foreign, newer or damaged store: one line here
     try:
-        serve(args.store, args.host, args.port, say=lambda m: print(f"sweeplab serve: {m}",
-                                                                   file=sys.stderr))
+        serve(res, args.host, args.port, say=lambda m: print(f"sweeplab serve: {m}",
+                                                             file=sys.stderr))
     except ServeError as err:
         raise CliError(str(err)) from None
     return 0

@@ -285,11 +285,11 @@ _PROBES: dict[str, tuple[Any, Any, list[int]]] = {}
 
 def probe_liveness(cfg: S.Config, weights: Any, x: np.ndarray, num_classes: int,
                    batch: int = 1000) -> Any:
-    """sweeplab.diagnostics' liveness for a user's model: dead units of every layer whose
+    """sweeplab.analysis.diagnostics' liveness for a user's model: dead units of every layer whose
     activation is ReLU (a ``Dense``/``Conv2D`` with ``activation="relu"`` or a ``ReLU``
     layer), wherever it sits in the graph, and the output's silent classes."""
+    from sweeplab.analysis.diagnostics import LayerLiveness, Liveness
     from sweeplab.backend import keras
-    from sweeplab.diagnostics import LayerLiveness, Liveness
 
     key = S.canonical_json(cfg)
     if key not in _PROBES:

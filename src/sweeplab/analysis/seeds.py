@@ -1,8 +1,9 @@
 """What a number of seeds can and cannot tell: test-set noise, power, P(B > A), distributions.
 
 Pure functions of numbers already measured (final accuracies per seed, the test-set size);
-no I/O, no Keras. Conventions as :mod:`sweeplab.stats`: a difference is ``b - a``, accuracies
-are fractions in [0, 1], intervals are 95% and deterministic given ``rng_seed``.
+no I/O, no Keras. Conventions as :mod:`sweeplab.analysis.stats`: a difference is
+``b - a``, accuracies are fractions in [0, 1], intervals are 95% and deterministic given
+``rng_seed``.
 
 * **Noise floor.** An accuracy measured on ``n_test`` images is a share of them, so even a
   fixed model's accuracy, as an estimate of its accuracy on the population the test images
@@ -291,11 +292,12 @@ def power(a: Mapping[int, float], b: Mapping[int, float], power: float = POWER,
           alpha: float = ALPHA) -> Power:
     """Minimum detectable difference and seeds needed for comparing b with a (seed -> value).
 
-    Paired over the shared seeds when there are at least 2 (as :func:`sweeplab.stats.compare`),
+    Paired over the shared seeds when there are at least 2 (as
+    :func:`sweeplab.analysis.stats.compare`),
     else unpaired with the pooled sd (``TTestIndPower`` with the groups' size ratio).
 
     Raises:
-        ValueError: as :func:`sweeplab.stats.compare`.
+        ValueError: as :func:`sweeplab.analysis.stats.compare`.
     """
     a, b = _as_seed_map(a, "a"), _as_seed_map(b, "b")
     shared = sorted(set(a) & set(b))
@@ -410,7 +412,7 @@ def prob_improvement(a: Mapping[int, float], b: Mapping[int, float], confidence:
     Mann-Whitney form over all runs (resampling each config's runs independently).
 
     Raises:
-        ValueError: as :func:`sweeplab.stats.compare`.
+        ValueError: as :func:`sweeplab.analysis.stats.compare`.
     """
     a, b = _as_seed_map(a, "a"), _as_seed_map(b, "b")
     shared = sorted(set(a) & set(b))

@@ -8,7 +8,7 @@
   the observed difference, and whether the test set resolves it;
 * score distributions (share of runs at or above each accuracy, with bootstrap bands) when
   a config's runs split into groups (runs that did not learn, or different numbers of
-  silent classes: :func:`sweeplab.explain.explain`).
+  silent classes: :func:`sweeplab.analysis.explain.explain`).
 
 Pure block builders returning the report's own Text / Table / Plot blocks; numbers come from
 :mod:`sweeplab.analysis.seeds`, deterministic (fixed rng seeds).

@@ -1,8 +1,10 @@
 """``sweeplab serve``: a live, read-only dashboard over a store, on this machine.
 
-Needs the extra ``sweeplab[serve]`` (Starlette, uvicorn, plotly). ``serve`` refuses a store
-that is missing, foreign, newer or damaged before it listens (``sweeplab.open`` checks it),
-listens on 127.0.0.1 unless told otherwise, and never writes the store.
+Needs the extra ``sweeplab[serve]`` (Starlette, uvicorn, plotly). It is given a
+``sweeplab.open(path)`` Results (``Results.serve()``; the CLI opens the store, which refuses
+a store that is missing, foreign, newer or damaged before anything listens), listens on
+127.0.0.1 unless told otherwise, and never writes the store. This package does not import
+:mod:`sweeplab.api`: the API calls it, not the other way round.
 """
 
 from __future__ import annotations
@@ -13,9 +15,6 @@ import sys
 import threading
 from collections.abc import Callable
 from typing import Any
-
-from sweeplab.api import Results
-from sweeplab.store import DEFAULT_PATH
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
@@ -36,19 +35,15 @@ def _modules() -> tuple[Any, Any]:
     return uvicorn, create_app
 
 
-def server(store: str | os.PathLike | Results = DEFAULT_PATH, host: str = DEFAULT_HOST,
-           port: int = DEFAULT_PORT) -> Any:
-    """A ``uvicorn.Server`` for the dashboard over ``store`` (not yet started).
+def server(res: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> Any:
+    """A ``uvicorn.Server`` for the dashboard over ``res`` (a ``sweeplab.open(...)``
+    Results), not yet started.
 
     Raises:
-        StoreError: the store is missing, foreign, newer or damaged.
         ServeError: the serve extra is not installed, a port out of range or in use.
     """
-    from sweeplab import api
-
     if not 1 <= port <= 65535:
         raise ServeError(f"port must be in 1..65535. Received: port={port}")
-    res = store if isinstance(store, Results) else api.open(store)
     uvicorn, create_app = _modules()
     try:  # a port in use is one line now, not a log record from inside uvicorn
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
@@ -70,15 +65,15 @@ def _in_notebook() -> bool:
     return shell is not None and hasattr(shell, "kernel")
 
 
-def serve(store: str | os.PathLike | Results = DEFAULT_PATH, host: str = DEFAULT_HOST,
-          port: int = DEFAULT_PORT, say: Callable[[str], None] = print) -> Any:
+def serve(res: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT,
+          say: Callable[[str], None] = print) -> Any:
     """Serve the dashboard. In a Jupyter kernel: in a background thread, returning an
     inline IFrame of it; elsewhere: until Ctrl-C.
 
     Raises:
-        StoreError, ServeError: before listening.
+        ServeError: before listening.
     """
-    srv = server(store, host, port)
+    srv = server(res, host, port)
     name = "127.0.0.1" if host == "localhost" else f"[{host}]" if ":" in host else host
     url = f"http://{name}:{port}/"
     if host not in ("127.0.0.1", "localhost", "::1"):  # app.LOOPBACK_NAMES

@@ -27,7 +27,6 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
-from sweeplab.api import Results
 from sweeplab.serve import source
 from sweeplab.store import StoreError
 
@@ -73,7 +72,7 @@ class Watcher:
 class Views:
     """The JSON views, cached per store version (50 pages opened at once compute once)."""
 
-    def __init__(self, res: Results, watcher: Watcher):
+    def __init__(self, res: Any, watcher: Watcher):
         self.res = res
         self.watcher = watcher
         self._lock = threading.Lock()
@@ -127,7 +126,7 @@ def _shell(title: str, page: str, params: dict[str, Any]) -> HTMLResponse:
 LOOPBACK_NAMES = ("127.0.0.1", "localhost", "::1")
 
 
-def create_app(res: Results, host: str = "127.0.0.1") -> Starlette:
+def create_app(res: Any, host: str = "127.0.0.1") -> Starlette:
     """The dashboard over the store behind ``res`` (a ``sweeplab.open(...)`` Results).
 
     On a loopback address only requests naming this machine are answered (a web page that

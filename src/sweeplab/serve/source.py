@@ -2,8 +2,8 @@
 
 Every number comes from the public API (``sweeplab.open(path)`` -> ``Results``: studies,
 configs, runs, epochs, summary and its last epoch as final, compare, confusion) and the
-analysis functions the report uses (sweeplab.explain, sweeplab.diagnostics), so a mean or
-an interval is computed the one way the report and the API compute it. Two facts the API
+analysis functions the report uses (sweeplab.analysis.explain and .diagnostics), so a
+mean or an interval is computed the one way the report and the API compute it. Two facts the API
 does not offer yet -- a run's bookkeeping (running / interrupted / failed, start times) and
 a run's stored diagnostics record -- are read in :func:`_bookkeeping` and :func:`_records`
 only, through a read-only ``Store``: the one seam to re-point at the shared reader.
@@ -16,7 +16,7 @@ import statistics
 from functools import lru_cache
 from typing import Any
 
-from sweeplab.api import METRICS, Results
+from sweeplab.readout import METRICS
 
 AXIS_LIMIT = 12  # parallel-coordinates and sweep plots use at most this many axes
 
@@ -43,7 +43,7 @@ def _plain(x: Any) -> Any:
 # --------------------------------------------------------------------- store seam
 
 
-def _bookkeeping(res: Results, study: str, seeds: set[int]) -> dict[str, Any]:
+def _bookkeeping(res: Any, study: str, seeds: set[int]) -> dict[str, Any]:
     """The study's run bookkeeping, as ``sweeplab ls`` counts it: runs per status
     (interrupted = started by a process that is gone), and the rows of the study's seeds
     (start time, wall seconds). Read-only."""
@@ -59,18 +59,18 @@ def _bookkeeping(res: Results, study: str, seeds: set[int]) -> dict[str, Any]:
     return {"counts": counts, "rows": rows}
 
 
-def _records(res: Results, seeds: set[int], config_hash: str) -> list[Any]:
-    """The config's finished RunResults for the study's seeds (for sweeplab.diagnostics)."""
+def _records(path: str, seeds: set[int], config_hash: str) -> list[Any]:
+    """The config's finished RunResults for the study's seeds (for analysis.diagnostics)."""
     from sweeplab.store import Store
 
-    with Store(res.path, readonly=True) as store:
+    with Store(path, readonly=True) as store:
         return [r for r in store.results(config_hash) if r.seed in seeds]
 
 
 # --------------------------------------------------------------------------- views
 
 
-def progress(res: Results, study: str, done: int, total: int) -> dict[str, Any]:
+def progress(res: Any, study: str, done: int, total: int) -> dict[str, Any]:
     """Running / interrupted / failed counts, when the study started, and an ETA: the runs
     left times the median wall time of a finished run, over the runs training now."""
     book = _bookkeeping(res, study, set(res.study(study).seeds))
@@ -83,7 +83,7 @@ def progress(res: Results, study: str, done: int, total: int) -> dict[str, Any]:
     return {**n, "started": started, "eta_seconds": _f(eta)}
 
 
-def studies(res: Results) -> list[dict[str, Any]]:
+def studies(res: Any) -> list[dict[str, Any]]:
     """The studies page: one dict per study."""
     out = []
     for row in res.studies().to_dict("records"):
@@ -101,9 +101,9 @@ def _flags(path: str, config_hash: str, seeds: tuple[int, ...]) -> tuple[str, ..
     """The report's diagnostics in words for these finished runs: silent classes, collapse,
     then explain.flags (dead units, divergence, over-fitting, runs that did not learn).
     Cached: a finished run never changes."""
-    from sweeplab import explain
+    from sweeplab.analysis import explain
 
-    runs = _records(Results(path), set(seeds), config_hash)
+    runs = _records(path, set(seeds), config_hash)
     if not runs:
         return ()
     e = explain.explain(config_hash, runs)
@@ -119,7 +119,7 @@ def _flags(path: str, config_hash: str, seeds: tuple[int, ...]) -> tuple[str, ..
     return tuple(out + explain.flags(e))
 
 
-def study(res: Results, name: str, metric: str = "test_acc") -> dict[str, Any]:
+def study(res: Any, name: str, metric: str = "test_acc") -> dict[str, Any]:
     """The study page: configs with n, mean and 95% CI of the final ``metric``, best and
     worst seed, flags; the curves (mean and CI per epoch) of every metric; the axes."""
     if metric not in METRICS:
@@ -165,7 +165,7 @@ def study(res: Results, name: str, metric: str = "test_acc") -> dict[str, Any]:
             "progress": progress_row, "configs": out_configs}
 
 
-def run_curves(res: Results, name: str, config_hash: str) -> list[dict[str, Any]]:
+def run_curves(res: Any, name: str, config_hash: str) -> list[dict[str, Any]]:
     """Each finished run's curves of one config of the study (shown on demand)."""
     ep = res.epochs(name)
     ep = ep[ep["config_hash"] == config_hash]
@@ -176,7 +176,7 @@ def run_curves(res: Results, name: str, config_hash: str) -> list[dict[str, Any]
     return out
 
 
-def _ref(res: Results, study: str, config_hash: str) -> str:
+def _ref(res: Any, study: str, config_hash: str) -> str:
     """The API's name for a config of a study: ``STUDY:LABEL``."""
     label = next((c["config"] for c in res.configs(study).to_dict("records")
                   if c["config_hash"] == config_hash), None)
@@ -185,7 +185,7 @@ def _ref(res: Results, study: str, config_hash: str) -> str:
     return f"{study}:{label}"
 
 
-def compare(res: Results, name: str, a: str, b: str, metric: str = "test_acc"
+def compare(res: Any, name: str, a: str, b: str, metric: str = "test_acc"
             ) -> dict[str, Any]:
     """``Results.compare`` of two configs (by hash) of the study: the same object and words
     as ``sweeplab compare``, with its numbers in the metric's display scale."""
@@ -206,10 +206,10 @@ def compare(res: Results, name: str, a: str, b: str, metric: str = "test_acc"
             "text": r.text}
 
 
-def run(res: Results, name: str, config_hash: str, seed: int) -> dict[str, Any]:
+def run(res: Any, name: str, config_hash: str, seed: int) -> dict[str, Any]:
     """The run page: per-epoch metrics, confusion matrix, diagnostics, engine, device, node."""
-    from sweeplab.diagnostics import diagnose
-    from sweeplab.explain import run_line
+    from sweeplab.analysis.diagnostics import diagnose
+    from sweeplab.analysis.explain import run_line
 
     ref = _ref(res, name, config_hash)
     runs = res.runs(name)
@@ -220,7 +220,7 @@ def run(res: Results, name: str, config_hash: str, seed: int) -> dict[str, Any]:
     ep = res.epochs(name)
     ep = ep[(ep["config_hash"] == config_hash) & (ep["seed"] == seed)]
     cm = res.confusion(ref, seed)
-    record = next(x for x in _records(res, {seed}, config_hash))
+    record = next(x for x in _records(str(res.path), {seed}, config_hash))
     names = [str(x) for x in cm.index]
     return {"study": name, "config": ref.partition(":")[2], "config_hash": config_hash,
             "seed": seed,
