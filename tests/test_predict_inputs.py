@@ -113,3 +113,16 @@ def test_a_zip_bomb_is_not_opened(trained, tmp_path):
     finally:
         Path(path).write_bytes(real)
     assert trained.model(REF, 0) is not None  # the real file still loads
+
+
+def test_a_dataset_with_nan_or_out_of_range_pixels_is_refused(tmp_path):
+    from sweeplab import data as data_mod
+
+    x = np.zeros((20, 28, 28), np.float32)
+    x[3, 4, 5] = np.nan
+    x[7, 0, 0] = 300.0
+    y = np.arange(20) % 10
+    np.savez(tmp_path / "mnist.npz", x_train=x, y_train=y, x_test=x[:10] * 0, y_test=y[:10])
+    with pytest.raises(data_mod.DataError, match=r"train images: 2 pixel value\(s\) are not "
+                       r"finite numbers in \[0, 255\] \(the first at index \(3, 4, 5\): nan\)"):
+        data_mod.load("mnist", tmp_path, allow_download=False)
