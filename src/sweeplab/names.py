@@ -76,6 +76,11 @@ def within(base: str | os.PathLike, path: str | os.PathLike) -> Path:
     return Path(path)
 
 
+def shorten(text: str, limit: int) -> str:
+    """``text`` cut to ``limit`` characters (with an ellipsis) for a title or a line."""
+    return text if len(text) <= limit else text[:limit - 1] + "\u2026"
+
+
 def mlflow_name(text: str) -> str:
     """``text`` fitted to MLflow's 500-character run and experiment names (cut, with a hash
     of the whole text so two long names stay apart)."""

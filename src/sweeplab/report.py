@@ -30,6 +30,7 @@ import numpy as np
 from sweeplab import __version__, plots, stats
 from sweeplab import data as data_mod
 from sweeplab import spec as S
+from sweeplab.names import safe_name
 from sweeplab.results import RunResult
 from sweeplab.store import Store, StudyConfigRow
 from sweeplab.study import ASSIGNMENT_ORDER, BUILTIN, format_value, study_to_dict
@@ -1114,7 +1115,7 @@ def render_markdown(report: Report, image_dir: str = "img") -> tuple[str, dict[s
                 lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in b.rows]
                 lines.append("")
             elif isinstance(b, Plot):
-                fname = f"{b.name}.png"
+                fname = f"{safe_name(b.name)}.png"  # a study's name is data, not a path
                 files[fname] = _png(b)
                 alt = _md(b.caption).replace("[", "(").replace("]", ")")
                 lines += [f"![{alt}]({image_dir}/{fname})", "", f"*{_md(b.caption)}*", ""]

@@ -20,6 +20,7 @@ one written by a newer schema, is refused before anything is written to it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import json
 import math
@@ -325,6 +326,9 @@ class Store:
                 f"{self.path} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s). "
                 "Wait for it to finish, or use another --store."
             )
+        if "disk is full" in msg or "disk I/O error" in msg:
+            return StoreError(f"cannot write the store {self.path}: the disk is full ({msg}); "
+                              "runs finished before are kept. Free space and run again.")
         return StoreError(f"{self.path}: {msg}")
 
     @contextmanager
@@ -339,13 +343,22 @@ class Store:
         try:
             yield self._con
         except sqlite3.OperationalError as err:  # e.g. a disk that filled up mid-write
-            self._con.execute("ROLLBACK")
+            self._rollback()
             raise self._error(err) from err
         except BaseException:
-            self._con.execute("ROLLBACK")
+            self._rollback()
             raise
-        else:
+        try:  # a full disk often shows only here, when the WAL grows at COMMIT
             self._con.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            self._rollback()
+            raise self._error(err) from err
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back (SQLITE_FULL does); the first error is the news.
+        if self._con.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._con.execute("ROLLBACK")
 
     def _read_old_schema(self) -> None:
         """Read an older store without upgrading it (it is open read-only): a TEMP view, which

@@ -27,6 +27,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sweeplab.export import ExportError, config_export, run_key
+from sweeplab.names import check_dir_destination, full_disk_error
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
 from sweeplab.study import PlannedConfig, Study
@@ -47,7 +48,9 @@ class _Guarded:
             fn()
         except Exception as err:  # logging must never cost a trained run
             self.failed = True
-            print(f"sweeplab: {self.name} stopped ({type(err).__name__}: {err}); the store "
+            why = (full_disk_error(err, err.filename, "the log file")
+                   if isinstance(err, OSError) and err.filename else f"{type(err).__name__}: {err}")
+            print(f"sweeplab: {self.name} stopped ({why}); the store "
                   f"keeps every run, `sweeplab export` adds them later.", file=sys.stderr)
 
 
@@ -68,6 +71,7 @@ class TensorBoardLogger(_Guarded):
         from sweeplab.export import tensorboard as tbx
 
         tbx._tb()  # a missing extra is said before the first run starts
+        check_dir_destination(logdir, "the TensorBoard log directory")  # before training
         self.tbx = tbx
         self.logdir = logdir
         self.store = store

@@ -103,11 +103,14 @@ def epochs_frame(store: Store, studies: Sequence[str] | None = None) -> pd.DataF
 
 def _write(df: pd.DataFrame, path: Path, fmt: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if fmt == "csv":
-        df.to_csv(tmp, index=False)
-    else:
-        df.to_parquet(tmp, index=False, engine="pyarrow")
-    os.replace(tmp, path)  # a reader never sees half a file
+    try:
+        if fmt == "csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False, engine="pyarrow")
+        os.replace(tmp, path)  # a reader never sees half a file
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temp file (h21)
 
 
 def export_tables(store: Store, outdir: str | os.PathLike, fmt: str = "csv",
