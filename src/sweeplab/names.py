@@ -96,7 +96,7 @@ def mlflow_key(text: str) -> str:
     out = out.replace("..", "_")  # MLflow refuses ".." (a path escape) and "."
     out = "_" if out in ("", ".") else out
     if out != text or len(out) > MLFLOW_KEY_MAX:
-        out = out[:MLFLOW_KEY_MAX - 9] + "~" + _tag(text)
+        out = out[:MLFLOW_KEY_MAX - 9] + "-" + _tag(text)  # "~" is not a key character
     return out
 
 
