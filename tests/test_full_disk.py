@@ -37,15 +37,11 @@ def tmpfs(where: Path, size: str) -> Iterator[Path]:
 def fill(disk: Path) -> Path:
     """Fill ``disk`` to the last byte with one file; returns it (remove it to free space)."""
     filler = disk / "filler"
-    with open(filler, "wb") as f:
-        with contextlib.suppress(OSError):
-            while True:
-                f.write(bytes(2**16))
-                f.flush()
-        with contextlib.suppress(OSError):
-            while True:  # the last partial block
-                f.write(b"\0")
-                f.flush()
+    with open(filler, "wb", buffering=0) as f:  # unbuffered: nothing left to flush at close
+        for size in (2**16, 1):  # then the last partial block, byte by byte
+            with contextlib.suppress(OSError):
+                while f.write(bytes(size)):
+                    pass
     return filler
 
 

@@ -26,6 +26,7 @@ import json
 import math
 import os
 import re
+import shutil
 import socket
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -245,6 +246,14 @@ def _dir_writable(path: Path) -> bool:
     return os.access(path.parent if str(path.parent) else Path("."), os.W_OK | os.X_OK)
 
 
+def _no_space(path: Path) -> bool:
+    """Whether the disk under ``path`` is full (an I/O error there then means just that)."""
+    try:
+        return shutil.disk_usage(path.resolve().parent).free < 2**16
+    except OSError:
+        return False
+
+
 def _read_only_uri(path: Path) -> str:
     """An SQLite URI that reads the store without writing anything. A WAL store normally
     needs its -shm index beside it; in a read-only directory, with no write-ahead log
@@ -326,7 +335,8 @@ class Store:
                 f"{self.path} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s). "
                 "Wait for it to finish, or use another --store."
             )
-        if "disk is full" in msg or "disk I/O error" in msg:
+        if "disk is full" in msg or ("disk I/O error" in msg or "unable to open" in msg) \
+                and _no_space(self.path):
             return StoreError(f"cannot write the store {self.path}: the disk is full ({msg}); "
                               "runs finished before are kept. Free space and run again.")
         return StoreError(f"{self.path}: {msg}")

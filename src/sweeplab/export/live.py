@@ -40,6 +40,7 @@ class _Guarded:
 
     name = "live logging"
     failed = False
+    where = ""  # the log directory or tracking URI, named when the disk is full
 
     def _guard(self, fn: Callable[[], None]) -> None:
         if self.failed:
@@ -48,8 +49,8 @@ class _Guarded:
             fn()
         except Exception as err:  # logging must never cost a trained run
             self.failed = True
-            why = (full_disk_error(err, err.filename, "the log file")
-                   if isinstance(err, OSError) and err.filename else f"{type(err).__name__}: {err}")
+            why = (full_disk_error(err, err.filename or self.where, "the live log")
+                   if isinstance(err, OSError) else f"{type(err).__name__}: {err}")
             print(f"sweeplab: {self.name} stopped ({why}); the store "
                   f"keeps every run, `sweeplab export` adds them later.", file=sys.stderr)
 
@@ -74,6 +75,7 @@ class TensorBoardLogger(_Guarded):
         check_dir_destination(logdir, "the TensorBoard log directory")  # before training
         self.tbx = tbx
         self.logdir = logdir
+        self.where = str(logdir)
         self.store = store
         self._open: dict[tuple[str, int], Any] = {}
 

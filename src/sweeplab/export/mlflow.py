@@ -96,10 +96,21 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _errors() -> tuple[type[BaseException], ...]:
+    """What MLflow raises for a tracking store it cannot use or write: its own exception,
+    and SQLAlchemy's and the OS's from a file store (a full disk at table creation)."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return MlflowException, SQLAlchemyError, OSError
+
+
 def _why(err: Exception) -> str:
     """MLflow's reason on one line, cut at a sentence end (its messages run to paragraphs
     with links)."""
     text = " ".join(str(err).split()) or type(err).__name__
+    if "disk is full" in text or "No space left" in text:  # SQLite's and the OS's words
+        return "the disk is full."
     if len(text) <= 300:
         return text if text.endswith(".") else text + "."
     cut = text.rfind(". ", 0, 300)
@@ -159,8 +170,6 @@ class MlflowTarget:
 
     def __init__(self, uri: str, store: Store):
         client_cls, self.E = _ml()
-        from mlflow.exceptions import MlflowException
-
         if not uri or not uri.strip():
             # MLflow would silently fall back to its default (./mlflow.db or
             # $MLFLOW_TRACKING_URI): an export must go where it was told.
@@ -176,7 +185,7 @@ class MlflowTarget:
             # (7 retries with backoff) keeps a mistyped server address silent for minutes.
             with _env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="20"):
                 self.client.search_experiments(max_results=1)
-        except MlflowException as err:
+        except _errors() as err:
             if new_db:  # MLflow's first write failed (a full disk): leave no empty file
                 db.unlink(missing_ok=True)
             raise ExportError(f"MLflow tracking URI {uri!r} cannot be used: {_why(err)} "
@@ -382,15 +391,10 @@ def export_mlflow(store: Store, uri: str, studies: Sequence[str] | None = None) 
     """
     target = MlflowTarget(uri, store)
     out = ExportSummary("mlflow", uri)
-    from mlflow.exceptions import MlflowException
-
     try:
         _export(target, out, store, studies)
-    except (MlflowException, OSError) as err:  # a full disk, a server gone meanwhile
-        why = _why(err)
-        if "disk is full" in why or "No space left" in why:
-            why = "the disk is full."
-        raise ExportError(f"MLflow export to {uri!r} stopped: {why} Runs exported before "
+    except _errors() as err:  # a full disk, a server gone meanwhile
+        raise ExportError(f"MLflow export to {uri!r} stopped: {_why(err)} Runs exported before "
                           f"this are complete; the next export adds the rest.") from err
     return out
 
