@@ -519,7 +519,8 @@ class Results:
         from sweeplab.report import write_report
 
         out = names.check_report_out(path, fmt)
-        roots = (out, out.parent / f"{out.stem}_files") if out.suffix == ".md" else (out,)
+        md_file = fmt == "md" and out.suffix == ".md"  # its images go beside it
+        roots = (out, out.parent / f"{out.stem}_files") if md_file else (out,)
         before = names.files_under(*roots)
         with self._store() as store:
             try:

@@ -478,12 +478,11 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sweeplab import api
+    from sweeplab.saved_models import prepare_images, read_images
 
     res = api.open(args.store)
     model_path = res.model_path(args.config, args.seed)  # no run or no model: one line first
     classes = res.class_names(args.config)
-    from sweeplab.saved_models import prepare_images, read_images
-
     shape = res.image_shape(args.config)
     inputs = []  # every file checked before TensorFlow is imported (seconds) for the model
     for path in args.images:

@@ -110,7 +110,7 @@ def _write(df: pd.DataFrame, path: Path, fmt: str) -> None:
             df.to_parquet(tmp, index=False, engine="pyarrow")
         os.replace(tmp, path)  # a reader never sees half a file
     finally:
-        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temp file (h21)
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temp file
 
 
 def export_tables(store: Store, outdir: str | os.PathLike, fmt: str = "csv",
