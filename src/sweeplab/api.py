@@ -228,6 +228,10 @@ def run(
     study = load_study(study, seeds, epochs, subset)
     data_dir = None if data_dir is None else str(data_dir)
     directory = models_dir(store, save_models)
+    if directory is not None:  # checked before the store or any model is written
+        from sweeplab.names import check_dir_destination
+
+        check_dir_destination(directory, "the save_models directory")
     # Data and model problems must surface before a store file is created (sweeplab.runner).
     from sweeplab.runner import preflight
 
@@ -678,11 +682,26 @@ class Results:
 
     def report(self, path: str | os.PathLike = "report.html",
                studies: Sequence[str] | None = None, fmt: str = "html") -> Path:
-        """Write the report (sweeplab.report.write_report); returns the file written."""
+        """Write the report (sweeplab.report.write_report); returns the file written.
+
+        Raises:
+            OutputError: ``path`` cannot take the report (checked before it is built), or
+                the disk filled up while writing (what was half-written is removed).
+        """
+        from sweeplab import names
         from sweeplab.report import write_report
 
+        out = names.check_report_out(path, fmt)
+        md_file = fmt == "md" and out.suffix == ".md"  # its images go beside it
+        roots = (out, out.parent / f"{out.stem}_files") if md_file else (out,)
+        before = names.files_under(*roots)
         with self._store() as store:
-            return write_report(store, path, studies=studies, fmt=fmt, data_dir=self.data_dir)
+            try:
+                return write_report(store, path, studies=studies, fmt=fmt,
+                                    data_dir=self.data_dir)
+            except OSError as err:
+                names.new_files_removed(before, *roots)
+                raise names.full_disk_error(err, err.filename or path, "the report") from err
 
     def export(self, target: str, dest: str | os.PathLike,
                studies: str | Sequence[str] | None = None) -> Any:
@@ -749,12 +768,22 @@ class Results:
 
     def predict(self, config: str, seed: int, images: np.ndarray) -> np.ndarray:
         """The run's model outputs for ``images`` (N, H, W[, C]; uint8 or [0, 1] floats),
-        shape (N, classes); ``.argmax(axis=1)`` is the predicted class."""
+        shape (N, classes); ``.argmax(axis=1)`` is the predicted class.
+
+        Raises:
+            ModelError: images of the wrong shape, or pixels not finite or out of range
+                (checked before TensorFlow is imported), or no usable saved model.
+        """
         from sweeplab import saved_models
 
+        self.model_path(config, seed)  # no such run or no saved model: said first
+        x = saved_models.prepare_images(images, self.image_shape(config))
         model = self.model(config, seed)
-        x = saved_models.prepare_images(images, model.input_shape[1:])
         return np.asarray(model.predict(x, batch_size=1024, verbose=0))
+
+    def image_shape(self, config: str) -> tuple[int, ...]:
+        """(H, W, C) of the images the config's models take (its dataset's)."""
+        return tuple(S.input_shape(S.config_from_dict(self._one(config).config)))
 
     # --- helpers ----------------------------------------------------------------------
 

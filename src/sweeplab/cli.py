@@ -496,15 +496,19 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sweeplab import api
+    from sweeplab.saved_models import prepare_images, read_images
 
     res = api.open(args.store)
     model_path = res.model_path(args.config, args.seed)  # no run or no model: one line first
     classes = res.class_names(args.config)
+    shape = res.image_shape(args.config)
+    inputs = []  # every file checked before TensorFlow is imported (seconds) for the model
     for path in args.images:
         try:
-            images = np.load(path, allow_pickle=False)
-        except (OSError, ValueError) as err:
-            raise CliError(f"cannot read {path} as a .npy array of images ({err}).") from None
+            inputs.append((path, prepare_images(read_images(path), shape)))
+        except ValueError as err:
+            raise CliError(f"{path}: {err}" if path not in str(err) else str(err)) from None
+    for path, images in inputs:
         outputs = res.predict(args.config, args.seed, images)
         print(f"{path}: {len(outputs)} image(s), model {model_path}")
         for i, out in enumerate(outputs):

@@ -22,6 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sweeplab.checks import pixel_problem
+
 ENV_VAR = "SWEEPLAB_DATA"
 KERAS_CACHE = Path("~/.keras/datasets").expanduser()
 
@@ -196,6 +198,9 @@ def _check_arrays(meta: DatasetInfo, source: str, arrays: tuple[np.ndarray, ...]
                 f"{source}: {split} arrays have shapes x{x.shape}, y{y.shape}; expected "
                 f"x(N, {h}, {w}{'' if c == 1 else ', ' + str(c)}) and y(N,) for {meta.name}."
             )
+        problem = pixel_problem(x, 255)  # NaN or 65535 would train silently
+        if problem:
+            raise DataError(f"{source}: {split} images: {problem}; pixels must be in [0, 255].")
         if y.size and (y.min() < 0 or y.max() >= len(meta.class_names)):
             raise DataError(
                 f"{source}: {split} labels range over [{y.min()}, {y.max()}]; "

@@ -23,7 +23,7 @@ from sweeplab.executors import Executor, Group, make_executor
 from sweeplab.progress import Progress
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
-from sweeplab.study import PlannedConfig, Study, expand, schedule, study_to_dict
+from sweeplab.study import MAX_SEED, PlannedConfig, Study, expand, schedule, study_to_dict
 
 
 @dataclass
@@ -279,6 +279,20 @@ def _last_line(error: str) -> str:
     return lines[-1].strip() if lines else "unknown error"
 
 
+def next_seeds(seeds: Sequence[int], k: int) -> tuple[int, ...]:
+    """``k`` seeds not in ``seeds``: counting up from the largest, then from 0 past
+    ``MAX_SEED`` (seeds stay in the documented [0, MAX_SEED])."""
+    out: list[int] = []
+    used, s = set(seeds), max(seeds, default=-1) + 1
+    while len(out) < k:
+        s = 0 if s > MAX_SEED else s
+        if s not in used:
+            out.append(s)
+            used.add(s)
+        s += 1
+    return tuple(out)
+
+
 @dataclass
 class AdaptiveSummary:
     """What :func:`run_until_ci` did and why it stopped."""
@@ -374,8 +388,7 @@ def run_until_ci(
             out.reason = (f"reached --max-seeds {max_seeds} with {len(active)} configuration(s) "
                           f"{what} or short of {min_seeds} seeds")
             break
-        nxt = max(seeds) + 1
-        seeds = seeds + tuple(range(nxt, nxt + min(seeds_per_round, max_seeds - len(seeds))))
+        seeds = seeds + next_seeds(seeds, min(seeds_per_round, max_seeds - len(seeds)))
     # Record the seeds reached so `ls` and the report count against them.
     prepare(dataclasses.replace(study, seeds=seeds), store)
     store.set_meta(f"adaptive:{study.name}", {

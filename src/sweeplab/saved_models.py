@@ -20,10 +20,16 @@ from typing import Any
 import numpy as np
 
 from sweeplab import spec as S
+from sweeplab.checks import pixel_problem
+from sweeplab.names import check_dir_destination, full_disk_error
 from sweeplab.results import RunResult
 from sweeplab.store import Store
 
 SUFFIX = ".keras"
+# Bytes a saved model's archive may unpack to before Keras is let open it. sweeplab's
+# largest model (cnn-4block-bn-dropout) is 1.1 MB; a 2 MB zip bomb unpacked to 5 GB.
+MAX_ARCHIVE_BYTES = 256 * 2**20
+MAX_IMAGES_BYTES = 4 * 2**30  # a predict input file's array, at most (N x H x W x C x 4)
 
 
 class ModelError(ValueError):
@@ -46,12 +52,22 @@ def build(cfg: S.Config, weights: Sequence[np.ndarray] | None = None) -> Any:
 
 
 def save(cfg: S.Config, weights: Sequence[np.ndarray], path: str | os.PathLike) -> Path:
-    """Write the trained model of one run to ``path`` (a ``.keras`` file); returns the path."""
+    """Write the trained model of one run to ``path`` (a ``.keras`` file); returns the path.
+
+    Raises:
+        OutputError: the file cannot be written (a full disk, a read-only folder); no part
+            of it is left behind.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.stem + ".partial" + SUFFIX)
-    build(cfg, weights).save(tmp)
-    os.replace(tmp, path)  # a crash mid-write never leaves a half file under the real name
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        build(cfg, weights).save(tmp)
+        os.replace(tmp, path)  # a crash mid-write never leaves a half file under the real name
+    except OSError as err:
+        raise full_disk_error(err, path, "the saved model") from err
+    finally:
+        tmp.unlink(missing_ok=True)
     return path
 
 
@@ -73,8 +89,7 @@ def load(path: str | os.PathLike, cfg: S.Config | None = None) -> Any:
     if not path.is_file():
         raise ModelError(f"saved model {path} does not exist (moved or deleted?); train the "
                          "run again with --save-models to recreate it.")
-    if not zipfile.is_zipfile(path):
-        raise ModelError(f"{path} is not a .keras model file (not a zip archive).")
+    check_archive(path)
     if cfg is not None and cfg.model is not None:  # a user's builder: rebuilt, weights loaded
         return _load_weights_into(build(cfg), path, cfg)
     try:
@@ -102,6 +117,60 @@ def _load_weights_into(model: Any, path: Path, cfg: S.Config) -> Any:
     return model
 
 
+def check_archive(path: Path) -> None:
+    """Refuse a file that is not a zip archive, or whose entries would unpack to more than
+    :data:`MAX_ARCHIVE_BYTES`, before Keras opens it. The declared sizes bound what is
+    unpacked: Python's zipfile stops reading an entry at its declared size.
+
+    Raises:
+        ModelError: which of the two, with the file's path.
+    """
+    if not zipfile.is_zipfile(path):
+        raise ModelError(f"{path} is not a .keras model file (not a zip archive).")
+    try:
+        with zipfile.ZipFile(path) as z:
+            total = sum(max(i.file_size, 0) for i in z.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as err:
+        raise ModelError(f"{path} is not a readable .keras model file ({err}).") from err
+    if total > MAX_ARCHIVE_BYTES:
+        raise ModelError(f"{path} would unpack to {total:,} bytes, more than the "
+                         f"{MAX_ARCHIVE_BYTES:,} any sweeplab model needs; not opened.")
+
+
+def read_images(path: str | os.PathLike) -> np.ndarray:
+    """A ``.npy`` array of images, its header checked against the file's size before the
+    array is read (a 0-byte file, a header declaring 1e9 images, an object array).
+
+    Raises:
+        ModelError: one line naming the file and what is wrong.
+    """
+    path = Path(path)
+    fmt = np.lib.format
+    try:
+        size = path.stat().st_size
+        with open(path, "rb") as f:
+            version = fmt.read_magic(f)
+            header = (fmt.read_array_header_1_0 if version == (1, 0)
+                      else fmt.read_array_header_2_0)
+            shape, _, dtype = header(f, max_header_size=10_000)
+            offset = f.tell()
+    except (OSError, ValueError, EOFError) as err:
+        raise ModelError(f"cannot read {path} as a .npy array of images ({err}).") from None
+    if dtype.hasobject:
+        raise ModelError(f"{path} holds Python objects (dtype {dtype}); images are numbers.")
+    need = int(np.prod(shape, dtype=np.float64)) * dtype.itemsize
+    if need != size - offset:
+        raise ModelError(f"{path} is damaged: its header declares shape {tuple(shape)} "
+                         f"({need:,} bytes) but the file holds {size - offset:,} bytes of data.")
+    if need > MAX_IMAGES_BYTES:
+        raise ModelError(f"{path} holds {need:,} bytes of images, more than the "
+                         f"{MAX_IMAGES_BYTES:,} predict reads at once; split it.")
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError, EOFError) as err:
+        raise ModelError(f"cannot read {path} as a .npy array of images ({err}).") from None
+
+
 def stored_path(store: Store, recorded: str) -> Path:
     """A recorded ``model_path`` as a path: relative ones are relative to the store's folder."""
     p = Path(recorded)
@@ -115,7 +184,8 @@ def prepare_images(images: np.ndarray, shape: Sequence[int]) -> np.ndarray:
     divided by 255 like the datasets (sweeplab.data), floats are taken as already in [0, 1].
 
     Raises:
-        ModelError: a shape that does not fit ``shape`` (H, W, C).
+        ModelError: a shape that does not fit ``shape`` (H, W, C); pixels that are not
+            finite or outside [0, 255] (integers) or [0, 1] (floats).
     """
     x = np.asarray(images)
     h, w, c = (int(v) for v in shape)
@@ -127,10 +197,24 @@ def prepare_images(images: np.ndarray, shape: Sequence[int]) -> np.ndarray:
         raise ModelError(f"images must have shape (N, {h}, {w}, {c}) (or (N, {h}, {w}) for one "
                          f"channel, or one image). Received: shape {tuple(x.shape)}")
     if np.issubdtype(x.dtype, np.integer):
+        check_pixels(x, 255, "images")
         return (x.astype(np.float32) / np.float32(255.0))
     if not np.issubdtype(x.dtype, np.floating):
         raise ModelError(f"images must hold numbers. Received: dtype {x.dtype}")
+    check_pixels(x, 1, "images")
     return x.astype(np.float32)
+
+
+def check_pixels(x: np.ndarray, top: float, what: str) -> None:
+    """Refuse pixels that are not finite or outside [0, top] (checks.pixel_problem).
+
+    Raises:
+        ModelError: there are some; their count and the first's index.
+    """
+    problem = pixel_problem(x, top)
+    if problem:
+        raise ModelError(f"{what}: {problem}; integer pixels must be in [0, 255], float "
+                         f"pixels in [0, 1].")
 
 
 class ModelSaver:
@@ -142,7 +226,7 @@ class ModelSaver:
 
     def __init__(self, store: Store, directory: str | os.PathLike):
         self.store = store
-        self.directory = Path(directory)
+        self.directory = check_dir_destination(directory, "the --save-models directory")
         self.saved: list[Path] = []  # files written by this listener, in order
 
     def epoch(self, study, planned, seed, record, epochs) -> None:  # noqa: ANN001

@@ -21,12 +21,14 @@ one written by a newer schema, is refused before anything is written to it.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import itertools
 import json
 import math
 import os
 import re
+import shutil
 import socket
 import sqlite3
 from collections.abc import Iterable, Iterator, Mapping, Sequence
@@ -246,6 +248,14 @@ def _dir_writable(path: Path) -> bool:
     return os.access(path.parent if str(path.parent) else Path("."), os.W_OK | os.X_OK)
 
 
+def _no_space(path: Path) -> bool:
+    """Whether the disk under ``path`` is full (an I/O error there then means just that)."""
+    try:
+        return shutil.disk_usage(path.resolve().parent).free < 2**16
+    except OSError:
+        return False
+
+
 def _read_only_uri(path: Path) -> str:
     """An SQLite URI that reads the store without writing anything. A WAL store normally
     needs its -shm index beside it; in a read-only directory, with no write-ahead log
@@ -327,6 +337,10 @@ class Store:
                 f"{self.path} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s). "
                 "Wait for it to finish, or use another --store."
             )
+        if "disk is full" in msg or ("disk I/O error" in msg or "unable to open" in msg) \
+                and _no_space(self.path):
+            return StoreError(f"cannot write the store {self.path}: the disk is full ({msg}); "
+                              "runs finished before are kept. Free space and run again.")
         return StoreError(f"{self.path}: {msg}")
 
     @contextmanager
@@ -341,13 +355,22 @@ class Store:
         try:
             yield self._con
         except sqlite3.OperationalError as err:  # e.g. a disk that filled up mid-write
-            self._con.execute("ROLLBACK")
+            self._rollback()
             raise self._error(err) from err
         except BaseException:
-            self._con.execute("ROLLBACK")
+            self._rollback()
             raise
-        else:
+        try:  # a full disk often shows only here, when the WAL grows at COMMIT
             self._con.execute("COMMIT")
+        except sqlite3.OperationalError as err:
+            self._rollback()
+            raise self._error(err) from err
+
+    def _rollback(self) -> None:
+        # SQLite may already have rolled back (SQLITE_FULL does); the first error is the news.
+        if self._con.in_transaction:
+            with contextlib.suppress(sqlite3.Error):
+                self._con.execute("ROLLBACK")
 
     def _read_old_schema(self) -> None:
         """Read an older store without upgrading it (it is open read-only): a TEMP view, which

@@ -27,8 +27,11 @@ Measured on the 2-core EPYC (AVX2/FMA) this was developed on:
 - dense-only models: XLA (``jit_compile=True``) fuses the small batched matmuls,
   activations, loss and optimiser update of a step. mlp-relu-mse, 10 runs, one MNIST
   epoch (1,875 steps) + test evaluation: XLA 1.7 s, plain tf.function 1.8-2.0 s, compile
-  about 1 s either way -> XLA kept. (The reference engine: ~2.1 s per run-epoch.)
-  End-to-end figures in bench/README.md.
+  about 1 s either way. XLA dropped all the same: TensorFlow has no call that frees its
+  CPU executables, and each new config left ~110 memory maps, so a long sweep in one
+  process died at ``vm.max_map_count`` (tests/test_long_sweep.py). Without it, plain
+  tf.function programs are released between configs (backend.release_compiled). (The
+  reference engine: ~2.1 s per run-epoch.) End-to-end figures in bench/README.md.
 - conv models: no XLA. Under ``enable_op_determinism`` (which sweeplab turns on) the
   XLA bridge refuses MaxPoolGrad ("MaxPool gradient ops do not yet have a
   deterministic XLA implementation"), and XLA's CPU convolutions were reported
@@ -74,8 +77,6 @@ _BN_EPSILON = 1e-3
 
 # --- the stacked model ----------------------------------------------------------------
 
-def _uses_images(cfg: S.Config) -> bool:
-    return any(isinstance(x, (S.Conv2D, S.MaxPool)) for x in cfg.layers)
 
 
 class _Program:
@@ -118,9 +119,8 @@ class _Program:
         opt = cfg.optimizer
         self.n_slots = (1 if opt.momentum else 0) if opt.name == "sgd" else (
             3 if opt.amsgrad else 2)
-        # XLA for dense-only models; oneDNN (no XLA) once there are convolutions.
-        jit = not _uses_images(cfg)
-        self.train_epoch = tf.function(self._train_epoch, jit_compile=jit, autograph=False)
+        # No XLA (see the module docstring): its executables cannot be freed.
+        self.train_epoch = tf.function(self._train_epoch, jit_compile=False, autograph=False)
         # Evaluation without XLA: after the wide first layer (see forward) it is a few
         # large matmuls, which plain TF runs as fast; and it skips a compile. mlp-relu-mse,
         # 10 runs, 10,000 test images: first call 0.24 s -> 0.08 s, later calls

@@ -7,8 +7,10 @@ import traceback
 from collections.abc import Iterator
 from typing import Any
 
+from sweeplab.backend import starting_config
 from sweeplab.data import Dataset
 from sweeplab.executors import Group, GroupEpochCallback, Outcome
+from sweeplab.spec import config_hash
 
 
 class LocalExecutor:
@@ -35,6 +37,7 @@ class LocalExecutor:
     def as_completed(self) -> Iterator[Outcome]:
         while self._queue:
             group = self._queue.popleft()
+            starting_config(config_hash(group.config))  # frees the last config's programs
             pending = list(group.seeds)
 
             def on_epoch(seed: int, record: Any, epochs: int, _g: Group = group) -> None:

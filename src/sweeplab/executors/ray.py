@@ -26,7 +26,7 @@ from sweeplab import data as data_mod
 from sweeplab.data import Dataset
 from sweeplab.executors import ExecutorError, Group, Outcome
 from sweeplab.results import RunResult
-from sweeplab.spec import Config
+from sweeplab.spec import Config, config_hash
 
 INSTALL_HINT = "pip install 'sweeplab[ray]'"
 CONNECT_TIMEOUT_S = 5.0  # a HOST:PORT that does not answer within this is refused at once
@@ -244,6 +244,9 @@ def train_group(engine: Any, parallel: int | None, config: Config, seeds: tuple[
     defined in the driver's notebook or script, sent by value (sweeplab.usermodels)."""
     import ray
 
+    from sweeplab.backend import starting_config
+
+    starting_config(config_hash(config))  # frees the last config's programs in this worker
     if builders:
         from sweeplab.usermodels import register
 

@@ -6,13 +6,13 @@ from __future__ import annotations
 
 import importlib
 import os
-import re
 import socket
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 from sweeplab import spec as S
+from sweeplab.names import safe_name  # re-exported: one place makes names
 from sweeplab.readout import ConfigView, StudyView, read_config, read_study
 from sweeplab.store import Store
 
@@ -46,23 +46,6 @@ def require(module: str, extra: str, what: str) -> Any:
 def run_key(config_hash: str, seed: int) -> str:
     """The identity of a run in every target (MLflow tag, TensorBoard marker)."""
     return f"{config_hash}:{seed}"
-
-
-_UNSAFE = re.compile(r"[^A-Za-z0-9._=,+@-]+")
-
-
-def safe_name(text: str, max_len: int = 80) -> str:
-    """A file-system-safe, readable name: ``width=32, depth=2`` -> ``width=32,depth=2``.
-
-    Runs of other characters become one ``_``; a long name is cut and keeps its uniqueness
-    with a short hash of the whole text.
-    """
-    out = _UNSAFE.sub("_", text.replace(", ", ",")).strip("._") or "_"
-    if len(out) > max_len:
-        import hashlib
-
-        out = out[:max_len - 9] + "~" + hashlib.sha256(text.encode()).hexdigest()[:8]
-    return out
 
 
 def axis_value(label: str) -> int | float | str:

@@ -28,6 +28,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sweeplab.export.base import ExportError, config_export, run_key
+from sweeplab.names import check_dir_destination, full_disk_error
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
 from sweeplab.study import PlannedConfig, Study
@@ -40,6 +41,7 @@ class _Guarded:
 
     name = "live logging"
     failed = False
+    where = ""  # the log directory or tracking URI, named when the disk is full
 
     def _guard(self, fn: Callable[[], None]) -> None:
         if self.failed:
@@ -48,7 +50,9 @@ class _Guarded:
             fn()
         except Exception as err:  # logging must never cost a trained run
             self.failed = True
-            print(f"sweeplab: {self.name} stopped ({type(err).__name__}: {err}); the store "
+            why = (full_disk_error(err, err.filename or self.where, "the live log")
+                   if isinstance(err, OSError) else f"{type(err).__name__}: {err}")
+            print(f"sweeplab: {self.name} stopped ({why}); the store "
                   f"keeps every run, `sweeplab export` adds them later.", file=sys.stderr)
 
 
@@ -69,8 +73,10 @@ class TensorBoardLogger(_Guarded):
         from sweeplab.export import tensorboard as tbx
 
         tbx._tb()  # a missing extra is said before the first run starts
+        check_dir_destination(logdir, "the TensorBoard log directory")  # before training
         self.tbx = tbx
         self.logdir = logdir
+        self.where = str(logdir)
         self.store = store
         self._open: dict[tuple[str, int], Any] = {}
 

@@ -47,6 +47,7 @@ from sweeplab.export.base import (
     study_exports,
     this_writer,
 )
+from sweeplab.names import child, mlflow_key, mlflow_name, same_file, shorten
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
 
@@ -61,6 +62,8 @@ TAG_WRITER = "sweeplab.writer"  # HOST:PID of a live logger while it writes the 
 TAG_SEEDS = "sweeplab.seeds"  # parent: the seeds its summary and artifacts cover
 PARENT = "mlflow.parentRunId"
 MAX_BATCH = 100  # MLflow's limit on params (and tags) per log_batch call
+MAX_TAG_VALUE = 8000  # MLflow's limit on a tag value
+TAG_KEYS = "sweeplab.param_keys"  # JSON {fitted key: full text} of param keys MLflow refused
 
 
 def _ml() -> Any:
@@ -93,10 +96,21 @@ def _env(**values: str) -> Iterator[None]:
                 os.environ[k] = v
 
 
+def _errors() -> tuple[type[BaseException], ...]:
+    """What MLflow raises for a tracking store it cannot use or write: its own exception,
+    and SQLAlchemy's and the OS's from a file store (a full disk at table creation)."""
+    from mlflow.exceptions import MlflowException
+    from sqlalchemy.exc import SQLAlchemyError
+
+    return MlflowException, SQLAlchemyError, OSError
+
+
 def _why(err: Exception) -> str:
     """MLflow's reason on one line, cut at a sentence end (its messages run to paragraphs
     with links)."""
     text = " ".join(str(err).split()) or type(err).__name__
+    if "disk is full" in text or "No space left" in text:  # SQLite's and the OS's words
+        return "the disk is full."
     if len(text) <= 300:
         return text if text.endswith(".") else text + "."
     cut = text.rfind(". ", 0, 300)
@@ -114,9 +128,35 @@ def _start_seconds(iso: str | None, default: float) -> float:
         return default
 
 
+def _tag_text(value: str) -> str:
+    return value[:MAX_TAG_VALUE]
+
+
 def _param_text(value: Any) -> str:
     text = value if isinstance(value, str) else json.dumps(value)
     return text[:6000]  # MLflow's limit on a param value
+
+
+def check_uri(uri: str, store: Store) -> Path | None:
+    """Refuse, before MLflow touches it, a ``sqlite:///`` URI whose file is a directory or
+    is the sweeplab store itself (MLflow would create its tables inside the store).
+
+    Raises:
+        ExportError: one line naming the path.
+
+    Returns:
+        the database file of a ``sqlite:///`` URI, else None.
+    """
+    if not uri.startswith("sqlite:///"):
+        return None
+    db = Path(uri[len("sqlite:///"):].split("?", 1)[0])
+    if db.is_dir():
+        raise ExportError(f"the MLflow tracking URI {uri!r} names a directory; give a "
+                          f"database file, e.g. {EXAMPLE_URIS}")
+    if same_file(db, store.path):
+        raise ExportError(f"the MLflow tracking URI {uri!r} is the sweeplab store itself; "
+                          f"give another file, e.g. {EXAMPLE_URIS}")
+    return db
 
 
 class MlflowTarget:
@@ -130,14 +170,14 @@ class MlflowTarget:
 
     def __init__(self, uri: str, store: Store):
         client_cls, self.E = _ml()
-        from mlflow.exceptions import MlflowException
-
         if not uri or not uri.strip():
             # MLflow would silently fall back to its default (./mlflow.db or
             # $MLFLOW_TRACKING_URI): an export must go where it was told.
             raise ExportError(f"the MLflow tracking URI is empty. Give one, e.g. "
                               f"{EXAMPLE_URIS}")
         self.uri = uri
+        db = check_uri(uri, store)
+        new_db = db is not None and not db.exists()
         try:
             self.client = client_cls(tracking_uri=uri)
             # One cheap call: a wrong URI or an unreachable server is said now, in one line,
@@ -145,7 +185,9 @@ class MlflowTarget:
             # (7 retries with backoff) keeps a mistyped server address silent for minutes.
             with _env(MLFLOW_HTTP_REQUEST_MAX_RETRIES="0", MLFLOW_HTTP_REQUEST_TIMEOUT="20"):
                 self.client.search_experiments(max_results=1)
-        except MlflowException as err:
+        except _errors() as err:
+            if new_db:  # MLflow's first write failed (a full disk): leave no empty file
+                db.unlink(missing_ok=True)
             raise ExportError(f"MLflow tracking URI {uri!r} cannot be used: {_why(err)} "
                               f"Tracking URIs look like {EXAMPLE_URIS}") from err
         self.store = store
@@ -155,20 +197,22 @@ class MlflowTarget:
     # --- finding ---------------------------------------------------------------------
 
     def experiment(self, study: str) -> str:
-        """The study's experiment id (created when missing)."""
+        """The study's experiment id (created when missing), named by the study's name
+        fitted to MLflow's limit (names.mlflow_name); the full name is its tag."""
         if study in self._experiments:
             return self._experiments[study]
-        exp = self.client.get_experiment_by_name(study)
+        name = mlflow_name(study)
+        exp = self.client.get_experiment_by_name(name)
         if exp is None:
             where = None
             if self.uri.startswith("sqlite:///"):
                 db = Path(self.uri[len("sqlite:///"):])
-                where = (db.resolve().parent / "mlartifacts" / study).as_uri()
+                where = child(db.resolve().parent / "mlartifacts", study).as_uri()
             try:
-                exp_id = self.client.create_experiment(study, artifact_location=where,
-                                                       tags={"sweeplab.study": study})
+                exp_id = self.client.create_experiment(
+                    name, artifact_location=where, tags={TAG_STUDY: _tag_text(study)})
             except Exception:  # created meanwhile by another process (a live logger)
-                exp = self.client.get_experiment_by_name(study)
+                exp = self.client.get_experiment_by_name(name)
                 if exp is None:
                     raise
                 exp_id = exp.experiment_id
@@ -204,13 +248,20 @@ class MlflowTarget:
     # --- writing ---------------------------------------------------------------------
 
     def _tags(self, c: ConfigExport, key: str, kind: str) -> dict[str, str]:
-        return {TAG_STORE: self.store_id, TAG_KEY: key, TAG_KIND: kind, TAG_STUDY: c.study,
-                "sweeplab.config_hash": c.config_hash, "sweeplab.label": c.label}
+        return {TAG_STORE: self.store_id, TAG_KEY: key, TAG_KIND: kind,
+                TAG_STUDY: _tag_text(c.study), "sweeplab.config_hash": c.config_hash,
+                "sweeplab.label": _tag_text(c.label)}
 
     def _params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        items = [self.E.Param(k, _param_text(v)) for k, v in params.items()]
+        """Params under keys MLflow accepts (names.mlflow_key); the full text of a key it
+        would refuse is kept in the ``sweeplab.param_keys`` tag."""
+        keys = {k: mlflow_key(k) for k in params}
+        items = [self.E.Param(keys[k], _param_text(v)) for k, v in params.items()]
         for i in range(0, len(items), MAX_BATCH):
             self.client.log_batch(run_id, params=items[i:i + MAX_BATCH])
+        renamed = {new: old for old, new in keys.items() if new != old}
+        if renamed:
+            self.client.set_tag(run_id, TAG_KEYS, _tag_text(json.dumps(renamed)))
 
     def parent(self, exp_id: str, c: ConfigExport, existing: Mapping[str, list[Any]]) -> Any:
         """The config's parent run (created when missing)."""
@@ -219,7 +270,7 @@ class MlflowTarget:
         if found:
             return min(found, key=lambda r: r.info.start_time or 0)  # the first, if raced
         run = self.client.create_run(exp_id, tags=self._tags(c, c.config_hash, "config"),
-                                     run_name=c.label)
+                                     run_name=mlflow_name(c.label))
         self._params(run.info.run_id, config_params(c.config, c.axes))
         return self.client.get_run(run.info.run_id)
 
@@ -231,7 +282,7 @@ class MlflowTarget:
         if live:
             tags[TAG_WRITER] = this_writer()
         run = self.client.create_run(exp_id, start_time=_ms(start), tags=tags,
-                                     run_name=f"{c.label} seed {seed}")
+                                     run_name=mlflow_name(f"{c.label} seed {seed}"))
         self._params(run.info.run_id, {**config_params(c.config, c.axes), "seed": seed})
         return run.info.run_id
 
@@ -292,14 +343,17 @@ class MlflowTarget:
                 metrics[f"{name}_mean"] = float(np.mean(vals))
                 if n > 1:
                     metrics[f"{name}_std"] = float(np.std(vals, ddof=1))
-        # step = seeds counted: the history shows how the summary moved as seeds were added
-        self.client.log_batch(run_id, metrics=[self.E.Metric(k, v, now, n)
-                                               for k, v in metrics.items()])
+        # step = seeds counted: the history shows how the summary moved as seeds were added.
+        # An export killed after this batch but before the seeds tag below logged step n
+        # already: logging it again would count it twice.
+        if not any(m.step == n for m in self.client.get_metric_history(run_id, "n_seeds")):
+            self.client.log_batch(run_id, metrics=[self.E.Metric(k, v, now, n)
+                                                   for k, v in metrics.items()])
         meta = DATASETS.get(str(c.config.get("dataset")))
         k = int(np.asarray(c.runs[0].confusion).shape[0])
         names = tuple(meta.class_names) if meta and len(meta.class_names) == k else tuple(
             str(i) for i in range(k))
-        title = f"{c.study} {c.label}"
+        title = shorten(f"{c.study} {c.label}", 120)  # a 10k-character name draws no title
         with tempfile.TemporaryDirectory() as tmp:
             rec, avg = plots.confusion_rates(c.runs, names, title=f"{title}: test confusion, "
                                              f"rate per true class, mean over {n} seed(s)")
@@ -337,6 +391,16 @@ def export_mlflow(store: Store, uri: str, studies: Sequence[str] | None = None) 
     """
     target = MlflowTarget(uri, store)
     out = ExportSummary("mlflow", uri)
+    try:
+        _export(target, out, store, studies)
+    except _errors() as err:  # a full disk, a server gone meanwhile
+        raise ExportError(f"MLflow export to {uri!r} stopped: {_why(err)} Runs exported before "
+                          f"this are complete; the next export adds the rest.") from err
+    return out
+
+
+def _export(target: MlflowTarget, out: ExportSummary, store: Store,
+            studies: Sequence[str] | None) -> None:
     for sx in study_exports(store, studies):
         # A study with no finished run gets no experiment, but one it has is still looked
         # at: a killed live logger's runs in it are marked below.
@@ -372,4 +436,3 @@ def export_mlflow(store: Store, uri: str, studies: Sequence[str] | None = None) 
                         and x.data.tags.get(TAG_KIND) == "seed"
                         and not owner_alive(x.data.tags.get(TAG_WRITER))):
                     target.client.set_terminated(x.info.run_id, "KILLED")
-    return out

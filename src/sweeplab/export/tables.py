@@ -30,11 +30,14 @@ FORMATS = ("csv", "parquet")
 
 def _write(df: pd.DataFrame, path: Path, fmt: str) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    if fmt == "csv":
-        df.to_csv(tmp, index=False)
-    else:
-        df.to_parquet(tmp, index=False, engine="pyarrow")
-    os.replace(tmp, path)  # a reader never sees half a file
+    try:
+        if fmt == "csv":
+            df.to_csv(tmp, index=False)
+        else:
+            df.to_parquet(tmp, index=False, engine="pyarrow")
+        os.replace(tmp, path)  # a reader never sees half a file
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no half-written temp file
 
 
 def export_tables(store: Store, outdir: str | os.PathLike, fmt: str = "csv",

@@ -48,6 +48,7 @@ from sweeplab.export.base import (
     study_exports,
     this_writer,
 )
+from sweeplab.names import child, within
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
 
@@ -108,8 +109,11 @@ def _read_json(path: Path) -> dict[str, Any] | None:
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    tmp.write_text(json.dumps(data, sort_keys=True, indent=1))
-    os.replace(tmp, path)  # atomic: a reader sees the old marker or the new one
+    try:
+        tmp.write_text(json.dumps(data, sort_keys=True, indent=1))
+        os.replace(tmp, path)  # atomic: a reader sees the old marker or the new one
+    finally:
+        tmp.unlink(missing_ok=True)  # a full disk leaves no 0-byte temp file behind
 
 
 def config_dir(logdir: str | os.PathLike, study: str, label: str, config_hash: str) -> Path:
@@ -117,9 +121,9 @@ def config_dir(logdir: str | os.PathLike, study: str, label: str, config_hash: s
 
     ``DIR/STUDY/LABEL``, or ``LABEL@HASH8`` when that name already holds another config.
     """
-    base = Path(logdir) / safe_name(study)
+    base = child(logdir, study)
     for name in (safe_name(label), f"{safe_name(label, 70)}@{config_hash[:8]}"):
-        d = base / name
+        d = within(logdir, base / name)
         marker = _read_json(d / CONFIG_MARKER)
         if marker is None:
             d.mkdir(parents=True, exist_ok=True)

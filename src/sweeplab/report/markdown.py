@@ -6,6 +6,7 @@ import html
 from typing import Any
 
 from sweeplab._version import __version__
+from sweeplab.names import safe_name
 from sweeplab.report.blocks import Bullets, Code, Plot, Report, Table, Text, png
 
 
@@ -42,7 +43,7 @@ def render_markdown(report: Report, image_dir: str = "img") -> tuple[str, dict[s
                 lines += ["| " + " | ".join(cell(v) for v in row) + " |" for row in b.rows]
                 lines.append("")
             elif isinstance(b, Plot):
-                fname = f"{b.name}.png"
+                fname = f"{safe_name(b.name)}.png"  # a study's name is data, not a path
                 files[fname] = png(b)
                 alt = _md(b.caption).replace("[", "(").replace("]", ")")
                 lines += [f"![{alt}]({image_dir}/{fname})", "", f"*{_md(b.caption)}*", ""]
