@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from sweeplab.data import Dataset
-from sweeplab.executors import Group, GroupEpochCallback, Outcome
+from sweeplab.executors.base import Group, GroupEpochCallback, Outcome
 
 
 class LocalExecutor:

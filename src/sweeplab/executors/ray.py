@@ -24,7 +24,7 @@ from typing import Any
 
 from sweeplab import data as data_mod
 from sweeplab.data import Dataset
-from sweeplab.executors import ExecutorError, Group, Outcome
+from sweeplab.executors.base import ExecutorError, Group, Outcome
 from sweeplab.results import RunResult
 from sweeplab.spec import Config
 
