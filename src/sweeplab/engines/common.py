@@ -60,6 +60,13 @@ def initial_state(cfg: S.Config, seed: int, image_shape: tuple[int, ...],
     """
     k = keras()
     seed_run(seed)
+    if cfg.model is not None:  # a user's builder: its weights are what building it draws
+        from sweeplab import models
+
+        m = models.build_model(cfg, image_shape, num_classes)
+        return [np.asarray(w) for w in m.get_weights()], [
+            layer.seed_generator.state.value for layer in m.layers
+            if getattr(layer, "seed_generator", None) is not None]
     built: list[tuple[Any, S.Layer]] = []
     for layer in cfg.layers:  # constructors in models.build_model's order and arguments
         if isinstance(layer, S.Dense):
