@@ -407,29 +407,12 @@ def _compare_paired(
     else:
         p_rank = float(_st.wilcoxon(d).pvalue)
     dropped = len(a) + len(b) - 2 * n
-    note = ""
-    if dropped:
-        note = (
-            f"paired over the {n} shared seeds; {dropped} run(s) whose seed appears "
-            "in only one config were left out"
-        )
-    return Comparison(
-        paired=True,
-        n_a=len(a),
-        n_b=len(b),
-        n_pairs=n,
-        diff=diff,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        boot_low=boot_low,
-        boot_high=boot_high,
-        p_t=p_t,
-        p_rank=p_rank,
-        effect_size=_ratio(diff, sd),
-        note=note,
-        confidence=confidence,
-        dof=float(n - 1),
-    )
+    note = (f"paired over the {n} shared seeds; {dropped} run(s) whose seed appears in only "
+            "one config were left out") if dropped else ""
+    return Comparison(paired=True, n_a=len(a), n_b=len(b), n_pairs=n, diff=diff, ci_low=ci_low,
+                      ci_high=ci_high, boot_low=boot_low, boot_high=boot_high, p_t=p_t,
+                      p_rank=p_rank, effect_size=_ratio(diff, sd), note=note,
+                      confidence=confidence, dof=float(n - 1))
 
 
 def _compare_unpaired(
@@ -475,23 +458,10 @@ def _compare_unpaired(
         p_rank = float(_st.mannwhitneyu(xb, xa, alternative="two-sided").pvalue)
     pooled = math.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
     hedges_j = 1.0 - 3.0 / (4.0 * (na + nb) - 9.0)  # small-sample bias correction
-    return Comparison(
-        paired=False,
-        n_a=na,
-        n_b=nb,
-        n_pairs=0,
-        diff=diff,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        boot_low=boot_low,
-        boot_high=boot_high,
-        p_t=p_t,
-        p_rank=p_rank,
-        effect_size=_ratio(diff, pooled) * hedges_j,
-        note=note,
-        confidence=confidence,
-        dof=dof,
-    )
+    return Comparison(paired=False, n_a=na, n_b=nb, n_pairs=0, diff=diff, ci_low=ci_low,
+                      ci_high=ci_high, boot_low=boot_low, boot_high=boot_high, p_t=p_t,
+                      p_rank=p_rank, effect_size=_ratio(diff, pooled) * hedges_j, note=note,
+                      confidence=confidence, dof=dof)
 
 
 # ------------------------------------------------------------- multiple comparisons
