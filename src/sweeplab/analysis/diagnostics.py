@@ -43,8 +43,8 @@ from sweeplab.results import EpochRecord, RunResult
 
 __all__ = [
     "COLLAPSE_SHARE", "CHANCE_Z", "OVERFIT_RISE", "LayerLiveness", "Liveness", "RunDiagnostics",
-    "best_epoch", "chance_ceiling", "dead_units", "diagnose", "diverged_epoch", "never_predicted",
-    "overfit_onset"
+    "alive_units", "best_epoch", "chance_ceiling", "dead_units", "diagnose", "diverged_epoch",
+    "never_predicted", "overfit_onset"
 ]
 
 VERSION = 1  # of the stored record; bump when its meaning changes

@@ -21,24 +21,10 @@ import numpy as np
 from scipy import stats as _st
 
 __all__ = [
-    "AveragedConfusion",
-    "Comparison",
-    "ComparisonRow",
-    "ConfusionRow",
-    "CurveSummary",
-    "Summary",
-    "average_confusion",
-    "baseline_pairs",
-    "ci_half_width",
-    "compare",
-    "compare_many",
-    "describe_difference",
-    "holm",
-    "needs_more_seeds",
-    "neighbour_pairs",
-    "summarize",
-    "summarize_curves",
-    "top_confusions",
+    "AveragedConfusion", "Comparison", "ComparisonRow", "ConfusionRow", "CurveSummary", "Summary",
+    "average_confusion", "baseline_pairs", "ci_half_width", "compare", "compare_many",
+    "describe_difference", "holm", "needs_more_seeds", "neighbour_pairs", "summarize",
+    "summarize_curves", "top_confusions"
 ]
 
 CONFIDENCE = 0.95  # the coverage of every interval the report, the API and explain show
