@@ -12,11 +12,6 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 SRC = ROOT / "src"
 PACKAGE = "sweeplab"
-# Packages whose modules still import their own __init__ (engines.fast/jax/reference take
-# EpochCallback and check_parallel from it, the executors their interface): their files
-# belong to issues 25 and 20, which move those into a sibling module. Listed here so the
-# rest of the graph is held to the rule now; remove an entry when its package is fixed.
-PENDING = {"sweeplab.engines", "sweeplab.executors"}
 
 
 def _modules() -> dict[str, Path]:
@@ -55,15 +50,10 @@ def _imports(name: str, path: Path, modules: dict[str, Path]) -> set[str]:
     return {m for m in out if m in modules and m != name}
 
 
-def _graph(pending: bool = False) -> dict[str, set[str]]:
-    """Module -> the modules it imports; ``pending``: without the PENDING packages' arrows
-    back to their own __init__."""
+def _graph() -> dict[str, set[str]]:
+    """Module -> the modules it imports."""
     modules = _modules()
-    graph = {name: _imports(name, path, modules) for name, path in modules.items()}
-    if pending:
-        for name, deps in graph.items():
-            deps.discard(name.rpartition(".")[0] if name.rpartition(".")[0] in PENDING else "")
-    return graph
+    return {name: _imports(name, path, modules) for name, path in modules.items()}
 
 
 def _cycle(graph: dict[str, set[str]]) -> list[str] | None:
@@ -104,7 +94,7 @@ def test_the_walk_sees_lazy_and_relative_imports(tmp_path):
 
 
 def test_the_import_graph_has_no_circle():
-    graph = _graph(pending=True)
+    graph = _graph()
     assert _cycle(graph) is None, " -> ".join(_cycle(graph) or [])
 
 
@@ -116,7 +106,7 @@ def test_no_module_imports_its_own_packages_init():
         packages = [p for p in (name.rpartition(".")[0],) if p]
         if _is_package(name, modules):
             packages = []  # a package's __init__ may import its own modules
-        back += [f"{name} imports {p}" for p in packages if p in deps and p not in PENDING]
+        back += [f"{name} imports {p}" for p in packages if p in deps]
     assert back == []
 
 

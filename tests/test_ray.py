@@ -327,7 +327,7 @@ def test_a_task_that_fails_for_good_is_recorded_and_the_others_go_on(cluster, st
     for k, v in cluster.env.items():
         if k.startswith("RAY_"):
             monkeypatch.setenv(k, v)
-    monkeypatch.setattr(runner, "get_engine", lambda name, parallel=None: FailingSeedEngine(1))
+    monkeypatch.setattr(runner, "get_engine", lambda name, parallel=None, **_: FailingSeedEngine(1))
     lines: list[str] = []
     with Store(tmp_path / "s.db") as store:
         summary = runner.run_study(st.load_study_file(study["toml"]), store,

@@ -261,8 +261,8 @@ def test_without_jax_the_engine_is_refused_in_one_line(tmp_path, data_dir):
         capture_output=True, text=True, timeout=120, cwd=ROOT)
     assert r.returncode == 2
     assert r.stderr.strip().splitlines() == [
-        "sweeplab run: error: the jax engine needs JAX: pip install 'sweeplab[jax]' "
-        "(or 'sweeplab[gpu]' for NVIDIA GPUs)"]
+        "sweeplab run: error: the jax engine needs JAX, which is not installed: "
+        "pip install 'sweeplab[jax]' (or 'sweeplab[gpu]' for NVIDIA GPUs)"]
     if store.exists():  # the CLI may open the store first; no run was started in it
         with sqlite3.connect(store) as con:
             assert con.execute("SELECT COUNT(*) FROM runs").fetchone() == (0,)

@@ -180,8 +180,10 @@ def keras() -> ModuleType:
         try:
             import jax  # noqa: F401
         except ImportError as err:
-            raise BackendError("the jax engine needs JAX: pip install 'sweeplab[jax]' "
-                               "(or 'sweeplab[gpu]' for NVIDIA GPUs)") from err
+            from sweeplab.extras import missing_extra
+
+            raise BackendError(missing_extra("the jax engine", "JAX", "jax",
+                                             " (or 'sweeplab[gpu]' for NVIDIA GPUs)")) from err
         import keras as _keras
     else:
         with _startup_noise_filtered():

@@ -34,36 +34,12 @@ from sweeplab.analysis import stats  # noqa: E402
 from sweeplab.results import RunResult  # noqa: E402
 
 __all__ = [
-    "OKABE_ITO",
-    "ConfusionPlot",
-    "CurvesByValue",
-    "FinalSeries",
-    "GridHeatmap",
-    "ImageGrid",
-    "ParamSweep",
-    "ProbeOutputs",
-    "RunCurves",
-    "TwinCurves",
-    "confusion_counts",
-    "confusion_rates",
-    "curves_by_value",
-    "draw_confusion",
-    "draw_curves_by_value",
-    "draw_heatmap",
-    "draw_images",
-    "draw_param_sweep",
-    "draw_probe",
-    "draw_run_curves",
-    "draw_twin_curves",
-    "final_values",
-    "first_images",
-    "grid_heatmap",
-    "metric_values",
-    "param_sweep",
-    "probe_outputs",
-    "run_curves",
-    "to_png",
-    "twin_curves",
+    "OKABE_ITO", "ConfusionPlot", "CurvesByValue", "FinalSeries", "GridHeatmap", "ImageGrid",
+    "ParamSweep", "ProbeOutputs", "RunCurves", "TwinCurves", "confusion_counts", "confusion_rates",
+    "curves_by_value", "draw_confusion", "draw_curves_by_value", "draw_heatmap", "draw_images",
+    "draw_param_sweep", "draw_probe", "draw_run_curves", "draw_twin_curves", "final_values",
+    "first_images", "grid_heatmap", "metric_values", "param_sweep", "probe_outputs", "run_curves",
+    "to_png", "twin_curves"
 ]
 
 # Okabe & Ito (2008), ordered so the first colours read well on white; yellow last.

@@ -11,7 +11,7 @@ import dataclasses
 import itertools
 import math
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -19,7 +19,7 @@ from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.backend import library_versions
 from sweeplab.engines import DEFAULT_ENGINE, Engine, get_engine
-from sweeplab.executors import Executor, Group, make_executor
+from sweeplab.executors import Executor, Group, Outcome, make_executor
 from sweeplab.progress import Progress
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
@@ -190,87 +190,117 @@ def run_study(
     # Data and models first: a missing file or a broken builder must stop us before the
     # store changes.
     study, dataset, eng, planned = preflight(study, data_dir, engine, parallel, log)
-    trainable = [p for p in planned if only is None or p.hash in only]
     prepare(study, store, planned)
-    done = {p.hash: store.done_seeds(p.hash) for p in planned}
-    total = len(trainable) * len(study.seeds)
-    skipped = sum(len(done[p.hash] & set(study.seeds)) for p in trainable)
-    summary = RunSummary(study.name, total, skipped)
-    todo = schedule(trainable, study.seeds, done, group=_group_size(eng, trainable, dataset,
-                                                                    len(study.seeds)))
-    if not todo:
-        summary.seconds = time.perf_counter() - t0
-        return summary
-    versions = library_versions()
-    progress = Progress(study.name, sum(len(s) for _, s in todo) * study.base.epochs,
-                        enabled=not quiet)
-    progress.start(sum(len(s) for _, s in todo))
+    summary, todo = _plan(study, store, eng, dataset,
+                          [p for p in planned if only is None or p.hash in only])
+    if todo:
+        versions = library_versions()
+        progress = Progress(study.name, sum(len(s) for _, s in todo) * study.base.epochs,
+                            enabled=not quiet)
+        progress.start(sum(len(s) for _, s in todo))
+        loop = _Loop(study, store, eng.name, summary, progress, listeners, iter(todo), versions)
+        try:
+            with make_executor(ray, eng, parallel, dataset, data_dir, loop.on_epoch) as ex:
+                loop.run(ex, stop_on_error, log)
+        finally:
+            progress.close()
+    summary.seconds = time.perf_counter() - t0
+    return summary
 
-    def on_epoch(group: Group, seed: int, record: EpochRecord, epochs: int) -> None:
-        progress.epoch(group.key.label, seed, record.epoch, epochs)
-        for listener in listeners:
-            listener.epoch(study, group.key, seed, record, epochs)
 
-    groups = iter(todo)
-    ids = itertools.count()
-    pending: dict[int, set[int]] = {}  # group id -> seeds not yet back
-    written: set[tuple[str, int]] = set()  # (config hash, seed) stored by this call
+def _plan(study: Study, store: Store, eng: Engine, dataset: data_mod.Dataset,
+          trainable: list[PlannedConfig]
+          ) -> tuple[RunSummary, list[tuple[PlannedConfig, tuple[int, ...]]]]:
+    """What this call trains: the seeds of ``trainable`` the store lacks, in rounds as wide
+    as the engine's groups (see study.schedule), and the summary so far."""
+    done = {p.hash: store.done_seeds(p.hash) for p in trainable}
+    summary = RunSummary(study.name, len(trainable) * len(study.seeds),
+                         sum(len(done[p.hash] & set(study.seeds)) for p in trainable))
+    size = _group_size(eng, trainable, dataset, len(study.seeds))
+    return summary, schedule(trainable, study.seeds, done, group=size)
 
-    def submit_more(executor: Executor) -> None:
+
+@dataclass
+class _Loop:
+    """The submit/collect loop of one :func:`run_study` call: claims and submits groups
+    while the executor has slots, stores each run as it comes back, records failures."""
+
+    study: Study
+    store: Store
+    engine: str  # the engine's name, recorded with each claim
+    summary: RunSummary  # updated as runs are claimed, stored and failed
+    progress: Progress
+    listeners: Sequence[RunListener]
+    groups: Iterator[tuple[PlannedConfig, tuple[int, ...]]]  # what is left to submit
+    versions: dict[str, str]  # library versions, stored with every run
+    ids: Iterator[int] = field(default_factory=itertools.count)
+    pending: dict[int, set[int]] = field(default_factory=dict)  # group id -> seeds not back
+    written: set[tuple[str, int]] = field(default_factory=set)  # (config hash, seed) stored
+
+    def on_epoch(self, group: Group, seed: int, record: EpochRecord, epochs: int) -> None:
+        self.progress.epoch(group.key.label, seed, record.epoch, epochs)
+        for listener in self.listeners:
+            listener.epoch(self.study, group.key, seed, record, epochs)
+
+    def run(self, executor: Executor, stop_on_error: bool,
+            log: Callable[[str], None] | None) -> None:
+        """Submit, and collect every outcome until nothing is in flight."""
+        self.submit_more(executor)
+        for out in executor.as_completed():
+            left = self.pending.get(out.group.id, set())
+            if out.result is not None:
+                self.store_run(out, left)
+            else:
+                if stop_on_error and out.exception is not None:
+                    raise out.exception
+                self.fail(out, left, log)
+            if not left:
+                self.pending.pop(out.group.id, None)
+                self.submit_more(executor)
+
+    def submit_more(self, executor: Executor) -> None:
         """Claim and submit groups until the executor's slots are full (claiming only what
         is about to be trained keeps two drivers on one store sharing the work)."""
-        while len(pending) < executor.slots:
-            nxt = next(groups, None)
+        while len(self.pending) < executor.slots:
+            nxt = next(self.groups, None)
             if nxt is None:
                 return
             p, seeds = nxt
-            claims = {seed: store.claim_run(p.hash, seed, eng.name) for seed in seeds}
-            summary.skipped += sum(c == "done" for c in claims.values())
-            summary.busy += [(p.label, s) for s, c in claims.items() if c == "busy"]
+            claims = {seed: self.store.claim_run(p.hash, seed, self.engine) for seed in seeds}
+            self.summary.skipped += sum(c == "done" for c in claims.values())
+            self.summary.busy += [(p.label, s) for s, c in claims.items() if c == "busy"]
             seeds = [s for s in seeds if claims[s] == "claimed"]
-            progress.skip(len(claims) - len(seeds), study.base.epochs)
+            self.progress.skip(len(claims) - len(seeds), self.study.base.epochs)
             if seeds:
-                group = Group(next(ids), p, p.config, tuple(seeds))
-                pending[group.id] = set(seeds)
+                group = Group(next(self.ids), p, p.config, tuple(seeds))
+                self.pending[group.id] = set(seeds)
                 executor.submit(group)
 
-    try:
-        with make_executor(ray, eng, parallel, dataset, data_dir, on_epoch) as executor:
-            submit_more(executor)
-            for out in executor.as_completed():
-                p, left = out.group.key, pending.get(out.group.id, set())
-                if out.result is not None:
-                    r = out.result
-                    # A retried task can deliver a run twice: the first copy is the one kept.
-                    if r.seed in left and (r.config_hash, r.seed) not in written:
-                        if not out.live:  # trained elsewhere: its epochs are told now
-                            for record in r.epochs[1:]:  # 0 = untrained, never told
-                                on_epoch(out.group, r.seed, record, len(r.epochs) - 1)
-                        store.finish_run(r, versions)
-                        written.add((r.config_hash, r.seed))
-                        summary.trained += 1
-                        progress.run_done()
-                        for listener in listeners:
-                            listener.run_done(study, p, r)
-                    left.discard(r.seed)
-                else:
-                    if stop_on_error and out.exception is not None:
-                        raise out.exception
-                    failed = sorted(left & set(out.failed))
-                    text = _last_line(out.error)
-                    for seed in failed:
-                        store.fail_run(p.hash, seed, out.error)
-                        summary.failed.append((p.label, seed, text))
-                        left.discard(seed)
-                    if log and failed:
-                        log(f"{study.name} {p.label}: seeds {failed} failed: {text}")
-                if not left:
-                    pending.pop(out.group.id, None)
-                    submit_more(executor)
-    finally:
-        progress.close()
-    summary.seconds = time.perf_counter() - t0
-    return summary
+    def store_run(self, out: Outcome, left: set[int]) -> None:
+        """Store a finished run and tell the listeners (``left``: its group's seeds not back)."""
+        r = out.result
+        # A retried task can deliver a run twice: the first copy is the one kept.
+        if r.seed in left and (r.config_hash, r.seed) not in self.written:
+            if not out.live:  # trained elsewhere: its epochs are told now
+                for record in r.epochs[1:]:  # 0 = untrained, never told
+                    self.on_epoch(out.group, r.seed, record, len(r.epochs) - 1)
+            self.store.finish_run(r, self.versions)
+            self.written.add((r.config_hash, r.seed))
+            self.summary.trained += 1
+            self.progress.run_done()
+            for listener in self.listeners:
+                listener.run_done(self.study, out.group.key, r)
+        left.discard(r.seed)
+
+    def fail(self, out: Outcome, left: set[int], log: Callable[[str], None] | None) -> None:
+        """Record the seeds of a group that failed for good."""
+        p, failed, text = out.group.key, sorted(left & set(out.failed)), _last_line(out.error)
+        for seed in failed:
+            self.store.fail_run(p.hash, seed, out.error)
+            self.summary.failed.append((p.label, seed, text))
+            left.discard(seed)
+        if log and failed:
+            log(f"{self.study.name} {p.label}: seeds {failed} failed: {text}")
 
 
 def _last_line(error: str) -> str:

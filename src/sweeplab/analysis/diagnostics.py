@@ -43,8 +43,8 @@ from sweeplab.results import EpochRecord, RunResult
 
 __all__ = [
     "COLLAPSE_SHARE", "CHANCE_Z", "OVERFIT_RISE", "LayerLiveness", "Liveness", "RunDiagnostics",
-    "best_epoch", "chance_ceiling", "dead_units", "diagnose", "diverged_epoch", "never_predicted",
-    "overfit_onset"
+    "alive_units", "best_epoch", "chance_ceiling", "dead_units", "diagnose", "diverged_epoch",
+    "never_predicted", "overfit_onset"
 ]
 
 VERSION = 1  # of the stored record; bump when its meaning changes
@@ -56,8 +56,8 @@ OVERFIT_RISE = 0.01  # final test loss > (1 + this) x its minimum counts as a ri
 # ----------------------------------------------------------------- pure functions
 
 
-def dead_units(activation: np.ndarray) -> tuple[int, ...]:
-    """Units (last axis) that are exactly zero on every image and position.
+def alive_units(activation: np.ndarray) -> np.ndarray:
+    """Which units (last axis) are non-zero on some image and position: a (units,) bool mask.
 
     Args:
         activation: a layer's outputs, shape (images, ..., units).
@@ -66,8 +66,13 @@ def dead_units(activation: np.ndarray) -> tuple[int, ...]:
     if a.ndim < 2:
         raise ValueError(f"activation must have shape (images, ..., units). Received shape "
                          f"{a.shape}")
-    alive = np.any(a.reshape(-1, a.shape[-1]) != 0, axis=0)
-    return tuple(int(i) for i in np.flatnonzero(~alive))
+    return np.any(a.reshape(-1, a.shape[-1]) != 0, axis=0)
+
+
+def dead_units(activation: np.ndarray) -> tuple[int, ...]:
+    """Units (last axis) that are exactly zero on every image and position (see
+    :func:`alive_units`)."""
+    return tuple(int(i) for i in np.flatnonzero(~alive_units(activation)))
 
 
 def never_predicted(confusion: np.ndarray) -> tuple[int, ...]:

@@ -31,18 +31,8 @@ from sweeplab.analysis.stats import CONFIDENCE
 from sweeplab.results import RunResult
 
 __all__ = [
-    "ConfigExplanation",
-    "Group",
-    "Slope",
-    "explain",
-    "flags",
-    "learn_statement",
-    "hidden_slope",
-    "hidden_statement",
-    "silent_slope",
-    "sweep_statement",
-    "trend_p",
-    "why_statement",
+    "ConfigExplanation", "Group", "Slope", "explain", "flags", "learn_statement", "hidden_slope",
+    "hidden_statement", "silent_slope", "sweep_statement", "trend_p", "why_statement"
 ]
 
 N_BOOT = 2000  # bootstrap resamples of a group mean (deterministic: rng seed 0)

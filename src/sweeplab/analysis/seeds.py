@@ -48,21 +48,9 @@ from sweeplab.analysis.stats import _as_seed_map, _as_values
 from sweeplab.results import RunResult
 
 __all__ = [
-    "Improvement",
-    "NoiseFloor",
-    "PlanRow",
-    "Power",
-    "ScoreDistribution",
-    "binomial_se",
-    "noise_floor",
-    "plan",
-    "power",
-    "prob_improvement",
-    "resolvable",
-    "runs_floor",
-    "unresolved",
-    "score_distribution",
-    "seeds_to_detect",
+    "Improvement", "NoiseFloor", "PlanRow", "Power", "ScoreDistribution", "binomial_se",
+    "noise_floor", "plan", "power", "prob_improvement", "resolvable", "runs_floor", "unresolved",
+    "score_distribution", "seeds_to_detect"
 ]
 
 ALPHA = 0.05  # two-sided level of every test here

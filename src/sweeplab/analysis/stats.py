@@ -21,24 +21,10 @@ import numpy as np
 from scipy import stats as _st
 
 __all__ = [
-    "AveragedConfusion",
-    "Comparison",
-    "ComparisonRow",
-    "ConfusionRow",
-    "CurveSummary",
-    "Summary",
-    "average_confusion",
-    "baseline_pairs",
-    "ci_half_width",
-    "compare",
-    "compare_many",
-    "describe_difference",
-    "holm",
-    "needs_more_seeds",
-    "neighbour_pairs",
-    "summarize",
-    "summarize_curves",
-    "top_confusions",
+    "AveragedConfusion", "Comparison", "ComparisonRow", "ConfusionRow", "CurveSummary", "Summary",
+    "average_confusion", "baseline_pairs", "ci_half_width", "compare", "compare_many",
+    "describe_difference", "holm", "needs_more_seeds", "neighbour_pairs", "summarize",
+    "summarize_curves", "top_confusions"
 ]
 
 CONFIDENCE = 0.95  # the coverage of every interval the report, the API and explain show
@@ -170,13 +156,8 @@ def _clip(x, bounds: tuple[float, float] | None):
         min(max(x, bounds[0]), bounds[1]))
 
 
-def summarize(
-    values: Sequence[float] | np.ndarray,
-    confidence: float = 0.95,
-    n_boot: int = 2000,
-    rng_seed: int = 0,
-    bounds: tuple[float, float] | None = None,
-) -> Summary:
+def summarize(values: Sequence[float] | np.ndarray, confidence: float = 0.95, n_boot: int = 2000,
+              rng_seed: int = 0, bounds: tuple[float, float] | None = None) -> Summary:
     """Summarize one metric over repeated runs.
 
     Args:
@@ -205,19 +186,9 @@ def summarize(
         half = _t_quantile(confidence, n - 1) * sem
         ci_low, ci_high = _clip(mean - half, bounds), _clip(mean + half, bounds)
     boot_low, boot_high = _bootstrap_mean(x, confidence, n_boot, np.random.default_rng(rng_seed))
-    return Summary(
-        n=n,
-        mean=mean,
-        std=std,
-        sem=sem,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        boot_low=boot_low,
-        boot_high=boot_high,
-        min=float(x.min()),
-        max=float(x.max()),
-        confidence=confidence,
-    )
+    return Summary(n=n, mean=mean, std=std, sem=sem, ci_low=ci_low, ci_high=ci_high,
+                   boot_low=boot_low, boot_high=boot_high, min=float(x.min()),
+                   max=float(x.max()), confidence=confidence)
 
 
 @dataclass(frozen=True, eq=False)
@@ -274,14 +245,9 @@ def summarize_curves(
         std = m.std(axis=0, ddof=1)
         half = _t_quantile(confidence, n - 1) * std / math.sqrt(n)
         low, high = _clip(mean - half, bounds), _clip(mean + half, bounds)
-    return CurveSummary(
-        n_runs=n,
-        mean=_readonly(mean),
-        std=_readonly(std),
-        ci_low=_readonly(np.array(low)),
-        ci_high=_readonly(np.array(high)),
-        confidence=confidence,
-    )
+    return CurveSummary(n_runs=n, mean=_readonly(mean), std=_readonly(std),
+                        ci_low=_readonly(np.array(low)), ci_high=_readonly(np.array(high)),
+                        confidence=confidence)
 
 
 # ----------------------------------------------------------------------- comparison
@@ -342,13 +308,8 @@ def _ratio(num: float, den: float) -> float:
     return num / den
 
 
-def compare(
-    a: Mapping[int, float],
-    b: Mapping[int, float],
-    confidence: float = 0.95,
-    n_boot: int = 2000,
-    rng_seed: int = 0,
-) -> Comparison:
+def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95,
+            n_boot: int = 2000, rng_seed: int = 0) -> Comparison:
     """Compare one metric between configs a and b, run over seeds (the mapping keys).
 
     With >= 2 shared seeds the comparison is paired over the shared seeds (seeds
@@ -383,14 +344,8 @@ def compare(
     return _compare_unpaired(a_map, b_map, len(shared), confidence, n_boot, rng)
 
 
-def _compare_paired(
-    a: dict[int, float],
-    b: dict[int, float],
-    shared: list[int],
-    confidence: float,
-    n_boot: int,
-    rng: np.random.Generator,
-) -> Comparison:
+def _compare_paired(a: dict[int, float], b: dict[int, float], shared: list[int], confidence: float,
+                    n_boot: int, rng: np.random.Generator) -> Comparison:
     d = np.array([b[s] - a[s] for s in shared])
     n = d.size
     diff = _mean(d)
@@ -407,39 +362,16 @@ def _compare_paired(
     else:
         p_rank = float(_st.wilcoxon(d).pvalue)
     dropped = len(a) + len(b) - 2 * n
-    note = ""
-    if dropped:
-        note = (
-            f"paired over the {n} shared seeds; {dropped} run(s) whose seed appears "
-            "in only one config were left out"
-        )
-    return Comparison(
-        paired=True,
-        n_a=len(a),
-        n_b=len(b),
-        n_pairs=n,
-        diff=diff,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        boot_low=boot_low,
-        boot_high=boot_high,
-        p_t=p_t,
-        p_rank=p_rank,
-        effect_size=_ratio(diff, sd),
-        note=note,
-        confidence=confidence,
-        dof=float(n - 1),
-    )
+    note = (f"paired over the {n} shared seeds; {dropped} run(s) whose seed appears in only "
+            "one config were left out") if dropped else ""
+    return Comparison(paired=True, n_a=len(a), n_b=len(b), n_pairs=n, diff=diff, ci_low=ci_low,
+                      ci_high=ci_high, boot_low=boot_low, boot_high=boot_high, p_t=p_t,
+                      p_rank=p_rank, effect_size=_ratio(diff, sd), note=note,
+                      confidence=confidence, dof=float(n - 1))
 
 
-def _compare_unpaired(
-    a: dict[int, float],
-    b: dict[int, float],
-    n_shared: int,
-    confidence: float,
-    n_boot: int,
-    rng: np.random.Generator,
-) -> Comparison:
+def _compare_unpaired(a: dict[int, float], b: dict[int, float], n_shared: int, confidence: float,
+                      n_boot: int, rng: np.random.Generator) -> Comparison:
     xa = np.array(list(a.values()))
     xb = np.array(list(b.values()))
     na, nb = xa.size, xb.size
@@ -475,23 +407,10 @@ def _compare_unpaired(
         p_rank = float(_st.mannwhitneyu(xb, xa, alternative="two-sided").pvalue)
     pooled = math.sqrt(((na - 1) * va + (nb - 1) * vb) / (na + nb - 2))
     hedges_j = 1.0 - 3.0 / (4.0 * (na + nb) - 9.0)  # small-sample bias correction
-    return Comparison(
-        paired=False,
-        n_a=na,
-        n_b=nb,
-        n_pairs=0,
-        diff=diff,
-        ci_low=ci_low,
-        ci_high=ci_high,
-        boot_low=boot_low,
-        boot_high=boot_high,
-        p_t=p_t,
-        p_rank=p_rank,
-        effect_size=_ratio(diff, pooled) * hedges_j,
-        note=note,
-        confidence=confidence,
-        dof=dof,
-    )
+    return Comparison(paired=False, n_a=na, n_b=nb, n_pairs=0, diff=diff, ci_low=ci_low,
+                      ci_high=ci_high, boot_low=boot_low, boot_high=boot_high, p_t=p_t,
+                      p_rank=p_rank, effect_size=_ratio(diff, pooled) * hedges_j, note=note,
+                      confidence=confidence, dof=dof)
 
 
 # ------------------------------------------------------------- multiple comparisons
@@ -531,13 +450,9 @@ class ComparisonRow:
     distinguishable: bool  # p_adjusted < alpha
 
 
-def compare_many(
-    pairs: Sequence[tuple[str, Mapping[int, float], Mapping[int, float]]],
-    alpha: float = 0.05,
-    confidence: float = 0.95,
-    n_boot: int = 2000,
-    rng_seed: int = 0,
-) -> list[ComparisonRow]:
+def compare_many(pairs: Sequence[tuple[str, Mapping[int, float], Mapping[int, float]]],
+                 alpha: float = 0.05, confidence: float = 0.95, n_boot: int = 2000,
+                 rng_seed: int = 0) -> list[ComparisonRow]:
     """Compare several (label, a, b) pairs and correct p_t for the family (Holm).
 
     A comparison with no p-value (too few runs) still counts as one test in the
@@ -649,13 +564,9 @@ def average_confusion(matrices: Sequence[np.ndarray]) -> AveragedConfusion:
         mean = np.where(n_valid > 0, total / np.maximum(n_valid, 1), np.nan)
         sq = np.where(valid, (rates - mean) ** 2, 0.0).sum(axis=0)
         std = np.where(n_valid >= 2, np.sqrt(sq / np.maximum(n_valid - 1, 1)), np.nan)
-    return AveragedConfusion(
-        n_seeds=int(counts.shape[0]),
-        per_seed=_readonly(rates),
-        mean=_readonly(mean),
-        std=_readonly(std),
-        n_per_class=_readonly(n_valid[:, 0].astype(int)),
-    )
+    return AveragedConfusion(n_seeds=int(counts.shape[0]), per_seed=_readonly(rates),
+                             mean=_readonly(mean), std=_readonly(std),
+                             n_per_class=_readonly(n_valid[:, 0].astype(int)))
 
 
 @dataclass(frozen=True)
@@ -704,16 +615,9 @@ def top_confusions(
         # Small tolerance so that e.g. 2/3 of seeds passes a 2/3 threshold.
         if n_seen == 0 or held[t, p] < min_fraction_of_seeds * n_seen - 1e-9:
             continue
-        rows.append(
-            ConfusionRow(
-                true_class=int(t),
-                predicted_class=int(p),
-                mean_rate=float(avg.mean[t, p]),
-                std_rate=float(avg.std[t, p]),
-                seeds_held=int(held[t, p]),
-                n_seeds=n_seen,
-            )
-        )
+        rows.append(ConfusionRow(true_class=int(t), predicted_class=int(p),
+                                 mean_rate=float(avg.mean[t, p]), std_rate=float(avg.std[t, p]),
+                                 seeds_held=int(held[t, p]), n_seeds=n_seen))
     rows.sort(key=lambda r: (-r.mean_rate, r.true_class, r.predicted_class))
     return rows[:k]
 
@@ -734,11 +638,8 @@ def ci_half_width(values: Sequence[float] | np.ndarray, confidence: float = 0.95
     return _t_quantile(confidence, x.size - 1) * float(x.std(ddof=1)) / math.sqrt(x.size)
 
 
-def needs_more_seeds(
-    values_by_config: Mapping[str, Sequence[float]],
-    target_half_width: float,
-    confidence: float = 0.95,
-) -> list[str]:
+def needs_more_seeds(values_by_config: Mapping[str, Sequence[float]], target_half_width: float,
+                     confidence: float = 0.95) -> list[str]:
     """Configs (in mapping order) whose t half-width exceeds `target_half_width`.
 
     Note the half-width is itself noisy at small n; stopping as soon as it dips
@@ -773,17 +674,10 @@ def _format_p(p: float, alpha: float) -> str:
     return f"p={text}"
 
 
-def describe_difference(
-    cmp: Comparison,
-    metric_name: str = "test accuracy",
-    scale: float = 100.0,
-    unit: str = "points",
-    a_label: str = "A",
-    b_label: str = "B",
-    p_adjusted: float | None = None,
-    n_comparisons: int | None = None,
-    digits: int = 2,
-) -> str:
+def describe_difference(cmp: Comparison, metric_name: str = "test accuracy", scale: float = 100.0,
+                        unit: str = "points", a_label: str = "A", b_label: str = "B",
+                        p_adjusted: float | None = None, n_comparisons: int | None = None,
+                        digits: int = 2) -> str:
     """One honest English sentence about `cmp`, e.g.
 
     "B - A = +0.42 points of test accuracy (95% CI -0.10 to +0.94, paired over

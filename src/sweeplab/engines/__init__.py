@@ -7,16 +7,16 @@ it before the next one starts.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import Protocol
 
 from sweeplab.data import Dataset
-from sweeplab.results import EpochRecord, RunResult
+from sweeplab.engines.common import EpochCallback, check_parallel
+from sweeplab.results import RunResult
 from sweeplab.spec import Config
 
-# on_epoch(seed, record, epochs): called after each epoch of each run, with that epoch's
-# metrics (progress bars, live logging to MLflow / TensorBoard).
-EpochCallback = Callable[[int, EpochRecord, int], None]
+__all__ = ["BACKEND_OF", "DEFAULT_ENGINE", "ENGINES", "Engine", "EpochCallback",
+           "check_parallel", "get_engine", "resolve"]
 
 
 class Engine(Protocol):
@@ -34,19 +34,6 @@ ENGINES = ("auto", "reference", "fast", "jax")
 # the reference and XLA's CPU convolutions are ~25x slower than TensorFlow's).
 DEFAULT_ENGINE = "auto"
 BACKEND_OF = {"reference": "tensorflow", "fast": "tensorflow", "jax": "jax"}
-
-
-def check_parallel(parallel: int | None) -> int | None:
-    """An engine's ``parallel`` (seeds trained at once): an integer >= 1, or None (automatic).
-
-    Raises:
-        ValueError: anything else, with what was received.
-    """
-    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)
-                                 or parallel < 1):
-        raise ValueError(f"parallel must be an integer >= 1 or None. "
-                         f"Received: parallel={parallel!r}")
-    return parallel
 
 
 def _jax_accelerator() -> bool:

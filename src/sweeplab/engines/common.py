@@ -1,5 +1,6 @@
-"""What every engine shares: seeding a run, its initial weights, K from memory, and the
-seconds spent per phase (bench/engines.py prints them).
+"""What every engine shares: the epoch callback's shape, the ``parallel`` check, seeding a
+run, its initial weights, K from memory, and the seconds spent per phase (bench/engines.py
+prints them).
 
 One place for each, so the engines cannot drift apart: a run's initial weights are
 :func:`initial_weights`'s whichever engine trains it or measures it (``probe.measure``).
@@ -11,13 +12,18 @@ import contextlib
 import math
 import time
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import numpy as np
 
 from sweeplab import spec as S
 from sweeplab.backend import keras, seed_everything
+from sweeplab.results import EpochRecord
+
+# on_epoch(seed, record, epochs): called after each epoch of each run, with that epoch's
+# metrics (progress bars, live logging to MLflow / TensorBoard).
+EpochCallback = Callable[[int, EpochRecord, int], None]
 
 # Seconds per phase in this process ("training", "evaluation", "diagnostics", ...), summed
 # over engine calls. Only bench/engines.py reads it; a perf_counter pair costs ~100 ns.
@@ -54,6 +60,13 @@ def initial_state(cfg: S.Config, seed: int, image_shape: tuple[int, ...],
     """
     k = keras()
     seed_run(seed)
+    if cfg.model is not None:  # a user's builder: its weights are what building it draws
+        from sweeplab import models
+
+        m = models.build_model(cfg, image_shape, num_classes)
+        return [np.asarray(w) for w in m.get_weights()], [
+            layer.seed_generator.state.value for layer in m.layers
+            if getattr(layer, "seed_generator", None) is not None]
     built: list[tuple[Any, S.Layer]] = []
     for layer in cfg.layers:  # constructors in models.build_model's order and arguments
         if isinstance(layer, S.Dense):
@@ -177,6 +190,19 @@ def eval_chunk(cfg: S.Config, image_shape: tuple[int, ...], k: int, m: int,
     return -(-m // -(-m // largest)) if m else 1
 
 
+def check_parallel(parallel: int | None) -> int | None:
+    """An engine's ``parallel`` (seeds trained at once): an integer >= 1, or None (automatic).
+
+    Raises:
+        ValueError: anything else, with what was received.
+    """
+    if parallel is not None and (isinstance(parallel, bool) or not isinstance(parallel, int)
+                                 or parallel < 1):
+        raise ValueError(f"parallel must be an integer >= 1 or None. "
+                         f"Received: parallel={parallel!r}")
+    return parallel
+
+
 class GroupedEngine:
     """What the engines that train K seeds at once share: ``parallel`` and the group size.
     A subclass sets ``choose_parallel(cfg, data, n_seeds) -> int`` (K from its memory)."""
@@ -185,8 +211,6 @@ class GroupedEngine:
     choose_parallel: Any = None
 
     def __init__(self, parallel: int | None = None, shuffle: bool = True):
-        from sweeplab.engines import check_parallel
-
         self.parallel = check_parallel(parallel)
         self.shuffle = shuffle  # False keeps the data's order (tests force fit's batches)
 

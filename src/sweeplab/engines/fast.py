@@ -65,7 +65,8 @@ import numpy as np
 from sweeplab import spec as S
 from sweeplab.backend import device, tensorflow
 from sweeplab.data import Dataset
-from sweeplab.engines import EpochCallback, common, probe
+from sweeplab.engines import common, probe
+from sweeplab.engines.common import EpochCallback
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
 
 MAX_PARALLEL = 16  # runs stacked at most; beyond this no speed-up was seen on 2 cores

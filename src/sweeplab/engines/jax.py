@@ -50,7 +50,8 @@ from sweeplab import spec as S
 from sweeplab.backend import device as device_name
 from sweeplab.backend import keras
 from sweeplab.data import Dataset
-from sweeplab.engines import EpochCallback, common
+from sweeplab.engines import common
+from sweeplab.engines.common import EpochCallback
 from sweeplab.results import EpochRecord, RunResult
 
 # Config fields members of one program may differ in. The learning rate is an optimiser

@@ -18,18 +18,21 @@ from typing import Any
 import numpy as np
 
 from sweeplab import spec as S
-from sweeplab.analysis.diagnostics import VERSION, LayerLiveness, Liveness, dead_units, diagnose
+from sweeplab.analysis.diagnostics import VERSION, LayerLiveness, Liveness, alive_units, diagnose
 from sweeplab.engines import common
 from sweeplab.results import RunResult
 
 PROBE_BATCH = 1024  # images per forward pass; only speed and memory depend on it
 
-_PROBE_MODELS: dict[tuple, Any] = {}
+_PROBE_MODELS: dict[tuple, tuple[Any, Any, list[int]]] = {}
 
 
-def _probe_model(cfg: Any, image_shape: tuple[int, ...], num_classes: int) -> tuple[Any, Any]:
-    """(model, multi-output model giving every layer's output), cached per config: building
-    a Keras model costs more than probing an MLP."""
+def _probe_model(cfg: Any, image_shape: tuple[int, ...],
+                 num_classes: int) -> tuple[Any, Any, list[int]]:
+    """(model, multi-output model giving its ReLU layers' outputs then the model's output,
+    those layers' positions), cached per config: building a Keras model costs more than
+    probing an MLP. A user's model (sweeplab.usermodels) has its ReLU layers wherever they
+    sit in the graph: a ``Dense``/``Conv2D`` with ``activation="relu"`` or a ``ReLU`` layer."""
     from sweeplab import models
     from sweeplab.backend import keras
 
@@ -38,8 +41,16 @@ def _probe_model(cfg: Any, image_shape: tuple[int, ...], num_classes: int) -> tu
         _PROBE_MODELS.clear()  # one at a time, like the engines' programs
         k = keras()
         model = models.build_model(cfg, image_shape, num_classes)
-        outputs = [layer.output for layer in model.layers]
-        _PROBE_MODELS[key] = (model, k.Model(model.inputs[0], outputs))
+        if getattr(cfg, "model", None) is not None:
+            relu = [i for i, layer in enumerate(model.layers) if isinstance(layer, k.layers.ReLU)
+                    or getattr(getattr(layer, "activation", None), "__name__", "") == "relu"]
+        else:
+            if len(model.layers) != len(cfg.layers) + 1:
+                raise RuntimeError(f"model has {len(model.layers)} layers, "
+                                   f"config {len(cfg.layers) + 1}")
+            relu = relu_layers(cfg, num_classes)
+        outputs = [model.layers[i].output for i in relu] + list(model.outputs[:1])
+        _PROBE_MODELS[key] = (model, k.Model(model.inputs[0], outputs), relu)
     return _PROBE_MODELS[key]
 
 
@@ -71,27 +82,27 @@ def probe_liveness(cfg: Any, weights: Sequence[np.ndarray], x: np.ndarray,
     and reduce every ReLU layer to its dead units, batch by batch (a convolution's full
     activations on 10,000 images would not fit in memory).
     """
-    if getattr(cfg, "model", None) is not None:  # a user's builder (sweeplab.usermodels)
-        from sweeplab.usermodels import probe_liveness as probe_user
-
-        return probe_user(cfg, weights, x, num_classes, batch)
-    model, multi = _probe_model(cfg, tuple(x.shape[1:]), num_classes)
+    model, multi, relu = _probe_model(cfg, tuple(x.shape[1:]), num_classes)
     model.set_weights([np.asarray(w) for w in weights])
-    if len(model.layers) != len(cfg.layers) + 1:
-        raise RuntimeError(f"model has {len(model.layers)} layers, config {len(cfg.layers) + 1}")
-    relu = relu_layers(cfg, num_classes)
-    alive: dict[int, np.ndarray] = {}
+    alive: list[np.ndarray] = []
     active = np.zeros(num_classes, dtype=np.int64)
     preds = []
     for a in range(0, len(x), batch):
         outs = [np.asarray(o) for o in multi(x[a:a + batch], training=False)]
-        for i in relu:
-            nz = np.ones(outs[i].shape[-1], bool)
-            nz[list(dead_units(outs[i]))] = False
-            alive[i] = nz if i not in alive else (alive[i] | nz)
+        nz = [alive_units(o) for o in outs[:-1]]
+        alive = [was | now for was, now in zip(alive, nz, strict=True)] if alive else nz
         active += (outs[-1] > 0).sum(axis=0)
         preds.append(outs[-1].argmax(axis=1))
-    return liveness(cfg, num_classes, alive, active, np.concatenate(preds))
+    predicted = np.concatenate(preds).astype(np.int64)
+    if getattr(cfg, "model", None) is None:
+        return liveness(cfg, num_classes, dict(zip(relu, alive, strict=True)), active, predicted)
+    last = len(model.layers) - 1  # a user's model: its layers named by their Keras class
+    hidden = tuple(LayerLiveness(i, type(model.layers[i]).__name__.lower(), int(a.size),
+                                 int((~a).sum())) for i, a in zip(relu, alive, strict=True)
+                   if i != last)
+    out_dead = (tuple(int(j) for j in np.flatnonzero(~alive[-1])) if relu and relu[-1] == last
+                else None)
+    return Liveness(predicted, active, out_dead, hidden)
 
 
 def record(result: RunResult, untrained: Liveness, trained: Liveness, n_images: int,

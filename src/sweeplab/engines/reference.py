@@ -10,7 +10,7 @@ import numpy as np
 from sweeplab import models
 from sweeplab.backend import device, keras, seed_everything
 from sweeplab.data import Dataset
-from sweeplab.engines import EpochCallback
+from sweeplab.engines.common import EpochCallback
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
 from sweeplab.spec import Config, config_hash
 

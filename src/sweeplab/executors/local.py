@@ -9,7 +9,7 @@ from typing import Any
 
 from sweeplab.backend import starting_config
 from sweeplab.data import Dataset
-from sweeplab.executors import Group, GroupEpochCallback, Outcome
+from sweeplab.executors.base import Group, GroupEpochCallback, Outcome
 from sweeplab.spec import config_hash
 
 

@@ -24,11 +24,11 @@ from typing import Any
 
 from sweeplab import data as data_mod
 from sweeplab.data import Dataset
-from sweeplab.executors import ExecutorError, Group, Outcome
+from sweeplab.executors.base import ExecutorError, Group, Outcome
+from sweeplab.extras import missing_extra
 from sweeplab.results import RunResult
 from sweeplab.spec import Config, config_hash
 
-INSTALL_HINT = "pip install 'sweeplab[ray]'"
 CONNECT_TIMEOUT_S = 5.0  # a HOST:PORT that does not answer within this is refused at once
 MAX_RETRIES = 3  # Ray's default for tasks: tries after a worker or node died
 
@@ -38,7 +38,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ExecutorError(f"--ray needs Ray, which is not installed: {INSTALL_HINT}") from None
+        raise ExecutorError(missing_extra("--ray", "Ray", "ray")) from None
     return ray
 
 

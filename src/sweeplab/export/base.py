@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeplab import spec as S
+from sweeplab.extras import missing_extra
 from sweeplab.names import safe_name  # re-exported: one place makes names
 from sweeplab.readout import ConfigView, StudyView, read_config, read_study
 from sweeplab.store import Store
@@ -38,9 +39,8 @@ def require(module: str, extra: str, what: str) -> Any:
     try:
         return importlib.import_module(module)
     except ImportError as err:
-        raise ExportError(f"{what} needs the {module.split('.')[0]} package, which is not "
-                          f"installed ({err}). Install it with: pip install "
-                          f"'sweeplab[{extra}]'") from err
+        package = (err.name or module).split(".")[0]  # a dependency of it, maybe
+        raise ExportError(missing_extra(what, f"the {package} package", extra)) from err
 
 
 def run_key(config_hash: str, seed: int) -> str:

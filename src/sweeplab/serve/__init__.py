@@ -16,6 +16,8 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from sweeplab.extras import missing_extra
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
@@ -30,8 +32,8 @@ def _modules() -> tuple[Any, Any]:
 
         from sweeplab.serve.app import create_app
     except ImportError as err:
-        raise ServeError(f"the dashboard needs the serve extra ({err.name} is not installed): "
-                         "pip install 'sweeplab[serve]'") from None
+        raise ServeError(missing_extra("the dashboard", err.name or "its web server", "serve")
+                         ) from None
     return uvicorn, create_app
 
 
