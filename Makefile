@@ -49,7 +49,9 @@ clean:
 # in a venv built like the GPU image (its packages, no TensorFlow) plus the bundle's wheels.
 BUNDLE ?= .device-bundle
 REHEARSE_VENV ?= .rehearse-venv
-REHEARSE_PYTHON ?= $(shell command -v python3.12 >/dev/null 2>&1 && echo python3.12 || echo $(PYTHON))
+# Python 3.12 as on the GPU image (the bundle's optree wheel is cp312): the first that runs
+# (pyenv's shim names python3.12 even where it cannot start it).
+REHEARSE_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),$(shell $(p) -c '' >/dev/null 2>&1 && echo $(p))) $(PYTHON))
 # the GPU image's packages that sweeplab on JAX uses (.library KINDS.md's list), CPU builds
 IMAGE_PACKAGES = jax==0.11.2 jaxlib==0.11.2 pandas matplotlib scipy rich h5py pytest absl-py ml-dtypes packaging
 
