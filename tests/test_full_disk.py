@@ -46,7 +46,8 @@ def fill(disk: Path) -> Path:
 
 
 def _study(width: int) -> sweeplab.Study:
-    return sweeplab.Study.build("full", model="mlp-softmax-ce", dataset="mnist", seeds=1,
+    # one study name per definition: another definition under a stored name is refused
+    return sweeplab.Study.build(f"full{width}", model="mlp-softmax-ce", dataset="mnist", seeds=1,
                                 epochs=1, subset=64,
                                 axes=[{"name": "width", "paths": "layers.1.units",
                                        "values": [width]}])
