@@ -13,14 +13,7 @@ import sys
 import time
 
 import pytest
-
-
-def maps_and_rss_mb() -> tuple[int, float]:
-    with open("/proc/self/maps") as f:
-        maps = sum(1 for _ in f)
-    with open("/proc/self/status") as f:
-        rss = next(int(ln.split()[1]) for ln in f if ln.startswith("VmRSS:"))
-    return maps, rss / 1024
+from long_sweep import maps_and_rss_mb  # bench/, beside this script
 
 
 def main() -> int:
