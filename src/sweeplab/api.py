@@ -232,11 +232,11 @@ def run(
         from sweeplab.names import check_dir_destination
 
         check_dir_destination(directory, "the save_models directory")
+    archive = _redefines(study, store, redefine)  # a read: refused before data is loaded
     # Data and model problems must surface before a store file is created (sweeplab.runner).
     from sweeplab.runner import preflight
 
     preflight(study, data_dir, engine or DEFAULT_ENGINE, parallel, log)
-    archive = _redefines(study, store, redefine)
     with Store(store) as db, _live(db, mlflow, tensorboard) as live:
         if archive:
             db.archive_study(study.name)
