@@ -211,7 +211,7 @@ def build_parser() -> argparse.ArgumentParser:
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.verbose:
-        os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "0")  # TensorFlow's own log lines too
+        os.environ["TF_CPP_MIN_LOG_LEVEL"] = "0"  # asked for: wins over an inherited 3
     elif argv is None:  # this process is the `sweeplab` command (not a caller's main([...]))
         from sweeplab.backend import quiet_native_logs
 
