@@ -24,7 +24,11 @@ def test_own_model_and_arrays_on_ray(tmp_path, monkeypatch):
         "vecray", model=sweeplab.KerasModel(ob.mlp, params={"hidden": 4}), dataset=arrays,
         seeds=2, epochs=1, batch_size=30)
     db = tmp_path / "r.db"
-    res = sweeplab.run(study, store=db, engine="reference", ray="local", progress=False)
+    ray = pytest.importorskip("ray")
+    try:
+        res = sweeplab.run(study, store=db, engine="reference", ray="local", progress=False)
+    finally:  # the local cluster this started goes with the test (test_ray starts its own)
+        ray.shutdown()
     assert (res.last.trained, res.last.failed) == (2, [])
     runs = res.runs("vecray")
     assert list(runs["seed"]) == [0, 1] and runs["node"].str.contains("ray:").all()

@@ -126,7 +126,10 @@ class Cluster:
 @pytest.fixture(scope="module")
 def cluster() -> Iterator[Cluster]:
     temp = Path(tempfile.mkdtemp(prefix="swray-", dir="/tmp"))
-    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0",
+    # Ray variables an earlier in-process ray.init() left in os.environ (RAY_ADDRESS of a
+    # cluster gone since) must not reach these nodes: only the ones set here.
+    env = {**{k: v for k, v in os.environ.items() if not k.startswith("RAY_")},
+           "RAY_USAGE_STATS_ENABLED": "0",
            # Both nodes and the driver alike whatever this machine holds: `ray start --head`
            # turns token authentication on when ~/.ray/auth_token exists (any local
            # ray.init() writes one), a joining node or a driver given an address does not,
