@@ -309,3 +309,34 @@ def test_both_engines_give_the_same_record_fields(mnist_small):
     assert ref.confusion.dtype == got.confusion.dtype
     # epoch 0 is the same untrained model in both
     assert abs(ref.epochs[0].test_acc - got.epochs[0].test_acc) < 1e-6
+
+
+def test_data_reaches_tensorflow_bit_for_bit_shared_or_copied():
+    """data.scale's arrays are aligned for TensorFlow (shared through DLPack, no copy); any
+    other array is copied through its bytes. Either way the tensor holds the same bits, and
+    a shared one outlives the array it came from."""
+    tf = fast.tensorflow()
+    u8 = np.arange(256, dtype=np.uint8).reshape(16, 16)
+    x = data.scale(u8)
+    assert x.dtype == np.float32 and x.ctypes.data % data.ALIGN == 0
+    assert np.array_equal(x.view(np.uint32),
+                          (u8.astype(np.float32) / np.float32(255)).view(np.uint32))
+    floats = np.random.default_rng(0).normal(size=(7, 5))
+    assert np.array_equal(data.scale(floats), floats.astype(np.float32))
+    expected = x.copy()
+    shared = fast._as_tensor(tf, x)
+    x[0, 1] = 7.0  # shared, not copied: the tensor sees the array's memory
+    assert float(shared[0, 1]) == 7.0
+    x[0, 1] = expected[0, 1]
+    del x
+    import gc
+
+    gc.collect()
+    _ = [np.full(10**6, -1.0) for _ in range(20)]  # reuse freed memory, were it freed
+    assert np.array_equal(shared.numpy().view(np.uint32), expected.view(np.uint32))
+    unaligned = np.frombuffer(expected.tobytes() + b"\0" * 4, np.float32, offset=4, count=255)
+    copied = fast._as_tensor(tf, unaligned)
+    assert copied.dtype == tf.float32
+    assert np.array_equal(copied.numpy().view(np.uint32), unaligned.view(np.uint32))
+    labels = np.arange(-3, 9, dtype=np.int32)[1:]  # an int32 view off the alignment
+    assert np.array_equal(fast._as_tensor(tf, labels).numpy(), labels)

