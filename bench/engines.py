@@ -109,9 +109,9 @@ def _bench(case: str, args: argparse.Namespace) -> None:
     subset = args.cnn_subset if case == "cnn" else args.mlp_subset
     print(f"\n({case}) {preset} on {dataset}{f' subset {subset}' if subset else ''}: "
           f"{seeds} seeds x {epochs} epochs, {args.repeats} alternating repeats", flush=True)
-    engines = (args.engine or ["reference", "fast"]) + (
-        [f"{e}@base" for e in args.engine or ["fast"] if e != "reference"]
-        if args.baseline else [])
+    engines = list(dict.fromkeys((args.engine or ["reference", "fast"]) + (
+        [f"{e}@base" for e in args.engine or ["fast"] if e != "reference" and "@" not in e]
+        if args.baseline else [])))
     rates: dict[str, list[float]] = {e: [] for e in engines}
     with_import: dict[str, list[float]] = {e: [] for e in engines}
     rss: dict[str, float] = {e: 0.0 for e in engines}
@@ -125,12 +125,12 @@ def _bench(case: str, args: argparse.Namespace) -> None:
             with_import[engine].append(r["seconds"] + r["import_seconds"])
             rss[engine] = max(rss[engine], r["peak_rss_mb"])
             phases[engine].append(_breakdown(r, epochs))
-            if phases[engine][-1]:
-                print("    " + _phase_line(phases[engine][-1:]), flush=True)
             print(f"  rep {rep} {engine:9s} {r['seconds']:7.2f} s (+{r['import_seconds']:.1f} s "
                   f"import)  {rate:7.3f} model-epochs/s  "
                   f"peak RSS {r['peak_rss_mb']:6.0f} MB  mean final test acc "
                   f"{statistics.mean(r['final_test_acc']):.4f}", flush=True)
+            if phases[engine][-1]:
+                print("    " + _phase_line(phases[engine][-1:]), flush=True)
     for engine in engines:
         if phases[engine] and phases[engine][0]:
             print(f"  {engine} breakdown (median over repeats): " + _phase_line(phases[engine]),

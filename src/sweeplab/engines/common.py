@@ -133,9 +133,14 @@ def activation_floats(cfg: S.Config, image_shape: tuple[int, ...], num_classes: 
             + num_classes)
 
 
-def largest_activation(cfg: S.Config, image_shape: tuple[int, ...]) -> int:
-    """Floats of the largest single layer output for one image."""
-    return max([math.prod(image_shape), *(math.prod(s) for s in S.check_shapes(cfg))])
+def eval_floats(cfg: S.Config, image_shape: tuple[int, ...]) -> tuple[int, int]:
+    """Floats per test image of an evaluation: the largest output shared by all stacked runs
+    (the input and what precedes the first layer with weights, e.g. Flatten) and the largest
+    one run's layers produce after it."""
+    shapes = [math.prod(s) for s in S.check_shapes(cfg)]
+    first = next((i for i, layer in enumerate(cfg.layers)
+                  if isinstance(layer, S.Dense | S.Conv2D | S.BatchNorm)), len(shapes))
+    return max([math.prod(image_shape), *shapes[:first]]), max(shapes[first:], default=0)
 
 
 def param_count(cfg: S.Config, image_shape: tuple[int, ...], num_classes: int) -> int:
@@ -183,9 +188,12 @@ def group_size(cfg: S.Config, image_shape: tuple[int, ...], num_classes: int, n_
 
 def eval_chunk(cfg: S.Config, image_shape: tuple[int, ...], k: int, m: int,
                budget: int, most: int = 2048) -> int:
-    """Test images per evaluation call: K runs' activations within ``budget`` bytes, at
-    most ``most``, in equal chunks so one compiled shape serves (10,000 -> 5 x 2,000)."""
-    per_image = largest_activation(cfg, image_shape) * 4 * 3 * k
+    """Test images per evaluation call: the shared input and K runs' activations (three
+    layer outputs alive at once, :func:`eval_floats`) within ``budget`` bytes, at most
+    ``most``, in equal chunks so one compiled shape serves (10,000 at most 2,048 -> 5 x
+    2,000)."""
+    shared, per_run = eval_floats(cfg, image_shape)
+    per_image = 4 * (shared + 3 * k * per_run)
     largest = int(max(32, min(most, budget // per_image)))
     return -(-m // -(-m // largest)) if m else 1
 

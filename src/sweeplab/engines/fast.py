@@ -72,6 +72,9 @@ from sweeplab.results import EpochRecord, RunResult, confusion_matrix
 MAX_PARALLEL = 16  # runs stacked at most; beyond this no speed-up was seen on 2 cores
 MEMORY_BUDGET = 3 * 2**30  # bytes the automatic K may plan for (model state + activations)
 EVAL_ACT_BUDGET = 256 * 2**20  # bytes of activations one evaluation chunk may use
+# Test images per evaluation call at most: a whole 10,000-image test set where the budget
+# allows (q1's MLP, 10 runs: one call 35 ms, 5 calls of 2,000 50 ms, bench/README.md).
+EVAL_CHUNK_MAX = 10_000
 _BN_MOMENTUM = 0.99  # keras.layers.BatchNormalization defaults
 _BN_EPSILON = 1e-3
 
@@ -553,7 +556,8 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
         keys = tf.constant(seeds, tf.int64)
         tensors = _data_tensors(tf, data)
         x_train, y_train = tensors["x_train"], tensors["y_train"]
-        chunk = common.eval_chunk(cfg, data.image_shape, k, len(data.x_test), EVAL_ACT_BUDGET)
+        chunk = common.eval_chunk(cfg, data.image_shape, k, len(data.x_test), EVAL_ACT_BUDGET,
+                                  EVAL_CHUNK_MAX)
     x_test, y_test = tensors["x_test"], tensors["y_test"]
     relu = probe.relu_layers(cfg, nc)
     setup = time.perf_counter() - t_start
