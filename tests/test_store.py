@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from sweeplab.results import EpochRecord, RunResult
-from sweeplab.store import SCHEMA_VERSION, Store, StoreError
+from sweeplab.store import SCHEMA_VERSION, Store, StoreError, holds_store
 
 
 def _result(h="abc", seed=0, acc=0.5):
@@ -126,6 +126,32 @@ def test_locked_store_says_so(tmp_path, monkeypatch):
 def test_readonly_missing_store(tmp_path):
     with pytest.raises(StoreError, match="No store at"):
         Store(tmp_path / "none.db", readonly=True)
+
+
+def test_a_store_a_killed_run_left_empty_becomes_a_store(tmp_path, data_dir):
+    """A run killed before its first write leaves an empty file, or an SQLite database in WAL
+    mode with no tables (the kill storm met the second: the next run's read of the study
+    failed with "no such table: studies"). Readers say it holds nothing yet; the next run
+    makes it a store."""
+    empty, bare = tmp_path / "empty.db", tmp_path / "bare.db"
+    empty.touch()
+    con = sqlite3.connect(bare)
+    con.execute("PRAGMA journal_mode=WAL")
+    con.close()
+    assert bare.read_bytes().startswith(b"SQLite format 3\x00")
+    for path in (empty, bare):
+        assert not holds_store(path)
+        with pytest.raises(StoreError, match="holds no runs yet"):
+            Store(path, readonly=True)
+    p = subprocess.run([sys.executable, "-m", "sweeplab", "run", "q1", "--seeds", "1",
+                        "--epochs", "1", "--subset", "64", "--store", str(bare), "--data-dir",
+                        str(data_dir), "--engine", "fast", "--quiet"],
+                       capture_output=True, text=True, timeout=300)
+    assert p.returncode == 0, p.stderr[-2000:]
+    assert holds_store(bare)
+    with Store(bare, readonly=True) as store:
+        hashes = [c.config_hash for c in store.study_configs("q1")]
+        assert [len(store.results(h)) for h in hashes] == [1]
 
 
 def test_running_rows_of_a_gone_process_count_as_interrupted(tmp_path):

@@ -37,7 +37,7 @@ import numpy as np
 from sweeplab import readout
 from sweeplab import spec as S
 from sweeplab import study as st
-from sweeplab.store import DEFAULT_PATH, Store, StoreError
+from sweeplab.store import DEFAULT_PATH, Store, StoreError, holds_store
 
 if TYPE_CHECKING:
     from sweeplab.analysis import seeds, stats
@@ -261,7 +261,7 @@ def _redefines(study: st.Study, store: str | os.PathLike, redefine: bool) -> boo
     archive that one first); refused without ``redefine``, as is a study that takes a
     built-in study's name with another definition."""
     row = None
-    if Path(store).is_file():  # read-only: a refused call leaves no store file behind
+    if holds_store(store):  # read-only: a refused call leaves no store file behind
         with Store(store, readonly=True) as db:
             row = db.study(study.name)
     new, builtin = st.study_to_dict(study), st.BUILTIN.get(study.name)

@@ -202,12 +202,25 @@ def _now() -> str:
     return _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
 
 
-def _inspect_existing(path: Path) -> None:
-    """Refuse a file that is not a sweeplab store we can read, without writing to it."""
+def holds_store(path: str | os.PathLike) -> bool:
+    """Whether ``path`` is a file holding a sweeplab store: False for no file, an empty one
+    or an SQLite database without tables (what a run stopped before its first write leaves;
+    opening it for writing makes it a store).
+
+    Raises:
+        StoreError: the file is not a sweeplab store this version can read (left untouched).
+    """
+    path = Path(path)
+    return path.is_file() and _inspect_existing(path)
+
+
+def _inspect_existing(path: Path) -> bool:
+    """Refuse a file that is not a sweeplab store we can read, without writing to it.
+    Returns False for a file that holds nothing yet (it becomes a new store)."""
     with open(path, "rb") as fh:
         header = fh.read(100)
     if len(header) == 0:
-        return  # an empty file holds nothing to lose: it becomes a new store
+        return False  # an empty file holds nothing to lose: it becomes a new store
     if not header.startswith(b"SQLite format 3\x00"):
         raise StoreError(
             f"{path} is not a sweeplab store (not an SQLite database). It was left untouched; "
@@ -231,7 +244,7 @@ def _inspect_existing(path: Path) -> None:
                          "It was left untouched.") from err
     if app_id != APPLICATION_ID:
         if app_id == 0 and not tables:
-            return  # an empty SQLite database: safe to initialise
+            return False  # an empty SQLite database: safe to initialise
         raise StoreError(
             f"{path} is an SQLite database but not a sweeplab store (application_id={app_id:#x},"
             f" tables: {', '.join(sorted(tables)) or 'none'}). It was left untouched; pass "
@@ -242,6 +255,7 @@ def _inspect_existing(path: Path) -> None:
             f"{path} was written by a newer sweeplab (store schema {version}; this version reads "
             f"up to {SCHEMA_VERSION}). It was left untouched; upgrade sweeplab to use it."
         )
+    return True
 
 
 def _dir_writable(path: Path) -> bool:
@@ -292,7 +306,10 @@ class Store:
                 raise StoreError(f"{self.path} is not a file. Pass --store with a file path.")
             if not readonly:
                 _check_writable(self.path)
-            _inspect_existing(self.path)
+            if not _inspect_existing(self.path) and readonly:
+                raise StoreError(f"{self.path} holds no runs yet (an empty file, e.g. left by "
+                                 "a run stopped before its first write). Run a study into it "
+                                 "first, or pass --store PATH.")
         elif readonly:
             raise StoreError(f"No store at {self.path}. Run a study first, or pass --store PATH.")
         elif not self.path.parent.exists():
