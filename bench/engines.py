@@ -86,6 +86,8 @@ def _case(case: str, args: argparse.Namespace) -> tuple[str, str, int, int]:
     preset, dataset, seeds, epochs = CASES[case]
     if case == "cnn":
         seeds, epochs = args.cnn_seeds or seeds, args.cnn_epochs or epochs
+    else:
+        epochs = args.mlp_epochs or epochs
     return preset, dataset, seeds, epochs
 
 
@@ -202,6 +204,8 @@ def main() -> None:
     p.add_argument("--cnn-seeds", type=int, default=0,
                    help="seeds for (b) instead of the issue's 3 (e.g. 10, a study's count)")
     p.add_argument("--cnn-epochs", type=int, default=0, help="epochs for (b) instead of 1")
+    p.add_argument("--mlp-epochs", type=int, default=0,
+                   help="epochs for (a) instead of 2 (q1's own study trains 5)")
     p.add_argument("--engine", action="append", choices=(
         "reference", "fast", "jax", "fast@base", "jax@base", "reference@base"),
                    help="an engine to compare (repeatable; default: reference and fast); "
