@@ -20,6 +20,7 @@ import sweeplab
 from sweeplab import cli
 from sweeplab import data as data_mod
 from sweeplab import study as st
+from sweeplab.saved_models import ModelError
 from sweeplab.store import Store
 
 HERE = Path(__file__).resolve().parent
@@ -255,6 +256,14 @@ def test_feature_vectors_with_an_mlp_end_to_end_with_the_report(tmp_path):
     runs = res.runs("vec")
     stored = runs[(runs["config"] == "hidden=4") & (runs["seed"] == 1)]["test_acc"]
     assert acc == pytest.approx(float(stored.iloc[-1]), abs=1.01 / len(y_te))
+    # predict takes feature vectors, as given like the training data (negative ones too):
+    # the same model and batch size as Keras' own predict give the same outputs
+    assert x_te.min() < 0
+    got = res.predict("vec:hidden=4", 1, x_te)
+    np.testing.assert_array_equal(got, model.predict(x_te, batch_size=1024, verbose=0))
+    np.testing.assert_array_equal(res.predict("vec:hidden=4", 1, x_te[3]), got[3:4])
+    with pytest.raises(ModelError, match=r"inputs must have shape \(N, 6\).*\(60, 5\)"):
+        res.predict("vec:hidden=4", 1, x_te[:, :5])
     out = res.report(tmp_path / "report.md", fmt="md")
     text = Path(out).read_text() if Path(out).is_file() else "".join(
         p.read_text() for p in Path(out).rglob("*.md"))

@@ -767,22 +767,31 @@ class Results:
         return S.class_names(self._one(config).config)  # a user's data: its own
 
     def predict(self, config: str, seed: int, images: np.ndarray) -> np.ndarray:
-        """The run's model outputs for ``images`` (N, H, W[, C]; uint8 or [0, 1] floats),
-        shape (N, classes); ``.argmax(axis=1)`` is the predicted class.
+        """The run's model outputs for ``images``, shape (N, classes); ``.argmax(axis=1)`` is
+        the predicted class. Images (N, H, W[, C]; uint8 or [0, 1] floats) or, for a config
+        trained on feature vectors, (N, F); a user's float data is taken as given, as in
+        training (``saved_models.prepare_images``).
 
         Raises:
-            ModelError: images of the wrong shape, or pixels not finite or out of range
+            ModelError: inputs of the wrong shape, or values not finite or out of range
                 (checked before TensorFlow is imported), or no usable saved model.
         """
-        from sweeplab import saved_models
-
         self.model_path(config, seed)  # no such run or no saved model: said first
-        x = saved_models.prepare_images(images, self.image_shape(config))
+        x = self.inputs(config, images)
         model = self.model(config, seed)
         return np.asarray(model.predict(x, batch_size=1024, verbose=0))
 
+    def inputs(self, config: str, images: np.ndarray) -> np.ndarray:
+        """``images`` as the config's models take them (float32, scaled as its training data
+        was; ``saved_models.prepare_images``), checked without importing TensorFlow."""
+        from sweeplab import saved_models
+
+        cfg = S.config_from_dict(self._one(config).config)
+        return saved_models.prepare_images(images, S.input_shape(cfg),
+                                           cfg.data.scaling if cfg.data else "uint8/255")
+
     def image_shape(self, config: str) -> tuple[int, ...]:
-        """(H, W, C) of the images the config's models take (its dataset's)."""
+        """One example's shape for the config's models: (H, W, C) images or (F,) features."""
         return tuple(S.input_shape(S.config_from_dict(self._one(config).config)))
 
     # --- helpers ----------------------------------------------------------------------

@@ -496,16 +496,15 @@ def cmd_predict(args: argparse.Namespace) -> int:
     import numpy as np
 
     from sweeplab import api
-    from sweeplab.saved_models import prepare_images, read_images
+    from sweeplab.saved_models import read_images
 
     res = api.open(args.store)
     model_path = res.model_path(args.config, args.seed)  # no run or no model: one line first
     classes = res.class_names(args.config)
-    shape = res.image_shape(args.config)
     inputs = []  # every file checked before TensorFlow is imported (seconds) for the model
     for path in args.images:
         try:
-            inputs.append((path, prepare_images(read_images(path), shape)))
+            inputs.append((path, res.inputs(args.config, read_images(path))))
         except ValueError as err:
             raise CliError(f"{path}: {err}" if path not in str(err) else str(err)) from None
     for path, images in inputs:

@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 
+from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.checks import pixel_problem
 from sweeplab.names import check_dir_destination, full_disk_error
@@ -177,30 +178,48 @@ def stored_path(store: Store, recorded: str) -> Path:
     return p if p.is_absolute() else store.path.resolve().parent / p
 
 
-def prepare_images(images: np.ndarray, shape: Sequence[int]) -> np.ndarray:
-    """Images as the models take them: float32 in [0, 1], shape (N, H, W, C).
+def prepare_images(images: np.ndarray, shape: Sequence[int],
+                   scaling: str = "uint8/255") -> np.ndarray:
+    """Inputs as the models take them: float32, shape (N, H, W, C) or (N, F).
 
-    Accepts one image or a batch, with or without the channel axis; integer pixels are
-    divided by 255 like the datasets (sweeplab.data), floats are taken as already in [0, 1].
+    Accepts one example or a batch, images with or without the channel axis. ``scaling`` is
+    the training data's (``spec.DataRef.scaling``): for "uint8/255" (every built-in dataset)
+    integer pixels are divided by 255 and floats taken as already in [0, 1]; for "as given"
+    (a user's float arrays) numbers are taken as they are, uint8 divided by 255 as
+    ``sweeplab.data.scale`` does, and only finiteness is checked.
 
     Raises:
-        ModelError: a shape that does not fit ``shape`` (H, W, C); pixels that are not
-            finite or outside [0, 255] (integers) or [0, 1] (floats).
+        ModelError: a shape that does not fit ``shape`` ((H, W, C) or (F,)); values that are
+            not finite, or outside [0, 255] (integers) or [0, 1] (floats) for "uint8/255".
     """
     x = np.asarray(images)
-    h, w, c = (int(v) for v in shape)
-    if x.ndim == 2 or (x.ndim == 3 and x.shape == (h, w, c)):
-        x = x[None]
-    if x.ndim == 3 and c == 1 and x.shape[1:] == (h, w):
-        x = x[..., None]
-    if x.ndim != 4 or x.shape[1:] != (h, w, c) or x.shape[0] == 0:
-        raise ModelError(f"images must have shape (N, {h}, {w}, {c}) (or (N, {h}, {w}) for one "
-                         f"channel, or one image). Received: shape {tuple(x.shape)}")
+    if len(shape) == 1:
+        f = int(shape[0])
+        if x.ndim == 1:
+            x = x[None]
+        if x.ndim != 2 or x.shape[1] != f or x.shape[0] == 0:
+            raise ModelError(f"inputs must have shape (N, {f}) (or ({f},) for one example). "
+                             f"Received: shape {tuple(x.shape)}")
+    else:
+        h, w, c = (int(v) for v in shape)
+        if x.ndim == 2 or (x.ndim == 3 and x.shape == (h, w, c)):
+            x = x[None]
+        if x.ndim == 3 and c == 1 and x.shape[1:] == (h, w):
+            x = x[..., None]
+        if x.ndim != 4 or x.shape[1:] != (h, w, c) or x.shape[0] == 0:
+            raise ModelError(f"images must have shape (N, {h}, {w}, {c}) (or (N, {h}, {w}) "
+                             f"for one channel, or one image). Received: shape {tuple(x.shape)}")
+    if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
+        raise ModelError(f"inputs must hold numbers. Received: dtype {x.dtype}")
+    if scaling == "as given":
+        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+            first = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
+            raise ModelError(f"inputs: {int((~np.isfinite(x)).sum())} value(s) are not finite "
+                             f"(the first at index {first}: {x[first].item()!r})")
+        return data_mod.scale(x)
     if np.issubdtype(x.dtype, np.integer):
         check_pixels(x, 255, "images")
         return (x.astype(np.float32) / np.float32(255.0))
-    if not np.issubdtype(x.dtype, np.floating):
-        raise ModelError(f"images must hold numbers. Received: dtype {x.dtype}")
     check_pixels(x, 1, "images")
     return x.astype(np.float32)
 
