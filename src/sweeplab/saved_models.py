@@ -212,10 +212,9 @@ def prepare_images(images: np.ndarray, shape: Sequence[int],
     if not (np.issubdtype(x.dtype, np.integer) or np.issubdtype(x.dtype, np.floating)):
         raise ModelError(f"inputs must hold numbers. Received: dtype {x.dtype}")
     if scaling == "as given":
-        if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
-            first = tuple(int(i) for i in np.argwhere(~np.isfinite(x))[0])
-            raise ModelError(f"inputs: {int((~np.isfinite(x)).sum())} value(s) are not finite "
-                             f"(the first at index {first}: {x[first].item()!r})")
+        problem = pixel_problem(x, None)
+        if problem:
+            raise ModelError(f"inputs: {problem}")
         return data_mod.scale(x)
     if np.issubdtype(x.dtype, np.integer):
         check_pixels(x, 255, "images")
