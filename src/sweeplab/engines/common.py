@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from sweeplab import spec as S
-from sweeplab.backend import keras, seed_everything
+from sweeplab.backend import keras, seed_everything, seed_layer_draws
 from sweeplab.results import EpochRecord
 
 # on_epoch(seed, record, epochs): called after each epoch of each run, with that epoch's
@@ -52,21 +52,22 @@ def initial_state(cfg: S.Config, seed: int, image_shape: tuple[int, ...],
     seed-generator states (what ``fit`` on JAX carries per dropout layer).
 
     Keras 3 fixes a random initialiser's seed (and a Dropout's) when it is constructed (an
-    integer from Python's ``random``, which :func:`seed_run` seeds) and draws the weights
+    integer from Python's ``random``, ``backend.seed_layer_draws``) and draws the weights
     statelessly from it. So constructing the same layers as ``models.build_model``, in the
     same order, and calling their initialisers gives the same weights bit for bit without
     building a model: 10 MLPs 0.22 s -> ~0.03 s. tests/test_fast_engine.py compares this
     with ``build_model(...).get_weights()`` for every preset.
     """
     k = keras()
-    seed_run(seed)
     if cfg.model is not None:  # a user's builder: its weights are what building it draws
         from sweeplab import models
 
+        seed_run(seed)  # it may draw from any generator the run seeds
         m = models.build_model(cfg, image_shape, num_classes)
         return [np.asarray(w) for w in m.get_weights()], [
             layer.seed_generator.state.value for layer in m.layers
             if getattr(layer, "seed_generator", None) is not None]
+    seed_layer_draws(seed)
     built: list[tuple[Any, S.Layer]] = []
     for layer in cfg.layers:  # constructors in models.build_model's order and arguments
         if isinstance(layer, S.Dense):
