@@ -595,6 +595,8 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
     # function (Python) and trains on ~1.5 of the 2 cores. q1 MLP, 10 runs, 2 epochs: the
     # call waits 0.11 s for evaluations instead of 0.30 s; outside training 18% -> 12% of
     # the call, the first epoch's loss from sharing the cores counted (bench/README.md).
+    # The evaluation has no loop, so _no_loop_optimization's setting, which its first call
+    # may see, changes nothing for it.
     with ThreadPoolExecutor(1) as pool:
         untrained = pool.submit(evaluate, state)
         with common.timed("fit_order"):
