@@ -226,7 +226,8 @@ def tensorflow() -> ModuleType:
 
 
 def seed_everything(seed: int) -> None:
-    """Seed Python, NumPy and the backend for one run. The only seeding call in sweeplab."""
+    """Seed Python, NumPy and the backend for one run (:func:`seed_layer_draws` seeds only
+    what the built-in layers' initial weights draw from)."""
     k = keras()
     if BACKEND == "jax" and "tensorflow" not in sys.modules:
         # keras.utils.set_random_seed also seeds TensorFlow when it is installed, which

@@ -1,5 +1,5 @@
-"""What every engine shares: the epoch callback's shape, the ``parallel`` check, seeding a
-run, its initial weights, K from memory, and the seconds spent per phase (bench/engines.py
+"""What every engine shares: the epoch callback's shape, the ``parallel`` check, a run's
+(seeded) initial weights, K from memory, and the seconds spent per phase (bench/engines.py
 prints them).
 
 One place for each, so the engines cannot drift apart: a run's initial weights are
@@ -40,12 +40,6 @@ def timed(phase: str) -> Iterator[None]:
         PHASES[phase] += time.perf_counter() - t0
 
 
-def seed_run(seed: int) -> None:
-    """Seed Python, NumPy and the backend for run ``seed`` (``backend.seed_everything``):
-    the engines' one seeding call (the reference engine seeds before its ``fit``)."""
-    seed_everything(seed)
-
-
 def initial_state(cfg: S.Config, seed: int, image_shape: tuple[int, ...],
                   num_classes: int) -> tuple[list[np.ndarray], list[Any]]:
     """Run ``seed``'s initial weights, in ``get_weights()`` order, and its dropout layers'
@@ -62,7 +56,7 @@ def initial_state(cfg: S.Config, seed: int, image_shape: tuple[int, ...],
     if cfg.model is not None:  # a user's builder: its weights are what building it draws
         from sweeplab import models
 
-        seed_run(seed)  # it may draw from any generator the run seeds
+        seed_everything(seed)  # it may draw from any generator a run seeds
         m = models.build_model(cfg, image_shape, num_classes)
         return [np.asarray(w) for w in m.get_weights()], [
             layer.seed_generator.state.value for layer in m.layers

@@ -49,7 +49,7 @@ which other seeds share its group:
   position l (index in ``cfg.layers``) in step j (0-based, counted within the epoch)
   of epoch e: ``stateless_uniform(shape, seed=(s, e * 2**32 + j * 2**8 + l))``.
 
-Weights come only from ``common.initial_weights`` (seeded by ``common.seed_run``).
+Weights come only from ``common.initial_weights`` (which seeds what it draws from).
 """
 
 from __future__ import annotations
