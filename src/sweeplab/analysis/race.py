@@ -1,0 +1,140 @@
+"""Racing over seeds: who gets the next seed, who is dropped. Pure, free of Keras.
+
+The model is F-race / irace (Birattari et al. 2002; López-Ibáñez et al. 2016): seeds are the
+blocks, so every candidate gets seeds 0, 1, 2, ... in order and any two share their first
+seeds. Once a candidate has ``first_test`` seeds it is tested against the incumbent (the
+candidate with the best mean among those tested) on the seeds both have: a one-sided paired
+t-test, Holm-corrected over the challengers tested in the same step. A candidate the test
+finds worse is dropped for good: it receives no more seeds. The others receive one more
+seed each, the best mean first, up to ``max_seeds``; when fewer than ``pool`` candidates
+are still racing, the caller is asked for a new one (from its sampler).
+
+Why a t-test and not irace's Friedman or a Wilcoxon test: with 3 shared seeds the smallest
+one-sided Wilcoxon p-value is 1/8, so a rank test could never drop anything before 5 seeds;
+the paired t-test can, and the per-seed differences of one network's final accuracy are
+close to normal (a sum over thousands of test images).
+
+:func:`decide` is a function of the table only (candidate -> metric per seed, in seed
+order), so a search can be simulated thousands of times in seconds (bench/search.py).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Hashable, Mapping, Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+from scipy.special import stdtr
+
+TEST = "one-sided paired t-test against the incumbent on shared seeds"
+CORRECTION = "Holm"
+ALPHA = 0.05
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What to do next, and why."""
+
+    seeds: dict[Hashable, int]  # candidate -> how many more seeds to train now (its next ones)
+    dropped: frozenset  # every candidate dropped so far (the ones given plus the new ones)
+    newly_dropped: tuple  # dropped by this step, worst first
+    incumbent: Hashable | None  # best mean among candidates with >= first_test seeds
+    propose: int  # how many new candidates the caller should ask its sampler for now
+    p_values: dict[Hashable, float] = field(default_factory=dict)  # Holm-adjusted, per
+    # challenger tested in this step
+    done: bool = False  # nothing more to train within the budget: the race is over
+
+    @property
+    def runs(self) -> int:
+        """Runs this decision asks for."""
+        return sum(self.seeds.values())
+
+
+def describe_test(alpha: float = ALPHA) -> str:
+    """The test, its level and its correction, as the output names them."""
+    return f"{TEST}, {CORRECTION}-corrected over the challengers, level {alpha:g}"
+
+
+def holm_reject(p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
+    """Holm's step-down test: (reject mask, adjusted p-values), in the input order.
+    The adjusted values equal statsmodels' ``multipletests(method="holm")`` (tests check)."""
+    m = len(p)
+    order = np.argsort(p, kind="stable")
+    adj_sorted = np.minimum(1.0, np.maximum.accumulate(p[order] * (m - np.arange(m))))
+    adj = np.empty(m)
+    adj[order] = adj_sorted
+    return adj <= alpha, adj
+
+
+def paired_p(incumbent: Sequence[float], challenger: Sequence[float]) -> float:
+    """One-sided p-value of "the challenger is worse" on their shared (first) seeds."""
+    n = min(len(incumbent), len(challenger))
+    d = np.asarray(incumbent[:n], float) - np.asarray(challenger[:n], float)
+    if n < 2:
+        return 1.0
+    mean, sd = d.mean(), d.std(ddof=1)
+    if not sd > 0:  # every seed the same difference: certain either way
+        return 0.0 if mean > 0 else 1.0
+    return float(stdtr(n - 1, -mean / (sd / np.sqrt(n))))
+
+
+def decide(table: Mapping[Hashable, Sequence[float]], budget_left: int, *, first_test: int,
+           max_seeds: int, dropped: frozenset | set = frozenset(), pool: int = 4,
+           alpha: float = ALPHA, can_propose: bool = True) -> Decision:
+    """The next step of the race.
+
+    Args:
+        table: candidate -> its metric (maximised) on seeds 0, 1, ..., in that order;
+            candidates in the order they were proposed (ties go to the earlier one).
+        budget_left: runs the race may still spend.
+        first_test: seeds a candidate gets before it can be dropped (>= 2).
+        max_seeds: most seeds one candidate gets in the race.
+        dropped: candidates dropped by earlier steps (they stay dropped).
+        pool: candidates racing at once; fewer -> ``propose`` asks for new ones.
+        alpha: the level of the Holm-corrected tests.
+        can_propose: False when the sampler has nothing new to offer (a small space
+            exhausted): the budget then goes to the candidates still racing.
+
+    Returns:
+        A :class:`Decision`; its ``seeds`` never exceed ``budget_left`` in total.
+    """
+    dropped = frozenset(dropped)
+    alive = [c for c in table if c not in dropped]
+    n = {c: len(table[c]) for c in table}
+    mean = {c: float(np.mean(table[c])) if n[c] else -np.inf for c in table}
+    tested = [c for c in alive if n[c] >= first_test]
+    incumbent = max(tested, key=lambda c: (mean[c], n[c]), default=None)
+    new_drops: list = []
+    p_values: dict[Hashable, float] = {}
+    if incumbent is not None:
+        challengers = [c for c in tested if c != incumbent]
+        if challengers:
+            raw = np.array([paired_p(table[incumbent], table[c]) for c in challengers])
+            reject, adj = holm_reject(raw, alpha)
+            p_values = {c: float(a) for c, a in zip(challengers, adj, strict=True)}
+            new_drops = sorted((c for c, r in zip(challengers, reject, strict=True) if r),
+                               key=lambda c: mean[c])
+    gone = dropped | frozenset(new_drops)
+    alive = [c for c in alive if c not in gone]
+    left = budget_left
+    seeds: dict[Hashable, int] = {}
+    # First the newcomers' first seeds (a whole block, trained together), in proposal order.
+    for c in alive:
+        if n[c] < first_test and left > 0:
+            k = min(first_test - n[c], left)
+            seeds[c] = k
+            left -= k
+    racing = [c for c in alive if n[c] < max_seeds]
+    propose = 0
+    if can_propose and len(racing) < pool and left >= first_test:
+        propose = 1  # room for a newcomer: the caller asks its sampler, then calls again
+    elif not seeds:
+        # One more seed each, the best mean first; the incumbent's lead is then tested on
+        # one more shared seed.
+        for c in sorted((c for c in racing if n[c] >= first_test), key=lambda c: -mean[c]):
+            if left <= 0:
+                break
+            seeds[c] = 1
+            left -= 1
+    done = not seeds and not propose
+    return Decision(seeds, gone, tuple(new_drops), incumbent, propose, p_values, done)

@@ -1,0 +1,92 @@
+"""The racing step (sweeplab.analysis.race) on hand-made tables."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+from scipy import stats as sps
+
+from sweeplab.analysis import race
+from sweeplab.analysis.stats import holm
+
+GOOD = [0.970, 0.972, 0.969]
+BAD = [0.950, 0.951, 0.949]  # 2 points below on every shared seed
+
+
+def test_clearly_worse_candidate_is_dropped_after_first_test_seeds():
+    d = race.decide({"a": GOOD, "b": BAD}, 100, first_test=3, max_seeds=10, pool=2)
+    assert d.incumbent == "a"
+    assert d.newly_dropped == ("b",) and d.dropped == {"b"}
+    assert d.p_values["b"] < 0.01
+    # a is alone in a pool of 2: a newcomer is asked for before a gets more seeds
+    assert d.propose == 1 and d.seeds == {}
+
+
+def test_not_dropped_before_first_test():
+    d = race.decide({"a": GOOD, "b": BAD[:2]}, 100, first_test=3, max_seeds=10)
+    assert d.dropped == set() and d.seeds == {"b": 1}
+
+
+def test_equal_candidates_are_kept_and_get_more_seeds_best_first():
+    a, b = [0.970, 0.960, 0.980], [0.960, 0.980, 0.972]
+    d = race.decide({"a": a, "b": b}, 100, first_test=3, max_seeds=10, pool=2)
+    assert d.dropped == set() and d.propose == 0
+    assert d.incumbent == "b"  # mean 0.9707 > 0.97
+    assert list(d.seeds.items()) == [("b", 1), ("a", 1)]
+    assert d.p_values["a"] > 0.4
+
+
+def test_dropped_candidate_gets_no_further_seed():
+    table = {"a": GOOD + [0.971], "b": BAD, "c": [0.970, 0.971, 0.970]}
+    d = race.decide(table, 100, first_test=3, max_seeds=10, dropped={"b"}, pool=2)
+    assert "b" not in d.seeds and "b" in d.dropped and "b" not in d.p_values
+    assert set(d.seeds) == {"a", "c"}
+
+
+def test_budget_is_never_exceeded_and_max_seeds_respected():
+    table = {"a": [0.9] * 4, "b": [0.9] * 10, "c": [0.91, 0.89]}
+    d = race.decide(table, 2, first_test=4, max_seeds=10, pool=3)
+    assert d.seeds == {"c": 2} and d.runs == 2
+    d = race.decide(table, 0, first_test=4, max_seeds=10)
+    assert d.seeds == {} and d.propose == 0 and d.done
+    d = race.decide({"a": [0.9] * 10}, 50, first_test=3, max_seeds=10, can_propose=False)
+    assert d.done  # at max_seeds and nothing new: over
+
+
+def test_paired_p_is_scipys_one_sided_paired_t_test():
+    rng = np.random.default_rng(0)
+    for n in (2, 3, 5, 10):
+        x, y = rng.normal(0.97, 0.002, n), rng.normal(0.968, 0.002, n)
+        want = sps.ttest_rel(x, y, alternative="greater").pvalue
+        assert race.paired_p(list(x), list(y)) == pytest.approx(want, rel=1e-9)
+    # shared seeds only: the longer side's extra seeds are not paired
+    assert race.paired_p([1, 2, 3, 100], [0, 1, 2.5]) == pytest.approx(
+        sps.ttest_rel([1, 2, 3], [0, 1, 2.5], alternative="greater").pvalue)
+    assert race.paired_p([0.9, 0.9], [0.8, 0.8]) == 0.0  # same difference on every seed
+    assert race.paired_p([0.9, 0.9], [0.9, 0.9]) == 1.0
+
+
+def test_holm_matches_statsmodels():
+    p = np.array([0.01, 0.04, 0.03, 0.2, 0.001])
+    reject, adj = race.holm_reject(p, 0.05)
+    assert adj == pytest.approx(holm(list(p)))
+    assert list(reject) == [True, False, False, False, True]
+
+
+def test_two_challengers_are_tested_as_a_family_with_holm():
+    inc = [0.970, 0.971, 0.969, 0.972]
+    table = {"inc": inc, "x": [0.9685, 0.9705, 0.968, 0.9695],
+             "y": [0.9695, 0.9695, 0.9685, 0.971]}
+    px, py = race.paired_p(inc, table["x"]), race.paired_p(inc, table["y"])
+    lo, hi = sorted((px, py))
+    want = {"x": min(1, 2 * lo) if px == lo else max(min(1, 2 * lo), hi)}
+    want["y"] = min(1, 2 * lo) if py == lo else max(min(1, 2 * lo), hi)
+    d = race.decide(table, 10, first_test=3, max_seeds=10)
+    assert d.incumbent == "inc"
+    assert d.p_values == pytest.approx(want)
+    assert d.dropped == {c for c, p in want.items() if p <= 0.05}
+
+
+def test_describe_names_the_test_level_and_correction():
+    text = race.describe_test(0.05)
+    assert "paired t-test" in text and "Holm" in text and "0.05" in text
