@@ -34,9 +34,11 @@ from sweeplab.analysis import stats  # noqa: E402
 from sweeplab.results import RunResult  # noqa: E402
 
 __all__ = [
-    "OKABE_ITO", "ConfusionPlot", "CurvesByValue", "FinalSeries", "GridHeatmap", "ImageGrid",
+    "OKABE_ITO", "ConfusionPlot", "CurvesByValue", "EnsemblePlot", "ExampleGrid",
+    "FinalSeries", "GridHeatmap", "ImageGrid",
     "ParamSweep", "ProbeOutputs", "RunCurves", "TwinCurves", "confusion_counts", "confusion_rates",
-    "curves_by_value", "draw_confusion", "draw_curves_by_value", "draw_heatmap", "draw_images",
+    "curves_by_value", "draw_confusion", "draw_curves_by_value", "draw_ensemble",
+    "draw_examples", "draw_heatmap", "draw_images", "ensemble_plot",
     "draw_param_sweep", "draw_probe", "draw_run_curves", "draw_twin_curves", "final_values",
     "first_images", "grid_heatmap", "metric_values", "param_sweep", "probe_outputs", "run_curves",
     "to_png", "twin_curves"
@@ -702,5 +704,74 @@ def draw_confusion(rec: ConfusionPlot) -> Figure:
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(rec.title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+# ------------------------------------------------------------- per-example outcomes
+
+
+@dataclass(frozen=True, eq=False)
+class EnsemblePlot:
+    """Majority-vote accuracy against the number of seeds voting, one line per config."""
+
+    title: str
+    labels: tuple[str, ...]  # one per config
+    sizes: tuple[tuple[int, ...], ...]  # N = 1..K per config
+    accuracy: tuple[tuple[float, ...], ...]  # mean vote accuracy per N (fractions)
+    low: tuple[tuple[float, ...], ...]  # least and most over the subsets of N seeds
+    high: tuple[tuple[float, ...], ...]
+
+
+def ensemble_plot(curves: Sequence[tuple[str, object]], title: str) -> EnsemblePlot:
+    """From (label, sweeplab.analysis.outcomes.EnsembleCurve) pairs."""
+    return EnsemblePlot(title, tuple(lab for lab, _ in curves),
+                        *(tuple(tuple(getattr(c, f)) for _, c in curves)
+                          for f in ("sizes", "accuracy", "low", "high")))
+
+
+def draw_ensemble(rec: EnsemblePlot) -> Figure:
+    fig = Figure(figsize=(7.5, 4.2))
+    ax = fig.add_subplot(1, 1, 1)
+    for lab, n, acc, lo, hi, c in zip(rec.labels, rec.sizes, rec.accuracy, rec.low, rec.high,
+                                      _line_colours(len(rec.labels)), strict=True):
+        ax.fill_between(n, 100 * np.asarray(lo), 100 * np.asarray(hi), color=c, alpha=0.15,
+                        lw=0)
+        ax.plot(n, 100 * np.asarray(acc), color=c, lw=1.8, marker="o", label=lab)
+    ax.set_xlabel("seeds voting (N)")
+    ax.set_ylabel("majority-vote test accuracy (%)")
+    ax.set_title(f"{rec.title}\nN = 1: the mean single seed; band: least to most over "
+                 "subsets of N seeds", fontsize=10)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower right")
+    fig.tight_layout()
+    return fig
+
+
+@dataclass(frozen=True, eq=False)
+class ExampleGrid:
+    """Test examples with a caption each (label and the seeds' votes)."""
+
+    title: str
+    images: np.ndarray  # (n, H, W, C) floats in [0, 1]
+    captions: tuple[str, ...]  # one per image
+
+
+def draw_examples(rec: ExampleGrid) -> Figure:
+    n = len(rec.captions)
+    cols = min(n, 6)
+    rows = math.ceil(n / cols)
+    fig = Figure(figsize=(1.9 * cols, 2.0 * rows + 0.5))
+    for i in range(n):
+        ax = fig.add_subplot(rows, cols, i + 1)
+        img = rec.images[i]
+        if img.shape[-1] == 1:
+            ax.imshow(img[..., 0], cmap="gray_r", vmin=0.0, vmax=1.0)
+        else:
+            ax.imshow(np.clip(img, 0.0, 1.0))
+        ax.set_title(rec.captions[i], fontsize=7)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.suptitle(rec.title, fontsize=10)
     fig.tight_layout()
     return fig

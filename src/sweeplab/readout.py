@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
+
+import numpy as np
 
 from sweeplab import data as data_mod
 from sweeplab import spec as S
+from sweeplab.analysis import outcomes as O
 from sweeplab.results import RunResult
 from sweeplab.store import RunRow, Store
 from sweeplab.study import BUILTIN, expand, format_value, study_to_dict
@@ -86,6 +90,52 @@ class ConfigView:
 
     def _done(self) -> list[RunRow]:
         return [r for r in self.rows.values() if r.status == "done"]
+
+    # --- per-example outcomes (sweeplab.analysis.outcomes), computed once per view ----------
+
+    @cached_property
+    def outcomes(self) -> O.Outcomes | None:
+        """The finished runs' final predictions on the test set; None when a run has none
+        (:attr:`outcomes_lack` says why) or there are no runs."""
+        if self.outcomes_lack or not self.runs:
+            return None
+        r0 = self.runs[0]
+        return O.Outcomes(tuple(r.seed for r in self.runs),
+                          np.stack([np.asarray(r.predictions) for r in self.runs]),
+                          np.asarray(r0.test_labels), int(np.asarray(r0.confusion).shape[0]))
+
+    @cached_property
+    def outcomes_lack(self) -> str:
+        """Why the per-example numbers cannot be given ("" when they can)."""
+        old = [r.seed for r in self.runs if r.predictions is None or r.test_labels is None]
+        if old:
+            return (f"{len(old)} of {len(self.runs)} runs were stored without per-example "
+                    "predictions (by a sweeplab before store schema 3); train them again into "
+                    "a new store for the test set's variance, ensembles and churn")
+        sizes = {len(r.test_labels) for r in self.runs}
+        if len(sizes) > 1 or any(not np.array_equal(r.test_labels, self.runs[0].test_labels)
+                                 for r in self.runs[1:]):
+            return "its runs were scored on different test sets"
+        return ""
+
+    @cached_property
+    def variance_split(self) -> O.VarianceSplit | None:
+        """The seeds' variance split into the test set's sampling and the distribution-wise
+        part (Jordan 2024); None with fewer than 2 seeds or no outcomes."""
+        o = self.outcomes
+        return O.split_variance(o.correct) if o is not None and len(o.seeds) >= 2 else None
+
+    @cached_property
+    def ensemble(self) -> O.EnsembleCurve | None:
+        """Majority-vote accuracy against the number of seeds; None without outcomes."""
+        o = self.outcomes
+        return None if o is None else O.ensemble_curve(o.predictions, o.labels, o.num_classes)
+
+    @cached_property
+    def churn(self) -> float:
+        """Mean pairwise disagreement between the seeds (NaN: fewer than 2, or none kept)."""
+        o = self.outcomes
+        return np.nan if o is None else O.churn(o.predictions, num_classes=o.num_classes)
 
 
 def _who(r: RunRow, engine: str | None = None) -> str:

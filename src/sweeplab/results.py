@@ -38,6 +38,11 @@ class RunResult:
     node: str = ""  # host name of the machine that trained it ("" = the store's writer's host)
     diagnostics: Mapping[str, Any] = field(default_factory=dict)  # analysis.diagnostics
     model_path: str | None = None  # the saved .keras file (run --save-models), else None
+    # The final model's predicted class per test example, in the test set's order, and the
+    # test labels it was scored against (M,) each; None = not recorded (stored before schema
+    # 3). The store keeps them with the run, in the same transaction (a few bytes each).
+    predictions: np.ndarray | None = field(default=None, repr=False, compare=False)
+    test_labels: np.ndarray | None = field(default=None, repr=False, compare=False)
     # Not stored: the trained weights in Keras order (model.get_weights()), so the runner can
     # save the model or compute diagnostics wherever the run was trained. None once stored.
     weights: tuple[np.ndarray, ...] | None = field(default=None, repr=False, compare=False)

@@ -1,6 +1,6 @@
 """The run store: one SQLite file, crash-safe, never trains anything.
 
-Layout (schema version 2; version 1 stores are upgraded when opened for writing):
+Layout (schema version 3; older stores are upgraded when opened for writing):
 
 - ``meta``: key/value facts about the store (application name, creating version).
 - ``studies``: a study's name and its definition (JSON) as last run; an earlier definition
@@ -10,7 +10,10 @@ Layout (schema version 2; version 1 stores are upgraded when opened for writing)
 - ``runs``: one row per (config, seed): status, engine, timing, versions, host, error,
   confusion matrix and probe outputs; since version 2 also the Keras backend, the device
   ("KIND:NAME"), the node (host) that trained it, its saved model file and its diagnostics
-  (JSON, sweeplab.analysis.diagnostics).
+  (JSON, sweeplab.analysis.diagnostics); since version 3 its final predicted class per test
+  example (``predictions``, :func:`pack_classes`) and the key of the test labels they were
+  scored against (``labels_key``).
+- ``test_labels``: key -> a test set's labels (:func:`pack_classes`), kept once per test set.
 - ``epochs``: per-run, per-epoch metrics; epoch 0 is the untrained model.
 
 A run is marked ``running`` when it starts and becomes ``done`` in the single
@@ -23,6 +26,7 @@ from __future__ import annotations
 
 import contextlib
 import datetime as _dt
+import hashlib
 import itertools
 import json
 import math
@@ -31,6 +35,7 @@ import re
 import shutil
 import socket
 import sqlite3
+import zlib
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -42,7 +47,7 @@ import numpy as np
 from sweeplab.results import EpochRecord, RunResult
 
 APPLICATION_ID = 0x53574C42  # "SWLB" in SQLite's header, so `file` and we can tell our stores
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 DEFAULT_PATH = "sweeplab.db"
 BUSY_TIMEOUT_S = 30.0  # wait this long for another writer before calling the store locked
 
@@ -108,7 +113,29 @@ ALTER TABLE runs ADD COLUMN node TEXT;
 ALTER TABLE runs ADD COLUMN model_path TEXT;
 ALTER TABLE runs ADD COLUMN diagnostics TEXT
 """,
+    3: """
+ALTER TABLE runs ADD COLUMN predictions BLOB;
+ALTER TABLE runs ADD COLUMN labels_key TEXT;
+CREATE TABLE test_labels (key TEXT PRIMARY KEY, labels BLOB NOT NULL)
+""",
 }
+
+
+def pack_classes(classes: np.ndarray) -> bytes:
+    """Class indices (M,) as bytes: one byte saying the width (1 below 256 classes, else 2),
+    then the indices at that width, zlib-compressed (MNIST's 10,000 test predictions: 10,000
+    bytes before compression, ~4-5 KB after)."""
+    a = np.asarray(classes).reshape(-1)
+    width = 1 if not a.size or int(a.max()) < 256 else 2
+    if a.size and (int(a.min()) < 0 or int(a.max()) >= 1 << 16):
+        raise ValueError(f"class indices must be in [0, 65535]. Received: [{int(a.min())}, "
+                         f"{int(a.max())}]")
+    return bytes([width]) + zlib.compress(a.astype(f"<u{width}").tobytes())
+
+
+def unpack_classes(blob: bytes) -> np.ndarray:
+    """The class indices :func:`pack_classes` packed, as a read-only uint8 or uint16 array."""
+    return np.frombuffer(zlib.decompress(blob[1:]), f"<u{blob[0]}")
 
 
 def _run_script(con: sqlite3.Connection, script: str) -> None:
@@ -392,7 +419,13 @@ class Store:
     def _read_old_schema(self) -> None:
         """Read an older store without upgrading it (it is open read-only): a TEMP view, which
         SQLite keeps apart from the file, shadows ``runs`` with each column added since as NULL
-        ("not recorded")."""
+        ("not recorded"); a table added since is an empty TEMP table."""
+        tables = {r[0] for r in self._con.execute("SELECT name FROM main.sqlite_master")}
+        if "runs" in tables:
+            for v in sorted(MIGRATIONS):
+                for name, rest in re.findall(r"CREATE TABLE (\w+) (\([^;]*\))", MIGRATIONS[v]):
+                    if name not in tables:
+                        self._con.execute(f"CREATE TEMP TABLE {name} {rest}")
         have = {row[1] for row in self._con.execute("PRAGMA main.table_info(runs)")}
         added = [c for v in sorted(MIGRATIONS) for c in
                  re.findall(r"ADD COLUMN (\w+)", MIGRATIONS[v]) if c not in have]
@@ -600,6 +633,12 @@ class Store:
             else:
                 run_id = row[0]
                 con.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
+            labels_key = None
+            if result.test_labels is not None:
+                packed = pack_classes(result.test_labels)
+                labels_key = hashlib.sha256(packed).hexdigest()[:32]
+                con.execute("INSERT OR IGNORE INTO test_labels VALUES (?, ?)",
+                            (labels_key, packed))
             con.executemany(
                 "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, e.epoch, _finite_or_inf(e.train_loss), e.train_acc,
@@ -607,8 +646,8 @@ class Store:
             con.execute(
                 "UPDATE runs SET status='done', engine=?, finished_at=?, wall_seconds=?, "
                 "versions=?, host=?, pid=?, error=NULL, confusion=?, probe_untrained=?, "
-                "probe_trained=?, backend=?, device=?, node=?, model_path=?, diagnostics=? "
-                "WHERE id=?",
+                "probe_trained=?, backend=?, device=?, node=?, model_path=?, diagnostics=?, "
+                "predictions=?, labels_key=? WHERE id=?",
                 (result.engine, _now(), result.wall_seconds, json.dumps(versions),
                  socket.gethostname(), os.getpid(),
                  json.dumps(np.asarray(result.confusion).astype(int).tolist()),
@@ -617,7 +656,8 @@ class Store:
                  result.model_path,
                  json.dumps(_jsonable(result.diagnostics), sort_keys=True, allow_nan=False)
                  if result.diagnostics else None,
-                 run_id))
+                 None if result.predictions is None else pack_classes(result.predictions),
+                 labels_key, run_id))
 
     def set_model_path(self, config_hash: str, seed: int, path: str | None) -> None:
         """Record where a finished run's trained model was saved (sweeplab.saved_models).
@@ -643,11 +683,17 @@ class Store:
         """Every finished run of a config, by seed, with all its metrics."""
         runs = self._con.execute(
             "SELECT id, seed, engine, confusion, probe_untrained, probe_trained, wall_seconds, "
-            "backend, device, node, model_path, diagnostics "
+            "backend, device, node, model_path, diagnostics, predictions, labels_key "
             "FROM runs WHERE config_hash=? AND status='done' ORDER BY seed",
             (config_hash,)).fetchall()
         out = []
-        for run_id, seed, engine, conf, p0, p1, wall, backend, device, node, mpath, diag in runs:
+        labels: dict[str, np.ndarray | None] = {}  # one array per test set, shared by its runs
+        for (run_id, seed, engine, conf, p0, p1, wall, backend, device, node, mpath, diag,
+             pred, key) in runs:
+            if key is not None and key not in labels:
+                row = self._con.execute("SELECT labels FROM test_labels WHERE key=?",
+                                        (key,)).fetchone()
+                labels[key] = unpack_classes(row[0]) if row else None
             epochs = tuple(
                 EpochRecord(ep, test_loss=tl, test_acc=ta, train_loss=trl, train_acc=tra,
                             seconds=sec or 0.0)
@@ -659,5 +705,7 @@ class Store:
                                  tuple(json.loads(p0)), tuple(json.loads(p1)), wall or 0.0,
                                  backend=backend or "", device=device or "", node=node or "",
                                  diagnostics=json.loads(diag) if diag else {},
-                                 model_path=mpath))
+                                 model_path=mpath,
+                                 predictions=None if pred is None else unpack_classes(pred),
+                                 test_labels=labels.get(key) if key else None))
         return out

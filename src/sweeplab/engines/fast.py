@@ -639,7 +639,8 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
         conf = confusion_matrix(data.y_test, preds[i], nc)
         r = RunResult(chash, s, "fast", tuple(records[i]), conf,
                       tuple(float(v) for v in probe0[i]), tuple(float(v) for v in probe_out[i]),
-                      wall, device=device(), weights=tuple(weights[i]))
+                      wall, device=device(), weights=tuple(weights[i]),
+                      predictions=preds[i], test_labels=data.y_test)
         try:
             r = replace(r, diagnostics=probe.record(r, live0[i], live[i], len(x_test), nc))
         except Exception:  # noqa: BLE001 - never lose a trained run: the wrapper measures it

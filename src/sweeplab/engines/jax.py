@@ -224,7 +224,8 @@ class _Program:
             return train_step(state, x[ib], y[ib])
 
         def member_eval(state, xc, yc, mask):
-            """Summed loss, correct count, confusion counts and outputs of one test chunk."""
+            """Summed loss, correct count, confusion counts, outputs and predicted classes
+            of one test chunk."""
             tv, ntv, _ = state
             loss, (_, y_pred, _, _) = model.compute_loss_and_updates(
                 tv, ntv, self.metrics_vars, xc, yc, mask, training=False)
@@ -233,7 +234,7 @@ class _Program:
             # over the real (unpadded) images.
             conf = jnp.zeros(n_classes * n_classes, jnp.int32).at[yc * n_classes + pred].add(
                 mask.astype(jnp.int32))
-            return (loss * yc.shape[0], jnp.sum((pred == yc) * mask), conf, y_pred[0])
+            return (loss * yc.shape[0], jnp.sum((pred == yc) * mask), conf, y_pred[0], pred)
 
         runs = (0, None, None, 0)
         self.mapping = how = runs_mapping(cfg)
@@ -346,18 +347,20 @@ def train_members(members: Sequence[Member], data: Dataset, *, shuffle: bool = T
 
     def evaluate(st):
         lsum = csum = conf = probe = None
+        preds = []
         for a in range(0, m_test + pad, chunk):
             sl = slice(a, a + chunk)
-            l_, c_, f_, o_ = prog.evaluate(st, x_test[sl], y_test[sl], mask[sl])
+            l_, c_, f_, o_, p_ = prog.evaluate(st, x_test[sl], y_test[sl], mask[sl])
+            preds.append(p_)
             if lsum is None:
                 lsum, csum, conf, probe = l_, c_, f_, o_
             else:
                 lsum, csum, conf = lsum + l_, csum + c_, conf + f_
         lsum, csum, conf, probe = jax.device_get((lsum, csum, conf, probe))
-        return lsum / m_test, csum / m_test, conf, probe
+        return lsum / m_test, csum / m_test, conf, probe, preds
 
     t0 = time.perf_counter()
-    loss0, acc0, conf, probe0 = evaluate(state)
+    loss0, acc0, conf, probe0, preds = evaluate(state)
     dt = (time.perf_counter() - t0 + setup) / k
     records = [[EpochRecord(0, float(loss0[i]), float(acc0[i]), seconds=dt)] for i in range(k)]
     probe = probe0
@@ -375,7 +378,7 @@ def train_members(members: Sequence[Member], data: Dataset, *, shuffle: bool = T
                                       perm[:, full_steps * b:])
             lsum, csum = lsum + l_, csum + c_
         tl, ta = jax.device_get((lsum / n, csum / n))
-        vl, va, conf, probe = evaluate(state)
+        vl, va, conf, probe, preds = evaluate(state)
         dt = (time.perf_counter() - t0) / k
         for i in range(k):
             records[i].append(EpochRecord(epoch, float(vl[i]), float(va[i]), float(tl[i]),
@@ -383,6 +386,7 @@ def train_members(members: Sequence[Member], data: Dataset, *, shuffle: bool = T
             if on_epoch is not None:
                 on_epoch(members[i], records[i][-1], cfg.epochs)
     host = jax.device_get(state)
+    pred = np.concatenate(jax.device_get(preds), axis=1)[:, :m_test]  # the final epoch's
     wall = (time.perf_counter() - t_start) / k
     device = device_name()
     nc = data.num_classes
@@ -393,7 +397,8 @@ def train_members(members: Sequence[Member], data: Dataset, *, shuffle: bool = T
             S.config_hash(mem.cfg), mem.seed, "jax", tuple(records[i]),
             np.asarray(conf[i], np.int64).reshape(nc, nc),
             tuple(float(v) for v in probe0[i]), tuple(float(v) for v in probe[i]), wall,
-            backend="jax", device=device, weights=tuple(prog.weights(tv, ntv))))
+            backend="jax", device=device, weights=tuple(prog.weights(tv, ntv)),
+            predictions=pred[i], test_labels=data.y_test))
     return results
 
 

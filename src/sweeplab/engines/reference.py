@@ -63,13 +63,15 @@ def train(cfg: Config, seed: int, data: Dataset, *, shuffle: bool = True,
               validation_data=(data.x_test, data.y_test), validation_batch_size=EVAL_BATCH,
               shuffle=shuffle, verbose=0, callbacks=[_Recorder()])
     scores = model.predict(data.x_test, batch_size=EVAL_BATCH, verbose=0)
-    conf = confusion_matrix(data.y_test, scores.argmax(axis=1), data.num_classes)
+    pred = scores.argmax(axis=1)
+    conf = confusion_matrix(data.y_test, pred, data.num_classes)
     probe_trained = tuple(float(v) for v in scores[0])
     if weights_out is not None:
         weights_out.extend(model.get_weights())
     return RunResult(config_hash(cfg), int(seed), "reference", tuple(records), conf,
                      probe_untrained, probe_trained, time.perf_counter() - t_start,
-                     device=device(), weights=tuple(model.get_weights()))
+                     device=device(), weights=tuple(model.get_weights()),
+                     predictions=pred, test_labels=data.y_test)
 
 
 class ReferenceEngine:

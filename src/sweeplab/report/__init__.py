@@ -28,7 +28,9 @@ from sweeplab.report.blocks import Block, Bullets, Code, Plot, Report, Section, 
 from sweeplab.report.diagnostics import diagnostic_blocks
 from sweeplab.report.html import render_html
 from sweeplab.report.markdown import render_markdown
+from sweeplab.report.outcomes import outcome_blocks
 from sweeplab.report.sections import (
+    best_config,
     comparison_blocks,
     config_table,
     confusion_blocks,
@@ -91,6 +93,8 @@ def study_section(sd: StudyView, store_path: str, data_dir: str | None) -> Secti
     blocks += diagnostic_blocks(sd, pid)  # why runs differ, whether they learn, flags
     blocks += comparison_blocks(sd)
     blocks += seed_blocks(sd, pid)  # what the seeds can tell (noise floor, power, P(b>a))
+    blocks += outcome_blocks(sd, pid, data_dir, base if len(sd.configs) == 1
+                             else best_config(sd))  # test set's variance, ensembles, churn
     if sd.kind != INTRO:
         blocks += confusion_blocks(sd, pid)
     return Section(sd.name, title, sd.status, tuple(blocks))

@@ -1,0 +1,369 @@
+"""Per-example outcomes: what N seeds' predictions on the same test set tell beyond their
+accuracies. Pure functions of stored predictions and labels; no I/O, no Keras. Accuracies
+are fractions in [0, 1]; a difference is ``b - a``; intervals are 95% and deterministic
+given ``rng_seed``.
+
+* **The test set's variance, separated** (Jordan, ICLR 2024, "On the variance of neural
+  network training with respect to test sets and distributions", Theorem 2). Seed k's
+  correctness on test example i is ``c[k, i]`` in {0, 1}; its test accuracy
+  ``A_k = mean_i c[k, i]``; its accuracy on the distribution the n test examples were drawn
+  from is ``a_k = E_x c_k(x)``; the *distribution-wise variance* is ``var_seeds(a_k)``.
+  With ``p(x) = E_seeds c(x)`` and the test examples drawn independently, the seed-to-seed
+  variance on a test set, averaged over test sets, is
+  ``E_S var(A | S) = var(a) (1 - 1/n) + E_x[p(x)(1 - p(x))] / n``
+  (the n (n - 1) pairs i != j contribute ``cov(c(x), c(x')) = var(a)`` each, the n
+  diagonal terms ``p (1 - p)``). Both terms on the right are estimated without bias from
+  K >= 2 seeds: the sample variance ``s^2`` of the ``A_k`` (ddof 1) for the left side, and
+  ``K / (K - 1) p_i (1 - p_i)`` for each example's ``p (1 - p)`` (``p_i``: the share of
+  seeds right on it). So
+  ``var_D = (s^2 - mean_i[K/(K-1) p_i (1 - p_i)] / n) / (1 - 1/n)``
+  is unbiased for the distribution-wise variance; it equals the mean over pairs i != j of
+  the seeds' sample covariance of ``c[:, i]`` and ``c[:, j]``, and can be negative (shown
+  as a std of 0). The rest, ``s^2 - var_D``, is the test set's sampling: which examples a
+  run happens to get right. *Binomial floor*: ``A (1 - A) / n``, the variance if examples
+  were independent coin flips with the mean accuracy; it exceeds the test-set part by
+  ``var_i(p_i) / n``, as examples differ in difficulty (Jordan: ~2.5x on CIFAR-10).
+  *Standard error*: the estimate is ``s^2`` rescaled minus a term that varies far less, so
+  ``se(var_D) ~ sqrt(2 / (K - 1)) s^2 / (1 - 1/n)``: the normal-theory variance of a sample
+  variance of K values. tests/test_outcomes.py checks both against a simulation whose
+  distribution-wise variance is known.
+* **Majority vote** of N seeds: per example the class most of them predict; a tie goes to
+  the tied class the first of those seeds predicts (no use of the labels). The **ensemble
+  curve** is its accuracy for N = 1..K, with ties credited as a uniformly random pick among
+  the tied classes would be on average (1 / t when the true class is one of t tied: with
+  N = 2 a fixed rule would favour one seed of each pair), the mean over up to ``subsets``
+  subsets of N seeds (all of them when fewer); N = 1 is the mean single-seed accuracy.
+* **Churn**: the share of test examples on which two seeds' predictions differ, averaged
+  over all pairs of seeds (of one config, or one seed of each of two configs).
+* **McNemar's exact test** of two configs' majority votes: on the examples exactly one of
+  them gets right (b: only A, c: only B), ``p = min(1, 2 P(Bin(b + c, 1/2) <= min(b, c)))``
+  (statsmodels' ``mcnemar(exact=True)``).
+* **Two-way bootstrap** of the difference in mean accuracy: each replicate resamples the
+  seeds of A, the seeds of B (with replacement) and the test examples (the same ones for
+  both, as they share the test set), so the interval and P(B > A) include the test set's
+  sampling (Bouthillier et al., MLSys 2021). A seed's noise on an example enters both the
+  seed and the example resampling, so the interval is slightly conservative.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from functools import cached_property
+from itertools import combinations
+from typing import Any
+
+import numpy as np
+from scipy import stats as _st
+
+__all__ = [
+    "EnsembleCurve", "McNemar", "Outcomes", "VarianceSplit", "TwoWay", "churn",
+    "ensemble_curve", "majority_vote", "mcnemar", "split_variance", "two_way_bootstrap"
+]
+
+
+@dataclass(frozen=True, eq=False)
+class Outcomes:
+    """The final predictions of a config's seeds on one test set."""
+
+    seeds: tuple[int, ...]  # one per row of predictions
+    predictions: np.ndarray  # (K, M) predicted class of seed k on test example i
+    labels: np.ndarray  # (M,) true class of test example i
+    num_classes: int  # classes the model predicts among
+
+    @cached_property
+    def correct(self) -> np.ndarray:
+        """(K, M) bool: seed k got example i right."""
+        return self.predictions == self.labels[None, :]
+
+    @property
+    def accuracies(self) -> np.ndarray:
+        """(K,) test accuracy per seed."""
+        return self.correct.mean(axis=1)
+
+    @cached_property
+    def difficulty(self) -> np.ndarray:
+        """(M,) share of seeds that get each example right (1 = every seed)."""
+        return self.correct.mean(axis=0)
+
+    @cached_property
+    def votes(self) -> np.ndarray:
+        """(M, classes) how many seeds predict each class for each example."""
+        return class_counts(self.predictions, self.num_classes)
+
+    def frame(self, class_names: tuple[str, ...] | None = None) -> Any:
+        """Long form: one row per seed and test example (seed, example, label, predicted,
+        correct); labels and predictions are class names when ``class_names`` is given."""
+        import pandas as pd
+
+        k, m = self.predictions.shape
+        label = np.tile(self.labels, k)
+        pred = self.predictions.reshape(-1)
+        df = pd.DataFrame({"seed": np.repeat(np.asarray(self.seeds, np.int64), m),
+                           "example": np.tile(np.arange(m, dtype=np.int64), k),
+                           "label": label, "predicted": pred,
+                           "correct": self.correct.reshape(-1)})
+        if class_names is not None:
+            names = np.asarray(class_names, dtype=object)
+            df["label"], df["predicted"] = names[label], names[pred]
+        return df
+
+
+def class_counts(predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """(M, classes): how many rows of ``predictions`` (K, M) name each class per example."""
+    p = np.asarray(predictions, np.int64)
+    m = p.shape[1]
+    flat = (np.arange(m)[None, :] * num_classes + p).reshape(-1)
+    return np.bincount(flat, minlength=m * num_classes).reshape(m, num_classes)
+
+
+def _tied(predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """(M, classes) bool: the classes with the most votes for each example."""
+    counts = class_counts(predictions, num_classes)
+    return counts == counts.max(axis=1, keepdims=True)
+
+
+def majority_vote(predictions: np.ndarray, num_classes: int) -> np.ndarray:
+    """(M,) the class most rows of ``predictions`` (K, M) predict; a tie goes to the tied
+    class the earliest row predicts."""
+    p = np.asarray(predictions, np.int64)
+    m = np.arange(p.shape[1])
+    first = _tied(p, num_classes)[m[None, :], p].argmax(axis=0)  # earliest row with a tied class
+    return p[first, m]
+
+
+def vote_accuracy(predictions: np.ndarray, labels: np.ndarray, num_classes: int) -> float:
+    """The majority vote's expected accuracy when ties are broken uniformly at random."""
+    tied = _tied(predictions, num_classes)
+    y = np.asarray(labels, np.int64)
+    return float(np.mean(tied[np.arange(len(y)), y] / tied.sum(axis=1)))
+
+
+# ------------------------------------------------------------------ variance, separated
+
+
+@dataclass(frozen=True)
+class VarianceSplit:
+    """A config's seed-to-seed variance of test accuracy, split into the test set's sampling
+    and the distribution-wise part (variances of accuracy fractions; ``*_std`` their roots)."""
+
+    n_seeds: int  # K
+    n_test: int  # n, test examples
+    mean: float  # mean test accuracy over the seeds
+    seeds: float  # s^2: sample variance of the seeds' test accuracies (ddof 1)
+    binomial: float  # A (1 - A) / n: every example an independent coin flip
+    test_set: float  # s^2 - distribution: the test set's sampling (which examples a run gets)
+    distribution: float  # Jordan's unbiased estimate of var over seeds of the accuracy on
+    # the distribution; may be negative (sampling noise), shown as std 0
+    se: float  # its standard error, sqrt(2 / (K - 1)) s^2 / (1 - 1/n)
+
+    @property
+    def seeds_std(self) -> float:
+        return math.sqrt(self.seeds)
+
+    @property
+    def binomial_std(self) -> float:
+        return math.sqrt(self.binomial)
+
+    @property
+    def test_set_std(self) -> float:
+        return math.sqrt(max(self.test_set, 0.0))
+
+    @property
+    def distribution_std(self) -> float:
+        return math.sqrt(max(self.distribution, 0.0))
+
+    @property
+    def distribution_high(self) -> float:
+        """A rough 95% upper bound on the distribution-wise std (estimate + 1.96 se)."""
+        return math.sqrt(max(self.distribution + 1.96 * self.se, 0.0))
+
+    def sentence(self, scale: float = 100.0, unit: str = "points") -> str:
+        """Which part dominates the seed-to-seed spread, in one sentence."""
+        u = f" {unit}" if unit else ""
+        share = self.test_set / self.seeds if self.seeds > 0 else math.nan
+        head = (f"Seed-to-seed std {scale * self.seeds_std:.3f}{u} over {self.n_seeds} seeds: "
+                f"test-set sampling std {scale * self.test_set_std:.3f}, distribution-wise std "
+                f"{scale * self.distribution_std:.3f} (95% upper bound "
+                f"{scale * self.distribution_high:.3f}; Jordan 2024), binomial floor "
+                f"{scale * self.binomial_std:.3f}")
+        if not math.isfinite(share):
+            return head + "; the seeds agree exactly."
+        if self.distribution <= self.se * 1.96 and share >= 0.5:
+            tail = ("the test set's sampling dominates: on new data from the same distribution "
+                    "these seeds would differ by less than they do here")
+        elif share >= 0.5:
+            tail = (f"the test set's sampling is {100 * share:.0f}% of it, but training also "
+                    "moves the accuracy on the distribution")
+        else:
+            tail = (f"training's own variance dominates ({100 * (1 - share):.0f}%): seeds "
+                    "differ on the distribution, not only on this test set")
+        return f"{head}; {tail}."
+
+
+def split_variance(correct: np.ndarray) -> VarianceSplit:
+    """Jordan's split of the seeds' variance (module docstring) from ``correct`` (K, n).
+
+    Raises:
+        ValueError: fewer than 2 seeds or no test examples.
+    """
+    c = np.asarray(correct, dtype=np.float64)
+    if c.ndim != 2 or c.shape[0] < 2 or c.shape[1] < 2:
+        raise ValueError(f"correct must be (seeds >= 2, examples >= 2). Received: shape "
+                         f"{c.shape}")
+    k, n = c.shape
+    acc = c.mean(axis=1)
+    s2 = float(acc.var(ddof=1))
+    p = c.mean(axis=0)
+    within = float(np.mean(p * (1 - p))) * k / (k - 1)  # unbiased mean_i p_i (1 - p_i)
+    dist = (s2 - within / n) / (1 - 1 / n)
+    mean = float(acc.mean())
+    return VarianceSplit(k, n, mean, s2, mean * (1 - mean) / n, s2 - dist, dist,
+                           math.sqrt(2 / (k - 1)) * s2 / (1 - 1 / n))
+
+
+# ------------------------------------------------------------------ ensembles and churn
+
+
+@dataclass(frozen=True)
+class EnsembleCurve:
+    """Majority-vote accuracy of N seeds, N = 1..K (N = 1: the mean single-seed accuracy)."""
+
+    sizes: tuple[int, ...]  # N
+    accuracy: tuple[float, ...]  # mean majority-vote accuracy over the subsets of N seeds
+    low: tuple[float, ...]  # the least and most over those subsets
+    high: tuple[float, ...]
+    subsets: tuple[int, ...]  # subsets averaged per N
+
+    @property
+    def gain(self) -> float:
+        """What voting all K seeds buys over one seed, on average (accuracy fraction)."""
+        return self.accuracy[-1] - self.accuracy[0]
+
+    def sentence(self, scale: float = 100.0, unit: str = "points") -> str:
+        u = f" {unit}" if unit else ""
+        k = self.sizes[-1]
+        return (f"Ensembling: the majority vote of all {k} seeds scores "
+                f"{scale * self.accuracy[-1]:.2f}% against {scale * self.accuracy[0]:.2f}% "
+                f"for one seed on average ({scale * self.gain:+.2f}{u}).")
+
+
+def ensemble_curve(predictions: np.ndarray, labels: np.ndarray, num_classes: int,
+                   subsets: int = 20, rng_seed: int = 0) -> EnsembleCurve:
+    """The majority vote's accuracy against the number of seeds voting (module docstring)."""
+    p = np.asarray(predictions)
+    k = p.shape[0]
+    rng = np.random.default_rng(rng_seed)
+    sizes, mean, low, high, used = [], [], [], [], []
+    for size in range(1, k + 1):
+        if math.comb(k, size) <= subsets:
+            picks = [list(c) for c in combinations(range(k), size)]
+        else:
+            seen: set[tuple[int, ...]] = set()
+            while len(seen) < subsets:
+                seen.add(tuple(sorted(rng.choice(k, size, replace=False).tolist())))
+            picks = [list(c) for c in sorted(seen)]
+        accs = [vote_accuracy(p[idx], labels, num_classes) for idx in picks]
+        sizes.append(size)
+        mean.append(float(np.mean(accs)))
+        low.append(min(accs))
+        high.append(max(accs))
+        used.append(len(picks))
+    return EnsembleCurve(tuple(sizes), tuple(mean), tuple(low), tuple(high), tuple(used))
+
+
+def churn(a: np.ndarray, b: np.ndarray | None = None, num_classes: int | None = None) -> float:
+    """Mean share of examples on which two seeds disagree: over the pairs of rows of ``a``
+    (K, M), or with ``b`` over every (row of a, row of b). NaN with fewer than 2 rows."""
+    a = np.asarray(a, np.int64)
+    nc = int(num_classes or 1 + max(int(a.max()), int(np.max(b)) if b is not None else 0))
+    ca = class_counts(a, nc).astype(np.float64)
+    m = a.shape[1]
+    if b is None:
+        k = a.shape[0]
+        if k < 2:
+            return math.nan
+        agree = float(np.sum(ca * (ca - 1))) / (k * (k - 1) * m)
+    else:
+        b = np.asarray(b, np.int64)
+        cb = class_counts(b, nc).astype(np.float64)
+        agree = float(np.sum(ca * cb)) / (a.shape[0] * b.shape[0] * m)
+    return 1.0 - agree
+
+
+# ------------------------------------------------------------------ comparing two configs
+
+
+@dataclass(frozen=True)
+class McNemar:
+    """McNemar's exact test of two majority votes on the same test examples."""
+
+    only_a: int  # examples A's vote gets right and B's wrong
+    only_b: int  # examples B's vote gets right and A's wrong
+    p: float  # two-sided exact p-value
+
+
+def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
+    """Exact McNemar test of paired correctness vectors (M,) (module docstring).
+
+    Raises:
+        ValueError: vectors of different lengths.
+    """
+    a, b = np.asarray(correct_a, bool), np.asarray(correct_b, bool)
+    if a.shape != b.shape:
+        raise ValueError(f"both configs must be scored on the same test examples. Received: "
+                         f"{a.shape} and {b.shape}")
+    only_a, only_b = int(np.sum(a & ~b)), int(np.sum(b & ~a))
+    n = only_a + only_b
+    p = 1.0 if n == 0 else min(1.0, 2 * float(_st.binom.cdf(min(only_a, only_b), n, 0.5)))
+    return McNemar(only_a, only_b, p)
+
+
+@dataclass(frozen=True)
+class TwoWay:
+    """Difference b - a in mean accuracy with a two-way (seeds x test examples) bootstrap."""
+
+    diff: float  # observed difference of the mean accuracies
+    low: float  # 95% percentile interval
+    high: float
+    prob: float  # P(B > A): share of replicates with b > a (ties one half)
+    n_boot: int
+
+
+def two_way_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int = 2000,
+                      rng_seed: int = 0, chunk: int = 200) -> TwoWay:
+    """The two-way bootstrap of module docstring, from ``correct_a`` (Ka, M) and
+    ``correct_b`` (Kb, M) on the same M test examples.
+
+    Raises:
+        ValueError: different test sets.
+    """
+    a, b = np.asarray(correct_a, np.float64), np.asarray(correct_b, np.float64)
+    if a.shape[1] != b.shape[1]:
+        raise ValueError(f"both configs must be scored on the same test examples. Received: "
+                         f"{a.shape[1]} and {b.shape[1]} examples")
+    rng = np.random.default_rng(rng_seed)
+    ka, kb, m = a.shape[0], b.shape[0], a.shape[1]
+    out = []
+    for start in range(0, n_boot, chunk):
+        r = min(chunk, n_boot - start)
+        wa = rng.multinomial(ka, np.full(ka, 1 / ka), size=r) / ka  # (r, Ka) seed weights
+        wb = rng.multinomial(kb, np.full(kb, 1 / kb), size=r) / kb
+        d = wb @ b - wa @ a  # (r, M) per-example difference of the resampled seed means
+        we = rng.multinomial(m, np.full(m, 1 / m), size=r)  # (r, M) example counts
+        out.append(np.einsum("rm,rm->r", d, we) / m)
+    reps = np.concatenate(out)
+    diff = float(b.mean() - a.mean())
+    lo, hi = np.percentile(reps, [2.5, 97.5])
+    prob = float(np.mean(reps > 0) + 0.5 * np.mean(reps == 0))
+    return TwoWay(diff, float(lo), float(hi), prob, int(n_boot))
+
+
+def hard_examples(o: Outcomes, limit: int = 12) -> tuple[list[int], list[int]]:
+    """Indices of the examples no seed gets right, and of those the seeds split on (most
+    evenly split first), at most ``limit`` each, in test-set order within a tie."""
+    d = o.difficulty
+    never = np.flatnonzero(d == 0)[:limit]
+    split = np.flatnonzero((d > 0) & (d < 1))
+    split = split[np.argsort(np.abs(d[split] - 0.5), kind="stable")][:limit]
+    return never.tolist(), split.tolist()

@@ -1,0 +1,266 @@
+"""Per-example outcomes: Jordan's estimator against a simulation whose truth is known,
+McNemar against statsmodels, churn / ensembles / the two-way bootstrap on cases worked by
+hand, the predictions kept with their run through SIGKILLs, real (tiny) trainings whose
+stored predictions reproduce their stored confusion matrices, and a store written before
+predictions were kept (schema 2, /work/stores/q1.db as built at b404082) opening and saying
+what it lacks."""
+
+from __future__ import annotations
+
+import math
+import os
+import random
+import shutil
+import signal
+import sqlite3
+import subprocess
+import sys
+import textwrap
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from scipy import stats as _st
+
+import sweeplab
+from sweeplab import readout
+from sweeplab import study as st
+from sweeplab.analysis import outcomes as O
+from sweeplab.store import Store, unpack_classes
+
+OLD_STORE = Path(__file__).parent / "data" / "q1_schema2.db"
+
+
+# --------------------------------------------------------------------- the estimator
+
+def _truth(mu: float, tau: float, omega: float) -> float:
+    """var over u ~ N(0, omega^2) of Phi((mu + u) / sqrt(1 + tau^2)): the distribution-wise
+    variance of the simulation below (Gauss-Hermite, 80 nodes: exact to ~1e-15 here)."""
+    x, w = np.polynomial.hermite_e.hermegauss(80)
+    w = w / w.sum()
+    a = _st.norm.cdf((mu + omega * x) / math.sqrt(1 + tau**2))
+    return float(w @ a**2 - (w @ a) ** 2)
+
+
+def _simulate(rng, k: int, n: int, mu: float, tau: float, omega: float) -> np.ndarray:
+    """K seeds x n test examples drawn afresh: example x has difficulty z ~ N(mu, tau^2),
+    seed k a shift u_k ~ N(0, omega^2), and c = [z + u + eps > 0], eps ~ N(0, 1). A seed's
+    accuracy on the distribution is Phi((mu + u) / sqrt(1 + tau^2))."""
+    z = rng.normal(mu, tau, n)
+    u = rng.normal(0, omega, k)
+    return (z[None, :] + u[:, None] + rng.standard_normal((k, n))) > 0
+
+
+@pytest.mark.parametrize("k, omega", [(10, 0.02), (3, 0.05)])
+def test_estimator_recovers_the_known_distribution_wise_variance(k, omega):
+    # Jordan's regime (omega 0.02): the test set's sampling is ~5x the distribution-wise
+    # variance; (3, 0.05): few seeds, the two parts comparable.
+    mu, tau, n, reps = 1.6, 1.2, 2000, 500
+    truth = _truth(mu, tau, omega)
+    rng = np.random.default_rng(7)
+    splits = [O.split_variance(_simulate(rng, k, n, mu, tau, omega)) for _ in range(reps)]
+    est = np.array([s.distribution for s in splits])
+    se = float(np.mean([s.se for s in splits]))
+    # Unbiased: the mean of 500 estimates lies within 3 of its standard errors of the truth.
+    assert abs(est.mean() - truth) < 3 * se / math.sqrt(reps), (est.mean(), truth)
+    # The derived se is the estimates' spread: the sd of 500 estimates has a relative se of
+    # 1 / sqrt(2 * 499) = 3.2%, so +-15% is over 4 of those.
+    assert 0.85 < est.std(ddof=1) / se < 1.15
+    # The seeds' own variance is not an estimate of it: biased upward by the test set's part.
+    naive = np.array([s.seeds for s in splits])
+    assert naive.mean() - truth > 5 * se / math.sqrt(reps)
+    for s in splits[:5]:
+        assert s.test_set + s.distribution == pytest.approx(s.seeds, abs=1e-15)
+        assert s.binomial == pytest.approx(s.mean * (1 - s.mean) / n)
+
+
+def test_estimator_is_the_mean_off_diagonal_covariance():
+    c = np.random.default_rng(3).random((6, 40)) < 0.7
+    cov = np.cov(c.astype(float), rowvar=False)  # (40, 40) over the seeds, ddof 1
+    n = c.shape[1]
+    off = (cov.sum() - np.trace(cov)) / (n * (n - 1))
+    assert O.split_variance(c).distribution == pytest.approx(off, rel=1e-12)
+    with pytest.raises(ValueError, match="seeds >= 2"):
+        O.split_variance(c[:1])
+
+
+# --------------------------------------------------------------------- McNemar and others
+
+@pytest.mark.parametrize("only_a, only_b, both, neither", [
+    (0, 0, 50, 5), (3, 3, 40, 2), (1, 9, 80, 10), (25, 10, 900, 65), (0, 7, 10, 0),
+    (120, 95, 9500, 285)])
+def test_mcnemar_equals_statsmodels(only_a, only_b, both, neither):
+    from statsmodels.stats.contingency_tables import mcnemar
+
+    a = np.array([1] * only_a + [0] * only_b + [1] * both + [0] * neither, bool)
+    b = np.array([0] * only_a + [1] * only_b + [1] * both + [0] * neither, bool)
+    got = O.mcnemar(a, b)
+    ref = mcnemar([[both, only_a], [only_b, neither]], exact=True)
+    assert (got.only_a, got.only_b) == (only_a, only_b)
+    assert got.p == pytest.approx(float(ref.pvalue), rel=1e-12, abs=1e-300)
+
+
+def test_churn_votes_and_ensemble_by_hand():
+    labels = np.array([0, 1, 2, 0])
+    preds = np.array([[0, 1, 2, 1],
+                      [0, 1, 1, 1],
+                      [0, 2, 2, 0]])
+    # pairs (0,1): 1 of 4 differ, (0,2): 2, (1,2): 3 -> (1 + 2 + 3) / (3 * 4)
+    assert O.churn(preds, num_classes=3) == pytest.approx(6 / 12)
+    # between configs: every (row of a, row of b) pair
+    assert O.churn(preds[:1], preds[1:], num_classes=3) == pytest.approx((1 + 2) / 8)
+    assert O.majority_vote(preds, 3).tolist() == [0, 1, 2, 1]
+    assert O.majority_vote(preds[1:], 3).tolist() == [0, 1, 1, 1]  # ties: the first row's
+    assert O.majority_vote(preds[:0:-1], 3).tolist() == [0, 2, 2, 0]
+    curve = O.ensemble_curve(preds, labels, 3)
+    assert curve.sizes == (1, 2, 3) and curve.subsets == (3, 3, 1)
+    assert curve.accuracy[0] == pytest.approx(np.mean([3 / 4, 2 / 4, 3 / 4]))
+    # pairs (0,1): 1 + 1 + 0.5 + 0; (0,2): 1 + 0.5 + 1 + 0.5; (1,2): 1 + 0.5 + 0.5 + 0.5
+    assert curve.accuracy[1] == pytest.approx((2.5 + 3 + 2.5) / 12)
+    assert curve.accuracy[2] == pytest.approx(3 / 4)
+    o = O.Outcomes((0, 1, 2), preds, labels, 3)
+    assert o.difficulty.tolist() == pytest.approx([1, 2 / 3, 2 / 3, 1 / 3])
+    assert O.hard_examples(o) == ([], [1, 2, 3])
+    df = o.frame(("a", "b", "c"))
+    assert len(df) == 12 and df["correct"].sum() == 8
+    assert df.iloc[3][["seed", "example", "label", "predicted"]].tolist() == [0, 3, "a", "b"]
+
+
+def test_two_way_bootstrap_includes_the_test_sets_sampling():
+    rng = np.random.default_rng(0)
+    n = 3000
+    p = rng.uniform(0.6, 1.0, n)  # example difficulty, shared by both configs
+    a = rng.random((5, n)) < p
+    b = rng.random((5, n)) < np.minimum(p + 0.01, 1)
+    tw = O.two_way_bootstrap(a, b, n_boot=1000)
+    assert tw.diff == pytest.approx(b.mean() - a.mean())
+    assert tw.low < tw.diff < tw.high and 0 <= tw.prob <= 1
+    # the seeds-only spread of the difference of means is narrower than the two-way one
+    seeds_only = math.sqrt(a.mean(1).var(ddof=1) / 5 + b.mean(1).var(ddof=1) / 5)
+    assert (tw.high - tw.low) / 3.92 > seeds_only
+    # a difference the size of the test set's noise is not called certain either way
+    assert O.two_way_bootstrap(a, a[::-1], n_boot=500).prob == pytest.approx(0.5, abs=0.3)
+
+
+# --------------------------------------------------------------------- real trainings
+
+SUBSET = 300
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory, data_dir):
+    study = st.study_from_dict({
+        "name": "tiny", "dataset": "mnist", "seeds": 3, "epochs": 1, "subset": SUBSET,
+        "model": {"preset": "mlp-softmax-ce"},
+        "axes": [{"name": "width", "paths": ["layers.1.units"], "values": [4, 64]}]})
+    db = tmp_path_factory.mktemp("outcomes") / "o.db"
+    return sweeplab.run(study, store=db, data_dir=data_dir, engine="fast", progress=False)
+
+
+def test_stored_predictions_reproduce_each_runs_confusion_and_accuracy(trained, data_dir):
+    from sweeplab import data
+
+    y = data.load("mnist", data_dir, SUBSET).y_test
+    with Store(trained.path, readonly=True) as s:
+        view = readout.read_study(s, "tiny")
+        blobs = s._con.execute("SELECT length(predictions) FROM runs").fetchall()
+    assert len(blobs) == 6 and all(0 < b[0] < SUBSET + 1 for b in blobs)  # < 1 byte each
+    for c in view.configs:
+        assert len(c.runs) == 3 and c.outcomes_lack == ""
+        for r in c.runs:
+            assert np.array_equal(r.test_labels, y) and r.predictions.shape == (SUBSET,)
+            conf = np.zeros((10, 10), int)
+            np.add.at(conf, (y, r.predictions.astype(int)), 1)
+            assert np.array_equal(conf, r.confusion)
+            assert np.mean(r.predictions == y) == pytest.approx(r.final.test_acc, abs=1e-6)
+        o = c.outcomes
+        assert o.predictions.shape == (3, SUBSET) and o.seeds == (0, 1, 2)
+        assert c.variance_split == O.split_variance(o.correct)  # memoised on the view
+        assert c.variance_split is c.variance_split
+        assert c.ensemble.sizes == (1, 2, 3)
+        assert c.ensemble.accuracy[0] == pytest.approx(np.mean([r.final.test_acc
+                                                                for r in c.runs]), abs=1e-6)
+        assert 0 < c.churn < 1
+
+
+# --------------------------------------------------------------------- kill -9
+
+WRITER = textwrap.dedent("""
+    import sys, numpy as np
+    from sweeplab.results import EpochRecord, RunResult
+    from sweeplab.store import Store
+    m = 200_000  # large predictions, so a kill often lands inside a write
+    labels = (np.arange(m) * 7919 % 10).astype(np.int64)
+    with Store(sys.argv[1]) as s:
+        s.save_study("w", {"name": "w"}, [("h", "{}", "base", {})])
+        print("ready", flush=True)
+        for seed in range(10_000):
+            if seed in s.done_seeds("h"):
+                continue
+            s.start_run("h", seed, "test")
+            pred = (labels + (np.arange(m) % (seed + 2) == 0)) % 10
+            s.finish_run(RunResult("h", seed, "test", (EpochRecord(0, 1.0, 0.5),),
+                                   np.eye(10, dtype=np.int64), predictions=pred,
+                                   test_labels=labels), {})
+""")
+
+
+def test_predictions_survive_kill_9_with_their_run(tmp_path):
+    script = tmp_path / "writer.py"
+    script.write_text(WRITER)
+    db = tmp_path / "k.db"
+    env = {**os.environ, "PYTHONPATH": str(Path(sweeplab.__file__).parents[1])}
+    rng = random.Random(5)
+    for _ in range(4):
+        proc = subprocess.Popen([sys.executable, str(script), str(db)], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+        try:
+            assert proc.stdout.readline() == b"ready\n", proc.stderr.read().decode()[-2000:]
+            time.sleep(0.1 + rng.random() * 0.8)  # into the loop of runs
+        finally:
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(timeout=30)
+        assert proc.returncode == -signal.SIGKILL, proc.stderr.read().decode()[-2000:]
+    m = 200_000
+    labels = (np.arange(m) * 7919 % 10)
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT seed, status, predictions, labels_key FROM runs").fetchall()
+    done = [r for r in rows if r[1] == "done"]
+    assert len(done) >= 4  # the kills let work through
+    for seed, status, pred, key in rows:
+        if status != "done":  # never outcomes without the run
+            assert pred is None and key is None
+            continue
+        want = (labels + (np.arange(m) % (seed + 2) == 0)) % 10
+        assert np.array_equal(unpack_classes(pred), want)  # never a run without them
+        (blob,) = con.execute("SELECT labels FROM test_labels WHERE key=?", (key,)).fetchone()
+        assert np.array_equal(unpack_classes(blob), labels)
+        assert con.execute("SELECT count(*) FROM epochs e JOIN runs r ON r.id = e.run_id "
+                           "WHERE r.seed=?", (seed,)).fetchone()[0] == 1
+    con.close()
+
+
+# --------------------------------------------------------------------- an older store
+
+def test_a_store_from_before_opens_and_says_what_it_lacks(tmp_path):
+    db = tmp_path / "old.db"
+    shutil.copy(OLD_STORE, db)
+    with Store(db, readonly=True) as s:  # read as it is, not upgraded
+        view = readout.read_study(s, "q1")
+        assert s._con.execute("PRAGMA main.user_version").fetchone()[0] == 2
+    (c,) = view.configs
+    assert len(c.runs) == 10 and all(r.predictions is None for r in c.runs)
+    assert c.outcomes is None and c.variance_split is None and c.ensemble is None
+    assert math.isnan(c.churn)
+    assert c.outcomes_lack.startswith("10 of 10 runs were stored without per-example")
+    res = sweeplab.open(db)
+    html = res.report(tmp_path / "r.html")
+    text = Path(html).read_text()
+    assert "10 of 10 runs were stored without per-example predictions" in text
+    # Opened for writing, it is upgraded in place; its runs keep every number they had.
+    with Store(db) as s:
+        assert s._con.execute("PRAGMA user_version").fetchone()[0] == 3
+        runs = s.results(c.config_hash)
+    assert [r.final.test_acc for r in runs] == [r.final.test_acc for r in c.runs]
+    assert all(r.predictions is None for r in runs)
