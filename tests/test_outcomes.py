@@ -264,3 +264,36 @@ def test_a_store_from_before_opens_and_says_what_it_lacks(tmp_path):
         runs = s.results(c.config_hash)
     assert [r.final.test_acc for r in runs] == [r.final.test_acc for r in c.runs]
     assert all(r.predictions is None for r in runs)
+
+
+def test_compare_adds_the_test_sets_sampling_and_mcnemar(trained):
+    c = trained.compare("tiny:width=4", "tiny:width=64")
+    a, b = (readout.find_configs(Store(trained.path, readonly=True), f"tiny:width={w}")[0]
+            for w in (4, 64))
+    assert c.split_a == O.split_variance(a.outcomes.correct)
+    pr = c.paired
+    assert pr == O.paired(a.outcomes, b.outcomes)
+    va = O.majority_vote(a.outcomes.predictions, 10) == a.outcomes.labels
+    vb = O.majority_vote(b.outcomes.predictions, 10) == b.outcomes.labels
+    assert (pr.mcnemar.only_a, pr.mcnemar.only_b) == (int((va & ~vb).sum()),
+                                                      int((vb & ~va).sum()))
+    assert pr.two_way.diff == pytest.approx(c.comparison.diff, abs=1e-9)  # same seeds, same set
+    text = str(c)
+    assert f"McNemar exact p {pr.mcnemar.p:.4g}" in text and pr.sentence() in text
+    assert c.split_b.sentence() in text
+    # not test accuracy: no per-example numbers, and no claim about them
+    assert trained.compare("tiny:width=4", "tiny:width=64", "test_loss").paired is None
+
+
+def test_compare_and_show_on_a_store_from_before_say_what_they_lack(tmp_path, capsys):
+    from sweeplab import cli
+
+    db = tmp_path / "old.db"
+    shutil.copy(OLD_STORE, db)
+    assert cli.main(["show", "q1", "--store", str(db)]) == 0
+    out = capsys.readouterr().out
+    assert "per-example numbers: not available: 10 of 10 runs were stored without" in out
+    h = readout.find_configs(Store(db, readonly=True), "q1")[0].config_hash
+    c = sweeplab.open(db).compare(h, h)
+    assert c.paired is None and c.outcomes_lack.count("10 of 10 runs") == 2
+    assert "Per-example numbers (the test set's variance" in str(c)

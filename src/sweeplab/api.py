@@ -40,7 +40,7 @@ from sweeplab import study as st
 from sweeplab.store import DEFAULT_PATH, Store, StoreError, holds_store
 
 if TYPE_CHECKING:
-    from sweeplab.analysis import seeds, stats
+    from sweeplab.analysis import outcomes, seeds, stats
 
 METRICS = readout.METRICS
 # analysis.stats.CONFIDENCE, not imported from there so that `import sweeplab` stays free of
@@ -344,6 +344,11 @@ class Compared:
     floor_a: seeds.NoiseFloor | None = None  # test_acc only: a's spread vs test-set noise
     floor_b: seeds.NoiseFloor | None = None
     resolvable: float = math.nan  # test_acc only: least difference the test set resolves
+    # test_acc, from the runs' per-example predictions (sweeplab.analysis.outcomes):
+    split_a: outcomes.VarianceSplit | None = None  # a's variance: test set vs distribution
+    split_b: outcomes.VarianceSplit | None = None
+    paired: outcomes.Paired | None = None  # two-way bootstrap, McNemar, churn between
+    outcomes_lack: str = ""  # why those are missing ("" when given, or not test_acc)
 
     @property
     def scale(self) -> float:
@@ -385,6 +390,21 @@ class Compared:
         if self.floor_a is not None and self.floor_b is not None:
             rows.append(("test-set noise (se)", f"{k * self.floor_a.floor:.3f} / "
                          f"{k * self.floor_b.floor:.3f} ({self.floor_a.n_test} images)"))
+        sa, sb = self.split_a, self.split_b
+        if sa is not None and sb is not None:
+            rows.append(("test-set part (std)", f"{k * sa.test_set_std:.3f} / "
+                         f"{k * sb.test_set_std:.3f} (Jordan 2024)"))
+            rows.append(("distribution-wise std", f"{k * sa.distribution_std:.3f} / "
+                         f"{k * sb.distribution_std:.3f}"))
+        pr = self.paired
+        if pr is not None:
+            t, m = pr.two_way, pr.mcnemar
+            rows.append(("95% CI (seeds x test)", f"{k * t.low:+.3f} .. {k * t.high:+.3f}"))
+            rows.append(("P(B > A) (seeds x test)", f"{t.prob:.3f}"))
+            rows.append(("majority votes", f"{k * pr.vote_a:.3f} / {k * pr.vote_b:.3f}; "
+                         f"only A right {m.only_a}, only B right {m.only_b}, McNemar exact "
+                         f"p {m.p:.4g}"))
+            rows.append(("churn between A and B", f"{100 * pr.churn:.2f}% of test examples"))
         return rows
 
     def sentences(self) -> list[str]:
@@ -400,6 +420,14 @@ class Compared:
         if math.isfinite(self.resolvable) and self.floor_a is not None:
             out.append(resolution_sentence(self.comparison.diff, self.resolvable,
                                                  self.floor_a.n_test))
+        for ref, sp in ((self.a, self.split_a), (self.b, self.split_b)):
+            if sp is not None:
+                out.append(f"{ref.name}: {sp.sentence()}")
+        if self.paired is not None:
+            out.append(self.paired.sentence())
+        elif self.outcomes_lack:
+            out.append(f"Per-example numbers (the test set's variance, a bootstrap over test "
+                       f"examples, McNemar) are not available: {self.outcomes_lack}.")
         return [s for s in out if s]
 
     def __str__(self) -> str:
@@ -603,7 +631,7 @@ class Results:
 
         if metric not in METRICS:
             raise ValueError(f"unknown metric {metric!r}. Allowed: {', '.join(METRICS)}")
-        sides, n_test = [], []
+        sides, n_test, views = [], [], []
         for name in (a, b):
             c = self._one(name)
             if not c.runs:
@@ -611,6 +639,7 @@ class Results:
                                  f"{self.path}.")
             sides.append((_ref(c), {r.seed: float(getattr(r.final, metric)) for r in c.runs}))
             n_test.append(int(c.runs[0].confusion.sum()))  # test images its runs were scored on
+            views.append(c)
         (ra, va), (rb, vb) = sides
         sa, sb = (stats.summarize(list(v.values()), n_boot=0, bounds=_bounds(metric))
                   for v in (va, vb))
@@ -621,7 +650,8 @@ class Results:
                                          a_label=ra.name, b_label=rb.name)
         return Compared(metric, ra, rb, va, vb, sa, sb, c, text,
                         **seeds.compared_extras(va, vb, tuple(n_test) if metric == "test_acc"
-                                                else None))
+                                                else None),
+                        **(_per_example(*views) if metric == "test_acc" else {}))
 
     def confusion(self, config: str, seed: int | None = None) -> Any:
         """The test confusion matrix of one config (rows: true class, columns: predicted).
@@ -853,6 +883,21 @@ def _check_study(store: Store, study: str) -> None:
         names = [s.name for s in store.studies()]
         raise ValueError(f"no study {study!r} in {store.path}. It has: "
                          f"{', '.join(names) or 'no studies'}")
+
+
+def _per_example(a: readout.ConfigView, b: readout.ConfigView) -> dict[str, Any]:
+    """Compared's per-example fields, read from the two views (or why they are missing)."""
+    from sweeplab.analysis import outcomes
+
+    lack = [f"{c.name}: {c.outcomes_lack}" for c in (a, b) if c.outcomes_lack]
+    if lack:
+        return {"outcomes_lack": "; ".join(lack)}
+    oa, ob = a.outcomes, b.outcomes
+    assert oa is not None and ob is not None  # both have runs and nothing lacks
+    if not np.array_equal(oa.labels, ob.labels):
+        return {"outcomes_lack": "the two were scored on different test sets"}
+    return {"split_a": a.variance_split, "split_b": b.variance_split,
+            "paired": outcomes.paired(oa, ob)}
 
 
 def _ref(c: readout.ConfigView) -> ConfigRef:

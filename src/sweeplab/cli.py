@@ -384,8 +384,25 @@ def cmd_show(args: argparse.Namespace) -> int:
             print(f"  {e:>5} " + " ".join(cols))
         print(f"  (mean +- std over n={len(results)} seeds; epoch 0 = untrained)")
         print(f"  test-set noise: {runs_floor(results).sentence()}")
+        _print_outcomes(c)
         _print_run_diagnostics(cfg, results)
     return 0
+
+
+def _print_outcomes(c) -> None:
+    """The per-example numbers of a config's view: the test set's variance, ensembles, churn."""
+    if len(c.runs) < 2:
+        return
+    if c.outcomes is None:
+        print(f"  per-example numbers: not available: {c.outcomes_lack}")
+        return
+    print(f"  test set vs distribution: {c.variance_split.sentence()}")
+    e = c.ensemble
+    print(f"  {e.sentence()} Majority vote of N seeds: "
+          + ", ".join(f"{n}: {100 * a:.2f}%" for n, a in zip(e.sizes, e.accuracy, strict=True)))
+    print(f"  churn: two seeds predict {100 * c.churn:.2f}% of the test examples differently "
+          f"(mean over pairs); {int((c.outcomes.difficulty == 0).sum())} examples no seed gets "
+          "right")
 
 
 def _print_run_diagnostics(cfg: dict, results) -> None:

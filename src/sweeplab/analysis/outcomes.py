@@ -57,8 +57,9 @@ import numpy as np
 from scipy import stats as _st
 
 __all__ = [
-    "EnsembleCurve", "McNemar", "Outcomes", "VarianceSplit", "TwoWay", "churn",
-    "ensemble_curve", "majority_vote", "mcnemar", "split_variance", "two_way_bootstrap"
+    "EnsembleCurve", "McNemar", "Outcomes", "Paired", "TwoWay", "VarianceSplit", "churn",
+    "ensemble_curve", "hard_examples", "majority_vote", "mcnemar", "paired", "split_variance",
+    "two_way_bootstrap", "vote_accuracy"
 ]
 
 
@@ -189,15 +190,17 @@ class VarianceSplit:
                 f"{scale * self.binomial_std:.3f}")
         if not math.isfinite(share):
             return head + "; the seeds agree exactly."
-        if self.distribution <= self.se * 1.96 and share >= 0.5:
-            tail = ("the test set's sampling dominates: on new data from the same distribution "
-                    "these seeds would differ by less than they do here")
+        if self.distribution > 1.96 * self.se:
+            tail = (f"the distribution-wise part is {100 * (1 - share):.0f}% of the variance and "
+                    "clearly above 0: the seeds differ on the distribution, not only on this "
+                    "test set")
         elif share >= 0.5:
-            tail = (f"the test set's sampling is {100 * share:.0f}% of it, but training also "
-                    "moves the accuracy on the distribution")
+            tail = (f"the test set's sampling dominates ({100 * share:.0f}% of the variance) and "
+                    f"the distribution-wise part is not distinguishable from 0 with "
+                    f"{self.n_seeds} seeds: on new data they would differ by less than here")
         else:
-            tail = (f"training's own variance dominates ({100 * (1 - share):.0f}%): seeds "
-                    "differ on the distribution, not only on this test set")
+            tail = (f"the distribution-wise part is {100 * (1 - share):.0f}% of the variance but "
+                    f"not distinguishable from 0 with {self.n_seeds} seeds")
         return f"{head}; {tail}."
 
 
@@ -367,3 +370,48 @@ def hard_examples(o: Outcomes, limit: int = 12) -> tuple[list[int], list[int]]:
     split = np.flatnonzero((d > 0) & (d < 1))
     split = split[np.argsort(np.abs(d[split] - 0.5), kind="stable")][:limit]
     return never.tolist(), split.tolist()
+
+
+@dataclass(frozen=True)
+class Paired:
+    """What two configs' per-example outcomes on the same test set say about b - a."""
+
+    two_way: TwoWay  # difference of mean accuracies, seeds x test examples bootstrapped
+    mcnemar: McNemar  # the two majority votes, example by example
+    churn: float  # share of examples a seed of A and a seed of B predict differently (mean)
+    vote_a: float  # accuracy of A's majority vote (ties: the first seed's tied class)
+    vote_b: float
+
+    def sentence(self, scale: float = 100.0, unit: str = "points") -> str:
+        """Whether the difference is expected to hold on new data, in one sentence."""
+        t, m = self.two_way, self.mcnemar
+        u = f" {unit}" if unit else ""
+        boot = (f"{scale * t.diff:+.3f}{u} (95% CI {scale * t.low:+.3f} .. {scale * t.high:+.3f}"
+                f", P(B > A) = {t.prob:.3f}, seeds x test examples bootstrapped)")
+        votes = (f"the majority votes differ on {m.only_a + m.only_b} examples, {m.only_b} for "
+                 f"B and {m.only_a} for A (exact McNemar p = {m.p:.3g})")
+        if t.low > 0 or t.high < 0:
+            better = "B" if t.diff > 0 else "A"
+            held = ("and so do their majority votes" if m.p < 0.05
+                    and (m.only_b > m.only_a) == (better == "B") else
+                    "though their majority votes do not differ significantly")
+            return (f"On new data from the same distribution {better} is expected to stay ahead:"
+                    f" {boot}, {held}: {votes}.")
+        return (f"Whether the difference would hold on new data from the same distribution is "
+                f"not settled: {boot}; {votes}.")
+
+
+def paired(a: Outcomes, b: Outcomes, n_boot: int = 2000, rng_seed: int = 0) -> Paired:
+    """Two-way bootstrap, McNemar of the majority votes and churn between ``a`` and ``b``.
+
+    Raises:
+        ValueError: scored on different test sets.
+    """
+    if a.labels.shape != b.labels.shape or not np.array_equal(a.labels, b.labels):
+        raise ValueError("both configs must be scored on the same test set (their stored test "
+                         "labels differ)")
+    va = majority_vote(a.predictions, a.num_classes) == a.labels
+    vb = majority_vote(b.predictions, b.num_classes) == b.labels
+    nc = max(a.num_classes, b.num_classes)
+    return Paired(two_way_bootstrap(a.correct, b.correct, n_boot, rng_seed), mcnemar(va, vb),
+                  churn(a.predictions, b.predictions, nc), float(va.mean()), float(vb.mean()))
