@@ -406,10 +406,14 @@ def test_store_from_before_diagnostics_shows_what_can_be_derived(trained, tmp_pa
     names = ", ".join(map(str, silent))
     old = tmp_path / "v1.db"
     shutil.copy(trained, old)
-    # Schema 2 only appended columns to ``runs``: dropping them gives a version-1 file.
+    # Schemas 2 and after only appended columns to ``runs`` and added tables: dropping them
+    # gives a version-1 file.
     con = sqlite3.connect(old)
-    for col in re.findall(r"ADD COLUMN (\w+)", store_mod.MIGRATIONS[2]):
-        con.execute(f"ALTER TABLE runs DROP COLUMN {col}")
+    for script in store_mod.MIGRATIONS.values():
+        for col in re.findall(r"ADD COLUMN (\w+)", script):
+            con.execute(f"ALTER TABLE runs DROP COLUMN {col}")
+        for table in re.findall(r"CREATE TABLE (\w+)", script):
+            con.execute(f"DROP TABLE {table}")
     con.execute("PRAGMA user_version=1")
     con.commit()
     v1 = sqlite3.connect(":memory:")
