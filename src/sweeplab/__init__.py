@@ -24,11 +24,11 @@ from sweeplab.spec import (
     Optimizer,
     SpecError,
 )
-from sweeplab.study import Axis, Study
+from sweeplab.study import Axis, Param, Search, Study
 from sweeplab.usermodels import KerasModel
 
 __all__ = [
     "Arrays", "Axis", "BatchNorm", "Compared", "Config", "Conv2D", "DataError", "Dense",
     "Dropout", "Flatten", "KerasModel", "MaxPool", "Optimizer", "Results", "SpecError",
-    "Study", "open", "run",
+    "Param", "Search", "Study", "open", "run",
 ]

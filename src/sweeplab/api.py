@@ -248,8 +248,14 @@ def run(
         options = dict(data_dir=data_dir, engine=engine or DEFAULT_ENGINE, parallel=parallel,
                        quiet=not progress, log=log, listeners=every, ray=ray,
                        **runner_options)
-        if until_ci is not None or until_detect is not None:
-            last: Any = run_until_ci(study, db, until_ci or 0.0, max_seeds, seeds_per_round,
+        if study.search is not None:
+            from sweeplab.search import journal_path, run_search
+
+            last: Any = run_search(study, db, journal=journal_path(store, study.name),
+                                   **{k: v for k, v in options.items()
+                                      if k not in RUNNER_EXTRAS})
+        elif until_ci is not None or until_detect is not None:
+            last = run_until_ci(study, db, until_ci or 0.0, max_seeds, seeds_per_round,
                                      min(min_seeds, max_seeds), detect=until_detect, **options)
         else:
             last = run_study(study, db, **options)

@@ -263,8 +263,24 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  {pair:<36} detectable difference (80% power) {mdd:.2f} points")
         return 0 if adaptive.ok else 1
     res = api.run(args.study, **options)
-    _print_summary(res, res.last)
+    if hasattr(res.last, "budget"):  # a search (sweeplab.search.SearchSummary)
+        _print_search(res, res.last)
+    else:
+        _print_summary(res, res.last)
     return 0 if res.last.ok else 1
+
+
+def _print_search(res, s) -> None:
+    print(f"{s.study}: trained {s.trained} runs in {s.seconds:.1f} s; {s.spent} of the "
+          f"budget's {s.budget} runs used, {s.candidates} candidates, {s.dropped} dropped. "
+          f"Store: {res.path}")
+    for label, seed, err in s.failed:
+        print(f"  FAILED {label} seed {seed}: {err}")
+    if s.answer is not None:
+        print(f"  {s.answer.sentence}.")
+        print(f"  (within noise: {s.answer.test})")
+    elif not s.failed:
+        print("  not finished: run it again to continue the same search.")
 
 
 def _print_summary(res, summary) -> None:

@@ -193,19 +193,34 @@ def run_study(
     prepare(study, store, planned)
     summary, todo = _plan(study, store, eng, dataset,
                           [p for p in planned if only is None or p.hash in only])
-    if todo:
-        versions = library_versions()
-        progress = Progress(study.name, sum(len(s) for _, s in todo) * study.base.epochs,
-                            enabled=not quiet)
-        progress.start(sum(len(s) for _, s in todo))
-        loop = _Loop(study, store, eng.name, summary, progress, listeners, iter(todo), versions)
-        try:
-            with make_executor(ray, eng, parallel, dataset, data_dir, loop.on_epoch) as ex:
-                loop.run(ex, stop_on_error, log)
-        finally:
-            progress.close()
+    train_groups(study, store, eng, dataset, todo, summary, data_dir=data_dir,
+                 parallel=parallel, quiet=quiet, stop_on_error=stop_on_error, log=log,
+                 listeners=listeners, ray=ray)
     summary.seconds = time.perf_counter() - t0
     return summary
+
+
+def train_groups(study: Study, store: Store, eng: Engine, dataset: data_mod.Dataset,
+                 todo: Sequence[tuple[PlannedConfig, tuple[int, ...]]], summary: RunSummary,
+                 *, data_dir: str | None = None, parallel: int | None = None,
+                 quiet: bool = False, stop_on_error: bool = False,
+                 log: Callable[[str], None] | None = None,
+                 listeners: Sequence[RunListener] = (), ray: str | None = None) -> None:
+    """Train ``todo``'s (config, seeds) groups (the seeds of one group together where the
+    engine can) and store each run as it finishes; ``summary`` counts them. The configs
+    must be recorded in the store already (:func:`prepare`)."""
+    if not todo:
+        return
+    versions = library_versions()
+    progress = Progress(study.name, sum(len(s) for _, s in todo) * study.base.epochs,
+                        enabled=not quiet)
+    progress.start(sum(len(s) for _, s in todo))
+    loop = _Loop(study, store, eng.name, summary, progress, listeners, iter(todo), versions)
+    try:
+        with make_executor(ray, eng, parallel, dataset, data_dir, loop.on_epoch) as ex:
+            loop.run(ex, stop_on_error, log)
+    finally:
+        progress.close()
 
 
 def _plan(study: Study, store: Store, eng: Engine, dataset: data_mod.Dataset,

@@ -34,6 +34,7 @@ import dataclasses
 import inspect
 import itertools
 import json
+import math
 import sys
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -49,12 +50,19 @@ else:  # pragma: no cover
 
 SCALES = ("linear", "log2", "category")
 STUDY_KEYS = {"name", "title", "description", "dataset", "seeds", "epochs", "subset", "model",
-              "axes", "baseline", "data"}
+              "axes", "baseline", "data", "search"}
 MODEL_KEYS = {"preset", "layers", "output_activation", "loss", "optimizer", "batch_size"}
 # A user's builder (sweeplab.usermodels); source, path and name are written by sweeplab.
 BUILDER_KEYS = {"builder", "params", "version", "source", "path", "name"}
 DATA_KEYS = {"path", "images", "name"}
 AXIS_KEYS = {"name", "path", "paths", "values", "labels", "scale"}
+SEARCH_KEYS = {"budget", "sampler", "metric", "first_test", "max_seeds", "seed", "pool",
+               "finalists", "fresh_seeds", "params"}
+PARAM_KEYS = {"name", "path", "int", "float", "choices", "log"}
+SAMPLERS = ("tpe", "random", "gp", "cmaes")  # Optuna's samplers
+# What the race compares (maximised). val_acc joins when runs record a validation split
+# (issue 31, part 2: not built yet), and becomes the default.
+SEARCH_METRICS = ("test_acc",)
 MAX_SEED = 2**31 - 1  # NumPy, TensorFlow and JAX all take a seed of this size
 MAX_SEED_COUNT = 10_000  # seeds per config
 MAX_GRID = 100_000  # configs in one study (the product of the axes' lengths)
@@ -75,6 +83,71 @@ class Axis:
 
 
 @dataclass(frozen=True)
+class Param:
+    """One searched config field: integers or numbers in [low, high], or a list of choices."""
+
+    name: str  # shown in tables, e.g. "width"
+    path: str  # the dotted config field it sets, e.g. "layers.1.units"
+    kind: str  # "int", "float" or "choices"
+    low: float = 0.0  # int/float: the smallest value
+    high: float = 0.0  # int/float: the largest value
+    choices: tuple[Any, ...] = ()  # choices: the values
+    log: bool = False  # int/float: sample on a log scale (both bounds > 0)
+
+    def table(self) -> dict[str, Any]:
+        """The ``[[search.params]]`` table."""
+        d: dict[str, Any] = {"name": self.name, "path": self.path}
+        if self.kind == "choices":
+            d["choices"] = list(self.choices)
+        else:
+            d[self.kind] = [self.low, self.high]
+            if self.log:
+                d["log"] = True
+        return d
+
+
+@dataclass(frozen=True)
+class Search:
+    """A search instead of a grid: a sampler proposes configs, seeds race (analysis.race).
+
+    ``params`` are :class:`Param` objects or dicts as in a study file, e.g.
+    ``{"name": "lr", "path": "optimizer.learning_rate", "float": [1e-4, 0.3], "log": True}``.
+    """
+
+    params: tuple[Any, ...]  # what is searched: Param objects (or dicts, validated)
+    budget: int = 120  # runs in all (a run = one seed of one config), the final round's included
+    sampler: str = "tpe"  # Optuna's: tpe, random, gp or cmaes
+    metric: str = "test_acc"  # what the race compares at the last epoch (maximised)
+    first_test: int = 3  # seeds a candidate gets before it can be dropped
+    max_seeds: int = 10  # most seeds one candidate gets in the race
+    seed: int = 0  # the sampler's seed: the same search proposes the same candidates
+    pool: int = 4  # candidates racing at once
+    finalists: int = 3  # candidates trained again on fresh seeds when the race is over
+    fresh_seeds: int = 5  # seeds per finalist in that round (never used in the race)
+
+    def table(self) -> dict[str, Any]:
+        """The ``[search]`` table."""
+        d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+             if f.name != "params"}
+        d["params"] = [p.table() if isinstance(p, Param) else dict(p) for p in self.params]
+        return d
+
+    @property
+    def race_seeds(self) -> tuple[int, ...]:
+        return tuple(range(self.max_seeds))
+
+    @property
+    def fresh(self) -> tuple[int, ...]:
+        """The post-selection round's seeds: after every seed the race may use."""
+        return tuple(range(self.max_seeds, self.max_seeds + self.fresh_seeds))
+
+    @property
+    def reserve(self) -> int:
+        """Runs kept for the post-selection round."""
+        return self.finalists * self.fresh_seeds
+
+
+@dataclass(frozen=True)
 class Study:
     """What to run: one base config, a grid of axes, a list of seeds."""
 
@@ -85,6 +158,7 @@ class Study:
     title: str = ""  # one line for humans
     description: str = ""  # what the study asks
     baseline: str | None = None  # label of the config others are compared with (None = first)
+    search: Search | None = None  # a search over the base config instead of a grid
 
     @classmethod
     def build(cls, name: str, *, model: str | S.Config | Mapping[str, Any] | Any = None,
@@ -92,6 +166,7 @@ class Study:
               epochs: int | None = None, subset: int | None = None,
               axes: Sequence[Axis | Mapping[str, Any]] = (), title: str = "",
               description: str = "", baseline: str | None = None,
+              search: Search | Mapping[str, Any] | None = None,
               **model_fields: Any) -> Study:
         """A validated study from plain Python values (the same checks as a TOML file).
 
@@ -104,6 +179,8 @@ class Study:
             epochs, subset: override the model's.
             seeds: a count (seeds 0..N-1) or a list of distinct seeds.
             axes: ``Axis`` objects or dicts as in a study file (``paths`` may be one string).
+            search: a :class:`Search` (or its dict, as a ``[search]`` table): the study
+                searches the base config's fields instead of walking a grid.
             model_fields: more config fields to override: ``layers`` (layer objects such
                 as ``Dense(32)`` or dicts), ``output_activation``, ``loss``, ``optimizer``
                 (an ``Optimizer`` or a dict), ``batch_size``.
@@ -154,6 +231,8 @@ class Study:
             d["description"] = description
         if axes:
             d["axes"] = [_axis_table(a) for a in axes]
+        if search is not None:
+            d["search"] = search.table() if isinstance(search, Search) else dict(search)
         return study_from_dict(d)
 
     def validated(self) -> Study:
@@ -447,9 +526,19 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None,
         raise S.SpecError(f"the axes make a grid of {grid:,} configs; at most {MAX_GRID:,} are "
                           f"allowed in one study. Received: axes with "
                           f"{' x '.join(str(len(a.values)) for a in axes)} values")
+    search = None
+    if "search" in d:
+        if axes:
+            raise S.SpecError("a search and grid axes cannot be combined yet: give [search] "
+                              "params or [[axes]], not both. Received: "
+                              f"{len(axes)} axes and a [search] table")
+        search = _search_from_dict(d["search"], base)
+    seeds = _seeds(d.get("seeds", 10), "seeds")
+    if search is not None:  # the race's seeds, then the final round's fresh ones
+        seeds = search.race_seeds + search.fresh
     study = Study(
-        name=name, base=base, seeds=_seeds(d.get("seeds", 10), "seeds"), axes=axes,
-        title=title, description=description, baseline=baseline,
+        name=name, base=base, seeds=seeds, axes=axes,
+        title=title, description=description, baseline=baseline, search=search,
     )
     planned = expand(study)  # refuse an impossible grid now, before any training
     if study.baseline is not None and study.baseline not in {p.label for p in planned}:
@@ -479,6 +568,120 @@ def _data_table(ds: Mapping[str, Any], base_dir: Path | None) -> dict[str, Any]:
     p = p if p.is_absolute() or base_dir is None else base_dir / p
     arrays = data_mod.read_npz(p, name) if kinds[0] == "path" else data_mod.read_images(p, name)
     return arrays.ref()
+
+
+def _search_from_dict(d: Any, base: S.Config) -> Search:
+    """A validated :class:`Search` from a ``[search]`` table; every bound and choice is
+    written into the base config once, so a bad path or value is refused now."""
+    if not isinstance(d, Mapping):
+        raise S.SpecError(f"search must be a table. Received: search={S._short(d)}")
+    S._check_keys("search.", d, SEARCH_KEYS)
+    defaults = Search(())
+    ints = {}
+    for key, low, high in (("budget", 1, 1_000_000), ("first_test", 2, MAX_SEED_COUNT),
+                           ("max_seeds", 2, MAX_SEED_COUNT), ("seed", 0, MAX_SEED),
+                           ("pool", 1, 10_000), ("finalists", 1, 100),
+                           ("fresh_seeds", 2, MAX_SEED_COUNT)):
+        ints[key] = S._int(f"search.{key}", d.get(key, getattr(defaults, key)), low, high)
+    sampler = S._choice("search.sampler", d.get("sampler", defaults.sampler), SAMPLERS)
+    metric = S._choice("search.metric", d.get("metric", defaults.metric), SEARCH_METRICS)
+    if ints["first_test"] > ints["max_seeds"]:
+        raise S.SpecError(f"search.first_test must be at most search.max_seeds "
+                          f"({ints['max_seeds']}). Received: search.first_test="
+                          f"{ints['first_test']}")
+    need = ints["first_test"] + ints["finalists"] * ints["fresh_seeds"]
+    if ints["budget"] < need:
+        raise S.SpecError(
+            f"search.budget must be at least first_test + finalists x fresh_seeds = "
+            f"{ints['first_test']} + {ints['finalists']} x {ints['fresh_seeds']} = {need} runs "
+            f"(one candidate's first seeds and the final round on fresh seeds). "
+            f"Received: search.budget={ints['budget']}")
+    raw = d.get("params")
+    if not isinstance(raw, list) or not raw:
+        raise S.SpecError(f"search.params must be a non-empty list of [[search.params]] "
+                          f"tables. Received: search.params={S._short(raw)}")
+    params = tuple(_param_from_dict(p, i, base) for i, p in enumerate(raw))
+    names = [p.name for p in params]
+    if len(set(names)) != len(names):
+        raise S.SpecError(f"search.params names must be distinct. Received: "
+                          f"{S._short(names)}")
+    return Search(params, sampler=sampler, metric=metric, **ints)
+
+
+def _param_from_dict(p: Any, i: int, base: S.Config) -> Param:
+    where = f"search.params[{i}]"
+    if isinstance(p, Param):
+        p = p.table()
+    if not isinstance(p, Mapping):
+        raise S.SpecError(f"{where} must be a table. Received: {where}={S._short(p)}")
+    S._check_keys(f"{where}.", p, PARAM_KEYS)
+    path = p.get("path")
+    if not isinstance(path, str) or not path or not path.isprintable():
+        raise S.SpecError(f"{where}.path must be a dotted config field such as "
+                          f"\"layers.1.units\". Received: {where}.path={S._short(path)}")
+    name = p.get("name", path)
+    if not isinstance(name, str) or not name or not name.isprintable():
+        raise S.SpecError(f"{where}.name must be a non-empty one-line string. "
+                          f"Received: {where}.name={S._short(name)}")
+    kinds = [k for k in ("int", "float", "choices") if k in p]
+    if len(kinds) != 1:
+        raise S.SpecError(f"{where} needs exactly one of int = [low, high], float = [low, "
+                          f"high] or choices = [...]. Received: {', '.join(kinds) or 'none'}")
+    kind = kinds[0]
+    log = S._bool(f"{where}.log", p.get("log", False))
+    at = f"{where}.{kind}"
+    if kind == "choices":
+        choices = p["choices"]
+        if not isinstance(choices, list) or not choices:
+            raise S.SpecError(f"{at} must be a non-empty list of values. "
+                              f"Received: {at}={S._short(choices)}")
+        if log:
+            raise S.SpecError(f"{where}.log applies to int and float ranges, not choices.")
+        param = Param(name, path, kind, choices=tuple(_plain(c) for c in choices))
+        values: list[Any] = list(param.choices)
+    else:
+        bounds = p[kind]
+        num = (int,) if kind == "int" else (int, float)
+        if not (isinstance(bounds, list) and len(bounds) == 2 and all(
+                isinstance(b, num) and not isinstance(b, bool) and math.isfinite(b)
+                for b in bounds)):
+            what = "integers" if kind == "int" else "finite numbers"
+            raise S.SpecError(f"{at} must be [low, high], two {what}. "
+                              f"Received: {at}={S._short(bounds)}")
+        low, high = bounds
+        if low > high:
+            raise S.SpecError(f"{at} must have low <= high. Received: {at}={S._short(bounds)}")
+        if log and low <= 0:
+            raise S.SpecError(f"{where}.log needs both bounds > 0 (a log scale). "
+                              f"Received: {at}={S._short(bounds)}")
+        if kind == "float":
+            low, high = float(low), float(high)
+        param = Param(name, path, kind, low, high, log=log)
+        values = [low, high]
+    for v in values:  # each end of the range (each choice) must give a valid config
+        with_value(base, {param.path: v}, where)
+    return param
+
+
+def with_value(base: S.Config, values: Mapping[str, Any], where: str) -> S.Config:
+    """``base`` with config fields set by path (as grid axes set them), validated.
+
+    Raises:
+        SpecError: a path that does not exist or a value that makes the config invalid.
+    """
+    d = S.config_to_dict(base)
+    for path, v in values.items():
+        _set_path(d, path, v, where)
+    opt = d.get("optimizer")
+    if isinstance(opt, dict) and opt.get("name") != base.optimizer.name:
+        # Another optimiser: the base's own arguments (Adam's betas) do not apply to it.
+        d["optimizer"] = {k: v for k, v in opt.items() if k in ("name", "learning_rate")
+                          or f"optimizer.{k}" in values}
+    try:
+        return S.config_from_dict(d)
+    except S.SpecError as err:
+        shown = ", ".join(f"{k}={S._short(v, 40)}" for k, v in values.items())
+        raise S.SpecError(f"{where} at {shown}: {err}") from err
 
 
 def _axis_from_dict(a: Any, i: int) -> Axis:
@@ -536,6 +739,8 @@ def study_to_dict(study: Study) -> dict[str, Any]:
     if study.baseline is not None:
         d["baseline"] = study.baseline
     d["model"] = cfg
+    if study.search is not None:
+        d["search"] = study.search.table()
     if study.axes:
         d["axes"] = [
             {"name": a.name, "paths": list(a.paths), "values": list(a.values),
@@ -619,6 +824,7 @@ def study_to_toml(study: Study) -> str:
     d = study_to_dict(study)
     model = d.pop("model")
     axes = d.pop("axes", [])
+    search = d.pop("search", None)
     lines = [f"# sweeplab study. Save as {study.name}.toml, edit, and run: "
              f"sweeplab run {study.name}.toml"]
     if study.name in BUILTIN:
@@ -642,6 +848,12 @@ def study_to_toml(study: Study) -> str:
     lines += ["", "[model.optimizer]"] + [f"{k} = {_toml_value(v)}" for k, v in opt.items()]
     for a in axes:
         lines += ["", "[[axes]]"] + [f"{k} = {_toml_value(v)}" for k, v in a.items()]
+    if search is not None:
+        params = search.pop("params")
+        lines += ["", "[search]"] + [f"{k} = {_toml_value(v)}" for k, v in search.items()]
+        for p in params:
+            lines += ["", "[[search.params]]"] + [f"{k} = {_toml_value(v)}"
+                                                   for k, v in p.items()]
     return "\n".join(lines) + "\n"
 
 

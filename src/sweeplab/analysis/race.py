@@ -138,3 +138,95 @@ def decide(table: Mapping[Hashable, Sequence[float]], budget_left: int, *, first
             left -= 1
     done = not seeds and not propose
     return Decision(seeds, gone, tuple(new_drops), incumbent, propose, p_values, done)
+
+
+# --- the honest answer ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Finalist:
+    """One finalist after the final round on fresh seeds."""
+
+    key: Hashable
+    label: str
+    race_mean: float  # the race's metric mean (over the seeds it was selected on)
+    fresh_mean: float  # the same metric on fresh seeds
+    test_mean: float  # test accuracy on fresh seeds
+    test_low: float  # its 95% t-interval
+    test_high: float
+    p_best: float  # share of bootstrap resamples of the fresh seeds where it is best
+    p_worse: float  # Holm-adjusted p of "worse than the best" on fresh seeds (nan: the best)
+
+
+@dataclass(frozen=True)
+class Answer:
+    """What the search found, estimated on fresh seeds only."""
+
+    metric: str  # what selected the best (the race's metric)
+    finalists: tuple[Finalist, ...]  # best first
+    n_fresh: int  # fresh seeds per finalist
+    test: str  # the test deciding "within noise"
+
+    @property
+    def best(self) -> Finalist:
+        return self.finalists[0]
+
+    @property
+    def within_noise(self) -> tuple[Finalist, ...]:
+        """The other finalists the fresh seeds do not find worse than the best."""
+        return tuple(f for f in self.finalists[1:] if not f.p_worse <= ALPHA)
+
+    @property
+    def curse(self) -> float:
+        """Winner's curse: the race's estimate minus the fresh seeds' (metric units)."""
+        return self.best.race_mean - self.best.fresh_mean
+
+    @property
+    def sentence(self) -> str:
+        b, k = self.best, len(self.within_noise)
+        others = "no other finalist" if k == 0 else f"{k} other{'s' if k > 1 else ''}"
+        return (f"{b.label} is best with P={b.p_best:.2f} (test {100 * b.test_mean:.1f}%, "
+                f"95% CI {100 * b.test_low:.1f}-{100 * b.test_high:.1f}, {self.n_fresh} fresh "
+                f"seeds); {others} within noise; its race estimate of {self.metric} was "
+                f"{100 * self.curse:+.2f} points off the fresh seeds' (winner's curse)")
+
+
+def p_best(values: np.ndarray, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
+    """P(each row has the highest mean): bootstrap over the columns (shared seeds, so a
+    resample keeps each seed's values together). ``values``: (candidates, seeds)."""
+    rng = np.random.default_rng(seed)
+    k, n = values.shape
+    idx = rng.integers(0, n, size=(n_boot, n))
+    means = values[:, idx].mean(axis=2)  # (k, n_boot)
+    wins = np.bincount(means.argmax(axis=0), minlength=k)
+    return wins / n_boot
+
+
+def answer(labels: Mapping[Hashable, str], race_means: Mapping[Hashable, float],
+           fresh_metric: Mapping[Hashable, Sequence[float]],
+           fresh_test: Mapping[Hashable, Sequence[float]], metric: str, seed: int = 0,
+           alpha: float = ALPHA) -> Answer:
+    """The final round's verdict: the finalist with the best fresh mean of ``metric``, its
+    test accuracy with a t-interval from fresh seeds only, P(best) among the finalists,
+    the finalists within noise of it (one-sided paired t-test on the fresh seeds, Holm),
+    and the winner's curse (race estimate vs fresh estimate of ``metric``)."""
+    from sweeplab.analysis.stats import summarize
+
+    keys = list(labels)
+    vals = np.array([fresh_metric[k] for k in keys], float)
+    probs = p_best(vals, seed=seed)
+    means = vals.mean(axis=1)
+    order = sorted(range(len(keys)), key=lambda i: (-means[i], -probs[i]))
+    best = order[0]
+    others = order[1:]
+    adj = {}
+    if others:
+        raw = np.array([paired_p(list(vals[best]), list(vals[i])) for i in others])
+        adj = dict(zip(others, holm_reject(raw, alpha)[1], strict=True))
+    out = []
+    for i in order:
+        s = summarize(list(fresh_test[keys[i]]), n_boot=0, bounds=(0.0, 1.0))
+        out.append(Finalist(keys[i], labels[keys[i]], float(race_means[keys[i]]),
+                            float(means[i]), s.mean, s.ci_low, s.ci_high, float(probs[i]),
+                            float(adj.get(i, np.nan))))
+    return Answer(metric, tuple(out), vals.shape[1], describe_test(alpha).replace(
+        "against the incumbent", "against the best").replace("challengers", "finalists"))

@@ -1,0 +1,340 @@
+"""Run a search: Optuna proposes configs (ask/tell), seeds race (analysis.race), the runner
+trains, the store keeps every run. The race's decisions are the pure function
+:func:`sweeplab.analysis.race.decide` of the stored table; this module only joins them.
+
+Resuming: Optuna's history is a journal file beside the store (``STORE_search/NAME.journal``)
+and the race's dropped set is in the store's meta (``search:NAME``), so a search stopped by
+Ctrl-C or ``kill -9`` and run again continues: a proposal asked but not yet answered is
+taken up again, each proposal is made by a sampler seeded with (seed, trial number), so the
+same history gives the same proposals, and the store never trains a run twice (the budget
+counts runs in the store, so none is counted twice).
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from sweeplab import spec as S
+from sweeplab.analysis import race
+from sweeplab.runner import RunListener, RunSummary, preflight, train_groups
+from sweeplab.store import Store
+from sweeplab.study import PlannedConfig, Search, Study, format_value, study_to_dict, with_value
+
+MAX_DUPLICATES = 30  # proposals in a row that repeat a candidate: the space is exhausted
+
+
+class SearchError(ValueError):
+    """The search cannot go on (a missing extra, a failed run); the message says why."""
+
+
+def journal_path(store: str | os.PathLike, study: str) -> Path:
+    """Where Optuna's history of ``study`` is kept: beside the store."""
+    p = Path(store)
+    return p.with_name(f"{p.stem}_search") / f"{study}.journal"
+
+
+def _optuna() -> Any:
+    try:
+        import optuna
+    except ImportError as err:
+        raise SearchError("a [search] needs Optuna: pip install 'sweeplab[search]'") from err
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def _distributions(search: Search) -> dict[str, Any]:
+    d = _optuna().distributions
+    out = {}
+    for p in search.params:
+        if p.kind == "int":
+            out[p.name] = d.IntDistribution(int(p.low), int(p.high), log=p.log)
+        elif p.kind == "float":
+            out[p.name] = d.FloatDistribution(p.low, p.high, log=p.log)
+        else:  # by label: a choice may be a layer list, which Optuna cannot hold
+            out[p.name] = d.CategoricalDistribution([format_value(c) for c in p.choices])
+    return out
+
+
+def _sampler(search: Search, number: int) -> Any:
+    """The sampler for proposal ``number``, seeded by (seed, number): a resumed search asks
+    with the same seed as the uninterrupted one would have."""
+    samplers = _optuna().samplers
+    seed = (search.seed * 1_000_003 + number) % 2**31
+    if search.sampler == "tpe":
+        return samplers.TPESampler(seed=seed, n_startup_trials=min(10, max(2, search.pool)))
+    if search.sampler == "random":
+        return samplers.RandomSampler(seed=seed)
+    if search.sampler == "gp":
+        return samplers.GPSampler(seed=seed)
+    return samplers.CmaEsSampler(seed=seed, warn_independent_sampling=False)
+
+
+def candidate_values(search: Search, params: dict[str, Any]) -> dict[str, Any]:
+    """A trial's params as config values (choices by label back to their values)."""
+    out = {}
+    for p in search.params:
+        v = params[p.name]
+        if p.kind == "choices":
+            v = next(c for c in p.choices if format_value(c) == v)
+        out[p.name] = v
+    return out
+
+
+def planned_candidate(study: Study, params: dict[str, Any]) -> PlannedConfig:
+    """One candidate as a config of the study (label "width=40, lr=0.003, opt=adam")."""
+    search = study.search
+    assert search is not None
+    values = candidate_values(search, params)
+    cfg = with_value(study.base, {p.path: values[p.name] for p in search.params}, "search")
+    labels = {p.name: format_value(params[p.name]) if p.kind != "float"
+              else f"{params[p.name]:.3g}" for p in search.params}
+    return PlannedConfig(cfg, S.config_hash(cfg), ", ".join(f"{k}={v}" for k, v in
+                                                            labels.items()), labels)
+
+
+@dataclass
+class SearchSummary:
+    """What one :func:`run_search` call did, and the search's state after it."""
+
+    study: str
+    budget: int  # runs allowed in all
+    spent: int = 0  # runs in the store for this search (race and final round)
+    trained: int = 0  # runs this call trained
+    candidates: int = 0  # distinct configs proposed
+    dropped: int = 0
+    finished: bool = False  # the race and the final round are done
+    answer: race.Answer | None = None  # the honest answer, once finished
+    failed: list[tuple[str, int, str]] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return not self.failed
+
+
+def _meta_key(name: str) -> str:
+    return f"search:{name}"
+
+
+class _Driver:
+    def __init__(self, study: Study, store: Store, journal: Path, say: Callable[[str], None]):
+        optuna = _optuna()
+        self.study, self.store, self.say = study, store, say
+        self.search: Search = study.search  # type: ignore[assignment]
+        journal.parent.mkdir(parents=True, exist_ok=True)
+        backend = optuna.storages.journal.JournalFileBackend(
+            str(journal), lock_obj=optuna.storages.journal.JournalFileOpenLock(str(journal)))
+        self.storage = optuna.storages.JournalStorage(backend)
+        self.ostudy = optuna.create_study(study_name=study.name, storage=self.storage,
+                                          direction="maximize", load_if_exists=True)
+        self.dists = _distributions(self.search)
+        state = store.get_meta(_meta_key(study.name)) or {}
+        self.dropped: set[str] = set(state.get("dropped", []))
+        self.drop_step: dict[str, int] = dict(state.get("drop_step", {}))
+        self.finalists: list[str] = list(state.get("finalists", []))
+        self.can_propose = bool(state.get("can_propose", True))
+        self.duplicates = 0
+
+    # --- what the store and the journal hold ---------------------------------------
+
+    def candidates(self) -> dict[str, tuple[PlannedConfig, dict[str, Any], list[int]]]:
+        """config hash -> (planned config, params, trial numbers), in proposal order."""
+        out: dict[str, tuple[PlannedConfig, dict[str, Any], list[int]]] = {}
+        for t in self.ostudy.get_trials(deepcopy=False):
+            if set(t.params) != set(self.dists):
+                continue
+            p = planned_candidate(self.study, t.params)
+            if p.hash not in out:
+                out[p.hash] = (p, dict(t.params), [])
+            out[p.hash][2].append(t.number)
+        return out
+
+    def values(self, h: str) -> dict[int, Any]:
+        """seed -> finished run of config ``h`` (any seed of the search)."""
+        keep = set(self.study.seeds)
+        return {r.seed: r for r in self.store.results(h) if r.seed in keep}
+
+    def table(self, cands: dict[str, Any]) -> dict[str, list[float]]:
+        metric = self.search.metric
+        out = {}
+        for h in cands:
+            runs = self.values(h)
+            vals = []
+            for s in self.search.race_seeds:  # seeds in order: the first missing one ends it
+                if s not in runs:
+                    break
+                vals.append(float(getattr(runs[s].final, metric)))
+            out[h] = vals
+        return out
+
+    def spent(self, cands: dict[str, Any]) -> tuple[int, int]:
+        """(runs of the race, runs of the final round) in the store."""
+        fresh = set(self.search.fresh)
+        r = f = 0
+        for h in cands:
+            seeds = self.values(h)
+            f += sum(s in fresh for s in seeds)
+            r += sum(s not in fresh for s in seeds)
+        return r, f
+
+    def save(self, cands: dict[str, Any], **extra: Any) -> None:
+        self.store.save_study(self.study.name, study_to_dict(self.study),
+                              [(p.hash, S.canonical_json(p.config), p.label, p.axes)
+                               for p, _, _ in cands.values()])
+        self.store.set_meta(_meta_key(self.study.name), {
+            "dropped": sorted(self.dropped), "drop_step": self.drop_step,
+            "finalists": self.finalists, "can_propose": self.can_propose,
+            "params": {h: params for h, (_, params, _) in cands.items()},
+            "trials": {h: nums for h, (_, _, nums) in cands.items()}, **extra})
+
+    # --- Optuna ------------------------------------------------------------------------
+
+    def tell_ready(self, cands: dict[str, Any], table: dict[str, list[float]]) -> None:
+        """Tell every asked trial whose candidate has its first seeds their mean."""
+        optuna = _optuna()
+        running = {t.number: t for t in self.ostudy.get_trials(
+            deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
+        for h, (_, _, nums) in cands.items():
+            vals = table[h]
+            if len(vals) >= self.search.first_test:
+                for n in nums:
+                    if n in running:
+                        self.ostudy.tell(n, sum(vals) / len(vals))
+
+    def propose(self, cands: dict[str, Any]) -> bool:
+        """Ask for one new candidate; False if the sampler offers none new. (A trial asked
+        before a kill is already a candidate, with no runs: the race gives it its seeds.)"""
+        optuna = _optuna()
+        while self.duplicates < MAX_DUPLICATES:
+            number = len(self.ostudy.get_trials(deepcopy=False))
+            self.ostudy.sampler = _sampler(self.search, number)
+            trial = self.ostudy.ask(self.dists)
+            p = planned_candidate(self.study, trial.params)
+            if p.hash not in cands:
+                self.duplicates = 0
+                return True
+            self.duplicates += 1  # the same config again: tell it what that one has
+            vals = self.table({p.hash: 0})[p.hash]
+            if vals:
+                self.ostudy.tell(trial.number, sum(vals) / len(vals))
+            else:
+                self.ostudy.tell(trial.number, state=optuna.trial.TrialState.FAIL)
+        self.can_propose = False
+        return False
+
+
+def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | None = None,
+               engine: str = "auto", parallel: int | None = None, quiet: bool = False,
+               log: Callable[[str], None] | None = None,
+               listeners: Sequence[RunListener] = (), ray: str | None = None,
+               stop_after: int | None = None) -> SearchSummary:
+    """Run (or continue) the search of ``study`` until its budget is spent, then the final
+    round on fresh seeds, and return what it found.
+
+    Args:
+        journal: Optuna's history file (:func:`journal_path`).
+        stop_after: stop once this call has trained this many runs (tests, a partial run).
+    """
+    t0 = time.perf_counter()
+    search = study.search
+    if search is None:
+        raise ValueError(f"study {study.name!r} has no [search] table")
+    study, dataset, eng, _ = preflight(study, data_dir, engine, parallel, log)
+
+    def say(line: str) -> None:
+        if not quiet:
+            print(line, file=sys.stderr, flush=True)
+
+    drv = _Driver(study, store, journal, say)
+    out = SearchSummary(study.name, search.budget)
+    runsum = RunSummary(study.name, search.budget, 0)
+    step = 0
+
+    def train(groups: list[tuple[PlannedConfig, tuple[int, ...]]]) -> None:
+        before = runsum.trained
+        train_groups(study, store, eng, dataset, groups, runsum, data_dir=data_dir,
+                     parallel=parallel, quiet=True, log=log, listeners=listeners, ray=ray)
+        out.trained += runsum.trained - before
+        if runsum.failed:
+            out.failed = list(runsum.failed)
+
+    race_budget = search.budget - search.reserve
+    while True:
+        cands = drv.candidates()
+        table = drv.table(cands)
+        drv.tell_ready(cands, table)
+        spent_race, spent_fresh = drv.spent(cands)
+        if drv.finalists or (stop_after is not None and out.trained >= stop_after) \
+                or out.failed:
+            break
+        dec = race.decide(table, race_budget - spent_race, first_test=search.first_test,
+                          max_seeds=search.max_seeds, dropped=frozenset(drv.dropped),
+                          pool=search.pool, can_propose=drv.can_propose)
+        for h in dec.newly_dropped:
+            drv.drop_step[h] = spent_race
+        drv.dropped = set(dec.dropped)
+        step += 1
+        if dec.propose:
+            if drv.propose(cands):
+                drv.save(drv.candidates())
+            else:
+                drv.save(cands)
+            continue
+        if dec.done:
+            alive = sorted((h for h in table if h not in drv.dropped and table[h]),
+                           key=lambda h: (-sum(table[h]) / len(table[h]), -len(table[h])))
+            drv.finalists = alive[:search.finalists]
+            drv.save(cands)
+            break
+        drv.save(cands)
+        inc = cands[dec.incumbent][0].label if dec.incumbent else "-"
+        inc_mean = (100 * sum(table[dec.incumbent]) / len(table[dec.incumbent])
+                    if dec.incumbent else math.nan)
+        say(f"{study.name}: {len(cands)} candidates ({len(drv.dropped)} dropped), "
+            f"{spent_race + spent_fresh}/{search.budget} runs; incumbent {inc} "
+            f"{search.metric} {inc_mean:.2f}% (n={len(table.get(dec.incumbent, []))})")
+        train([(cands[h][0], tuple(range(len(table[h]), len(table[h]) + k)))
+               for h, k in dec.seeds.items()])
+    if drv.finalists and not out.failed and (stop_after is None or out.trained < stop_after):
+        todo = [(cands[h][0], tuple(s for s in search.fresh if s not in drv.values(h)))
+                for h in drv.finalists]
+        todo = [(p, s) for p, s in todo if s]
+        if todo:
+            say(f"{study.name}: the final round: {len(drv.finalists)} finalists x "
+                f"{search.fresh_seeds} fresh seeds")
+            train(todo)
+        cands = drv.candidates()
+        if not out.failed and all(set(search.fresh) <= set(drv.values(h))
+                                  for h in drv.finalists):
+            out.answer = answer_of(study, drv, cands)
+            out.finished = True
+    spent_race, spent_fresh = drv.spent(cands)
+    out.spent = spent_race + spent_fresh
+    out.candidates = len(cands)
+    out.dropped = len(drv.dropped)
+    out.seconds = time.perf_counter() - t0
+    return out
+
+
+def answer_of(study: Study, drv: _Driver, cands: dict[str, Any]) -> race.Answer:
+    search = drv.search
+    table = drv.table(cands)
+    fresh = {h: drv.values(h) for h in drv.finalists}
+    return race.answer(
+        labels={h: cands[h][0].label for h in drv.finalists},
+        race_means={h: sum(table[h]) / len(table[h]) for h in drv.finalists},
+        fresh_metric={h: [float(getattr(fresh[h][s].final, search.metric))
+                          for s in search.fresh] for h in drv.finalists},
+        fresh_test={h: [float(fresh[h][s].final.test_acc) for s in search.fresh]
+                    for h in drv.finalists},
+        metric=search.metric, seed=search.seed)
+
+
+__all__ = ["SearchError", "SearchSummary", "journal_path", "run_search"]
