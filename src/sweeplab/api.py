@@ -605,6 +605,21 @@ class Results:
         return _frame(rows, ["study", "config", "config_hash", "epoch", "metric", "n", "mean",
                              "std", "ci_low", "ci_high"])
 
+    def search(self, study: str) -> Any:
+        """One row per candidate of a search, in proposal order: config, config_hash, the
+        searched parameters as columns, n (race seeds run), mean (the race's metric), status
+        (racing, dropped, finalist, best), fresh_mean and test_mean (finalists: on fresh
+        seeds). ``.attrs["sentence"]``: the answer, once the final round is done.
+
+        Raises:
+            ValueError: no such study, or not a search.
+        """
+        view = self.view(study)
+        df = readout.search_frame(view)
+        answer = readout.search_answer(view)
+        df.attrs["sentence"] = answer.sentence if answer is not None else ""
+        return df
+
     def final(self, study: str | None = None, config: str | None = None,
               metrics: Sequence[str] = METRICS) -> Any:
         """:meth:`summary` at each config's last epoch: one row per config and metric."""

@@ -305,6 +305,12 @@ def _print_summary(res, summary) -> None:
 def cmd_check(args: argparse.Namespace) -> int:
     for name in args.studies:
         study = st.resolve(name)
+        if study.search is not None:
+            s = study.search
+            print(f"{name}: ok: search {study.name!r}, {study.base.dataset}, "
+                  f"{len(s.params)} parameters ({', '.join(p.name for p in s.params)}), "
+                  f"{s.sampler} sampler, budget {s.budget} runs x {study.base.epochs} epochs")
+            continue
         n, seeds = len(st.expand(study)), len(study.seeds)
         print(f"{name}: ok: study {study.name!r}, {study.base.dataset}, {n} configs x {seeds} "
               f"seeds x {study.base.epochs} epochs = {n * seeds} runs")

@@ -11,6 +11,7 @@ standard ones (``STANDARD_MD5``) is fingerprinted the same way, so it cannot pas
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import hashlib
 import json
@@ -100,6 +101,10 @@ class Dataset:
     subset: int | None = None  # images per split kept by the stratified subset, None = all
     fingerprint: str = ""  # content hash (see fingerprint()); "" = the standard built-in data
     scaling: str = "uint8/255"  # how x was scaled: "uint8/255" or "as given" (floats)
+    # The validation split (hold_out): examples taken out of the training split; None = none.
+    x_val: np.ndarray | None = field(default=None, repr=False)
+    y_val: np.ndarray | None = field(default=None, repr=False)
+    validation: float | None = None  # the fraction of the training split held out
 
     @property
     def num_classes(self) -> int:
@@ -224,6 +229,38 @@ def stratified_indices(labels: np.ndarray, n: int) -> np.ndarray:
         quota[i] += 1
     keep = [np.flatnonzero(labels == c)[:q] for c, q in zip(classes, quota, strict=True)]
     return np.sort(np.concatenate(keep))
+
+
+VALIDATION_SEED = 20_231  # the hold-out's own seed: the same examples for every run's seed
+
+
+def validation_indices(labels: np.ndarray, fraction: float) -> np.ndarray:
+    """Indices (sorted) of a stratified hold-out of ``fraction`` of ``labels``: each class
+    gives round(fraction x its count) examples drawn by :data:`VALIDATION_SEED`, so the split
+    is the same for every seed of every run and on every machine."""
+    rng = np.random.default_rng(VALIDATION_SEED)
+    keep = []
+    for c in np.unique(labels):
+        idx = np.flatnonzero(labels == c)
+        k = int(round(fraction * len(idx)))
+        keep.append(np.sort(rng.permutation(idx)[:k]))
+    return np.sort(np.concatenate(keep)) if keep else np.zeros(0, np.int64)
+
+
+def hold_out(ds: Dataset, fraction: float | None) -> Dataset:
+    """``ds`` with a stratified ``fraction`` of its training split moved to a validation
+    split (``x_val``, ``y_val``); the test split is not touched. None: ``ds`` as it is."""
+    if not fraction:
+        return ds
+    val = validation_indices(ds.y_train, fraction)
+    train = np.setdiff1d(np.arange(len(ds.y_train)), val, assume_unique=True)
+    if len(val) == 0 or len(train) == 0:
+        raise DataError(f"validation = {fraction:g} of {len(ds.y_train)} training examples "
+                        f"leaves {len(val)} for validation and {len(train)} for training; "
+                        f"both need at least one. Use a larger subset or another fraction.")
+    return dataclasses.replace(ds, x_train=ds.x_train[train], y_train=ds.y_train[train],
+                               x_val=ds.x_train[val], y_val=ds.y_train[val],
+                               validation=fraction)
 
 
 def _prepare(x: np.ndarray, y: np.ndarray, subset: int | None) -> tuple[np.ndarray, np.ndarray]:

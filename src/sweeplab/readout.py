@@ -10,6 +10,7 @@ vocabulary (README, "Column names") for the API, CSV and Parquet.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -31,6 +32,7 @@ __all__ = [
 
 METRICS = ("train_loss", "train_acc", "test_loss", "test_acc")  # per epoch; final in runs
 ID_COLUMNS = ("study", "config", "config_hash")  # then one column per axis
+VAL_METRICS = ("val_loss", "val_acc")  # the validation split's (NaN: the config has none)
 RUN_COLUMNS = ("seed", "epochs", *METRICS, "engine", "backend", "device", "node",
                "started_at", "finished_at", "wall_seconds", "model_path")
 EPOCH_COLUMNS = ("seed", "epoch", *METRICS, "seconds")
@@ -153,6 +155,7 @@ class StudyView:
     configs: tuple[ConfigView, ...]  # in grid order
     in_store: bool  # False: a built-in study the store has never seen
     adaptive: dict[str, Any] | None = None  # the last --until-ci stop, if any
+    search: dict[str, Any] | None = None  # a search's state (sweeplab.search), if any
 
     @property
     def axes(self) -> list[dict[str, Any]]:
@@ -200,6 +203,8 @@ class StudyView:
 
     @property
     def runs_total(self) -> int:
+        if self.search is not None:  # a search: its budget
+            return int(self.definition["search"]["budget"])
         return len(self.configs) * len(self.seeds)
 
     n_runs = runs_done  # the exporters' name
@@ -208,6 +213,8 @@ class StudyView:
     def status(self) -> str:
         if self.runs_done == 0:
             return "not run"
+        if self.search is not None:  # a search is done when its final round is
+            return "complete" if search_answer(self) is not None else "partial"
         return "partial" if any(c.missing for c in self.configs) else "complete"
 
 
@@ -265,7 +272,11 @@ def read_study(store: Store, name: str) -> StudyView:
     values = axis_values(row.definition)
     configs = tuple(read_config(store, name, c.config_hash, c.label, c.axes, seeds, values)
                     for c in store.study_configs(name))
-    return StudyView(name, row.definition, configs, True, store.get_meta(f"adaptive:{name}"))
+    if "search" in row.definition:  # a candidate's seeds are those the race gave it
+        configs = tuple(dataclasses.replace(c, seeds=tuple(r.seed for r in c.runs))
+                        for c in configs)
+    return StudyView(name, row.definition, configs, True, store.get_meta(f"adaptive:{name}"),
+                     store.get_meta(f"search:{name}"))
 
 
 def find_configs(store: Store, ref: str) -> list[ConfigView]:
@@ -336,14 +347,20 @@ def _typed(df: Any, axes: Sequence[str], ints: Sequence[str]) -> Any:
             df[name] = pd.to_numeric(df[name])
     for col in ints:
         df[col] = df[col].astype("int64")
-    for col in METRICS:
+    for col in METRICS + tuple(c for c in VAL_METRICS if c in df):
         df[col] = pd.to_numeric(df[col])
     return df
+
+
+def _val(c: ConfigView, e: Any) -> dict[str, Any]:
+    """The validation split's numbers of an epoch, for a config that has one."""
+    return {m: getattr(e, m) for m in VAL_METRICS} if c.config.get("validation") else {}
 
 
 def _run_row(c: ConfigView, r: RunResult) -> list[dict[str, Any]]:
     f, row = r.final, c.rows.get(r.seed)
     return [{"seed": r.seed, "epochs": f.epoch, **{m: getattr(f, m) for m in METRICS},
+             **_val(c, f),
              "engine": r.engine, "backend": r.backend, "device": r.device, "node": r.node,
              "started_at": row.started_at if row else None,
              "finished_at": row.finished_at if row else None,
@@ -352,18 +369,107 @@ def _run_row(c: ConfigView, r: RunResult) -> list[dict[str, Any]]:
 
 def _epoch_rows(c: ConfigView, r: RunResult) -> list[dict[str, Any]]:
     return [{"seed": r.seed, "epoch": e.epoch, **{m: getattr(e, m) for m in METRICS},
-             "seconds": e.seconds} for e in r.epochs]
+             **_val(c, e), "seconds": e.seconds} for e in r.epochs]
+
+
+def _with_val(configs: Sequence[ConfigView], columns: Sequence[str], before: str
+              ) -> tuple[str, ...]:
+    """``columns`` with val_loss, val_acc after the test metrics when a config has a
+    validation split (before ``before`` for epochs, at the end for runs)."""
+    if not any(c.config.get("validation") for c in configs):
+        return tuple(columns)
+    if before == "seconds":
+        i = list(columns).index(before)
+        return (*columns[:i], *VAL_METRICS, *columns[i:])
+    return (*columns, *VAL_METRICS)
 
 
 def runs_frame(configs: Iterable[ConfigView]) -> Any:
     """One row per finished run: study, config, config_hash, one column per axis, then
-    :data:`RUN_COLUMNS` (the final epoch's metrics under their per-epoch names)."""
-    df, axes = _frame(configs, _run_row, RUN_COLUMNS)
+    :data:`RUN_COLUMNS` (the final epoch's metrics under their per-epoch names), and
+    val_loss, val_acc where a config has a validation split."""
+    configs = list(configs)
+    df, axes = _frame(configs, _run_row, _with_val(configs, RUN_COLUMNS, "model_path"))
     return _typed(df, axes, ("seed", "epochs"))
 
 
 def epochs_frame(configs: Iterable[ConfigView]) -> Any:
     """One row per finished run and epoch (epoch 0 = untrained: no training numbers):
-    study, config, config_hash, one column per axis, then :data:`EPOCH_COLUMNS`."""
-    df, axes = _frame(configs, _epoch_rows, EPOCH_COLUMNS)
+    study, config, config_hash, one column per axis, then :data:`EPOCH_COLUMNS` (and
+    val_loss, val_acc before seconds where a config has a validation split)."""
+    configs = list(configs)
+    df, axes = _frame(configs, _epoch_rows, _with_val(configs, EPOCH_COLUMNS, "seconds"))
     return _typed(df, axes, ("seed", "epoch"))
+
+
+# --------------------------------------------------------------------------- search
+
+
+def _search_table(view: StudyView) -> tuple[dict[str, Any], dict[str, ConfigView],
+                                            dict[str, list[float]]]:
+    """The search's definition, its candidates by hash, and the race's table (metric per
+    race seed, in seed order, up to the first missing seed)."""
+    search = view.definition["search"]
+    race_seeds = range(search["max_seeds"])
+    by_hash = {c.config_hash: c for c in view.configs}
+    table = {}
+    for h, c in by_hash.items():
+        runs = {r.seed: r for r in c.runs}
+        vals: list[float] = []
+        for s in race_seeds:
+            if s not in runs:
+                break
+            vals.append(float(getattr(runs[s].final, search["metric"])))
+        table[h] = vals
+    return search, by_hash, table
+
+
+def search_answer(view: StudyView) -> Any:
+    """The search's answer (sweeplab.analysis.race.Answer) once its final round is complete,
+    else None."""
+    if view.search is None or not view.search.get("finalists"):
+        return None
+    from sweeplab.analysis import race
+
+    search, by_hash, table = _search_table(view)
+    fresh = range(search["max_seeds"], search["max_seeds"] + search["fresh_seeds"])
+    finalists = [h for h in view.search["finalists"] if h in by_hash]
+    runs = {h: {r.seed: r for r in by_hash[h].runs} for h in finalists}
+    if not finalists or not all(s in runs[h] for h in finalists for s in fresh):
+        return None
+    return race.answer(
+        labels={h: by_hash[h].label for h in finalists},
+        race_means={h: sum(table[h]) / len(table[h]) for h in finalists},
+        fresh_metric={h: [float(getattr(runs[h][s].final, search["metric"])) for s in fresh]
+                      for h in finalists},
+        fresh_test={h: [float(runs[h][s].final.test_acc) for s in fresh] for h in finalists},
+        metric=search["metric"], seed=search["seed"])
+
+
+def search_frame(view: StudyView) -> Any:
+    """One row per candidate, in proposal order: config, config_hash, its parameters as
+    columns, n (race seeds run), mean (the race's metric over them), status (racing,
+    dropped, finalist, best), and for finalists fresh_mean and test_mean."""
+    import pandas as pd
+
+    if view.search is None:
+        raise ValueError(f"study {view.name!r} is not a search (it has no [search] table)")
+    search, by_hash, table = _search_table(view)
+    answer = search_answer(view)
+    fresh = {f.key: f for f in answer.finalists} if answer is not None else {}
+    best = answer.best.key if answer is not None else None
+    names = [p["name"] for p in search["params"]]
+    rows = []
+    for h, c in by_hash.items():
+        params = view.search.get("params", {}).get(h, {})
+        status = ("best" if h == best else "finalist" if h in view.search.get("finalists", [])
+                  else "dropped" if h in view.search.get("dropped", []) else "racing")
+        vals = table[h]
+        f = fresh.get(h)
+        rows.append({"config": c.label, "config_hash": h,
+                     **{n: params.get(n) for n in names}, "n": len(vals),
+                     "mean": sum(vals) / len(vals) if vals else float("nan"), "status": status,
+                     "fresh_mean": f.fresh_mean if f else float("nan"),
+                     "test_mean": f.test_mean if f else float("nan")})
+    return pd.DataFrame(rows, columns=["config", "config_hash", *names, "n", "mean", "status",
+                                       "fresh_mean", "test_mean"])

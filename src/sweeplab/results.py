@@ -19,6 +19,8 @@ class EpochRecord:
     train_loss: float | None = None  # mean training loss over the epoch's steps (Keras' number)
     train_acc: float | None = None  # mean training accuracy over the epoch's steps
     seconds: float = 0.0  # wall time of the epoch's training and evaluation
+    val_loss: float | None = None  # loss on the validation split (None: the config has none)
+    val_acc: float | None = None  # accuracy on the validation split
 
 
 @dataclass(frozen=True)

@@ -84,8 +84,8 @@ def load_data(study: Study, data_dir: str | None = None,
     base = study.base
     if base.data is not None:
         arrays = data_mod.arrays_for(S.config_to_dict(base)["data"])
-        return study, arrays.subset(base.subset)
-    ds = data_mod.load(base.dataset, data_dir, base.subset)
+        return study, data_mod.hold_out(arrays.subset(base.subset), base.validation)
+    ds = data_mod.hold_out(data_mod.load(base.dataset, data_dir, base.subset), base.validation)
     if not ds.fingerprint:
         return study, ds
     ref = S.DataRef(ds.name, ds.fingerprint, tuple(ds.image_shape), tuple(ds.class_names),
@@ -139,6 +139,9 @@ def preflight(study: Study, data_dir: str | None = None, engine: str = DEFAULT_E
         The study as it is stored (see :func:`load_data`), its data, the engine and the grid.
     """
     eng = get_engine(engine, parallel, custom=study.base.model is not None)
+    if study.base.validation is not None and eng.name == "jax":
+        raise ValueError("a validation split is measured by the fast and reference engines; "
+                         "--engine jax does not yet. Use --engine fast or reference")
     study, dataset = load_data(study, data_dir, log)
     planned = expand(study)
     check_models(planned, dataset, eng.name)

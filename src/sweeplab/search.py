@@ -140,6 +140,9 @@ class _Driver:
         self.drop_step: dict[str, int] = dict(state.get("drop_step", {}))
         self.finalists: list[str] = list(state.get("finalists", []))
         self.can_propose = bool(state.get("can_propose", True))
+        # (runs spent, incumbent, its mean then) each time the incumbent changed
+        self.history: list[tuple[int, str, float]] = [tuple(h) for h in  # type: ignore[misc]
+                                                      state.get("history", [])]
         self.duplicates = 0
 
     # --- what the store and the journal hold ---------------------------------------
@@ -191,6 +194,7 @@ class _Driver:
         self.store.set_meta(_meta_key(self.study.name), {
             "dropped": sorted(self.dropped), "drop_step": self.drop_step,
             "finalists": self.finalists, "can_propose": self.can_propose,
+            "history": [list(h) for h in self.history],
             "params": {h: params for h, (_, params, _) in cands.items()},
             "trials": {h: nums for h, (_, _, nums) in cands.items()}, **extra})
 
@@ -278,7 +282,7 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
                           max_seeds=search.max_seeds, dropped=frozenset(drv.dropped),
                           pool=search.pool, can_propose=drv.can_propose)
         for h in dec.newly_dropped:
-            drv.drop_step[h] = spent_race
+            drv.drop_step[h] = len(table[h])  # seeds it had: it never gets another
         drv.dropped = set(dec.dropped)
         step += 1
         if dec.propose:
@@ -293,6 +297,10 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
             drv.finalists = alive[:search.finalists]
             drv.save(cands)
             break
+        if dec.incumbent is not None and (not drv.history
+                                          or drv.history[-1][1] != dec.incumbent):
+            drv.history.append((spent_race + spent_fresh, dec.incumbent,
+                                sum(table[dec.incumbent]) / len(table[dec.incumbent])))
         drv.save(cands)
         inc = cands[dec.incumbent][0].label if dec.incumbent else "-"
         inc_mean = (100 * sum(table[dec.incumbent]) / len(table[dec.incumbent])
@@ -313,7 +321,9 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
         cands = drv.candidates()
         if not out.failed and all(set(search.fresh) <= set(drv.values(h))
                                   for h in drv.finalists):
-            out.answer = answer_of(study, drv, cands)
+            from sweeplab.readout import read_study, search_answer
+
+            out.answer = search_answer(read_study(store, study.name))
             out.finished = True
     spent_race, spent_fresh = drv.spent(cands)
     out.spent = spent_race + spent_fresh
@@ -321,20 +331,6 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
     out.dropped = len(drv.dropped)
     out.seconds = time.perf_counter() - t0
     return out
-
-
-def answer_of(study: Study, drv: _Driver, cands: dict[str, Any]) -> race.Answer:
-    search = drv.search
-    table = drv.table(cands)
-    fresh = {h: drv.values(h) for h in drv.finalists}
-    return race.answer(
-        labels={h: cands[h][0].label for h in drv.finalists},
-        race_means={h: sum(table[h]) / len(table[h]) for h in drv.finalists},
-        fresh_metric={h: [float(getattr(fresh[h][s].final, search.metric))
-                          for s in search.fresh] for h in drv.finalists},
-        fresh_test={h: [float(fresh[h][s].final.test_acc) for s in search.fresh]
-                    for h in drv.finalists},
-        metric=search.metric, seed=search.seed)
 
 
 __all__ = ["SearchError", "SearchSummary", "journal_path", "run_search"]

@@ -163,6 +163,9 @@ class Config:
     # builder's last layer gives: softmax probabilities or linear logits).
     model: ModelRef | None = None
     data: DataRef | None = None  # a user's data instead of the built-in ``dataset``
+    # Fraction of the training split held out as a validation split (stratified, the same
+    # examples for every seed: sweeplab.data.hold_out); None = no validation split.
+    validation: float | None = None
 
 
 # --- validation -----------------------------------------------------------------------
@@ -352,6 +355,8 @@ def config_from_dict(d: Mapping[str, Any], where: str = "") -> Config:
         epochs=_int(f"{where}epochs", d.get("epochs", 5), 1, MAX_EPOCHS),
         subset=None if subset is None else _int(f"{where}subset", subset, 10, MAX_SUBSET),
         model=model, data=data,
+        validation=None if d.get("validation") is None else _float(
+            f"{where}validation", d["validation"], 0.0, 0.5, True, False),
     )
     check_shapes(cfg, where)
     if cfg.loss == "sparse_categorical_crossentropy" and cfg.output_activation not in (
@@ -528,6 +533,8 @@ def config_to_dict(cfg: Config) -> dict[str, Any]:
            if cfg.model is not None else {}),
         **({"data": {**cfg.data.identity(), "source": cfg.data.source}}
            if cfg.data is not None else {}),
+        # Only a validation split adds the key, so configs without one keep their hashes.
+        **({"validation": cfg.validation} if cfg.validation is not None else {}),
     }
 
 

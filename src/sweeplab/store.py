@@ -1,6 +1,6 @@
 """The run store: one SQLite file, crash-safe, never trains anything.
 
-Layout (schema version 3; older stores are upgraded when opened for writing):
+Layout (schema version 4; older stores are upgraded when opened for writing):
 
 - ``meta``: key/value facts about the store (application name, creating version).
 - ``studies``: a study's name and its definition (JSON) as last run; an earlier definition
@@ -14,7 +14,8 @@ Layout (schema version 3; older stores are upgraded when opened for writing):
   example (``predictions``, :func:`pack_classes`) and the key of the test labels they were
   scored against (``labels_key``).
 - ``test_labels``: key -> a test set's labels (:func:`pack_classes`), kept once per test set.
-- ``epochs``: per-run, per-epoch metrics; epoch 0 is the untrained model.
+- ``epochs``: per-run, per-epoch metrics; epoch 0 is the untrained model; since version 4
+  also the validation split's loss and accuracy (NULL: the config has none).
 
 A run is marked ``running`` when it starts and becomes ``done`` in the single
 transaction that writes all its results, so a crash at any moment leaves either a
@@ -47,7 +48,7 @@ import numpy as np
 from sweeplab.results import EpochRecord, RunResult
 
 APPLICATION_ID = 0x53574C42  # "SWLB" in SQLite's header, so `file` and we can tell our stores
-SCHEMA_VERSION = 3
+SCHEMA_VERSION = 4
 DEFAULT_PATH = "sweeplab.db"
 BUSY_TIMEOUT_S = 30.0  # wait this long for another writer before calling the store locked
 
@@ -117,6 +118,10 @@ ALTER TABLE runs ADD COLUMN diagnostics TEXT
 ALTER TABLE runs ADD COLUMN predictions BLOB;
 ALTER TABLE runs ADD COLUMN labels_key TEXT;
 CREATE TABLE test_labels (key TEXT PRIMARY KEY, labels BLOB NOT NULL)
+""",
+    4: """
+ALTER TABLE epochs ADD COLUMN val_loss REAL;
+ALTER TABLE epochs ADD COLUMN val_acc REAL
 """,
 }
 
@@ -426,12 +431,15 @@ class Store:
                 for name, rest in re.findall(r"CREATE TABLE (\w+) (\([^;]*\))", MIGRATIONS[v]):
                     if name not in tables:
                         self._con.execute(f"CREATE TEMP TABLE {name} {rest}")
-        have = {row[1] for row in self._con.execute("PRAGMA main.table_info(runs)")}
-        added = [c for v in sorted(MIGRATIONS) for c in
-                 re.findall(r"ADD COLUMN (\w+)", MIGRATIONS[v]) if c not in have]
-        if have and added:
-            self._con.execute("CREATE TEMP VIEW runs AS SELECT *, "
-                              + ", ".join(f"NULL AS {c}" for c in added) + " FROM main.runs")
+        for table in ("runs", "epochs"):
+            have = {row[1] for row in self._con.execute(f"PRAGMA main.table_info({table})")}
+            added = [c for v in sorted(MIGRATIONS) for t, c in
+                     re.findall(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", MIGRATIONS[v])
+                     if t == table and c not in have]
+            if have and added:
+                self._con.execute(f"CREATE TEMP VIEW {table} AS SELECT *, "
+                                  + ", ".join(f"NULL AS {c}" for c in added)
+                                  + f" FROM main.{table}")
 
     def _migrate(self) -> None:
         version = self._con.execute("PRAGMA user_version").fetchone()[0]
@@ -640,9 +648,11 @@ class Store:
                 con.execute("INSERT OR IGNORE INTO test_labels VALUES (?, ?)",
                             (labels_key, packed))
             con.executemany(
-                "INSERT INTO epochs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO epochs (run_id, epoch, train_loss, train_acc, test_loss, test_acc, "
+                "seconds, val_loss, val_acc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 [(run_id, e.epoch, _finite_or_inf(e.train_loss), e.train_acc,
-                  _finite_or_inf(e.test_loss), e.test_acc, e.seconds) for e in result.epochs])
+                  _finite_or_inf(e.test_loss), e.test_acc, e.seconds,
+                  _finite_or_inf(e.val_loss), e.val_acc) for e in result.epochs])
             con.execute(
                 "UPDATE runs SET status='done', engine=?, finished_at=?, wall_seconds=?, "
                 "versions=?, host=?, pid=?, error=NULL, confusion=?, probe_untrained=?, "
@@ -696,10 +706,10 @@ class Store:
                 labels[key] = unpack_classes(row[0]) if row else None
             epochs = tuple(
                 EpochRecord(ep, test_loss=tl, test_acc=ta, train_loss=trl, train_acc=tra,
-                            seconds=sec or 0.0)
-                for ep, trl, tra, tl, ta, sec in self._con.execute(
-                    "SELECT epoch, train_loss, train_acc, test_loss, test_acc, seconds "
-                    "FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)))
+                            seconds=sec or 0.0, val_loss=vl, val_acc=va)
+                for ep, trl, tra, tl, ta, sec, vl, va in self._con.execute(
+                    "SELECT epoch, train_loss, train_acc, test_loss, test_acc, seconds, "
+                    "val_loss, val_acc FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)))
             out.append(RunResult(config_hash, seed, engine or "", epochs,
                                  np.asarray(json.loads(conf), dtype=np.int64),
                                  tuple(json.loads(p0)), tuple(json.loads(p1)), wall or 0.0,

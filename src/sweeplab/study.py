@@ -50,7 +50,7 @@ else:  # pragma: no cover
 
 SCALES = ("linear", "log2", "category")
 STUDY_KEYS = {"name", "title", "description", "dataset", "seeds", "epochs", "subset", "model",
-              "axes", "baseline", "data", "search"}
+              "axes", "baseline", "data", "search", "validation"}
 MODEL_KEYS = {"preset", "layers", "output_activation", "loss", "optimizer", "batch_size"}
 # A user's builder (sweeplab.usermodels); source, path and name are written by sweeplab.
 BUILDER_KEYS = {"builder", "params", "version", "source", "path", "name"}
@@ -60,9 +60,8 @@ SEARCH_KEYS = {"budget", "sampler", "metric", "first_test", "max_seeds", "seed",
                "finalists", "fresh_seeds", "params"}
 PARAM_KEYS = {"name", "path", "int", "float", "choices", "log"}
 SAMPLERS = ("tpe", "random", "gp", "cmaes")  # Optuna's samplers
-# What the race compares (maximised). val_acc joins when runs record a validation split
-# (issue 31, part 2: not built yet), and becomes the default.
-SEARCH_METRICS = ("test_acc",)
+DEFAULT_VALIDATION = 0.1  # a search's validation split unless the study gives one
+SEARCH_METRICS = ("val_acc", "test_acc")  # what the race compares (maximised)
 MAX_SEED = 2**31 - 1  # NumPy, TensorFlow and JAX all take a seed of this size
 MAX_SEED_COUNT = 10_000  # seeds per config
 MAX_GRID = 100_000  # configs in one study (the product of the axes' lengths)
@@ -117,7 +116,7 @@ class Search:
     params: tuple[Any, ...]  # what is searched: Param objects (or dicts, validated)
     budget: int = 120  # runs in all (a run = one seed of one config), the final round's included
     sampler: str = "tpe"  # Optuna's: tpe, random, gp or cmaes
-    metric: str = "test_acc"  # what the race compares at the last epoch (maximised)
+    metric: str = "val_acc"  # what the race compares at the last epoch (maximised)
     first_test: int = 3  # seeds a candidate gets before it can be dropped
     max_seeds: int = 10  # most seeds one candidate gets in the race
     seed: int = 0  # the sampler's seed: the same search proposes the same candidates
@@ -220,7 +219,7 @@ class Study:
                            ("baseline", baseline)):
             if value is not None:
                 d[key] = value
-        for key in ("dataset", "epochs", "subset", "data"):  # given in the model: top level
+        for key in ("dataset", "epochs", "subset", "data", "validation"):  # top level
             if key in table:
                 d.setdefault(key, table.pop(key))
         if isinstance(table.get("model"), Mapping):  # a Config's builder: [model] keys
@@ -416,6 +415,11 @@ def schedule(planned: Sequence[PlannedConfig], seeds: Sequence[int], done: Mappi
 def with_overrides(study: Study, seeds: int | Sequence[int] | None = None,
                    epochs: int | None = None, subset: int | None = None) -> Study:
     """The study with a different seed count/list, epoch count or subset."""
+    if study.search is not None and seeds is not None and _seeds(seeds, "seeds") != study.seeds:
+        raise S.SpecError(f"a search gives its candidates their seeds itself (search.max_seeds "
+                          f"= {study.search.max_seeds}, search.fresh_seeds = "
+                          f"{study.search.fresh_seeds}); --seeds does not apply to it. "
+                          f"Received: seeds={S._short(seeds)}")
     base = S.config_to_dict(study.base)
     if epochs is not None:
         base["epochs"] = epochs
@@ -500,9 +504,11 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None,
                               f"Received: model.preset={S._short(preset)}")
         cfg = S.config_to_dict(S.preset(preset))
     cfg.update({k: v for k, v in model.items() if k != "preset"})
-    for key in ("dataset", "epochs", "subset", "data"):
+    for key in ("dataset", "epochs", "subset", "data", "validation"):
         if key in d:
             cfg[key] = d[key]
+    if "search" in d and "validation" not in d:  # selection never sees the test set
+        cfg["validation"] = DEFAULT_VALIDATION
     if isinstance(cfg.get("dataset"), Mapping):
         cfg["data"] = _data_table(cfg["dataset"], base_dir)
         cfg["dataset"] = cfg["data"]["name"]
@@ -736,6 +742,8 @@ def study_to_dict(study: Study) -> dict[str, Any]:
     subset = cfg.pop("subset")
     if subset is not None:
         d["subset"] = subset
+    if "validation" in cfg:
+        d["validation"] = cfg.pop("validation")
     if study.baseline is not None:
         d["baseline"] = study.baseline
     d["model"] = cfg
@@ -905,6 +913,21 @@ def _builtin() -> dict[str, Study]:
         Study("q7d", q7_final, seeds5, title="Q7d: the chosen final MNIST model",
               description="Two hidden layers of 128 with Dropout(0.2) after each, "
               "chosen from Q7b and Q7c."),
+        Study("q7s", r(ce, layers=(flat, d128, S.Dropout(0.0), d128, S.Dropout(0.0)),
+                       epochs=10, validation=DEFAULT_VALIDATION), tuple(range(6 + 5)),
+              title="Q7s: q7b and q7c's space as one search, on a validation split",
+              description="Two hidden layers: widths 8-256 (log), dropout 0-0.8 after each, "
+              "learning rate 1e-4..1e-2 (log), Adam or SGD; Optuna's TPE proposes, seeds race "
+              "on validation accuracy, the 2 finalists are scored on 5 fresh seeds. Budget "
+              "80 runs = q7b's 16 configs x 5 seeds.",
+              search=Search((
+                  Param("w1", "layers.1.units", "int", 8, 256, log=True),
+                  Param("w2", "layers.3.units", "int", 8, 256, log=True),
+                  Param("d1", "layers.2.rate", "float", 0.0, 0.8),
+                  Param("d2", "layers.4.rate", "float", 0.0, 0.8),
+                  Param("lr", "optimizer.learning_rate", "float", 1e-4, 1e-2, log=True),
+                  Param("opt", "optimizer.name", "choices", choices=("adam", "sgd"))),
+                  budget=80, first_test=3, max_seeds=6, pool=4, finalists=2, fresh_seeds=5)),
         Study("q8", S.preset("cifar-mlp"), seeds10,
               (Axis("width", ("layers.1.units",), (8, 16, 32, 64, 128), scale="log2"),),
               title="Q8: Q5's model on CIFAR-10, and hidden width 8..128",

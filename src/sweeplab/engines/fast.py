@@ -525,8 +525,9 @@ def _data_tensors(tf, data: Dataset) -> dict[str, Any]:
     if _TENSORS.get("data") is not data:  # the Dataset itself: no recycled-id match
         _TENSORS.clear()
         _TENSORS["data"] = data
-        for name in ("x_train", "y_train", "x_test", "y_test"):
-            _TENSORS[name] = _as_tensor(tf, getattr(data, name))
+        for name in ("x_train", "y_train", "x_test", "y_test", "x_val", "y_val"):
+            if getattr(data, name) is not None:
+                _TENSORS[name] = _as_tensor(tf, getattr(data, name))
     return _TENSORS
 
 
@@ -589,6 +590,20 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
                                active[i], pred[i]) for i in range(k)]
         return lsum / m, csum / m, pred, probe_out, live
 
+    def evaluate_val(st) -> list[dict[str, float]]:
+        """Per run: the validation split's loss and accuracy (none without one)."""
+        if data.x_val is None:
+            return [{} for _ in range(k)]
+        xv, yv = tensors["x_val"], tensors["y_val"]
+        lsum, csum = np.zeros(k), np.zeros(k)
+        for a in range(0, len(data.x_val), chunk):
+            l_, c_, *_ = prog.evaluate(st[0], st[1], xv[a:a + chunk], yv[a:a + chunk])
+            lsum += l_.numpy()
+            csum += c_.numpy()
+        m = len(data.x_val)
+        return [{"val_loss": float(lsum[i] / m), "val_acc": float(csum[i] / m)}
+                for i in range(k)]
+
     # The untrained runs' evaluation (epoch 0, which no callback waits for) runs in a thread
     # beside the fit order and the first epoch: the first evaluation in a process pays
     # TensorFlow's first use (~0.1 s of its 0.14 s) while the first epoch traces its
@@ -598,7 +613,7 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
     # The evaluation has no loop, so _no_loop_optimization's setting, which its first call
     # may see, changes nothing for it.
     with ThreadPoolExecutor(1) as pool:
-        untrained = pool.submit(evaluate, state)
+        untrained = pool.submit(lambda st: (evaluate(st), evaluate_val(st)), state)
         with common.timed("fit_order"):
             if shuffle:
                 perm = tf.constant(fit_orders(seeds, n).astype(np.int32))
@@ -617,14 +632,15 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
                 tl, ta = (lsum / n).numpy(), (csum / n).numpy()
             with common.timed("evaluation"):  # epoch 1: what is left of epoch 0's
                 if epoch == 1:
-                    loss0, acc0, _, probe0, live0 = untrained.result()
+                    (loss0, acc0, _, probe0, live0), val0 = untrained.result()
                     records = [[EpochRecord(0, float(loss0[i]), float(acc0[i]),
-                                            seconds=setup / k)] for i in range(k)]
+                                            seconds=setup / k, **val0[i])] for i in range(k)]
                 vl, va, preds, probe_out, live = evaluate(state)
+                vals = evaluate_val(state)
             dt = (time.perf_counter() - t0) / k
             for i in range(k):
                 records[i].append(EpochRecord(epoch, float(vl[i]), float(va[i]), float(tl[i]),
-                                              float(ta[i]), seconds=dt))
+                                              float(ta[i]), seconds=dt, **vals[i]))
             if on_epoch is not None:
                 for i, s in enumerate(seeds):
                     on_epoch(s, records[i][-1], cfg.epochs)

@@ -40,7 +40,15 @@ def train(cfg: Config, seed: int, data: Dataset, *, shuffle: bool = True,
     probe_untrained = tuple(float(v) for v in np.asarray(model(probe, training=False))[0])
     t0 = time.perf_counter()
     loss0, acc0 = model.evaluate(data.x_test, data.y_test, batch_size=EVAL_BATCH, verbose=0)
-    records = [EpochRecord(0, float(loss0), float(acc0), seconds=time.perf_counter() - t0)]
+
+    def val() -> dict[str, float]:  # the validation split's numbers, when it has one
+        if data.x_val is None:
+            return {}
+        vl, va = model.evaluate(data.x_val, data.y_val, batch_size=EVAL_BATCH, verbose=0)
+        return {"val_loss": float(vl), "val_acc": float(va)}
+
+    records = [EpochRecord(0, float(loss0), float(acc0), seconds=time.perf_counter() - t0,
+                           **val())]
 
     class _Recorder(k.callbacks.Callback):
         def on_epoch_begin(self, epoch, logs=None):
@@ -55,6 +63,7 @@ def train(cfg: Config, seed: int, data: Dataset, *, shuffle: bool = True,
                 train_loss=float(logs["loss"]),
                 train_acc=float(logs["sparse_categorical_accuracy"]),
                 seconds=time.perf_counter() - self._t,
+                **val(),
             ))
             if on_epoch is not None:
                 on_epoch(seed, records[-1], cfg.epochs)

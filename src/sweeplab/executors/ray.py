@@ -150,7 +150,8 @@ class RayExecutor:
         self.slots = max(1, int(resources.get("CPU", 1) // cpus_per_task)) + 1
         # A user's data (or a built-in file that is not the standard one) has no file a
         # worker could find by name: every worker takes the driver's copy.
-        self._spec = None if dataset.fingerprint else (dataset.name, data_dir, dataset.subset)
+        self._spec = None if dataset.fingerprint else (dataset.name, data_dir, dataset.subset,
+                                                       dataset.validation)
         self._data = [ray.put(dataset)]  # in a list: a task fetches it only when it needs it
         self._refs: dict[Any, Group] = {}
 
@@ -228,9 +229,10 @@ def worker_dataset(spec: tuple[str, str | None, int | None] | None, box: list[An
         import ray
 
         return ray.get(box[0])
-    name, data_dir, subset = spec
+    name, data_dir, subset, validation = spec
     if data_mod.locate(name, data_dir) is not None:
-        return data_mod.load(name, data_dir, subset, allow_download=False)
+        return data_mod.hold_out(data_mod.load(name, data_dir, subset, allow_download=False),
+                                 validation)
     import ray
 
     return ray.get(box[0])

@@ -82,6 +82,10 @@ def study_section(sd: StudyView, store_path: str, data_dir: str | None) -> Secti
         return f"{sd.name}-{counter[0]:02d}-{kind}"
 
     blocks: list[Block] = what_was_run(sd, store_path, data_dir)
+    if sd.search is not None and sd.with_runs:
+        from sweeplab.report.search import search_blocks
+
+        blocks += search_blocks(sd, store_path)
     if not sd.with_runs:
         return Section(sd.name, title, sd.status, tuple(blocks))
     base = sd.baseline if sd.baseline and sd.baseline.runs else sd.with_runs[0]

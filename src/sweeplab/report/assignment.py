@@ -32,7 +32,7 @@ Q7_SUMMARY = "q7-steps"
 
 Q10_SUMMARY = "q10-steps"
 
-Q7 = ("q7a", "q7b", "q7c", "q7d")
+Q7 = ("q7a", "q7b", "q7c", "q7d", "q7s")
 
 Q10 = ("q9", "q10a", "q10b", "q10c", "q10d", "q10e")
 INTRO = "intro"  # the one-run walk-through: its own confusion matrix, no seed-averaged one
@@ -232,6 +232,9 @@ def q7_section(loaded: dict[str, StudyView]) -> Section | None:
             candidates.append((f"best of {name} ({best.label})", _relabel(best, name)))
     if "q7d" in loaded and loaded["q7d"].with_runs:
         candidates.append(("q7d (the chosen model)", _relabel(loaded["q7d"].with_runs[0], "q7d")))
+    searched = _search_answer(loaded.get("q7s"))
+    if searched is not None:
+        candidates.append((f"q7s's answer ({searched.label}, fresh seeds)", searched))
     if not refs or not candidates:
         return None
     steps = []
@@ -240,12 +243,32 @@ def q7_section(loaded: dict[str, StudyView]) -> Section | None:
         if others:  # the first reference trained like the candidate, else the first one
             ref = next((r for r in others if not _comparable(r, c)), others[0])
             steps.append((f"{lab} vs {ref.label}", ref, c))
+    grid = {name: c for name, c in ((n, next((c for lab, c in candidates
+                                               if lab.startswith(p)), None))
+                                    for n, p in (("q7b", "best of q7b"), ("q7d", "q7d ")))
+            if c is not None}
+    for name, c in grid.items():  # the search's answer against the grids' answers
+        if searched is not None and c.config_hash != searched.config_hash:
+            steps.append((f"q7s's answer vs {name}'s", c, searched))
     return _step_section(
         Q7_SUMMARY, "Q7: did each exploration step help?",
         "Each Q7 candidate against the Q5-like reference (one hidden layer of 32, softmax, "
         "Adam: Q6's width=32, else Q7a's depth=1), on final test accuracy.", steps,
         ["A 'best of' configuration is picked on the same runs that measure it, so its "
          "advantage is optimistic; train it again on new seeds to confirm."])
+
+def _search_answer(sd: StudyView | None) -> ConfigView | None:
+    """q7s's best candidate with only its fresh seeds (which the race never saw)."""
+    from sweeplab.readout import search_answer
+
+    answer = search_answer(sd) if sd is not None and sd.search is not None else None
+    if answer is None:
+        return None
+    c = next(c for c in sd.configs if c.config_hash == answer.best.key)
+    fresh = set(range(sd.definition["search"]["max_seeds"], len(sd.seeds)))
+    return _relabel(replace(c, runs=tuple(r for r in c.runs if r.seed in fresh)),
+                    "q7s")
+
 
 def q10_section(loaded: dict[str, StudyView]) -> Section | None:
     chain: list[tuple[str, ConfigView]] = []

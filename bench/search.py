@@ -1,0 +1,258 @@
+"""Racing over seeds vs the usual ways to search, on a space whose answer is known.
+
+The space is q7b's grid: 16 configs (w1, w2 in {8, 32, 64, 128}). Its truth is either the
+real grid's per-seed final test accuracies (``--store``, default /work/stores/q7b.db: 16
+configs x 10 seeds x 10 epochs on full MNIST, used when it holds 10 seeds of every config)
+or, without it, a parametric model of it (below). Each repetition draws a fresh table of
+seed results (the real grid: each candidate's seeds resampled from its 10 real ones; the
+model: normal around the true means) and runs, with a different search seed:
+
+- race: Optuna TPE proposes (ask/tell), sweeplab.analysis.race.decide spends the seeds,
+  the finalists get fresh seeds, race.answer names the best with its 95% CI;
+- grid: every config x 10 seeds, the best mean (the reference: 160 runs);
+- tpe3: Optuna TPE, each trial the mean of 3 seeds (Keras Tuner's executions_per_trial,
+  Ray Tune's Repeater), the best trial;
+- random1: random search, 1 seed per trial, the best trial.
+
+Success: the named config's true mean is within the grid's noise of the true best (the
+95% t half-width of a 10-seed mean of the best config). Coverage: how often the race's
+stated 95% CI (fresh seeds only) covers the named config's true mean; for tpe3, the
+t-interval of its own 3 seeds (selected on them). Budgets in runs; the race's includes its
+final round.
+
+    PYTHONPATH=src .venv/bin/python bench/search.py --reps 40
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import sqlite3
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+from scipy import stats as sps
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
+
+from sweeplab.analysis import race  # noqa: E402
+
+WIDTHS = (8, 32, 64, 128)
+GRID = [(a, b) for a in WIDTHS for b in WIDTHS]
+SEEDS = 10
+
+
+def parametric() -> tuple[np.ndarray, np.ndarray, str]:
+    """True means and seed sds of a q7b-like grid: test error 2 + 25/w1 + 12/w2 points
+    ((8, 8): 93.4%, (128, 128): 97.7%), seed sd 0.15 points (MNIST MLPs' usual spread)."""
+    mu = np.array([1 - (2.0 + 25 / a + 12 / b) / 100 for a, b in GRID])
+    return mu, np.full(len(GRID), 0.0015), "parametric model of q7b"
+
+
+def real(path: Path) -> tuple[np.ndarray, str] | None:
+    """(16, 10) final test accuracies of q7b by seed, or None without a full store."""
+    if not path.exists() or not Path(str(path).replace(".db", ".done")).exists():
+        return None
+    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+    rows = con.execute(
+        "SELECT sc.position, r.seed, e.test_acc FROM study_configs sc "
+        "JOIN runs r ON r.config_hash = sc.config_hash AND r.status = 'done' "
+        "JOIN epochs e ON e.run_id = r.id AND e.epoch = (SELECT MAX(epoch) FROM epochs "
+        "WHERE run_id = r.id) WHERE sc.study = 'q7b' AND r.seed < ?", (SEEDS,)).fetchall()
+    table = np.full((len(GRID), SEEDS), np.nan)
+    for pos, seed, acc in rows:
+        table[pos, seed] = acc
+    if np.isnan(table).any():
+        return None
+    return table, f"the real q7b grid ({path}: 16 configs x 10 seeds x 10 epochs, full MNIST)"
+
+
+class World:
+    """One repetition's table: draw(config, seed) -> accuracy, fixed per (config, seed)."""
+
+    def __init__(self, mu, sd, real_table, rng):
+        self.mu, self.sd, self.real, self.rng = mu, sd, real_table, rng
+        self.cache: dict[tuple[int, int], float] = {}
+
+    def draw(self, c: int, seed: int) -> float:
+        key = (c, seed)
+        if key not in self.cache:
+            if self.real is not None:
+                self.cache[key] = float(self.real[c, self.rng.integers(SEEDS)])
+            else:
+                self.cache[key] = float(self.rng.normal(self.mu[c], self.sd[c]))
+        return self.cache[key]
+
+
+def _optuna():
+    import optuna
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    return optuna
+
+
+def _space():
+    d = _optuna().distributions
+    return {"w1": d.CategoricalDistribution(list(WIDTHS)),
+            "w2": d.CategoricalDistribution(list(WIDTHS))}
+
+
+def run_race(world: World, budget: int, seed: int, first_test: int = 3, max_seeds: int = 10,
+             pool: int = 4, finalists: int = 2, fresh_seeds: int = 5):
+    optuna = _optuna()
+    study = optuna.create_study(direction="maximize")
+    dists = _space()
+    reserve = finalists * fresh_seeds
+    table: dict[int, list[float]] = {}
+    trials: dict[int, list[int]] = {}
+    told: set[int] = set()
+    dropped: frozenset = frozenset()
+    spent, can_propose, dup = 0, True, 0
+    while True:
+        for c, nums in trials.items():  # tell the sampler each candidate's first mean
+            if len(table[c]) >= first_test:
+                for n in nums:
+                    if n not in told:
+                        study.tell(n, float(np.mean(table[c])))
+                        told.add(n)
+        dec = race.decide(table, budget - reserve - spent, first_test=first_test,
+                          max_seeds=max_seeds, dropped=dropped, pool=pool,
+                          can_propose=can_propose)
+        dropped = dec.dropped
+        if dec.propose:
+            while True:
+                study.sampler = optuna.samplers.TPESampler(
+                    seed=seed * 1_000_003 + len(study.trials), n_startup_trials=pool)
+                t = study.ask(dists)
+                c = GRID.index((t.params["w1"], t.params["w2"]))
+                if c not in table:
+                    table[c], trials[c] = [], [t.number]
+                    dup = 0
+                    break
+                dup += 1
+                trials[c].append(t.number)
+                if dup >= 30:
+                    can_propose = False
+                    break
+            continue
+        if dec.done:
+            break
+        for c, k in dec.seeds.items():
+            n = len(table[c])
+            table[c] += [world.draw(c, s) for s in range(n, n + k)]
+            spent += k
+    alive = sorted((c for c in table if c not in dropped and table[c]),
+                   key=lambda c: -np.mean(table[c]))[:finalists]
+    fresh = range(max_seeds, max_seeds + fresh_seeds)
+    vals = {c: [world.draw(c, s) for s in fresh] for c in alive}
+    spent += sum(len(v) for v in vals.values())
+    ans = race.answer({c: str(GRID[c]) for c in alive},
+                      {c: float(np.mean(table[c])) for c in alive}, vals, vals, "acc",
+                      seed=seed)
+    return ans.best.key, spent, (ans.best.test_low, ans.best.test_high), ans.curse
+
+
+def run_grid(world: World):
+    means = [np.mean([world.draw(c, s) for s in range(SEEDS)]) for c in range(len(GRID))]
+    return int(np.argmax(means)), len(GRID) * SEEDS
+
+
+def run_tpe(world: World, budget: int, seed: int, per_trial: int = 3, sampler: str = "tpe"):
+    optuna = _optuna()
+    s = (optuna.samplers.TPESampler(seed=seed) if sampler == "tpe"
+         else optuna.samplers.RandomSampler(seed=seed))
+    study = optuna.create_study(direction="maximize", sampler=s)
+    dists = _space()
+    best, best_vals, spent = None, None, 0
+    for _ in range(budget // per_trial):
+        t = study.ask(dists)
+        c = GRID.index((t.params["w1"], t.params["w2"]))
+        # each trial trains its own seeds (the next ones of that config)
+        n0 = sum(1 for (cc, _) in world.cache if cc == c and _ >= 1000)
+        vals = [world.draw(c, 1000 + n0 + i) for i in range(per_trial)]
+        spent += per_trial
+        study.tell(t, float(np.mean(vals)))
+        if best is None or np.mean(vals) > np.mean(best_vals):
+            best, best_vals = c, vals
+    ci = (math.nan, math.nan)
+    if per_trial > 1:
+        m, se = np.mean(best_vals), np.std(best_vals, ddof=1) / math.sqrt(per_trial)
+        h = sps.t.ppf(0.975, per_trial - 1) * se
+        ci = (m - h, m + h)
+    return best, spent, ci
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--reps", type=int, default=40)
+    ap.add_argument("--store", default="/work/stores/q7b.db")
+    ap.add_argument("--budgets", default="24,32,40,56")
+    ap.add_argument("--first-test", type=int, default=3)
+    ap.add_argument("--max-seeds", type=int, default=10)
+    ap.add_argument("--pool", type=int, default=4)
+    ap.add_argument("--finalists", type=int, default=2)
+    ap.add_argument("--fresh-seeds", type=int, default=5)
+    ap.add_argument("--only-race", action="store_true", help="skip the other methods")
+    args = ap.parse_args()
+    rules = dict(first_test=args.first_test, max_seeds=args.max_seeds, pool=args.pool,
+                 finalists=args.finalists, fresh_seeds=args.fresh_seeds)
+    print(f"race: {rules}; {race.describe_test()}")
+    got = real(Path(args.store))
+    if got is not None:
+        real_table, what = got
+        mu, sd = real_table.mean(axis=1), real_table.std(axis=1, ddof=1)
+    else:
+        real_table = None
+        mu, sd, what = parametric()
+    best = int(np.argmax(mu))
+    noise = sps.t.ppf(0.975, SEEDS - 1) * sd[best] / math.sqrt(SEEDS)
+    ok = set(np.flatnonzero(mu >= mu[best] - noise))
+    print(f"truth: {what}")
+    print(f"true best {GRID[best]} {100 * mu[best]:.3f}%; the grid's noise (95% half-width "
+          f"of a 10-seed mean) {100 * noise:.3f} points; configs within it: "
+          f"{sorted(GRID[c] for c in ok)}")
+    t0 = time.perf_counter()
+    budgets = [int(b) for b in args.budgets.split(",")]
+    rows = []
+    g = [run_grid(World(mu, sd, real_table, np.random.default_rng(10_000 + r)))
+         for r in range(args.reps)]
+    rows.append(("grid x10 seeds", g[0][1], np.mean([c in ok for c, _ in g]), math.nan,
+                 math.nan))
+    for b in budgets:
+        res = [run_race(World(mu, sd, real_table, np.random.default_rng(r)), b, seed=r,
+                        **rules) for r in range(args.reps)]
+        cover = np.mean([lo <= mu[c] <= hi for c, _, (lo, hi), _ in res])
+        rows.append((f"race, budget {b}", np.mean([s for _, s, _, _ in res]),
+                     np.mean([c in ok for c, _, _, _ in res]), cover,
+                     np.mean([k for *_, k in res])))
+    for b in budgets if not args.only_race else ():
+        res = [run_tpe(World(mu, sd, real_table, np.random.default_rng(r)), b, r)
+               for r in range(args.reps)]
+        cover = np.mean([lo <= mu[c] <= hi for c, _, (lo, hi) in res])
+        rows.append((f"tpe, mean of 3 seeds, budget {b}", np.mean([s for _, s, _ in res]),
+                     np.mean([c in ok for c, _, _ in res]), cover, math.nan))
+    for b in budgets if not args.only_race else ():
+        res = [run_tpe(World(mu, sd, real_table, np.random.default_rng(r)), b, r, 1, "random")
+               for r in range(args.reps)]
+        rows.append((f"random, 1 seed, budget {b}", np.mean([s for _, s, _ in res]),
+                     np.mean([c in ok for c, _, _ in res]), math.nan, math.nan))
+    grid_runs, grid_ok = rows[0][1], rows[0][2]
+    print(f"\n{args.reps} repetitions each (search seeds 0..{args.reps - 1}); "
+          f"{time.perf_counter() - t0:.1f} s\n")
+    print(f"{'method':<34} {'runs':>6} {'/grid':>6} {'success':>8} {'/grid':>6} "
+          f"{'CI cover':>8} {'curse':>7}")
+    for name, runs, succ, cover, curse in rows:
+        print(f"{name:<34} {runs:>6.1f} {runs / grid_runs:>6.2f} {succ:>8.2f} "
+              f"{succ / grid_ok if grid_ok else math.nan:>6.2f} "
+              f"{'-' if math.isnan(cover) else f'{cover:.2f}':>8} "
+              f"{'-' if math.isnan(curse) else f'{100 * curse:+.3f}':>7}")
+    target = [r for r in rows if r[0].startswith("race") and r[1] <= 0.25 * grid_runs]
+    met = [r for r in target if r[2] >= grid_ok and r[3] >= 0.9]
+    print(f"\ntarget (race <= 25% of the grid's runs, success >= the grid's {grid_ok:.2f}, "
+          f"coverage >= 0.90): {'met by ' + ', '.join(r[0] for r in met) if met else 'NOT met'}")
+
+
+if __name__ == "__main__":
+    main()

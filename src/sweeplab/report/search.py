@@ -1,0 +1,85 @@
+"""A search's section: the race ladder, the incumbent against runs spent, what mattered
+(Optuna's parameter importances) and the answer on fresh seeds. Read from the view."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+
+from sweeplab.analysis import race
+from sweeplab.readout import StudyView, search_answer, search_frame
+from sweeplab.report.blocks import Block, Bullets, Table, Text
+
+
+def _pct(x: float) -> str:
+    return "-" if not math.isfinite(x) else f"{100 * x:.2f}"
+
+
+def importances(sd: StudyView, store_path: str) -> dict[str, float] | None:
+    """Optuna's ``get_param_importances`` over the search's history (None: unavailable)."""
+    from sweeplab.search import journal_path
+
+    journal = journal_path(store_path, sd.name)
+    if not Path(journal).exists():
+        return None
+    try:
+        import optuna
+
+        optuna.logging.set_verbosity(optuna.logging.WARNING)
+        storage = optuna.storages.JournalStorage(
+            optuna.storages.journal.JournalFileBackend(str(journal)))
+        study = optuna.load_study(study_name=sd.name, storage=storage)
+        return dict(optuna.importance.get_param_importances(study))
+    except Exception:  # noqa: BLE001 - too few trials, or no Optuna here: said in words
+        return None
+
+
+def search_blocks(sd: StudyView, store_path: str) -> list[Block]:
+    """The search's blocks (none for a study without a [search])."""
+    if sd.search is None:
+        return []
+    search = sd.definition["search"]
+    df = search_frame(sd)
+    metric = search["metric"]
+    blocks: list[Block] = [Text(
+        f"A search: Optuna's {search['sampler']} sampler proposed {len(df)} candidates; "
+        f"every candidate got seeds 0, 1, ... in order, and after {search['first_test']} "
+        f"seeds one that a {race.describe_test()} found worse on {metric} got no more "
+        f"seeds (at most {search['max_seeds']} in the race). Then the "
+        f"{search['finalists']} best trained again on {search['fresh_seeds']} fresh seeds; "
+        f"the budget ({search['budget']} runs) counts them too.", "note")]
+    drops = sd.search.get("drop_step", {})
+    rows = []
+    for r in df.itertuples():
+        when = (f"after {drops[r.config_hash]} seeds" if r.status == "dropped"
+                and r.config_hash in drops else "")
+        rows.append((r.config, str(r.n), _pct(r.mean), r.status, when,
+                     _pct(r.fresh_mean), _pct(r.test_mean)))
+    blocks.append(Table(f"The race ladder ({metric} x100 over the race's seeds; finalists "
+                        "also on fresh seeds)",
+                        ("candidate", "seeds", f"{metric} mean", "status", "dropped",
+                         f"fresh {metric}", "fresh test_acc"), tuple(rows)))
+    labels = dict(zip(df["config_hash"], df["config"], strict=True))
+    history = sd.search.get("history", [])
+    if history:
+        blocks.append(Table("The incumbent against runs spent (each change)",
+                            ("runs spent", "incumbent", f"its {metric} mean then"),
+                            tuple((str(n), labels.get(h, h[:10]), _pct(m))
+                                  for n, h, m in history)))
+    imp = importances(sd, store_path)
+    if imp:
+        blocks.append(Bullets(tuple(f"{k}: {v:.2f}" for k, v in imp.items()), "p"))
+        blocks.append(Text("Parameter importance (Optuna's get_param_importances, fANOVA over "
+                           "the candidates' told means): the share of the variation in "
+                           f"{metric} each parameter explains.", "note"))
+    answer = search_answer(sd)
+    if answer is not None:
+        blocks.append(Text(answer.sentence + ".", "finding"))
+        blocks.append(Text(f"P(best): the share of bootstrap resamples of the fresh seeds in "
+                           f"which the candidate has the best mean {metric}. Within noise: "
+                           f"{answer.test}. Test accuracy and its 95% t-interval come from "
+                           "the fresh seeds only, which the race never saw.", "note"))
+    else:
+        blocks.append(Text("The search is not finished: run it again to continue the same "
+                           "search (the final round on fresh seeds gives the answer).", "warn"))
+    return blocks

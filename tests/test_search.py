@@ -1,0 +1,218 @@
+"""A study's [search]: bad input refused at the edge, a real search (Optuna, the race, Keras
+training, a SQLite store), killed with SIGKILL and run again."""
+
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+import sweeplab
+from sweeplab import cli
+from sweeplab import study as st
+from sweeplab.search import journal_path
+
+pytest.importorskip("optuna")
+
+TINY = """
+name = "tiny"
+dataset = "mnist"
+epochs = 1
+subset = 300
+[model]
+preset = "mlp-softmax-ce"
+[search]
+budget = 12
+first_test = 2
+max_seeds = 3
+pool = 3
+finalists = 1
+fresh_seeds = 2
+seed = 1
+[[search.params]]
+name = "width"
+path = "layers.1.units"
+int = [4, 64]
+log = true
+[[search.params]]
+name = "lr"
+path = "optimizer.learning_rate"
+float = [1e-5, 0.5]
+log = true
+"""
+SRC = str(Path(sweeplab.__file__).resolve().parents[1])
+
+
+def _cmd(path: Path, store: Path, data_dir: str) -> list[str]:
+    return [sys.executable, "-m", "sweeplab", "run", str(path), "--store", str(store),
+            "--data-dir", data_dir, "--quiet", "--engine", "fast"]
+
+
+def _env() -> dict[str, str]:
+    return {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
+
+
+def _done(store: Path) -> int:
+    if not store.exists():
+        return 0
+    try:
+        with sqlite3.connect(f"file:{store}?mode=ro", uri=True, timeout=5) as con:
+            return con.execute("SELECT COUNT(*) FROM runs WHERE status='done'").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def _state(store: Path) -> dict:
+    res = sweeplab.open(store)
+    with res._store() as db:
+        return db.get_meta("search:tiny")
+
+
+def _trials(store: Path) -> list[tuple[int, dict]]:
+    import optuna
+
+    storage = optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(journal_path(store, "tiny"))))
+    s = optuna.load_study(study_name="tiny", storage=storage)
+    return [(t.number, t.params, t.state.name, t.value) for t in s.get_trials()]
+
+
+@pytest.fixture(scope="module")
+def whole(tmp_path_factory, data_dir):
+    """The tiny search run start to end without interruption."""
+    d = tmp_path_factory.mktemp("whole")
+    path = d / "tiny.toml"
+    path.write_text(TINY)
+    out = subprocess.run(_cmd(path, d / "s.db", data_dir), env=_env(), capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    return d / "s.db", out.stdout
+
+
+def test_a_whole_search_spends_its_budget_and_gives_the_sentence(whole):
+    store, stdout = whole
+    res = sweeplab.open(store)
+    runs = res.runs("tiny")
+    # The budget counts every run, the final round's included: the race may spend 12 - 2
+    # (the final round's 1 finalist x 2 fresh seeds); it stops when no candidate fits.
+    assert f"{len(runs)} of the budget's 12 runs used" in stdout
+    assert 12 - 2 - 1 <= len(runs) <= 12
+    assert "is best with P=" in stdout and "2 fresh seeds" in stdout
+    state = _state(store)
+    fresh = runs[runs["seed"] >= 3]  # seeds 3 and 4: the final round, after max_seeds 3
+    assert sorted(fresh["seed"]) == [3, 4] and fresh["config_hash"].nunique() == 1
+    assert fresh["config_hash"].iloc[0] == state["finalists"][0]
+    # A dropped candidate gets no further seed: it has what it had when it was dropped.
+    assert state["dropped"], "the tiny search is expected to drop (lr spans 1e-5..0.5)"
+    for h in state["dropped"]:
+        assert (runs["config_hash"] == h).sum() == state["drop_step"][h]
+
+
+def test_search_table_one_row_per_candidate(whole):
+    store, _ = whole
+    df = sweeplab.open(store).search("tiny")
+    state = _state(store)
+    assert list(df["config_hash"]) == list(state["params"])  # proposal order
+    assert {"config", "width", "lr", "n", "mean", "status"} <= set(df.columns)
+    assert set(df["status"]) <= {"racing", "dropped", "finalist", "best"}
+    assert (df["status"] == "best").sum() == 1
+    assert set(df.loc[df["status"] == "dropped", "config_hash"]) == set(state["dropped"])
+    runs = sweeplab.open(store).runs("tiny")
+    for row in df.itertuples():
+        race = runs[(runs["config_hash"] == row.config_hash) & (runs["seed"] < 3)]
+        assert row.n == len(race)
+        assert row.mean == pytest.approx(race["test_acc"].mean())
+        assert 4 <= row.width <= 64 and 1e-5 <= row.lr <= 0.5
+
+
+def test_sigkill_mid_search_then_rerun_continues_the_same_search(whole, tmp_path, data_dir):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    store = tmp_path / "k.db"
+    proc = subprocess.Popen(_cmd(path, store, data_dir), env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while _done(store) < 4 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the search ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    before = _done(store)
+    total = len(sweeplab.open(whole[0]).runs("tiny"))
+    assert 4 <= before < total
+    out = subprocess.run(_cmd(path, store, data_dir), env=_env(), capture_output=True,
+                         text=True, timeout=600)
+    assert out.returncode == 0, out.stderr
+    assert f"trained {total - before} runs" in out.stdout  # no run trained twice
+    assert f"{total} of the budget's 12 runs used" in out.stdout  # the budget counted once
+    ref, _ = whole
+    # The same proposals, the same race, the same answer as the uninterrupted search.
+    assert _trials(store) == _trials(ref)
+    assert _state(store) == _state(ref)
+    a, b = (sweeplab.open(s).runs("tiny") for s in (store, ref))
+    cols = ["config_hash", "seed", "test_acc"]
+    assert a[cols].sort_values(cols[:2]).values.tolist() == \
+        b[cols].sort_values(cols[:2]).values.tolist()
+    assert out.stdout.splitlines()[1] == whole[1].splitlines()[1]  # the sentence
+
+
+BASE = TINY.split("[search]")[0]
+
+
+@pytest.mark.parametrize("search,key", [
+    ("budget = 12\n[[search.params]]\npath = \"layers.1.units\"\nint = [64, 8]\n",
+     "search.params[0].int must have low <= high"),
+    ("budget = 12\n[[search.params]]\npath = \"optimizer.learning_rate\"\nfloat = [0, 0.1]\n"
+     "log = true\n", "search.params[0].log needs both bounds > 0"),
+    ("budget = 12\n[[search.params]]\npath = \"layers.7.units\"\nint = [8, 64]\n",
+     "search.params[0]: path 'layers.7.units'"),
+    ("budget = 12\n[[search.params]]\npath = \"optimizer.name\"\nchoices = []\n",
+     "search.params[0].choices must be a non-empty list"),
+    ("budget = 30\nfirst_test = 5\nmax_seeds = 3\n[[search.params]]\npath = \"epochs\"\n"
+     "int = [1, 2]\n", "search.first_test must be at most search.max_seeds"),
+    ("budget = 2\n[[search.params]]\npath = \"epochs\"\nint = [1, 2]\n",
+     "search.budget must be at least first_test"),
+    ("budget = 12\nsampler = \"grid\"\n[[search.params]]\npath = \"epochs\"\nint = [1, 2]\n",
+     "search.sampler must be one of tpe, random, gp, cmaes"),
+    ("budget = 12\n[[search.params]]\npath = \"layers.1.units\"\nint = [0, 8]\n",
+     "search.params[0] at layers.1.units=0"),
+    ("budget = 12\n", "search.params must be a non-empty list"),
+])
+def test_bad_search_is_one_line_naming_the_field_before_any_store(tmp_path, capsys, search,
+                                                                   key):
+    path = tmp_path / "bad.toml"
+    path.write_text(BASE + "[search]\n" + search)
+    store = tmp_path / "s.db"
+    assert cli.main(["run", str(path), "--store", str(store)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sweeplab run: error: "), err
+    assert key in err, err
+    assert not store.exists() and not journal_path(store, "tiny").parent.exists()
+
+
+def test_search_in_python_equals_the_study_file():
+    from_file = st.Study.from_toml(TINY)
+    built = st.Study.build(
+        "tiny", model="mlp-softmax-ce", dataset="mnist", epochs=1, subset=300,
+        search=sweeplab.Search(
+            params=(sweeplab.Param("width", "layers.1.units", "int", 4, 64, log=True),
+                    {"name": "lr", "path": "optimizer.learning_rate", "float": [1e-5, 0.5],
+                     "log": True}),
+            budget=12, first_test=2, max_seeds=3, pool=3, finalists=1, fresh_seeds=2, seed=1))
+    assert built == from_file
+    assert built.seeds == (0, 1, 2, 3, 4)  # the race's seeds, then the fresh ones
+    assert st.Study.from_toml(built.to_toml()) == built
+    with pytest.raises(sweeplab.SpecError, match=r"search.params\[0\].int must have low"):
+        st.Study.build("x", model="mlp-softmax-ce", search={
+            "params": [{"path": "layers.1.units", "int": [9, 8]}], "budget": 20})

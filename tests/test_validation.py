@@ -1,0 +1,70 @@
+"""The validation split: a stratified hold-out of the training split, the same for every
+seed, part of the config's identity, measured every epoch beside the test set."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+import sweeplab
+from sweeplab import data as data_mod
+from sweeplab import spec as S
+from sweeplab import study as st
+from sweeplab.runner import load_data
+
+
+def test_hold_out_takes_from_training_only_stratified_and_fixed(data_dir):
+    ds = data_mod.load("mnist", data_dir, 1000)
+    held = data_mod.hold_out(ds, 0.1)
+    idx = data_mod.validation_indices(ds.y_train, 0.1)
+    # the validation examples are training examples; none of them stays in training
+    np.testing.assert_array_equal(held.x_val, ds.x_train[idx])
+    np.testing.assert_array_equal(held.y_val, ds.y_train[idx])
+    rest = np.setdiff1d(np.arange(len(ds.y_train)), idx)
+    np.testing.assert_array_equal(held.x_train, ds.x_train[rest])
+    assert len(held.y_val) + len(held.y_train) == len(ds.y_train)
+    # the test split is the test split: the same arrays, no validation example in it
+    assert held.x_test is ds.x_test and held.y_test is ds.y_test
+    # stratified: each class gives round(10%) of its training examples
+    counts = np.bincount(ds.y_train, minlength=10)
+    assert np.bincount(held.y_val, minlength=10).tolist() == [round(0.1 * c) for c in counts]
+    # drawn by its own fixed seed: the same examples every time (so for every run's seed)
+    again = data_mod.hold_out(data_mod.load("mnist", data_dir, 1000), 0.1)
+    np.testing.assert_array_equal(again.x_val, held.x_val)
+
+
+def test_validation_is_part_of_the_config_identity():
+    base = S.preset("mlp-softmax-ce")
+    assert "validation" not in S.config_to_dict(base)  # built-in hashes unchanged
+    with_val = S.config_from_dict({**S.config_to_dict(base), "validation": 0.1})
+    assert with_val.validation == 0.1
+    assert S.config_hash(with_val) != S.config_hash(base)
+    with pytest.raises(S.SpecError, match=r"validation must be a number in \(0.0, 0.5\]"):
+        S.config_from_dict({**S.config_to_dict(base), "validation": 0.7})
+    study = st.Study.from_toml('name = "v"\nvalidation = 0.2\n[model]\npreset = "mlp-softmax-ce"\n')
+    assert study.base.validation == 0.2 and st.Study.from_toml(study.to_toml()) == study
+    search = st.Study.from_toml('name = "s"\n[model]\npreset = "mlp-softmax-ce"\n'
+                                '[search]\nbudget = 20\n[[search.params]]\n'
+                                'path = "epochs"\nint = [1, 3]\n')
+    assert search.base.validation == st.DEFAULT_VALIDATION  # a search validates by default
+    assert search.search.metric == "val_acc"
+
+
+@pytest.mark.parametrize("engine", ["fast", "reference"])
+def test_runs_record_the_validation_split_every_epoch(tmp_path, data_dir, engine):
+    study = st.Study.build("v", model="mlp-softmax-ce", dataset="mnist", epochs=2,
+                           subset=300, seeds=2, validation=0.1)
+    res = sweeplab.run(study, store=tmp_path / "s.db", data_dir=data_dir, engine=engine,
+                       progress=False)
+    ep = res.epochs("v")
+    n_val = len(load_data(study, data_dir)[1].y_val)
+    assert n_val == 30
+    assert list(ep["epoch"]) == [0, 1, 2, 0, 1, 2]
+    # accuracies over the same 30 examples for both seeds: multiples of 1/30
+    k = ep["val_acc"].to_numpy() * n_val
+    np.testing.assert_allclose(k, np.round(k), atol=1e-4)
+    assert ep["val_loss"].notna().all() and (ep["val_loss"] > 0).all()
+    assert "val_acc" in res.runs("v").columns
+    # test accuracy is still over the 300 test images
+    k = ep["test_acc"].to_numpy() * 300
+    np.testing.assert_allclose(k, np.round(k), atol=1e-3)
