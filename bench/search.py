@@ -154,6 +154,28 @@ def run_race(world: World, budget: int, seed: int, first_test: int = 3, max_seed
     return ans.best.key, spent, (ans.best.test_low, ans.best.test_high), ans.curse
 
 
+def race_only(world: World, budget: int, rng, first_test: int, max_seeds: int, pool: int,
+              **_) -> int:
+    """A race with uniform random proposals and no Optuna: the cost of race.decide alone."""
+    table: dict[int, list[float]] = {}
+    dropped: frozenset = frozenset()
+    spent = 0
+    while True:
+        dec = race.decide(table, budget - spent, first_test=first_test, max_seeds=max_seeds,
+                          dropped=dropped, pool=pool, can_propose=len(table) < len(GRID))
+        dropped = dec.dropped
+        if dec.propose:
+            table.setdefault(int(rng.choice([c for c in range(len(GRID)) if c not in table])),
+                             [])
+            continue
+        if dec.done:
+            return spent
+        for c, k in dec.seeds.items():
+            n = len(table[c])
+            table[c] += [world.draw(c, s) for s in range(n, n + k)]
+            spent += k
+
+
 def run_grid(world: World):
     means = [np.mean([world.draw(c, s) for s in range(SEEDS)]) for c in range(len(GRID))]
     return int(np.argmax(means)), len(GRID) * SEEDS
@@ -213,6 +235,13 @@ def main() -> None:
     print(f"true best {GRID[best]} {100 * mu[best]:.3f}%; the grid's noise (95% half-width "
           f"of a 10-seed mean) {100 * noise:.3f} points; configs within it: "
           f"{sorted(GRID[c] for c in ok)}")
+    t0 = time.perf_counter()
+    n_sim = 2000
+    for r in range(n_sim):
+        race_only(World(mu, sd, real_table, np.random.default_rng(r)), 30,
+                  np.random.default_rng(r), **rules)
+    print(f"race.decide alone: {n_sim} simulated races of 30 runs (random proposals) in "
+          f"{time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
     budgets = [int(b) for b in args.budgets.split(",")]
     rows = []

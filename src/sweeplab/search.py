@@ -144,6 +144,8 @@ class _Driver:
         self.history: list[tuple[int, str, float]] = [tuple(h) for h in  # type: ignore[misc]
                                                       state.get("history", [])]
         self.duplicates = 0
+        # the seeds of the step being trained (config hash -> seeds), until it is done
+        self.pending: dict[str, list[int]] = dict(state.get("pending", {}))
 
     # --- what the store and the journal hold ---------------------------------------
 
@@ -194,7 +196,7 @@ class _Driver:
         self.store.set_meta(_meta_key(self.study.name), {
             "dropped": sorted(self.dropped), "drop_step": self.drop_step,
             "finalists": self.finalists, "can_propose": self.can_propose,
-            "history": [list(h) for h in self.history],
+            "history": [list(h) for h in self.history], "pending": self.pending,
             "params": {h: params for h, (_, params, _) in cands.items()},
             "trials": {h: nums for h, (_, _, nums) in cands.items()}, **extra})
 
@@ -272,6 +274,16 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
     race_budget = search.budget - search.reserve
     while True:
         cands = drv.candidates()
+        if drv.pending and not out.failed:
+            # A step cut short (a kill mid-training): finish it before deciding anything,
+            # so the race sees the same tables as a search that was never stopped.
+            todo = [(cands[h][0], tuple(s for s in seeds if s not in drv.values(h)))
+                    for h, seeds in drv.pending.items() if h in cands]
+            train([(p, s) for p, s in todo if s])
+            if not out.failed:
+                drv.pending = {}
+                drv.save(cands)
+            continue
         table = drv.table(cands)
         drv.tell_ready(cands, table)
         spent_race, spent_fresh = drv.spent(cands)
@@ -308,8 +320,12 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
         say(f"{study.name}: {len(cands)} candidates ({len(drv.dropped)} dropped), "
             f"{spent_race + spent_fresh}/{search.budget} runs; incumbent {inc} "
             f"{search.metric} {inc_mean:.2f}% (n={len(table.get(dec.incumbent, []))})")
-        train([(cands[h][0], tuple(range(len(table[h]), len(table[h]) + k)))
-               for h, k in dec.seeds.items()])
+        drv.pending = {h: list(range(len(table[h]), len(table[h]) + k))
+                       for h, k in dec.seeds.items()}
+        drv.save(cands)  # the step, before its training: a resumed search finishes it first
+        train([(cands[h][0], tuple(seeds)) for h, seeds in drv.pending.items()])
+        if not out.failed:
+            drv.pending = {}
     if drv.finalists and not out.failed and (stop_after is None or out.trained < stop_after):
         todo = [(cands[h][0], tuple(s for s in search.fresh if s not in drv.values(h)))
                 for h in drv.finalists]
