@@ -406,20 +406,21 @@ def test_store_from_before_diagnostics_shows_what_can_be_derived(trained, tmp_pa
     names = ", ".join(map(str, silent))
     old = tmp_path / "v1.db"
     shutil.copy(trained, old)
-    # Schemas 2 and after only appended columns to ``runs`` and added tables: dropping them
-    # gives a version-1 file.
+    # Schemas 2 and after only appended columns (to ``runs`` and ``epochs``) and added
+    # tables: dropping them gives a version-1 file.
     con = sqlite3.connect(old)
     for script in store_mod.MIGRATIONS.values():
-        for col in re.findall(r"ADD COLUMN (\w+)", script):
-            con.execute(f"ALTER TABLE runs DROP COLUMN {col}")
+        for table, col in re.findall(r"ALTER TABLE (\w+) ADD COLUMN (\w+)", script):
+            con.execute(f"ALTER TABLE {table} DROP COLUMN {col}")
         for table in re.findall(r"CREATE TABLE (\w+)", script):
             con.execute(f"DROP TABLE {table}")
     con.execute("PRAGMA user_version=1")
     con.commit()
     v1 = sqlite3.connect(":memory:")
     store_mod._run_script(v1, store_mod._SCHEMA_V1)
-    assert ([r[1] for r in con.execute("PRAGMA table_info(runs)")]
-            == [r[1] for r in v1.execute("PRAGMA table_info(runs)")])
+    for table in ("runs", "epochs"):
+        assert ([r[1] for r in con.execute(f"PRAGMA table_info({table})")]
+                == [r[1] for r in v1.execute(f"PRAGMA table_info({table})")])
     con.close()
     before = old.read_bytes()
     assert cli.main(["ls", "--store", str(old)]) == 0
