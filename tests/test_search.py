@@ -217,3 +217,20 @@ def test_search_in_python_equals_the_study_file():
     with pytest.raises(sweeplab.SpecError, match=r"search.params\[0\].int must have low"):
         st.Study.build("x", model="mlp-softmax-ce", search={
             "params": [{"path": "layers.1.units", "int": [9, 8]}], "budget": 20})
+
+
+def test_exports_carry_the_candidates_and_the_report_has_the_section(whole, tmp_path):
+    import pandas as pd
+
+    store, stdout = whole
+    res = sweeplab.open(store)
+    res.export("csv", tmp_path / "csv")
+    got = pd.read_csv(tmp_path / "csv" / "search.csv", dtype={"config_hash": str})
+    want = res.search("tiny")
+    assert list(got["study"]) == ["tiny"] * len(want)
+    assert list(got["config_hash"]) == list(want["config_hash"])
+    assert list(got["status"]) == list(want["status"])
+    assert got["mean"].tolist() == pytest.approx(want["mean"].tolist())
+    md = res.report(tmp_path / "r.md", studies=["tiny"], fmt="md").read_text()
+    assert "The race ladder" in md and "paired t-test" in md and "Holm" in md
+    assert want.attrs["sentence"] in md and want.attrs["sentence"] in stdout

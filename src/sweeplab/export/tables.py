@@ -5,7 +5,9 @@
   (numbers where the values are numbers), seed, the final epoch's metrics,
   engine/backend/device/node, times, model path;
 - ``epochs``: one row per run and epoch (epoch 0 = the untrained model, no training
-  numbers), with the same identifying columns.
+  numbers), with the same identifying columns;
+- ``search``: where an exported study is a search, one row per candidate (study, then the
+  columns of ``Results.search()``: config, parameters, n, mean, status, ...).
 
 Both are written whole each time (to a temporary file, then renamed), so running an
 export twice leaves the same files, and a study that gained runs gains just their rows.
@@ -20,7 +22,7 @@ from pathlib import Path
 import pandas as pd
 
 from sweeplab.export.base import ExportSummary, require, study_exports
-from sweeplab.readout import epochs_frame, runs_frame
+from sweeplab.readout import epochs_frame, runs_frame, search_frame
 from sweeplab.store import Store
 
 __all__ = ["FORMATS", "export_tables"]
@@ -53,12 +55,18 @@ def export_tables(store: Store, outdir: str | os.PathLike, fmt: str = "csv",
     if fmt == "parquet":
         require("pyarrow", "parquet", "Parquet export")
     out_dir = Path(outdir)
-    configs = [c for v in study_exports(store, studies) for c in v.configs]
+    views = study_exports(store, studies)
+    configs = [c for v in views for c in v.configs]
     run_df, epoch_df = runs_frame(configs), epochs_frame(configs)
+    searches = [search_frame(v).assign(study=v.name) for v in views if v.search is not None]
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = ExportSummary(fmt, str(out_dir))
     before = _existing_runs(out_dir / f"runs.{fmt}", fmt)
-    for name, df in (("runs", run_df), ("epochs", epoch_df)):
+    tables = [("runs", run_df), ("epochs", epoch_df)]
+    if searches:  # the candidates of every search exported, study first
+        df = pd.concat(searches, ignore_index=True)
+        tables.append(("search", df[["study", *[c for c in df.columns if c != "study"]]]))
+    for name, df in tables:
         path = out_dir / f"{name}.{fmt}"
         _write(df, path, fmt)
         summary.files.append(str(path))
