@@ -234,3 +234,18 @@ def test_exports_carry_the_candidates_and_the_report_has_the_section(whole, tmp_
     md = res.report(tmp_path / "r.md", studies=["tiny"], fmt="md").read_text()
     assert "The race ladder" in md and "paired t-test" in md and "Holm" in md
     assert want.attrs["sentence"] in md and want.attrs["sentence"] in stdout
+
+
+def test_a_builders_param_can_be_searched(tmp_path):
+    from sweeplab.search import planned_candidate
+
+    (tmp_path / "m.py").write_text(
+        "def build(width=8):\n    import keras\n    return keras.Sequential([keras.layers."
+        "Flatten(), keras.layers.Dense(width), keras.layers.Dense(10)])\n")
+    s = st.Study.from_toml(
+        f'name = "u"\n[model]\nbuilder = "{tmp_path / "m.py"}:build"\n'
+        'output_activation = "linear"\n[model.params]\nwidth = 8\n[search]\nbudget = 30\n'
+        '[[search.params]]\nname = "width"\npath = "model.params.width"\nint = [4, 64]\n')
+    a, b = planned_candidate(s, {"width": 20}), planned_candidate(s, {"width": 21})
+    assert dict(a.config.model.params) == {"width": 20} and a.label == "width=20"
+    assert a.hash != b.hash  # each value its own config (its runs kept apart)

@@ -236,6 +236,10 @@ class _Driver:
         return False
 
 
+def _duration(seconds: float) -> str:
+    return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
+
+
 def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | None = None,
                engine: str = "auto", parallel: int | None = None, quiet: bool = False,
                log: Callable[[str], None] | None = None,
@@ -317,8 +321,11 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
         inc = cands[dec.incumbent][0].label if dec.incumbent else "-"
         inc_mean = (100 * sum(table[dec.incumbent]) / len(table[dec.incumbent])
                     if dec.incumbent else math.nan)
+        left = search.budget - spent_race - spent_fresh
+        per_run = (time.perf_counter() - t0) / out.trained if out.trained else math.nan
+        eta = f", ~{_duration(per_run * left)} left" if math.isfinite(per_run) else ""
         say(f"{study.name}: {len(cands)} candidates ({len(drv.dropped)} dropped), "
-            f"{spent_race + spent_fresh}/{search.budget} runs; incumbent {inc} "
+            f"{spent_race + spent_fresh}/{search.budget} runs{eta}; incumbent {inc} "
             f"{search.metric} {inc_mean:.2f}% (n={len(table.get(dec.incumbent, []))})")
         drv.pending = {h: list(range(len(table[h]), len(table[h]) + k))
                        for h, k in dec.seeds.items()}
