@@ -84,15 +84,64 @@ def _trials(store: Path) -> list[tuple[int, dict]]:
 
 
 @pytest.fixture(scope="module")
-def whole(tmp_path_factory, data_dir):
-    """The tiny search run start to end without interruption."""
+def whole_run(tmp_path_factory, data_dir):
+    """The tiny search run start to end without interruption, in the background (the SIGKILL
+    test runs its own search meanwhile: two processes, the machine's two cores)."""
     d = tmp_path_factory.mktemp("whole")
     path = d / "tiny.toml"
     path.write_text(TINY)
-    out = subprocess.run(_cmd(path, d / "s.db", data_dir), env=_env(), capture_output=True,
+    proc = subprocess.Popen(_cmd(path, d / "s.db", data_dir), env=_env(),
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    yield proc, d / "s.db"
+    if proc.poll() is None:
+        proc.kill()
+        proc.wait(30)
+
+
+@pytest.fixture(scope="module")
+def whole(whole_run):
+    proc, store = whole_run
+    out, err = proc.communicate(timeout=600)
+    assert proc.returncode == 0, err
+    return store, out
+
+
+def test_sigkill_mid_search_then_rerun_continues_the_same_search(whole_run, request, tmp_path,
+                                                                  data_dir):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    store = tmp_path / "k.db"
+    proc = subprocess.Popen(_cmd(path, store, data_dir), env=_env(),
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + 300
+        while _done(store) < 4 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert proc.poll() is None, "the search ended before it could be killed"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(30)
+    before = _done(store)
+    out = subprocess.run(_cmd(path, store, data_dir), env=_env(), capture_output=True,
                          text=True, timeout=600)
     assert out.returncode == 0, out.stderr
-    return d / "s.db", out.stdout
+    whole = request.getfixturevalue("whole")  # the uninterrupted search, finished by now
+    total = len(sweeplab.open(whole[0]).runs("tiny"))
+    assert 4 <= before < total
+    assert f"trained {total - before} runs" in out.stdout  # no run trained twice
+    assert f"{total} of the budget's 12 runs used" in out.stdout  # the budget counted once
+    ref, _ = whole
+    # The same proposals, the same race, the same answer as the uninterrupted search.
+    assert _trials(store) == _trials(ref)
+    assert _state(store) == _state(ref)
+    a, b = (sweeplab.open(s).runs("tiny") for s in (store, ref))
+    cols = ["config_hash", "seed", "test_acc"]
+    assert a[cols].sort_values(cols[:2]).values.tolist() == \
+        b[cols].sort_values(cols[:2]).values.tolist()
+    assert out.stdout.splitlines()[1] == whole[1].splitlines()[1]  # the sentence
 
 
 def test_a_whole_search_spends_its_budget_and_gives_the_sentence(whole):
@@ -130,42 +179,6 @@ def test_search_table_one_row_per_candidate(whole):
         assert row.n == len(race)
         assert row.mean == pytest.approx(race["val_acc"].mean())  # a search races on it
         assert 4 <= row.width <= 64 and 1e-5 <= row.lr <= 0.5
-
-
-def test_sigkill_mid_search_then_rerun_continues_the_same_search(whole, tmp_path, data_dir):
-    path = tmp_path / "tiny.toml"
-    path.write_text(TINY)
-    store = tmp_path / "k.db"
-    proc = subprocess.Popen(_cmd(path, store, data_dir), env=_env(),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + 300
-        while _done(store) < 4 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert proc.poll() is None, "the search ended before it could be killed"
-        proc.send_signal(signal.SIGKILL)
-        proc.wait(30)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(30)
-    before = _done(store)
-    total = len(sweeplab.open(whole[0]).runs("tiny"))
-    assert 4 <= before < total
-    out = subprocess.run(_cmd(path, store, data_dir), env=_env(), capture_output=True,
-                         text=True, timeout=600)
-    assert out.returncode == 0, out.stderr
-    assert f"trained {total - before} runs" in out.stdout  # no run trained twice
-    assert f"{total} of the budget's 12 runs used" in out.stdout  # the budget counted once
-    ref, _ = whole
-    # The same proposals, the same race, the same answer as the uninterrupted search.
-    assert _trials(store) == _trials(ref)
-    assert _state(store) == _state(ref)
-    a, b = (sweeplab.open(s).runs("tiny") for s in (store, ref))
-    cols = ["config_hash", "seed", "test_acc"]
-    assert a[cols].sort_values(cols[:2]).values.tolist() == \
-        b[cols].sort_values(cols[:2]).values.tolist()
-    assert out.stdout.splitlines()[1] == whole[1].splitlines()[1]  # the sentence
 
 
 BASE = TINY.split("[search]")[0]
