@@ -198,21 +198,27 @@ def test_fast_engine_models_saved_from_its_weights_predict_its_confusion(tmp_pat
                                       res.confusion("f:base", seed=seed).to_numpy())
 
 
+def _point(db, seed: int, path: str) -> None:
+    """Record ``path`` as the saved model of every config's run ``seed`` (through the store,
+    which seals the record anew: a bare UPDATE would read as damage)."""
+    with Store(db) as store:
+        for h, _ in store.configs():
+            store.set_model_path(h, seed, path)
+
+
 def test_missing_and_foreign_model_files_are_one_line(trained, tmp_path, capsys):
     db = tmp_path / "s.db"
     shutil.copy(trained.path, db)
     (tmp_path / "foreign.keras").write_text("not a model")
     other = trained.model_path("tiny:width=4", 0)
-    with sqlite3.connect(db) as con:
-        con.execute("UPDATE runs SET model_path='foreign.keras' WHERE seed=0")
-        con.execute("UPDATE runs SET model_path='gone.keras' WHERE seed=1")
+    _point(db, 0, "foreign.keras")
+    _point(db, 1, "gone.keras")
     res = sweeplab.open(db)
     with pytest.raises(ModelError, match="not a .keras model file"):
         res.model("tiny:width=16", 0)
     with pytest.raises(ModelError, match="gone.keras does not exist"):
         res.model("tiny:width=16", 1)
-    with sqlite3.connect(db) as con:  # width=4's model recorded for a width=16 run
-        con.execute("UPDATE runs SET model_path=? WHERE seed=0", (str(other),))
+    _point(db, 0, str(other))  # width=4's model recorded for a width=16 run
     with pytest.raises(ModelError, match="another architecture"):
         res.model("tiny:width=16", 0)
     np.save(tmp_path / "x.npy", np.zeros((2, 28, 28), np.uint8))

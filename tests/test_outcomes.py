@@ -27,7 +27,7 @@ import sweeplab
 from sweeplab import readout
 from sweeplab import study as st
 from sweeplab.analysis import outcomes as O
-from sweeplab.store import Store, unpack_classes
+from sweeplab.store import SCHEMA_VERSION, Store, unpack_classes
 
 OLD_STORE = Path(__file__).parent / "data" / "q1_schema2.db"
 
@@ -260,7 +260,7 @@ def test_a_store_from_before_opens_and_says_what_it_lacks(tmp_path):
     assert "10 of 10 runs were stored without per-example predictions" in text
     # Opened for writing, it is upgraded in place; its runs keep every number they had.
     with Store(db) as s:
-        assert s._con.execute("PRAGMA user_version").fetchone()[0] == 3
+        assert s._con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         runs = s.results(c.config_hash)
     assert [r.final.test_acc for r in runs] == [r.final.test_acc for r in c.runs]
     assert all(r.predictions is None for r in runs)

@@ -228,10 +228,12 @@ def run(
     study = load_study(study, seeds, epochs, subset)
     data_dir = None if data_dir is None else str(data_dir)
     directory = models_dir(store, save_models)
-    if directory is not None:  # checked before the store or any model is written
-        from sweeplab.names import check_dir_destination
+    from sweeplab.names import check_dir_destination
 
+    if directory is not None:  # checked before the store or any model is written
         check_dir_destination(directory, "the save_models directory")
+    if tensorboard is not None and str(tensorboard).strip():  # and the live log directory
+        check_dir_destination(tensorboard, "the TensorBoard log directory")
     archive = _redefines(study, store, redefine)  # a read: refused before data is loaded
     # Data and model problems must surface before a store file is created (sweeplab.runner).
     from sweeplab.runner import preflight
@@ -297,6 +299,31 @@ def _live(store: Store, mlflow: str | None, tensorboard: str | os.PathLike | Non
 
     with live_listeners(store, mlflow, tensorboard) as out:
         yield out
+
+
+def check(path: str | os.PathLike, repair: bool = False) -> Any:
+    """Check a store (what ``sweeplab check --store`` does): SQLite's integrity_check,
+    every record's checksum, every record parsed. ``repair``: set damaged records aside
+    and mark damaged runs not done (the next :func:`run` trains exactly those again), and
+    add checksums to an older store's records that parse.
+
+    Returns:
+        a ``sweeplab.store.StoreCheck`` (``.ok``, ``.damaged``, ``.problems``, ``.lines()``);
+        after a repair, the check of the repaired store.
+
+    Raises:
+        StoreError: no store there, or one SQLite cannot read at all (restore a copy).
+    """
+    from sweeplab.store import DamagedStoreError, salvage
+
+    try:
+        if repair:
+            with Store(path) as store:
+                store.repair()
+        with Store(path, readonly=True) as store:
+            return store.check()
+    except DamagedStoreError as err:
+        return salvage(path, str(err))
 
 
 @functools.partial(_speaks_python, store="path")
@@ -773,6 +800,10 @@ class Results:
         with self._store() as store:
             return run_export(store, target, dest, list(names) if names else None)
 
+    def check(self, repair: bool = False) -> Any:
+        """The store checked (and with ``repair``, repaired): :func:`sweeplab.api.check`."""
+        return check(self.path, repair=repair)
+
     def serve(self, port: int = 8765, host: str = "127.0.0.1") -> Any:
         """The live dashboard of this store (sweeplab.serve, extra ``sweeplab[serve]``): in
         Jupyter shown inline (the server runs in the background), elsewhere until Ctrl-C."""
@@ -925,4 +956,5 @@ def _ref(c: readout.ConfigView) -> ConfigRef:
     return ConfigRef(c.config_hash, c.label, c.study, c.seeds)
 
 
-__all__ = ["Compared", "ConfigRef", "Results", "StoreError", "load_study", "open", "run"]
+__all__ = ["Compared", "ConfigRef", "Results", "StoreError", "check", "load_study", "open",
+           "run"]

@@ -6,6 +6,7 @@ import argparse
 import math
 import os
 import sys
+import warnings
 from collections.abc import Sequence
 
 from sweeplab import data as data_mod
@@ -14,6 +15,7 @@ from sweeplab import study as st
 from sweeplab.api import cli_words
 from sweeplab.executors import ExecutorError
 from sweeplab.export import ExportError
+from sweeplab.readout import DamagedRecord
 from sweeplab.store import DEFAULT_PATH, StoreError
 
 SUBSET_HELP = ("train and test on a stratified sample of N images per split (the first images "
@@ -130,8 +132,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", nargs="?", help="print this study as a TOML file `run` accepts")
 
     p = sub.add_parser("check", help="validate study files (or built-in names) without "
-                       "training or touching a store")
-    p.add_argument("studies", nargs="+", metavar="STUDY", help="a .toml file or built-in name")
+                       "training or touching a store; or, with --store, check a store: "
+                       "its pages, every record's checksum, every record parsed (exit 1: "
+                       "damage found)")
+    p.add_argument("studies", nargs="*", metavar="STUDY", help="a .toml file or built-in name")
+    p.add_argument("--store", metavar="PATH", help="check this store instead")
+    p.add_argument("--repair", action="store_true", help="with --store: set damaged records "
+                   "aside (kept, not deleted) and mark damaged runs not done, so the next "
+                   "`sweeplab run` trains exactly those again; add checksums to an older "
+                   "store's records")
 
     p = sub.add_parser("ls", help="studies and configs in a store, runs done/total")
     _add_store(p)
@@ -217,7 +226,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         quiet_native_logs()
     try:
-        with cli_words():  # errors raised through the API name this command's flags
+        with cli_words(), warnings.catch_warnings():  # API errors name this command's flags
+            warnings.simplefilter("default", DamagedRecord)  # each damaged record once
+            warnings.showwarning = _one_line(args.command)
             return COMMANDS[args.command](args)
     except (S.SpecError, data_mod.DataError, StoreError, CliError, ValueError,
             ExportError, ExecutorError) as err:
@@ -230,6 +241,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     except BrokenPipeError:  # `sweeplab show ... | head`: the reader left, nothing is wrong
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 141
+
+
+def _one_line(command: str):  # noqa: ANN202 (warnings.showwarning's own signature)
+    def show(message, category, *rest) -> None:  # noqa: ANN001
+        print(f"sweeplab {command}: warning: {message}", file=sys.stderr)
+    return show
 
 
 # --- commands -----------------------------------------------------------------------------
@@ -303,6 +320,17 @@ def _print_summary(res, summary) -> None:
 
 
 def cmd_check(args: argparse.Namespace) -> int:
+    if args.store is not None:
+        from sweeplab import api
+
+        if args.studies:
+            raise CliError("give study files or --store, not both")
+        found = api.check(args.store, repair=args.repair)
+        print("\n".join(found.lines()))
+        return 0 if found.ok else 1
+    if args.repair or not args.studies:
+        raise CliError("give study files to validate, or --store PATH (with --repair) to "
+                       "check a store")
     for name in args.studies:
         study = st.resolve(name)
         if study.search is not None:
@@ -351,8 +379,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
         for c in v.configs:
             n = c.counts
             interrupted = interrupted or bool(n.get("interrupted"))
-            extra = "".join(f", {n[k]} {k}" for k in ("running", "interrupted", "failed")
-                            if n.get(k))
+            extra = "".join(f", {n[k]} {k}" for k in ("running", "interrupted", "failed",
+                                                      "damaged") if n.get(k))
             by = c.trained_by
             print(f"  {c.config_hash[:10]}  {c.label:<24} {len(c.runs)}/{len(seeds)} done"
                   f"{extra}{f'  [{by}]' if by else ''}")

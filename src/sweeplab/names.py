@@ -118,6 +118,28 @@ def full_disk_error(err: OSError, path: str | os.PathLike, what: str) -> OutputE
     return OutputError(f"cannot write {what} {str(path)[:300]!r}: {why}")
 
 
+def write_whole(path: str | os.PathLike, content: str | bytes) -> Path:
+    """Write a user-facing file whole or not at all: to a temporary name beside it, flushed
+    to disk, then renamed into place. A full disk or a crash leaves the file as it was (an
+    earlier report stays readable), never half of the new one.
+
+    Raises:
+        OSError: as open/write/rename raise it; the temporary file is removed.
+    """
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.partial-{os.getpid()}")
+    data = content.encode("utf-8") if isinstance(content, str) else content
+    try:
+        with open(tmp, "wb") as fh:
+            fh.write(data)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return path
+
+
 def check_file_destination(path: str | os.PathLike, what: str, *,
                            may_exist: bool = True) -> Path:
     """Check before any work that ``what`` can be written as the file ``path``: not a

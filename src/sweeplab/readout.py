@@ -11,6 +11,7 @@ vocabulary (README, "Column names") for the API, CSV and Parquet.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -22,11 +23,12 @@ from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.analysis import outcomes as O
 from sweeplab.results import RunResult
-from sweeplab.store import RunRow, Store
+from sweeplab.store import Damaged, RunRow, Store
 from sweeplab.study import BUILTIN, expand, format_value, study_to_dict
 
 __all__ = [
-    "EPOCH_COLUMNS", "METRICS", "RUN_COLUMNS", "ConfigView", "StudyView", "epochs_frame",
+    "EPOCH_COLUMNS", "METRICS", "RUN_COLUMNS", "ConfigView", "DamagedRecord", "StudyView",
+    "epochs_frame",
     "find_configs", "read_config", "read_study", "runs_frame"
 ]
 
@@ -53,6 +55,7 @@ class ConfigView:
     seeds: tuple[int, ...] | None  # the study's seeds; None = every finished run counts
     rows: dict[int, RunRow] = field(default_factory=dict)  # seed -> bookkeeping
     counts: dict[str, int] = field(default_factory=dict)  # status -> runs (any seed)
+    damaged: tuple[str, ...] = ()  # one line per damaged run record (not in runs)
 
     @property
     def name(self) -> str:
@@ -156,6 +159,12 @@ class StudyView:
     in_store: bool  # False: a built-in study the store has never seen
     adaptive: dict[str, Any] | None = None  # the last --until-ci stop, if any
     search: dict[str, Any] | None = None  # a search's state (sweeplab.search), if any
+    orphans: tuple[str, ...] = ()  # damaged run records whose config is not known
+
+    @property
+    def damaged(self) -> tuple[str, ...]:
+        """One line per damaged run record of the study (left out of every number)."""
+        return tuple(line for c in self.configs for line in c.damaged) + self.orphans
 
     @property
     def axes(self) -> list[dict[str, Any]]:
@@ -242,11 +251,36 @@ def read_config(store: Store, study: str | None, config_hash: str, label: str,
         spec = None
     keep = None if seeds is None else set(seeds)
     runs = tuple(r for r in store.results(config_hash) if keep is None or r.seed in keep)
+    name = f"{study} {label}" if study else None
+    damaged = _named([d for d in store.damaged() if d.what == "run"
+                      and d.config_hash == config_hash], store, name)
     return ConfigView(study, config_hash, label, dict(axes),
                       {n: values.get(n, {}).get(lab, lab) for n, lab in axes.items()},
                       cfg, spec, runs, None if seeds is None else tuple(seeds),
                       {r.seed: r for r in store.run_rows(config_hash)},
-                      store.counts([config_hash])[config_hash])
+                      store.counts([config_hash])[config_hash], damaged)
+
+
+class DamagedRecord(UserWarning):
+    """A stored record failed its checksum, did not parse or missed a field: named in one
+    line and left out of every number. ``what`` is "run" (``config_hash`` and ``seed`` say
+    which, as stored) or "meta"."""
+
+    def __init__(self, line: str, what: str = "run", config_hash: str | None = None,
+                 seed: Any = None):
+        super().__init__(line)
+        self.what, self.config_hash, self.seed = what, config_hash, seed
+
+
+def _named(damaged: Sequence[Damaged], store: Store, label: str | None) -> tuple[str, ...]:
+    """The lines naming damaged records, each also warned (DamagedRecord) once per read."""
+    lines = []
+    for d in damaged:
+        line = (f"{store.path}: damaged {d.line(label)}; left out of every number "
+                f"(`sweeplab check --store {store.path} --repair` trains it again)")
+        warnings.warn(DamagedRecord(line, d.what, d.config_hash, d.seed), stacklevel=3)
+        lines.append(line)
+    return tuple(lines)
 
 
 def read_study(store: Store, name: str) -> StudyView:
@@ -275,8 +309,14 @@ def read_study(store: Store, name: str) -> StudyView:
     if "search" in row.definition:  # a candidate's seeds are those the race gave it
         configs = tuple(dataclasses.replace(c, seeds=tuple(r.seed for r in c.runs))
                         for c in configs)
-    return StudyView(name, row.definition, configs, True, store.get_meta(f"adaptive:{name}"),
-                     store.get_meta(f"search:{name}"))
+    known = {h for h, _ in store.configs()} | {d.config_hash for d in store.damaged()
+                                                if d.what == "config"}
+    orphans = _named([d for d in store.damaged() if d.what == "meta" or (
+        d.what == "run" and d.config_hash not in known)], store, None)
+    adaptive, search = store.get_meta(f"adaptive:{name}"), store.get_meta(f"search:{name}")
+    return StudyView(name, row.definition, configs, True,
+                     adaptive if isinstance(adaptive, dict) else None,
+                     search if isinstance(search, dict) else None, orphans)
 
 
 def find_configs(store: Store, ref: str) -> list[ConfigView]:

@@ -1,6 +1,6 @@
 """The run store: one SQLite file, crash-safe, never trains anything.
 
-Layout (schema version 4; older stores are upgraded when opened for writing):
+Layout (schema version 5; older stores are upgraded when opened for writing):
 
 - ``meta``: key/value facts about the store (application name, creating version).
 - ``studies``: a study's name and its definition (JSON) as last run; an earlier definition
@@ -16,6 +16,17 @@ Layout (schema version 4; older stores are upgraded when opened for writing):
 - ``test_labels``: key -> a test set's labels (:func:`pack_classes`), kept once per test set.
 - ``epochs``: per-run, per-epoch metrics; epoch 0 is the untrained model; since version 4
   also the validation split's loss and accuracy (NULL: the config has none).
+- since version 5, a ``checksum`` on every finished run (its row, its epochs and its test
+  labels, which are content-addressed), config,
+  study (its definition and its list of configs) and meta fact, written in the transaction
+  that writes the record and verified on every read (:func:`run_checksum`); and
+  ``damaged``: copies of the records ``check --repair`` set aside.
+
+Checksums, not SQLite's checksum VFS (``cksumvfs``): that VFS is an extension that
+Python's ``sqlite3`` module neither ships nor can load everywhere (``enable_load_extension``
+is compiled out of many builds, macOS' system Python among them), so a store written with
+it would not open where ``pip install sweeplab`` works. A checksum per record also names
+what is damaged (study, config, seed) where a page checksum names only a page.
 
 A run is marked ``running`` when it starts and becomes ``done`` in the single
 transaction that writes all its results, so a crash at any moment leaves either a
@@ -37,9 +48,9 @@ import shutil
 import socket
 import sqlite3
 import zlib
-from collections.abc import Iterable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -48,7 +59,7 @@ import numpy as np
 from sweeplab.results import EpochRecord, RunResult
 
 APPLICATION_ID = 0x53574C42  # "SWLB" in SQLite's header, so `file` and we can tell our stores
-SCHEMA_VERSION = 4
+SCHEMA_VERSION = 5
 DEFAULT_PATH = "sweeplab.db"
 BUSY_TIMEOUT_S = 30.0  # wait this long for another writer before calling the store locked
 
@@ -123,7 +134,21 @@ CREATE TABLE test_labels (key TEXT PRIMARY KEY, labels BLOB NOT NULL)
 ALTER TABLE epochs ADD COLUMN val_loss REAL;
 ALTER TABLE epochs ADD COLUMN val_acc REAL
 """,
+    5: """
+ALTER TABLE runs ADD COLUMN checksum TEXT;
+ALTER TABLE configs ADD COLUMN checksum TEXT;
+ALTER TABLE studies ADD COLUMN checksum TEXT;
+ALTER TABLE meta ADD COLUMN checksum TEXT;
+CREATE TABLE damaged (
+    id INTEGER PRIMARY KEY,
+    found_at TEXT NOT NULL,
+    what TEXT NOT NULL,
+    reason TEXT NOT NULL,
+    record TEXT
+)
+""",
 }
+CHECKSUMMED = 5  # the first schema whose records carry checksums
 
 
 def pack_classes(classes: np.ndarray) -> bytes:
@@ -147,12 +172,93 @@ def _run_script(con: sqlite3.Connection, script: str) -> None:
     # Statement by statement: executescript() would COMMIT the open transaction first,
     # and a schema change must be all or nothing.
     for statement in script.split(";"):
+        added = re.match(r"\s*ALTER TABLE (\w+) ADD COLUMN (\w+)", statement)
+        made = re.match(r"\s*CREATE TABLE (\w+)", statement)
+        if (added and added[2] in {r[1] for r in con.execute(f"PRAGMA table_info({added[1]})")}
+                or made and con.execute("SELECT 1 FROM sqlite_master WHERE name=?",
+                                        (made[1],)).fetchone()):
+            continue  # already there (a file whose version number is older than its tables)
         if statement.strip():
             con.execute(statement)
 
 
 class StoreError(Exception):
     """The store cannot be used. The message names the file and what to do."""
+
+
+class DamagedStoreError(StoreError):
+    """SQLite cannot read the store's pages (``check`` then says which runs still can)."""
+
+
+def _damaged_file(path: Path, err: sqlite3.Error) -> StoreError:
+    """SQLite found the file's pages damaged: one line naming it and what to do."""
+    return DamagedStoreError(f"{path} is damaged: SQLite cannot read it ({err}). Restore it from a "
+                      f"copy; `sweeplab check --store {path}` says which runs are still "
+                      "readable.")
+
+
+@dataclass(frozen=True)
+class Damaged:
+    """A stored record that failed its checksum, did not parse or missed a field: it is
+    named, never read (left out of every number)."""
+
+    what: str  # "run", "config", "study" or "meta"
+    reason: str  # e.g. "checksum mismatch", "does not parse (confusion: ...)"
+    config_hash: str | None = None  # a run's or a config's hash (as stored: may be damaged)
+    seed: int | None = None  # a run's seed (as stored)
+    name: str | None = None  # a study's name or a meta key
+    run_id: int | None = None  # the runs row, for check --repair
+
+    def line(self, label: str | None = None) -> str:
+        """One line naming it: 'run of config q6 width=32 (3f2a9c01de) seed 3: checksum
+        mismatch'; ``label``: the config as its study names it."""
+        if self.what == "run":
+            ref = f"{label} ({self.config_hash!s:.10})" if label else f"{self.config_hash!s:.10}"
+            return f"run of config {ref} seed {self.seed}: {self.reason}"
+        if self.what == "config":
+            return f"definition of config {self.config_hash!s:.10}: {self.reason}"
+        return f"{self.what} {self.name!r}: {self.reason}"
+
+
+def _blob(value: Any) -> Any:
+    if isinstance(value, bytes):
+        return {"blob": value.hex()}
+    raise TypeError(f"{type(value).__name__} is not an SQLite value")
+
+
+def _digest(*parts: Any) -> str:
+    """blake2b (128 bits) of the canonical JSON of ``parts``: exact for every SQLite value
+    (floats by their shortest round-trip repr, blobs as hex, text as stored: a lone
+    surrogate from undecodable bytes is escaped, never equal to good text)."""
+    text = json.dumps(parts, separators=(",", ":"), ensure_ascii=True, default=_blob)
+    return hashlib.blake2b(text.encode("ascii"), digest_size=16).hexdigest()
+
+
+def _fields(row: Mapping[str, Any], *leave: str) -> list[tuple[str, Any]]:
+    """A row's non-NULL columns but ``leave`` and its checksum, by name: a column a later
+    schema adds is NULL in the rows stored before it, so their checksums still hold."""
+    return sorted((k, v) for k, v in row.items()
+                  if v is not None and k != "checksum" and k not in leave)
+
+
+def run_checksum(row: Mapping[str, Any], epochs: Sequence[Mapping[str, Any]]) -> str:
+    """The checksum of one run's whole record: every column of its ``runs`` row (but its id)
+    and every one of its ``epochs`` rows. The one definition of what a run's record is: a
+    column added to ``runs`` joins it by itself; a new table of per-run facts joins it by
+    being passed here (from :meth:`Store._seal_run` and :meth:`Store._scan`)."""
+    return _digest("run", _fields(row, "id"),
+                   sorted(_fields(e, "run_id") for e in epochs))
+
+
+def _row_checksum(table: str, row: Mapping[str, Any], *more: Any) -> str:
+    """The checksum of a config, meta or study row (a study's with its list of configs)."""
+    return _digest(table, _fields(row), *more)
+
+
+def _text(raw: bytes) -> str:
+    """TEXT as stored: bytes a flipped bit made invalid UTF-8 read as lone surrogates (which
+    then fail their checksum or parse) instead of an error that hides the record's name."""
+    return raw.decode("utf-8", "surrogateescape")
 
 
 @dataclass(frozen=True)
@@ -272,8 +378,10 @@ def _inspect_existing(path: Path) -> bool:
                              f"write-ahead log ({path.name}-wal) holds data SQLite must index "
                              f"beside it ({err}). It was left untouched; copy the store with "
                              f"its -wal file to a writable place.") from err
-        raise StoreError(f"{path} is damaged and cannot be read as a store ({err}). "
-                         "It was left untouched.") from err
+        raise DamagedStoreError(f"{path} is damaged and cannot be read as a store ({err}). "
+                                "It was left untouched. Restore it from a copy; `sweeplab "
+                                f"check --store {path}` says which runs are still readable."
+                                ) from err
     if app_id != APPLICATION_ID:
         if app_id == 0 and not tables:
             return False  # an empty SQLite database: safe to initialise
@@ -359,6 +467,8 @@ class Store:
                 self._con.execute("PRAGMA journal_mode=WAL")
                 self._con.execute("PRAGMA synchronous=NORMAL")
             self._con.execute("PRAGMA foreign_keys=ON")
+            self._con.text_factory = _text
+            self._records: _Records | None = None  # the verified records, read once
             if not readonly:
                 self._migrate()
             else:
@@ -366,7 +476,7 @@ class Store:
         except sqlite3.OperationalError as err:
             raise self._error(err) from err
         except sqlite3.DatabaseError as err:
-            raise StoreError(f"{self.path} is damaged ({err}).") from err
+            raise _damaged_file(self.path, err) from err
 
     # --- lifecycle ------------------------------------------------------------------
 
@@ -397,6 +507,7 @@ class Store:
         """One IMMEDIATE transaction: all or nothing, one writer at a time."""
         if self.readonly:
             raise StoreError(f"{self.path} is open read-only.")
+        self._records = None
         try:
             self._con.execute("BEGIN IMMEDIATE")
         except sqlite3.OperationalError as err:
@@ -406,12 +517,19 @@ class Store:
         except sqlite3.OperationalError as err:  # e.g. a disk that filled up mid-write
             self._rollback()
             raise self._error(err) from err
+        except sqlite3.DatabaseError as err:
+            self._rollback()
+            if type(err) is sqlite3.DatabaseError:  # damaged pages met while writing
+                raise _damaged_file(self.path, err) from err
+            raise
         except BaseException:
             self._rollback()
             raise
+        finally:
+            self._records = None
         try:  # a full disk often shows only here, when the WAL grows at COMMIT
             self._con.execute("COMMIT")
-        except sqlite3.OperationalError as err:
+        except sqlite3.DatabaseError as err:
             self._rollback()
             raise self._error(err) from err
 
@@ -449,12 +567,14 @@ class Store:
             if version == 0:
                 _run_script(con, _SCHEMA_V1)
                 con.execute(f"PRAGMA application_id={APPLICATION_ID}")
-                con.executemany("INSERT INTO meta VALUES (?, ?)",
+                con.executemany("INSERT INTO meta (key, value) VALUES (?, ?)",
                                 [("application", "sweeplab"), ("created_at", _now())])
                 version = 1
             for v in range(version + 1, SCHEMA_VERSION + 1):
                 _run_script(con, MIGRATIONS[v])
             con.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+            if version < CHECKSUMMED:  # checksums for the records that parse, the rest aside
+                self._repair(con, seal=True)
 
     # --- studies and configs --------------------------------------------------------
 
@@ -467,14 +587,18 @@ class Store:
         now = _now()
         with self._write() as con:
             con.execute(
-                "INSERT INTO studies VALUES (?, ?, ?) ON CONFLICT(name) DO UPDATE SET "
+                "INSERT INTO studies (name, definition, updated_at) VALUES (?, ?, ?) "
+                "ON CONFLICT(name) DO UPDATE SET "
                 "definition=excluded.definition, updated_at=excluded.updated_at",
                 (name, json.dumps(definition, sort_keys=True), now))
             con.execute("DELETE FROM study_configs WHERE study=?", (name,))
             for pos, (h, canonical, label, axes) in enumerate(configs):
-                con.execute("INSERT OR IGNORE INTO configs VALUES (?, ?, ?)", (h, canonical, now))
+                con.execute("INSERT OR IGNORE INTO configs (hash, canonical, created_at) "
+                            "VALUES (?, ?, ?)", (h, canonical, now))
                 con.execute("INSERT INTO study_configs VALUES (?, ?, ?, ?, ?)",
                             (name, h, pos, label, json.dumps(axes, sort_keys=True)))
+                self._seal_config(con, h, canonical)
+            self._seal_study(con, name)
 
     def archive_study(self, name: str) -> str | None:
         """Keep the study's current definition, its configs and adaptive-seed record under
@@ -487,63 +611,91 @@ class Store:
                 return None
             taken = {n for (n,) in con.execute("SELECT name FROM studies")}
             kept = next(f"{name}@{n}" for n in itertools.count(1) if f"{name}@{n}" not in taken)
-            definition = {**json.loads(row[0]), "name": kept}
-            con.execute("INSERT INTO studies VALUES (?, ?, ?)",
+            try:
+                definition = {**_object(row[0]), "name": kept}
+            except (ValueError, TypeError) as err:
+                raise StoreError(f"{self.path}: the definition of study {name!r} is damaged "
+                                 f"({_why(err)}); `sweeplab check --store {self.path} "
+                                 "--repair` sets it aside.") from err
+            con.execute("INSERT INTO studies (name, definition, updated_at) VALUES (?, ?, ?)",
                         (kept, json.dumps(definition, sort_keys=True), row[1]))
             con.execute("UPDATE study_configs SET study=? WHERE study=?", (kept, name))
             con.execute("UPDATE meta SET key=? WHERE key=?", (f"adaptive:{kept}",
                                                              f"adaptive:{name}"))
+            self._seal_study(con, kept)
+            self._seal_study(con, name)
+            self._seal_meta(con, f"adaptive:{kept}")
         return kept
 
     def studies(self) -> list[StudyRow]:
-        rows = self._con.execute("SELECT name, definition, updated_at FROM studies ORDER BY name")
-        return [StudyRow(n, json.loads(d), u) for n, d, u in rows]
+        """Every study.
+
+        Raises:
+            StoreError: a study's record is damaged (which one, and what to do).
+        """
+        records = self._read()
+        bad = next((d for d in records.damaged if d.what == "study"), None)
+        if bad is not None:
+            self._study(str(bad.name))
+        return [row for row, _ in records.studies.values()]
 
     def study(self, name: str) -> StudyRow | None:
-        row = self._con.execute("SELECT name, definition, updated_at FROM studies WHERE name=?",
-                                (name,)).fetchone()
-        return StudyRow(row[0], json.loads(row[1]), row[2]) if row else None
+        """Raises:
+            StoreError: the study's record is damaged."""
+        return self._study(name)[0]
 
     def study_configs(self, name: str) -> list[StudyConfigRow]:
-        rows = self._con.execute(
-            "SELECT study, config_hash, position, label, axes FROM study_configs "
-            "WHERE study=? ORDER BY position", (name,))
-        return [StudyConfigRow(s, h, p, lab, json.loads(a)) for s, h, p, lab, a in rows]
+        return self._study(name)[1]
+
+    def _study(self, name: str) -> tuple[StudyRow | None, list[StudyConfigRow]]:
+        records = self._read()
+        if name in records.studies:
+            return records.studies[name]
+        bad = next((d for d in records.damaged if d.what == "study" and d.name == name), None)
+        if bad is not None:
+            raise StoreError(f"{self.path}: the {bad.line()}; its runs are kept. Run "
+                             f"`sweeplab check --store {self.path} --repair` to set it aside "
+                             "(the next `sweeplab run` of the study writes it again), or "
+                             f"restore {self.path} from a copy.")
+        return None, []
 
     def config(self, hash_or_prefix: str) -> tuple[str, dict[str, Any]]:
         """A config by full hash or unique prefix: (hash, config dict).
 
         Raises:
-            StoreError: no config, or an ambiguous prefix.
+            StoreError: no config, an ambiguous prefix, or a damaged definition.
         """
-        rows = self._con.execute("SELECT hash, canonical FROM configs WHERE hash LIKE ? || '%'",
-                                 (hash_or_prefix,)).fetchall()
+        records = self._read()
+        rows = [h for h in records.configs if h.startswith(hash_or_prefix)]
+        bad = [d for d in records.damaged if d.what == "config"
+               and str(d.config_hash).startswith(hash_or_prefix)]
+        if bad and len(rows) + len(bad) == 1:
+            raise StoreError(f"{self.path}: the {bad[0].line()}; its runs are kept. Run its "
+                             "study again (`sweeplab run STUDY`) to write it again, or restore "
+                             f"{self.path} from a copy.")
         if not rows:
             raise StoreError(f"No config {hash_or_prefix!r} in {self.path}. "
                              "`sweeplab ls` lists them.")
-        if len(rows) > 1:
-            raise StoreError(f"Config prefix {hash_or_prefix!r} matches {len(rows)} configs: "
-                             f"{', '.join(r[0] for r in rows[:5])}. Give more digits.")
-        return rows[0][0], json.loads(rows[0][1])
+        if len(rows) + len(bad) > 1:
+            raise StoreError(f"Config prefix {hash_or_prefix!r} matches "
+                             f"{len(rows) + len(bad)} configs: "
+                             f"{', '.join(rows[:5])}. Give more digits.")
+        return rows[0], records.configs[rows[0]]
 
     def configs(self) -> list[tuple[str, dict[str, Any]]]:
-        rows = self._con.execute("SELECT hash, canonical FROM configs ORDER BY created_at, hash")
-        return [(h, json.loads(c)) for h, c in rows]
+        """The configs whose definitions are intact, oldest first."""
+        return list(self._read().configs.items())
 
     def set_meta(self, key: str, value: Any) -> None:
         """Store a JSON-able fact about the store (e.g. how an adaptive study stopped)."""
         with self._write() as con:
-            con.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT(key) DO UPDATE SET "
-                        "value=excluded.value", (key, json.dumps(value, sort_keys=True)))
+            con.execute("INSERT INTO meta (key, value) VALUES (?, ?) ON CONFLICT(key) DO UPDATE "
+                        "SET value=excluded.value", (key, json.dumps(value, sort_keys=True)))
+            self._seal_meta(con, key)
 
     def get_meta(self, key: str) -> Any:
-        row = self._con.execute("SELECT value FROM meta WHERE key=?", (key,)).fetchone()
-        if row is None:
-            return None
-        try:
-            return json.loads(row[0])
-        except ValueError:
-            return row[0]  # the plain strings written at creation
+        """A fact set by :meth:`set_meta` (None: not set, or its record is damaged)."""
+        return self._read().meta.get(key)
 
     # --- runs -----------------------------------------------------------------------
 
@@ -553,13 +705,10 @@ class Store:
         return {r[0] for r in rows}
 
     def run_rows(self, config_hash: str | None = None) -> list[RunRow]:
-        sql = ("SELECT config_hash, seed, status, engine, started_at, finished_at, wall_seconds, "
-               "host, error, backend, device, node FROM runs")
-        args: tuple = ()
-        if config_hash is not None:
-            sql += " WHERE config_hash=?"
-            args = (config_hash,)
-        return [RunRow(*r) for r in self._con.execute(sql + " ORDER BY config_hash, seed", args)]
+        """The bookkeeping of the runs whose records are intact, by config and seed."""
+        rows = self._read().rows
+        return sorted((r for h in ([config_hash] if config_hash else list(rows))
+                       for r in rows.get(h, [])), key=lambda r: (r.config_hash, r.seed))
 
     def counts(self, config_hashes: Iterable[str]) -> dict[str, dict[str, int]]:
         """Per config: how many runs are in each status.
@@ -567,18 +716,10 @@ class Store:
         A ``running`` row whose process is gone (started on this host by a pid that no
         longer exists: Ctrl-C, kill -9, a crash) is counted as ``interrupted``; the next
         ``run`` trains it again. Rows from other hosts cannot be checked and stay
-        ``running``.
+        ``running``. A run whose record is damaged counts as ``damaged``.
         """
-        out: dict[str, dict[str, int]] = {}
-        for h in config_hashes:
-            n: dict[str, int] = {}
-            for status, host, pid in self._con.execute(
-                    "SELECT status, host, pid FROM runs WHERE config_hash=?", (h,)):
-                if status == "running" and _owner_alive(host, pid) is False:
-                    status = "interrupted"
-                n[status] = n.get(status, 0) + 1
-            out[h] = n
-        return out
+        counts = self._read().counts
+        return {h: dict(counts.get(h, {})) for h in config_hashes}
 
     def claim_run(self, config_hash: str, seed: int, engine: str) -> str:
         """Start a run unless it is done or another live process is training it.
@@ -618,7 +759,7 @@ class Store:
             con.execute("DELETE FROM epochs WHERE run_id=?", (row[0],))
             con.execute(
                 "UPDATE runs SET status='running', engine=?, started_at=?, finished_at=NULL,"
-                " error=NULL, host=?, pid=? WHERE id=?",
+                " error=NULL, host=?, pid=?, checksum=NULL WHERE id=?",
                 (engine, _now(), socket.gethostname(), os.getpid(), row[0]))
         else:
             con.execute(
@@ -668,6 +809,7 @@ class Store:
                  if result.diagnostics else None,
                  None if result.predictions is None else pack_classes(result.predictions),
                  labels_key, run_id))
+            self._seal_run(con, run_id)
 
     def set_model_path(self, config_hash: str, seed: int, path: str | None) -> None:
         """Record where a finished run's trained model was saved (sweeplab.saved_models).
@@ -676,11 +818,16 @@ class Store:
             StoreError: the run is not done in this store.
         """
         with self._write() as con:
-            cur = con.execute("UPDATE runs SET model_path=? WHERE config_hash=? AND seed=? "
-                              "AND status='done'", (path, config_hash, seed))
-            if cur.rowcount != 1:
+            row = con.execute("SELECT id, checksum FROM runs WHERE config_hash=? AND seed=? "
+                              "AND status='done'", (config_hash, seed)).fetchone()
+            if row is None:
                 raise StoreError(f"run {config_hash[:10]}/seed {seed} is not done in "
                                  f"{self.path}; no model path recorded.")
+            if row[1] is not None and self._run_digest(con, row[0]) != row[1]:
+                raise StoreError(f"run {config_hash[:10]}/seed {seed} is damaged in "
+                                 f"{self.path}; no model path recorded.")  # not sealed anew
+            con.execute("UPDATE runs SET model_path=? WHERE id=?", (path, row[0]))
+            self._seal_run(con, row[0])
 
     def fail_run(self, config_hash: str, seed: int, error: str) -> None:
         """Record why a run failed; it is tried again next time."""
@@ -690,32 +837,460 @@ class Store:
                         (_now(), error[-4000:], config_hash, seed))
 
     def results(self, config_hash: str) -> list[RunResult]:
-        """Every finished run of a config, by seed, with all its metrics."""
-        runs = self._con.execute(
-            "SELECT id, seed, engine, confusion, probe_untrained, probe_trained, wall_seconds, "
-            "backend, device, node, model_path, diagnostics, predictions, labels_key "
-            "FROM runs WHERE config_hash=? AND status='done' ORDER BY seed",
-            (config_hash,)).fetchall()
-        out = []
-        labels: dict[str, np.ndarray | None] = {}  # one array per test set, shared by its runs
-        for (run_id, seed, engine, conf, p0, p1, wall, backend, device, node, mpath, diag,
-             pred, key) in runs:
-            if key is not None and key not in labels:
-                row = self._con.execute("SELECT labels FROM test_labels WHERE key=?",
-                                        (key,)).fetchone()
-                labels[key] = unpack_classes(row[0]) if row else None
-            epochs = tuple(
-                EpochRecord(ep, test_loss=tl, test_acc=ta, train_loss=trl, train_acc=tra,
-                            seconds=sec or 0.0, val_loss=vl, val_acc=va)
-                for ep, trl, tra, tl, ta, sec, vl, va in self._con.execute(
-                    "SELECT epoch, train_loss, train_acc, test_loss, test_acc, seconds, "
-                    "val_loss, val_acc FROM epochs WHERE run_id=? ORDER BY epoch", (run_id,)))
-            out.append(RunResult(config_hash, seed, engine or "", epochs,
-                                 np.asarray(json.loads(conf), dtype=np.int64),
-                                 tuple(json.loads(p0)), tuple(json.loads(p1)), wall or 0.0,
-                                 backend=backend or "", device=device or "", node=node or "",
-                                 diagnostics=json.loads(diag) if diag else {},
-                                 model_path=mpath,
-                                 predictions=None if pred is None else unpack_classes(pred),
-                                 test_labels=labels.get(key) if key else None))
+        """Every finished run of a config whose record is intact, by seed."""
+        return list(self._read().results.get(config_hash, []))
+
+    def damaged(self) -> list[Damaged]:
+        """Every record that failed its checksum, did not parse or missed a field."""
+        return list(self._read().damaged)
+
+    @property
+    def checksummed(self) -> bool:
+        """Whether the store's records carry checksums (False: written before schema 5 and
+        open read-only; the next ``run`` or ``check --repair`` adds them)."""
+        return self._version() >= CHECKSUMMED
+
+    # --- reading: every record verified ---------------------------------------------
+
+    def _version(self) -> int:
+        return self._query("PRAGMA main.user_version")[0]["user_version"]
+
+    def _query(self, sql: str, args: Sequence[Any] = ()) -> list[dict[str, Any]]:
+        """Rows as dicts; pages SQLite cannot read become one line naming the file."""
+        try:
+            cur = self._con.execute(sql, args)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+        except sqlite3.DatabaseError as err:
+            if isinstance(err, sqlite3.OperationalError) and any(
+                    w in str(err) for w in ("locked", "busy", "disk is full", "I/O")):
+                raise self._error(err) from err
+            raise _damaged_file(self.path, err) from err
+
+    def _read(self) -> _Records:
+        """Every record of the store, verified, read once (again when another connection
+        has written since: PRAGMA data_version)."""
+        version = self._query("PRAGMA data_version")[0]["data_version"]
+        if self._records is None or self._records.data_version != version:
+            self._records = self._scan(version)
+        return self._records
+
+    def _scan(self, data_version: int) -> _Records:
+        sealed = self._version() >= CHECKSUMMED
+        out = _Records(data_version)
+
+        def verify(checksum: Any, digest: Callable[[], str]) -> str | None:
+            if not sealed:  # an older store: its records carry no checksums (yet)
+                return None
+            if checksum is None:
+                return "no checksum" if sealed else None
+            return None if digest() == checksum else "checksum mismatch"
+
+        for row in self._query("SELECT * FROM meta"):
+            why = verify(row.get("checksum"), lambda row=row: _row_checksum("meta", row))
+            if why:
+                out.damaged.append(Damaged("meta", why, name=str(row.get("key"))))
+                continue
+            try:
+                out.meta[row["key"]] = json.loads(row["value"])
+            except (ValueError, TypeError):
+                out.meta[row["key"]] = row["value"]  # the plain strings written at creation
+        listed: dict[Any, list[dict[str, Any]]] = {}
+        for row in self._query("SELECT * FROM study_configs ORDER BY position"):
+            listed.setdefault(row.get("study"), []).append(row)
+        for row in self._query("SELECT * FROM studies ORDER BY name"):
+            name, rows = row.get("name"), listed.get(row.get("name"), [])
+            why = verify(row.get("checksum"), lambda row=row, rows=rows: _row_checksum(
+                "studies", row, [_fields(r) for r in rows]))
+            try:
+                if why is None:
+                    definition = json.loads(row["definition"])
+                    if not isinstance(definition, dict):
+                        raise ValueError("not a JSON object")
+                    out.studies[name] = (
+                        StudyRow(name, definition, row["updated_at"]),
+                        [StudyConfigRow(r["study"], r["config_hash"], int(r["position"]),
+                                        r["label"], _object(r["axes"])) for r in rows])
+            except (ValueError, TypeError, KeyError) as err:
+                why = f"does not parse ({_why(err)})"
+            if why:
+                out.damaged.append(Damaged("study", why, name=str(name)))
+        for row in self._query("SELECT * FROM configs ORDER BY created_at, hash"):
+            h = row.get("hash")
+            why = verify(row.get("checksum"), lambda row=row: _row_checksum("configs", row))
+            try:
+                if why is None:
+                    out.configs[h] = _object(row["canonical"])
+            except (ValueError, TypeError) as err:
+                why = f"does not parse ({_why(err)})"
+            if why:
+                out.damaged.append(Damaged("config", why, config_hash=str(h)))
+        labels: dict[Any, Any] = {}  # key -> labels; a damaged set -> the reason
+        for row in self._query("SELECT * FROM test_labels"):
+            try:  # content-addressed: the key is the packed labels' sha256
+                if hashlib.sha256(row["labels"]).hexdigest()[:32] != row["key"]:
+                    raise ValueError("checksum mismatch")
+                labels[row["key"]] = _unpack(row["labels"])
+            except (ValueError, TypeError) as err:
+                labels[row["key"]] = f"its test labels are damaged ({_why(err)})"
+        epochs: dict[Any, list[dict[str, Any]]] = {}
+        for e in self._query("SELECT * FROM epochs"):
+            epochs.setdefault(e.get("run_id"), []).append(e)
+        seen: dict[tuple[Any, Any], list[Any]] = {}
+        for row in self._query("SELECT * FROM runs"):
+            key, status = (row.get("config_hash"), row.get("seed")), row.get("status")
+            eps = epochs.get(row.get("id"), [])
+            why = verify(row.get("checksum"), lambda row=row, eps=eps: run_checksum(row, eps))
+            if why == "no checksum" and status != "done":
+                why = None  # a run not finished has no results to vouch for
+            if why is None and status not in ("running", "done", "failed"):
+                why = f"unknown status {status!r}"
+            seen.setdefault(key, []).append(row.get("id"))
+            result = None
+            if why is None and status == "done":
+                lkey = row.get("labels_key")
+                test = labels.get(lkey, "its test labels are missing" if sealed else None)
+                if lkey is not None and isinstance(test, str):
+                    why = test
+                else:
+                    try:
+                        result = _run_result(row, eps, None if lkey is None else test)
+                    except (ValueError, TypeError, KeyError, OverflowError) as err:
+                        why = f"does not parse ({_why(err)})"
+            h = str(key[0])
+            if why:
+                out.damaged.append(Damaged("run", why, config_hash=h, seed=key[1],
+                                           run_id=row.get("id")))
+                status = "damaged"
+            else:
+                out.rows.setdefault(h, []).append(RunRow(
+                    h, key[1], status, row["engine"], row["started_at"], row["finished_at"],
+                    row["wall_seconds"], row["host"], row["error"], row.get("backend"),
+                    row.get("device"), row.get("node")))
+                if result is not None:
+                    out.results.setdefault(h, []).append(result)
+                if status == "running" and _owner_alive(row["host"], row["pid"]) is False:
+                    status = "interrupted"
+            n = out.counts.setdefault(h, {})
+            n[status] = n.get(status, 0) + 1
+        # A run read twice (a page linked twice) is no run: neither copy is counted.
+        twice = {(str(h), seed): ids for (h, seed), ids in seen.items() if len(ids) > 1}
+        for results in out.results.values():
+            results[:] = sorted((r for r in results if (r.config_hash, r.seed) not in twice),
+                                key=lambda r: r.seed)
+        for rows in out.rows.values():
+            rows[:] = [r for r in rows if (r.config_hash, r.seed) not in twice]
+        out.damaged += [Damaged("run", "stored twice (the file's pages are damaged)",
+                                config_hash=h, seed=seed, run_id=ids[0])
+                        for (h, seed), ids in sorted(twice.items(), key=str)]
+        return out
+
+    # --- writing checksums ----------------------------------------------------------
+
+    def _run_digest(self, con: sqlite3.Connection, run_id: int) -> str:
+        row = _dict(con.execute("SELECT * FROM runs WHERE id=?", (run_id,)))[0]
+        return run_checksum(row, _dict(con.execute("SELECT * FROM epochs WHERE run_id=?",
+                                                   (run_id,))))
+
+    def _seal_run(self, con: sqlite3.Connection, run_id: int) -> None:
+        """The run's checksum, from its record as SQLite now holds it (read back, so the
+        digest is of exactly what a later read will see), in the writing transaction."""
+        con.execute("UPDATE runs SET checksum=? WHERE id=?",
+                    (self._run_digest(con, run_id), run_id))
+
+    def _seal_config(self, con: sqlite3.Connection, config_hash: str, canonical: str) -> None:
+        """Seal a config; a stored definition that fails its checksum (or has none) is
+        written again from ``canonical``, what its hash names."""
+        row = _dict(con.execute("SELECT * FROM configs WHERE hash=?", (config_hash,)))[0]
+        if row.get("checksum") is not None and \
+                _row_checksum("configs", row) == row["checksum"]:
+            return
+        row["canonical"] = canonical
+        con.execute("UPDATE configs SET canonical=?, checksum=? WHERE hash=?",
+                    (canonical, _row_checksum("configs", row), config_hash))
+
+    def _seal_study(self, con: sqlite3.Connection, name: str) -> None:
+        rows = _dict(con.execute("SELECT * FROM studies WHERE name=?", (name,)))
+        if rows:
+            listed = _dict(con.execute("SELECT * FROM study_configs WHERE study=? "
+                                       "ORDER BY position", (name,)))
+            con.execute("UPDATE studies SET checksum=? WHERE name=?", (_row_checksum(
+                "studies", rows[0], [_fields(r) for r in listed]), name))
+
+    def _seal_meta(self, con: sqlite3.Connection, key: str) -> None:
+        for row in _dict(con.execute("SELECT * FROM meta WHERE key=?", (key,))):
+            con.execute("UPDATE meta SET checksum=? WHERE key=?",
+                        (_row_checksum("meta", row), key))
+
+    # --- check and repair -----------------------------------------------------------
+
+    def check(self) -> StoreCheck:
+        """SQLite's integrity_check, every checksum, every record parsed. Reads only."""
+        problems = [str(r["integrity_check"]) for r in self._query("PRAGMA integrity_check")]
+        problems = [p for p in problems if p != "ok"]
+        self._records = None
+        return StoreCheck(self.path, problems, self.damaged(), self.checksummed)
+
+    def repair(self) -> list[Damaged]:
+        """Set every damaged record aside (a copy in the ``damaged`` table) and mark damaged
+        runs not done, so the next ``run`` trains exactly those again; add checksums to the
+        records of an older store that parse. Returns what was set aside.
+
+        Raises:
+            StoreError: SQLite cannot read the file (restore it from a copy).
+        """
+        with self._write() as con:
+            return self._repair(con, seal=False)
+
+    def _repair(self, con: sqlite3.Connection, seal: bool) -> list[Damaged]:
+        problems = [r[0] for r in con.execute("PRAGMA integrity_check")]
+        if problems != ["ok"]:
+            con.execute("REINDEX")  # indexes rebuilt from the tables (a damaged index)
+        if seal:  # an older store: seal what parses; the scan then sets the rest aside
+            for (run_id,) in con.execute("SELECT id FROM runs WHERE status='done' AND "
+                                         "checksum IS NULL").fetchall():
+                eps = _dict(con.execute("SELECT * FROM epochs WHERE run_id=?", (run_id,)))
+                try:
+                    _run_result(_dict(con.execute("SELECT * FROM runs WHERE id=?",
+                                                  (run_id,)))[0], eps)
+                except (ValueError, TypeError, KeyError, OverflowError):
+                    continue
+                self._seal_run(con, run_id)
+            for (h, canonical) in con.execute("SELECT hash, canonical FROM configs WHERE "
+                                              "checksum IS NULL").fetchall():
+                with contextlib.suppress(ValueError, TypeError):
+                    _object(canonical)
+                    self._seal_config(con, h, canonical)
+            for (name,) in con.execute("SELECT name FROM studies WHERE checksum IS NULL"
+                                       ).fetchall():
+                self._seal_study(con, name)
+            for (key,) in con.execute("SELECT key FROM meta WHERE checksum IS NULL").fetchall():
+                self._seal_meta(con, key)
+        self._records = None
+        damaged = self._scan(-1).damaged
+        for d in damaged:
+            record: dict[str, Any] = {}
+            if d.what == "run" and d.run_id is not None:
+                record = {"run": _dict(con.execute("SELECT * FROM runs WHERE id=?",
+                                                   (d.run_id,))),
+                          "epochs": _dict(con.execute("SELECT * FROM epochs WHERE run_id=?",
+                                                      (d.run_id,)))}
+                con.execute("UPDATE runs SET status='failed', checksum=NULL, error=? "
+                            "WHERE id=?", (f"damaged in the store ({d.reason}); set aside by "
+                                           "check --repair, trained again by the next run",
+                                           d.run_id))
+            elif d.what == "study":
+                record = {"study": _dict(con.execute("SELECT * FROM studies WHERE name=?",
+                                                     (d.name,))),
+                          "configs": _dict(con.execute("SELECT * FROM study_configs WHERE "
+                                                       "study=?", (d.name,)))}
+                con.execute("DELETE FROM study_configs WHERE study=?", (d.name,))
+                con.execute("DELETE FROM studies WHERE name=?", (d.name,))
+            elif d.what == "meta":
+                record = {"meta": _dict(con.execute("SELECT * FROM meta WHERE key=?",
+                                                    (d.name,)))}
+                con.execute("DELETE FROM meta WHERE key=?", (d.name,))
+            else:  # a config: its runs stay; the next run of its study writes it again
+                record = {"config": _dict(con.execute("SELECT * FROM configs WHERE hash=?",
+                                                      (d.config_hash,)))}
+            con.execute("INSERT INTO damaged (found_at, what, reason, record) VALUES "
+                        "(?, ?, ?, ?)", (_now(), d.line(), d.reason,
+                                         json.dumps(_canonical_record(record))))
+        return damaged
+
+
+def salvage(path: str | os.PathLike, why: str) -> StoreCheck:
+    """For a file SQLite cannot read whole: the finished runs that can still be read one by
+    one and verify (what the ``sqlite3`` shell's ``.recover`` would keep of the results).
+    Reads only."""
+    path = Path(path)
+    readable: list[tuple[str, int]] = []
+    lost = 0
+    try:
+        con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
+        con.text_factory = _text
+        try:
+            top = con.execute("SELECT max(id) FROM runs").fetchone()[0] or 0
+        except sqlite3.Error:
+            top = 10_000  # the runs table's root is lost: look run by run
+        misses = 0
+        for run_id in range(1, top + 1):
+            if misses > 200 and top == 10_000:
+                break
+            try:
+                rows = _dict(con.execute("SELECT * FROM runs WHERE id=?", (run_id,)))
+                if not rows:
+                    misses += 1
+                    continue
+                row, misses = rows[0], 0
+                eps = _dict(con.execute("SELECT * FROM epochs NOT INDEXED WHERE run_id=?",
+                                        (run_id,)))
+                if row.get("status") != "done":
+                    continue
+                if row.get("checksum") is not None and run_checksum(row, eps) != \
+                        row["checksum"]:
+                    raise ValueError("checksum mismatch")
+                _run_result(row, eps)
+                readable.append((row["config_hash"], row["seed"]))
+            except (sqlite3.Error, ValueError, TypeError, KeyError, OverflowError):
+                lost += 1
+        con.close()
+    except sqlite3.Error:
+        pass
+    return StoreCheck(path, [why], [], True, readable=readable, unreadable=lost)
+
+
+def _dict(cur: sqlite3.Cursor) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _canonical_record(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _canonical_record(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_canonical_record(v) for v in value]
+    if isinstance(value, bytes):
+        return {"blob": value.hex()}
+    if isinstance(value, float) and not math.isfinite(value):
+        return repr(value)
+    return value
+
+
+def _why(err: Exception) -> str:
+    """An exception as a short phrase on one line."""
+    text = " ".join(str(err).split())
+    return f"{type(err).__name__}: {text[:100]}"
+
+
+def _object(text: Any) -> dict[str, Any]:
+    value = json.loads(text)
+    if not isinstance(value, dict):
+        raise ValueError(f"not a JSON object: {str(text)[:40]!r}")
+    return value
+
+
+def _number(x: Any, name: str, optional: bool = False) -> float | None:
+    if x is None and optional:
+        return None
+    if not isinstance(x, (int, float)) or isinstance(x, bool):
+        raise ValueError(f"{name} is {x!r}, not a number")
+    return x
+
+
+def _numbers(text: Any, name: str) -> tuple[Any, ...]:
+    value = json.loads(text)
+    if not isinstance(value, list) or not all(
+            v is None or isinstance(v, (int, float)) for v in value):
+        raise ValueError(f"{name} is not a list of numbers")
+    return tuple(value)
+
+
+def _unpack(blob: Any) -> np.ndarray:
+    """unpack_classes, any failure of damaged bytes a ValueError."""
+    try:
+        return unpack_classes(blob)
+    except Exception as err:  # zlib.error, IndexError, TypeError: all mean damaged bytes
+        raise ValueError(f"packed classes do not unpack ({type(err).__name__})") from err
+
+
+def _run_result(row: Mapping[str, Any], epochs: Sequence[Mapping[str, Any]],
+                test_labels: np.ndarray | None = None) -> RunResult:
+    """A finished run from its stored record (and its test set's labels, when kept).
+
+    Raises:
+        ValueError, TypeError, KeyError: the record does not parse or misses a field.
+    """
+    eps = sorted(epochs, key=lambda e: _number(e["epoch"], "epoch") or 0)
+    if not eps or [e["epoch"] for e in eps] != list(range(len(eps))):
+        raise ValueError(f"epochs {[e['epoch'] for e in eps]} are not 0..E")
+    records = tuple(EpochRecord(e["epoch"], test_loss=_number(e["test_loss"], "test_loss"),
+                                test_acc=_number(e["test_acc"], "test_acc"),
+                                train_loss=_number(e["train_loss"], "train_loss", True),
+                                train_acc=_number(e["train_acc"], "train_acc", True),
+                                seconds=_number(e["seconds"], "seconds", True) or 0.0,
+                                val_loss=_number(e.get("val_loss"), "val_loss", True),
+                                val_acc=_number(e.get("val_acc"), "val_acc", True))
+                    for e in eps)
+    confusion = np.asarray(json.loads(row["confusion"]), dtype=np.int64)
+    if confusion.ndim != 2 or confusion.shape[0] != confusion.shape[1]:
+        raise ValueError(f"confusion has shape {confusion.shape}, not (k, k)")
+    diagnostics = _object(row["diagnostics"]) if row.get("diagnostics") else {}
+    if not isinstance(row["config_hash"], str) or not isinstance(row["seed"], int):
+        raise TypeError("config hash or seed of the wrong type")
+    pred = row.get("predictions")
+    predictions = None if pred is None else _unpack(pred)
+    if predictions is not None and test_labels is not None and \
+            predictions.shape != test_labels.shape:
+        raise ValueError(f"{len(predictions)} predictions for {len(test_labels)} test labels")
+    return RunResult(row["config_hash"], row["seed"], row["engine"] or "", records, confusion,
+                     _numbers(row["probe_untrained"], "probe_untrained"),
+                     _numbers(row["probe_trained"], "probe_trained"),
+                     _number(row["wall_seconds"], "wall_seconds", True) or 0.0,
+                     backend=row.get("backend") or "", device=row.get("device") or "",
+                     node=row.get("node") or "", diagnostics=diagnostics,
+                     model_path=row.get("model_path"), predictions=predictions,
+                     test_labels=test_labels)
+
+
+@dataclass
+class _Records:
+    """Every record of a store, verified (Store._scan)."""
+
+    data_version: int  # PRAGMA data_version when read
+    studies: dict[str, tuple[StudyRow, list[StudyConfigRow]]] = field(default_factory=dict)
+    configs: dict[str, dict[str, Any]] = field(default_factory=dict)  # hash -> config
+    meta: dict[str, Any] = field(default_factory=dict)
+    results: dict[str, list[RunResult]] = field(default_factory=dict)  # hash -> done, by seed
+    rows: dict[str, list[RunRow]] = field(default_factory=dict)  # hash -> bookkeeping
+    counts: dict[str, dict[str, int]] = field(default_factory=dict)  # hash -> status -> n
+    damaged: list[Damaged] = field(default_factory=list)
+
+
+@dataclass(frozen=True)
+class StoreCheck:
+    """What :meth:`Store.check` found."""
+
+    path: Path
+    problems: list[str]  # SQLite's integrity_check lines (empty: its pages are sound)
+    damaged: list[Damaged]  # records that failed their checksum or did not parse
+    checksummed: bool  # False: an older store whose records carry no checksums yet
+    readable: list[tuple[str, int]] | None = None  # SQLite cannot read the file whole:
+    # the (config hash, seed) of the finished runs still readable one by one (salvage)
+    unreadable: int = 0  # and how many run records could not be read or verify
+
+    @property
+    def ok(self) -> bool:
+        return not self.problems and not self.damaged
+
+    def lines(self) -> list[str]:
+        """What a user reads: one line per finding, then what to do."""
+        if self.readable is not None:
+            runs = ", ".join(f"{h!s:.10}/seed {s}" for h, s in self.readable[:12])
+            return [*self.problems,
+                    f"{len(self.readable)} finished run(s) can still be read and verify "
+                    f"(what the sqlite3 shell's `.recover` would keep of the results)"
+                    f"{': ' + runs if runs else ''}{' ...' if len(self.readable) > 12 else ''}"
+                    f"; {self.unreadable} could not. Restore {self.path} from a copy; "
+                    "else `.recover` it into a new file and run the studies into that (runs "
+                    "it lacks are trained again)."]
+        out = [f"{self.path}: SQLite integrity_check: {p}" for p in self.problems[:20]]
+        out += [f"{self.path}: damaged {d.line()}" for d in self.damaged]
+        if not self.checksummed:
+            out.append(f"{self.path}: written before checksums (store schema < "
+                       f"{CHECKSUMMED}): records were parsed but cannot be verified; "
+                       "`--repair` (or the next `sweeplab run`) adds checksums to those "
+                       "that parse.")
+        if self.ok:
+            out.append(f"{self.path}: ok: pages sound, every record "
+                       f"{'verified by its checksum and ' if self.checksummed else ''}parsed.")
+        elif self.damaged:
+            runs = sum(d.what == "run" for d in self.damaged)
+            out.append(f"{len(self.damaged)} damaged record(s), {runs} of them run(s), left "
+                       "out of every number. `sweeplab check --store PATH --repair` sets them "
+                       "aside (runs marked not done: the next `sweeplab run` trains exactly "
+                       "those again).")
+        else:
+            out.append("Restore the store from a copy, or `--repair` to rebuild its "
+                       "indexes.")
         return out

@@ -22,6 +22,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from sweeplab.names import write_whole
 from sweeplab.readout import StudyView, read_study
 from sweeplab.report.assignment import INTRO, cifar_intro, figure_blocks, summaries_after
 from sweeplab.report.blocks import Block, Bullets, Code, Plot, Report, Section, Table, Text
@@ -82,6 +83,8 @@ def study_section(sd: StudyView, store_path: str, data_dir: str | None) -> Secti
         return f"{sd.name}-{counter[0]:02d}-{kind}"
 
     blocks: list[Block] = what_was_run(sd, store_path, data_dir)
+    if sd.damaged:  # named, never read (sweeplab.store checksums)
+        blocks.append(Bullets(sd.damaged, "warn"))
     if sd.search is not None and sd.with_runs:
         from sweeplab.report.search import search_blocks
 
@@ -160,7 +163,7 @@ def write_report(store: Store, out: str | Path, studies: Sequence[str] | None = 
     report = build_report(store, studies, data_dir)
     if fmt == "html":
         out.parent.mkdir(parents=True, exist_ok=True)
-        out.write_text(render_html(report), encoding="utf-8")
+        write_whole(out, render_html(report))  # whole or not at all (names.write_whole)
         return out
     if out.suffix == ".md":
         md_path, image_dir = out, out.parent / f"{out.stem}_files"
@@ -169,6 +172,6 @@ def write_report(store: Store, out: str | Path, studies: Sequence[str] | None = 
     image_dir.mkdir(parents=True, exist_ok=True)
     text, files = render_markdown(report, image_dir.name)
     for name, content in files.items():
-        (image_dir / name).write_bytes(content)
-    md_path.write_text(text, encoding="utf-8")
+        write_whole(image_dir / name, content)
+    write_whole(md_path, text)
     return md_path
