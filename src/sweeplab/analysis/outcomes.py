@@ -54,7 +54,6 @@ from itertools import combinations
 from typing import Any
 
 import numpy as np
-from scipy import stats as _st
 
 __all__ = [
     "EnsembleCurve", "McNemar", "Outcomes", "Paired", "TwoWay", "VarianceSplit", "churn",
@@ -318,6 +317,8 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
                          f"{a.shape} and {b.shape}")
     only_a, only_b = int(np.sum(a & ~b)), int(np.sum(b & ~a))
     n = only_a + only_b
+    from scipy import stats as _st  # here, not at import: `import sweeplab` stays free of scipy
+
     p = 1.0 if n == 0 else min(1.0, 2 * float(_st.binom.cdf(min(only_a, only_b), n, 0.5)))
     return McNemar(only_a, only_b, p)
 
