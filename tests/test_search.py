@@ -262,3 +262,59 @@ def test_a_builders_param_can_be_searched(tmp_path):
     a, b = planned_candidate(s, {"width": 20}), planned_candidate(s, {"width": 21})
     assert dict(a.config.model.params) == {"width": 20} and a.label == "width=20"
     assert a.hash != b.hash  # each value its own config (its runs kept apart)
+
+
+ON_AXES = TINY.replace("[search]", """layers = [{type = "flatten"}, {type = "dense", units = 32},
+  {type = "dropout", rate = 0.0}, {type = "dense", units = 32}, {type = "dropout", rate = 0.0}]
+[[axes]]
+name = "dropout"
+paths = ["layers.2.rate", "layers.4.rate"]
+values = [0.0, 0.5]
+labels = ["none", "half"]
+[[axes]]
+name = "w2"
+path = "layers.3.units"
+values = [8, 64]
+[search]""").replace('int = [4, 64]', 'int = [4, 8]')
+
+
+def test_a_search_on_top_of_grid_axes_searches_each_axis_as_a_choice(tmp_path):
+    from sweeplab.search import _Driver, planned_candidate
+    from sweeplab.store import Store
+
+    s = st.Study.from_toml(ON_AXES)
+    assert s.axes == ()  # the axes are the search's: no grid is walked
+    dropout, w2, *_ = s.search.params
+    assert [p.name for p in s.search.params] == ["dropout", "w2", "width", "lr"]
+    assert (dropout.kind, dropout.paths, dropout.choices, dropout.labels) == \
+        ("choices", ("layers.2.rate", "layers.4.rate"), (0.0, 0.5), ("none", "half"))
+    assert (w2.paths, w2.choice_labels()) == (("layers.3.units",), ("8", "64"))
+    assert st.Study.from_toml(s.to_toml()) == s
+    c = planned_candidate(s, {"dropout": "half", "w2": "64", "width": 5, "lr": 0.01})
+    assert c.label == "dropout=half, w2=64, width=5, lr=0.01"
+    layers = c.config.layers
+    assert (layers[1].units, layers[2].rate, layers[3].units, layers[4].rate) == (5, 0.5, 64,
+                                                                                  0.5)
+    # Optuna proposes among the axes' labels; every candidate is a point of the grid x space.
+    store = Store(tmp_path / "s.db")
+    drv = _Driver(s, store, journal_path(tmp_path / "s.db", s.name), print)
+    for _ in range(6):
+        assert drv.propose(drv.candidates())
+    seen = list(drv.candidates().values())
+    assert len(seen) == 6
+    for p, params, _ in seen:
+        assert params["dropout"] in ("none", "half") and params["w2"] in ("8", "64")
+        rate = 0.5 if params["dropout"] == "half" else 0.0
+        ls = p.config.layers
+        assert (ls[2].rate, ls[4].rate, ls[3].units) == (rate, rate, int(params["w2"]))
+    store.close()
+
+
+@pytest.mark.parametrize("change,key", [
+    (('name = "w2"', 'name = "lr"'), "search.params names must differ from the axes' names"),
+    (("values = [8, 64]", "values = [8, 0]"), "axes[1] at layers.3.units=0"),
+    (('labels = ["none", "half"]', 'labels = ["x", "x"]'), "axes[0].labels must be distinct"),
+])
+def test_bad_axes_under_a_search_are_one_line(change, key):
+    with pytest.raises(sweeplab.SpecError, match=key.replace("[", r"\[").replace("]", r"\]")):
+        st.Study.from_toml(ON_AXES.replace(*change))

@@ -58,7 +58,7 @@ def _distributions(search: Search) -> dict[str, Any]:
         elif p.kind == "float":
             out[p.name] = d.FloatDistribution(p.low, p.high, log=p.log)
         else:  # by label: a choice may be a layer list, which Optuna cannot hold
-            out[p.name] = d.CategoricalDistribution([format_value(c) for c in p.choices])
+            out[p.name] = d.CategoricalDistribution(list(p.choice_labels()))
     return out
 
 
@@ -82,7 +82,7 @@ def candidate_values(search: Search, params: dict[str, Any]) -> dict[str, Any]:
     for p in search.params:
         v = params[p.name]
         if p.kind == "choices":
-            v = next(c for c in p.choices if format_value(c) == v)
+            v = p.choices[p.choice_labels().index(v)]
         out[p.name] = v
     return out
 
@@ -92,7 +92,8 @@ def planned_candidate(study: Study, params: dict[str, Any]) -> PlannedConfig:
     search = study.search
     assert search is not None
     values = candidate_values(search, params)
-    cfg = with_value(study.base, {p.path: values[p.name] for p in search.params}, "search")
+    cfg = with_value(study.base, {path: values[p.name] for p in search.params
+                                  for path in p.paths}, "search")
     labels = {p.name: format_value(params[p.name]) if p.kind != "float"
               else f"{params[p.name]:.3g}" for p in search.params}
     return PlannedConfig(cfg, S.config_hash(cfg), ", ".join(f"{k}={v}" for k, v in

@@ -58,7 +58,7 @@ DATA_KEYS = {"path", "images", "name"}
 AXIS_KEYS = {"name", "path", "paths", "values", "labels", "scale"}
 SEARCH_KEYS = {"budget", "sampler", "metric", "first_test", "max_seeds", "seed", "pool",
                "finalists", "fresh_seeds", "params"}
-PARAM_KEYS = {"name", "path", "int", "float", "choices", "log"}
+PARAM_KEYS = {"name", "path", "paths", "int", "float", "choices", "labels", "log"}
 SAMPLERS = ("tpe", "random", "gp", "cmaes")  # Optuna's samplers
 DEFAULT_VALIDATION = 0.1  # a search's validation split unless the study gives one
 SEARCH_METRICS = ("val_acc", "test_acc")  # what the race compares (maximised)
@@ -92,12 +92,29 @@ class Param:
     high: float = 0.0  # int/float: the largest value
     choices: tuple[Any, ...] = ()  # choices: the values
     log: bool = False  # int/float: sample on a log scale (both bounds > 0)
+    more_paths: tuple[str, ...] = ()  # more fields set to the same value (a grid axis's paths)
+    labels: tuple[str, ...] = ()  # choices: a label per value (default: the value itself)
+
+    @property
+    def paths(self) -> tuple[str, ...]:
+        """Every config field this parameter sets."""
+        return (self.path, *self.more_paths)
+
+    def choice_labels(self) -> tuple[str, ...]:
+        """choices: the label of each value, as candidates' labels and Optuna show it."""
+        return self.labels or tuple(format_value(c) for c in self.choices)
 
     def table(self) -> dict[str, Any]:
         """The ``[[search.params]]`` table."""
-        d: dict[str, Any] = {"name": self.name, "path": self.path}
+        d: dict[str, Any] = {"name": self.name}
+        if self.more_paths:
+            d["paths"] = list(self.paths)
+        else:
+            d["path"] = self.path
         if self.kind == "choices":
             d["choices"] = list(self.choices)
+            if self.labels:
+                d["labels"] = list(self.labels)
         else:
             d[self.kind] = [self.low, self.high]
             if self.log:
@@ -534,11 +551,8 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None,
                           f"{' x '.join(str(len(a.values)) for a in axes)} values")
     search = None
     if "search" in d:
-        if axes:
-            raise S.SpecError("a search and grid axes cannot be combined yet: give [search] "
-                              "params or [[axes]], not both. Received: "
-                              f"{len(axes)} axes and a [search] table")
-        search = _search_from_dict(d["search"], base)
+        search = _search_from_dict(d["search"], base, axes)
+        axes = ()  # a search on top of grid axes: each axis is one of its choices
     seeds = _seeds(d.get("seeds", 10), "seeds")
     if search is not None:  # the race's seeds, then the final round's fresh ones
         seeds = search.race_seeds + search.fresh
@@ -576,9 +590,12 @@ def _data_table(ds: Mapping[str, Any], base_dir: Path | None) -> dict[str, Any]:
     return arrays.ref()
 
 
-def _search_from_dict(d: Any, base: S.Config) -> Search:
+def _search_from_dict(d: Any, base: S.Config, axes: Sequence[Axis] = ()) -> Search:
     """A validated :class:`Search` from a ``[search]`` table; every bound and choice is
-    written into the base config once, so a bad path or value is refused now."""
+    written into the base config once, so a bad path or value is refused now.
+
+    ``axes`` (a search on top of grid axes) become its first parameters: each axis one
+    categorical choice among its values, setting all its paths, with its labels."""
     if not isinstance(d, Mapping):
         raise S.SpecError(f"search must be a table. Received: search={S._short(d)}")
     S._check_keys("search.", d, SEARCH_KEYS)
@@ -611,7 +628,25 @@ def _search_from_dict(d: Any, base: S.Config) -> Search:
     if len(set(names)) != len(names):
         raise S.SpecError(f"search.params names must be distinct. Received: "
                           f"{S._short(names)}")
+    clash = sorted({a.name for a in axes} & set(names))
+    if clash:
+        raise S.SpecError(f"search.params names must differ from the axes' names (an axis is "
+                          f"searched as a choice among its values). Received: both name "
+                          f"{S._short(clash)}")
+    params = tuple(_axis_param(a, i, base) for i, a in enumerate(axes)) + params
     return Search(params, sampler=sampler, metric=metric, **ints)
+
+
+def _axis_param(a: Axis, i: int, base: S.Config) -> Param:
+    """A grid axis under a search: a choice among its values, setting all its paths."""
+    table: dict[str, Any] = {"name": a.name, "paths": list(a.paths),
+                             "choices": [_plain(v) for v in a.values]}
+    if a.labels:
+        table["labels"] = list(a.labels)
+    try:
+        return _param_from_dict(table, i, base)
+    except S.SpecError as err:  # name the axis, not a search.params entry the user never wrote
+        raise S.SpecError(str(err).replace(f"search.params[{i}]", f"axes[{i}]")) from err
 
 
 def _param_from_dict(p: Any, i: int, base: S.Config) -> Param:
@@ -621,7 +656,18 @@ def _param_from_dict(p: Any, i: int, base: S.Config) -> Param:
     if not isinstance(p, Mapping):
         raise S.SpecError(f"{where} must be a table. Received: {where}={S._short(p)}")
     S._check_keys(f"{where}.", p, PARAM_KEYS)
-    path = p.get("path")
+    if "path" in p and "paths" in p:
+        raise S.SpecError(f"{where}: give path or paths, not both.")
+    if "paths" in p:  # several fields set to the same value, as a grid axis's paths
+        paths = p["paths"]
+        if not isinstance(paths, list) or not paths or not all(
+                isinstance(x, str) and x and x.isprintable() for x in paths):
+            raise S.SpecError(f"{where}.paths must be a non-empty list of dotted config "
+                              f"fields such as [\"layers.2.rate\", \"layers.4.rate\"]. "
+                              f"Received: {where}.paths={S._short(paths)}")
+        path, more = paths[0], tuple(paths[1:])
+    else:
+        path, more = p.get("path"), ()
     if not isinstance(path, str) or not path or not path.isprintable():
         raise S.SpecError(f"{where}.path must be a dotted config field such as "
                           f"\"layers.1.units\". Received: {where}.path={S._short(path)}")
@@ -643,7 +689,19 @@ def _param_from_dict(p: Any, i: int, base: S.Config) -> Param:
                               f"Received: {at}={S._short(choices)}")
         if log:
             raise S.SpecError(f"{where}.log applies to int and float ranges, not choices.")
-        param = Param(name, path, kind, choices=tuple(_plain(c) for c in choices))
+        labels = p.get("labels", [])
+        if not isinstance(labels, list) or (labels and (len(labels) != len(choices) or not all(
+                isinstance(x, str) and x and x.isprintable() for x in labels))):
+            raise S.SpecError(f"{where}.labels must be a list of {len(choices)} one-line "
+                              f"strings, one per choice. Received: {where}.labels="
+                              f"{S._short(labels)}")
+        param = Param(name, path, kind, choices=tuple(_plain(c) for c in choices),
+                      more_paths=more, labels=tuple(labels))
+        shown = param.choice_labels()
+        if len(set(shown)) != len(shown):
+            raise S.SpecError(f"{where}.{'labels' if labels else 'choices'} must be distinct "
+                              f"(each names one candidate's value). Received: "
+                              f"{S._short(list(shown))}")
         values: list[Any] = list(param.choices)
     else:
         bounds = p[kind]
@@ -662,10 +720,12 @@ def _param_from_dict(p: Any, i: int, base: S.Config) -> Param:
                               f"Received: {at}={S._short(bounds)}")
         if kind == "float":
             low, high = float(low), float(high)
-        param = Param(name, path, kind, low, high, log=log)
+        if "labels" in p:
+            raise S.SpecError(f"{where}.labels applies to choices, not int and float ranges.")
+        param = Param(name, path, kind, low, high, log=log, more_paths=more)
         values = [low, high]
     for v in values:  # each end of the range (each choice) must give a valid config
-        with_value(base, {param.path: v}, where)
+        with_value(base, dict.fromkeys(param.paths, v), where)
     return param
 
 
