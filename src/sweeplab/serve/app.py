@@ -162,6 +162,9 @@ def create_app(res: Any, host: str = "127.0.0.1") -> Starlette:
         p = request.query_params
         return api("study", p.get("name", ""), p.get("metric", "test_acc"))
 
+    def api_search(request: Request) -> Response:
+        return api("search", request.query_params.get("name", ""))
+
     def api_runs(request: Request) -> Response:
         p = request.query_params
         return api("run_curves", p.get("study", ""), p.get("config", ""))
@@ -211,7 +214,8 @@ def create_app(res: Any, host: str = "127.0.0.1") -> Starlette:
 
     routes = [Route("/", index), Route("/study", study_page), Route("/run", run_page),
               Route("/api/studies", api_studies), Route("/api/study", api_study),
-              Route("/api/runs", api_runs), Route("/api/compare", api_compare),
+              Route("/api/search", api_search), Route("/api/runs", api_runs),
+              Route("/api/compare", api_compare),
               Route("/api/run", api_run), Route("/events", events),
               Route("/static/{name}", static),
               Route("/favicon.ico", lambda request: Response(status_code=204))]

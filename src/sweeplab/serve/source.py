@@ -231,3 +231,46 @@ def run(res: Any, name: str, config_hash: str, seed: int) -> dict[str, Any]:
                         "seconds": _f(e["seconds"])} for e in ep.to_dict("records")],
             "classes": names, "confusion": [[int(v) for v in row] for row in cm.to_numpy()],
             "diagnostics": run_line(diagnose(record), names)}
+
+
+def search(res: Any, name: str) -> dict[str, Any]:
+    """A search's live state, from the readout functions the report uses
+    (readout.search_frame and readout.search_answer on the study's view): its candidates
+    (parameters, seeds run, mean, status, when dropped), the incumbent and each time it
+    changed, runs spent of the budget, and the answer's sentence once the final round is
+    done. ``{"search": None}`` for a study that is not a search."""
+    from sweeplab.analysis import race
+    from sweeplab.readout import search_answer, search_frame
+
+    view = res.view(name)
+    if view.search is None:
+        return {"study": name, "search": None}
+    definition = view.definition["search"]
+    df = search_frame(view)
+    names = [p["name"] for p in definition["params"]]
+    drops = view.search.get("drop_step", {})
+    labels = dict(zip(df["config_hash"], df["config"], strict=True))
+    candidates = [{
+        "config": r["config"], "config_hash": r["config_hash"],
+        "params": {n: _plain(r[n]) for n in names}, "n": int(r["n"]), "mean": _f(r["mean"]),
+        "status": r["status"],
+        "dropped_after": drops.get(r["config_hash"]) if r["status"] == "dropped" else None,
+        "fresh_mean": _f(r["fresh_mean"]), "test_mean": _f(r["test_mean"])}
+        for r in df.to_dict("records")]
+    history = [{"runs": int(n), "config": labels.get(h, h[:10]), "config_hash": h,
+                "mean": _f(m)} for n, h, m in view.search.get("history", [])]
+    answer = search_answer(view)
+    return {
+        "study": name, "search": {k: definition[k] for k in (
+            "budget", "sampler", "metric", "first_test", "max_seeds", "pool", "finalists",
+            "fresh_seeds")},
+        "params": names, "test": race.describe_test(),
+        "runs_done": view.runs_done, "budget": int(definition["budget"]),
+        "candidates": candidates, "history": history,
+        "incumbent": ({**next(c for c in candidates if c["config_hash"] ==
+                                history[-1]["config_hash"]), "since_runs": history[-1]["runs"]}
+                      if history and history[-1]["config_hash"] in labels else None),
+        "finalists": [labels.get(h, h[:10]) for h in view.search.get("finalists", [])],
+        "finished": answer is not None,
+        "sentence": answer.sentence if answer is not None else None,
+        "within_noise": answer.test if answer is not None else None}

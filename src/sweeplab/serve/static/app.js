@@ -6,7 +6,7 @@ const PAGE = document.body.dataset.page;
 const PARAMS = JSON.parse(document.body.dataset.params || "{}");
 const METRICS = ["test_acc", "train_acc", "test_loss", "train_loss"];
 const state = { metric: "test_acc", picked: [], shown: new Set(), runCurves: {}, axis: null,
-                data: null, connects: 0, updates: 0 };
+                data: null, connects: 0, updates: 0, search: false };
 
 function el(tag, attrs, ...kids) {
   const e = document.createElement(tag);
@@ -109,8 +109,59 @@ async function renderStudy() {
   const d = await getJSON(`/api/study?${q({ name: PARAMS.name, metric: state.metric })}`);
   state.data = d;
   const main = document.getElementById("main");
-  if (!main.querySelector("#configs")) buildStudy(main, d);
+  const first = !main.querySelector("#configs");
+  if (first) buildStudy(main, d);
   fillStudy(d);
+  // Asked once; afterwards only a search's page asks again (a grid study never has one).
+  if (first || state.search) {
+    const s = await getJSON(`/api/search?${q({ name: PARAMS.name })}`);
+    state.search = Boolean(s.search);
+    fillSearch(s);
+  }
+}
+
+// A search's live state (the report's readout: candidates, race ladder, incumbent, answer).
+function fillSearch(s) {
+  const box = document.getElementById("search");
+  if (!s.search) { box.replaceChildren(); return; }
+  const m = s.search.metric;
+  const inc = s.incumbent;
+  const head = ["candidate", ...s.params, "seeds", `${mname(m)} mean${unit(m)}`, "status",
+                "dropped", `fresh ${mname(m)}${unit(m)}`, `fresh test accuracy %`];
+  const body = el("tbody");
+  for (const c of s.candidates) {
+    body.append(el("tr", { "data-config": c.config_hash, class: `status-${c.status}` },
+      el("td", { class: "label" }, c.config),
+      ...s.params.map((p) => el("td", { class: "num" }, c.params[p] === null ? "-" :
+        c.params[p])),
+      el("td", { class: "num" }, c.n), el("td", { class: "num" }, fmt(c.mean, m)),
+      el("td", { class: "status" }, c.status),
+      el("td", {}, c.dropped_after === null ? "" : `after ${c.dropped_after} seeds`),
+      el("td", { class: "num" }, fmt(c.fresh_mean, m)),
+      el("td", { class: "num" }, fmt(c.test_mean, "test_acc"))));
+  }
+  const hist = el("tbody");
+  for (const h of s.history) {
+    hist.append(el("tr", {}, el("td", { class: "num" }, h.runs), el("td", {}, h.config),
+      el("td", { class: "num" }, fmt(h.mean, m))));
+  }
+  box.replaceChildren(
+    el("h2", {}, "Search"),
+    el("p", { id: "search-state" }, `${s.search.sampler} proposes, seeds race: ` +
+      `${s.candidates.length} candidates, ${s.runs_done} / ${s.budget} runs of the budget; ` +
+      (s.finished ? "done." : inc ? `incumbent ${inc.config} (${mname(m)} ` +
+        `${fmt(inc.mean, m)}${unit(m)}, ${inc.n} seeds).` : "no incumbent yet.")),
+    el("p", { id: "search-sentence", class: s.finished ? "finding" : "muted" },
+      s.finished ? `${s.sentence}.` : "The answer comes after the final round on fresh " +
+        "seeds."),
+    el("p", { class: "muted" }, `Dropped: ${s.test}, after ${s.search.first_test} seeds` +
+      (s.within_noise ? `; within noise: ${s.within_noise}.` : ".")),
+    el("table", { id: "race-ladder" },
+      el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))), body),
+    el("h3", {}, "The incumbent against runs spent"),
+    el("table", { id: "incumbents" }, el("thead", {}, el("tr", {},
+      ...["runs spent", "incumbent", `its ${mname(m)} mean then${unit(m)}`].map((h) =>
+        el("th", {}, h)))), hist));
 }
 
 function buildStudy(main, d) {
@@ -125,6 +176,7 @@ function buildStudy(main, d) {
   main.replaceChildren(
     el("h1", { id: "study-name" }, d.study), el("p", { id: "study-title" }, d.title || ""),
     el("p", { id: "progress" }),
+    el("div", { id: "search" }),
     el("p", {}, "metric ", metricSel),
     el("h2", {}, "Configurations"),
     el("p", { class: "muted" }, "n finished seeds; mean and Student-t 95% CI of the final " +
