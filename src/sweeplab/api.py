@@ -863,6 +863,13 @@ class Results:
         model = self.model(config, seed)
         return np.asarray(model.predict(x, batch_size=1024, verbose=0))
 
+    def predict_classes(self, config: str, seed: int, images: np.ndarray) -> np.ndarray:
+        """The run's answer for each of ``images`` in the dataset's own classes: an (N,)
+        array of class names (a user's string labels as given; "0".."9" for MNIST). The
+        same checks and errors as :meth:`predict`."""
+        out = self.predict(config, seed, images)
+        return np.asarray(self.class_names(config))[out.argmax(axis=1)]
+
     def inputs(self, config: str, images: np.ndarray) -> np.ndarray:
         """``images`` as the config's models take them (float32, scaled as its training data
         was; ``saved_models.prepare_images``), checked without importing TensorFlow."""

@@ -579,8 +579,10 @@ def cmd_predict(args: argparse.Namespace) -> int:
         print(f"{path}: {len(outputs)} image(s), model {model_path}")
         for i, out in enumerate(outputs):
             k = int(np.argmax(out))
-            name = "" if classes[k] == str(k) else f" ({classes[k]})"
-            print(f"  {i:>5}  class {k}{name}  output {float(out[k]):.4f}")
+            if classes[k] == str(k):
+                print(f"  {i:>5}  class {k}  output {float(out[k]):.4f}")
+            else:  # the dataset's own classes (a user's string labels): the name first
+                print(f"  {i:>5}  {classes[k]}  (class {k}, output {float(out[k]):.4f})")
     return 0
 
 

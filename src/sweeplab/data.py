@@ -1,8 +1,10 @@
 """Datasets: where they are found, how they are read, and small subsets.
 
 Knows nothing of models. Every dataset comes out the same way: float32 examples
-(images (N, H, W, C) or feature vectors (N, F)), integer labels (N,), class names.
-Scaling is by dtype and recorded: uint8 is divided by 255, floats are used as given.
+(images (N, H, W, C) or feature vectors (N, F)), integer labels (N,), class names. A user's
+labels that are not integers (strings, floats) become the indices of their sorted distinct
+values, which name the classes (:class:`Arrays`). Scaling is by dtype and recorded: uint8
+is divided by 255, floats are used as given.
 
 A user's own data (:class:`Arrays`, a ``.npz`` file, a folder of images) is identified by a
 fingerprint of its content, never by its name; a built-in file whose arrays are not the
@@ -163,7 +165,18 @@ def _read_npz(path: Path, keys: tuple[str, ...]) -> dict[str, np.ndarray]:
                     f"{path} is not a sweeplab/Keras dataset file: arrays {missing} are missing "
                     f"(found {sorted(archive.files)}; expected {list(keys)})."
                 )
-            return {k: archive[k] for k in keys}
+            out = {}
+            for k in keys:
+                try:
+                    out[k] = archive[k]
+                except ValueError as err:
+                    if "allow_pickle" not in str(err):
+                        raise
+                    raise DataError(
+                        f"{path}: {k} is an array of Python objects, which sweeplab does not "
+                        f"unpickle (loading one can run code); save it as plain values, e.g. "
+                        f"np.savez(..., {k}=np.asarray({k}, dtype=str))") from None
+            return out
     except DataError:
         raise
     except (zipfile.BadZipFile, OSError, ValueError, EOFError, KeyError) as err:
@@ -453,10 +466,13 @@ class Arrays:
     """A user's dataset: ``Study.build(..., dataset=Arrays(x_train, y_train, x_test, y_test))``.
 
     Examples are images (N, H, W, C) or (N, H, W), or feature vectors (N, F); uint8 is
-    divided by 255, floats are used as given. Labels are integers 0..K-1.
+    divided by 255, floats are used as given. Labels are integers 0..K-1, or labels as users
+    have them (strings, floats, booleans): then the classes are their sorted distinct values,
+    named by their text, and ``Results.predict_classes`` answers in them.
 
     Args:
-        class_names: label i is class_names[i] (default: "0", "1", ... up to the largest label).
+        class_names: label i is class_names[i] (default: "0", "1", ... up to the largest
+            label); with labels that are not integers, the classes' order, naming each label.
         name: shown in tables and reports; the identity is the content's fingerprint.
 
     Raises:
@@ -472,19 +488,23 @@ class Arrays:
         if name in DATASETS:
             raise DataError(f"name {name!r} is a built-in dataset's; give your data another "
                             "name (its identity is its content, the name is for people)")
-        raw = [np.asarray(a) for a in (x_train, y_train, x_test, y_test)]
+        raw = [_plain(np.asarray(a)) for a in (x_train, y_train, x_test, y_test)]
         where = f"dataset {name!r}" + (f" ({source})" if source else "")
         for split, x, y in (("train", raw[0], raw[1]), ("test", raw[2], raw[3])):
             _check_split(where, split, x, y)
         if raw[0].shape[1:] != raw[2].shape[1:]:
             _refuse(where, f"x_train examples have shape {raw[0].shape[1:]} but x_test "
                     f"examples {raw[2].shape[1:]}; both splits need the same shape")
-        top = int(max(raw[1].max(), raw[3].max()))
-        names = tuple(str(i) for i in range(top + 1)) if class_names is None else tuple(
-            str(c) for c in class_names)
+        labels = [raw[1], raw[3]]  # class indices; raw keeps the labels as given (identity)
+        if _integer(raw[1]) and _integer(raw[3]):
+            top = int(max(raw[1].max(), raw[3].max()))
+            names = tuple(str(i) for i in range(top + 1)) if class_names is None else tuple(
+                str(c) for c in class_names)
+        else:
+            names, labels = _encode_labels(where, raw[1], raw[3], class_names)
         if len(names) < 2:
             _refuse(where, f"a classifier needs at least 2 classes. Received: {len(names)}")
-        for split, y in (("train", raw[1]), ("test", raw[3])):
+        for split, y in (("train", labels[0]), ("test", labels[1])):
             if y.max() >= len(names):
                 _refuse(where, f"{split} split: labels go up to {int(y.max())} but there are "
                         f"{len(names)} class names; labels must be in 0..{len(names) - 1}")
@@ -498,8 +518,8 @@ class Arrays:
         self.class_names = names
         self.fingerprint = fingerprint(raw)
         self.scaling = scaling_of(raw[0])
-        x_tr, y_tr = _prepare(raw[0], raw[1], None)
-        x_te, y_te = _prepare(raw[2], raw[3], None)
+        x_tr, y_tr = _prepare(raw[0], labels[0], None)
+        x_te, y_te = _prepare(raw[2], labels[1], None)
         self.dataset = Dataset(name, x_tr, y_tr, x_te, y_te, names, source or "arrays",
                                None, self.fingerprint, self.scaling)
         _USER[name] = self
@@ -539,21 +559,81 @@ def _check_split(where: str, split: str, x: np.ndarray, y: np.ndarray) -> None:
                 f"Received: dtype {x.dtype}")
     if y.ndim == 2 and y.shape[1] == 1:
         y = y.reshape(-1)
-    if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer):
-        _refuse(where, f"{yn} must be integer class labels of shape (N,). "
-                f"Received: dtype {y.dtype}, shape {y.shape}")
+    if y.ndim != 1:
+        _refuse(where, f"{yn} must be class labels of shape (N,) (integers 0..K-1, or any "
+                f"sortable values such as strings). Received: shape {y.shape}")
+    if y.dtype.kind not in LABEL_KINDS:
+        _refuse(where, f"{yn} must be integers 0..K-1 or sortable values (strings, numbers, "
+                f"booleans). Received: dtype {y.dtype}")
     if len(x) == 0 or len(y) == 0:
         _refuse(where, f"{split} split is empty ({xn} has {len(x)} examples)")
     if len(x) != len(y):
         _refuse(where, f"{split} split: {xn} has {len(x)} examples but {yn} has {len(y)} "
                 "labels; they must be equal")
-    if y.min() < 0:
+    if _integer(y) and len(y) and y.min() < 0:
         _refuse(where, f"{split} split: {yn} holds a negative label ({int(y.min())}); "
                 "labels must be in 0..K-1")
     if x.dtype != np.uint8:
         bad = int(np.size(x) - np.count_nonzero(np.isfinite(x)))
         if bad:
             _refuse(where, f"{split} split: {xn} holds {bad} NaN or infinite values")
+
+
+LABEL_KINDS = "iubfUS"  # dtype kinds a label array may have: integers, bool, float, text
+
+
+def _integer(y: np.ndarray) -> bool:
+    """Integer labels are class indices 0..K-1, as they always were (their hashes too)."""
+    return np.issubdtype(y.dtype, np.integer)
+
+
+def _plain(a: np.ndarray) -> np.ndarray:
+    """An object array (a pandas column of strings, a list of mixed Python values) as the
+    plain array NumPy makes of its values: its bytes are then its content (fingerprint)."""
+    if a.dtype != object:
+        return a
+    try:
+        return np.asarray(a.tolist())
+    except ValueError:  # ragged: left as it is, refused by the checks with its shape
+        return a
+
+
+def _text(v: object) -> str:
+    return v.decode("utf-8", "replace") if isinstance(v, bytes) else str(v)
+
+
+def _encode_labels(where: str, y_train: np.ndarray, y_test: np.ndarray,
+                   class_names: Sequence[str] | None
+                   ) -> tuple[tuple[str, ...], list[np.ndarray]]:
+    """Labels as users have them (strings, floats, booleans): the classes are the sorted
+    distinct values of both splits (or ``class_names``' order, which must name each of
+    them), each named by its text; returns the names and both splits' class indices."""
+    ytr, yte = y_train.reshape(-1), y_test.reshape(-1)
+    if ytr.dtype.kind != yte.dtype.kind and not {ytr.dtype.kind, yte.dtype.kind} <= set("iu"):
+        _refuse(where, f"y_train holds {ytr.dtype} labels but y_test {yte.dtype}; both splits "
+                "need labels of one kind (all strings, or all numbers)")
+    both = np.concatenate([ytr, yte])
+    if both.dtype.kind == "f" and not np.isfinite(both).all():
+        _refuse(where, "labels hold NaN or infinite values; every example needs a class")
+    classes = np.unique(both)  # sorted
+    found = [_text(v) for v in classes]
+    if len(set(found)) < len(found):
+        _refuse(where, f"labels {found} name a class twice as text; give each class one "
+                "spelling")
+    if class_names is None:
+        names = tuple(found)
+    else:
+        names = tuple(str(c) for c in class_names)
+        twice = sorted({n for n in names if names.count(n) > 1})
+        if twice:
+            _refuse(where, f"class_names names {twice[0]!r} twice; each class once")
+        extra = [f for f in found if f not in names]
+        if extra:
+            _refuse(where, f"label {extra[0]!r} is not one of class_names {list(names)}; "
+                    "class_names must name every label (or leave it out: the sorted labels)")
+    order = {n: i for i, n in enumerate(names)}
+    lut = np.array([order[f] for f in found], np.int64)
+    return names, [lut[np.searchsorted(classes, y)] for y in (ytr, yte)]
 
 
 def read_npz(path: str | os.PathLike, name: str | None = None) -> Arrays:
