@@ -68,6 +68,16 @@ def _check_tables(outdir, fmt: str, store) -> None:
         (rec,) = [e for e in r.epochs if e.epoch == row["epoch"]]
         for field in EPOCH_FIELDS:
             assert _same(getattr(rec, field), row[field]), (label, row["seed"], rec.epoch, field)
+    # the per-example outcomes: every run's prediction per test example, by class name
+    out_df = _read(outdir / f"outcomes.{fmt}", fmt)
+    assert len(out_df) == sum(len(r.predictions) for _, r in runs.values())
+    for (h, seed), g in out_df.groupby(["config_hash", "seed"]):
+        label, r = runs[(h, int(seed))]
+        assert g["example"].tolist() == list(range(len(r.predictions)))
+        assert g["predicted"].astype(str).tolist() == [str(int(p)) for p in r.predictions]
+        assert g["label"].astype(str).tolist() == [str(int(y)) for y in r.test_labels]
+        assert g["correct"].mean() == pytest.approx(r.final.test_acc, abs=1e-6)
+        assert set(g["config"]) == {label} and set(g["width"]) == {int(label.split("=")[1])}
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
@@ -78,12 +88,12 @@ def test_tables_equal_the_store_and_a_second_export_changes_nothing(study, tmp_p
     n = len(WIDTHS) * len(SEEDS)
     assert out.startswith(f"{fmt}: {n} run(s) added, 0 already there")
     _check_tables(outdir, fmt, study.store)
-    frames = [_read(outdir / f"{t}.{fmt}", fmt) for t in ("runs", "epochs")]
+    frames = [_read(outdir / f"{t}.{fmt}", fmt) for t in ("runs", "epochs", "outcomes")]
 
     rc, out, err = cli_run("export", fmt, str(outdir), STUDY, "--store", str(study.store))
     assert rc == 0, err
     assert out.startswith(f"{fmt}: 0 run(s) added, {n} already there")
-    for t, before in zip(("runs", "epochs"), frames, strict=True):
+    for t, before in zip(("runs", "epochs", "outcomes"), frames, strict=True):
         pd.testing.assert_frame_equal(_read(outdir / f"{t}.{fmt}", fmt), before)
 
 
@@ -147,10 +157,10 @@ def test_python_export_writes_what_the_cli_writes(study, tmp_path):
         summary = res.export(fmt, tmp_path / "py" / fmt, STUDY)
         assert (summary.target, summary.added, summary.present) == (fmt, n, 0)
         assert sorted(summary.files) == sorted(
-            str(tmp_path / "py" / fmt / f"{t}.{fmt}") for t in ("runs", "epochs"))
+            str(tmp_path / "py" / fmt / f"{t}.{fmt}") for t in ("runs", "epochs", "outcomes"))
         assert cli_run("export", fmt, str(tmp_path / "cli" / fmt), "--store",
                        str(study.store))[0] == 0
-        for t in ("runs", "epochs"):
+        for t in ("runs", "epochs", "outcomes"):
             pd.testing.assert_frame_equal(
                 _read(tmp_path / "py" / fmt / f"{t}.{fmt}", fmt),
                 _read(tmp_path / "cli" / fmt / f"{t}.{fmt}", fmt))

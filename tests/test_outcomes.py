@@ -297,3 +297,100 @@ def test_compare_and_show_on_a_store_from_before_say_what_they_lack(tmp_path, ca
     c = sweeplab.open(db).compare(h, h)
     assert c.paired is None and c.outcomes_lack.count("10 of 10 runs") == 2
     assert "Per-example numbers (the test set's variance" in str(c)
+
+
+# --------------------------------------------------------------------- downstream
+
+def test_results_outcomes_array_and_long_frame(trained):
+    c = readout.find_configs(Store(trained.path, readonly=True), "tiny:width=4")[0]
+    arr = trained.outcomes("tiny:width=4")
+    assert arr.shape == (3, SUBSET) and arr.dtype == np.int64
+    assert np.array_equal(arr, np.stack([r.predictions for r in c.runs]))  # seeds ascending
+    df = trained.outcomes_frame("tiny")
+    assert list(df.columns) == ["study", "config", "config_hash", "width",
+                                *readout.OUTCOME_COLUMNS]
+    assert len(df) == 2 * 3 * SUBSET and df["width"].tolist()[:1] == [4]
+    mine = df[df["config"] == "width=4"]
+    assert mine["label"].tolist() == [str(int(y)) for y in np.tile(c.runs[0].test_labels, 3)]
+    assert mine["predicted"].tolist() == [str(int(p)) for p in arr.reshape(-1)]
+    assert (mine["correct"] == (mine["label"] == mine["predicted"])).all()
+    runs = trained.runs("tiny")
+    acc = df.groupby(["config", "seed"])["correct"].mean()
+    for row in runs.to_dict("records"):
+        assert acc[(row["config"], row["seed"])] == pytest.approx(row["test_acc"], abs=1e-6)
+    pd = pytest.importorskip("pandas")
+    pd.testing.assert_frame_equal(trained.outcomes_frame(config="tiny:width=4"),
+                                  mine.reset_index(drop=True))
+
+
+def test_outcomes_of_a_store_from_before_say_what_it_lacks(tmp_path):
+    from sweeplab.serve import source
+
+    db = tmp_path / "old.db"
+    shutil.copy(OLD_STORE, db)
+    res = sweeplab.open(db)
+    with pytest.raises(ValueError, match="10 of 10 runs were stored without per-example"):
+        res.outcomes("q1:base")
+    assert len(res.outcomes_frame("q1")) == 0
+    (c,) = source.outcomes(res, "q1")["configs"]
+    assert c["lack"].startswith("10 of 10 runs were stored without per-example")
+
+
+def test_serve_shows_the_ensemble_curve_and_hard_examples(trained):
+    """`sweeplab serve` on 127.0.0.1 (its own process, a free port): /api/outcomes carries
+    the view's numbers, curve and hard examples; the study page asks for them."""
+    import json
+    import socket
+    import urllib.request
+
+    pytest.importorskip("starlette")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {**os.environ, "PYTHONPATH": str(Path(sweeplab.__file__).parents[1])}
+    log = Path(trained.path).with_name(f"serve-{port}.log")
+    with open(log, "wb") as out:
+        proc = subprocess.Popen([sys.executable, "-m", "sweeplab", "serve", "--store",
+                                 str(trained.path), "--port", str(port)], env=env,
+                                stdout=out, stderr=out)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            assert proc.poll() is None, log.read_text()
+            try:
+                with urllib.request.urlopen(f"{url}/api/outcomes?name=tiny", timeout=60) as r:
+                    got = json.loads(r.read())
+                break
+            except OSError:
+                assert time.monotonic() < deadline, log.read_text()
+                time.sleep(0.3)
+        with urllib.request.urlopen(f"{url}/static/app.js", timeout=60) as r:
+            assert b"/api/outcomes?" in r.read()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=30)
+    views = {c.label: c for c in readout.find_configs(Store(trained.path, readonly=True),
+                                                      "tiny")}
+    assert [c["config"] for c in got["configs"]] == ["width=4", "width=64"]
+    for c in got["configs"]:
+        v = views[c["config"]]
+        split, e, o = v.variance_split, v.ensemble, v.outcomes
+        assert c["lack"] is None and c["seeds"] == 3 and c["n_test"] == SUBSET
+        assert c["distribution_std"] == pytest.approx(100 * split.distribution_std)
+        assert c["binomial_std"] == pytest.approx(100 * split.binomial_std)
+        assert c["test_set_std"] == pytest.approx(100 * split.test_set_std)
+        assert c["sentence"] == split.sentence()
+        assert c["ensemble"]["sizes"] == [1, 2, 3]
+        assert c["ensemble"]["accuracy"] == pytest.approx([100 * a for a in e.accuracy])
+        assert c["churn"] == pytest.approx(100 * v.churn)
+        never, split_idx = O.hard_examples(o, 12)
+        assert [h["example"] for h in c["hard"]["never_right"]] == never
+        assert [h["example"] for h in c["hard"]["split"]] == split_idx
+        for h in c["hard"]["never_right"] + c["hard"]["split"]:
+            assert h["label"] == str(int(o.labels[h["example"]]))
+            assert sum(n for _, n in h["votes"]) == 3
+            assert h["right"] == pytest.approx(o.difficulty[h["example"]])
+        assert c["never_right"] == int((o.difficulty == 0).sum())
+    best = max(got["configs"], key=lambda c: c["mean"])
+    assert got["main"] == best["config_hash"]

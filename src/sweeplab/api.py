@@ -602,6 +602,32 @@ class Results:
         """
         return readout.epochs_frame(self._select(study, config))
 
+    def outcomes(self, config: str) -> np.ndarray:
+        """The config's per-example outcomes: the predicted class of each finished seed
+        (rows, seeds ascending as in :meth:`runs`) on each test example (columns, in test-set
+        order); class i is ``class_names(config)[i]``. :meth:`outcomes_frame` has the same
+        with the seeds, the true labels and whether each was right.
+
+        Raises:
+            ValueError: not one config, or its runs kept no predictions (a store from before
+                schema 3: says so) or were scored on different test sets.
+        """
+        c = self._one(config)
+        if c.outcomes is None:
+            raise ValueError(f"{c.name} has no per-example outcomes: "
+                             f"{c.outcomes_lack or 'no finished runs'}")
+        return np.array(c.outcomes.predictions, dtype=np.int64)
+
+    def outcomes_frame(self, study: str | None = None, config: str | None = None) -> Any:
+        """One row per finished run and test example (long format).
+
+        Columns: study, config, config_hash, the study's axes, then
+        sweeplab.readout.OUTCOME_COLUMNS: seed, example (index in the test set), label and
+        predicted (class names, as text), correct. Arguments as :meth:`runs`; configs whose
+        runs kept no predictions have no rows.
+        """
+        return readout.outcomes_frame(self._select(study, config))
+
     def summary(self, study: str | None = None, config: str | None = None,
                 metrics: Sequence[str] = METRICS, confidence: float = CONFIDENCE) -> Any:
         """Mean, std, n and CI over seeds, per config, epoch and metric (long format).

@@ -28,7 +28,7 @@ from sweeplab.study import BUILTIN, expand, format_value, study_to_dict
 
 __all__ = [
     "EPOCH_COLUMNS", "METRICS", "RUN_COLUMNS", "ConfigView", "DamagedRecord", "StudyView",
-    "epochs_frame",
+    "OUTCOME_COLUMNS", "epochs_frame", "outcomes_frame",
     "find_configs", "read_config", "read_study", "runs_frame"
 ]
 
@@ -38,6 +38,7 @@ VAL_METRICS = ("val_loss", "val_acc")  # the validation split's (NaN: the config
 RUN_COLUMNS = ("seed", "epochs", *METRICS, "engine", "backend", "device", "node",
                "started_at", "finished_at", "wall_seconds", "model_path")
 EPOCH_COLUMNS = ("seed", "epoch", *METRICS, "seconds")
+OUTCOME_COLUMNS = ("seed", "example", "label", "predicted", "correct")  # per test example
 
 
 @dataclass(frozen=True)
@@ -372,7 +373,8 @@ def _frame(configs: Iterable[ConfigView], per_run, columns: Sequence[str]) -> An
     return pd.DataFrame(rows, columns=[*ID_COLUMNS, *axes, *columns]), axes
 
 
-def _typed(df: Any, axes: Sequence[str], ints: Sequence[str]) -> Any:
+def _typed(df: Any, axes: Sequence[str], ints: Sequence[str],
+           metrics: Sequence[str] = METRICS) -> Any:
     """One type per column (Parquet needs it; studies sharing an axis may differ): an axis
     is numbers when every value is one, else text; epoch 0's missing training numbers are
     NaN in a float column."""
@@ -387,7 +389,7 @@ def _typed(df: Any, axes: Sequence[str], ints: Sequence[str]) -> Any:
             df[name] = pd.to_numeric(df[name])
     for col in ints:
         df[col] = df[col].astype("int64")
-    for col in METRICS + tuple(c for c in VAL_METRICS if c in df):
+    for col in tuple(metrics) + tuple(c for c in VAL_METRICS if c in df):
         df[col] = pd.to_numeric(df[col])
     return df
 
@@ -440,6 +442,42 @@ def epochs_frame(configs: Iterable[ConfigView]) -> Any:
     configs = list(configs)
     df, axes = _frame(configs, _epoch_rows, _with_val(configs, EPOCH_COLUMNS, "seconds"))
     return _typed(df, axes, ("seed", "epoch"))
+
+
+def outcomes_frame(configs: Iterable[ConfigView]) -> Any:
+    """One row per finished run and test example: study, config, config_hash, one column
+    per axis, then :data:`OUTCOME_COLUMNS`: the seed, the example's index in the test set,
+    its true class and the run's predicted class (both by the dataset's class names, as
+    text), and whether it was right. A run stored without predictions (by a sweeplab before
+    store schema 3) has no rows (``ConfigView.outcomes_lack`` says so)."""
+    import pandas as pd
+
+    parts, axes = [], []
+    for c in configs:
+        runs = [r for r in c.runs if r.predictions is not None and r.test_labels is not None]
+        if not runs:
+            continue
+        head = ident(c)
+        axes += list(head)[len(ID_COLUMNS):]
+        names = np.asarray(S.class_names(c.config) if c.config else (), dtype=object)
+        for r in runs:
+            y, p = np.asarray(r.test_labels, np.int64), np.asarray(r.predictions, np.int64)
+            text = names if len(names) > max(int(y.max()), int(p.max())) else np.asarray(
+                [str(i) for i in range(max(int(y.max()), int(p.max())) + 1)], dtype=object)
+            df = pd.DataFrame({"seed": np.full(len(y), r.seed, np.int64),
+                               "example": np.arange(len(y), dtype=np.int64),
+                               "label": text[y], "predicted": text[p], "correct": y == p})
+            for i, (k, v) in enumerate(head.items()):
+                df.insert(i, k, v)
+            parts.append(df)
+    axes = list(dict.fromkeys(axes))
+    columns = [*ID_COLUMNS, *axes, *OUTCOME_COLUMNS]
+    df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
+    df = _typed(df[columns], axes, ("seed", "example"), metrics=())
+    for col in ("label", "predicted"):
+        df[col] = df[col].astype(str)
+    df["correct"] = df["correct"].astype(bool)
+    return df
 
 
 # --------------------------------------------------------------------------- search

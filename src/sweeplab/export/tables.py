@@ -6,10 +6,13 @@
   engine/backend/device/node, times, model path;
 - ``epochs``: one row per run and epoch (epoch 0 = the untrained model, no training
   numbers), with the same identifying columns;
+- ``outcomes``: one row per finished run and test example (the same identifying columns,
+  seed, example, label, predicted, correct: ``Results.outcomes_frame()``); runs stored
+  without predictions (before store schema 3) have none;
 - ``search``: where an exported study is a search, one row per candidate (study, then the
   columns of ``Results.search()``: config, parameters, n, mean, status, ...).
 
-Both are written whole each time (to a temporary file, then renamed), so running an
+All are written whole each time (to a temporary file, then renamed), so running an
 export twice leaves the same files, and a study that gained runs gains just their rows.
 """
 
@@ -22,7 +25,7 @@ from pathlib import Path
 import pandas as pd
 
 from sweeplab.export.base import ExportSummary, require, study_exports
-from sweeplab.readout import epochs_frame, runs_frame, search_frame
+from sweeplab.readout import epochs_frame, outcomes_frame, runs_frame, search_frame
 from sweeplab.store import Store
 
 __all__ = ["FORMATS", "export_tables"]
@@ -44,7 +47,8 @@ def _write(df: pd.DataFrame, path: Path, fmt: str) -> None:
 
 def export_tables(store: Store, outdir: str | os.PathLike, fmt: str = "csv",
                   studies: Sequence[str] | None = None) -> ExportSummary:
-    """Write ``runs.FMT`` and ``epochs.FMT`` for ``studies`` (all when None) into ``outdir``.
+    """Write ``runs.FMT``, ``epochs.FMT``, ``outcomes.FMT`` (and ``search.FMT``) for
+    ``studies`` (all when None) into ``outdir``.
 
     Raises:
         ExportError: pyarrow is missing for Parquet, or a study is not in the store.
@@ -62,7 +66,7 @@ def export_tables(store: Store, outdir: str | os.PathLike, fmt: str = "csv",
     out_dir.mkdir(parents=True, exist_ok=True)
     summary = ExportSummary(fmt, str(out_dir))
     before = _existing_runs(out_dir / f"runs.{fmt}", fmt)
-    tables = [("runs", run_df), ("epochs", epoch_df)]
+    tables = [("runs", run_df), ("epochs", epoch_df), ("outcomes", outcomes_frame(configs))]
     if searches:  # the candidates of every search exported, study first
         df = pd.concat(searches, ignore_index=True)
         tables.append(("search", df[["study", *[c for c in df.columns if c != "study"]]]))

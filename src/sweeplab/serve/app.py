@@ -165,6 +165,9 @@ def create_app(res: Any, host: str = "127.0.0.1") -> Starlette:
     def api_search(request: Request) -> Response:
         return api("search", request.query_params.get("name", ""))
 
+    def api_outcomes(request: Request) -> Response:
+        return api("outcomes", request.query_params.get("name", ""))
+
     def api_runs(request: Request) -> Response:
         p = request.query_params
         return api("run_curves", p.get("study", ""), p.get("config", ""))
@@ -214,7 +217,8 @@ def create_app(res: Any, host: str = "127.0.0.1") -> Starlette:
 
     routes = [Route("/", index), Route("/study", study_page), Route("/run", run_page),
               Route("/api/studies", api_studies), Route("/api/study", api_study),
-              Route("/api/search", api_search), Route("/api/runs", api_runs),
+              Route("/api/search", api_search), Route("/api/outcomes", api_outcomes),
+              Route("/api/runs", api_runs),
               Route("/api/compare", api_compare),
               Route("/api/run", api_run), Route("/events", events),
               Route("/static/{name}", static),

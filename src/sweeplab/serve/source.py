@@ -274,3 +274,57 @@ def search(res: Any, name: str) -> dict[str, Any]:
         "finished": answer is not None,
         "sentence": answer.sentence if answer is not None else None,
         "within_noise": answer.test if answer is not None else None}
+
+
+HARD = 12  # hard examples listed per kind, as the report shows
+
+
+def outcomes(res: Any, name: str) -> dict[str, Any]:
+    """The study's per-example numbers (issue 32), from the view's memoised outcomes (as
+    the report and ``sweeplab show``): per config with >= 2 seeds, the seeds' std split into
+    the test set's sampling and the distribution-wise part (Jordan 2024) beside the binomial
+    floor, the ensemble curve, churn, and the examples no seed gets right or the seeds split
+    on (true class, the seeds' votes); a config whose runs kept no predictions says why.
+    Accuracies in points (%). ``main``: the config whose hard examples the page shows (the
+    best mean)."""
+    from sweeplab import spec as S
+    from sweeplab.analysis import outcomes as O
+
+    view = res.view(name)
+    configs: list[dict[str, Any]] = []
+    for c in view.configs:
+        if len(c.runs) < 2:
+            continue
+        row: dict[str, Any] = {"config": c.label, "config_hash": c.config_hash,
+                               "seeds": len(c.runs)}
+        o, v, e = c.outcomes, c.variance_split, c.ensemble
+        if o is None or v is None or e is None:
+            configs.append({**row, "lack": c.outcomes_lack or "no per-example outcomes"})
+            continue
+        names = S.class_names(c.config)
+        never, split = O.hard_examples(o, HARD)
+
+        def example(i: int, o: Any = o, names: Any = names) -> dict[str, Any]:
+            votes = o.votes[i]
+            order = [int(k) for k in (-votes).argsort(kind="stable") if votes[k]]
+            return {"example": int(i), "label": names[int(o.labels[i])],
+                    "right": _f(o.difficulty[i]),
+                    "votes": [[names[k], int(votes[k])] for k in order]}
+
+        configs.append({
+            **row, "lack": None, "n_test": v.n_test, "mean": _f(100 * v.mean),
+            "seeds_std": _f(100 * v.seeds_std), "binomial_std": _f(100 * v.binomial_std),
+            "test_set_std": _f(100 * v.test_set_std),
+            "distribution_std": _f(100 * v.distribution_std),
+            "distribution_high": _f(100 * v.distribution_high), "sentence": v.sentence(),
+            "ensemble": {"sizes": list(e.sizes), "accuracy": [_f(100 * a) for a in e.accuracy],
+                         "low": [_f(100 * a) for a in e.low],
+                         "high": [_f(100 * a) for a in e.high]},
+            "ensemble_sentence": e.sentence(), "churn": _f(100 * c.churn),
+            "never_right": int((o.difficulty == 0).sum()),
+            "split": int(((o.difficulty > 0) & (o.difficulty < 1)).sum()),
+            "hard": {"never_right": [example(i) for i in never],
+                     "split": [example(i) for i in split]}})
+    have = [c for c in configs if c["lack"] is None]
+    main = max(have, key=lambda c: c["mean"] or 0.0)["config_hash"] if have else None
+    return {"study": name, "configs": configs, "main": main}

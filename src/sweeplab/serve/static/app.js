@@ -118,6 +118,80 @@ async function renderStudy() {
     state.search = Boolean(s.search);
     fillSearch(s);
   }
+  fillOutcomes(await getJSON(`/api/outcomes?${q({ name: PARAMS.name })}`));
+}
+
+// Per-example numbers (the report's readout): the test set's variance separated, what
+// ensembling the seeds buys, churn, and the hard examples of the best config.
+function fillOutcomes(o) {
+  const box = document.getElementById("outcomes");
+  if (!o.configs.length) { box.replaceChildren(); return; }
+  const head = ["config", "seeds", "mean %", "seeds' std", "binomial floor", "test-set part",
+                "distribution-wise std [95% upper]", "churn %", "vote of all % (gain)"];
+  const body = el("tbody");
+  for (const c of o.configs) {
+    if (c.lack !== null) {
+      body.append(el("tr", { "data-config": c.config_hash }, el("td", { class: "label" },
+        c.config), el("td", { class: "num" }, c.seeds),
+        el("td", { colspan: head.length - 2, class: "muted" }, `not available: ${c.lack}`)));
+      continue;
+    }
+    const e = c.ensemble, n = e.accuracy.length;
+    body.append(el("tr", { "data-config": c.config_hash },
+      el("td", { class: "label" }, c.config), el("td", { class: "num" }, c.seeds),
+      ...[c.mean, c.seeds_std, c.binomial_std, c.test_set_std].map((v, i) =>
+        el("td", { class: "num" }, v === null ? "-" : v.toFixed(i ? 3 : 2))),
+      el("td", { class: "num" }, `${c.distribution_std.toFixed(3)} [${
+        c.distribution_high.toFixed(3)}]`),
+      el("td", { class: "num" }, c.churn === null ? "-" : c.churn.toFixed(2)),
+      el("td", { class: "num" }, `${e.accuracy[n - 1].toFixed(2)} (${
+        (e.accuracy[n - 1] - e.accuracy[0] >= 0 ? "+" : "")}${
+        (e.accuracy[n - 1] - e.accuracy[0]).toFixed(2)})`)));
+  }
+  const main = o.configs.find((c) => c.config_hash === o.main);
+  const kids = [el("h2", {}, "Per example: the test set's variance, seed ensembles"),
+    el("p", { class: "muted" }, "Final test accuracy in points. The binomial floor treats " +
+      "every test example as an independent coin flip; the test-set part is the share of " +
+      "the seeds' variance that is which examples a run happens to get right; the " +
+      "distribution-wise std (Jordan 2024) is how much the seeds would differ on new data " +
+      "from the same distribution. Churn: test examples two seeds predict differently."),
+    el("table", { id: "outcome-numbers" },
+      el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))), body)];
+  if (main) {
+    kids.push(el("p", { id: "outcome-sentence", class: "finding" },
+      `${main.config}: ${main.sentence}`),
+      el("p", { class: "finding" }, `${main.config}: ${main.ensemble_sentence}`),
+      el("h3", {}, "What ensembling the seeds buys"),
+      el("div", { id: "ensemble", class: "plot" }));
+    const hard = el("tbody");
+    for (const [kind, rows] of [["never right", main.hard.never_right],
+                                ["split", main.hard.split]])
+      for (const h of rows)
+        hard.append(el("tr", { class: `hard-${kind.replace(" ", "-")}` },
+          el("td", {}, kind), el("td", { class: "num" }, `#${h.example}`),
+          el("td", {}, h.label), el("td", { class: "num" }, (100 * h.right).toFixed(0)),
+          el("td", {}, h.votes.map(([k, v]) => `${k}×${v}`).join(", "))));
+    kids.push(el("h3", {}, `Hard examples of ${main.config}`),
+      el("p", { class: "muted" }, `${main.never_right} test examples are wrong in every ` +
+        `seed, and the seeds split on ${main.split} more (the first ones of each, most ` +
+        "evenly split first)."),
+      el("table", { id: "hard-examples" }, el("thead", {}, el("tr", {},
+        ...["kind", "test example", "true class", "seeds right %", "votes (class×seeds)"]
+          .map((h) => el("th", {}, h)))), hard));
+  }
+  box.replaceChildren(...kids);
+  if (main) {
+    const traces = o.configs.filter((c) => c.lack === null).map((c, i) => ({
+      x: c.ensemble.sizes, y: c.ensemble.accuracy, mode: "lines+markers", name: esc(c.config),
+      line: { color: PALETTE[i % PALETTE.length] },
+      error_y: { type: "data", symmetric: false,
+                 array: c.ensemble.high.map((h, j) => h - c.ensemble.accuracy[j]),
+                 arrayminus: c.ensemble.low.map((l, j) => c.ensemble.accuracy[j] - l),
+                 thickness: 1, width: 3 } }));
+    Plotly.react("ensemble", traces, { ...LAYOUT,
+      xaxis: { title: { text: "seeds voting (majority vote)" }, dtick: 1 },
+      yaxis: { title: { text: "test accuracy %" } } }, CONF);
+  }
 }
 
 // A search's live state (the report's readout: candidates, race ladder, incumbent, answer).
@@ -195,7 +269,8 @@ function buildStudy(main, d) {
     el("p", {}, "A ", pickA, " B ", pickB, " ",
       el("button", { id: "compare-go", onclick: () => compareTwo(pickA.value, pickB.value) },
         "compare")),
-    el("div", { id: "compare" }));
+    el("div", { id: "compare" }),
+    el("div", { id: "outcomes" }));
 }
 
 function fillStudy(d) {
