@@ -57,7 +57,15 @@ REHEARSE_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/
 # the GPU image's packages that sweeplab on JAX uses (.library KINDS.md's list), CPU builds
 IMAGE_PACKAGES = jax==0.11.2 jaxlib==0.11.2 pandas matplotlib scipy rich h5py pytest absl-py ml-dtypes packaging
 
-$(BUNDLE)/manifest.json: bench/device_check.py
+# Building the bundle needs only pip (its `pip download`) and NumPy (the CIFAR-10 subset) in
+# the venv, not sweeplab and its 1.3 GB of TensorFlow: a fresh clone makes the venv first.
+BUNDLE_TOOLS := $(VENV)/.installed-bundle-tools
+
+$(BUNDLE_TOOLS): | $(VENV)/bin/python
+	$(VENV)/bin/pip install --quiet numpy
+	touch $@
+
+$(BUNDLE)/manifest.json: bench/device_check.py | $(BUNDLE_TOOLS)
 	$(VENV)/bin/python bench/device_check.py --build-bundle $(BUNDLE) --data-dir $(DATA)
 
 device-bundle: $(BUNDLE)/manifest.json

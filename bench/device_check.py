@@ -55,6 +55,12 @@ def build_bundle(dest: Path, data_dir: Path) -> dict:
     manifest.json (every file with its size). Raises SystemExit past BUNDLE_LIMIT."""
     import numpy as np
 
+    need = ("mnist.npz", "cifar10_train_part1.npz", "cifar10_train_part2.npz",
+            "cifar10_test.npz")
+    missing = [f for f in need if not (data_dir / f).is_file()]
+    if missing:
+        raise SystemExit(f"--data-dir {data_dir}: missing {', '.join(missing)}; it must hold "
+                         f"{', '.join(need)} (make device-bundle DATA=DIR, or $SWEEPLAB_DATA)")
     dest.mkdir(parents=True, exist_ok=True)
     wheels = dest / "wheels"
     wheels.mkdir(exist_ok=True)
