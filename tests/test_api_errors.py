@@ -15,11 +15,9 @@ SMALL = dict(seeds=1, epochs=1, subset=300, progress=False)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, data_dir):
-    """A store with one finished run of q1 (no saved model)."""
-    db = tmp_path_factory.mktemp("api_errors") / "s.db"
-    sweeplab.run("q1", store=db, data_dir=data_dir, **SMALL)
-    return sweeplab.open(db)
+def trained(q1_store):
+    """The shared q1 store (tests/conftest.py): finished runs, no saved model."""
+    return sweeplab.open(q1_store)
 
 
 def _python_error(call, exc=Exception) -> str:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
-import io
 import os
 import signal
 import sqlite3
@@ -16,19 +15,11 @@ from pathlib import Path
 
 import pytest
 
-import sweeplab
-from sweeplab import cli
-
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, data_dir) -> Path:
-    db = tmp_path_factory.mktemp("dest") / "s.db"
-    study = sweeplab.Study.build("d", model="mlp-softmax-ce", dataset="mnist", seeds=2,
-                                 epochs=1, subset=64,
-                                 axes=[{"name": "width", "paths": "layers.1.units",
-                                        "values": [4]}])
-    sweeplab.run(study, store=db, data_dir=data_dir, engine="fast", progress=False)
-    return db
+def store(q1_store) -> Path:
+    """The shared q1 store (tests/conftest.py): one config, seeds 0 and 1. Only read here."""
+    return q1_store
 
 
 def _digest(path: Path) -> str:
@@ -36,59 +27,64 @@ def _digest(path: Path) -> str:
         return hashlib.sha256(repr(list(con.iterdump())).encode()).hexdigest()
 
 
-def _refused(*argv: str) -> str:
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli.main(list(argv))
-    lines = err.getvalue().strip().splitlines()
-    assert rc == 2 and len(lines) == 1 and not out.getvalue(), (rc, lines, out.getvalue())
-    return lines[0]
+@pytest.fixture
+def refused(run_cli):
+    """``refused(*argv)``: the one line ``sweeplab ARGV`` refuses with (exit 2, no output)."""
+
+    def one_line(*argv: str) -> str:
+        rc, out, err = run_cli(*argv)
+        lines = err.strip().splitlines()
+        assert rc == 2 and len(lines) == 1 and not out, (rc, lines, out)
+        return lines[0]
+
+    return one_line
 
 
-def test_report_destinations(store, tmp_path):
+def test_report_destinations(store, tmp_path, refused):
     d = tmp_path / "a_dir"
     d.mkdir()
-    assert "is a directory" in _refused("report", "--out", str(d), "--store", str(store))
+    assert "is a directory" in refused("report", "--out", str(d), "--store", str(store))
     if os.path.exists("/dev/full"):
-        assert "the disk is full" in _refused("report", "--out", "/dev/full", "--store",
+        assert "the disk is full" in refused("report", "--out", "/dev/full", "--store",
                                               str(store))
     f = tmp_path / "a_file"
     f.write_text("mine")
-    assert "is a file" in _refused("report", "--format", "md", "--out", str(f), "--store",
+    assert "is a file" in refused("report", "--format", "md", "--out", str(f), "--store",
                                    str(store))
     assert f.read_text() == "mine" and [p.name for p in tmp_path.iterdir()] == ["a_dir",
                                                                                   "a_file"]
     assert not list(d.iterdir())
 
 
-def test_export_destinations(store, tmp_path):
+def test_export_destinations(store, tmp_path, refused):
     before = _digest(store)
     d = tmp_path / "a_dir"
     d.mkdir()
     if importlib.util.find_spec("mlflow"):
-        assert "names a directory" in _refused("export", "mlflow", f"sqlite:///{d}",
+        assert "names a directory" in refused("export", "mlflow", f"sqlite:///{d}",
                                                "--store", str(store))
-        assert "is the sweeplab store itself" in _refused(
+        assert "is the sweeplab store itself" in refused(
             "export", "mlflow", f"sqlite:///{store}", "--store", str(store))
     f = tmp_path / "a_file"
     f.write_text("mine")
     for target in ("tensorboard", "csv"):
-        assert "is a file" in _refused("export", target, str(f), "--store", str(store))
+        assert "is a file" in refused("export", target, str(f), "--store", str(store))
     assert _digest(store) == before and f.read_text() == "mine" and not list(d.iterdir())
 
 
-def test_save_models_onto_a_file_is_refused_before_the_store_is_made(tmp_path, data_dir):
+def test_save_models_onto_a_file_is_refused_before_the_store_is_made(tmp_path, data_dir,
+                                                                     refused):
     f = tmp_path / "a_file"
     f.write_text("mine")
     toml = tmp_path / "s.toml"
     toml.write_text('name = "x"\ndataset = "mnist"\nseeds = 1\nepochs = 1\nsubset = 64\n'
                     '[model]\npreset = "mlp-softmax-ce"\n')
-    line = _refused("run", str(toml), "--store", str(tmp_path / "s.db"), "--data-dir",
+    line = refused("run", str(toml), "--store", str(tmp_path / "s.db"), "--data-dir",
                     data_dir, "--quiet", "--save-models", str(f))
     assert "is a file" in line and not (tmp_path / "s.db").exists()
 
 
-def test_an_export_killed_mid_way_adds_nothing_twice(store, tmp_path):
+def test_an_export_killed_mid_way_adds_nothing_twice(store, tmp_path, run_cli):
     """SIGKILL after a parent's summary metrics are logged and before its seeds tag is set
     (while its plots are drawn), then a second export: one summary point per step."""
     pytest.importorskip("mlflow")
@@ -115,14 +111,9 @@ def test_an_export_killed_mid_way_adds_nothing_twice(store, tmp_path):
                                    "tags.`sweeplab.kind` = 'config'")
     if "sweeplab.seeds" in parent.data.tags:
         pytest.skip("the export finished before the kill landed in its window")
-    assert _export_ok(uri, store)
+    rc, out, err = run_cli("export", "mlflow", uri, "--store", store)
+    assert rc == 0 and out.startswith("mlflow:"), (rc, out, err)
     history = client.get_metric_history(parent.info.run_id, "final_test_accuracy_mean")
     assert [m.step for m in history] == [2], history  # one point, at 2 seeds
     assert client.get_run(parent.info.run_id).data.tags["sweeplab.seeds"] == "0,1"
 
-
-def _export_ok(uri: str, store: Path) -> bool:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert cli.main(["export", "mlflow", uri, "--store", str(store)]) == 0
-    return "mlflow:" in out.getvalue()

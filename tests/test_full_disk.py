@@ -5,7 +5,6 @@ path and that it is full, finished runs kept, and no half-written or temporary f
 from __future__ import annotations
 
 import contextlib
-import io
 import os
 import sqlite3
 import subprocess
@@ -15,7 +14,6 @@ from pathlib import Path
 import pytest
 
 import sweeplab
-from sweeplab import cli
 from sweeplab.store import Store
 
 
@@ -53,20 +51,13 @@ def _study(width: int) -> sweeplab.Study:
                                        "values": [width]}])
 
 
-def _cli(*argv: str) -> tuple[int, list[str]]:
-    err = io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
-        rc = cli.main(list(argv))
-    return rc, err.getvalue().strip().splitlines()
-
-
 def _leftovers(root: Path) -> list[str]:
     """Temporary or empty files a failed write left behind."""
     return sorted(str(p) for p in root.rglob("*") if p.is_file() and p.name != "filler" and (
         p.name.endswith(".tmp") or ".partial" in p.name or p.stat().st_size == 0))
 
 
-def test_a_store_on_a_full_disk(tmp_path, data_dir):
+def test_a_store_on_a_full_disk(tmp_path, data_dir, run_cli):
     with tmpfs(tmp_path / "disk", "8m") as disk:
         store = disk / "s.db"
         first = sweeplab.run(_study(4), store=store, data_dir=data_dir, engine="fast",
@@ -75,8 +66,9 @@ def test_a_store_on_a_full_disk(tmp_path, data_dir):
         filler = fill(disk)
         toml = tmp_path / "w8.toml"
         toml.write_text(_study(8).to_toml())
-        rc, err = _cli("run", str(toml), "--store", str(store), "--data-dir", data_dir,
-                       "--quiet", "--engine", "fast")
+        rc, _, err = run_cli("run", str(toml), "--store", str(store), "--data-dir", data_dir,
+                             "--quiet", "--engine", "fast")
+        err = err.strip().splitlines()
         assert rc == 2 and len(err) == 1, err
         assert str(store) in err[0] and "disk is full" in err[0]
         filler.unlink()
@@ -89,14 +81,16 @@ def test_a_store_on_a_full_disk(tmp_path, data_dir):
         assert again.last.trained == 1 and again.last.ok
 
 
-def test_saved_models_on_a_full_disk(tmp_path, data_dir):
+def test_saved_models_on_a_full_disk(tmp_path, data_dir, run_cli):
     store = tmp_path / "s.db"
     with tmpfs(tmp_path / "disk", "1m") as disk:
         fill(disk)
         toml = tmp_path / "w4.toml"
         toml.write_text(_study(4).to_toml())
-        rc, err = _cli("run", str(toml), "--store", str(store), "--data-dir", data_dir,
-                       "--quiet", "--engine", "fast", "--save-models", str(disk / "models"))
+        rc, _, err = run_cli("run", str(toml), "--store", str(store), "--data-dir", data_dir,
+                             "--quiet", "--engine", "fast", "--save-models",
+                             str(disk / "models"))
+        err = err.strip().splitlines()
         assert rc == 2 and len(err) == 1, err
         assert str(disk / "models") in err[0] and "the disk is full" in err[0]
         assert _leftovers(disk) == []
@@ -121,14 +115,13 @@ def test_live_logging_on_a_full_disk_stops_with_one_line_and_training_goes_on(
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, data_dir) -> Path:
-    store = tmp_path_factory.mktemp("full") / "s.db"
-    sweeplab.run(_study(4), store=store, data_dir=data_dir, engine="fast", progress=False)
-    return store
+def trained(q1_store) -> Path:
+    """The shared q1 store (tests/conftest.py): only read here."""
+    return q1_store
 
 
 @pytest.mark.parametrize("what", ["mlflow", "tensorboard", "csv", "report", "md"])
-def test_exports_and_reports_on_a_full_disk(trained, tmp_path, what):
+def test_exports_and_reports_on_a_full_disk(trained, tmp_path, what, run_cli):
     if what in ("mlflow", "tensorboard"):
         pytest.importorskip(what)
     with tmpfs(tmp_path / "disk", "1m") as disk:
@@ -141,7 +134,8 @@ def test_exports_and_reports_on_a_full_disk(trained, tmp_path, what):
             argv = ["export", "mlflow", f"sqlite:///{disk / 'm.db'}"]
         else:
             argv = ["export", what, str(disk / "out")]
-        rc, err = _cli(*argv, "--store", str(trained))
+        rc, _, err = run_cli(*argv, "--store", str(trained))
+        err = err.strip().splitlines()
         assert rc == 2 and len(err) == 1, err
         assert str(disk) in err[0] and ("full" in err[0] or "No space left" in err[0]), err
         assert _leftovers(disk) == []

@@ -25,7 +25,6 @@ from scipy import stats as _st
 
 import sweeplab
 from sweeplab import readout
-from sweeplab import study as st
 from sweeplab.analysis import outcomes as O
 from sweeplab.store import SCHEMA_VERSION, Store, unpack_classes
 
@@ -145,17 +144,13 @@ def test_two_way_bootstrap_includes_the_test_sets_sampling():
 
 # --------------------------------------------------------------------- real trainings
 
-SUBSET = 300
+SUBSET = 300  # images per split of the shared tiny store (tests/conftest.py)
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, data_dir):
-    study = st.study_from_dict({
-        "name": "tiny", "dataset": "mnist", "seeds": 3, "epochs": 1, "subset": SUBSET,
-        "model": {"preset": "mlp-softmax-ce"},
-        "axes": [{"name": "width", "paths": ["layers.1.units"], "values": [4, 64]}]})
-    db = tmp_path_factory.mktemp("outcomes") / "o.db"
-    return sweeplab.run(study, store=db, data_dir=data_dir, engine="fast", progress=False)
+def trained(tiny_store):
+    """The shared store of study "tiny": widths 4, 16, 64 x 3 seeds on the fast engine."""
+    return sweeplab.open(tiny_store)
 
 
 def test_stored_predictions_reproduce_each_runs_confusion_and_accuracy(trained, data_dir):
@@ -165,7 +160,8 @@ def test_stored_predictions_reproduce_each_runs_confusion_and_accuracy(trained, 
     with Store(trained.path, readonly=True) as s:
         view = readout.read_study(s, "tiny")
         blobs = s._con.execute("SELECT length(predictions) FROM runs").fetchall()
-    assert len(blobs) == 6 and all(0 < b[0] < SUBSET + 1 for b in blobs)  # < 1 byte each
+    assert len(blobs) == 9 and all(0 < b[0] < SUBSET + 1 for b in blobs)  # < 1 byte each
+    assert [c.label for c in view.configs] == ["width=4", "width=16", "width=64"]
     for c in view.configs:
         assert len(c.runs) == 3 and c.outcomes_lack == ""
         for r in c.runs:

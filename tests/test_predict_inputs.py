@@ -14,29 +14,28 @@ import numpy as np
 import pytest
 
 import sweeplab
-from sweeplab import cli
 from sweeplab.saved_models import MAX_ARCHIVE_BYTES, ModelError
 
-REF = "p:width=8"
+REF = "tiny:width=4"  # a config of the shared tiny store (tests/conftest.py), models saved
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, data_dir):
-    """One run (64 images, 1 epoch) with its model saved."""
-    db = tmp_path_factory.mktemp("predict") / "s.db"
-    study = sweeplab.Study.build("p", model="mlp-softmax-ce", dataset="mnist", seeds=1,
-                                 epochs=1, subset=64,
-                                 axes=[{"name": "width", "paths": "layers.1.units",
-                                        "values": [8]}])
-    return sweeplab.run(study, store=db, data_dir=data_dir, engine="fast", progress=False,
-                        save_models=True)
+def trained(tiny_store):
+    """The shared tiny store: every run's model saved."""
+    return sweeplab.open(tiny_store)
 
 
-def _one_line(capsys, *argv: str) -> str:
-    assert cli.main(["predict", REF, "--seed", "0", *argv]) == 2
-    err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1, err
-    return err[0]
+@pytest.fixture
+def one_line(run_cli):
+    """``one_line(*argv)``: the one line ``sweeplab predict REF --seed 0 ARGV`` refuses with."""
+
+    def refused(*argv: str) -> str:
+        rc, out, err = run_cli("predict", REF, "--seed", "0", *argv)
+        lines = err.strip().splitlines()
+        assert rc == 2 and len(lines) == 1 and not out, (rc, lines, out)
+        return lines[0]
+
+    return refused
 
 
 def test_a_wrong_shape_is_refused_without_importing_tensorflow(trained, tmp_path):
@@ -75,44 +74,43 @@ print(json.dumps(dict(rc=rc, err=err.getvalue(), imported=imported, refuse_s=ref
      "[0, 255] (the first at index (0, 0, 0, 0): 65535)"),
     (np.full((1, 28, 28), -0.5, np.float64), "784 pixel value(s)"),
 ])
-def test_pixels_out_of_range_are_refused_with_count_and_first_index(trained, tmp_path, capsys,
+def test_pixels_out_of_range_are_refused_with_count_and_first_index(trained, tmp_path, one_line,
                                                                     images, words):
     path = tmp_path / "x.npy"
     np.save(path, images)
-    assert words in _one_line(capsys, str(path), "--store", str(trained.path))
+    assert words in one_line(path, "--store", trained.path)
     with pytest.raises(ModelError, match=r"pixel value\(s\)"):  # the Python API too
         trained.predict(REF, 0, images)
 
 
-def test_damaged_npy_files_are_one_line_before_reading(trained, tmp_path, capsys):
+def test_damaged_npy_files_are_one_line_before_reading(trained, tmp_path, one_line):
     empty = tmp_path / "empty.npy"
     empty.write_bytes(b"")
-    assert "cannot read" in _one_line(capsys, str(empty), "--store", str(trained.path))
+    assert "cannot read" in one_line(empty, "--store", trained.path)
     huge = tmp_path / "huge.npy"  # a header declaring 1e9 images and no data after it
     with open(huge, "wb") as f:
         np.lib.format.write_array_header_1_0(
             f, {"descr": "|u1", "fortran_order": False, "shape": (10**9, 28, 28)})
-    line = _one_line(capsys, str(huge), "--store", str(trained.path))
+    line = one_line(huge, "--store", trained.path)
     assert "declares shape (1000000000, 28, 28) (784,000,000,000 bytes)" in line
     assert "holds 0 bytes" in line
 
 
-def test_a_zip_bomb_is_not_opened(trained, tmp_path):
-    path = trained.model_path(REF, 0)
+def test_a_zip_bomb_is_not_opened(tiny_store, store_copy):
+    mine = sweeplab.open(store_copy(tiny_store))  # its model file is overwritten here
+    path = mine.model_path(REF, 0)
     real = path.read_bytes()
-    try:
-        # One entry declaring MAX_ARCHIVE_BYTES + 1 MB of zeros: ~0.3 MB on disk.
-        with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, \
-                z.open("model.weights.h5", "w", force_zip64=True) as f:
-            chunk = bytes(2**20)
-            for _ in range(MAX_ARCHIVE_BYTES // 2**20 + 1):
-                f.write(chunk)
-        assert path.stat().st_size < 2 * 2**20
-        with pytest.raises(ModelError, match="would unpack to 269,484,032 bytes"):
-            trained.model(REF, 0)
-    finally:
-        Path(path).write_bytes(real)
-    assert trained.model(REF, 0) is not None  # the real file still loads
+    # One entry declaring MAX_ARCHIVE_BYTES + 1 MB of zeros: ~0.3 MB on disk.
+    with zipfile.ZipFile(path, "w", zipfile.ZIP_DEFLATED) as z, \
+            z.open("model.weights.h5", "w", force_zip64=True) as f:
+        chunk = bytes(2**20)
+        for _ in range(MAX_ARCHIVE_BYTES // 2**20 + 1):
+            f.write(chunk)
+    assert path.stat().st_size < 2 * 2**20
+    with pytest.raises(ModelError, match="would unpack to 269,484,032 bytes"):
+        mine.model(REF, 0)
+    Path(path).write_bytes(real)
+    assert mine.model(REF, 0) is not None  # the real file loads
 
 
 def test_a_dataset_with_nan_or_out_of_range_pixels_is_refused(tmp_path):

@@ -2,12 +2,8 @@
 
 from __future__ import annotations
 
-import contextlib
-import io
-
 import pytest
 
-from sweeplab import cli
 from sweeplab import spec as S
 from sweeplab import study as st
 from sweeplab.runner import run_study, run_until_ci
@@ -82,18 +78,13 @@ def test_until_ci_stops_when_intervals_are_narrow(tmp_path, data_dir):
         assert all(w <= 100 for w in out.half_widths.values())
 
 
-def test_compare_cli_prints_paired_table(tmp_path, data_dir):
-    db = tmp_path / "s.db"
-    with Store(db) as store:
-        run_study(_tiny(seeds=3), store, data_dir=data_dir, quiet=True, engine="reference")
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        code = cli.main(["compare", str(db), "tiny:width=4", "tiny:width=16"])
-    text = buf.getvalue()
-    assert code == 0
+def test_compare_cli_prints_paired_table(tiny_store, run_cli):
+    # the store given as compare's first argument (the shared "tiny": 3 seeds per width)
+    code, text, err = run_cli("compare", tiny_store, "tiny:width=4", "tiny:width=16")
+    assert code == 0, err
     assert "paired over 3 shared seeds" in text and "95% CI (t)" in text
     assert "tiny width=16 - tiny width=4 = " in text
-    with Store(db, readonly=True) as store:
+    with Store(tiny_store, readonly=True) as store:
         a = {r.seed: r.final.test_acc for r in store.results(st.expand(_tiny())[0].hash)}
     # the printed mean of width=4 is the stored mean, in points
     assert f"{100 * sum(a.values()) / 3:.3f}" in text

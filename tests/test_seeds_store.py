@@ -3,21 +3,18 @@ Compared, `sweeplab plan`, and `run --until-detect` ending when its condition ho
 
 from __future__ import annotations
 
-import contextlib
-import io
 import math
 import re
 
 import pytest
 
 import sweeplab
-from sweeplab import cli
 from sweeplab import study as st
 from sweeplab.analysis import seeds
 from sweeplab.runner import run_until_ci
 from sweeplab.store import Store
 
-SUBSET = 300  # images per split: the test set every run is scored on has 300 images
+SUBSET = 300  # images per split of the shared tiny store (tests/conftest.py)
 
 
 def _tiny(seeds=3, widths=(4, 16)) -> st.Study:
@@ -29,20 +26,12 @@ def _tiny(seeds=3, widths=(4, 16)) -> st.Study:
 
 
 @pytest.fixture(scope="module")
-def trained(tmp_path_factory, data_dir):
-    db = tmp_path_factory.mktemp("seeds") / "s.db"
-    return sweeplab.run(_tiny(widths=(4, 16, 64)), store=db, data_dir=data_dir,
-                        engine="reference", progress=False)
+def trained(tiny_store):
+    """The shared store of study "tiny" (tests/conftest.py): widths 4, 16, 64 x 3 seeds."""
+    return sweeplab.open(tiny_store)
 
 
-def _cli(*argv: str) -> str:
-    buf = io.StringIO()
-    with contextlib.redirect_stdout(buf):
-        assert cli.main(list(argv)) == 0
-    return buf.getvalue()
-
-
-def test_compared_carries_power_improvement_and_noise(trained):
+def test_compared_carries_power_improvement_and_noise(trained, run_cli):
     c = trained.compare("tiny:width=4", "tiny:width=16")
     va, vb = c.values_a, c.values_b
     assert c.power == seeds.power(va, vb) and c.power.paired and c.power.n == 3
@@ -51,7 +40,8 @@ def test_compared_carries_power_improvement_and_noise(trained):
     assert c.floor_b.n_test == SUBSET
     assert c.resolvable == pytest.approx(seeds.resolvable(c.floor_a.mean, c.floor_b.mean, SUBSET))
     # The terminal and the CLI show the same text; the notebook the same rows, escaped.
-    text = _cli("compare", "tiny:width=4", "tiny:width=16", "--store", str(trained.path))
+    rc, text, err = run_cli("compare", "tiny:width=4", "tiny:width=16", "--store", trained.path)
+    assert rc == 0, err
     assert text.rstrip("\n") == str(c)
     assert re.search(r"P\(B > A\)\s+(\S+)", text)[1] == f"{c.improvement.prob:.2f}"
     assert re.search(r"detectable \(80%\)\s+(\S+)", text)[1] == f"{100 * c.power.mdd:.3f}"
@@ -68,8 +58,9 @@ def test_compared_carries_power_improvement_and_noise(trained):
     assert loss.floor_a is None and math.isnan(loss.resolvable) and loss.power is not None
 
 
-def test_plan_prints_seeds_needed_per_neighbouring_pair(trained):
-    text = _cli("plan", "tiny", "--detect", "0.5", "--store", str(trained.path))
+def test_plan_prints_seeds_needed_per_neighbouring_pair(trained, run_cli):
+    rc, text, err = run_cli("plan", "tiny", "--detect", "0.5", "--store", trained.path)
+    assert rc == 0, err
     vals = {label: dict(zip(g["seed"], g["test_acc"], strict=True))
             for label, g in trained.runs("tiny").groupby("config")}
     for a, b in (("width=4", "width=16"), ("width=16", "width=64")):
@@ -78,8 +69,7 @@ def test_plan_prints_seeds_needed_per_neighbouring_pair(trained):
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"{b} vs {a}"))
         assert line.split()[-1] == seeds._seed_count(want)
         assert f"{100 * pw.mdd:.3f}" in line and "3 paired" in line
-    code = cli.main(["plan", "tiny", "--detect", "0", "--store", str(trained.path)])
-    assert code == 2
+    assert run_cli("plan", "tiny", "--detect", "0", "--store", trained.path).rc == 2
 
 
 def test_until_detect_ends_when_its_condition_holds(tmp_path, data_dir):
