@@ -305,7 +305,7 @@ def test_results_outcomes_array_and_long_frame(trained):
     df = trained.outcomes_frame("tiny")
     assert list(df.columns) == ["study", "config", "config_hash", "width",
                                 *readout.OUTCOME_COLUMNS]
-    assert len(df) == 2 * 3 * SUBSET and df["width"].tolist()[:1] == [4]
+    assert len(df) == 3 * 3 * SUBSET and df["width"].tolist()[:1] == [4]
     mine = df[df["config"] == "width=4"]
     assert mine["label"].tolist() == [str(int(y)) for y in np.tile(c.runs[0].test_labels, 3)]
     assert mine["predicted"].tolist() == [str(int(p)) for p in arr.reshape(-1)]
@@ -332,7 +332,7 @@ def test_outcomes_of_a_store_from_before_say_what_it_lacks(tmp_path):
     assert c["lack"].startswith("10 of 10 runs were stored without per-example")
 
 
-def test_serve_shows_the_ensemble_curve_and_hard_examples(trained):
+def test_serve_shows_the_ensemble_curve_and_hard_examples(trained, tmp_path):
     """`sweeplab serve` on 127.0.0.1 (its own process, a free port): /api/outcomes carries
     the view's numbers, curve and hard examples; the study page asks for them."""
     import json
@@ -344,7 +344,7 @@ def test_serve_shows_the_ensemble_curve_and_hard_examples(trained):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     env = {**os.environ, "PYTHONPATH": str(Path(sweeplab.__file__).parents[1])}
-    log = Path(trained.path).with_name(f"serve-{port}.log")
+    log = tmp_path / "serve.log"  # not beside the shared store
     with open(log, "wb") as out:
         proc = subprocess.Popen([sys.executable, "-m", "sweeplab", "serve", "--store",
                                  str(trained.path), "--port", str(port)], env=env,
@@ -368,7 +368,7 @@ def test_serve_shows_the_ensemble_curve_and_hard_examples(trained):
         proc.wait(timeout=30)
     views = {c.label: c for c in readout.find_configs(Store(trained.path, readonly=True),
                                                       "tiny")}
-    assert [c["config"] for c in got["configs"]] == ["width=4", "width=64"]
+    assert [c["config"] for c in got["configs"]] == ["width=4", "width=16", "width=64"]
     for c in got["configs"]:
         v = views[c["config"]]
         split, e, o = v.variance_split, v.ensemble, v.outcomes
