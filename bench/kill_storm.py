@@ -12,7 +12,10 @@ in a new store, so that every kill lands on unfinished work. At the end:
 - every run of the study is in the store exactly once, done, with every epoch (0..E);
 - no run is left 'running', none failed;
 - its numbers equal an uninterrupted run of the same seeds (same engine, same group size,
-  same machine: the same float operations in the same order, so equal to the last bit).
+  same machine: the same float operations in the same order, so equal to the last bit),
+  its per-example predictions and test labels (issue 32) included;
+- at every kill, no run is done without its predictions and test labels, and no run that
+  is not done has any.
 
     python bench/kill_storm.py --kills 50 --data-dir ../shared/data
 
@@ -79,14 +82,36 @@ def snapshot(store: Path) -> dict[tuple[str, int], tuple]:
         if not con.execute("SELECT 1 FROM sqlite_master WHERE name='runs'").fetchone():
             return {}
         out = {}
-        for rid, h, seed, started, finished, conf in con.execute(
-                "SELECT id, config_hash, seed, started_at, finished_at, confusion FROM runs "
-                "WHERE status='done'"):
+        for rid, h, seed, started, finished, conf, pred, labels in con.execute(
+                "SELECT r.id, r.config_hash, r.seed, r.started_at, r.finished_at, r.confusion,"
+                " r.predictions, t.labels FROM runs r LEFT JOIN test_labels t "
+                "ON t.key = r.labels_key WHERE r.status='done'"):
             epochs = tuple(con.execute(
                 "SELECT epoch, train_loss, train_acc, test_loss, test_acc FROM epochs "
                 "WHERE run_id=? ORDER BY epoch", (rid,)))
-            out[(h, int(seed))] = (started, finished, conf, epochs)
+            # the per-example outcomes (issue 32) belong to the run: compared like its numbers
+            out[(h, int(seed))] = (started, finished, conf, epochs, pred, labels)
         return out
+    finally:
+        con.close()
+
+
+def outcome_faults(store: Path) -> dict[str, int]:
+    """Runs done without their per-example outcomes (predictions and test labels), and
+    outcomes kept for a run that is not done: both must be 0 at every kill."""
+    if not store.exists():
+        return {"done_without_outcomes": 0, "outcomes_without_done": 0}
+    con = sqlite3.connect(f"file:{store.resolve()}?mode=ro", uri=True, timeout=30)
+    try:
+        if not con.execute("SELECT 1 FROM sqlite_master WHERE name='runs'").fetchone():
+            return {"done_without_outcomes": 0, "outcomes_without_done": 0}
+        without = con.execute(
+            "SELECT count(*) FROM runs r LEFT JOIN test_labels t ON t.key = r.labels_key "
+            "WHERE r.status='done' AND (r.predictions IS NULL OR t.labels IS NULL)"
+        ).fetchone()[0]
+        orphan = con.execute("SELECT count(*) FROM runs WHERE status!='done' AND "
+                             "(predictions IS NOT NULL OR labels_key IS NOT NULL)").fetchone()[0]
+        return {"done_without_outcomes": without, "outcomes_without_done": orphan}
     finally:
         con.close()
 
@@ -161,6 +186,7 @@ def run_storm(kills: int, seed: int, data_dir: str, engine: str, workdir: Path,
 
     expected = snapshot(ref)
     storm = Storm()
+    faults = {"done_without_outcomes": 0, "outcomes_without_done": 0}
     seen: dict[tuple[str, int], tuple] = {}
     unequal: set[str] = set()
     t0 = time.monotonic()
@@ -168,6 +194,8 @@ def run_storm(kills: int, seed: int, data_dir: str, engine: str, workdir: Path,
         storm.restarts += 1
         finished = kill_one(command(toml, store, data_dir, engine), store, rng, window, storm)
         now = snapshot(store)
+        for k, v in outcome_faults(store).items():
+            faults[k] += v
         for key, value in now.items():
             if key in seen and seen[key] != value:
                 storm.trained_twice.append(f"{key[0][:10]}/seed {key[1]}")
@@ -209,6 +237,7 @@ def run_storm(kills: int, seed: int, data_dir: str, engine: str, workdir: Path,
         "trained_twice": len(storm.trained_twice), "trained_twice_runs": storm.trained_twice,
         "studies_completed": storm.finished_early + 1,
         "unequal_to_uninterrupted": sorted(unequal),
+        **{k: v + outcome_faults(store)[k] for k, v in faults.items()},
     }
 
 
@@ -216,7 +245,8 @@ def ok(result: dict) -> bool:
     return (result["runs_done"] == result["runs_expected"] == result["runs_with_every_epoch"]
             and result["runs_lost"] == 0 and result["runs_running"] == 0
             and result["runs_failed"] == 0 and result["trained_twice"] == 0
-            and not result["unequal_to_uninterrupted"])
+            and not result["unequal_to_uninterrupted"]
+            and result["done_without_outcomes"] == result["outcomes_without_done"] == 0)
 
 
 def main() -> int:

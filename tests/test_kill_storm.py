@@ -1,6 +1,7 @@
 """A short kill storm (bench/kill_storm.py, 5 SIGKILLs at random moments, during training
 and just as the store is written): every run exactly once, with every epoch, nothing
-trained twice, numbers equal to an uninterrupted run."""
+trained twice, numbers and per-example predictions equal to an uninterrupted run, and never
+a run without its predictions or predictions without their run."""
 
 from __future__ import annotations
 
@@ -29,5 +30,7 @@ def test_five_kills_lose_nothing_and_train_nothing_twice(tmp_path, data_dir):
     assert result["trained_twice"] == 0, result["trained_twice_runs"]
     # Same engine, same group size (1), same machine: the same float operations in the same
     # order, so the stored numbers are equal to the last bit, not merely close.
-    assert result["unequal_to_uninterrupted"] == []
+    assert result["unequal_to_uninterrupted"] == []  # predictions included (issue 32)
+    # never a run without its outcomes, or outcomes without their run, at any of the kills
+    assert (result["done_without_outcomes"], result["outcomes_without_done"]) == (0, 0)
     assert storm.ok(result)

@@ -7,6 +7,7 @@ what it lacks."""
 
 from __future__ import annotations
 
+import itertools
 import math
 import os
 import random
@@ -118,6 +119,21 @@ def test_churn_votes_and_ensemble_by_hand():
     # pairs (0,1): 1 + 1 + 0.5 + 0; (0,2): 1 + 0.5 + 1 + 0.5; (1,2): 1 + 0.5 + 0.5 + 0.5
     assert curve.accuracy[1] == pytest.approx((2.5 + 3 + 2.5) / 12)
     assert curve.accuracy[2] == pytest.approx(3 / 4)
+    # the curve's vectorised vote is vote_accuracy, subset by subset, on a random case too
+    rng = np.random.default_rng(2)
+    big, y = rng.integers(0, 7, (9, 500)), rng.integers(0, 7, 500)
+    fast = O.ensemble_curve(big, y, 7, subsets=5)
+    rng = np.random.default_rng(0)  # the curve's own draws, replayed
+    for size, acc in zip(fast.sizes, fast.accuracy, strict=True):
+        if math.comb(9, size) <= 5:
+            picks = [list(c) for c in itertools.combinations(range(9), size)]
+        else:
+            seen: set = set()
+            while len(seen) < 5:
+                seen.add(tuple(sorted(rng.choice(9, size, replace=False).tolist())))
+            picks = [list(c) for c in sorted(seen)]
+        assert acc == pytest.approx(np.mean([O.vote_accuracy(big[i], y, 7) for i in picks]),
+                                    abs=1e-12)
     o = O.Outcomes((0, 1, 2), preds, labels, 3)
     assert o.difficulty.tolist() == pytest.approx([1, 2 / 3, 2 / 3, 1 / 3])
     assert O.hard_examples(o) == ([], [1, 2, 3])

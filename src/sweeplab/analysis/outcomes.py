@@ -253,8 +253,22 @@ class EnsembleCurve:
 def ensemble_curve(predictions: np.ndarray, labels: np.ndarray, num_classes: int,
                    subsets: int = 20, rng_seed: int = 0) -> EnsembleCurve:
     """The majority vote's accuracy against the number of seeds voting (module docstring)."""
-    p = np.asarray(predictions)
-    k = p.shape[0]
+    p = np.asarray(predictions, np.int64)
+    k, m = p.shape
+    y = np.asarray(labels, np.int64)
+    # One-hot votes laid out (seed, class, example): a subset's counts are a sum over seeds
+    # and the tie rules reduce over classes, both elementwise along the examples -- the same
+    # numbers as vote_accuracy, ~10x faster than reducing (example, class) rows (q6's 8
+    # configs x 10 seeds: 4.7 s -> well under 1 s on 2 shared cores).
+    onehot = np.zeros((k, num_classes, m), np.uint8)
+    onehot[np.arange(k)[:, None], p, np.arange(m)[None, :]] = 1
+    dtype = np.uint8 if k < 256 else np.uint16
+
+    def accuracy(idx: list[int]) -> float:
+        counts = onehot[idx].sum(axis=0, dtype=dtype)  # (classes, M)
+        tied = counts == counts.max(axis=0)
+        return float(np.mean(tied[y, np.arange(m)] / tied.sum(axis=0)))
+
     rng = np.random.default_rng(rng_seed)
     sizes, mean, low, high, used = [], [], [], [], []
     for size in range(1, k + 1):
@@ -265,7 +279,7 @@ def ensemble_curve(predictions: np.ndarray, labels: np.ndarray, num_classes: int
             while len(seen) < subsets:
                 seen.add(tuple(sorted(rng.choice(k, size, replace=False).tolist())))
             picks = [list(c) for c in sorted(seen)]
-        accs = [vote_accuracy(p[idx], labels, num_classes) for idx in picks]
+        accs = [accuracy(idx) for idx in picks]
         sizes.append(size)
         mean.append(float(np.mean(accs)))
         low.append(min(accs))
