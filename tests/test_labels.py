@@ -115,6 +115,11 @@ def test_string_labels_train_report_and_predict_in_their_names(tmp_path):
     assert np.mean(got == NAMES[y_te]) == pytest.approx(acc, abs=1.01 / 60)  # one tie at most
     assert acc > 0.5  # above chance (1/3)
     # everywhere a class is named: the confusion matrix, the diagnostics, the report
+    frame = res.outcomes_frame("colours")  # per example, by the user's labels
+    assert frame["label"].tolist() == list(np.tile(NAMES[y_te], 3))
+    assert set(frame["predicted"]) <= {"blue", "green", "red"}
+    stored = frame[frame["seed"] == 1]["predicted"].tolist()  # as trained; predict rebuilt
+    assert sum(a != b for a, b in zip(stored, got, strict=True)) <= 1  # one tie at most
     conf = res.confusion("colours:base")
     assert list(conf.index) == ["blue", "green", "red"] == list(conf.columns)
     code, err, text = _main(["diagnose", "colours", "--store", str(tmp_path / "c.db")])
