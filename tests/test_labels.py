@@ -98,10 +98,10 @@ def test_bad_labels_are_one_line(case):
 def test_string_labels_train_report_and_predict_in_their_names(tmp_path):
     x_tr, y_tr, x_te, y_te = _blobs()
     arrays = sweeplab.Arrays(x_tr, NAMES[y_tr], x_te, NAMES[y_te], name="colours")
-    study = sweeplab.Study.build(
-        "colours", model=sweeplab.KerasModel(ob.mlp, params={"hidden": 8}), dataset=arrays,
-        seeds=3, epochs=2, batch_size=30, optimizer={"name": "adam", "learning_rate": 0.02})
-    res = sweeplab.run(study, store=tmp_path / "c.db", engine="reference", progress=False,
+    study = sweeplab.Study.build(  # a layer spec on feature vectors: the fast engine
+        "colours", model="mlp-softmax-ce", dataset=arrays, seeds=3, epochs=2, batch_size=30,
+        optimizer={"name": "adam", "learning_rate": 0.02})
+    res = sweeplab.run(study, store=tmp_path / "c.db", engine="fast", progress=False,
                        save_models=True)
     assert res.last.trained == 3 and not res.last.failed
     assert res.class_names("colours:base") == ("blue", "green", "red")
