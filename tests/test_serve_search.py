@@ -24,7 +24,7 @@ import sweeplab
 
 pytest.importorskip("starlette")
 pytest.importorskip("optuna")
-pytestmark = pytest.mark.timeout(600)
+pytestmark = [pytest.mark.timeout(600), pytest.mark.slow]
 
 STUDY = """
 name = "live"

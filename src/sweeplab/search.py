@@ -147,6 +147,8 @@ class _Driver:
         self.duplicates = 0
         # the seeds of the step being trained (config hash -> seeds), until it is done
         self.pending: dict[str, list[int]] = dict(state.get("pending", {}))
+        # --ray: proposals made while other candidates' seeds were training
+        self.proposed_while_training = int(state.get("proposed_while_training", 0))
 
     # --- what the store and the journal hold ---------------------------------------
 
@@ -198,6 +200,7 @@ class _Driver:
             "dropped": sorted(self.dropped), "drop_step": self.drop_step,
             "finalists": self.finalists, "can_propose": self.can_propose,
             "history": [list(h) for h in self.history], "pending": self.pending,
+            "proposed_while_training": self.proposed_while_training,
             "params": {h: params for h, (_, params, _) in cands.items()},
             "trials": {h: nums for h, (_, _, nums) in cands.items()}, **extra})
 
@@ -237,6 +240,70 @@ class _Driver:
         return False
 
 
+class _Feed:
+    """The race decided as slots free up (``--ray``): each time the executor can take a
+    group, the race is decided again on the runs stored so far, and the next group of a
+    candidate with nothing in flight is handed out; the sampler is asked for a newcomer
+    while other candidates' seeds still train. Nothing to start now ends this iteration
+    (the runner asks again when a run comes back); the race being over ends it for good.
+
+    Candidates whose first seeds are in flight are left out of the table the race sees
+    (they cannot be tested yet) and take their places in the pool; a candidate with one
+    seed in flight gets no other until it is back. A candidate dropped while a seed of it
+    trains keeps that seed's run (counted in the budget) and never gets another."""
+
+    def __init__(self, drv: _Driver, race_budget: int, failed: Callable[[], bool],
+                 on_step: Callable[[race.Decision, dict[str, Any], dict[str, list[float]],
+                                    int], None]):
+        self.drv, self.race_budget, self.failed, self.on_step = drv, race_budget, failed, \
+            on_step
+        self.inflight: dict[str, set[int]] = {}
+
+    def __iter__(self) -> _Feed:
+        return self
+
+    def __next__(self) -> tuple[PlannedConfig, tuple[int, ...]]:
+        drv, search = self.drv, self.drv.search
+        while not self.failed():
+            cands = drv.candidates()
+            table = drv.table(cands)
+            drv.tell_ready(cands, table)
+            for h in list(self.inflight):  # what came back is in the store now
+                self.inflight[h] -= set(drv.values(h))
+                if not self.inflight[h]:
+                    del self.inflight[h]
+            busy = set(self.inflight)
+            first = {h for h in busy if len(table[h]) < search.first_test}
+            spent_race, spent_fresh = drv.spent(cands)
+            flying = sum(len(v) for v in self.inflight.values())
+            dec = race.decide({h: v for h, v in table.items() if h not in first},
+                              self.race_budget - spent_race - flying,
+                              first_test=search.first_test, max_seeds=search.max_seeds,
+                              dropped=frozenset(drv.dropped),
+                              pool=max(0, search.pool - len(first)),
+                              can_propose=drv.can_propose)
+            for h in dec.newly_dropped:
+                drv.drop_step[h] = len(table[h])
+            drv.dropped = set(dec.dropped)
+            if dec.propose:
+                if drv.propose(cands):
+                    drv.proposed_while_training += bool(busy)
+                    drv.save(drv.candidates())
+                continue
+            self.on_step(dec, cands, table, spent_race + spent_fresh + flying)
+            free = [h for h in dec.seeds if h not in busy]
+            if not free:
+                break
+            h = free[0]
+            n = len(table[h])
+            seeds = tuple(range(n, n + dec.seeds[h]))
+            self.inflight[h] = set(seeds)
+            drv.pending = {k: sorted(v) for k, v in self.inflight.items()}
+            drv.save(cands)  # before its training: a resumed search finishes it first
+            return cands[h][0], seeds
+        raise StopIteration
+
+
 def _duration(seconds: float) -> str:
     return f"{seconds:.0f} s" if seconds < 120 else f"{seconds / 60:.0f} min"
 
@@ -268,26 +335,55 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
     runsum = RunSummary(study.name, search.budget, 0)
     step = 0
 
-    def train(groups: list[tuple[PlannedConfig, tuple[int, ...]]]) -> None:
+    def train(groups: Any, total: int | None = None) -> None:
         before = runsum.trained
         train_groups(study, store, eng, dataset, groups, runsum, data_dir=data_dir,
-                     parallel=parallel, quiet=True, log=log, listeners=listeners, ray=ray)
+                     parallel=parallel, quiet=True, log=log, listeners=listeners, ray=ray,
+                     total=total)
         out.trained += runsum.trained - before
         if runsum.failed:
             out.failed = list(runsum.failed)
 
+    def on_step(dec: race.Decision, cands: dict[str, Any], table: dict[str, list[float]],
+                spent: int) -> None:
+        """Note the incumbent (each change) and say where the search stands."""
+        if dec.incumbent is not None and (not drv.history
+                                          or drv.history[-1][1] != dec.incumbent):
+            drv.history.append((spent, dec.incumbent,
+                                sum(table[dec.incumbent]) / len(table[dec.incumbent])))
+        drv.save(cands)
+        inc = cands[dec.incumbent][0].label if dec.incumbent else "-"
+        inc_mean = (100 * sum(table[dec.incumbent]) / len(table[dec.incumbent])
+                    if dec.incumbent else math.nan)
+        left = search.budget - spent
+        per_run = (time.perf_counter() - t0) / out.trained if out.trained else math.nan
+        eta = f", ~{_duration(per_run * left)} left" if math.isfinite(per_run) else ""
+        say(f"{study.name}: {len(cands)} candidates ({len(drv.dropped)} dropped), "
+            f"{spent}/{search.budget} runs{eta}; incumbent {inc} "
+            f"{search.metric} {inc_mean:.2f}% (n={len(table.get(dec.incumbent, []))})")
+
+    def finish_pending(cands: dict[str, Any]) -> None:
+        """A step cut short (a kill mid-training): finish it before deciding anything, so
+        the race sees the same tables as a search that was never stopped."""
+        todo = [(cands[h][0], tuple(s for s in seeds if s not in drv.values(h)))
+                for h, seeds in drv.pending.items() if h in cands]
+        train([(p, s) for p, s in todo if s])
+        if not out.failed:
+            drv.pending = {}
+            drv.save(cands)
+
     race_budget = search.budget - search.reserve
+    if ray is not None and not drv.finalists and stop_after is None:
+        # On Ray the race is decided as slots free up: the sampler proposes while others
+        # train, one executor for the whole race. The final round goes through the step
+        # loop below.
+        if drv.pending:
+            finish_pending(drv.candidates())
+        train(_Feed(drv, race_budget, lambda: bool(runsum.failed), on_step), race_budget)
     while True:
         cands = drv.candidates()
         if drv.pending and not out.failed:
-            # A step cut short (a kill mid-training): finish it before deciding anything,
-            # so the race sees the same tables as a search that was never stopped.
-            todo = [(cands[h][0], tuple(s for s in seeds if s not in drv.values(h)))
-                    for h, seeds in drv.pending.items() if h in cands]
-            train([(p, s) for p, s in todo if s])
-            if not out.failed:
-                drv.pending = {}
-                drv.save(cands)
+            finish_pending(cands)
             continue
         table = drv.table(cands)
         drv.tell_ready(cands, table)
@@ -314,20 +410,7 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
             drv.finalists = alive[:search.finalists]
             drv.save(cands)
             break
-        if dec.incumbent is not None and (not drv.history
-                                          or drv.history[-1][1] != dec.incumbent):
-            drv.history.append((spent_race + spent_fresh, dec.incumbent,
-                                sum(table[dec.incumbent]) / len(table[dec.incumbent])))
-        drv.save(cands)
-        inc = cands[dec.incumbent][0].label if dec.incumbent else "-"
-        inc_mean = (100 * sum(table[dec.incumbent]) / len(table[dec.incumbent])
-                    if dec.incumbent else math.nan)
-        left = search.budget - spent_race - spent_fresh
-        per_run = (time.perf_counter() - t0) / out.trained if out.trained else math.nan
-        eta = f", ~{_duration(per_run * left)} left" if math.isfinite(per_run) else ""
-        say(f"{study.name}: {len(cands)} candidates ({len(drv.dropped)} dropped), "
-            f"{spent_race + spent_fresh}/{search.budget} runs{eta}; incumbent {inc} "
-            f"{search.metric} {inc_mean:.2f}% (n={len(table.get(dec.incumbent, []))})")
+        on_step(dec, cands, table, spent_race + spent_fresh)
         drv.pending = {h: list(range(len(table[h]), len(table[h]) + k))
                        for h, k in dec.seeds.items()}
         drv.save(cands)  # the step, before its training: a resumed search finishes it first
