@@ -118,6 +118,59 @@ def tiny_store(tmp_path_factory, data_dir) -> Path:
     return _built_once(tmp_path_factory, "tiny", build) / "s.db"
 
 
+REPORT_TRICKY = '<b>bold</b> & "q"'  # markup in the user study's strings: shown as text
+
+
+@pytest.fixture(scope="session")
+def report_store(tmp_path_factory, data_dir) -> Path:
+    """intro (1 epoch, 300 images), q1, q6 at widths 4, 32, 64 and q7d (2 seeds, 1 epoch,
+    300 images each), a user study "mine" (a category axis, markup in its strings) and q3
+    half run (seed 0 trained, seeds 0 and 1 asked for): the report's tests read it."""
+    import dataclasses
+
+    from sweeplab import runner
+    from sweeplab import study as st
+    from sweeplab.store import Store
+
+    small = {"seeds": 2, "epochs": 1, "subset": TINY_SUBSET}
+    q6 = st.BUILTIN["q6"]
+    q6 = dataclasses.replace(q6, axes=(dataclasses.replace(q6.axes[0], values=(4, 32, 64)),))
+    mine = st.study_from_dict({
+        "name": "mine", "title": f"Mine {REPORT_TRICKY}", "dataset": "mnist", "seeds": 2,
+        "epochs": 1, "subset": TINY_SUBSET, "model": {"preset": "mlp-softmax-ce"},
+        "axes": [{"name": "lr", "path": "optimizer.learning_rate", "values": [0.001, 0.01],
+                  "labels": ["slow<i>", "fast&x"]}],
+    })
+
+    def build(folder: Path) -> None:
+        with Store(folder / "s.db") as s:
+            runner.run_study(st.with_overrides(st.BUILTIN["intro"], epochs=1,
+                                               subset=TINY_SUBSET), s,
+                             data_dir=data_dir, quiet=True)
+            for study in (st.BUILTIN["q1"], q6, st.BUILTIN["q7d"]):
+                runner.run_study(st.with_overrides(study, **small), s, data_dir=data_dir,
+                                 quiet=True)
+            runner.run_study(mine, s, data_dir=data_dir, quiet=True)
+            runner.run_study(st.with_overrides(st.BUILTIN["q3"], seeds=[0], epochs=1,
+                                               subset=TINY_SUBSET), s,
+                             data_dir=data_dir, quiet=True)
+            # The definition now asks for seeds 0 and 1; only seed 0 is trained: partial.
+            runner.prepare(st.with_overrides(st.BUILTIN["q3"], **small), s)
+        _checkpoint(folder / "s.db")
+
+    return _built_once(tmp_path_factory, "report", build) / "s.db"
+
+
+@pytest.fixture(scope="session")
+def export_study(tmp_path_factory, data_dir, run_cli):
+    """The export tests' study (tests/export_study.py) trained through the CLI with live MLflow
+    and TensorBoard logging, once per session (per xdist worker: the tests export into its
+    live targets). Read only: tests that add runs copy its store."""
+    import export_study
+
+    return export_study.train(tmp_path_factory.mktemp("export_study"), data_dir, run_cli)
+
+
 @pytest.fixture
 def store_copy(tmp_path) -> Callable[[Path], Path]:
     """``store_copy(store)``: a copy of a shared store (its saved models too) in this test's

@@ -2,19 +2,18 @@
 
 2 configs (width 4, 16) x 2 seeds x 2 epochs on 300 real MNIST images, trained through the
 CLI with live MLflow and TensorBoard logging (`sweeplab run --mlflow URI --tensorboard DIR`),
-so the live targets and the store come from one real training. Tests that add runs work on
-a copy of the store (:func:`copy_store`); the original is only read.
+so the live targets and the store come from one real training (:func:`train`; the
+``export_study`` fixture of tests/conftest.py trains it once per session). Tests that add runs
+work on a copy of the store (:func:`copy_store`); the original is only read.
 """
 
 from __future__ import annotations
 
 import contextlib
-import io
 import sqlite3
 from dataclasses import dataclass
 from pathlib import Path
 
-from sweeplab import cli
 from sweeplab import study as st
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
@@ -53,32 +52,20 @@ class Trained:
     data_dir: str
 
 
-_CACHE: dict[str, Trained] = {}
+def train(root: Path, data_dir: str, run_cli) -> Trained:
+    """Train the study into ``root`` through ``run_cli`` (tests/conftest.py) with live logging.
 
-
-def cli_run(*argv: str) -> tuple[int, str, str]:
-    """``sweeplab ARGV`` in this process: (exit status, stdout, stderr)."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        rc = cli.main(list(argv))
-    return rc, out.getvalue(), err.getvalue()
-
-
-def trained(tmp_path_factory, data_dir: str) -> Trained:
-    """The study trained once with live logging (cached for the session)."""
-    if data_dir in _CACHE:
-        return _CACHE[data_dir]
-    root = tmp_path_factory.mktemp("export_study")
+    The ``export_study`` fixture (tests/conftest.py) calls it once per session.
+    """
     toml = root / "study.toml"
     toml.write_text(STUDY_TOML)
     t = Trained(root, toml, root / "s.db", f"sqlite:///{root / 'live_mlflow.db'}",
                 root / "live_tb", data_dir)
-    rc, _, err = cli_run("run", str(toml), "--store", str(t.store), "--data-dir", data_dir,
-                         "--quiet", "--mlflow", t.live_mlflow, "--tensorboard", str(t.live_tb))
+    rc, _, err = run_cli("run", toml, "--store", t.store, "--data-dir", data_dir, "--quiet",
+                         "--mlflow", t.live_mlflow, "--tensorboard", t.live_tb)
     assert rc == 0, err
     # live logging reports its own failures on stderr and carries on: there must be none
     assert "live logging stopped" not in err, err
-    _CACHE[data_dir] = t
     return t
 
 

@@ -4,7 +4,6 @@ progress output, the README's Python example."""
 
 from __future__ import annotations
 
-import contextlib
 import io
 import math
 import os
@@ -116,17 +115,11 @@ def test_summary_is_stats_over_the_store(trained):
     assert list(final["epoch"]) == [2, 2] and list(final["config"]) == ["width=4", "width=16"]
 
 
-def _cli(*argv) -> str:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        assert cli.main(list(argv)) == 0
-    return out.getvalue()
-
-
-def test_cli_and_api_give_the_same_numbers(trained):
+def test_cli_and_api_give_the_same_numbers(trained, run_cli):
     db = str(trained.path)
     # show: per-epoch mean +- std, in percent with 2 decimals for accuracies
-    text = _cli("show", "tiny:width=16", "--store", db)
+    rc, text, err = run_cli("show", "tiny:width=16", "--store", db)
+    assert rc == 0, err
     summ = trained.summary("tiny", config="width=16").set_index(["epoch", "metric"])
     rows = [line.split() for line in text.splitlines() if re.match(r"\s+\d+\s", line)]
     assert [int(r[0]) for r in rows] == [0, 1, 2]
@@ -139,7 +132,8 @@ def test_cli_and_api_give_the_same_numbers(trained):
             assert mean == f"{scale * summ.loc[(e, metric), 'mean']:.{d}f}"
             assert sd == f"{scale * summ.loc[(e, metric), 'std']:.{d}f}"
     # compare: the same object the API returns
-    text = _cli("compare", "tiny:width=4", "tiny:width=16", "--store", db)
+    rc, text, err = run_cli("compare", "tiny:width=4", "tiny:width=16", "--store", db)
+    assert rc == 0, err
     c = trained.compare("tiny:width=4", "tiny:width=16")
     assert f"{100 * c.summary_a.mean:.3f}" in text and f"{100 * c.summary_b.mean:.3f}" in text
     assert re.search(r"mean difference\s+(\S+)", text)[1] == f"{100 * c.comparison.diff:+.3f}"
@@ -228,12 +222,13 @@ def test_missing_and_foreign_model_files_are_one_line(trained, tmp_path, capsys)
     assert len(err) == 1 and err[0].startswith("sweeplab predict: error: saved model ")
 
 
-def test_predict_command_prints_the_models_classes(trained, data_dir, tmp_path):
+def test_predict_command_prints_the_models_classes(trained, data_dir, tmp_path, run_cli):
     data = data_mod.load("mnist", data_dir, SUBSET)
     x = np.round(data.x_test[:5] * 255).astype(np.uint8)  # as a user's .npy would hold them
     np.save(tmp_path / "x.npy", x)
-    text = _cli("predict", "tiny:width=16", "--seed", "0", str(tmp_path / "x.npy"),
-                "--store", str(trained.path))
+    rc, text, err = run_cli("predict", "tiny:width=16", "--seed", "0", tmp_path / "x.npy",
+                            "--store", trained.path)
+    assert rc == 0, err
     got = [int(m) for m in re.findall(r"class (\d+)", text)]
     want = trained.predict("tiny:width=16", 0, data.x_test[:5]).argmax(axis=1)
     assert got == list(want)

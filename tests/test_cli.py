@@ -115,44 +115,34 @@ BAD_STUDIES = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_STUDIES))
-def test_bad_study_file_fails_before_any_training(tmp_path, case):
+def test_bad_study_file_fails_before_any_training(tmp_path, case, run_cli):
     text, words = BAD_STUDIES[case]
     path = tmp_path / "bad.toml"
     path.write_text(text)
     db = tmp_path / "s.db"
-    err = _main_stderr(["run", str(path), "--store", str(db)])
-    assert err[0] == 2
-    assert words.replace("model.", "") in err[1] or words in err[1], err[1]
-    assert str(path) in err[1] or "bad" in err[1]
+    code, _, err = run_cli("run", path, "--store", db)
+    assert code == 2
+    assert words.replace("model.", "") in err or words in err, err
+    assert str(path) in err or "bad" in err
     assert not db.exists()  # refused before the store was even created
 
 
-def _main_stderr(argv):
-    import contextlib
-    import io
-
-    buf = io.StringIO()
-    with contextlib.redirect_stderr(buf):
-        code = cli.main(argv)
-    return code, buf.getvalue()
-
-
-def test_foreign_store_refused_by_cli(tmp_path, data_dir):
+def test_foreign_store_refused_by_cli(tmp_path, data_dir, run_cli):
     path = tmp_path / "mine.db"
     path.write_bytes(b"not a database at all" * 50)
     before = path.read_bytes()
-    code, err = _main_stderr(["run", "q1", "--seeds", "1", "--epochs", "1", "--subset", "100",
-                              "--store", str(path), "--data-dir", data_dir])
+    code, _, err = run_cli("run", "q1", "--seeds", "1", "--epochs", "1", "--subset", "100",
+                           "--store", path, "--data-dir", data_dir)
     assert code == 2 and "not a sweeplab store" in err and err.count("\n") == 1
     assert path.read_bytes() == before
 
 
-def test_missing_data_is_one_clear_line(tmp_path, monkeypatch):
+def test_missing_data_is_one_clear_line(tmp_path, monkeypatch, run_cli):
     monkeypatch.setenv("SWEEPLAB_DATA", str(tmp_path / "nothing"))
     monkeypatch.setattr("sweeplab.data.KERAS_CACHE", tmp_path / "cache")
     monkeypatch.setattr("sweeplab.data._download",
                         lambda name: (_ for _ in ()).throw(OSError("no network")))
-    code, err = _main_stderr(["run", "q9", "--store", str(tmp_path / "s.db")])
+    code, _, err = run_cli("run", "q9", "--store", str(tmp_path / "s.db"))
     assert code == 2 and "Dataset 'cifar10' not found" in err and "no network" in err
     assert not (tmp_path / "s.db").exists()
 

@@ -19,11 +19,9 @@ from export_study import (
     STUDY,
     WIDTHS,
     add_seed,
-    cli_run,
     copy_store,
     metric_steps,
     store_runs,
-    trained,
 )
 
 mlflow = pytest.importorskip("mlflow")
@@ -34,8 +32,8 @@ from sweeplab.store import Store  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory, data_dir):
-    return trained(tmp_path_factory, data_dir)
+def study(export_study):
+    return export_study
 
 
 def _seed_runs(uri: str):
@@ -123,9 +121,9 @@ def _check_parents(uri: str, store: Path) -> None:
         np.testing.assert_allclose(conf["mean_rate"], np.mean(rates, axis=0), atol=1e-12)
 
 
-def test_export_writes_every_run_param_and_step_and_a_second_adds_nothing(study, tmp_path):
+def test_export_writes_every_run_param_and_step_and_a_second_adds_nothing(study, tmp_path, run_cli):
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    rc, out, err = cli_run("export", "mlflow", uri, "--store", str(study.store))
+    rc, out, err = run_cli("export", "mlflow", uri, "--store", str(study.store))
     assert rc == 0, err
     n = len(WIDTHS) * len(SEEDS)
     assert out.startswith(f"mlflow: {n} run(s) added, 0 already there")
@@ -136,7 +134,7 @@ def test_export_writes_every_run_param_and_step_and_a_second_adds_nothing(study,
     before = {r: _n_points(client, r) for r in [*seeds["run_id"], *parents["run_id"]]}
     parent_points = {r: len(client.get_metric_history(r, "n_seeds")) for r in parents["run_id"]}
 
-    rc, out, err = cli_run("export", "mlflow", uri, STUDY, "--store", str(study.store))
+    rc, out, err = run_cli("export", "mlflow", uri, STUDY, "--store", str(study.store))
     assert rc == 0, err
     assert out.startswith(f"mlflow: 0 run(s) added, {n} already there")
     seeds2, parents2 = _seed_runs(uri)
@@ -147,14 +145,14 @@ def test_export_writes_every_run_param_and_step_and_a_second_adds_nothing(study,
             for r in parents["run_id"]} == parent_points
 
 
-def test_a_new_seed_adds_exactly_one_run(study, tmp_path):
+def test_a_new_seed_adds_exactly_one_run(study, tmp_path, run_cli):
     store = copy_store(study.store, tmp_path / "s.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert cli_run("export", "mlflow", uri, "--store", str(store))[0] == 0
+    assert run_cli("export", "mlflow", uri, "--store", str(store))[0] == 0
     old, _ = _seed_runs(uri)
     new = add_seed(study, store, seed=2, width=WIDTHS[1])
 
-    rc, out, err = cli_run("export", "mlflow", uri, "--store", str(store))
+    rc, out, err = run_cli("export", "mlflow", uri, "--store", str(store))
     assert rc == 0, err
     n = len(WIDTHS) * len(SEEDS)
     assert out.startswith(f"mlflow: 1 run(s) added, {n} already there")
@@ -165,12 +163,12 @@ def test_a_new_seed_adds_exactly_one_run(study, tmp_path):
     _check_parents(uri, store)
 
 
-def test_live_run_then_export_adds_nothing(study):
+def test_live_run_then_export_adds_nothing(study, run_cli):
     # `run --mlflow` logged every run live; the store is the same, so nothing is missing
     _check_target(study.live_mlflow, study.store)
     _check_parents(study.live_mlflow, study.store)
     seeds, parents = _seed_runs(study.live_mlflow)
-    rc, out, err = cli_run("export", "mlflow", study.live_mlflow, "--store", str(study.store))
+    rc, out, err = run_cli("export", "mlflow", study.live_mlflow, "--store", str(study.store))
     assert rc == 0, err
     assert out.startswith(f"mlflow: 0 run(s) added, {len(seeds)} already there")
     seeds2, parents2 = _seed_runs(study.live_mlflow)
@@ -178,12 +176,12 @@ def test_live_run_then_export_adds_nothing(study):
     assert sorted(parents2["run_id"]) == sorted(parents["run_id"])
 
 
-def test_a_half_written_live_run_is_replaced(study, tmp_path):
+def test_a_half_written_live_run_is_replaced(study, tmp_path, run_cli):
     # What a killed `run --mlflow` leaves: a RUNNING seed run without the complete mark,
     # whose writer process is gone (pid 2**22 + 1 is above Linux's pid_max limit).
     store = copy_store(study.store, tmp_path / "s.db")
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    assert cli_run("export", "mlflow", uri, "--store", str(store))[0] == 0
+    assert run_cli("export", "mlflow", uri, "--store", str(store))[0] == 0
     client = MlflowClient(tracking_uri=uri)
     seeds, _ = _seed_runs(uri)
     victim = seeds.iloc[0]
@@ -191,20 +189,20 @@ def test_a_half_written_live_run_is_replaced(study, tmp_path):
     client.set_tag(victim.run_id, "sweeplab.writer", f"{socket.gethostname()}:{2**22 + 1}")
     client.update_run(victim.run_id, status="RUNNING")
 
-    rc, out, err = cli_run("export", "mlflow", uri, "--store", str(store))
+    rc, out, err = run_cli("export", "mlflow", uri, "--store", str(store))
     assert rc == 0, err
     assert out.startswith("mlflow: 1 run(s) added, 1 of them replacing a half-written one")
     _check_target(uri, store)  # once, complete, with the store's values
 
 
-def test_bad_tracking_uris_give_one_line(study, tmp_path):
+def test_bad_tracking_uris_give_one_line(study, tmp_path, run_cli):
     with socket.socket() as s:  # a port nobody listens on: bound, then freed
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     for uri, says in [("foo://bar", "unsupported URI"),
                       (f"http://127.0.0.1:{port}", "failed"),
                       ("", "the MLflow tracking URI is empty")]:
-        rc, out, err = cli_run("export", "mlflow", uri, "--store", str(study.store))
+        rc, out, err = run_cli("export", "mlflow", uri, "--store", str(study.store))
         assert rc == 2 and out == ""
         lines = err.strip().splitlines()
         assert len(lines) == 1, err
@@ -212,9 +210,9 @@ def test_bad_tracking_uris_give_one_line(study, tmp_path):
         assert "sqlite:///" in lines[0]  # says what a good URI looks like
 
 
-def test_run_with_a_bad_uri_stops_before_training(study, tmp_path):
+def test_run_with_a_bad_uri_stops_before_training(study, tmp_path, run_cli):
     store = tmp_path / "s.db"
-    rc, _, err = cli_run("run", str(study.toml), "--store", str(store), "--data-dir",
+    rc, _, err = run_cli("run", str(study.toml), "--store", str(store), "--data-dir",
                          study.data_dir, "--quiet", "--mlflow", "foo://bar")
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert err.startswith("sweeplab run: error: MLflow tracking URI 'foo://bar'")
@@ -223,17 +221,17 @@ def test_run_with_a_bad_uri_stops_before_training(study, tmp_path):
             assert s.run_rows() == []
 
 
-def test_missing_extra_names_it(study, tmp_path, monkeypatch):
+def test_missing_extra_names_it(study, tmp_path, monkeypatch, run_cli):
     # mlflow made unimportable for this test (None in sys.modules makes `import` fail the
     # way a missing package does); the code path is the real one
     monkeypatch.setitem(__import__("sys").modules, "mlflow", None)
-    rc, out, err = cli_run("export", "mlflow", f"sqlite:///{tmp_path / 'm.db'}", "--store",
+    rc, out, err = run_cli("export", "mlflow", f"sqlite:///{tmp_path / 'm.db'}", "--store",
                            str(study.store))
     assert rc == 2 and len(err.strip().splitlines()) == 1
     assert "pip install 'sweeplab[mlflow]'" in err
 
 
-def test_a_killed_live_run_is_replaced_when_trained_again(study, tmp_path):
+def test_a_killed_live_run_is_replaced_when_trained_again(study, tmp_path, run_cli):
     # A real `sweeplab run --mlflow --tensorboard`, killed (SIGKILL: no clean-up at all) once
     # its first epoch is logged, then run again: one complete run per key in both targets.
     store, tb = tmp_path / "s.db", tmp_path / "tb"
@@ -269,16 +267,16 @@ def test_a_killed_live_run_is_replaced_when_trained_again(study, tmp_path):
     assert len(left) == 1 and left["tags.sweeplab.run_key"].iloc[0] not in done
 
     # an export now adds nothing new, and marks what the killed logger left as KILLED
-    rc, out, err = cli_run("export", "mlflow", uri, "--store", str(store))
+    rc, out, err = run_cli("export", "mlflow", uri, "--store", str(store))
     assert rc == 0 and out.startswith(f"mlflow: 0 run(s) added, {len(done)} already"), err
     seeds, _ = _seed_runs(uri)
     assert seeds.set_index("run_id").loc[left["run_id"].iloc[0], "status"] == "KILLED"
 
-    rc, _, err = cli_run(*args)  # trained again: the live loggers replace what was left
+    rc, _, err = run_cli(*args)  # trained again: the live loggers replace what was left
     assert rc == 0, err
     _check_target(uri, store)  # one complete run per key, the store's values
     for target, dest in (("mlflow", uri), ("tensorboard", str(tb))):
-        rc, out, err = cli_run("export", target, dest, "--store", str(store))
+        rc, out, err = run_cli("export", target, dest, "--store", str(store))
         assert rc == 0 and out.startswith(f"{target}: 0 run(s) added, 2 already there"), err
     assert len(list(tb.rglob("events.out.tfevents.*"))) == 2  # one per run
 
@@ -293,7 +291,7 @@ class _CtrlC:
         pass
 
 
-def test_an_interrupted_live_run_ends_killed_and_is_replaced(study, tmp_path):
+def test_an_interrupted_live_run_ends_killed_and_is_replaced(study, tmp_path, run_cli):
     from sweeplab import study as st
     from sweeplab.export.live import live_listeners
     from sweeplab.runner import run_study
@@ -315,7 +313,7 @@ def test_an_interrupted_live_run_ends_killed_and_is_replaced(study, tmp_path):
                          listeners=live).trained == len(WIDTHS)
     _check_target(uri, store)  # the interrupted run replaced: one complete run per key
     for target, dest in (("mlflow", uri), ("tensorboard", str(tb))):
-        rc, out, err = cli_run("export", target, dest, "--store", str(store))
+        rc, out, err = run_cli("export", target, dest, "--store", str(store))
         assert rc == 0 and out.startswith(f"{target}: 0 run(s) added, 2 already there"), err
 
 

@@ -14,18 +14,16 @@ from export_study import (
     STUDY,
     WIDTHS,
     add_seed,
-    cli_run,
     copy_store,
     store_runs,
-    trained,
 )
 
 EPOCH_FIELDS = ("train_loss", "train_acc", "test_loss", "test_acc", "seconds")
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory, data_dir):
-    return trained(tmp_path_factory, data_dir)
+def study(export_study):
+    return export_study
 
 
 def _read(path, fmt: str) -> pd.DataFrame:
@@ -81,16 +79,16 @@ def _check_tables(outdir, fmt: str, store) -> None:
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_tables_equal_the_store_and_a_second_export_changes_nothing(study, tmp_path, fmt):
+def test_tables_equal_the_store_and_a_second_export_changes_nothing(study, tmp_path, fmt, run_cli):
     outdir = tmp_path / fmt
-    rc, out, err = cli_run("export", fmt, str(outdir), "--store", str(study.store))
+    rc, out, err = run_cli("export", fmt, str(outdir), "--store", str(study.store))
     assert rc == 0, err
     n = len(WIDTHS) * len(SEEDS)
     assert out.startswith(f"{fmt}: {n} run(s) added, 0 already there")
     _check_tables(outdir, fmt, study.store)
     frames = [_read(outdir / f"{t}.{fmt}", fmt) for t in ("runs", "epochs", "outcomes")]
 
-    rc, out, err = cli_run("export", fmt, str(outdir), STUDY, "--store", str(study.store))
+    rc, out, err = run_cli("export", fmt, str(outdir), STUDY, "--store", str(study.store))
     assert rc == 0, err
     assert out.startswith(f"{fmt}: 0 run(s) added, {n} already there")
     for t, before in zip(("runs", "epochs", "outcomes"), frames, strict=True):
@@ -98,15 +96,15 @@ def test_tables_equal_the_store_and_a_second_export_changes_nothing(study, tmp_p
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_a_new_seed_adds_just_its_rows(study, tmp_path, fmt):
+def test_a_new_seed_adds_just_its_rows(study, tmp_path, fmt, run_cli):
     store = copy_store(study.store, tmp_path / "s.db")
     outdir = tmp_path / fmt
-    assert cli_run("export", fmt, str(outdir), "--store", str(store))[0] == 0
+    assert run_cli("export", fmt, str(outdir), "--store", str(store))[0] == 0
     runs_before = _read(outdir / f"runs.{fmt}", fmt)
     epochs_before = _read(outdir / f"epochs.{fmt}", fmt)
     new = add_seed(study, store, seed=2, width=WIDTHS[1])
 
-    rc, out, err = cli_run("export", fmt, str(outdir), "--store", str(store))
+    rc, out, err = run_cli("export", fmt, str(outdir), "--store", str(store))
     assert rc == 0, err
     assert out.startswith(f"{fmt}: 1 run(s) added, {len(runs_before)} already there")
     _check_tables(outdir, fmt, store)
@@ -123,11 +121,11 @@ def test_a_new_seed_adds_just_its_rows(study, tmp_path, fmt):
                                   runs_before.reset_index(drop=True))
 
 
-def test_missing_pyarrow_names_the_extra(study, tmp_path, monkeypatch):
+def test_missing_pyarrow_names_the_extra(study, tmp_path, monkeypatch, run_cli):
     # pyarrow made unimportable (None in sys.modules fails `import` as a missing package
     # does); the code path is the real one
     monkeypatch.setitem(sys.modules, "pyarrow", None)
-    rc, out, err = cli_run("export", "parquet", str(tmp_path / "t"), "--store",
+    rc, out, err = run_cli("export", "parquet", str(tmp_path / "t"), "--store",
                            str(study.store))
     assert rc == 2 and out == "" and err.count("\n") == 1
     assert err.startswith("sweeplab export: error: Parquet export needs the pyarrow package")
@@ -135,18 +133,18 @@ def test_missing_pyarrow_names_the_extra(study, tmp_path, monkeypatch):
     assert not (tmp_path / "t").exists()
 
 
-def test_a_file_where_the_directory_goes_gives_one_line(study, tmp_path):
+def test_a_file_where_the_directory_goes_gives_one_line(study, tmp_path, run_cli):
     target = tmp_path / "runs.csv"
     target.write_text("mine\n")
     for fmt in ("csv", "tensorboard"):
-        rc, out, err = cli_run("export", fmt, str(target), "--store", str(study.store))
+        rc, out, err = run_cli("export", fmt, str(target), "--store", str(study.store))
         assert rc == 2 and out == "" and err.count("\n") == 1, err
         assert err.startswith(f"sweeplab export: error: the {fmt} output directory")
         assert "is a file" in err
     assert target.read_text() == "mine\n"  # left alone
 
 
-def test_python_export_writes_what_the_cli_writes(study, tmp_path):
+def test_python_export_writes_what_the_cli_writes(study, tmp_path, run_cli):
     """``sweeplab.open(store).export(...)`` is the export the CLI runs: same files, same rows;
     a second call adds nothing."""
     import sweeplab
@@ -158,7 +156,7 @@ def test_python_export_writes_what_the_cli_writes(study, tmp_path):
         assert (summary.target, summary.added, summary.present) == (fmt, n, 0)
         assert sorted(summary.files) == sorted(
             str(tmp_path / "py" / fmt / f"{t}.{fmt}") for t in ("runs", "epochs", "outcomes"))
-        assert cli_run("export", fmt, str(tmp_path / "cli" / fmt), "--store",
+        assert run_cli("export", fmt, str(tmp_path / "cli" / fmt), "--store",
                        str(study.store))[0] == 0
         for t in ("runs", "epochs", "outcomes"):
             pd.testing.assert_frame_equal(
@@ -172,13 +170,13 @@ def test_python_export_writes_what_the_cli_writes(study, tmp_path):
 
 
 @pytest.mark.parametrize("fmt", ["csv", "parquet"])
-def test_api_frames_and_tables_name_the_same_facts_alike(study, tmp_path, fmt):
+def test_api_frames_and_tables_name_the_same_facts_alike(study, tmp_path, fmt, run_cli):
     """One column vocabulary (README, "Column names"): ``Results.runs()``/``epochs()`` and
     the exported tables have the same columns in the same order, and the same values."""
     import sweeplab
 
     res = sweeplab.open(study.store)
-    assert cli_run("export", fmt, str(tmp_path), "--store", str(study.store))[0] == 0
+    assert run_cli("export", fmt, str(tmp_path), "--store", str(study.store))[0] == 0
     for table, api_df in (("runs", res.runs()), ("epochs", res.epochs())):
         file_df = _read(tmp_path / f"{table}.{fmt}", fmt)
         assert list(api_df.columns) == list(file_df.columns), table

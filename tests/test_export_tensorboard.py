@@ -23,11 +23,9 @@ from export_study import (
     STUDY,
     WIDTHS,
     add_seed,
-    cli_run,
     copy_store,
     metric_steps,
     store_runs,
-    trained,
 )
 
 pytest.importorskip("tensorboard")
@@ -43,8 +41,8 @@ from sweeplab.store import Store  # noqa: E402
 
 
 @pytest.fixture(scope="module")
-def study(tmp_path_factory, data_dir):
-    return trained(tmp_path_factory, data_dir)
+def study(export_study):
+    return export_study
 
 
 def _read(run_dir: Path) -> tuple[dict[str, list[tuple[int, float]]], dict, dict]:
@@ -100,9 +98,9 @@ def _check_logdir(logdir: Path, store: Path) -> None:
     assert groups == {f"{STUDY}/width={w}": {f"width={w}"} for w in WIDTHS}
 
 
-def test_export_matches_the_store_and_a_second_adds_nothing(study, tmp_path):
+def test_export_matches_the_store_and_a_second_adds_nothing(study, tmp_path, run_cli):
     logdir = tmp_path / "tb"
-    rc, out, err = cli_run("export", "tensorboard", str(logdir), "--store", str(study.store))
+    rc, out, err = run_cli("export", "tensorboard", str(logdir), "--store", str(study.store))
     assert rc == 0, err
     n = len(WIDTHS) * len(SEEDS)
     assert out.startswith(f"tensorboard: {n} run(s) added, 0 already there")
@@ -113,7 +111,7 @@ def test_export_matches_the_store_and_a_second_adds_nothing(study, tmp_path):
     assert [s for s, _ in scalars["train/loss"]] == list(range(1, EPOCHS + 1))
     before = _files(logdir)
 
-    rc, out, err = cli_run("export", "tensorboard", str(logdir), STUDY, "--store",
+    rc, out, err = run_cli("export", "tensorboard", str(logdir), STUDY, "--store",
                            str(study.store))
     assert rc == 0, err
     assert out.startswith(f"tensorboard: 0 run(s) added, {n} already there")
@@ -138,12 +136,12 @@ def test_a_new_seed_adds_exactly_one_run(study, tmp_path):
     _check_logdir(logdir, store)
 
 
-def test_live_run_then_export_adds_nothing(study):
+def test_live_run_then_export_adds_nothing(study, run_cli):
     # `run --tensorboard` wrote every epoch live, then the whole run again in order once
     # epoch 0 (reported by the engines with the finished run) was known
     _check_logdir(study.live_tb, study.store)
     before = _files(study.live_tb)
-    rc, out, err = cli_run("export", "tensorboard", str(study.live_tb), "--store",
+    rc, out, err = run_cli("export", "tensorboard", str(study.live_tb), "--store",
                            str(study.store))
     assert rc == 0, err
     n = len(WIDTHS) * len(SEEDS)
@@ -169,16 +167,16 @@ def test_a_half_written_live_run_is_replaced(study, tmp_path):
     _check_logdir(logdir, study.store)  # one event file again, the store's values
 
 
-def test_missing_extra_and_empty_dir_give_one_line(study, tmp_path, monkeypatch):
-    rc, out, err = cli_run("export", "tensorboard", "", "--store", str(study.store))
+def test_missing_extra_and_empty_dir_give_one_line(study, tmp_path, monkeypatch, run_cli):
+    rc, out, err = run_cli("export", "tensorboard", "", "--store", str(study.store))
     assert rc == 2 and err.count("\n") == 1 and "output directory is empty" in err
-    rc, out, err = cli_run("export", "tensorboard", str(tmp_path), "nope", "--store",
+    rc, out, err = run_cli("export", "tensorboard", str(tmp_path), "nope", "--store",
                            str(study.store))
     assert rc == 2 and err.count("\n") == 1 and f"Studies there: {STUDY}" in err
     # tensorboard made unimportable (None in sys.modules fails `import` as a missing package
     # does); the code path is the real one
     monkeypatch.setitem(__import__("sys").modules, "tensorboard", None)
-    rc, out, err = cli_run("export", "tensorboard", str(tmp_path / "tb"), "--store",
+    rc, out, err = run_cli("export", "tensorboard", str(tmp_path / "tb"), "--store",
                            str(study.store))
     assert rc == 2 and err.count("\n") == 1 and "pip install 'sweeplab[tensorboard]'" in err
     assert not (tmp_path / "tb").exists()  # nothing written

@@ -6,9 +6,7 @@ Small on purpose: 8x8 images, 120 training examples, one epoch."""
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
-import io
 import shutil
 from pathlib import Path
 
@@ -17,7 +15,6 @@ import own_builders as ob  # tests/ is on sys.path (no package)
 import pytest
 
 import sweeplab
-from sweeplab import cli
 from sweeplab import data as data_mod
 from sweeplab import study as st
 from sweeplab.saved_models import ModelError
@@ -27,13 +24,6 @@ HERE = Path(__file__).resolve().parent
 # sha256 over every built-in study's planned config hashes, computed with /work/main's code
 # before this feature: a store's runs of the assignment must still be found.
 BUILTIN_HASHES = "d4eaccb89acac3b0"
-
-
-def _main(argv):
-    err, out = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stderr(err), contextlib.redirect_stdout(out):
-        code = cli.main(argv)
-    return code, err.getvalue(), out.getvalue()
 
 
 def _study_dir(tmp_path: Path, arrays=None, builder="resnet", width=2, extra="") -> Path:
@@ -99,13 +89,13 @@ def test_functional_model_swept_over_a_param_through_the_api(tmp_path):
     assert (again.last.trained, again.last.skipped) == (0, 6)
 
 
-def test_study_file_runs_in_the_cli_and_a_second_run_trains_nothing(tmp_path):
+def test_study_file_runs_in_the_cli_and_a_second_run_trains_nothing(tmp_path, run_cli):
     path = _study_dir(tmp_path)
     db = tmp_path / "s.db"
-    code, err, out = _main(["run", str(path), "--store", str(db), "--engine", "reference"])
+    code, out, err = run_cli("run", str(path), "--store", str(db), "--engine", "reference")
     assert code == 0, err
     assert "trained 6 runs" in out and "width=4" in out, out
-    code, err, out = _main(["run", str(path), "--store", str(db), "--engine", "reference"])
+    code, out, err = run_cli("run", str(path), "--store", str(db), "--engine", "reference")
     assert code == 0 and "nothing to train, all 6 runs are already in" in out, out
     study = st.load_study_file(path)
     assert study.base.data.class_names == ("top", "middle", "bottom")
@@ -164,14 +154,13 @@ BAD_MODELS = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_MODELS))
-def test_bad_model_is_one_line_exit_2_and_no_store(tmp_path, case):
+def test_bad_model_is_one_line_exit_2_and_no_store(tmp_path, case, run_cli):
     line, words = BAD_MODELS[case]
     _study_dir(tmp_path)
     text = (tmp_path / "own.toml").read_text().split("[model]")[0]
     (tmp_path / "bad.toml").write_text(text + "[model]\n" + line + "\n")
     db = tmp_path / "s.db"
-    code, err, _ = _main(["run", str(tmp_path / "bad.toml"), "--store", str(db),
-                          "--engine", "reference"])
+    code, _, err = run_cli("run", tmp_path / "bad.toml", "--store", db, "--engine", "reference")
     assert code == 2 and words in err, err
     assert len(err.strip().splitlines()) == 1, err
     assert not db.exists()
@@ -205,13 +194,13 @@ BAD_DATA = {
 
 
 @pytest.mark.parametrize("case", sorted(BAD_DATA))
-def test_bad_data_is_one_line_exit_2_and_no_store(tmp_path, case):
+def test_bad_data_is_one_line_exit_2_and_no_store(tmp_path, case, run_cli):
     with pytest.raises(data_mod.DataError) as err:
         sweeplab.Arrays(*_bad(case), class_names=["top", "middle", "bottom"], name="s")
     assert BAD_DATA[case] in str(err.value) and "\n" not in str(err.value)
     path = _study_dir(tmp_path, arrays=_bad(case))
     db = tmp_path / "s.db"
-    code, err_text, _ = _main(["run", str(path), "--store", str(db)])
+    code, _, err_text = run_cli("run", str(path), "--store", str(db))
     assert code == 2 and BAD_DATA[case] in err_text, err_text
     assert len(err_text.strip().splitlines()) == 1
     assert not db.exists()
