@@ -2,49 +2,23 @@
 
 from __future__ import annotations
 
-import dataclasses
 import html
 import re
 
 import pytest
 
-from sweeplab import plots, report, runner
-from sweeplab import study as st
+from sweeplab import plots, report
 from sweeplab.analysis import stats
 from sweeplab.store import Store
 
-OVERRIDES = {"seeds": 2, "epochs": 1, "subset": 300}
-TRICKY = '<b>bold</b> & "q"'
-
-
-def _mine() -> st.Study:
-    """A user-written study with one category axis and markup in its strings."""
-    return st.study_from_dict({
-        "name": "mine", "title": f"Mine {TRICKY}", "dataset": "mnist", "seeds": 2,
-        "epochs": 1, "subset": 300, "model": {"preset": "mlp-softmax-ce"},
-        "axes": [{"name": "lr", "path": "optimizer.learning_rate", "values": [0.001, 0.01],
-                  "labels": ["slow<i>", "fast&x"]}],
-    })
+TRICKY = '<b>bold</b> & "q"'  # in the title of the shared report store's study "mine"
 
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, data_dir):
-    """intro, q1, q6 (widths 4, 32, 64), q7d and a user study, all tiny; q3 half run."""
-    path = tmp_path_factory.mktemp("report") / "store.db"
-    q6 = st.BUILTIN["q6"]
-    q6 = dataclasses.replace(q6, axes=(dataclasses.replace(q6.axes[0], values=(4, 32, 64)),))
-    with Store(path) as s:
-        runner.run_study(st.with_overrides(st.BUILTIN["intro"], epochs=1, subset=300), s,
-                         data_dir=data_dir, quiet=True)
-        for study in (st.BUILTIN["q1"], q6, st.BUILTIN["q7d"]):
-            runner.run_study(st.with_overrides(study, **OVERRIDES), s, data_dir=data_dir,
-                             quiet=True)
-        runner.run_study(_mine(), s, data_dir=data_dir, quiet=True)
-        runner.run_study(st.with_overrides(st.BUILTIN["q3"], seeds=[0], epochs=1, subset=300), s,
-                         data_dir=data_dir, quiet=True)
-        # The definition now asks for seeds 0 and 1; only seed 0 is trained: partial.
-        runner.prepare(st.with_overrides(st.BUILTIN["q3"], **OVERRIDES), s)
-    with Store(path, readonly=True) as s:
+def store(report_store):
+    """The shared report store (tests/conftest.py): intro, q1, q6 (widths 4, 32, 64), q7d and
+    a user study "mine", 2 seeds each, all tiny; q3 half run."""
+    with Store(report_store, readonly=True) as s:
         yield s
 
 

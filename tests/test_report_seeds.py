@@ -3,32 +3,21 @@ sentence, the power / P(b > a) table against sweeplab.seeds, score distributions
 
 from __future__ import annotations
 
-import dataclasses
-
 import numpy as np
 import pytest
 
-from sweeplab import plots, report, runner
-from sweeplab import study as st
+from sweeplab import plots, report
 from sweeplab.analysis import seeds
 from sweeplab.readout import read_study
 from sweeplab.report import seeds as report_seeds
 from sweeplab.store import Store
 
-OVERRIDES = {"seeds": 3, "epochs": 1, "subset": 300}
-
 
 @pytest.fixture(scope="module")
-def store(tmp_path_factory, data_dir):
-    """q1 and q6 (widths 4, 32, 64), 3 seeds, 1 epoch, 300 images."""
-    path = tmp_path_factory.mktemp("report_seeds") / "store.db"
-    q6 = st.BUILTIN["q6"]
-    q6 = dataclasses.replace(q6, axes=(dataclasses.replace(q6.axes[0], values=(4, 32, 64)),))
-    with Store(path) as s:
-        for study in (st.BUILTIN["q1"], q6):
-            runner.run_study(st.with_overrides(study, **OVERRIDES), s, data_dir=data_dir,
-                             quiet=True, engine="reference")
-    with Store(path, readonly=True) as s:
+def store(report_store):
+    """The shared report store (tests/conftest.py): q1 and q6 (widths 4, 32, 64), 2 seeds,
+    1 epoch, 300 images (and other studies, not read here)."""
+    with Store(report_store, readonly=True) as s:
         yield s
 
 
@@ -59,7 +48,7 @@ def test_power_table_matches_the_seeds_module_and_is_deterministic(store):
     for row in table.rows:
         b, a = row[0].split(" vs ")
         pw, imp = seeds.power(by[a], by[b]), seeds.prob_improvement(by[a], by[b])
-        assert row[1] == "3 paired" and row[2] == f"{100 * pw.diff:+.2f}"
+        assert row[1] == "2 paired" and row[2] == f"{100 * pw.diff:+.2f}"
         assert row[3].startswith(f"{imp.prob:.2f} [{imp.low:.2f}, {imp.high:.2f}]")
         assert row[4] == f"{100 * pw.mdd:.2f}"
     again = [b for b in _section(store, "q6").blocks if isinstance(b, report.Table)
