@@ -28,16 +28,21 @@ EpochCallback = Callable[[int, EpochRecord, int], None]
 # Seconds per phase in this process ("training", "evaluation", "diagnostics", ...), summed
 # over engine calls. Only bench/engines.py reads it; a perf_counter pair costs ~100 ns.
 PHASES: Counter[str] = Counter()
+# The same phases' process CPU seconds (all threads): on a shared machine the wall time of a
+# phase counts other people's work too, its CPU time only this process's (bench/engines.py).
+CPU_PHASES: Counter[str] = Counter()
 
 
 @contextlib.contextmanager
 def timed(phase: str) -> Iterator[None]:
-    """Add the seconds of the ``with`` body to ``PHASES[phase]``."""
-    t0 = time.perf_counter()
+    """Add the seconds of the ``with`` body to ``PHASES[phase]``, its CPU seconds to
+    ``CPU_PHASES[phase]``."""
+    t0, c0 = time.perf_counter(), time.process_time()
     try:
         yield
     finally:
         PHASES[phase] += time.perf_counter() - t0
+        CPU_PHASES[phase] += time.process_time() - c0
 
 
 def initial_state(cfg: S.Config, seed: int, image_shape: tuple[int, ...],
