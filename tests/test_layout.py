@@ -136,3 +136,36 @@ def test_the_readme_layout_names_every_module_and_no_other():
     tree, modules = _readme_tree(), _modules()
     assert sorted(set(modules) - set(tree)) == [], "modules missing from the README tree"
     assert sorted(set(tree) - set(modules)) == [], "README tree lines without a module"
+
+
+# What summarises stored numbers over seeds; only the view (readout) calls it on stored runs.
+_SUMMARISERS = {"summarize", "summarize_curves", "std", "stdev", "pstdev", "variance"}
+# analysis/ holds the statistics themselves (given values, they know no store); plots are
+# pure functions of the runs they are given (sweeplab.plots, STYLE point 8).
+_MAY_SUMMARISE = ("sweeplab.readout", "sweeplab.analysis", "sweeplab.plots")
+
+
+def _summarising_calls(path: Path) -> list[str]:
+    out = []
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Call):
+            f = node.func
+            name = f.attr if isinstance(f, ast.Attribute) else getattr(f, "id", "")
+            if name in _SUMMARISERS:
+                out.append(f"{path.name}:{node.lineno} calls {name}")
+    return out
+
+
+def test_only_the_view_summarises_stored_runs():
+    """A config's summary, curve and explanation are the readout view's (computed once,
+    memoised): a second place computing them is a place where two views can disagree."""
+    calls = [f"{name}: {c}" for name, path in _modules().items()
+             if not name.startswith(_MAY_SUMMARISE) for c in _summarising_calls(path)]
+    assert calls == []
+
+
+def test_the_summariser_check_sees_a_call(tmp_path):
+    f = tmp_path / "x.py"
+    f.write_text("import numpy as np\nfrom sweeplab.analysis import stats\n"
+                 "def f(v):\n    return stats.summarize(v).std, np.std(v, ddof=1)\n")
+    assert sorted(_summarising_calls(f)) == ["x.py:4 calls std", "x.py:4 calls summarize"]

@@ -43,11 +43,7 @@ if TYPE_CHECKING:
     from sweeplab.analysis import outcomes, seeds, stats
 
 METRICS = readout.METRICS
-# analysis.stats.CONFIDENCE, not imported from there so that `import sweeplab` stays free of
-# scipy (tests/test_api.py checks the two agree)
-CONFIDENCE = 0.95
-_ACC_BOUNDS = (0.0, 1.0)
-_LOSS_BOUNDS = (0.0, math.inf)
+CONFIDENCE = readout.CONFIDENCE  # tests/test_api.py checks it is analysis.stats'
 
 StudyLike = str | os.PathLike | st.Study
 
@@ -102,10 +98,6 @@ def _pandas() -> Any:
     import pandas as pd
 
     return pd
-
-
-def _bounds(metric: str) -> tuple[float, float]:
-    return _ACC_BOUNDS if metric.endswith("acc") else _LOSS_BOUNDS
 
 
 # --------------------------------------------------------------------------- run
@@ -636,25 +628,19 @@ class Results:
         ci_low, ci_high (Student-t interval of the mean, clipped to the metric's range;
         std and CI are NaN for n=1). Epochs reached by only some runs use those runs.
         """
-        from sweeplab.analysis import stats
-
         unknown = [m for m in metrics if m not in METRICS]
         if unknown:
             raise ValueError(f"unknown metric {unknown[0]!r}. Allowed: {', '.join(METRICS)}")
         rows = []
         for c in self._select(study, config):
-            runs = c.runs
-            n_ep = max((len(r.epochs) for r in runs), default=0)
-            for e in range(n_ep):
-                for m in metrics:
-                    vals = [getattr(r.epochs[e], m) for r in runs if len(r.epochs) > e]
-                    vals = [v for v in vals if v is not None and math.isfinite(v)]
-                    if not vals:
-                        continue  # epoch 0 has no training numbers
-                    s = stats.summarize(vals, confidence, n_boot=0, bounds=_bounds(m))
-                    rows.append({**readout.ident(c), "epoch": e, "metric": m,
-                                 "n": s.n, "mean": s.mean, "std": s.std,
-                                 "ci_low": s.ci_low, "ci_high": s.ci_high})
+            curves = [dict(c.curve(m, confidence)) for m in metrics]
+            for e in range(max((len(r.epochs) for r in c.runs), default=0)):
+                for m, curve in zip(metrics, curves, strict=True):
+                    s = curve.get(e)
+                    if s is not None:  # epoch 0 has no training numbers
+                        rows.append({**readout.ident(c), "epoch": e, "metric": m,
+                                     "n": s.n, "mean": s.mean, "std": s.std,
+                                     "ci_low": s.ci_low, "ci_high": s.ci_high})
         return _frame(rows, ["study", "config", "config_hash", "epoch", "metric", "n", "mean",
                              "std", "ci_low", "ci_high"])
 
@@ -711,12 +697,11 @@ class Results:
             if not c.runs:
                 raise ValueError(f"{name!r} ({c.config_hash[:10]}) has no finished runs in "
                                  f"{self.path}.")
-            sides.append((_ref(c), {r.seed: float(getattr(r.final, metric)) for r in c.runs}))
+            sides.append((_ref(c), c.final(metric)))
             n_test.append(int(c.runs[0].confusion.sum()))  # test images its runs were scored on
             views.append(c)
         (ra, va), (rb, vb) = sides
-        sa, sb = (stats.summarize(list(v.values()), n_boot=0, bounds=_bounds(metric))
-                  for v in (va, vb))
+        sa, sb = (v.summary(metric) for v in views)
         c = stats.compare(va, vb)
         scale, unit = (100.0, "points") if metric.endswith("acc") else (1.0, "")
         name = metric.replace("_acc", " accuracy").replace("_loss", " loss")

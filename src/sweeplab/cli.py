@@ -502,25 +502,19 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.detect) and args.detect > 0):
         raise CliError(f"--detect must be a positive number of accuracy points. "
                        f"Received: --detect {args.detect:g}")
-    res = api.open(args.store)
-    runs = res.runs(args.study)
-    configs = [(label, dict(zip(g["seed"], g["test_acc"], strict=True)))
-               for label in res.configs(args.study)["config"]
-               for g in [runs[runs["config"] == label]]]
-    rows = seeds.plan(configs, args.detect / 100)
+    views = api.open(args.store).view(args.study).configs
+    rows = seeds.plan([(c.label, c.final()) for c in views], args.detect / 100)
     print(f"{args.study}: seeds needed to detect {args.detect:g} points of final test accuracy "
           "between neighbouring configurations (80% power, two-sided t-test at alpha 0.05, from "
           "the spread of the runs stored so far; in points)")
     if not rows:
-        import statistics
-
         print("  fewer than two configurations with runs: nothing to compare. Against a "
               "configuration with the same spread (unpaired; shared seeds usually need fewer):")
-        for label, v in configs:
-            if len(v) >= 2:
-                sd = statistics.stdev(v.values())
+        for c in views:
+            if len(c.runs) >= 2:
+                sd = c.summary().std
                 need = seeds.seeds_to_detect(args.detect / 100, sd, paired=False)
-                print(f"  {label}: sd {100 * sd:.3f} points over {len(v)} runs: "
+                print(f"  {c.label}: sd {100 * sd:.3f} points over {len(c.runs)} runs: "
                       f"{seeds._seed_count(need)} seeds per configuration")
         return 0
     print("\n".join("  " + line for line in seeds.plan_lines(rows, args.detect)))

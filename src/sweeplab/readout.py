@@ -11,8 +11,9 @@ vocabulary (README, "Column names") for the API, CSV and Parquet.
 from __future__ import annotations
 
 import dataclasses
+import math
 import warnings
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -39,6 +40,12 @@ RUN_COLUMNS = ("seed", "epochs", *METRICS, "engine", "backend", "device", "node"
                "started_at", "finished_at", "wall_seconds", "model_path")
 EPOCH_COLUMNS = ("seed", "epoch", *METRICS, "seconds")
 OUTCOME_COLUMNS = ("seed", "example", "label", "predicted", "correct")  # per test example
+CONFIDENCE = 0.95  # sweeplab.analysis.stats.CONFIDENCE (not imported: it needs SciPy)
+
+
+def bounds(metric: str) -> tuple[float, float]:
+    """The range of a metric: intervals are clipped to it."""
+    return (0.0, 1.0) if metric.endswith("acc") else (0.0, math.inf)
 
 
 @dataclass(frozen=True)
@@ -57,6 +64,8 @@ class ConfigView:
     rows: dict[int, RunRow] = field(default_factory=dict)  # seed -> bookkeeping
     counts: dict[str, int] = field(default_factory=dict)  # status -> runs (any seed)
     damaged: tuple[str, ...] = ()  # one line per damaged run record (not in runs)
+    memo: dict[tuple[Any, ...], Any] = field(default_factory=dict, init=False, compare=False,
+                                             repr=False)  # the numbers, once computed
 
     @property
     def name(self) -> str:
@@ -96,6 +105,54 @@ class ConfigView:
 
     def _done(self) -> list[RunRow]:
         return [r for r in self.rows.values() if r.status == "done"]
+
+    # --- the numbers of its runs (sweeplab.analysis.stats), computed once per view -------
+    # Every mean, spread and interval shown of a config comes from here.
+
+    def _memo(self, key: tuple[Any, ...], make: Callable[[], Any]) -> Any:
+        if key not in self.memo:
+            self.memo[key] = make()
+        return self.memo[key]
+
+    def final(self, metric: str = "test_acc") -> dict[int, float]:
+        """Seed -> the final epoch's ``metric`` of each finished run, by seed."""
+        return dict(self._memo(("final", metric), lambda: {
+            r.seed: float(getattr(r.final, metric)) for r in self.runs}))
+
+    def summary(self, metric: str = "test_acc", confidence: float = CONFIDENCE) -> Any:
+        """The final ``metric`` over seeds (a stats.Summary: n, mean, std, t-interval
+        clipped to the metric's range, no bootstrap); None without finished runs."""
+        def make() -> Any:
+            from sweeplab.analysis import stats
+
+            vals = list(self.final(metric).values())
+            return stats.summarize(vals, confidence, n_boot=0, bounds=bounds(metric)) \
+                if vals else None
+        return self._memo(("summary", metric, confidence), make)
+
+    def curve(self, metric: str, confidence: float = CONFIDENCE) -> list[tuple[int, Any]]:
+        """(epoch, stats.Summary of ``metric`` over the runs that reached it) per epoch
+        with a value (epoch 0 has no training numbers)."""
+        def make() -> list[tuple[int, Any]]:
+            from sweeplab.analysis import stats
+
+            out = []
+            for e in range(max((len(r.epochs) for r in self.runs), default=0)):
+                vals = [getattr(r.epochs[e], metric) for r in self.runs if len(r.epochs) > e]
+                vals = [v for v in vals if v is not None and math.isfinite(v)]
+                if vals:
+                    out.append((e, stats.summarize(vals, confidence, n_boot=0,
+                                                   bounds=bounds(metric))))
+            return out
+        return self._memo(("curve", metric, confidence), make)
+
+    @cached_property
+    def explanation(self) -> Any:
+        """Every run diagnosed and grouped (sweeplab.analysis.explain.ConfigExplanation);
+        None without finished runs."""
+        from sweeplab.analysis import explain
+
+        return explain.explain(self.label, self.runs) if self.runs else None
 
     # --- per-example outcomes (sweeplab.analysis.outcomes), computed once per view ----------
 

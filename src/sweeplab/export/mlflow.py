@@ -336,13 +336,13 @@ class MlflowTarget:
         metrics = {"n_seeds": float(n)}
         for split in ("train", "test"):
             for field in ("acc", "loss"):
-                vals = [getattr(r.final, f"{split}_{field}") for r in c.runs]
-                if any(v is None for v in vals):
+                if any(getattr(r.final, f"{split}_{field}") is None for r in c.runs):
                     continue
+                s = c.summary(f"{split}_{field}")
                 name = f"final_{split}_{'accuracy' if field == 'acc' else 'loss'}"
-                metrics[f"{name}_mean"] = float(np.mean(vals))
+                metrics[f"{name}_mean"] = s.mean
                 if n > 1:
-                    metrics[f"{name}_std"] = float(np.std(vals, ddof=1))
+                    metrics[f"{name}_std"] = s.std
         # step = seeds counted: the history shows how the summary moved as seeds were added.
         # An export killed after this batch but before the seeds tag below logged step n
         # already: logging it again would count it twice.

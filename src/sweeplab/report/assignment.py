@@ -17,7 +17,6 @@ from sweeplab.report.sections import (
     best_config,
     comparison_table,
     comparisons,
-    final_summary,
     generic_figures,
     loss_name,
     one_axis_plots,
@@ -71,7 +70,7 @@ def q8_blocks(sd: StudyView, base: ConfigView, pid: Callable[[str], str]) -> lis
     """Q8: one configuration's curves, the sweep, and its train-test gap."""
     blocks = runs_plots(sd, base, ("train", "test"), "accuracy", pid, f"Q8 {base.label}")
     blocks += one_axis_plots(sd, pid, curves=False, splits=("test",))
-    s_tr, s_te = final_summary(base.runs, "train"), final_summary(base.runs, "test")
+    s_tr, s_te = base.summary("train_acc"), base.summary("test_acc")
     if s_tr and s_te:
         blocks.append(Text(f"{base.label}: mean final training accuracy {summary_cell(s_tr)}"
                            f", mean final test accuracy {summary_cell(s_te)} over "

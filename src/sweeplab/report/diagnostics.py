@@ -253,7 +253,7 @@ def _flags_list(sd: Any) -> list[Block]:
     for c in sd.configs:
         if not c.runs:
             continue
-        e = X.explain(c.label, c.runs)
+        e = c.explanation
         explained.append(e)
         f = X.flags(e)
         silent = [d.seed for d in e.runs if d.silent and d.learning]
@@ -284,7 +284,7 @@ def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
         return []
     out: list[Block] = []
     base = sd.baseline if sd.baseline is not None and sd.baseline.runs else with_runs[0]
-    e = X.explain(base.label, base.runs)
+    e = base.explanation
     single = len(sd.configs) == 1
     who = "" if single else f" ({base.label})"
     if sd.kind == INTRO:
@@ -330,7 +330,7 @@ def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
                                fold=f"Diagnostics flags ({len(f)})"))
     else:
         out += _flags_list(sd)
-    note = _not_recorded([d for c in with_runs for d in X.explain(c.label, c.runs).runs])
+    note = _not_recorded([d for c in with_runs for d in c.explanation.runs])
     if note:
         out.append(note)
     return out

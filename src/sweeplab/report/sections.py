@@ -59,16 +59,10 @@ def run_command(sd: StudyView, store_path: str, data_dir: str | None = None) -> 
 # --------------------------------------------------------------------- the numbers
 
 
-def final_summary(runs: Sequence[RunResult], split: str) -> stats.Summary | None:
-    if not runs:
-        return None
-    return stats.summarize(list(plots.final_values(runs, split).values()), CONFIDENCE,
-                           n_boot=0, bounds=plots.RANGE)
-
 def config_table(sd: StudyView) -> Table:
     rows = []
     for c in sd.configs:
-        test = plots.final_values(c.runs, "test") if c.runs else {}
+        test = c.final()
         if test:
             best = max(test, key=lambda s: (test[s], -s))
             worst = min(test, key=lambda s: (test[s], s))
@@ -77,8 +71,8 @@ def config_table(sd: StudyView) -> Table:
         else:
             best_s = worst_s = "-"
         n = f"{len(c.runs)}" + (f" of {len(c.runs) + len(c.missing)}" if c.missing else "")
-        rows.append((c.label, n, summary_cell(final_summary(c.runs, "train")),
-                     summary_cell(final_summary(c.runs, "test")), best_s, worst_s))
+        rows.append((c.label, n, summary_cell(c.summary("train_acc")),
+                     summary_cell(c.summary("test_acc")), best_s, worst_s))
     return Table(
         "Final accuracy per configuration: mean ± std over seeds [95% t-interval of the mean]",
         ("configuration", "n", "final train accuracy", "final test accuracy", "best seed (test)",
@@ -86,12 +80,12 @@ def config_table(sd: StudyView) -> Table:
 
 def spread_statement(sd: StudyView) -> Text | None:
     """What the seeds alone do: the largest range of final test accuracy in one config."""
-    ranged = [(c, plots.final_values(c.runs, "test")) for c in sd.with_runs if len(c.runs) >= 2]
+    ranged = [(c, c.final()) for c in sd.with_runs if len(c.runs) >= 2]
     if not ranged:
         return None
     c, vals = max(ranged, key=lambda cv: max(cv[1].values()) - min(cv[1].values()))
     lo, hi = min(vals.values()), max(vals.values())
-    s = final_summary(c.runs, "test")
+    s = c.summary("test_acc")
     assert s is not None  # ranged configs have runs
     where = "" if len(sd.configs) == 1 else f" in {c.label} (the widest spread of the study),"
     head = "Runs differ because their initial weights and batch order differ (one seed " \
@@ -112,8 +106,8 @@ def _verdict(row: stats.ComparisonRow) -> str:
 
 def comparisons(pairs: Sequence[tuple[ConfigView, ConfigView]], label: Callable[[str, str], str]
                  ) -> list[Row]:
-    family = [(label(a.label, b.label), plots.final_values(a.runs, "test"),
-               plots.final_values(b.runs, "test")) for a, b in pairs if a.runs and b.runs]
+    family = [(label(a.label, b.label), a.final(),
+               b.final()) for a, b in pairs if a.runs and b.runs]
     kept = [(a, b) for a, b in pairs if a.runs and b.runs]
     if not family:
         return []
@@ -198,7 +192,7 @@ def comparison_blocks(sd: StudyView) -> list[Block]:
     return out
 
 def best_config(sd: StudyView) -> ConfigView | None:
-    scored = [(final_summary(c.runs, "test"), c) for c in sd.with_runs]
+    scored = [(c.summary("test_acc"), c) for c in sd.with_runs]
     if not scored:
         return None
     return max(scored, key=lambda sc: sc[0].mean)[1]  # type: ignore[union-attr]
@@ -356,16 +350,16 @@ def two_axis_plots(sd: StudyView, pid) -> list[Block]:
         bi, bj = rec.best
         best = next(c for c in sd.configs if (c.axes.get(ra["name"]),
                                               c.axes.get(ca["name"])) == (rl[bi], cl[bj]))
-        s = final_summary(best.runs, "test")
+        s = best.summary("test_acc")
         assert s is not None
         text = (f"Best pair by mean final test accuracy: {ra['name']}={rl[bi]}, "
                 f"{ca['name']}={cl[bj]} with {summary_cell(s)} over {s.n} seeds.")
         ranked = sorted((c for c in sd.with_runs if c is not best),
-                        key=lambda c: -final_summary(c.runs, "test").mean)  # type: ignore[union-attr]
+                        key=lambda c: -c.summary("test_acc").mean)  # type: ignore[union-attr]
         if ranked:
             second = ranked[0]
-            cmp = stats.compare(plots.final_values(second.runs, "test"),
-                                plots.final_values(best.runs, "test"), CONFIDENCE)
+            cmp = stats.compare(second.final(),
+                                best.final(), CONFIDENCE)
             text += " " + stats.describe_difference(
                 cmp, "final test accuracy", a_label=second.label, b_label=best.label)
             text += (f" The best of {len(sd.with_runs)} cells is picked on the same runs that "

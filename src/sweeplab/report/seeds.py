@@ -20,9 +20,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from sweeplab.analysis import explain as X
 from sweeplab.analysis import seeds, stats
-from sweeplab.plots import final_values
 from sweeplab.report.blocks import Block, Plot, Table, Text
 
 __all__ = ["seed_blocks"]
@@ -67,7 +65,7 @@ def _power_table(sd: Any) -> list[Block]:
     rows = []
     small = []
     for a, b in _pairs(sd):
-        va, vb = final_values(a.runs, "test"), final_values(b.runs, "test")
+        va, vb = a.final(), b.final()
         pw, imp = seeds.power(va, vb), seeds.prob_improvement(va, vb)
         fa, fb = seeds.runs_floor(a.runs), seeds.runs_floor(b.runs)
         assert fa is not None and fb is not None  # both have runs
@@ -108,14 +106,14 @@ def _splits(c: Any) -> bool:
     differ between runs."""
     if len(c.runs) < 3:
         return False
-    e = X.explain(c.label, c.runs)
+    e = c.explanation
     return (e.learning is not None and e.not_learning is not None) or len(e.by_silent) > 1
 
 
 def _distribution(sd: Any, pid: Callable[[str], str]) -> list[Block]:
     if not any(_splits(c) for c in sd.configs if c.runs):
         return []
-    groups = [(c.label, list(final_values(c.runs, "test").values())) for c in sd.configs
+    groups = [(c.label, list(c.final().values())) for c in sd.configs
               if c.runs]
     rec = seeds.score_distribution(groups, f"{sd.name}: share of runs at or above each final "
                                    "test accuracy")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import math
 import statistics
-from functools import lru_cache
 from typing import Any
 
 from sweeplab.readout import METRICS
@@ -96,17 +95,15 @@ def studies(res: Any) -> list[dict[str, Any]]:
     return out
 
 
-@lru_cache(maxsize=4096)
-def _flags(path: str, config_hash: str, seeds: tuple[int, ...]) -> tuple[str, ...]:
-    """The report's diagnostics in words for these finished runs: silent classes, collapse,
-    then explain.flags (dead units, divergence, over-fitting, runs that did not learn).
-    Cached: a finished run never changes."""
+def _flags(c: Any) -> tuple[str, ...]:
+    """The report's diagnostics of a config (a readout.ConfigView) in words: silent classes,
+    collapse, then explain.flags (dead units, divergence, over-fitting, runs that did not
+    learn)."""
     from sweeplab.analysis import explain
 
-    runs = _records(path, set(seeds), config_hash)
-    if not runs:
+    e = c.explanation
+    if e is None:
         return ()
-    e = explain.explain(config_hash, runs)
     n = len(e.runs)
     out = []
     silent = [d for d in e.runs if d.silent]
@@ -129,6 +126,7 @@ def study(res: Any, name: str, metric: str = "test_acc") -> dict[str, Any]:
     done, total = int(row["runs_done"]), int(row["runs_total"])
     axes = [a.name for a in spec.axes]
     configs = res.configs(name).to_dict("records")
+    views = {c.config_hash: c for c in res.view(name).configs}
     runs = res.runs(name)
     summary = res.summary(name)
     curves: dict[str, dict[str, Any]] = {}
@@ -157,7 +155,7 @@ def study(res: Any, name: str, metric: str = "test_acc") -> dict[str, Any]:
             "n": int(f.get("n", 0) or 0), "mean": _f(f.get("mean")), "std": _f(f.get("std")),
             "ci_low": _f(f.get("ci_low")), "ci_high": _f(f.get("ci_high")),
             "best": best, "worst": worst, "curves": curves.get(h, {}),
-            "flags": list(_flags(str(res.path), h, tuple(sorted(mine["seed"].astype(int)))))})
+            "flags": list(_flags(views[h]))})
     progress_row = {"study": name, "runs_done": done, "runs_total": total,
                     **progress(res, name, done, total)}
     return {"study": name, "title": spec.title, "metric": metric, "axes": axes[:AXIS_LIMIT],
