@@ -658,7 +658,7 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
                       wall, device=device(), weights=tuple(weights[i]),
                       predictions=preds[i], test_labels=data.y_test)
         try:
-            r = replace(r, diagnostics=probe.record(r, live0[i], live[i], len(x_test), nc))
+            r = replace(r, diagnostics=probe.record(live0[i], live[i], len(x_test), nc))
         except Exception:  # noqa: BLE001 - never lose a trained run: the wrapper measures it
             pass
         results.append(r)

@@ -18,7 +18,7 @@ from typing import Any
 import numpy as np
 
 from sweeplab import spec as S
-from sweeplab.analysis.diagnostics import VERSION, LayerLiveness, Liveness, alive_units, diagnose
+from sweeplab.analysis.diagnostics import VERSION, LayerLiveness, Liveness, alive_units
 from sweeplab.engines import common
 from sweeplab.results import RunResult
 
@@ -105,20 +105,13 @@ def probe_liveness(cfg: Any, weights: Sequence[np.ndarray], x: np.ndarray,
     return Liveness(predicted, active, out_dead, hidden)
 
 
-def record(result: RunResult, untrained: Liveness, trained: Liveness, n_images: int,
+def record(untrained: Liveness, trained: Liveness, n_images: int,
            num_classes: int) -> dict[str, Any]:
-    """The stored diagnostics record of ``result`` from its two liveness measurements, with
-    the derived fields (for readers of the JSON)."""
-    rec: dict[str, Any] = {"version": VERSION, "probe": "test", "probe_images": int(n_images),
-                           "untrained": untrained.record(num_classes),
-                           "trained": trained.record(num_classes)}
-    d = diagnose(replace(result, diagnostics=rec))
-    rec["derived"] = {
-        "never_predicted": list(d.never_predicted), "collapsed": d.collapsed,
-        "top_class": d.top_class, "near_chance": d.near_chance,
-        "diverged_epoch": d.diverged_epoch, "best_epoch": d.best_epoch,
-        "best_test_acc": d.best_test_acc, "overfit_onset": d.overfit_onset}
-    return rec
+    """The stored diagnostics record from the two liveness measurements (what is derived
+    from the curves and the confusion matrix is not stored: analysis.diagnostics.diagnose
+    derives it when read)."""
+    return {"version": VERSION, "probe": "test", "probe_images": int(n_images),
+            "untrained": untrained.record(num_classes), "trained": trained.record(num_classes)}
 
 
 def measure(cfg: Any, result: RunResult, data: Any) -> dict[str, Any]:
@@ -133,7 +126,7 @@ def measure(cfg: Any, result: RunResult, data: Any) -> dict[str, Any]:
             return {"version": VERSION, "error": "the engine returned no weights"}
         x, k = data.x_test, data.num_classes
         start = common.initial_weights(cfg, result.seed, data.image_shape, k)
-        return record(result, probe_liveness(cfg, start, x, k),
+        return record(probe_liveness(cfg, start, x, k),
                       probe_liveness(cfg, result.weights, x, k), len(x), k)
     except Exception as err:  # noqa: BLE001 - a diagnostic must never lose a trained run
         return {"version": VERSION, "error": f"{type(err).__name__}: {err}"}
