@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from sweeplab import runner
 from sweeplab import spec as S
 from sweeplab import study as st
 from sweeplab.runner import run_study, run_until_ci
@@ -51,8 +52,21 @@ def test_half_finished_study_has_seed_zero_of_every_config(tmp_path, data_dir):
         assert sorted(seen) == sorted((h, 0) for h in hashes)
 
 
-def test_until_ci_stops_at_max_seeds_and_store_shows_it(tmp_path, data_dir):
+def _count_preflights(monkeypatch) -> list[str]:
+    calls: list[str] = []
+    real = runner.preflight
+
+    def counted(study, *args, **kwargs):
+        calls.append(study.name)
+        return real(study, *args, **kwargs)
+
+    monkeypatch.setattr(runner, "preflight", counted)
+    return calls
+
+
+def test_until_ci_stops_at_max_seeds_and_store_shows_it(tmp_path, data_dir, monkeypatch):
     study = _tiny(seeds=2, widths=(4,))
+    preflights = _count_preflights(monkeypatch)
     with Store(tmp_path / "s.db") as store:
         out = run_until_ci(study, store, target_points=0.001, max_seeds=5, seeds_per_round=2,
                            data_dir=data_dir, quiet=True, engine="reference")
@@ -62,6 +76,19 @@ def test_until_ci_stops_at_max_seeds_and_store_shows_it(tmp_path, data_dir):
         assert store.done_seeds(row.config_hash) == {0, 1, 2, 3, 4}
         assert store.study("tiny").definition["seeds"] == [0, 1, 2, 3, 4]
         assert store.get_meta("adaptive:tiny")["reason"] == out.reason
+    assert preflights == ["tiny"]  # once for the three rounds
+
+
+def test_run_resolves_the_study_once(tmp_path, data_dir, monkeypatch):
+    """sweeplab.run checks everything before the store is created and the runner takes what
+    it resolved (the engine, the data, the grid, every user model) instead of again."""
+    import sweeplab
+
+    preflights = _count_preflights(monkeypatch)
+    res = sweeplab.run(_tiny(seeds=1, widths=(4,)), store=tmp_path / "s.db", data_dir=data_dir,
+                       engine="reference", progress=False)
+    assert preflights == ["tiny"]
+    assert res.last.trained == 1
 
 
 def test_until_ci_stops_when_intervals_are_narrow(tmp_path, data_dir):

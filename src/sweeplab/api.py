@@ -230,7 +230,7 @@ def run(
     # Data and model problems must surface before a store file is created (sweeplab.runner).
     from sweeplab.runner import preflight
 
-    preflight(study, data_dir, engine or DEFAULT_ENGINE, parallel, log)
+    ready = preflight(study, data_dir, engine or DEFAULT_ENGINE, parallel, log)
     with Store(store) as db, _live(db, mlflow, tensorboard) as live:
         if archive:
             db.archive_study(study.name)
@@ -240,7 +240,7 @@ def run(
 
             every.append(ModelSaver(db, directory))
         options = dict(data_dir=data_dir, engine=engine or DEFAULT_ENGINE, parallel=parallel,
-                       quiet=not progress, log=log, listeners=every, ray=ray,
+                       quiet=not progress, log=log, listeners=every, ray=ray, ready=ready,
                        **runner_options)
         if study.search is not None:
             from sweeplab.search import journal_path, run_search

@@ -13,7 +13,7 @@ import math
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from sweeplab import data as data_mod
 from sweeplab import spec as S
@@ -130,14 +130,20 @@ def check_models(planned: Sequence[PlannedConfig], dataset: data_mod.Dataset,
             usermodels.check(p.config, tuple(dataset.image_shape), dataset.num_classes)
 
 
+class Ready(NamedTuple):
+    """What :func:`preflight` resolved, for the runner to take as it is."""
+
+    study: Study  # as it is stored (see load_data)
+    dataset: data_mod.Dataset
+    engine: Engine
+    planned: list[PlannedConfig]  # the grid, expanded; every user model in it checked
+
+
 def preflight(study: Study, data_dir: str | None = None, engine: str = DEFAULT_ENGINE,
               parallel: int | None = None, log: Callable[[str], None] | None = None
-              ) -> tuple[Study, data_mod.Dataset, Engine, list[PlannedConfig]]:
+              ) -> Ready:
     """Everything checked before a store is opened: the engine, the data, every user model.
-
-    Returns:
-        The study as it is stored (see :func:`load_data`), its data, the engine and the grid.
-    """
+    Pass its result to :func:`run_study` (``ready=``) so that nothing is resolved twice."""
     eng = get_engine(engine, parallel, custom=study.base.model is not None)
     if study.base.validation is not None and eng.name == "jax":
         raise ValueError("a validation split is measured by the fast and reference engines; "
@@ -145,7 +151,7 @@ def preflight(study: Study, data_dir: str | None = None, engine: str = DEFAULT_E
     study, dataset = load_data(study, data_dir, log)
     planned = expand(study)
     check_models(planned, dataset, eng.name)
-    return study, dataset, eng, planned
+    return Ready(study, dataset, eng, planned)
 
 
 def prepare(study: Study, store: Store,
@@ -169,6 +175,7 @@ def run_study(
     only: set[str] | None = None,
     listeners: Sequence[RunListener] = (),
     ray: str | None = None,
+    ready: Ready | None = None,
 ) -> RunSummary:
     """Train every run of ``study`` that the store does not have yet.
 
@@ -184,6 +191,7 @@ def run_study(
         ray: None trains in this process; otherwise each group of runs is a Ray task
             (sweeplab.executors.ray): "local" starts a cluster here, "auto" or
             HOST:PORT joins one. This process still writes every result to the store.
+        ready: :func:`preflight`'s result for this study (None: run it here).
 
     Raises:
         SpecError, DataError, StoreError: before any training, when something is wrong.
@@ -192,7 +200,7 @@ def run_study(
     t0 = time.perf_counter()
     # Data and models first: a missing file or a broken builder must stop us before the
     # store changes.
-    study, dataset, eng, planned = preflight(study, data_dir, engine, parallel, log)
+    study, dataset, eng, planned = ready or preflight(study, data_dir, engine, parallel, log)
     prepare(study, store, planned)
     summary, todo = _plan(study, store, eng, dataset,
                           [p for p in planned if only is None or p.hash in only])
@@ -403,14 +411,17 @@ def run_until_ci(
         raise ValueError(f"max_seeds must be >= 2, seeds_per_round >= 1 and min_seeds in "
                          f"[2, max_seeds]. Received: max_seeds={max_seeds}, "
                          f"seeds_per_round={seeds_per_round}, min_seeds={min_seeds}")
-    study = load_data(study, kwargs.get("data_dir"), kwargs.get("log"))[0]  # hashes as stored
+    ready = kwargs.pop("ready", None) or preflight(
+        study, kwargs.get("data_dir"), kwargs.get("engine", DEFAULT_ENGINE),
+        kwargs.get("parallel"), kwargs.get("log"))
+    study, planned = ready.study, ready.planned  # hashes as stored
     seeds = tuple(study.seeds[:max_seeds])
-    planned = expand(study)
     active = {p.hash for p in planned}
     out = AdaptiveSummary(study.name, target_points, max_seeds, "", detect=detect)
     while True:
         current = dataclasses.replace(study, seeds=seeds)
-        out.rounds.append(run_study(current, store, only=active, **kwargs))
+        out.rounds.append(run_study(current, store, only=active,
+                                    ready=ready._replace(study=current), **kwargs))
         vals = {p.label: [r.final.test_acc for r in store.results(p.hash) if r.seed in seeds]
                 for p in planned}
         for p in planned:

@@ -312,19 +312,20 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
                engine: str = "auto", parallel: int | None = None, quiet: bool = False,
                log: Callable[[str], None] | None = None,
                listeners: Sequence[RunListener] = (), ray: str | None = None,
-               stop_after: int | None = None) -> SearchSummary:
+               stop_after: int | None = None, ready: Any = None) -> SearchSummary:
     """Run (or continue) the search of ``study`` until its budget is spent, then the final
     round on fresh seeds, and return what it found.
 
     Args:
         journal: Optuna's history file (:func:`journal_path`).
         stop_after: stop once this call has trained this many runs (tests, a partial run).
+        ready: sweeplab.runner.preflight's result for this study (None: run it here).
     """
     t0 = time.perf_counter()
     search = study.search
     if search is None:
         raise ValueError(f"study {study.name!r} has no [search] table")
-    study, dataset, eng, _ = preflight(study, data_dir, engine, parallel, log)
+    study, dataset, eng, _ = ready or preflight(study, data_dir, engine, parallel, log)
 
     def say(line: str) -> None:
         if not quiet:
