@@ -118,7 +118,8 @@ def outputs(src: Path, q1: Path, q6: Path, work: Path) -> dict[str, str]:
                 break
             except OSError:
                 time.sleep(0.2)
-        urls = ["/api/studies", "/api/study?name=q6", "/api/outcomes?name=q6", "/api/study?name=q6&metric=test_loss",
+        urls = ["/api/studies", "/api/study?name=q6", "/api/outcomes?name=q6",
+                "/api/search?name=q6", "/api/study?name=q6&metric=test_loss",
                 "/api/study?name=nope",
                 f"/api/runs?study=q6&config={W16}",
                 f"/api/runs?study=q6&config={W32}",
