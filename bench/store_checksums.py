@@ -1,17 +1,24 @@
 """What the store's checksums cost (issue 34): the store before them (git REF, default
-bcc5a7f: main just before, with issue 32's per-example predictions) and now, side by
-side in one invocation, alternating.
+34b10e4: main just before 9ec5600) and now, side by side in one invocation, alternating.
 
-    PYTHONPATH=src .venv/bin/python bench/store_checksums.py [--store q6.db] [--ref bcc5a7f]
+    PYTHONPATH=src .venv/bin/python bench/store_checksums.py [--store q6.db] [--ref 34b10e4]
+        [--train]
 
-1. Writing: the same N finished runs (q6-sized: 11 epochs, a 10x10 confusion matrix,
-   probes, diagnostics, 10,000 predictions) stored by the old and the new
-   ``Store.finish_run``, each into a fresh store, in turns; seconds per run.
-2. Reading: every study of ``--store`` (a copy: the new code upgrades it) read whole by
-   the old and the new ``Store`` (``results`` of every config), in-process; then
-   ``sweeplab report --format md`` of it, each in its own process with that version's code
-   (``git archive REF src``), in turns. The copy read by the old code is the store as it
-   was; the new code reads a copy it upgraded (checksums added) first.
+1. Writing, in-process: the same N finished runs (q6-sized: 11 epochs, a 10x10 confusion
+   matrix, probes, diagnostics, 10,000 predictions) stored by the old and the new
+   ``Store.finish_run``, each into a fresh store, in turns; milliseconds per run.
+2. Reading, in-process: every run of ``--store`` read whole by the old and the new
+   ``Store`` (``results`` of every config).
+3. The commands, each in its own process with that version's code (``git archive REF
+   src``), in turns: ``sweeplab run q6 --seeds 10 --epochs 10`` on the full store (every
+   run done: it opens the store, plans, skips all 80 runs and prints the summary) and
+   ``sweeplab report --format md``. With ``--train``: ``sweeplab run q6 --seeds 11
+   --epochs 10 --engine fast`` once each on a fresh copy (trains and writes seed 10 of
+   the 8 widths into the full store).
+
+``--store`` is copied first (sqlite3 backup: its -wal included). The old code reads the
+copy with the checksums taken off (schema 4, as the old code wrote it: the same rows);
+the new code reads a copy with them (a schema-4 source is upgraded first).
 """
 
 from __future__ import annotations
@@ -20,6 +27,7 @@ import argparse
 import importlib.util
 import os
 import shutil
+import sqlite3
 import statistics
 import subprocess
 import sys
@@ -86,13 +94,53 @@ def time_reads(mod, path: Path) -> float:  # noqa: ANN001
     return time.perf_counter() - t0
 
 
+def copy_store(src: Path, dest: Path, checksums: bool) -> None:
+    """``src`` copied whole (its -wal too); without ``checksums``, as the code before them
+    wrote it: schema 4, the checksum columns and the ``damaged`` table taken off."""
+    dest.unlink(missing_ok=True)
+    s = sqlite3.connect(f"file:{src.resolve()}?mode=ro", uri=True)
+    d = sqlite3.connect(dest)
+    s.backup(d)
+    s.close()
+    if not checksums and d.execute("PRAGMA user_version").fetchone()[0] >= 5:
+        for table in ("runs", "configs", "studies", "meta"):
+            d.execute(f"ALTER TABLE {table} DROP COLUMN checksum")
+        d.execute("DROP TABLE damaged")
+        d.execute("PRAGMA user_version=4")
+        d.commit()
+        d.execute("VACUUM")
+    d.close()
+
+
+def sweeplab_cmd(srcdir: Path, argv: list[str], cwd: Path) -> float:
+    """Seconds of ``python -m sweeplab ARGV`` with the code in ``srcdir``, its own process."""
+    env = {**os.environ, "PYTHONPATH": str(srcdir)}
+    t0 = time.perf_counter()
+    done = subprocess.run([sys.executable, "-m", "sweeplab", *argv], env=env, cwd=cwd,
+                          capture_output=True, text=True)
+    if done.returncode != 0:
+        raise SystemExit(f"sweeplab {' '.join(argv)} ({srcdir}): exit {done.returncode}\n"
+                         f"{done.stderr[-2000:]}")
+    return time.perf_counter() - t0
+
+
+def report(what: str, repeats: int, t_old: list[float], t_new: list[float]) -> None:
+    mo, mn = statistics.median(t_old), statistics.median(t_new)
+    print(f"{what} (own process each), median of {repeats}: before {mo:.2f} s, checksums "
+          f"{mn:.2f} s, ratio {mn / mo:.2f}x (before {', '.join(f'{x:.2f}' for x in t_old)}; "
+          f"after {', '.join(f'{x:.2f}' for x in t_new)})")
+
+
 def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--store", default="/work/stores/q6.db")
-    p.add_argument("--ref", default="bcc5a7f")
+    p.add_argument("--ref", default="34b10e4")
     p.add_argument("--runs", type=int, default=80)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--reports", type=int, default=3)
+    p.add_argument("--data-dir", default=os.environ.get("SWEEPLAB_TEST_DATA"))
+    p.add_argument("--train", action="store_true", help="also train seed 10 of q6 into "
+                   "the full store, once each")
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
@@ -109,13 +157,9 @@ def main() -> int:
               f"before {1e3 * mo:.2f} ms/run, checksums {1e3 * mn:.2f} ms/run, ratio "
               f"{mn / mo:.2f}x")
         before, after = tmp / "before.db", tmp / "after.db"
-        src = __import__("sqlite3").connect(f"file:{args.store}?mode=ro", uri=True)
-        for dest in (before, after):
-            con = __import__("sqlite3").connect(dest)
-            src.backup(con)
-            con.close()
-        src.close()
-        with new.Store(after):  # upgraded: checksums added
+        copy_store(Path(args.store), before, checksums=False)
+        copy_store(Path(args.store), after, checksums=True)
+        with new.Store(after):  # a schema-4 source is upgraded here: checksums added
             pass
         r_old, r_new = [], []
         for i in range(args.repeats):
@@ -126,23 +170,30 @@ def main() -> int:
         print(f"read: every run of {args.store} ({before.stat().st_size // 1024} KB), median "
               f"of {args.repeats}: before {1e3 * mo:.1f} ms, checksums {1e3 * mn:.1f} ms, "
               f"ratio {mn / mo:.2f}x")
-        rep_old, rep_new = [], []
-        for i in range(args.reports):
-            for srcdir, path, acc in ((old_src, before, rep_old), (ROOT / "src", after, rep_new))[
-                    :: 1 if i % 2 == 0 else -1]:
-                out = tmp / f"r{i}"
-                shutil.rmtree(out, ignore_errors=True)
-                env = {**os.environ, "PYTHONPATH": str(srcdir)}
-                t0 = time.perf_counter()
-                subprocess.run([sys.executable, "-m", "sweeplab", "report", "--format", "md",
-                                "--out", str(out), "--store", str(path)], check=True, env=env,
-                               capture_output=True)
-                acc.append(time.perf_counter() - t0)
-        mo, mn = statistics.median(rep_old), statistics.median(rep_new)
-        print(f"report --format md (own process each), median of {args.reports}: before "
-              f"{mo:.2f} s, checksums {mn:.2f} s, ratio {mn / mo:.2f}x "
-              f"(before {', '.join(f'{x:.2f}' for x in rep_old)}; "
-              f"after {', '.join(f'{x:.2f}' for x in rep_new)})")
+        sides = ((old_src, before), (ROOT / "src", after))
+        data = ["--data-dir", args.data_dir] if args.data_dir else []
+        noop = ["run", "q6", "--seeds", "10", "--epochs", "10", "--engine", "fast", "--quiet",
+                *data]
+        commands = [("run q6 (all 80 runs done)", noop, args.reports),
+                    ("report --format md", ["report", "--format", "md"], args.reports)]
+        for what, argv, repeats in commands:
+            t_old, t_new = [], []
+            for i in range(repeats):
+                turn = list(zip(sides, (t_old, t_new), strict=True))
+                for (srcdir, path), acc in turn[:: 1 if i % 2 == 0 else -1]:
+                    shutil.rmtree(tmp / "r", ignore_errors=True)
+                    out = ["--out", str(tmp / "r")] if argv[0] == "report" else []
+                    acc.append(sweeplab_cmd(srcdir, [*argv, *out, "--store", str(path)], tmp))
+            report(what, repeats, t_old, t_new)
+        if args.train:  # writing: seed 10 of every width trained into a fresh full copy
+            t_old, t_new = [], []
+            for (srcdir, path), acc in list(zip(sides, (t_old, t_new), strict=True)):
+                fresh = tmp / f"train-{path.name}"
+                copy_store(path, fresh, checksums=path is after)
+                argv = ["run", "q6", "--seeds", "11", "--epochs", "10", "--engine", "fast",
+                        "--quiet", *data, "--store", str(fresh)]
+                acc.append(sweeplab_cmd(srcdir, argv, tmp))
+            report("run q6 --seeds 11 (trains and writes 8 runs)", 1, t_old, t_new)
     return 0
 
 

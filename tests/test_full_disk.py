@@ -140,3 +140,18 @@ def test_exports_and_reports_on_a_full_disk(trained, tmp_path, what, run_cli):
         assert str(disk) in err[0] and ("full" in err[0] or "No space left" in err[0]), err
         assert _leftovers(disk) == []
         assert [p.name for p in disk.iterdir() if p.is_file()] in (["filler"], [])
+
+
+@pytest.mark.parametrize("fmt", ["html", "md"])
+def test_an_earlier_report_stays_whole_on_a_full_disk(trained, tmp_path, fmt):
+    """A report written over an earlier one on a full disk: one line, and the earlier file
+    byte for byte as it was (written to a temporary name and renamed, never in place)."""
+    with tmpfs(tmp_path / "disk", "1m") as disk:
+        out = disk / f"r.{fmt}"
+        earlier = b"<p>the earlier report</p>\n"  # smaller than the new one: truncating it in
+        out.write_bytes(earlier)                  # place would not free the room it needs
+        fill(disk)
+        rc, err = _cli("report", "--format", fmt, "--out", str(out), "--store", str(trained))
+        assert rc == 2 and len(err) == 1, err
+        assert out.read_bytes() == earlier
+        assert _leftovers(disk) == []

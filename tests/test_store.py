@@ -192,3 +192,28 @@ def test_claim_leaves_a_run_to_the_live_process_training_it(tmp_path):
     finally:
         if other.poll() is None:
             other.kill()
+
+
+def test_a_store_created_by_another_process_while_this_one_waits(tmp_path, monkeypatch):
+    """Two processes open a new store at once: both read version 0, one creates it, and the
+    other, once it has the write lock, finds it made (it once failed: `index runs_by_status
+    already exists`) and stores its runs beside the first one's."""
+    path = tmp_path / "s.db"
+    write = Store._write
+    raced = []
+
+    def first_the_other(self):  # noqa: ANN001, ANN202
+        if not raced:  # the other connection wins the write lock between read and write
+            raced.append(True)
+            with Store(path) as other:
+                _save(other)
+        return write(self)
+
+    monkeypatch.setattr(Store, "_write", first_the_other)
+    with Store(path) as store:
+        assert raced and store._con.execute("PRAGMA user_version").fetchone()[0] == \
+            SCHEMA_VERSION
+        _save(store)
+        store.start_run("abc", 0, "reference")
+        store.finish_run(_result(), {"keras": "3"})
+        assert [r.seed for r in store.results("abc")] == [0] and store.check().ok

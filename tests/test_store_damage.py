@@ -10,11 +10,17 @@ draws hundreds with the same code.
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import shutil
+import socket
 import sqlite3
+import subprocess
+import sys
+import time
 import traceback
+import urllib.request
 import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -251,7 +257,7 @@ def test_repair_then_run_trains_exactly_the_damaged_runs(clean, tmp_path, data_d
 
 
 def test_an_older_store_reads_as_before_and_gains_checksums(clean, tmp_path):
-    """A store written before checksums (schema 3) reads as before; check says it has none;
+    """A store written before checksums (schema 4) reads as before; check says it has none;
     --repair adds them."""
     path, ref = clean
     old = tmp_path / "old.db"
@@ -298,6 +304,9 @@ def test_report_export_and_check_name_the_damage(clean, tmp_path, capsys):
                 assert set(found.readable) <= {(h, s) for h, s in zip(
                     ref.runs.config_hash, ref.runs.seed, strict=True)}
                 assert "can still be read" in found.lines()[-1]
+                # the runs it cannot read: counted among the runs it held, or "not known"
+                assert found.unreadable is None or \
+                    len(found.readable) + found.unreadable <= len(ref.runs)
             continue
         assert code == 0, err
         text = (out / "report.md").read_text()
@@ -312,3 +321,104 @@ def test_report_export_and_check_name_the_damage(clean, tmp_path, capsys):
         if seen.get("named") == 2 and seen.get("refused") == 1:
             break
     assert seen == {"named": 2, "refused": 1}
+
+
+def test_exports_and_the_dashboard_name_the_damaged_run(clean, tmp_path, capsys):
+    """One run's record damaged: the TensorBoard and MLflow exports and the dashboard (a real
+    `sweeplab serve` process on 127.0.0.1) leave it out and say so; every other run is
+    there with its number."""
+    path, ref = clean
+    copy = tmp_path / "s.db"
+    _record_damaged(path, copy, seed=1)
+    h = ref.runs.config_hash[ref.runs.config == "width=16"].iloc[0]
+    pytest.importorskip("tensorboard")
+    assert cli.main(["export", "tensorboard", str(tmp_path / "tb"), "--store", str(copy)]) == 0
+    out, err = capsys.readouterr()
+    assert "tensorboard: 3 run(s) added" in out
+    assert f"({h[:10]}) seed 1: checksum mismatch" in err and err.count("warning:") == 1, err
+    assert sorted(p.name for p in (tmp_path / "tb" / "dmg" / "width=16").glob("seed_*")) == [
+        "seed_0"]
+    pytest.importorskip("mlflow")
+    uri = f"sqlite:///{tmp_path / 'ml.db'}"
+    assert cli.main(["export", "mlflow", uri, "--store", str(copy)]) == 0
+    out, err = capsys.readouterr()
+    assert "mlflow: 3 run(s) added" in out and f"({h[:10]}) seed 1: " in err, (out, err)
+    pytest.importorskip("starlette")
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    log = tmp_path / "serve.log"
+    with open(log, "wb") as fh:
+        proc = subprocess.Popen([sys.executable, "-m", "sweeplab", "serve", "--store", str(copy),
+                                 "--port", str(port)], stdout=fh, stderr=fh)
+    try:
+        deadline, page = time.monotonic() + 120, None
+        while page is None and time.monotonic() < deadline:
+            assert proc.poll() is None, log.read_text()
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/study?name=dmg",
+                                            timeout=60) as r:
+                    page = json.loads(r.read())
+            except OSError:
+                time.sleep(0.5)
+        assert page is not None, log.read_text()
+    finally:
+        proc.kill()
+        proc.wait(timeout=30)
+    n = {c["config"]: c["n"] for c in page["configs"]}
+    assert n == {"width=4": 2, "width=16": 1}
+    assert page["progress"]["damaged"] == 1
+    assert len(page["damaged"]) == 1 and f"({h[:10]}) seed 1: checksum mismatch" in \
+        page["damaged"][0]
+    want = ref.runs[(ref.runs.config == "width=16") & (ref.runs.seed == 0)].test_acc.iloc[0]
+    mean = next(c["mean"] for c in page["configs"] if c["config"] == "width=16")
+    assert mean == pytest.approx(want, rel=1e-12)  # the undamaged run's own number
+
+
+def test_a_live_tensorboard_directory_is_checked_before_the_store_opens(tmp_path, capsys,
+                                                                         data_dir):
+    (tmp_path / "tb").write_text("a file, not a directory")
+    db = tmp_path / "new.db"
+    code = cli.main(["run", "q1", "--seeds", "1", "--epochs", "1", "--subset", "200",
+                     "--quiet", "--data-dir", data_dir, "--tensorboard", str(tmp_path / "tb"),
+                     "--store", str(db)])
+    err = capsys.readouterr().err.strip().splitlines()
+    assert code == 2 and len(err) == 1, err
+    assert "TensorBoard log directory" in err[0] and "is a file" in err[0]
+    assert not db.exists() and not Path(f"{db}-wal").exists()
+
+
+def test_check_of_a_file_cut_short_never_counts_runs_it_did_not_hold(clean, tmp_path):
+    path, ref = clean
+    for keep in (4096, len(path.read_bytes()) // 4, len(path.read_bytes()) // 2):
+        cut = tmp_path / f"cut{keep}.db"
+        cut.write_bytes(path.read_bytes()[:keep])
+        found = sweeplab.api.check(cut)
+        assert not found.ok
+        if found.readable is None:  # SQLite still opens it: the damage is named per record
+            continue
+        assert set(found.readable) <= set(zip(ref.runs.config_hash, ref.runs.seed, strict=True))
+        assert found.unreadable is None or \
+            len(found.readable) + found.unreadable <= len(ref.runs), found.lines()
+        assert "could not" in found.lines()[-1] or "not known" in found.lines()[-1]
+
+
+def test_a_real_schema_2_store_checks_as_unsealed_and_repair_keeps_its_numbers(tmp_path):
+    """tests/data/q1_schema2.db, written by sweeplab before per-example predictions and
+    checksums: `check` reads it without writing, says it has no checksums yet and is
+    otherwise clean; `check --repair` seals it and every number reads as before."""
+    old = tmp_path / "old.db"
+    shutil.copy(Path(__file__).parent / "data" / "q1_schema2.db", old)
+    before = old.read_bytes()
+    found = sweeplab.api.check(old)
+    assert found.ok and not found.checksummed and old.read_bytes() == before
+    assert any("written before checksums" in line for line in found.lines())
+    runs = sweeplab.open(old).runs()
+    assert len(runs) == 10
+    fixed = sweeplab.api.check(old, repair=True)
+    assert fixed.ok and fixed.checksummed and fixed.damaged == []
+    again = sweeplab.open(old).runs()
+    cols = [c for c in runs.columns if c not in TIMING]
+    assert again[cols].equals(runs[cols])
+    with Store(old, readonly=True) as store:
+        assert all(r["checksum"] for r in store._query("SELECT checksum FROM runs"))

@@ -564,6 +564,11 @@ class Store:
         if version == SCHEMA_VERSION:
             return
         with self._write() as con:
+            # Read again under the write lock: another process opening a new or older store
+            # at the same moment may have created or upgraded it since the read above.
+            version = con.execute("PRAGMA user_version").fetchone()[0]
+            if version == SCHEMA_VERSION:
+                return
             if version == 0:
                 _run_script(con, _SCHEMA_V1)
                 con.execute(f"PRAGMA application_id={APPLICATION_ID}")
@@ -1105,24 +1110,31 @@ def salvage(path: str | os.PathLike, why: str) -> StoreCheck:
     Reads only."""
     path = Path(path)
     readable: list[tuple[str, int]] = []
-    lost = 0
+    lost: int | None = 0
     try:
         con = sqlite3.connect(f"file:{path.resolve()}?mode=ro", uri=True)
         con.text_factory = _text
         try:
-            top = con.execute("SELECT max(id) FROM runs").fetchone()[0] or 0
-        except sqlite3.Error:
-            top = 10_000  # the runs table's root is lost: look run by run
+            top, known = con.execute("SELECT max(id) FROM runs").fetchone()[0] or 0, True
+        except sqlite3.Error:  # the runs table's root is lost: look run by run, and how
+            top, known, lost = 10_000, False, None  # many runs there were is not known
         misses = 0
         for run_id in range(1, top + 1):
-            if misses > 200 and top == 10_000:
+            if misses > 200 and not known:
                 break
             try:
                 rows = _dict(con.execute("SELECT * FROM runs WHERE id=?", (run_id,)))
-                if not rows:
+            except sqlite3.Error:
+                if known:
+                    lost = (lost or 0) + 1
+                else:  # no row read: whether this id was ever a run is not known
                     misses += 1
-                    continue
-                row, misses = rows[0], 0
+                continue
+            if not rows:
+                misses += 1
+                continue
+            row, misses = rows[0], 0
+            try:
                 eps = _dict(con.execute("SELECT * FROM epochs NOT INDEXED WHERE run_id=?",
                                         (run_id,)))
                 if row.get("status") != "done":
@@ -1133,10 +1145,10 @@ def salvage(path: str | os.PathLike, why: str) -> StoreCheck:
                 _run_result(row, eps)
                 readable.append((row["config_hash"], row["seed"]))
             except (sqlite3.Error, ValueError, TypeError, KeyError, OverflowError):
-                lost += 1
+                lost = None if lost is None else lost + 1
         con.close()
     except sqlite3.Error:
-        pass
+        lost = None
     return StoreCheck(path, [why], [], True, readable=readable, unreadable=lost)
 
 
@@ -1257,7 +1269,8 @@ class StoreCheck:
     checksummed: bool  # False: an older store whose records carry no checksums yet
     readable: list[tuple[str, int]] | None = None  # SQLite cannot read the file whole:
     # the (config hash, seed) of the finished runs still readable one by one (salvage)
-    unreadable: int = 0  # and how many run records could not be read or verify
+    unreadable: int | None = 0  # and how many run records could not be read or verify
+    # (None: the runs table itself cannot be read, so how many runs it held is not known)
 
     @property
     def ok(self) -> bool:
@@ -1266,12 +1279,15 @@ class StoreCheck:
     def lines(self) -> list[str]:
         """What a user reads: one line per finding, then what to do."""
         if self.readable is not None:
+            lost = (f"{self.unreadable} could not" if self.unreadable is not None else
+                    "the runs table itself cannot be read, so how many runs are lost is not "
+                    "known")
             runs = ", ".join(f"{h!s:.10}/seed {s}" for h, s in self.readable[:12])
             return [*self.problems,
                     f"{len(self.readable)} finished run(s) can still be read and verify "
                     f"(what the sqlite3 shell's `.recover` would keep of the results)"
                     f"{': ' + runs if runs else ''}{' ...' if len(self.readable) > 12 else ''}"
-                    f"; {self.unreadable} could not. Restore {self.path} from a copy; "
+                    f"; {lost}. Restore {self.path} from a copy; "
                     "else `.recover` it into a new file and run the studies into that (runs "
                     "it lacks are trained again)."]
         out = [f"{self.path}: SQLite integrity_check: {p}" for p in self.problems[:20]]

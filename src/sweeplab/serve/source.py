@@ -73,7 +73,7 @@ def progress(res: Any, study: str, done: int, total: int) -> dict[str, Any]:
     """Running / interrupted / failed counts, when the study started, and an ETA: the runs
     left times the median wall time of a finished run, over the runs training now."""
     book = _bookkeeping(res, study, set(res.study(study).seeds))
-    n = {k: book["counts"].get(k, 0) for k in ("running", "interrupted", "failed")}
+    n = {k: book["counts"].get(k, 0) for k in ("running", "interrupted", "failed", "damaged")}
     started = min((r.started_at for r in book["rows"] if r.started_at), default=None)
     walls = [r.wall_seconds for r in book["rows"] if r.status == "done" and r.wall_seconds]
     eta = None
@@ -160,7 +160,9 @@ def study(res: Any, name: str, metric: str = "test_acc") -> dict[str, Any]:
                     **progress(res, name, done, total)}
     return {"study": name, "title": spec.title, "metric": metric, "axes": axes[:AXIS_LIMIT],
             "scales": {a.name: a.scale for a in spec.axes},  # the study's plot hints
-            "progress": progress_row, "configs": out_configs}
+            "progress": progress_row, "configs": out_configs,
+            # records that failed their checksum or did not parse: named, left out of n
+            "damaged": list(res.view(name).damaged)}
 
 
 def run_curves(res: Any, name: str, config_hash: str) -> list[dict[str, Any]]:

@@ -250,6 +250,7 @@ function buildStudy(main, d) {
   main.replaceChildren(
     el("h1", { id: "study-name" }, d.study), el("p", { id: "study-title" }, d.title || ""),
     el("p", { id: "progress" }),
+    el("ul", { id: "damaged", class: "warn" }),
     el("div", { id: "search" }),
     el("p", {}, "metric ", metricSel),
     el("h2", {}, "Configurations"),
@@ -277,7 +278,11 @@ function fillStudy(d) {
   const p = d.progress;
   document.getElementById("progress").textContent =
     `${p.runs_done} / ${p.runs_total} runs done, ${p.running} running, ${p.interrupted} ` +
-    `interrupted, ${p.failed} failed` + (p.running ? `; ETA ${duration(p.eta_seconds)}` : "");
+    `interrupted, ${p.failed} failed` + (p.damaged ? `, ${p.damaged} damaged` : "") +
+    (p.running ? `; ETA ${duration(p.eta_seconds)}` : "");
+  // damaged records: named, never read (left out of every n and mean)
+  document.getElementById("damaged").replaceChildren(
+    ...(d.damaged || []).map((line) => el("li", {}, line)));
   const m = d.metric;
   const head = ["", "config", ...d.axes, "n", `mean ${mname(m)}${unit(m)}`, "95% CI",
                 "best seed", "worst seed", "diagnostics", ""];
