@@ -143,7 +143,7 @@ def test_exports_and_reports_on_a_full_disk(trained, tmp_path, what, run_cli):
 
 
 @pytest.mark.parametrize("fmt", ["html", "md"])
-def test_an_earlier_report_stays_whole_on_a_full_disk(trained, tmp_path, fmt):
+def test_an_earlier_report_stays_whole_on_a_full_disk(trained, tmp_path, fmt, run_cli):
     """A report written over an earlier one on a full disk: one line, and the earlier file
     byte for byte as it was (written to a temporary name and renamed, never in place)."""
     with tmpfs(tmp_path / "disk", "1m") as disk:
@@ -151,7 +151,9 @@ def test_an_earlier_report_stays_whole_on_a_full_disk(trained, tmp_path, fmt):
         earlier = b"<p>the earlier report</p>\n"  # smaller than the new one: truncating it in
         out.write_bytes(earlier)                  # place would not free the room it needs
         fill(disk)
-        rc, err = _cli("report", "--format", fmt, "--out", str(out), "--store", str(trained))
+        rc, _, err = run_cli("report", "--format", fmt, "--out", str(out), "--store",
+                             str(trained))
+        err = err.strip().splitlines()
         assert rc == 2 and len(err) == 1, err
         assert out.read_bytes() == earlier
         assert _leftovers(disk) == []
