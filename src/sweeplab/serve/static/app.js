@@ -207,7 +207,8 @@ function fillSearch(s) {
     body.append(el("tr", { "data-config": c.config_hash, class: `status-${c.status}` },
       el("td", { class: "label" }, c.config),
       ...s.params.map((p) => el("td", { class: "num" }, c.params[p] === null ? "-" :
-        c.params[p])),
+        typeof c.params[p] === "number" && !Number.isInteger(c.params[p]) ?
+          Number(c.params[p].toPrecision(3)) : c.params[p])),
       el("td", { class: "num" }, c.n), el("td", { class: "num" }, fmt(c.mean, m)),
       el("td", { class: "status" }, c.status),
       el("td", {}, c.dropped_after === null ? "" : `after ${c.dropped_after} seeds`),
