@@ -22,7 +22,7 @@ import urllib.error
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
-from urllib.parse import urlencode, urlparse
+from urllib.parse import parse_qs, urlencode, urlparse
 
 import pytest
 
@@ -324,6 +324,16 @@ def test_study_page_shows_the_api_numbers_and_draws(server, page, store):
     assert sorted(dims[2][1]) == sorted(100 * final["mean"])
     assert page.evaluate("document.querySelectorAll('#parcoords svg .axis .tick').length") > 0
     assert page.evaluate("document.querySelectorAll('#sweep .scatterlayer .trace').length") == 2
+    # per example: each config's churn (percent of test examples two seeds disagree on) as
+    # the API's outcomes give it
+    from sweeplab.analysis import outcomes as O
+
+    page.wait_for_selector("#outcome-numbers tbody tr")
+    churn = page.evaluate("""Object.fromEntries([...document.querySelectorAll(
+        '#outcome-numbers tbody tr')].map(tr => [tr.dataset.config,
+                                                 tr.children[7].textContent]))""")
+    assert churn == {r.config_hash: f"{100 * O.churn(res.outcomes(r.config_hash)):.2f}"
+                     for r in final.itertuples()}
     assert page.errors == []
 
 
@@ -462,8 +472,13 @@ def test_a_run_committed_elsewhere_appears_and_the_page_reconnects(server, page,
                                  f"run exit {run.wait()}: {run.stderr.read().decode()[-3000:]}"
                                  ) from None
         assert page.evaluate("window.__same_document") == 1  # no reload
-        asked = {urlparse(u).path for u in requests_seen[start:]}
-        assert asked == {"/api/study"}  # only the study shown, never the whole store
+        asked = {(urlparse(u).path, parse_qs(urlparse(u).query)["name"][0])
+                 for u in requests_seen[start:]}
+        # only the study shown, never the whole store; its per-example numbers once a run
+        # has finished (they change only then)
+        # (the outcomes request follows the study's, so it may still be on its way here)
+        assert ("/api/study", NAME) in asked
+        assert asked <= {("/api/study", NAME), ("/api/outcomes", NAME)}
 
         server.kill()
         page.wait_for_function("document.getElementById('live').textContent "

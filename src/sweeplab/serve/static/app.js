@@ -118,7 +118,12 @@ async function renderStudy() {
     state.search = Boolean(s.search);
     fillSearch(s);
   }
-  fillOutcomes(await getJSON(`/api/outcomes?${q({ name: PARAMS.name })}`));
+  // Per-example numbers change only when a run finishes: asked then, not on every refresh.
+  const done = d.progress.runs_done;
+  if (first || done !== state.outcomesAt) {
+    state.outcomesAt = done;
+    fillOutcomes(await getJSON(`/api/outcomes?${q({ name: PARAMS.name })}`));
+  }
 }
 
 // Per-example numbers (the report's readout): the test set's variance separated, what
