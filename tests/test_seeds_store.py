@@ -67,7 +67,7 @@ def test_plan_prints_seeds_needed_per_neighbouring_pair(trained, run_cli):
         pw = seeds.power(vals[a], vals[b])
         want = seeds.seeds_to_detect(0.005, pw.sd, pw.paired)
         line = next(ln for ln in text.splitlines() if ln.strip().startswith(f"{b} vs {a}"))
-        assert line.split()[-1] == seeds._seed_count(want)
+        assert line.split()[-1] == seeds.seed_count(want)
         assert f"{100 * pw.mdd:.3f}" in line and "3 paired" in line
     assert run_cli("plan", "tiny", "--detect", "0", "--store", trained.path).rc == 2
 

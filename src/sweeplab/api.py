@@ -253,7 +253,7 @@ def run(
                                      min(min_seeds, max_seeds), detect=until_detect, **options)
         else:
             last = run_study(study, db, **options)
-    return Results(store, data_dir=data_dir, last=last, study=study.name)
+    return Results(store, data_dir=data_dir, last=last)
 
 
 def _redefines(study: st.Study, store: str | os.PathLike, redefine: bool) -> bool:
@@ -390,7 +390,7 @@ class Compared:
         return ("config", "n", "mean", "std", "95% CI"), rows
 
     def _rows(self) -> list[tuple[str, str]]:
-        from sweeplab.analysis.seeds import _seed_count
+        from sweeplab.analysis.seeds import seed_count
 
         c, k = self.comparison, self.scale
         rows = [("pairing", f"paired over {c.n_pairs} shared seeds" if c.paired else c.note),
@@ -410,7 +410,7 @@ class Compared:
             who = f"{p.n} {'paired seeds' if p.paired else 'seeds per config'}"
             rows.append((f"detectable ({100 * p.power:.0f}%)", f"{k * p.mdd:.3f} with {who}"))
             rows.append(("seeds to detect diff", "never (difference 0)" if p.diff == 0 else
-                         f"{_seed_count(p.seeds_needed)} "
+                         f"{seed_count(p.seeds_needed)} "
                          f"{'pairs' if p.paired else 'per config'}"))
         if self.floor_a is not None and self.floor_b is not None:
             rows.append(("test-set noise (se)", f"{k * self.floor_a.floor:.3f} / "
@@ -492,11 +492,10 @@ class Results:
     """
 
     def __init__(self, path: str | os.PathLike = DEFAULT_PATH,
-                 data_dir: str | None = None, last: Any = None, study: str | None = None):
+                 data_dir: str | None = None, last: Any = None):
         self.path = Path(path)
         self.data_dir = data_dir  # for the sample images of the report and plots
         self.last = last  # what the sweeplab.run call that made this did (or None)
-        self.last_study = study  # the study that call ran
         with self._store():  # a missing or foreign file is refused now, not later
             pass
 
@@ -669,15 +668,6 @@ class Results:
         return df[df["epoch"] == last].reset_index(drop=True)
 
     # --- comparisons and confusion ----------------------------------------------------
-
-    def config(self, ref: str) -> list[ConfigRef]:
-        """The configs ``ref`` names: a hash (or unique prefix), a study (all its configs),
-        or ``STUDY:LABEL`` (e.g. ``q6:width=32``).
-
-        Raises:
-            ValueError: a study without that label; StoreError: no such config.
-        """
-        return [_ref(c) for c in self.config_views(ref)]
 
     def compare(self, a: str, b: str, metric: str = "test_acc") -> Compared:
         """Is config ``b`` different from ``a``? The final ``metric``, paired over shared
@@ -889,10 +879,6 @@ class Results:
         cfg = S.config_from_dict(self._one(config).config)
         return saved_models.prepare_images(images, S.input_shape(cfg),
                                            cfg.data.scaling if cfg.data else "uint8/255")
-
-    def image_shape(self, config: str) -> tuple[int, ...]:
-        """One example's shape for the config's models: (H, W, C) images or (F,) features."""
-        return tuple(S.input_shape(S.config_from_dict(self._one(config).config)))
 
     # --- helpers ----------------------------------------------------------------------
 

@@ -256,8 +256,7 @@ def seed_layer_draws(seed: int) -> None:
     the draws themselves are stateless). For a run's initial weights without building a
     model (``engines.common.initial_state``): :func:`seed_everything` would also call
     ``tf.random.set_seed``, which clears TensorFlow's eager kernel cache, so every run's
-    initialiser ops created their kernels again (10 MLPs' weights 0.11 s -> 0.04 s,
-    bit-identical)."""
+    initialiser ops created their kernels again."""
     import random
 
     random.seed(int(seed))

@@ -515,7 +515,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
                 sd = c.summary().std
                 need = seeds.seeds_to_detect(args.detect / 100, sd, paired=False)
                 print(f"  {c.label}: sd {100 * sd:.3f} points over {len(c.runs)} runs: "
-                      f"{seeds._seed_count(need)} seeds per configuration")
+                      f"{seeds.seed_count(need)} seeds per configuration")
         return 0
     print("\n".join("  " + line for line in seeds.plan_lines(rows, args.detect)))
     print("  (the spread of a few seeds is itself uncertain: treat the counts as rough; paired "

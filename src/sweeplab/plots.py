@@ -119,7 +119,7 @@ def _axis_numbers(labels: Sequence[str], scale: str) -> tuple[np.ndarray, bool]:
     return np.arange(len(labels), dtype=float), False
 
 
-def _line_colours(k: int) -> list:
+def line_colours(k: int) -> list:
     if k <= len(OKABE_ITO):
         return list(OKABE_ITO[:k])
     cmap = colormaps["viridis"]
@@ -375,7 +375,7 @@ def draw_run_curves(records: RunCurves | Sequence[RunCurves], band: bool = False
                     label="mean")
             _clamp_percent(ax, rec.values, rec.ci_low, rec.ci_high)
         else:
-            colours = _line_colours(n)
+            colours = line_colours(n)
             for row, seed, c in zip(rec.values, rec.seeds, colours, strict=True):
                 ax.plot(rec.epochs, 100 * row, color=c, lw=1.3, marker=marker, ms=4,
                         label=f"seed {seed}")
@@ -539,7 +539,7 @@ def draw_curves_by_value(rec: CurvesByValue) -> Figure:
     fig = Figure(figsize=(7.5, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     marker = "o" if len(rec.epochs) <= 3 else None
-    for i, (label, c) in enumerate(zip(rec.labels, _line_colours(len(rec.labels)),
+    for i, (label, c) in enumerate(zip(rec.labels, line_colours(len(rec.labels)),
                                        strict=True)):
         if rec.n[i] >= 2:
             ax.fill_between(rec.epochs, 100 * rec.ci_low[i], 100 * rec.ci_high[i], color=c,
@@ -734,7 +734,7 @@ def draw_ensemble(rec: EnsemblePlot) -> Figure:
     fig = Figure(figsize=(7.5, 4.2))
     ax = fig.add_subplot(1, 1, 1)
     for lab, n, acc, lo, hi, c in zip(rec.labels, rec.sizes, rec.accuracy, rec.low, rec.high,
-                                      _line_colours(len(rec.labels)), strict=True):
+                                      line_colours(len(rec.labels)), strict=True):
         ax.fill_between(n, 100 * np.asarray(lo), 100 * np.asarray(hi), color=c, alpha=0.15,
                         lw=0)
         ax.plot(n, 100 * np.asarray(acc), color=c, lw=1.8, marker="o", label=lab)

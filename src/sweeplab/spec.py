@@ -179,12 +179,12 @@ def _check_keys(where: str, given: Mapping[str, Any], allowed: set[str]) -> None
     if unknown:
         key = unknown[0] if unknown[0].isprintable() else repr(unknown[0])  # stays one line
         raise SpecError(
-            f"Unknown key '{where}{key}' (value {_short(given[unknown[0]])}). "
+            f"Unknown key '{where}{key}' (value {short_repr(given[unknown[0]])}). "
             f"Allowed keys: {_allowed(allowed)}."
         )
 
 
-def _short(value: Any, limit: int = 80) -> str:
+def short_repr(value: Any, limit: int = 80) -> str:
     """``repr(value)`` cut to ``limit`` characters, for error messages (always one line)."""
     text = repr(value)
     return text if len(text) <= limit else text[: limit - 3] + "..."
@@ -192,7 +192,7 @@ def _short(value: Any, limit: int = 80) -> str:
 
 def _str(where: str, value: Any, allowed: str = "a string") -> str:
     if not isinstance(value, str):
-        raise SpecError(f"{where} must be {allowed}. Received: {where}={_short(value)}")
+        raise SpecError(f"{where} must be {allowed}. Received: {where}={short_repr(value)}")
     return value
 
 
@@ -201,7 +201,7 @@ def _int(where: str, value: Any, low: int, high: int | None = None) -> int:
         high is not None and value > high
     ):
         rng = f">= {low}" if high is None else f"in [{low}, {high}]"
-        raise SpecError(f"{where} must be an integer {rng}. Received: {where}={_short(value)}")
+        raise SpecError(f"{where} must be an integer {rng}. Received: {where}={short_repr(value)}")
     return int(value)
 
 
@@ -217,7 +217,7 @@ def _float(where: str, value: Any, low: float, high: float, low_open: bool, high
         hi_s = "inf" if math.isinf(high) else repr(high)
         raise SpecError(
             f"{where} must be a number in {lo}{low!r}, {hi_s}{hi}. "
-            f"Received: {where}={_short(value)}"
+            f"Received: {where}={short_repr(value)}"
         )
     return float(value)
 
@@ -225,13 +225,13 @@ def _float(where: str, value: Any, low: float, high: float, low_open: bool, high
 def _choice(where: str, value: Any, allowed: tuple[str, ...]) -> str:
     if not isinstance(value, str) or value not in allowed:
         raise SpecError(f"{where} must be one of {', '.join(allowed)}. "
-                        f"Received: {where}={_short(value)}")
+                        f"Received: {where}={short_repr(value)}")
     return value
 
 
 def _bool(where: str, value: Any) -> bool:
     if not isinstance(value, bool):
-        raise SpecError(f"{where} must be true or false. Received: {where}={_short(value)}")
+        raise SpecError(f"{where} must be true or false. Received: {where}={short_repr(value)}")
     return value
 
 
@@ -242,12 +242,12 @@ def layer_from_dict(d: Mapping[str, Any], where: str = "layer") -> Layer:
     if not isinstance(d, Mapping) or "type" not in d:
         raise SpecError(
             f"{where} must be a table with a 'type' key ({_allowed(LAYER_TYPES)}). "
-            f"Received: {where}={_short(d)}"
+            f"Received: {where}={short_repr(d)}"
         )
     kind = d["type"]
     if not isinstance(kind, str) or kind not in LAYER_TYPES:
         raise SpecError(
-            f"Unknown layer type {where}.type={_short(kind)}. Allowed: {_allowed(LAYER_TYPES)}."
+            f"Unknown layer type {where}.type={short_repr(kind)}. Allowed: {_allowed(LAYER_TYPES)}."
         )
     cls = LAYER_TYPES[kind]
     fields = {f.name for f in dataclasses.fields(cls) if f.init}
@@ -285,7 +285,7 @@ def optimizer_from_dict(d: Mapping[str, Any], where: str = "optimizer") -> Optim
     if isinstance(d, Optimizer):
         return d
     if not isinstance(d, Mapping):
-        raise SpecError(f"{where} must be a table. Received: {where}={_short(d)}")
+        raise SpecError(f"{where} must be a table. Received: {where}={short_repr(d)}")
     name = _choice(f"{where}.name", d.get("name", "adam"), OPTIMIZERS)
     common = {"name", "learning_rate"}
     own = {"sgd": {"momentum", "nesterov"},
@@ -320,7 +320,7 @@ def config_from_dict(d: Mapping[str, Any], where: str = "") -> Config:
             cannot work for the dataset.
     """
     if not isinstance(d, Mapping):
-        raise SpecError(f"{where or 'config'} must be a table. Received: {_short(d)}")
+        raise SpecError(f"{where or 'config'} must be a table. Received: {short_repr(d)}")
     _check_keys(where, d, CONFIG_KEYS)
     model = None if d.get("model") is None else model_ref_from_dict(d["model"], f"{where}model")
     data = None if d.get("data") is None else data_ref_from_dict(d["data"], f"{where}data")
@@ -328,16 +328,16 @@ def config_from_dict(d: Mapping[str, Any], where: str = "") -> Config:
     if data is not None:
         if dataset != data.name:
             raise SpecError(f"{where}dataset must be the data's name {data.name!r}. "
-                            f"Received: {where}dataset={_short(dataset)}")
+                            f"Received: {where}dataset={short_repr(dataset)}")
     elif not isinstance(dataset, str) or dataset not in data_mod.DATASETS:
         raise SpecError(
             f"{where}dataset must be one of {_allowed(data_mod.DATASETS)}. "
-            f"Received: {where}dataset={_short(dataset)}"
+            f"Received: {where}dataset={short_repr(dataset)}"
         )
     raw_layers = d.get("layers", ())
     if not isinstance(raw_layers, (list, tuple)):
         raise SpecError(f"{where}layers must be a list of layer tables. "
-                        f"Received: {where}layers={_short(raw_layers)}")
+                        f"Received: {where}layers={short_repr(raw_layers)}")
     layers = tuple(layer_from_dict(x, f"{where}layers[{i}]") for i, x in enumerate(raw_layers))
     if model is not None and layers:
         raise SpecError(f"{where}layers and a model builder cannot both be given: the builder "
@@ -459,7 +459,7 @@ def _param(where: str, value: Any) -> Any:
     if not isinstance(value, _PARAM_TYPES) or (isinstance(value, float)
                                                and not math.isfinite(value)):
         raise SpecError(f"{where} must be a number, string, bool or a list of them (a value a "
-                        f"study file can hold). Received: {where}={_short(value)}")
+                        f"study file can hold). Received: {where}={short_repr(value)}")
     return value
 
 
@@ -468,17 +468,17 @@ def model_ref_from_dict(d: Any, where: str = "model") -> ModelRef:
     if isinstance(d, ModelRef):
         return d
     if not isinstance(d, Mapping):
-        raise SpecError(f"{where} must be a table. Received: {where}={_short(d)}")
+        raise SpecError(f"{where} must be a table. Received: {where}={short_repr(d)}")
     _check_keys(f"{where}.", d, {"builder", "params", "version", "source", "path", "name"})
     builder = _str(f"{where}.builder", d.get("builder"),
                    'a "package.module:function" or "file.py:function" string')
     if builder.count(":") < 1 or not builder.rpartition(":")[2].isidentifier():
         raise SpecError(f'{where}.builder must be "package.module:function" or '
-                        f'"path/file.py:function". Received: {where}.builder={_short(builder)}')
+                        f'"path/file.py:function". Received: {where}.builder={short_repr(builder)}')
     params = d.get("params", {})
     if not isinstance(params, Mapping) or not all(isinstance(k, str) for k in params):
         raise SpecError(f"{where}.params must be a table of keyword arguments. "
-                        f"Received: {where}.params={_short(params)}")
+                        f"Received: {where}.params={short_repr(params)}")
     version = d.get("version")
     if version is not None:
         version = _str(f"{where}.version", version)
@@ -496,18 +496,18 @@ def data_ref_from_dict(d: Any, where: str = "data") -> DataRef:
     keys = {"name", "fingerprint", "shape", "class_names", "scaling", "source"}
     if not isinstance(d, Mapping) or not keys - {"source"} <= set(d):
         raise SpecError(f"{where} must be a table with {_allowed(keys)}. "
-                        f"Received: {where}={_short(d)}")
+                        f"Received: {where}={short_repr(d)}")
     _check_keys(f"{where}.", d, keys)
     shape = d["shape"]
     if not isinstance(shape, (list, tuple)) or len(shape) not in (1, 3) or not all(
             isinstance(v, int) and v >= 1 for v in shape):
         raise SpecError(f"{where}.shape must be [H, W, C] or [F]. "
-                        f"Received: {where}.shape={_short(shape)}")
+                        f"Received: {where}.shape={short_repr(shape)}")
     names = d["class_names"]
     if not isinstance(names, (list, tuple)) or len(names) < 2 or not all(
             isinstance(n, str) for n in names):
         raise SpecError(f"{where}.class_names must be a list of at least 2 strings. "
-                        f"Received: {where}.class_names={_short(names)}")
+                        f"Received: {where}.class_names={short_repr(names)}")
     return DataRef(_str(f"{where}.name", d["name"]), _str(f"{where}.fingerprint",
                                                           d["fingerprint"]),
                    tuple(shape), tuple(names),
@@ -648,5 +648,5 @@ def preset(name: str) -> Config:
         SpecError: unknown preset name.
     """
     if not isinstance(name, str) or name not in PRESETS:
-        raise SpecError(f"Unknown preset {_short(name)}. Allowed: {_allowed(PRESETS)}.")
+        raise SpecError(f"Unknown preset {short_repr(name)}. Allowed: {_allowed(PRESETS)}.")
     return PRESETS[name]

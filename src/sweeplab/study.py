@@ -223,7 +223,7 @@ class Study:
             raise S.SpecError(f"model must be a preset name, a Config, a dict of config fields "
                               f"or sweeplab.KerasModel(build_function, params={{...}}) (a "
                               f"built model cannot be re-seeded: pass the function that builds "
-                              f"it). Received: model={S._short(model)}")
+                              f"it). Received: model={S.short_repr(model)}")
         if isinstance(dataset, Arrays):
             dataset = dataset.ref()
         for key, value in model_fields.items():
@@ -436,7 +436,7 @@ def with_overrides(study: Study, seeds: int | Sequence[int] | None = None,
         raise S.SpecError(f"a search gives its candidates their seeds itself (search.max_seeds "
                           f"= {study.search.max_seeds}, search.fresh_seeds = "
                           f"{study.search.fresh_seeds}); --seeds does not apply to it. "
-                          f"Received: seeds={S._short(seeds)}")
+                          f"Received: seeds={S.short_repr(seeds)}")
     base = S.config_to_dict(study.base)
     if epochs is not None:
         base["epochs"] = epochs
@@ -451,18 +451,18 @@ def _seeds(value: Any, where: str) -> tuple[int, ...]:
     if isinstance(value, int) and not isinstance(value, bool):
         if not 1 <= value <= MAX_SEED_COUNT:
             raise S.SpecError(f"{where} must be a count in [1, {MAX_SEED_COUNT}] or a list of "
-                              f"seeds. Received: {where}={S._short(value)}")
+                              f"seeds. Received: {where}={S.short_repr(value)}")
         return tuple(range(value))
     if isinstance(value, (list, tuple)) and 0 < len(value) <= MAX_SEED_COUNT and all(
         isinstance(s, int) and not isinstance(s, bool) and 0 <= s <= MAX_SEED for s in value
     ):
         if len(set(value)) != len(value):
             raise S.SpecError(f"{where} lists a seed twice. "
-                              f"Received: {where}={S._short(list(value))}")
+                              f"Received: {where}={S.short_repr(list(value))}")
         return tuple(int(s) for s in value)
     raise S.SpecError(f"{where} must be a count in [1, {MAX_SEED_COUNT}] or a non-empty list of "
                       f"at most {MAX_SEED_COUNT} distinct integers in [0, {MAX_SEED}]. "
-                      f"Received: {where}={S._short(value)}")
+                      f"Received: {where}={S.short_repr(value)}")
 
 
 def _text(d: Mapping[str, Any], key: str, where: str = "", *, lines: bool = False) -> str:
@@ -474,7 +474,7 @@ def _text(d: Mapping[str, Any], key: str, where: str = "", *, lines: bool = Fals
     if not ok:
         what = "text" if lines else "a one-line string"
         raise S.SpecError(f"{where}{key} must be {what} without control characters. "
-                          f"Received: {where}{key}={S._short(value)}")
+                          f"Received: {where}{key}={S.short_repr(value)}")
     return value
 
 
@@ -488,17 +488,17 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None,
         SpecError: unknown keys, bad values, or a grid point that is not a valid config.
     """
     if not isinstance(d, Mapping):
-        raise S.SpecError(f"a study must be a table. Received: {S._short(d)}")
+        raise S.SpecError(f"a study must be a table. Received: {S.short_repr(d)}")
     S._check_keys("", d, STUDY_KEYS)
     name = d.get("name", name)
     if not isinstance(name, str) or not name.strip() or not name.isprintable():
         raise S.SpecError(f"name must be a non-empty one-line string without control "
-                          f"characters. Received: name={S._short(name)}")
+                          f"characters. Received: name={S.short_repr(name)}")
     title = _text(d, "title")
     description = _text(d, "description", lines=True)
     model = d.get("model", {})
     if not isinstance(model, Mapping):
-        raise S.SpecError(f"model must be a table. Received: model={S._short(model)}")
+        raise S.SpecError(f"model must be a table. Received: model={S.short_repr(model)}")
     S._check_keys("model.", model, MODEL_KEYS | BUILDER_KEYS)
     cfg: dict[str, Any] = {}
     user_keys = sorted(BUILDER_KEYS & set(model))
@@ -511,14 +511,14 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None,
         if "preset" in model:
             raise S.SpecError("model.preset and model.builder cannot both be given: the "
                               f"builder makes the whole model. Received: model.preset="
-                              f"{S._short(model['preset'])}")
+                              f"{S.short_repr(model['preset'])}")
         cfg["model"] = ref_from_table(model, base_dir)
         model = {k: v for k, v in model.items() if k not in BUILDER_KEYS}
     if "preset" in model:
         preset = model["preset"]
         if not isinstance(preset, str) or preset not in S.PRESETS:
             raise S.SpecError(f"model.preset must be one of {', '.join(sorted(S.PRESETS))}. "
-                              f"Received: model.preset={S._short(preset)}")
+                              f"Received: model.preset={S.short_repr(preset)}")
         cfg = S.config_to_dict(S.preset(preset))
     cfg.update({k: v for k, v in model.items() if k != "preset"})
     for key in ("dataset", "epochs", "subset", "data", "validation"):
@@ -533,15 +533,15 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None,
     raw_axes = d.get("axes", [])
     if not isinstance(raw_axes, list):
         raise S.SpecError(f"axes must be a list of [[axes]] tables. "
-                          f"Received: axes={S._short(raw_axes)}")
+                          f"Received: axes={S.short_repr(raw_axes)}")
     axes = tuple(_axis_from_dict(a, i) for i, a in enumerate(raw_axes))
     names = [a.name for a in axes]
     if len(set(names)) != len(names):
-        raise S.SpecError(f"axes names must be distinct. Received: {S._short(names)}")
+        raise S.SpecError(f"axes names must be distinct. Received: {S.short_repr(names)}")
     baseline = d.get("baseline")
     if baseline is not None and not isinstance(baseline, str):
         raise S.SpecError(f"baseline must be a grid label (a string such as \"width=32\"). "
-                          f"Received: baseline={S._short(baseline)}")
+                          f"Received: baseline={S.short_repr(baseline)}")
     grid = 1
     for a in axes:
         grid *= len(a.values)
@@ -579,11 +579,11 @@ def _data_table(ds: Mapping[str, Any], base_dir: Path | None) -> dict[str, Any]:
     if len(kinds) != 1 or not isinstance(ds[kinds[0]], str):
         raise S.SpecError(f"dataset must be a built-in name ({', '.join(sorted(data_mod.DATASETS))}"
                           f"), {{ path = \"file.npz\" }} or {{ images = \"folder/\" }}. "
-                          f"Received: dataset={S._short(dict(ds))}")
+                          f"Received: dataset={S.short_repr(dict(ds))}")
     S._check_keys("dataset.", ds, DATA_KEYS)
     name = ds.get("name")
     if name is not None and not isinstance(name, str):
-        raise S.SpecError(f"dataset.name must be a string. Received: {S._short(name)}")
+        raise S.SpecError(f"dataset.name must be a string. Received: {S.short_repr(name)}")
     p = Path(ds[kinds[0]]).expanduser()
     p = p if p.is_absolute() or base_dir is None else base_dir / p
     arrays = data_mod.read_npz(p, name) if kinds[0] == "path" else data_mod.read_images(p, name)
@@ -597,7 +597,7 @@ def _search_from_dict(d: Any, base: S.Config, axes: Sequence[Axis] = ()) -> Sear
     ``axes`` (a search on top of grid axes) become its first parameters: each axis one
     categorical choice among its values, setting all its paths, with its labels."""
     if not isinstance(d, Mapping):
-        raise S.SpecError(f"search must be a table. Received: search={S._short(d)}")
+        raise S.SpecError(f"search must be a table. Received: search={S.short_repr(d)}")
     S._check_keys("search.", d, SEARCH_KEYS)
     defaults = Search(())
     ints = {}
@@ -622,17 +622,17 @@ def _search_from_dict(d: Any, base: S.Config, axes: Sequence[Axis] = ()) -> Sear
     raw = d.get("params")
     if not isinstance(raw, list) or not raw:
         raise S.SpecError(f"search.params must be a non-empty list of [[search.params]] "
-                          f"tables. Received: search.params={S._short(raw)}")
+                          f"tables. Received: search.params={S.short_repr(raw)}")
     params = tuple(_param_from_dict(p, i, base) for i, p in enumerate(raw))
     names = [p.name for p in params]
     if len(set(names)) != len(names):
         raise S.SpecError(f"search.params names must be distinct. Received: "
-                          f"{S._short(names)}")
+                          f"{S.short_repr(names)}")
     clash = sorted({a.name for a in axes} & set(names))
     if clash:
         raise S.SpecError(f"search.params names must differ from the axes' names (an axis is "
                           f"searched as a choice among its values). Received: both name "
-                          f"{S._short(clash)}")
+                          f"{S.short_repr(clash)}")
     params = tuple(_axis_param(a, i, base) for i, a in enumerate(axes)) + params
     return Search(params, sampler=sampler, metric=metric, **ints)
 
@@ -654,7 +654,7 @@ def _param_from_dict(p: Any, i: int, base: S.Config) -> Param:
     if isinstance(p, Param):
         p = p.table()
     if not isinstance(p, Mapping):
-        raise S.SpecError(f"{where} must be a table. Received: {where}={S._short(p)}")
+        raise S.SpecError(f"{where} must be a table. Received: {where}={S.short_repr(p)}")
     S._check_keys(f"{where}.", p, PARAM_KEYS)
     if "path" in p and "paths" in p:
         raise S.SpecError(f"{where}: give path or paths, not both.")
@@ -664,17 +664,17 @@ def _param_from_dict(p: Any, i: int, base: S.Config) -> Param:
                 isinstance(x, str) and x and x.isprintable() for x in paths):
             raise S.SpecError(f"{where}.paths must be a non-empty list of dotted config "
                               f"fields such as [\"layers.2.rate\", \"layers.4.rate\"]. "
-                              f"Received: {where}.paths={S._short(paths)}")
+                              f"Received: {where}.paths={S.short_repr(paths)}")
         path, more = paths[0], tuple(paths[1:])
     else:
         path, more = p.get("path"), ()
     if not isinstance(path, str) or not path or not path.isprintable():
         raise S.SpecError(f"{where}.path must be a dotted config field such as "
-                          f"\"layers.1.units\". Received: {where}.path={S._short(path)}")
+                          f"\"layers.1.units\". Received: {where}.path={S.short_repr(path)}")
     name = p.get("name", path)
     if not isinstance(name, str) or not name or not name.isprintable():
         raise S.SpecError(f"{where}.name must be a non-empty one-line string. "
-                          f"Received: {where}.name={S._short(name)}")
+                          f"Received: {where}.name={S.short_repr(name)}")
     kinds = [k for k in ("int", "float", "choices") if k in p]
     if len(kinds) != 1:
         raise S.SpecError(f"{where} needs exactly one of int = [low, high], float = [low, "
@@ -686,7 +686,7 @@ def _param_from_dict(p: Any, i: int, base: S.Config) -> Param:
         choices = p["choices"]
         if not isinstance(choices, list) or not choices:
             raise S.SpecError(f"{at} must be a non-empty list of values. "
-                              f"Received: {at}={S._short(choices)}")
+                              f"Received: {at}={S.short_repr(choices)}")
         if log:
             raise S.SpecError(f"{where}.log applies to int and float ranges, not choices.")
         labels = p.get("labels", [])
@@ -694,14 +694,14 @@ def _param_from_dict(p: Any, i: int, base: S.Config) -> Param:
                 isinstance(x, str) and x and x.isprintable() for x in labels))):
             raise S.SpecError(f"{where}.labels must be a list of {len(choices)} one-line "
                               f"strings, one per choice. Received: {where}.labels="
-                              f"{S._short(labels)}")
+                              f"{S.short_repr(labels)}")
         param = Param(name, path, kind, choices=tuple(_plain(c) for c in choices),
                       more_paths=more, labels=tuple(labels))
         shown = param.choice_labels()
         if len(set(shown)) != len(shown):
             raise S.SpecError(f"{where}.{'labels' if labels else 'choices'} must be distinct "
                               f"(each names one candidate's value). Received: "
-                              f"{S._short(list(shown))}")
+                              f"{S.short_repr(list(shown))}")
         values: list[Any] = list(param.choices)
     else:
         bounds = p[kind]
@@ -711,13 +711,13 @@ def _param_from_dict(p: Any, i: int, base: S.Config) -> Param:
                 for b in bounds)):
             what = "integers" if kind == "int" else "finite numbers"
             raise S.SpecError(f"{at} must be [low, high], two {what}. "
-                              f"Received: {at}={S._short(bounds)}")
+                              f"Received: {at}={S.short_repr(bounds)}")
         low, high = bounds
         if low > high:
-            raise S.SpecError(f"{at} must have low <= high. Received: {at}={S._short(bounds)}")
+            raise S.SpecError(f"{at} must have low <= high. Received: {at}={S.short_repr(bounds)}")
         if log and low <= 0:
             raise S.SpecError(f"{where}.log needs both bounds > 0 (a log scale). "
-                              f"Received: {at}={S._short(bounds)}")
+                              f"Received: {at}={S.short_repr(bounds)}")
         if kind == "float":
             low, high = float(low), float(high)
         if "labels" in p:
@@ -746,14 +746,14 @@ def with_value(base: S.Config, values: Mapping[str, Any], where: str) -> S.Confi
     try:
         return S.config_from_dict(d)
     except S.SpecError as err:
-        shown = ", ".join(f"{k}={S._short(v, 40)}" for k, v in values.items())
+        shown = ", ".join(f"{k}={S.short_repr(v, 40)}" for k, v in values.items())
         raise S.SpecError(f"{where} at {shown}: {err}") from err
 
 
 def _axis_from_dict(a: Any, i: int) -> Axis:
     where = f"axes[{i}]"
     if not isinstance(a, Mapping):
-        raise S.SpecError(f"{where} must be a table. Received: {where}={S._short(a)}")
+        raise S.SpecError(f"{where} must be a table. Received: {where}={S.short_repr(a)}")
     S._check_keys(f"{where}.", a, AXIS_KEYS)
     if "path" in a and "paths" in a:
         raise S.SpecError(f"{where}: give path or paths, not both.")
@@ -763,24 +763,24 @@ def _axis_from_dict(a: Any, i: int) -> Axis:
             isinstance(p, str) and p and p.isprintable() for p in paths):
         raise S.SpecError(f"{where}.{key} must be a non-empty list of dotted config fields "
                           f"such as [\"layers.1.units\"] (path: one such string). "
-                          f"Received: {where}.{key}={S._short(a.get(key))}")
+                          f"Received: {where}.{key}={S.short_repr(a.get(key))}")
     values = a.get("values")
     if not isinstance(values, list) or not values:
         raise S.SpecError(f"{where}.values must be a non-empty list. "
-                          f"Received: {where}.values={S._short(values)}")
+                          f"Received: {where}.values={S.short_repr(values)}")
     labels = a.get("labels", [])
     if not isinstance(labels, list) or (labels and (len(labels) != len(values) or not all(
             isinstance(x, str) and x.isprintable() for x in labels))):
         raise S.SpecError(f"{where}.labels must be a list of {len(values)} one-line strings, "
-                          f"one per value. Received: {where}.labels={S._short(labels)}")
+                          f"one per value. Received: {where}.labels={S.short_repr(labels)}")
     scale = a.get("scale", "category")
     if not isinstance(scale, str) or scale not in SCALES:
         raise S.SpecError(f"{where}.scale must be one of {', '.join(SCALES)}. "
-                          f"Received: {where}.scale={S._short(scale)}")
+                          f"Received: {where}.scale={S.short_repr(scale)}")
     name = a.get("name", paths[0])
     if not isinstance(name, str) or not name or not name.isprintable():
         raise S.SpecError(f"{where}.name must be a non-empty one-line string. "
-                          f"Received: {where}.name={S._short(name)}")
+                          f"Received: {where}.name={S.short_repr(name)}")
     return Axis(name, tuple(paths), tuple(values), tuple(labels), scale)
 
 
@@ -880,7 +880,7 @@ def redefinition(old: Mapping[str, Any], new: Mapping[str, Any],
     skip = set(FREE_FIELDS) | set(ignore)
     a = flat({k: v for k, v in old.items() if k not in skip}, "")
     b = flat({k: v for k, v in new.items() if k not in skip}, "")
-    diffs = [f"{k[1:]} {S._short(a.get(k), 40)} -> {S._short(b.get(k), 40)}"
+    diffs = [f"{k[1:]} {S.short_repr(a.get(k), 40)} -> {S.short_repr(b.get(k), 40)}"
              for k in sorted(set(a) | set(b)) if a.get(k) != b.get(k)]
     if not diffs:
         return None

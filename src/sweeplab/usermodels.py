@@ -60,7 +60,7 @@ class KerasModel:
                  name: str | None = None, version: str | None = None):
         if not callable(build) or not hasattr(build, "__qualname__"):
             raise S.SpecError(f"KerasModel needs a builder function build(**params) -> "
-                              f"keras.Model. Received: {S._short(build)}")
+                              f"keras.Model. Received: {S.short_repr(build)}")
         path = f"{build.__module__}:{build.__qualname__}"
         src = source_hash(build)
         if not src and version is None:
@@ -130,7 +130,7 @@ def load_function(builder: str, path: str = "") -> Callable[..., Any]:
                           f"{type(err).__name__}: {text}") from None
     if not callable(obj):
         raise S.SpecError(f"model builder {builder!r} is not a function. "
-                          f"Received: {S._short(obj)}")
+                          f"Received: {S.short_repr(obj)}")
     return obj
 
 
@@ -198,7 +198,7 @@ def build(ref: S.ModelRef, input_shape: tuple[int, ...]) -> Any:
                           f"(params {dict(ref.params)})") from None
     if not isinstance(model, k.Model):
         raise S.SpecError(f"model builder {ref.builder!r} must return a keras.Model. "
-                          f"Received: {S._short(model)}")
+                          f"Received: {S.short_repr(model)}")
     if not model.built:
         model.build((None, *input_shape))
     return model

@@ -164,7 +164,7 @@ def _names(idx: Sequence[int], class_names: Sequence[str]) -> str:
     return ", ".join(class_names[i] if i < len(class_names) else str(i) for i in idx)
 
 
-def _seeds(seeds: Sequence[int]) -> str:
+def seeds_text(seeds: Sequence[int]) -> str:
     return f"seed{'s' if len(seeds) != 1 else ''} {', '.join(map(str, seeds))}"
 
 
@@ -215,7 +215,7 @@ def groups_statement(e: ConfigExplanation, class_names: Sequence[str]) -> str | 
     parts = [f"The runs fall into two groups: {len(bad)} of {n} {what} "
              f"({'; '.join(_why_not(d, class_names) for d in bad)}): final test accuracy "
              f"{group_text(e.not_learning)}. The {len(good)} learning runs "
-             f"({_seeds(e.learning.seeds)}): final test accuracy {group_text(e.learning)}."]
+             f"({seeds_text(e.learning.seeds)}): final test accuracy {group_text(e.learning)}."]
     hb, hg = _hidden_range(bad), _hidden_range(good)
     if hb and hg:
         parts.append(f"Hidden ReLU units that are zero on every test image: {hb} in the runs "
@@ -316,7 +316,7 @@ def why_statement(e: ConfigExplanation, class_names: Sequence[str]) -> str:
         parts.append(hidden)
     if len(e.by_silent) > 1 and e.not_learning is None:
         parts.append("Final test accuracy by number of silent classes: " + "; ".join(
-            f"{k} silent ({_seeds(g.seeds)}): {group_text(g)}" for k, g in e.by_silent) + ".")
+            f"{k} silent ({seeds_text(g.seeds)}): {group_text(g)}" for k, g in e.by_silent) + ".")
     parts.append("Underneath, the runs differ only in their seed, which decides the initial "
                  "weights and the batch order (and any dropout masks).")
     return " ".join(parts)
@@ -376,7 +376,7 @@ def flags(e: ConfigExplanation) -> list[str]:
                    "while training loss still falls")
     if e.not_learning is not None:
         out.append(f"{e.not_learning.n} of {n} runs did not learn "
-                   f"({_seeds(e.not_learning.seeds)})")
+                   f"({seeds_text(e.not_learning.seeds)})")
     return out
 
 

@@ -44,7 +44,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-from sweeplab.analysis.stats import _as_seed_map, _as_values
+from sweeplab.analysis.stats import as_seed_map, as_values
 from sweeplab.results import RunResult
 
 __all__ = [
@@ -121,7 +121,7 @@ def noise_floor(values: Sequence[float] | np.ndarray, n_test: int) -> NoiseFloor
     Raises:
         ValueError: empty, non-finite or out-of-[0, 1] values; a bad ``n_test``.
     """
-    x = _as_values(values, "values")
+    x = as_values(values, "values")
     if x.size == 0 or np.any((x < 0) | (x > 1)):
         raise ValueError(f"values must be one or more accuracies in [0, 1]. Received: {values!r}")
     p = float(x.mean())
@@ -219,12 +219,12 @@ class Power:
                 f"alpha={self.alpha:g})")
         if self.diff == 0.0:
             return f"{head}; the observed difference is 0, which no number of seeds detects."
-        need = _seed_count(self.seeds_needed)
+        need = seed_count(self.seeds_needed)
         return (f"{head}; to detect the observed {scale * abs(self.diff):.2f} {unit} with "
                 f"{100 * self.power:.0f}% power takes about {need} seeds{per}.")
 
 
-def _seed_count(n: float) -> str:
+def seed_count(n: float) -> str:
     if not math.isfinite(n):
         return "infinitely many"
     return f"{int(n):,}"
@@ -287,7 +287,7 @@ def power(a: Mapping[int, float], b: Mapping[int, float], power: float = POWER,
     Raises:
         ValueError: as :func:`sweeplab.analysis.stats.compare`.
     """
-    a, b = _as_seed_map(a, "a"), _as_seed_map(b, "b")
+    a, b = as_seed_map(a, "a"), as_seed_map(b, "b")
     shared = sorted(set(a) & set(b))
     if len(shared) >= 2:
         d = np.array([b[s] - a[s] for s in shared])
@@ -351,7 +351,7 @@ def plan_lines(rows: Sequence[PlanRow], detect_points: float) -> list[str]:
         sd = f"{100 * p.sd:.3f}" if math.isfinite(p.sd) else "-"
         mdd = f"{100 * p.mdd:.3f}" if math.isfinite(p.mdd) else "-"
         need = r.seeds_needed
-        need_s = "-" if math.isnan(need) else _seed_count(need)
+        need_s = "-" if math.isnan(need) else seed_count(need)
         out.append(f"{f'{r.b} vs {r.a}':<36} {design:<10} {sd:>8} {mdd:>15} {need_s:>14}")
     return out
 
@@ -402,7 +402,7 @@ def prob_improvement(a: Mapping[int, float], b: Mapping[int, float], confidence:
     Raises:
         ValueError: as :func:`sweeplab.analysis.stats.compare`.
     """
-    a, b = _as_seed_map(a, "a"), _as_seed_map(b, "b")
+    a, b = as_seed_map(a, "a"), as_seed_map(b, "b")
     shared = sorted(set(a) & set(b))
     paired = len(shared) >= 2
     if paired:
@@ -483,7 +483,7 @@ def score_distribution(groups: Sequence[tuple[str, Sequence[float]]], title: str
     Raises:
         ValueError: no config with runs.
     """
-    kept = [(str(label), _as_values(v, f"values of {label}")) for label, v in groups if len(v)]
+    kept = [(str(label), as_values(v, f"values of {label}")) for label, v in groups if len(v)]
     if not kept:
         raise ValueError("score_distribution needs at least one config with runs.")
     allv = np.concatenate([v for _, v in kept])
@@ -513,11 +513,11 @@ def score_distribution(groups: Sequence[tuple[str, Sequence[float]]], title: str
 
 def draw_score_distribution(rec: ScoreDistribution):
     """Step curves with their bootstrap bands (a matplotlib Figure)."""
-    from sweeplab.plots import Figure, _line_colours
+    from sweeplab.plots import Figure, line_colours
 
     fig = Figure(figsize=(6.4, 3.9))
     ax = fig.subplots()
-    colours = _line_colours(len(rec.labels))
+    colours = line_colours(len(rec.labels))
     x = 100 * rec.thresholds
     for i, label in enumerate(rec.labels):
         c = colours[i]

@@ -47,7 +47,7 @@ def _check_n_boot(n_boot: int) -> int:
     return int(n_boot)
 
 
-def _as_values(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
+def as_values(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     """1-D float array of finite values, or ValueError naming `name`."""
     try:
         arr = np.asarray(values, dtype=float)
@@ -64,7 +64,7 @@ def _as_values(values: Sequence[float] | np.ndarray, name: str) -> np.ndarray:
     return arr
 
 
-def _as_seed_map(values: Mapping[int, float], name: str) -> dict[int, float]:
+def as_seed_map(values: Mapping[int, float], name: str) -> dict[int, float]:
     if not isinstance(values, Mapping):
         raise ValueError(f"{name} must be a mapping of seed -> value. Received: {name}={values!r}")
     if len(values) == 0:
@@ -171,7 +171,7 @@ def summarize(values: Sequence[float] | np.ndarray, confidence: float = 0.95, n_
     Raises:
         ValueError: empty or non-finite `values`, or a bad `confidence`/`n_boot`.
     """
-    x = _as_values(values, "values")
+    x = as_values(values, "values")
     if x.size == 0:
         raise ValueError("values must contain at least one run. Received: values=[]")
     confidence = _check_confidence(confidence)
@@ -333,8 +333,8 @@ def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 
         ValueError: empty or non-mapping input, non-integer seeds, non-finite values,
             bad `confidence` or `n_boot`.
     """
-    a_map = _as_seed_map(a, "a")
-    b_map = _as_seed_map(b, "b")
+    a_map = as_seed_map(a, "a")
+    b_map = as_seed_map(b, "b")
     confidence = _check_confidence(confidence)
     n_boot = _check_n_boot(n_boot)
     rng = np.random.default_rng(rng_seed)
@@ -631,7 +631,7 @@ def ci_half_width(values: Sequence[float] | np.ndarray, confidence: float = 0.95
     Raises:
         ValueError: non-finite values or a bad `confidence`.
     """
-    x = _as_values(values, "values")
+    x = as_values(values, "values")
     confidence = _check_confidence(confidence)
     if x.size < 2:
         return math.inf  # no spread estimate yet: more seeds are certainly needed

@@ -54,7 +54,7 @@ def initial_state(cfg: S.Config, seed: int, image_shape: tuple[int, ...],
     integer from Python's ``random``, ``backend.seed_layer_draws``) and draws the weights
     statelessly from it. So constructing the same layers as ``models.build_model``, in the
     same order, and calling their initialisers gives the same weights bit for bit without
-    building a model: 10 MLPs 0.22 s -> ~0.03 s. tests/test_fast_engine.py compares this
+    building a model. tests/test_fast_engine.py compares this
     with ``build_model(...).get_weights()`` for every preset.
     """
     k = keras()

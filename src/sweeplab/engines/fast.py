@@ -22,22 +22,15 @@ independent branches concurrently). A whole epoch is one ``tf.while_loop`` (plus
 step for the last partial batch) inside one ``tf.function``; Python is not involved
 per step.
 
-Measured on the 2-core EPYC (AVX2/FMA) this was developed on:
+No XLA (bench/README.md, "Figures once in the source", has the measurements):
 
-- dense-only models: XLA (``jit_compile=True``) fuses the small batched matmuls,
-  activations, loss and optimiser update of a step. mlp-relu-mse, 10 runs, one MNIST
-  epoch (1,875 steps) + test evaluation: XLA 1.7 s, plain tf.function 1.8-2.0 s, compile
-  about 1 s either way. XLA dropped all the same: TensorFlow has no call that frees its
-  CPU executables, and each new config left ~110 memory maps, so a long sweep in one
-  process died at ``vm.max_map_count`` (tests/test_long_sweep.py). Without it, plain
-  tf.function programs are released between configs (backend.release_compiled). (The
-  reference engine: ~2.1 s per run-epoch.) End-to-end figures in bench/README.md.
-- conv models: no XLA. Under ``enable_op_determinism`` (which sweeplab turns on) the
-  XLA bridge refuses MaxPoolGrad ("MaxPool gradient ops do not yet have a
-  deterministic XLA implementation"), and XLA's CPU convolutions were reported
-  several times slower than oneDNN's here. cnn-base's conv stack, forward+backward,
-  3 runs x batch 32: K separate ``conv2d`` in one graph 15.6 ms/step, one grouped
-  convolution over (B, H, W, K*C) 17.6 ms/step -> separate convs kept.
+- dense-only models: TensorFlow has no call that frees XLA's CPU executables, and each
+  new config left memory maps behind, so a long sweep in one process died at
+  ``vm.max_map_count`` (tests/test_long_sweep.py). Plain tf.function programs are
+  released between configs (backend.release_compiled).
+- conv models: under ``enable_op_determinism`` (which sweeplab turns on) the XLA bridge
+  refuses MaxPoolGrad. K separate ``conv2d`` in one graph were faster than one grouped
+  convolution over (B, H, W, K*C), so each run keeps its own.
 
 Randomness, all derived from the run's seed ``s``, so a run's numbers do not depend on
 which other seeds share its group:
@@ -127,9 +120,7 @@ class _Program:
         # No XLA (see the module docstring): its executables cannot be freed.
         self.train_epoch = tf.function(self._train_epoch, jit_compile=False, autograph=False)
         # Evaluation without XLA: after the wide first layer (see forward) it is a few
-        # large matmuls, which plain TF runs as fast; and it skips a compile. mlp-relu-mse,
-        # 10 runs, 10,000 test images: first call 0.24 s -> 0.08 s, later calls
-        # 0.05 s -> 0.04 s.
+        # large matmuls, which plain TF runs as fast; and it skips a compile.
         self.evaluate = tf.function(self._evaluate, jit_compile=False, autograph=False)
 
     # -- forward ------------------------------------------------------------------------
@@ -149,8 +140,8 @@ class _Program:
         # run; vectors are one (K, B, D) tensor. A test chunk is shared by all runs: it
         # stays ONE tensor (M, ...) until the first layer with weights, which then runs as
         # one wide matmul with the K runs' weights side by side (K*U outputs) and splits
-        # the result per run (dense layers only, see Conv2D below). mlp-relu-mse, 10 runs,
-        # 10,000 test images: 0.3 s per evaluation with a broadcast batched matmul -> 0.05 s.
+        # the result per run (dense layers only, see Conv2D below), faster than a
+        # broadcast batched matmul.
         shared = not training
         image = not isinstance(self.cfg.layers[0], S.Flatten) if self.cfg.layers else False
         if image:
@@ -404,8 +395,7 @@ def choose_parallel(cfg: S.Config, data: Dataset, n_seeds: int) -> int:
 def _no_loop_optimization(tf) -> Iterator[None]:
     """Grappler's loop optimiser off while our epoch function is first instantiated.
 
-    It spends seconds on the epoch's while-loop graph and bought nothing measurable:
-    cnn-base, 3 runs, 313 steps: first call 10.4 s -> 7.0 s, later calls 6.3 s -> 6.1 s.
+    It spends seconds on the epoch's while-loop graph and bought nothing measurable.
     It only moves ops around (no numerical effect); the previous setting is restored so
     other code in the process is unaffected.
     """
@@ -452,8 +442,7 @@ def fit_orders(seeds: Sequence[int], n: int) -> np.ndarray:
     Inside the adapter's map function the op's seed pair is (global seed, 0): a traced
     function's op seed is 0 there; TF replaces the pair (0, 0), its "unseeded", by
     (0, 2**31 - 1). So one freshly traced function with one ``RandomShuffle`` per seed,
-    its pair set explicitly, gives every run's order at once, without seeding anything:
-    10 seeds, n = 60,000: one ``tf.data`` pipeline per seed 0.38 s -> one call ~0.05 s.
+    its pair set explicitly, gives every run's order at once, without seeding anything.
     A fresh function each call: a stateful op's kernel advances its stream when reused.
     """
     tf = tensorflow()
@@ -606,10 +595,8 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
 
     # The untrained runs' evaluation (epoch 0, which no callback waits for) runs in a thread
     # beside the fit order and the first epoch: the first evaluation in a process pays
-    # TensorFlow's first use (~0.1 s of its 0.14 s) while the first epoch traces its
-    # function (Python) and trains on ~1.5 of the 2 cores. q1 MLP, 10 runs, 2 epochs: the
-    # call waits 0.11 s for evaluations instead of 0.30 s; outside training 18% -> 12% of
-    # the call, the first epoch's loss from sharing the cores counted (bench/README.md).
+    # TensorFlow's first use while the first epoch traces its function (Python) and
+    # trains on ~1.5 of the 2 cores (bench/README.md).
     # The evaluation has no loop, so _no_loop_optimization's setting, which its first call
     # may see, changes nothing for it.
     with ThreadPoolExecutor(1) as pool:

@@ -14,12 +14,12 @@ from typing import Any
 from sweeplab import spec as S
 from sweeplab.extras import missing_extra
 from sweeplab.names import safe_name  # re-exported: one place makes names
-from sweeplab.readout import ConfigView, StudyView, read_config, read_study
+from sweeplab.readout import StudyView, read_config, read_study
 from sweeplab.store import Store
 
 __all__ = [
-    "METRICS", "owner_alive", "study_names", "this_writer", "ConfigExport", "ExportError",
-    "ExportSummary", "StudyExport", "axis_value", "config_params", "require", "run_key",
+    "METRICS", "owner_alive", "study_names", "this_writer", "ExportError",
+    "ExportSummary", "axis_value", "config_params", "require", "run_key",
     "safe_name", "study_exports"
 ]
 
@@ -79,12 +79,6 @@ def owner_alive(writer: str | None) -> bool:
 def this_writer() -> str:
     """This process as a live logger, "HOST:PID"."""
     return f"{socket.gethostname()}:{os.getpid()}"
-
-
-# What every exporter writes: a study and its configs with their finished runs, as the one
-# reader of the store (sweeplab.readout) gives them.
-ConfigExport = ConfigView
-StudyExport = StudyView
 
 
 def study_names(store: Store, studies: Sequence[str] | None = None) -> list[str]:

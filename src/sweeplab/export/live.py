@@ -14,7 +14,7 @@ Usage::
 
     from sweeplab.export.live import MlflowLogger, TensorBoardLogger
     run_study(study, store, listeners=[MlflowLogger("sqlite:///mlflow.db", store),
-                                       TensorBoardLogger("tb", store)])
+                                       TensorBoardLogger("tb")])
 """
 
 from __future__ import annotations
@@ -61,7 +61,6 @@ class TensorBoardLogger(_Guarded):
 
     Args:
         logdir: the TensorBoard log directory.
-        store: the store being trained into (unused for now; kept for symmetry).
 
     Raises:
         ExportError: the tensorboard extra is missing (raised here, before training).
@@ -69,15 +68,14 @@ class TensorBoardLogger(_Guarded):
 
     name = "TensorBoard live logging"
 
-    def __init__(self, logdir: str | os.PathLike, store: Store | None = None):
+    def __init__(self, logdir: str | os.PathLike):
         from sweeplab.export import tensorboard as tbx
 
-        tbx._tb()  # a missing extra is said before the first run starts
+        tbx.tb_modules()  # a missing extra is said before the first run starts
         check_dir_destination(logdir, "the TensorBoard log directory")  # before training
         self.tbx = tbx
         self.logdir = logdir
         self.where = str(logdir)
-        self.store = store
         self._open: dict[tuple[str, int], Any] = {}
 
     def _writer(self, study: Study, planned: PlannedConfig, seed: int) -> Any:
@@ -235,7 +233,7 @@ def live_listeners(store: Store, mlflow: str | None = None,
         if not str(tensorboard).strip():
             raise ExportError("the TensorBoard log directory is empty. Give one, e.g. "
                               "--tensorboard runs/tb")
-        out.append(TensorBoardLogger(tensorboard, store))
+        out.append(TensorBoardLogger(tensorboard))
     try:
         yield out
     finally:

@@ -37,7 +37,6 @@ import numpy as np
 
 from sweeplab.export.base import (
     METRICS,
-    ConfigExport,
     ExportError,
     ExportSummary,
     config_params,
@@ -48,6 +47,7 @@ from sweeplab.export.base import (
     this_writer,
 )
 from sweeplab.names import child, mlflow_key, mlflow_name, same_file, shorten
+from sweeplab.readout import ConfigView
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
 
@@ -247,7 +247,7 @@ class MlflowTarget:
 
     # --- writing ---------------------------------------------------------------------
 
-    def _tags(self, c: ConfigExport, key: str, kind: str) -> dict[str, str]:
+    def _tags(self, c: ConfigView, key: str, kind: str) -> dict[str, str]:
         return {TAG_STORE: self.store_id, TAG_KEY: key, TAG_KIND: kind,
                 TAG_STUDY: _tag_text(c.study), "sweeplab.config_hash": c.config_hash,
                 "sweeplab.label": _tag_text(c.label)}
@@ -263,7 +263,7 @@ class MlflowTarget:
         if renamed:
             self.client.set_tag(run_id, TAG_KEYS, _tag_text(json.dumps(renamed)))
 
-    def parent(self, exp_id: str, c: ConfigExport, existing: Mapping[str, list[Any]]) -> Any:
+    def parent(self, exp_id: str, c: ConfigView, existing: Mapping[str, list[Any]]) -> Any:
         """The config's parent run (created when missing)."""
         found = existing.get(c.config_hash) or list(self.runs(exp_id, c.config_hash)
                                                     .get(c.config_hash, []))
@@ -274,7 +274,7 @@ class MlflowTarget:
         self._params(run.info.run_id, config_params(c.config, c.axes))
         return self.client.get_run(run.info.run_id)
 
-    def start_seed(self, exp_id: str, parent_id: str, c: ConfigExport, seed: int,
+    def start_seed(self, exp_id: str, parent_id: str, c: ConfigView, seed: int,
                    start: float, live: bool) -> str:
         """A new seed run under ``parent_id``; returns its id."""
         tags = self._tags(c, run_key(c.config_hash, seed), "seed")
@@ -306,7 +306,7 @@ class MlflowTarget:
         self.client.set_terminated(run_id, "FINISHED", end_time=_ms(end))
         self.client.set_tag(run_id, TAG_COMPLETE, "true")
 
-    def write_seed(self, exp_id: str, parent_id: str, c: ConfigExport,
+    def write_seed(self, exp_id: str, parent_id: str, c: ConfigView,
                    result: RunResult) -> None:
         """A finished run from the store, with its stored start and epoch times."""
         row = c.rows.get(result.seed)
@@ -320,7 +320,7 @@ class MlflowTarget:
         self.log_epochs(run_id, timed)
         self.finish_seed(run_id, result, t)
 
-    def update_parent(self, parent: Any, c: ConfigExport) -> None:
+    def update_parent(self, parent: Any, c: ConfigView) -> None:
         """The parent's summary and artifacts over the config's finished seeds, unless they
         already cover exactly these seeds."""
         seeds = ",".join(str(r.seed) for r in c.runs)

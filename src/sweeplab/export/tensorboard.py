@@ -38,7 +38,6 @@ from typing import Any
 
 from sweeplab.export.base import (
     METRICS,
-    ConfigExport,
     ExportSummary,
     axis_value,
     owner_alive,
@@ -49,6 +48,7 @@ from sweeplab.export.base import (
     this_writer,
 )
 from sweeplab.names import child, within
+from sweeplab.readout import ConfigView
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
 
@@ -60,7 +60,7 @@ __all__ = ["RunWriter", "config_dir", "export_tensorboard", "hparams_of", "run_s
            "write_complete"]
 
 
-def _tb() -> Any:
+def tb_modules() -> Any:
     """TensorBoard's writer and protos (the ``tensorboard`` extra)."""
     require("tensorboard", "tensorboard", "TensorBoard export")
     from tensorboard.compat.proto import (
@@ -181,7 +181,7 @@ class RunWriter:
 
     def __init__(self, run_dir: Path, key: str, hparams: Mapping[str, Any], group: str,
                  start: float | None = None):
-        self.tb = _tb()
+        self.tb = tb_modules()
         self.run_dir = Path(run_dir)
         self.key = key
         self.start = time.time() if start is None else start
@@ -263,7 +263,7 @@ def write_complete(run_dir: Path, key: str, hparams: Mapping[str, Any], group: s
     w.finish(end=t)
 
 
-def write_run(cdir: Path, c: ConfigExport, result: RunResult) -> None:
+def write_run(cdir: Path, c: ConfigView, result: RunResult) -> None:
     """One finished run from the store into ``cdir/seed_N``, wall times from the store."""
     row = c.rows.get(result.seed)
     write_complete(cdir / f"seed_{result.seed}", run_key(c.config_hash, result.seed),
@@ -278,7 +278,7 @@ def export_tensorboard(store: Store, logdir: str | os.PathLike,
     Raises:
         ExportError: the tensorboard extra is missing, or a study is not in the store.
     """
-    _tb()  # a missing extra is said before anything is written
+    tb_modules()  # a missing extra is said before anything is written
     out = ExportSummary("tensorboard", str(logdir))
     for sx in study_exports(store, studies):
         for c in sx.configs:

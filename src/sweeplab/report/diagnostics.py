@@ -259,7 +259,7 @@ def _flags_list(sd: Any) -> list[Block]:
         silent = [d.seed for d in e.runs if d.silent and d.learning]
         if silent:
             f.insert(0, f"silent classes (never predicted) in {len(silent)} of {len(e.runs)} "
-                        f"runs ({X._seeds(silent)})")
+                        f"runs ({X.seeds_text(silent)})")
         if f:
             items.append(f"{c.label}: {'; '.join(f)}.")
     if not items:

@@ -73,7 +73,7 @@ def _power_table(sd: Any) -> list[Block]:
         diff = fb.mean - fa.mean
         ci = f" [{imp.low:.2f}, {imp.high:.2f}]" if math.isfinite(imp.low) else ""
         need = ("-" if math.isnan(pw.seeds_needed) else "never (0)" if pw.diff == 0
-                else seeds._seed_count(pw.seeds_needed))
+                else seeds.seed_count(pw.seeds_needed))
         resolves = "yes" if abs(diff) >= edge else f"not sure (< {100 * edge:.2f})"
         if abs(diff) < edge:
             small.append(f"{b.label} vs {a.label}")
