@@ -394,3 +394,16 @@ def test_one_confidence_and_import_stays_free_of_scipy():
     code = "import sys, sweeplab; print(sorted(m for m in ('scipy', 'keras') if m in sys.modules))"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
+
+
+def test_a_config_reference_matches_axis_values_by_value(tiny_store):
+    """``STUDY:NAME=VALUE`` names a config by its axis value, not only by its label's text
+    (``tiny:width=16.0`` is the config labelled width=16); a value no config has is refused
+    with the labels there are."""
+    res = sweeplab.open(tiny_store)
+    for ref in ("tiny:width=16", "tiny:width=16.0", "tiny:width=1.6e1"):
+        assert [c.label for c in res.config_views(ref)] == ["width=16"], ref
+    assert res.compare("tiny:width=4.0", "tiny:width=16").b.name == "tiny width=16"
+    for ref in ("tiny:width=16.5", "tiny:depth=16", "tiny:width=16,width=16"):
+        with pytest.raises(ValueError, match=r"has no config .*Allowed: width=4, width=16"):
+            res.config_views(ref)

@@ -389,11 +389,35 @@ def find_configs(store: Store, ref: str) -> list[ConfigView]:
         h, _ = store.config(ref)
         return [read_config(store, None, h, h[:10], {}, None)]
     configs = list(read_study(store, study).configs)
-    found = [c for c in configs if not label or label in (c.label, c.label.replace(" ", ""))]
+    found = [c for c in configs if not label or _names(label, c)]
     if label and not found:
         raise ValueError(f"study {study!r} has no config {label!r}. "
                          f"Allowed: {', '.join(c.label for c in configs)}")
     return found
+
+
+def _same_value(text: str, label: str, value: Any) -> bool:
+    """Whether ``text`` names an axis value: as its label, or as the same number
+    ("0.0" names 0, "1e-3" names 0.001)."""
+    if text == label:
+        return True
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        return False
+    try:
+        return float(text) == value
+    except ValueError:
+        return False
+
+
+def _names(ref: str, c: ConfigView) -> bool:
+    """Whether the label part of ``STUDY:LABEL`` names config ``c``: its label (spaces
+    optional), or every axis as ``name=value`` with values matched by value."""
+    if ref in (c.label, c.label.replace(" ", "")):
+        return True
+    pairs = [p.partition("=") for p in ref.split(",")]
+    given = {n.strip(): v.strip() for n, eq, v in pairs if eq}
+    return len(given) == len(pairs) and given.keys() == c.axes.keys() and all(
+        _same_value(v, c.axes[n], c.values[n]) for n, v in given.items())
 
 
 def unlisted_configs(store: Store) -> list[str]:
