@@ -1,12 +1,8 @@
 """What the dashboard shows, as plain JSON-able dicts (pure: no web code here).
 
-Every number comes from the public API (``sweeplab.open(path)`` -> ``Results``: studies,
-configs, runs, epochs, summary and its last epoch as final, compare, confusion) and the
-analysis functions the report uses (sweeplab.analysis.explain and .diagnostics), so a
-mean or an interval is computed the one way the report and the API compute it. Two facts the API
-does not offer yet -- a run's bookkeeping (running / interrupted / failed, start times) and
-a run's stored diagnostics record -- are read in :func:`_bookkeeping` and :func:`_records`
-only, through a read-only ``Store``: the one seam to re-point at the shared reader.
+Every number comes from the public API (``sweeplab.open(path)`` -> ``Results``: its views,
+frames, summary, compare, confusion), so a mean or an interval is computed the one way the
+report and the API compute it. The store is never opened here.
 """
 
 from __future__ import annotations
@@ -39,60 +35,31 @@ def _plain(x: Any) -> Any:
     return str(x)
 
 
-# --------------------------------------------------------------------- store seam
-
-
-def _bookkeeping(res: Any, study: str, seeds: set[int]) -> dict[str, Any]:
-    """The study's run bookkeeping, as ``sweeplab ls`` counts it: runs per status
-    (interrupted = started by a process that is gone), and the rows of the study's seeds
-    (start time, wall seconds). Read-only."""
-    from sweeplab.store import Store
-
-    with Store(res.path, readonly=True) as store:
-        hashes = [c.config_hash for c in store.study_configs(study)]
-        counts: dict[str, int] = {}
-        for n in store.counts(hashes).values():
-            for k, v in n.items():
-                counts[k] = counts.get(k, 0) + v
-        rows = [r for h in hashes for r in store.run_rows(h) if r.seed in seeds]
-    return {"counts": counts, "rows": rows}
-
-
-def _records(path: str, seeds: set[int], config_hash: str) -> list[Any]:
-    """The config's finished RunResults for the study's seeds (for analysis.diagnostics)."""
-    from sweeplab.store import Store
-
-    with Store(path, readonly=True) as store:
-        return [r for r in store.results(config_hash) if r.seed in seeds]
-
-
 # --------------------------------------------------------------------------- views
 
 
-def progress(res: Any, study: str, done: int, total: int) -> dict[str, Any]:
-    """Running / interrupted / failed counts, when the study started, and an ETA: the runs
-    left times the median wall time of a finished run, over the runs training now."""
-    book = _bookkeeping(res, study, set(res.study(study).seeds))
-    n = {k: book["counts"].get(k, 0) for k in ("running", "interrupted", "failed", "damaged")}
-    started = min((r.started_at for r in book["rows"] if r.started_at), default=None)
-    walls = [r.wall_seconds for r in book["rows"] if r.status == "done" and r.wall_seconds]
+def progress(view: Any) -> dict[str, Any]:
+    """Running / interrupted / failed counts (as ``sweeplab ls`` counts them), when the
+    study (a readout.StudyView) started, and an ETA: the runs left times the median wall
+    time of a finished run, over the runs training now."""
+    n = {k: sum(c.counts.get(k, 0) for c in view.configs)
+         for k in ("running", "interrupted", "failed", "damaged")}
+    rows = [r for c in view.configs for r in c.rows.values() if r.seed in set(view.seeds)]
+    started = min((r.started_at for r in rows if r.started_at), default=None)
+    walls = [r.wall_seconds for r in rows if r.status == "done" and r.wall_seconds]
     eta = None
     if n["running"] and walls:
-        eta = (total - done) * statistics.median(walls) / n["running"]
+        eta = (view.runs_total - view.runs_done) * statistics.median(walls) / n["running"]
     return {**n, "started": started, "eta_seconds": _f(eta)}
 
 
 def studies(res: Any) -> list[dict[str, Any]]:
     """The studies page: one dict per study."""
-    out = []
-    for row in res.studies().to_dict("records"):
-        out.append({"study": row["study"], "title": row["title"], "dataset": row["dataset"],
-                    "configs": int(row["configs"]), "seeds": int(row["seeds"]),
-                    "epochs": row["epochs"], "runs_done": int(row["runs_done"]),
-                    "runs_total": int(row["runs_total"]),
-                    **progress(res, row["study"], int(row["runs_done"]),
-                               int(row["runs_total"]))})
-    return out
+    return [{"study": v.name, "title": v.definition.get("title", ""),
+             "dataset": v.definition.get("dataset"), "configs": len(v.configs),
+             "seeds": len(v.seeds), "epochs": v.definition.get("epochs"),
+             "runs_done": v.runs_done, "runs_total": v.runs_total, **progress(v)}
+            for v in res.views()]
 
 
 def _flags(c: Any) -> tuple[str, ...]:
@@ -121,12 +88,13 @@ def study(res: Any, name: str, metric: str = "test_acc") -> dict[str, Any]:
     worst seed, flags; the curves (mean and CI per epoch) of every metric; the axes."""
     if metric not in METRICS:
         raise ValueError(f"unknown metric {metric!r}. Allowed: {', '.join(METRICS)}")
-    spec = res.study(name)  # raises the API's "no study ... It has: ..." error
-    row = next(r for r in res.studies().to_dict("records") if r["study"] == name)
-    done, total = int(row["runs_done"]), int(row["runs_total"])
+    from sweeplab.study import study_from_dict
+
+    view = res.view(name)  # raises the API's "no study ... It has: ..." error
+    spec = study_from_dict(view.definition, name=name)
     axes = [a.name for a in spec.axes]
     configs = res.configs(name).to_dict("records")
-    views = {c.config_hash: c for c in res.view(name).configs}
+    views = {c.config_hash: c for c in view.configs}
     runs = res.runs(name)
     summary = res.summary(name)
     curves: dict[str, dict[str, Any]] = {}
@@ -156,13 +124,13 @@ def study(res: Any, name: str, metric: str = "test_acc") -> dict[str, Any]:
             "ci_low": _f(f.get("ci_low")), "ci_high": _f(f.get("ci_high")),
             "best": best, "worst": worst, "curves": curves.get(h, {}),
             "flags": list(_flags(views[h]))})
-    progress_row = {"study": name, "runs_done": done, "runs_total": total,
-                    **progress(res, name, done, total)}
+    progress_row = {"study": name, "runs_done": view.runs_done,
+                    "runs_total": view.runs_total, **progress(view)}
     return {"study": name, "title": spec.title, "metric": metric, "axes": axes[:AXIS_LIMIT],
             "scales": {a.name: a.scale for a in spec.axes},  # the study's plot hints
             "progress": progress_row, "configs": out_configs,
             # records that failed their checksum or did not parse: named, left out of n
-            "damaged": list(res.view(name).damaged)}
+            "damaged": list(view.damaged)}
 
 
 def run_curves(res: Any, name: str, config_hash: str) -> list[dict[str, Any]]:
@@ -220,7 +188,7 @@ def run(res: Any, name: str, config_hash: str, seed: int) -> dict[str, Any]:
     ep = res.epochs(name)
     ep = ep[(ep["config_hash"] == config_hash) & (ep["seed"] == seed)]
     cm = res.confusion(ref, seed)
-    record = next(x for x in _records(str(res.path), {seed}, config_hash))
+    record = next(r for c in res.config_views(ref) for r in c.runs if r.seed == seed)
     names = [str(x) for x in cm.index]
     return {"study": name, "config": ref.partition(":")[2], "config_hash": config_hash,
             "seed": seed,
