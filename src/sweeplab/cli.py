@@ -228,6 +228,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         with cli_words(), warnings.catch_warnings():  # API errors name this command's flags
             warnings.simplefilter("default", DamagedRecord)  # each damaged record once
+            for developers_only in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
+                warnings.simplefilter("ignore", developers_only)  # libraries' (SQLAlchemy's...)
             warnings.showwarning = _one_line(args.command)
             return COMMANDS[args.command](args)
     except (S.SpecError, data_mod.DataError, StoreError, CliError, ValueError,
