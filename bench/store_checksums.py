@@ -1,8 +1,9 @@
 """What the store's checksums cost (issue 34): the store before them (git REF, default
-34b10e4: main just before 9ec5600) and now, side by side in one invocation, alternating.
+34b10e4: main just before 9ec5600) and after (``--after REF``, e.g. 9ec5600, which added them
+and nothing else; default the working tree), side by side in one invocation, alternating.
 
     PYTHONPATH=src .venv/bin/python bench/store_checksums.py [--store q6.db] [--ref 34b10e4]
-        [--train]
+        [--after 9ec5600] [--train]
 
 1. Writing, in-process: the same N finished runs (q6-sized: 11 epochs, a 10x10 confusion
    matrix, probes, diagnostics, 10,000 predictions) stored by the old and the new
@@ -41,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 
 
 def old_sources(ref: str, dest: Path) -> Path:
+    dest.mkdir(parents=True, exist_ok=True)
     archive = subprocess.run(["git", "-C", str(ROOT), "archive", ref, "src"], check=True,
                              capture_output=True).stdout
     subprocess.run(["tar", "-x", "-C", str(dest)], input=archive, check=True)
@@ -135,6 +137,8 @@ def main() -> int:
     p = argparse.ArgumentParser()
     p.add_argument("--store", default="/work/stores/q6.db")
     p.add_argument("--ref", default="34b10e4")
+    p.add_argument("--after", default=None, help="git REF of the code with checksums (e.g. "
+                   "9ec5600, the commit that added them alone); default: the working tree")
     p.add_argument("--runs", type=int, default=80)
     p.add_argument("--repeats", type=int, default=5)
     p.add_argument("--reports", type=int, default=3)
@@ -144,9 +148,12 @@ def main() -> int:
     args = p.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        old_src = old_sources(args.ref, tmp)
+        old_src = old_sources(args.ref, (tmp / "before").resolve())
+        new_src = old_sources(args.after, (tmp / "after").resolve()) if args.after else \
+            ROOT / "src"
+        print(f"before: {args.ref}; after: {args.after or 'the working tree'}")
         old = load_store_module(old_src, "store_before")
-        new = load_store_module(ROOT / "src", "store_now")
+        new = load_store_module(new_src, "store_now")
         runs = fake_runs(args.runs)
         w_old, w_new = [], []
         for i in range(args.repeats):
@@ -170,7 +177,7 @@ def main() -> int:
         print(f"read: every run of {args.store} ({before.stat().st_size // 1024} KB), median "
               f"of {args.repeats}: before {1e3 * mo:.1f} ms, checksums {1e3 * mn:.1f} ms, "
               f"ratio {mn / mo:.2f}x")
-        sides = ((old_src, before), (ROOT / "src", after))
+        sides = ((old_src, before), (new_src, after))
         data = ["--data-dir", args.data_dir] if args.data_dir else []
         noop = ["run", "q6", "--seeds", "10", "--epochs", "10", "--engine", "fast", "--quiet",
                 *data]

@@ -422,3 +422,15 @@ def test_a_real_schema_2_store_checks_as_unsealed_and_repair_keeps_its_numbers(t
     assert again[cols].equals(runs[cols])
     with Store(old, readonly=True) as store:
         assert all(r["checksum"] for r in store._query("SELECT checksum FROM runs"))
+
+
+def test_a_damaged_schema_is_refused_in_one_line(clean, tmp_path, run_cli):
+    """bench/store_damage.py's case 178: a bit flipped in the SQL of the schema; SQLite's
+    message quotes that SQL, newlines and all. Refused in one line all the same."""
+    path, ref = clean
+    copy = tmp_path / "c178.db"
+    assert damage(path, copy, 178) == "bit 1 of byte 2071 flipped"
+    got = read(copy)
+    assert judge(ref, got) == "refused" and "malformed database schema" in got.error
+    rc, _, err = run_cli("ls", "--store", copy)
+    assert rc == 2 and len(err.strip().splitlines()) == 1, err

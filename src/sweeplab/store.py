@@ -192,9 +192,9 @@ class DamagedStoreError(StoreError):
 
 def _damaged_file(path: Path, err: sqlite3.Error) -> StoreError:
     """SQLite found the file's pages damaged: one line naming it and what to do."""
-    return DamagedStoreError(f"{path} is damaged: SQLite cannot read it ({err}). Restore it from a "
-                      f"copy; `sweeplab check --store {path}` says which runs are still "
-                      "readable.")
+    return DamagedStoreError(f"{path} is damaged: SQLite cannot read it ({_flat(err)}). "
+                             f"Restore it from a copy; `sweeplab check --store {path}` says "
+                             "which runs are still readable.")
 
 
 @dataclass(frozen=True)
@@ -376,9 +376,10 @@ def _inspect_existing(path: Path) -> bool:
         if not _dir_writable(path):
             raise StoreError(f"{path} cannot be opened: its directory is read-only and its "
                              f"write-ahead log ({path.name}-wal) holds data SQLite must index "
-                             f"beside it ({err}). It was left untouched; copy the store with "
-                             f"its -wal file to a writable place.") from err
-        raise DamagedStoreError(f"{path} is damaged and cannot be read as a store ({err}). "
+                             f"beside it ({_flat(err)}). It was left untouched; copy the store "
+                             "with its -wal file to a writable place.") from err
+        raise DamagedStoreError(f"{path} is damaged and cannot be read as a store "
+                                f"({_flat(err)}). "
                                 "It was left untouched. Restore it from a copy; `sweeplab "
                                 f"check --store {path}` says which runs are still readable."
                                 ) from err
@@ -490,7 +491,7 @@ class Store:
         self.close()
 
     def _error(self, err: sqlite3.Error) -> StoreError:
-        msg = str(err)
+        msg = _flat(err)
         if "locked" in msg or "busy" in msg:
             return StoreError(
                 f"{self.path} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s). "
@@ -1167,6 +1168,11 @@ def _canonical_record(value: Any) -> Any:
     if isinstance(value, float) and not math.isfinite(value):
         return repr(value)
     return value
+
+
+def _flat(err: Exception) -> str:
+    """SQLite's message on one line (a damaged schema's error quotes its SQL, newlines too)."""
+    return " ".join(str(err).split())
 
 
 def _why(err: Exception) -> str:
