@@ -484,6 +484,11 @@ class Store:
     def close(self) -> None:
         self._con.close()
 
+    def data_version(self) -> int:
+        """A number that changes whenever another connection commits to the store (SQLite's
+        ``PRAGMA data_version``): a reader's cheap way to see that it is out of date."""
+        return int(self._con.execute("PRAGMA data_version").fetchone()[0])
+
     def __enter__(self) -> Store:
         return self
 

@@ -28,7 +28,7 @@ from starlette.responses import HTMLResponse, JSONResponse, Response, StreamingR
 from starlette.routing import Route
 
 from sweeplab.serve import source
-from sweeplab.store import StoreError
+from sweeplab.store import Store, StoreError
 
 STATIC = Path(__file__).with_name("static")
 WATCH_S = 0.25  # how often the watcher asks SQLite whether anything was committed
@@ -53,20 +53,16 @@ class Watcher:
         self._stop.set()
 
     def _loop(self) -> None:
-        con = sqlite3.connect(f"file:{self.path.resolve()}?mode=ro", uri=True,
-                              check_same_thread=False, isolation_level=None)
-        try:
+        with Store(self.path, readonly=True) as store:
             last = None
             while not self._stop.wait(WATCH_S):
                 try:
-                    now = con.execute("PRAGMA data_version").fetchone()[0]
+                    now = store.data_version()
                 except sqlite3.Error:
                     continue  # busy or a checkpoint under way: ask again next tick
                 if last is not None and now != last:
                     self.version += 1
                 last = now
-        finally:
-            con.close()
 
 
 class Views:
