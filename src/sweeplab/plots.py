@@ -1,17 +1,10 @@
 """Every plot of the assignment: a pure record from stored results, then a drawing.
 
-Each plot kind has two functions (Optuna's ``_get_*_info`` / ``_get_*_plot`` split):
-
-* a pure function turning stored results (:class:`~sweeplab.results.RunResult`
-  lists, a dataset) into a small frozen record of plain numbers. Tests assert on it;
-* ``draw_*``, which turns that record into a matplotlib :class:`Figure` (Agg, no
-  display, no pyplot state). Drawing never computes statistics and never trains.
-
-Conventions: accuracies are fractions in [0, 1] in records and drawn in percent;
-error = 1 - accuracy; curves cover epochs 1..E (epoch 0, the untrained model, has no
-training numbers); bands and error bars are Student-t 95% intervals of the mean over
-seeds (:func:`sweeplab.analysis.stats.summarize_curves` / :func:`~.stats.summarize`).
-Colours are Okabe-Ito for lines and viridis / cividis for maps (colour-blind safe).
+Each kind has a pure function returning a small frozen record (tests assert on it) and a
+``draw_*`` turning it into a matplotlib :class:`Figure` (Agg, no pyplot state; drawing
+computes no statistics). Accuracies are fractions in records, percent when drawn; curves
+cover epochs 1..E; bands are Student-t 95% intervals over seeds. Okabe-Ito for lines,
+viridis / cividis for maps (colour-blind safe).
 """
 
 from __future__ import annotations

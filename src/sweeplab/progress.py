@@ -1,15 +1,6 @@
-"""The study's progress bar, drawn by ``rich``: in a terminal, in Jupyter, or as one line.
-
-One live bar per study: model-epochs done of total, runs done of total, model-epochs per
-second, time left, and the config and seed being trained. Where it shows depends on where
-the output goes:
-
-- a terminal: one line redrawn in place (``rich.live.Live``), fitted to the terminal's
-  width: from 60 columns up the bar, the count and the time left stay, labels go first;
-- a Jupyter kernel: one rich display (HTML) updated in place through its display id, so a
-  saved notebook holds the final bar, not a stream of carriage returns; this needs no
-  ipywidgets;
-- anything else (a log file, CI): nothing while it runs, one line when it closes.
+"""The study's progress bar, drawn by ``rich``: in a terminal one line redrawn in place and
+fitted to its width; in Jupyter one display updated through its id (no ipywidgets, and a
+saved notebook holds the final bar); elsewhere (a log, CI) one line when it closes.
 """
 
 from __future__ import annotations

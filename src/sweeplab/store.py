@@ -1,37 +1,18 @@
 """The run store: one SQLite file, crash-safe, never trains anything.
 
-Layout (schema version 5; older stores are upgraded when opened for writing):
+Tables (schema version 5; older stores are upgraded when opened for writing): ``meta``,
+``studies`` (definitions; one replaced by ``run --redefine`` is kept as ``NAME@N``),
+``configs`` (hash -> canonical JSON, shared between studies), ``study_configs``, ``runs``
+(one per config and seed, with its diagnostics and per-example ``predictions``),
+``test_labels``, ``epochs`` (epoch 0 = the untrained model) and ``damaged`` (what
+``check --repair`` set aside). Every finished record carries a ``checksum`` written in the
+transaction that writes it and verified on every read (:func:`run_checksum`); not SQLite's
+``cksumvfs``, which Python's ``sqlite3`` cannot load everywhere, and a checksum per record
+names what is damaged where a page checksum names only a page.
 
-- ``meta``: key/value facts about the store (application name, creating version).
-- ``studies``: a study's name and its definition (JSON) as last run; an earlier definition
-  replaced on purpose (``run --redefine``) is kept as ``NAME@N`` with its configs.
-- ``configs``: config hash -> canonical JSON. The same config in two studies is one row.
-- ``study_configs``: which configs a study holds, with their labels and axis values.
-- ``runs``: one row per (config, seed): status, engine, timing, versions, host, error,
-  confusion matrix and probe outputs; since version 2 also the Keras backend, the device
-  ("KIND:NAME"), the node (host) that trained it, its saved model file and its diagnostics
-  (JSON, sweeplab.analysis.diagnostics); since version 3 its final predicted class per test
-  example (``predictions``, :func:`pack_classes`) and the key of the test labels they were
-  scored against (``labels_key``).
-- ``test_labels``: key -> a test set's labels (:func:`pack_classes`), kept once per test set.
-- ``epochs``: per-run, per-epoch metrics; epoch 0 is the untrained model; since version 4
-  also the validation split's loss and accuracy (NULL: the config has none).
-- since version 5, a ``checksum`` on every finished run (its row, its epochs and its test
-  labels, which are content-addressed), config,
-  study (its definition and its list of configs) and meta fact, written in the transaction
-  that writes the record and verified on every read (:func:`run_checksum`); and
-  ``damaged``: copies of the records ``check --repair`` set aside.
-
-Checksums, not SQLite's checksum VFS (``cksumvfs``): that VFS is an extension that
-Python's ``sqlite3`` module neither ships nor can load everywhere (``enable_load_extension``
-is compiled out of many builds, macOS' system Python among them), so a store written with
-it would not open where ``pip install sweeplab`` works. A checksum per record also names
-what is damaged (study, config, seed) where a page checksum names only a page.
-
-A run is marked ``running`` when it starts and becomes ``done`` in the single
-transaction that writes all its results, so a crash at any moment leaves either a
-finished run or one that is trained again. A file that is not a sweeplab store, or
-one written by a newer schema, is refused before anything is written to it.
+A run becomes ``done`` in the one transaction that writes all its results, so a crash
+leaves either a finished run or one that is trained again. A file that is not a sweeplab
+store, or has a newer schema, is refused before anything is written to it.
 """
 
 from __future__ import annotations

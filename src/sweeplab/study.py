@@ -1,30 +1,6 @@
 """Studies as data: a base config, sweep axes and seeds, expanded into runs. Never trains.
 
-A study file (TOML)::
-
-    name = "widths"
-    dataset = "mnist"
-    seeds = 5                # a count (seeds 0..4) or a list [0, 7, 42]
-    epochs = 10
-    subset = 2000            # optional: stratified images per split
-
-    [model]
-    preset = "mlp-softmax-ce"   # optional starting point; keys below override it
-    layers = [{type = "flatten"}, {type = "dense", units = 32, activation = "relu"}]
-
-    [[axes]]
-    name = "width"
-    paths = ["layers.1.units"]  # config fields this axis sets
-    values = [8, 32, 128]
-    scale = "log2"              # plot hint: linear, log2 or category
-
-A user's own model and data (sweeplab.usermodels, sweeplab.data.Arrays)::
-
-    dataset = { path = "blobs.npz" }      # or { images = "folder/" }; relative to this file
-    [model]
-    builder = "my_models.py:build"        # or "package.module:function"
-    [model.params]
-    width = 16                            # swept as paths = ["model.params.width"]
+The study file's format (TOML) is documented in README.md ("Study files").
 """
 
 from __future__ import annotations

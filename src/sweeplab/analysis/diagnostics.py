@@ -1,33 +1,17 @@
 """Per-run diagnostics: what a run's weights and curves say about where it ended.
 
-Two kinds of evidence, kept apart on purpose:
+* **derived** from what every stored run holds (epochs, the final confusion matrix):
+  silent classes, collapse, ending near chance, divergence, best epoch, over-fitting onset;
+* **measured** by a forward pass of the untrained and trained model over the test set
+  (``sweeplab.engines.probe.measure``, for every engine): dead output and hidden ReLU
+  units; None ("not recorded") for runs stored without them.
 
-* **derived** from what every stored run holds (per-epoch metrics and the final test
-  confusion matrix), so runs stored before diagnostics existed get them too:
-  classes never predicted, collapse onto one class, ending near chance, divergence
-  (non-finite loss) and its epoch, the epoch of best test accuracy, over-fitting onset;
-* **measured** from the weights, by a forward pass over the test set (the probe batch)
-  of the untrained (epoch 0) and the trained model, at the end of every run
-  (``sweeplab.engines.probe.measure``, called for every engine by
-  ``sweeplab.engines.get_engine``):
-  output units that are zero on every test image (dead ReLU outputs), the share of
-  test images on which each output unit is non-zero, and per hidden ReLU layer how
-  many units are dead. Runs stored without them say "not recorded" (None).
-
-Thresholds, and why:
-
-* dead: a ReLU unit whose output is exactly 0.0 on every test image (and, for a
-  convolution, at every position). ReLU is exactly zero for a non-positive input, so
-  no tolerance is needed; such a unit gets no gradient from any of these images.
-* near chance: final test accuracy at most chance + 3.09 binomial standard errors of a
-  guesser on the same number of test images (one-sided 0.1%), i.e. the run cannot be
-  told from guessing. 10 classes, 10,000 images: at most 10.93%.
-* collapsed: one class receives at least 90% of all test predictions ("one class, or
-  nearly").
-* over-fitting onset: the epoch after the lowest test loss, when the final test loss
-  is more than 1% above that minimum while the final training loss is below the
-  training loss at the minimum (test loss rises while training loss still falls);
-  1% keeps a flat plateau's float noise from being called over-fitting.
+Thresholds: dead = exactly 0.0 on every test image (and position): ReLU is exactly zero
+for non-positive input, and such a unit gets no gradient. Near chance = at most chance +
+3.09 binomial standard errors (one-sided 0.1%; 10 classes, 10,000 images: 10.93%).
+Collapsed = one class gets at least 90% of the predictions. Over-fitting onset = the epoch
+after the lowest test loss, when the final test loss is more than 1% above it (1% keeps a
+flat plateau's float noise out) while the training loss still fell.
 """
 
 from __future__ import annotations

@@ -1,18 +1,10 @@
 """Why runs differ: per-run diagnostics turned into statements with their uncertainty.
 
-Pure functions of stored runs (:mod:`sweeplab.analysis.diagnostics`,
-:mod:`sweeplab.analysis.stats`); no I/O.
-A statement is made only when the numbers support it:
-
-* the cost of a silent class (a class a run never predicts) is the least-squares slope
-  of final test accuracy on the number of silent classes, with its Student-t 95%
-  interval; it is stated as a cost only when that interval excludes 0, together with
-  the share of the seed-to-seed variance it explains (R^2);
-* runs that did not learn (collapsed onto one class, ended near chance, or diverged) and
-  runs that learned are summarised as two groups, each with its count, its mean and a
-  percentile-bootstrap 95% interval of that mean (no bell curve assumed), so that
-  "n=10, 4 collapsed" is never hidden behind one mean +- CI;
-* flags (dead units, divergence, over-fitting) name the runs and the numbers behind them.
+A statement is made only when the numbers support it: the cost of a silent class (slope
+of final accuracy on silent classes, stated when its t interval excludes 0, with its R^2);
+runs that did not learn and runs that learned as two groups, each with a bootstrap
+interval of its mean, so "n=10, 4 collapsed" is never hidden behind one mean +- CI; flags
+that name the runs and the numbers behind them.
 """
 
 from __future__ import annotations

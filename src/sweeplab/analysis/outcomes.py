@@ -1,48 +1,23 @@
-"""Per-example outcomes: what N seeds' predictions on the same test set tell beyond their
-accuracies. Pure functions of stored predictions and labels; no I/O, no Keras. Accuracies
-are fractions in [0, 1]; a difference is ``b - a``; intervals are 95% and deterministic
-given ``rng_seed``.
+"""Per-example outcomes: what N seeds' predictions on one test set tell beyond their
+accuracies. Pure functions; accuracies are fractions, a difference is ``b - a``, intervals
+are 95% and deterministic given ``rng_seed``.
 
-* **The test set's variance, separated** (Jordan, ICLR 2024, "On the variance of neural
-  network training with respect to test sets and distributions", Theorem 2). Seed k's
-  correctness on test example i is ``c[k, i]`` in {0, 1}; its test accuracy
-  ``A_k = mean_i c[k, i]``; its accuracy on the distribution the n test examples were drawn
-  from is ``a_k = E_x c_k(x)``; the *distribution-wise variance* is ``var_seeds(a_k)``.
-  With ``p(x) = E_seeds c(x)`` and the test examples drawn independently, the seed-to-seed
-  variance on a test set, averaged over test sets, is
-  ``E_S var(A | S) = var(a) (1 - 1/n) + E_x[p(x)(1 - p(x))] / n``
-  (the n (n - 1) pairs i != j contribute ``cov(c(x), c(x')) = var(a)`` each, the n
-  diagonal terms ``p (1 - p)``). Both terms on the right are estimated without bias from
-  K >= 2 seeds: the sample variance ``s^2`` of the ``A_k`` (ddof 1) for the left side, and
-  ``K / (K - 1) p_i (1 - p_i)`` for each example's ``p (1 - p)`` (``p_i``: the share of
-  seeds right on it). So
-  ``var_D = (s^2 - mean_i[K/(K-1) p_i (1 - p_i)] / n) / (1 - 1/n)``
-  is unbiased for the distribution-wise variance; it equals the mean over pairs i != j of
-  the seeds' sample covariance of ``c[:, i]`` and ``c[:, j]``, and can be negative (shown
-  as a std of 0). The rest, ``s^2 - var_D``, is the test set's sampling: which examples a
-  run happens to get right. *Binomial floor*: ``A (1 - A) / n``, the variance if examples
-  were independent coin flips with the mean accuracy; it exceeds the test-set part by
-  ``var_i(p_i) / n``, as examples differ in difficulty (Jordan: ~2.5x on CIFAR-10).
-  *Standard error*: the estimate is ``s^2`` rescaled minus a term that varies far less, so
-  ``se(var_D) ~ sqrt(2 / (K - 1)) s^2 / (1 - 1/n)``: the normal-theory variance of a sample
-  variance of K values. tests/test_outcomes.py checks both against a simulation whose
-  distribution-wise variance is known.
-* **Majority vote** of N seeds: per example the class most of them predict; a tie goes to
-  the tied class the first of those seeds predicts (no use of the labels). The **ensemble
-  curve** is its accuracy for N = 1..K, with ties credited as a uniformly random pick among
-  the tied classes would be on average (1 / t when the true class is one of t tied: with
-  N = 2 a fixed rule would favour one seed of each pair), the mean over up to ``subsets``
-  subsets of N seeds (all of them when fewer); N = 1 is the mean single-seed accuracy.
+* **The test set's variance, separated** (Jordan, ICLR 2024, Theorem 2): with ``c[k, i]``
+  seed k's correctness on example i, ``s^2`` the sample variance of the seeds' accuracies
+  and ``p_i`` the share of seeds right on example i,
+  ``var_D = (s^2 - mean_i[K/(K-1) p_i (1 - p_i)] / n) / (1 - 1/n)`` is unbiased for the
+  distribution-wise variance (it can be negative: shown as a std of 0); ``s^2 - var_D`` is
+  the test set's sampling. Binomial floor: ``A (1 - A) / n``. Standard error:
+  ``sqrt(2 / (K - 1)) s^2 / (1 - 1/n)`` (tests/test_outcomes.py checks both by simulation).
+* **Majority vote** of N seeds: a tie goes to the tied class the first of those seeds
+  predicts. The **ensemble curve** credits a tie as a uniformly random pick would
+  (1 / t), so that N = 2 does not favour one seed of each pair; N = 1 is the mean accuracy.
 * **Churn**: the share of test examples on which two seeds' predictions differ, averaged
-  over all pairs of seeds (of one config, or one seed of each of two configs).
-* **McNemar's exact test** of two configs' majority votes: on the examples exactly one of
-  them gets right (b: only A, c: only B), ``p = min(1, 2 P(Bin(b + c, 1/2) <= min(b, c)))``
-  (statsmodels' ``mcnemar(exact=True)``).
-* **Two-way bootstrap** of the difference in mean accuracy: each replicate resamples the
-  seeds of A, the seeds of B (with replacement) and the test examples (the same ones for
-  both, as they share the test set), so the interval and P(B > A) include the test set's
-  sampling (Bouthillier et al., MLSys 2021). A seed's noise on an example enters both the
-  seed and the example resampling, so the interval is slightly conservative.
+  over pairs of seeds.
+* **McNemar's exact test** of two configs' majority votes.
+* **Two-way bootstrap** of the difference in mean accuracy: seeds of A, seeds of B and the
+  (shared) test examples resampled, so the interval includes the test set's sampling
+  (Bouthillier et al., MLSys 2021); slightly conservative.
 """
 
 from __future__ import annotations

@@ -1,21 +1,13 @@
 """Racing over seeds: who gets the next seed, who is dropped. Pure, free of Keras.
 
-The model is F-race / irace (Birattari et al. 2002; López-Ibáñez et al. 2016): seeds are the
-blocks, so every candidate gets seeds 0, 1, 2, ... in order and any two share their first
-seeds. Once a candidate has ``first_test`` seeds it is tested against the incumbent (the
-candidate with the best mean among those tested) on the seeds both have: a one-sided paired
-t-test, Holm-corrected over the challengers tested in the same step. A candidate the test
-finds worse is dropped for good: it receives no more seeds. The others receive one more
-seed each, the best mean first, up to ``max_seeds``; when fewer than ``pool`` candidates
-are still racing, the caller is asked for a new one (from its sampler).
+F-race / irace (Birattari et al. 2002): seeds are blocks given in order, so candidates
+share their first seeds. From ``first_test`` seeds on, a candidate is tested against the
+incumbent on the shared seeds (one-sided paired t-test, Holm over the step's challengers)
+and dropped for good when worse. Not Friedman or Wilcoxon: with 3 seeds a rank test's
+smallest p is 1/8 and could drop nothing before 5 seeds, while per-seed differences of a
+final accuracy (a sum over thousands of images) are close to normal.
 
-Why a t-test and not irace's Friedman or a Wilcoxon test: with 3 shared seeds the smallest
-one-sided Wilcoxon p-value is 1/8, so a rank test could never drop anything before 5 seeds;
-the paired t-test can, and the per-seed differences of one network's final accuracy are
-close to normal (a sum over thousands of test images).
-
-:func:`decide` is a function of the table only (candidate -> metric per seed, in seed
-order), so a search can be simulated thousands of times in seconds (bench/search.py).
+:func:`decide` depends on the table only, so bench/search.py simulates thousands of races.
 """
 
 from __future__ import annotations

@@ -1,38 +1,19 @@
 """What a number of seeds can and cannot tell: test-set noise, power, P(B > A), distributions.
 
-Pure functions of numbers already measured (final accuracies per seed, the test-set size);
-no I/O, no Keras. Conventions as :mod:`sweeplab.analysis.stats`: a difference is
-``b - a``, accuracies are fractions in [0, 1], intervals are 95% and deterministic given
-``rng_seed``.
+Pure functions of measured numbers; conventions as :mod:`sweeplab.analysis.stats`.
 
-* **Noise floor.** An accuracy measured on ``n_test`` images is a share of them, so even a
-  fixed model's accuracy, as an estimate of its accuracy on the population the test images
-  were drawn from, has the binomial standard error ``sqrt(p (1 - p) / n_test)``. Runs whose
-  seed-to-seed spread is of that size differ by no more than which test images each
-  happens to get right (Jordan, ICLR 2024). If each run's accuracy were ``p`` plus binomial
-  noise alone, the sample variance ``s^2`` of ``k`` runs would satisfy
-  ``(k - 1) s^2 / sigma0^2 ~ chi^2(k - 1)`` with ``sigma0^2 = p (1 - p) / n_test`` (normal
-  approximation to the binomial, good when ``n_test p (1 - p)`` is large). The one-sided
-  p-value of that statistic tests whether the seeds spread the runs *more* than test-set
-  noise would. (On one fixed test set, runs that differ only in which images they get right
-  independently have a variance of at most ``sigma0^2``, so the test is conservative.)
-* **Resolution of the test set.** Seeds do not shrink test-set noise: every run is scored on
-  the same images, so a difference between two configs' mean accuracies within
-  ``1.96 sqrt(pa (1 - pa) / n + pb (1 - pb) / n)`` may come from which images the test set
-  happens to hold, however many seeds are run. This treats the two scores as independent,
-  an upper bound: models that agree on most images differ by less through the test set
-  (McNemar's test would say by how much; it needs per-image predictions, not stored).
-* **Power.** With the seeds at hand, the smallest difference a two-sided t-test at
-  alpha = 0.05 would detect 80% of the time, and the seeds needed to detect the observed
-  difference, from statsmodels' ``TTestPower`` (paired: the sd of per-seed differences) or
-  ``TTestIndPower`` (unpaired: the pooled sd, equal seeds per config).
-* **Probability of improvement** P(B > A) (Agarwal et al. 2021): paired, the share of shared
-  seeds on which B beats A; unpaired, the Mann-Whitney form, the share of all (a, b) run
-  pairs with b > a; ties count one half. 95% percentile-bootstrap interval (scipy); when b
-  wins (or loses) on every shared seed, the exact binomial interval instead (a bootstrap of
-  identical outcomes has zero width).
-* **Score distribution**: the share of runs at or above each accuracy, with a pointwise
-  bootstrap band (rliable's performance profile).
+* **Noise floor**: a seed-to-seed spread against the binomial standard error
+  ``sqrt(p (1 - p) / n_test)``; the one-sided chi-square test of ``(k - 1) s^2 / sigma0^2``
+  asks whether seeds spread runs *more* than test-set noise would (conservative on one
+  fixed test set).
+* **Resolution of the test set**: seeds do not shrink test-set noise, so a difference
+  within ``1.96 sqrt(pa (1 - pa) / n + pb (1 - pb) / n)`` may come from the test set alone
+  (an upper bound: it treats the two scores as independent).
+* **Power**: statsmodels' ``TTestPower`` (paired) or ``TTestIndPower`` (unpaired).
+* **Probability of improvement** P(B > A) (Agarwal et al. 2021), ties count one half, with
+  a percentile-bootstrap interval, or the exact binomial one when B wins (or loses) on
+  every shared seed (a bootstrap of identical outcomes has zero width).
+* **Score distribution**: rliable's performance profile with a pointwise bootstrap band.
 """
 
 from __future__ import annotations

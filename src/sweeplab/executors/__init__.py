@@ -1,15 +1,8 @@
 """Ways to execute groups of runs: in this process, or as tasks on a Ray cluster.
 
 Shaped like :mod:`concurrent.futures`: the runner submits a :class:`Group` (one config, the
-seeds one engine call trains together) and takes :class:`Outcome` s back as they complete,
-one per finished run, or one per group that failed for good. The runner does not know which
-executor it has; it stays the only writer of the store either way.
-
-- ``local`` (:class:`~sweeplab.executors.local.LocalExecutor`): the engine in this process,
-  one group at a time, epochs reported live.
-- ``ray`` (:class:`~sweeplab.executors.ray.RayExecutor`): each group is a Ray task; Ray
-  retries a task whose worker died, results come back with ``ray.wait``. Ray is imported
-  only when chosen.
+seeds one engine call trains together) and takes :class:`Outcome` s back as they complete.
+The runner stays the only writer of the store either way; Ray is imported only when chosen.
 """
 
 from __future__ import annotations

@@ -1,15 +1,8 @@
-"""Exports of a store to the tools people already read: TensorBoard, MLflow, CSV/Parquet.
+"""Exports of a store to TensorBoard, MLflow and CSV/Parquet.
 
-The store stays the record; an export is a copy that can be made again. Every exporter
-reads the same thing, :func:`study_exports` (a study's configs with their finished runs),
-and is idempotent: a run already in the target is left alone, a run left half-written
-by a killed live logger is replaced, and only the runs the target lacks are added.
-
-Layout, shared by the exports and the live listeners (:mod:`sweeplab.export.live`):
-
-- TensorBoard: ``DIR/STUDY/CONFIG_LABEL/seed_N`` (one event-file directory per run);
-- MLflow: one experiment per study, one parent run per config, one nested run per seed;
-- tables: ``DIR/runs.{csv,parquet}`` and ``DIR/epochs.{csv,parquet}``.
+The store stays the record; an export is a copy that can be made again. Every exporter reads
+:func:`study_exports` and is idempotent: runs already in the target are left alone, runs a
+killed live logger left half-written are replaced, only missing runs are added.
 """
 
 from __future__ import annotations

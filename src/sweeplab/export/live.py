@@ -1,20 +1,9 @@
 """Live logging: run listeners that write each epoch to MLflow or TensorBoard as it ends.
 
-They write the same layout as the exports (:mod:`sweeplab.export.mlflow`,
-:mod:`sweeplab.export.tensorboard`), so an export after a live-logged study adds nothing.
-Epoch 0 (the untrained model) reaches the listeners only with the finished run, so it is
-written then. A run that was being logged when its process was killed is left marked
-incomplete; when it is trained again its live run starts afresh (the stale one is
-replaced), and an export replaces it once the store has it finished.
-
-A failing tracking server or disk never costs a trained run: the listener says so in one
-line on stderr, stops logging, and the store keeps everything (export later to catch up).
-
-Usage::
-
-    from sweeplab.export.live import MlflowLogger, TensorBoardLogger
-    run_study(study, store, listeners=[MlflowLogger("sqlite:///mlflow.db", store),
-                                       TensorBoardLogger("tb")])
+Same layout as the exports, so an export after a live-logged study adds nothing. Epoch 0
+arrives with the finished run. A run left half-logged by a killed process is replaced when
+trained again or exported. A failing server or disk never costs a trained run: one line on
+stderr, logging stops, the store keeps everything.
 """
 
 from __future__ import annotations

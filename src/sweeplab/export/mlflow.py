@@ -1,23 +1,16 @@
 """Runs into MLflow: one experiment per study, one parent run per config, a run per seed.
 
-Layout (the same from ``sweeplab export mlflow`` and from ``sweeplab run --mlflow``):
+The same layout from ``sweeplab export mlflow`` and ``sweeplab run --mlflow``: the
+experiment is the study (a ``sqlite:///DIR/F.db`` URI puts artifacts in
+``DIR/mlartifacts/STUDY``, not ``./mlruns``); a parent run per config holds its values as
+params and, after each seed, the summary over finished seeds, the seed-averaged confusion
+matrix and the curves; a nested run per seed holds per-epoch ``train/*`` and ``test/*``
+(step = epoch; epoch 0 test only).
 
-- experiment: the study's name (created when missing; with a ``sqlite:///DIR/F.db`` URI
-  its artifacts go to ``DIR/mlartifacts/STUDY``, beside the database, not into ``./mlruns``);
-- parent run per config, named by its label: the config's values as params, and after
-  each seed the summary over the finished seeds (``final_test_accuracy_mean`` and
-  ``_std``, ``final_train_accuracy_mean``, ``n_seeds``) at step = number of seeds, the
-  seed-averaged confusion matrix (``confusion.json``, ``plots/confusion.png``) and the
-  config's curves (``plots/accuracy.png``, drawn by :mod:`sweeplab.plots`);
-- a nested run per seed (``mlflow.parentRunId``): params plus ``seed``, per-epoch
-  ``train/loss``, ``train/accuracy``, ``test/loss``, ``test/accuracy`` with ``step`` =
-  epoch (epoch 0, the untrained model, has the test numbers only), engine and device tags.
-
-Every run is tagged ``sweeplab.store`` (the store's absolute path) and ``sweeplab.run_key``
-(``CONFIGHASH:SEED``, or ``CONFIGHASH`` for a parent): the key an export searches for, so a
-second export adds nothing. A seed run is complete once it is FINISHED and tagged
-``sweeplab.complete``; one that a killed live logger left half-written is deleted and
-written again from the store.
+Runs are tagged ``sweeplab.store`` and ``sweeplab.run_key`` (``CONFIGHASH:SEED``, or
+``CONFIGHASH`` for a parent), the key an export searches for, so a second export adds
+nothing. A seed run is complete once FINISHED and tagged ``sweeplab.complete``; one a
+killed live logger left half-written is deleted and written again from the store.
 """
 
 from __future__ import annotations

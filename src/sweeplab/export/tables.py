@@ -1,19 +1,9 @@
-"""The runs and epochs tables as CSV or Parquet files, in long format: the frames of
-:mod:`sweeplab.readout`, the same columns as ``Results.runs()`` / ``Results.epochs()``.
+"""The runs, epochs, outcomes (and search) tables as CSV or Parquet, in long format: the
+frames of :mod:`sweeplab.readout`, the columns of ``Results.runs()``, ``epochs()``,
+``outcomes_frame()`` and ``search()``, with the study as first column.
 
-- ``runs``: one row per finished run: study, config, config_hash, one column per axis
-  (numbers where the values are numbers), seed, the final epoch's metrics,
-  engine/backend/device/node, times, model path;
-- ``epochs``: one row per run and epoch (epoch 0 = the untrained model, no training
-  numbers), with the same identifying columns;
-- ``outcomes``: one row per finished run and test example (the same identifying columns,
-  seed, example, label, predicted, correct: ``Results.outcomes_frame()``); runs stored
-  without predictions (before store schema 3) have none;
-- ``search``: where an exported study is a search, one row per candidate (study, then the
-  columns of ``Results.search()``: config, parameters, n, mean, status, ...).
-
-All are written whole each time (to a temporary file, then renamed), so running an
-export twice leaves the same files, and a study that gained runs gains just their rows.
+Each file is written whole (a temporary file, then renamed), so an export run twice
+leaves the same files.
 """
 
 from __future__ import annotations

@@ -1,28 +1,18 @@
-"""Runs as TensorBoard event files, written with TensorBoard's own pure-Python writer.
+"""Runs as TensorBoard event files, written with TensorBoard's own pure-Python writer (no
+TensorFlow needed).
 
-Layout: ``DIR/STUDY/CONFIG_LABEL/seed_N``, one event-file directory per run, holding
-``train/loss``, ``train/accuracy``, ``test/loss`` and ``test/accuracy`` at their epoch
-steps (epoch 0, the untrained model, has the test numbers only) and the config's axis
-values as hyper-parameters (TensorBoard's HParams plugin). All seeds of a config share
-one HParams session group, named ``STUDY/CONFIG_LABEL``, so the HParams view compares
-configs with their metrics over seeds.
+Layout: ``DIR/STUDY/CONFIG_LABEL/seed_N`` per run: ``train/loss``, ``train/accuracy``,
+``test/loss``, ``test/accuracy`` at their epoch steps (epoch 0: test only) and the axis
+values as HParams; all seeds of a config share one session group ``STUDY/CONFIG_LABEL``.
 
-Two things TensorBoard's default (Rust) loader insists on, found by serving such files:
-scalars are float32 tensors (what ``tf.summary.scalar`` writes; float64 ones are silently
-not shown), and steps come in increasing order per tag (a step at or below the last one
-drops every point from that step on: "preemption", meant for restarted jobs). The engines
-report epoch 0 only with the finished run, so a live run's file, written epoch by epoch
-from epoch 1, is written again whole and in order when the run finishes.
+TensorBoard's (Rust) loader shows only float32 scalars and drops every point from a step
+at or below the last one ("preemption"); epoch 0 arrives with the finished run, so a live
+run's file is written again whole and in order when the run finishes.
 
-A run directory holds ``sweeplab-run.json``, written when the run is opened and again
-when it is complete: the run's key (``CONFIGHASH:SEED``), whether it is complete and,
-while it is not, which process writes it. That marker is what makes exports idempotent
-and lets a later export replace what a killed live logger left half-written. A config
-directory holds ``sweeplab-config.json`` with its config hash: a different config that
-gets the same label (a study redefined with other epochs) goes to ``LABEL@HASH8``.
-
-No TensorFlow needed: ``tensorboard.summary.writer.event_file_writer`` and the protos in
-``tensorboard.compat.proto`` are plain Python.
+``sweeplab-run.json`` in a run directory (its key ``CONFIGHASH:SEED``, complete or which
+process writes it) makes exports idempotent and lets an export replace what a killed live
+logger left half-written; ``sweeplab-config.json`` holds the config hash, so a different
+config with the same label goes to ``LABEL@HASH8``.
 """
 
 from __future__ import annotations

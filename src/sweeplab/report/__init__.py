@@ -1,18 +1,9 @@
 """The report: every study in a store, with its plots, numbers, uncertainty and verdicts.
 
-Three steps, each testable on its own:
-
-1. :func:`build_report` reads the store through :mod:`sweeplab.readout` (never
-   trains) and returns a :class:`Report`: sections made of plain blocks (blocks.py: text,
-   tables, code, plot records). Every study gets the generic sections (sections.py); a
-   built-in question gets its own figures and summaries (assignment.py) and the
-   diagnostics blocks (diagnostics.py). Every number is computed from
-   :mod:`sweeplab.analysis.stats`.
-2. :func:`render_html` / :func:`render_markdown` (html.py, markdown.py) turn a report into
-   text. Every string is escaped on the way out. Plots are drawn here.
-3. :func:`write_report` does both and writes one self-contained HTML file (PNG images as
-   data URIs, an embedded stylesheet, no scripts, no network) or a Markdown file with its
-   PNGs beside it.
+:func:`build_report` reads the store through :mod:`sweeplab.readout` (never trains) into
+plain blocks (blocks.py); :func:`render_html` / :func:`render_markdown` escape every string
+and draw the plots; :func:`write_report` writes one self-contained HTML file (no scripts,
+no network) or a Markdown file with its PNGs beside it.
 """
 
 from __future__ import annotations

@@ -1,16 +1,6 @@
-"""The report's diagnostics: why runs differ, whether they learn, and what went wrong.
-
-For every study section (:func:`diagnostic_blocks`, called by ``report.build.study_section``):
-
-* Q1 and one-config studies: "why does each run behave differently?" from
-  :func:`sweeplab.analysis.explain.why_statement` (silent classes, dead output units, cost per
-  silent class with its interval, collapsed vs learning groups), with the unit-level
-  liveness plot and the per-run accuracy plot that marks the affected runs;
-* Q2-Q5, Q8 and Q9: "do all runs learn the task?" (:func:`explain.learn_statement`);
-* sweeps: a table flagging the configurations with dead units, divergence, over-fitting
-  or runs that did not learn.
-
-Plots follow :mod:`sweeplab.plots`: a pure record, then a drawing.
+"""The report's diagnostics: why runs differ (Q1 and one-config studies), whether all runs
+learn (Q2-Q5, Q8, Q9), and a table flagging configs with dead units, divergence,
+over-fitting or runs that did not learn (sweeps).
 """
 
 from __future__ import annotations

@@ -1,17 +1,7 @@
-"""The report's "what the seeds can tell" blocks (issue 23), hooked into each study section.
-
-* test-set noise: each config's seed-to-seed spread against the binomial standard error of
-  its test set, in words (:class:`sweeplab.analysis.seeds.NoiseFloor`);
-* for the comparisons the section already makes (every config against the baseline, and
-  neighbouring values of an ordered axis): P(b > a) with its bootstrap interval, the
-  smallest difference the seeds at hand detect with 80% power, the seeds needed to detect
-  the observed difference, and whether the test set resolves it;
-* score distributions (share of runs at or above each accuracy, with bootstrap bands) when
-  a config's runs split into groups (runs that did not learn, or different numbers of
-  silent classes: :func:`sweeplab.analysis.explain.explain`).
-
-Pure block builders returning the report's own Text / Table / Plot blocks; numbers come from
-:mod:`sweeplab.analysis.seeds`, deterministic (fixed rng seeds).
+"""The report's "what the seeds can tell" blocks: test-set noise per config, P(b > a), power
+and test-set resolution for the comparisons a section makes, and score distributions when
+a config's runs split into groups. Numbers from :mod:`sweeplab.analysis.seeds`,
+deterministic.
 """
 
 from __future__ import annotations
