@@ -1,14 +1,9 @@
-"""Datasets: where they are found, how they are read, and small subsets.
+"""Datasets: where they are found, how they are read, and small subsets. Knows no models.
 
-Knows nothing of models. Every dataset comes out the same way: float32 examples
-(images (N, H, W, C) or feature vectors (N, F)), integer labels (N,), class names. A user's
-labels that are not integers (strings, floats) become the indices of their sorted distinct
-values, which name the classes (:class:`Arrays`). Scaling is by dtype and recorded: uint8
-is divided by 255, floats are used as given.
-
-A user's own data (:class:`Arrays`, a ``.npz`` file, a folder of images) is identified by a
-fingerprint of its content, never by its name; a built-in file whose arrays are not the
-standard ones (``STANDARD_MD5``) is fingerprinted the same way, so it cannot pass for them.
+Every dataset comes out as float32 examples ((N, H, W, C) or (N, F); uint8 divided by 255,
+floats as given), integer labels (N,) and class names. A user's data is identified by a
+fingerprint of its content, never its name; so is a built-in file whose arrays are not the
+standard ones (``STANDARD_MD5``), so it cannot pass for them.
 """
 
 from __future__ import annotations
@@ -313,15 +308,10 @@ def load(
     subset: int | None = None,
     allow_download: bool = True,
 ) -> Dataset:
-    """Load a dataset from ``data_dir`` alone when given; else from ``$SWEEPLAB_DATA``, then
-    Keras' cache, then a download.
-
-    Args:
-        name: a key of DATASETS.
-        data_dir: the directory holding it (the only place looked, no download).
-        subset: keep a stratified ``subset`` images of each split (see
-            :func:`stratified_indices`); the test split is cut to at most ``subset`` too.
-        allow_download: fall back to ``keras.datasets`` (which uses its cache first).
+    """Load dataset ``name`` from ``data_dir`` alone when given (no download); else from
+    ``$SWEEPLAB_DATA``, Keras' cache, then ``keras.datasets`` when ``allow_download``.
+    ``subset`` keeps a stratified sample of each split (:func:`stratified_indices`; test at
+    most ``subset`` too).
 
     Raises:
         DataError: unknown name, bad subset, no file anywhere, or a corrupt file.
@@ -465,19 +455,15 @@ def _refuse(where: str, problem: str) -> None:
 class Arrays:
     """A user's dataset: ``Study.build(..., dataset=Arrays(x_train, y_train, x_test, y_test))``.
 
-    Examples are images (N, H, W, C) or (N, H, W), or feature vectors (N, F); uint8 is
-    divided by 255, floats are used as given. Labels are integers 0..K-1, or labels as users
-    have them (strings, floats, booleans): then the classes are their sorted distinct values,
-    named by their text, and ``Results.predict_classes`` answers in them.
-
-    Args:
-        class_names: label i is class_names[i] (default: "0", "1", ... up to the largest
-            label); with labels that are not integers, the classes' order, naming each label.
-        name: shown in tables and reports; the identity is the content's fingerprint.
+    Examples are images (N, H, W, C) or (N, H, W), or vectors (N, F); uint8 is divided by 255,
+    floats are used as given. Labels are integers 0..K-1 (named by ``class_names``, default
+    "0", "1", ...), or labels as users have them (strings, floats, booleans): the classes are
+    then their sorted distinct values (or ``class_names``' order) and
+    ``Results.predict_classes`` answers in them. ``name`` is for display; the identity is the
+    content's fingerprint.
 
     Raises:
-        DataError: one line naming the split and the problem (mismatched lengths, labels out
-            of range, NaN/inf, an empty split, a class without test examples, ...).
+        DataError: one line naming the split and the problem.
     """
 
     def __init__(self, x_train: np.ndarray, y_train: np.ndarray, x_test: np.ndarray,

@@ -1,13 +1,7 @@
 """Names are data, never paths: the one place a study, config, axis or label name becomes a
-file name, a directory name or an MLflow name or key.
-
-A user's study may be called ``/etc/x``, ``../../up``, ``a/b/c`` or be 10,000 characters
-long; every writer (exports, live loggers, saved models, the Markdown report's images)
-turns such text into a path component with :func:`safe_name` and joins it with
-:func:`child`, which refuses a result outside the destination. MLflow has its own limits
-(500-character run and experiment names, 250-character param and tag keys of a few
-characters): :func:`mlflow_name` and :func:`mlflow_key` fit text to them; the
-caller keeps the full text as a tag or param value.
+file or directory name (:func:`safe_name`, joined by :func:`child`, which refuses a path
+outside the destination) or an MLflow name or key (:func:`mlflow_name`,
+:func:`mlflow_key`, fitted to MLflow's length limits; the caller keeps the full text).
 """
 
 from __future__ import annotations

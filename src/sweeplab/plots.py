@@ -64,11 +64,8 @@ def _readonly(arr: np.ndarray) -> np.ndarray:
 
 
 def metric_values(run: RunResult, split: str = "test", metric: str = "accuracy") -> np.ndarray:
-    """One run's per-epoch metric for epochs 1..E, shape (E,).
-
-    Args:
-        split: "train" or "test".
-        metric: "accuracy", or "error" (1 - accuracy).
+    """One run's per-epoch ``split`` ("train", "test") ``metric`` ("accuracy", "error") for
+    epochs 1..E, shape (E,).
 
     Raises:
         ValueError: a bad split/metric, or a run without trained epochs.

@@ -1,11 +1,6 @@
-"""The one reader of stored results: a study read back from a store, and its frames.
-
-Everything that shows results (the report, :class:`sweeplab.api.Results`, the exports,
-the CLI through the API) reads a study as a :class:`StudyView`: its configs in grid order,
-each a :class:`ConfigView` with its axis values, its finished runs of the study's seeds,
-the seeds still missing, failed or interrupted, and who trained them. The runs and epochs
-tables (:func:`runs_frame`, :func:`epochs_frame`) are built here once, with one column
-vocabulary (README, "Column names") for the API, CSV and Parquet.
+"""The one reader of stored results: a study as a :class:`StudyView` of :class:`ConfigView`
+s (axis values, finished runs of the study's seeds, seeds missing, failed or interrupted),
+and the runs and epochs frames with one column vocabulary (README, "Column names").
 """
 
 from __future__ import annotations

@@ -179,19 +179,10 @@ def run_study(
 ) -> RunSummary:
     """Train every run of ``study`` that the store does not have yet.
 
-    Args:
-        data_dir: where to look for the dataset first (see sweeplab.data.load).
-        engine: engine name (sweeplab.engines.ENGINES).
-        parallel: seeds an engine may train at once (None = its own choice).
-        quiet: no progress bar.
-        stop_on_error: re-raise the first failing run's error instead of recording it
-            and going on with the others.
-        only: train only these config hashes (the others are still recorded).
-        listeners: told about every finished epoch and every stored run (RunListener).
-        ray: None trains in this process; otherwise each group of runs is a Ray task
-            (sweeplab.executors.ray): "local" starts a cluster here, "auto" or
-            HOST:PORT joins one. This process still writes every result to the store.
-        ready: :func:`preflight`'s result for this study (None: run it here).
+    ``only`` limits training to those config hashes (all are still recorded);
+    ``stop_on_error`` re-raises the first failing run's error instead of recording it; ``ray``
+    None trains here, else each group is a Ray task ("local", "auto" or HOST:PORT) while this
+    process still writes every result; ``ready`` is :func:`preflight`'s result (None: run it).
 
     Raises:
         SpecError, DataError, StoreError: before any training, when something is wrong.
@@ -385,17 +376,13 @@ def run_until_ci(
     detect: float | None = None,
     **kwargs,
 ) -> AdaptiveSummary:
-    """Add seeds in rounds until every config's 95% CI of final test accuracy is narrow enough
-    (or, with ``detect`` in accuracy points, until every pair of neighbouring configs would
-    detect a difference of ``detect`` with 80% power: sweeplab.analysis.seeds.power; then
-    ``target_points`` is ignored).
+    """Add seeds in rounds until every config's 95% CI of final test accuracy has a half-width
+    of at most ``target_points`` accuracy points (or, with ``detect``, until neighbouring
+    configs would detect a difference of ``detect`` points with 80% power).
 
-    Starts with the study's own seeds, then gives each config whose CI half-width is
-    still above ``target_points`` (accuracy points: 0.5 means +-0.5 %) the next
-    ``seeds_per_round`` seeds, until all are narrow enough or a config needing more
-    would exceed ``max_seeds``. Only the configs that still need seeds are trained.
-    A config is never called narrow enough with fewer than ``min_seeds`` seeds: the
-    half-width of two or three runs is itself too noisy to stop on.
+    Each round gives the configs still too wide the next ``seeds_per_round`` seeds, until all
+    are narrow enough or one would exceed ``max_seeds``. None is called narrow with fewer than
+    ``min_seeds``: the half-width of two or three runs is too noisy to stop on.
 
     Raises:
         ValueError: bad target, max_seeds or seeds_per_round.

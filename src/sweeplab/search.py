@@ -1,13 +1,10 @@
-"""Run a search: Optuna proposes configs (ask/tell), seeds race (analysis.race), the runner
-trains, the store keeps every run. The race's decisions are the pure function
-:func:`sweeplab.analysis.race.decide` of the stored table; this module only joins them.
+"""Run a search: Optuna proposes configs (ask/tell), seeds race
+(:func:`sweeplab.analysis.race.decide` of the stored table), the runner trains.
 
-Resuming: Optuna's history is a journal file beside the store (``STORE_search/NAME.journal``)
-and the race's dropped set is in the store's meta (``search:NAME``), so a search stopped by
-Ctrl-C or ``kill -9`` and run again continues: a proposal asked but not yet answered is
-taken up again, each proposal is made by a sampler seeded with (seed, trial number), so the
-same history gives the same proposals, and the store never trains a run twice (the budget
-counts runs in the store, so none is counted twice).
+Resuming after Ctrl-C or ``kill -9``: Optuna's history is a journal beside the store
+(``STORE_search/NAME.journal``) and the dropped set is in the store's meta (``search:NAME``);
+an unanswered proposal is taken up again, the sampler is seeded with (seed, trial number)
+so the same history gives the same proposals, and the budget counts runs in the store.
 """
 
 from __future__ import annotations
@@ -241,16 +238,14 @@ class _Driver:
 
 
 class _Feed:
-    """The race decided as slots free up (``--ray``): each time the executor can take a
-    group, the race is decided again on the runs stored so far, and the next group of a
-    candidate with nothing in flight is handed out; the sampler is asked for a newcomer
-    while other candidates' seeds still train. Nothing to start now ends this iteration
-    (the runner asks again when a run comes back); the race being over ends it for good.
-
-    Candidates whose first seeds are in flight are left out of the table the race sees
-    (they cannot be tested yet) and take their places in the pool; a candidate with one
-    seed in flight gets no other until it is back. A candidate dropped while a seed of it
-    trains keeps that seed's run (counted in the budget) and never gets another."""
+    """The race decided as slots free up (``--ray``): each free slot decides the race again on
+    the stored runs and hands out the next group of a candidate with nothing in flight, asking
+    the sampler for newcomers while others train. Nothing to start ends this iteration (the
+    runner asks again when a run comes back); the race being over ends it for good.
+    Candidates whose first seeds are in flight are left out of the table (they cannot be
+    tested yet) but keep their pool places; one dropped while a seed trains keeps that run
+    (counted in the budget) and gets no other.
+    """
 
     def __init__(self, drv: _Driver, race_budget: int, failed: Callable[[], bool],
                  on_step: Callable[[race.Decision, dict[str, Any], dict[str, list[float]],

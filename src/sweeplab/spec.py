@@ -1,11 +1,5 @@
-"""What a run is, as plain validated data.
-
-A :class:`Config` is everything that decides a run except its seed: dataset,
-layers, output, loss, optimiser, batch size, epochs. Configs are frozen
-dataclasses of plain values, built from dicts (TOML, JSON) by
-:func:`config_from_dict`, which refuses unknown keys, out-of-range values and
-impossible shapes with a message naming the key, the value and what is allowed.
-A config is identified by the hash of its canonical JSON (:func:`config_hash`).
+"""What a run is, as plain validated data: a frozen :class:`Config` (everything but the seed),
+built from dicts by :func:`config_from_dict` and identified by :func:`config_hash`.
 """
 
 from __future__ import annotations

@@ -162,24 +162,15 @@ class Study:
               **model_fields: Any) -> Study:
         """A validated study from plain Python values (the same checks as a TOML file).
 
-        Args:
-            model: a preset name (``sweeplab.spec.PRESETS``), a ``Config``, a dict of
-                config fields, or a user's ``sweeplab.KerasModel`` (or its bare builder
-                function); None starts from
-                ``Config()``'s defaults.
-            dataset: a built-in name or a user's ``sweeplab.Arrays``.
-            epochs, subset: override the model's.
-            seeds: a count (seeds 0..N-1) or a list of distinct seeds.
-            axes: ``Axis`` objects or dicts as in a study file (``paths`` may be one string).
-            search: a :class:`Search` (or its dict, as a ``[search]`` table): the study
-                searches the base config's fields instead of walking a grid.
-            model_fields: more config fields to override: ``layers`` (layer objects such
-                as ``Dense(32)`` or dicts), ``output_activation``, ``loss``, ``optimizer``
-                (an ``Optimizer`` or a dict), ``batch_size``.
+        ``model`` is a preset name, a ``Config``, a dict of config fields, a
+        ``sweeplab.KerasModel`` (or its bare builder), or None (``Config()``'s defaults);
+        ``dataset`` a built-in name or ``sweeplab.Arrays``; ``seeds`` a count or a list of distinct
+        seeds; ``axes`` ``Axis`` objects or study-file dicts; ``search`` a :class:`Search` (or its
+        dict) searched instead of a grid; ``model_fields`` more config fields (``layers``,
+        ``output_activation``, ``loss``, ``optimizer``, ``batch_size``).
 
         Raises:
-            SpecError: an unknown field or value, an axis path that does not exist, or a
-                grid point that is not a valid config; the message names it.
+            SpecError: an unknown field or value, a missing axis path, or an invalid grid point.
         """
         from sweeplab.data import Arrays
         from sweeplab.usermodels import KerasModel

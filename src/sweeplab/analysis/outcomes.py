@@ -51,11 +51,6 @@ class Outcomes:
         """(K, M) bool: seed k got example i right."""
         return self.predictions == self.labels[None, :]
 
-    @property
-    def accuracies(self) -> np.ndarray:
-        """(K,) test accuracy per seed."""
-        return self.correct.mean(axis=1)
-
     @cached_property
     def difficulty(self) -> np.ndarray:
         """(M,) share of seeds that get each example right (1 = every seed)."""

@@ -76,22 +76,11 @@ def paired_p(incumbent: Sequence[float], challenger: Sequence[float]) -> float:
 def decide(table: Mapping[Hashable, Sequence[float]], budget_left: int, *, first_test: int,
            max_seeds: int, dropped: frozenset | set = frozenset(), pool: int = 4,
            alpha: float = ALPHA, can_propose: bool = True) -> Decision:
-    """The next step of the race.
-
-    Args:
-        table: candidate -> its metric (maximised) on seeds 0, 1, ..., in that order;
-            candidates in the order they were proposed (ties go to the earlier one).
-        budget_left: runs the race may still spend.
-        first_test: seeds a candidate gets before it can be dropped (>= 2).
-        max_seeds: most seeds one candidate gets in the race.
-        dropped: candidates dropped by earlier steps (they stay dropped).
-        pool: candidates racing at once; fewer -> ``propose`` asks for new ones.
-        alpha: the level of the Holm-corrected tests.
-        can_propose: False when the sampler has nothing new to offer (a small space
-            exhausted): the budget then goes to the candidates still racing.
-
-    Returns:
-        A :class:`Decision`; its ``seeds`` never exceed ``budget_left`` in total.
+    """The next step of the race over ``table`` (candidate -> its maximised metric on seeds
+    0, 1, ... in order; candidates in proposal order, ties to the earlier). ``first_test``
+    (>= 2) seeds come before a candidate can be dropped; ``pool`` candidates race at once;
+    ``can_propose`` False (a small space exhausted) gives the budget to those still racing.
+    The returned :class:`Decision`'s ``seeds`` never exceed ``budget_left`` in total.
     """
     dropped = frozenset(dropped)
     alive = [c for c in table if c not in dropped]

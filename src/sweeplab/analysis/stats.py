@@ -1,14 +1,8 @@
-"""Statistics for repeated runs: summaries, paired comparisons, confusion averages.
+"""Statistics for repeated runs: summaries, paired comparisons, confusion averages. Pure.
 
-Everything here is a pure function of numbers already measured: no I/O, no Keras.
-Conventions used throughout:
-
-* spreads are sample standard deviations (ddof=1); with fewer than 2 values they
-  are nan, never 0, so that a single run is not mistaken for a precise one;
-* confidence intervals are Student-t intervals; bootstrap intervals are percentile
-  intervals of the mean (scipy.stats.bootstrap), deterministic given ``rng_seed``;
-* Holm's correction is statsmodels' ``multipletests(method="holm")``;
-* a difference is ``b - a``, so a positive difference means "b is higher".
+Spreads are sample standard deviations (ddof=1), nan below 2 values so that one run never
+looks precise; intervals are Student-t, bootstrap ones percentile intervals deterministic
+given ``rng_seed``; Holm is statsmodels'; a difference is ``b - a``.
 """
 
 from __future__ import annotations
@@ -158,15 +152,10 @@ def _clip(x, bounds: tuple[float, float] | None):
 
 def summarize(values: Sequence[float] | np.ndarray, confidence: float = 0.95, n_boot: int = 2000,
               rng_seed: int = 0, bounds: tuple[float, float] | None = None) -> Summary:
-    """Summarize one metric over repeated runs.
+    """Summarize one metric (one finite value per run) over repeated runs.
 
-    Args:
-        values: one finite value per run.
-        confidence: coverage of the t and bootstrap intervals, in (0, 1).
-        n_boot: bootstrap resamples; 0 skips the bootstrap (boot_* are nan).
-        rng_seed: seed of the bootstrap generator, so summaries are reproducible.
-        bounds: (low, high) the metric cannot leave, e.g. (0, 1) for an accuracy: the
-            t interval is clipped to it (see :func:`_clip`).
+    ``n_boot`` 0 skips the bootstrap (boot_* are nan); ``bounds`` (e.g. (0, 1) for an
+    accuracy) clips the t interval (see :func:`_clip`).
 
     Raises:
         ValueError: empty or non-finite `values`, or a bad `confidence`/`n_boot`.
@@ -312,22 +301,13 @@ def compare(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 
             n_boot: int = 2000, rng_seed: int = 0) -> Comparison:
     """Compare one metric between configs a and b, run over seeds (the mapping keys).
 
-    With >= 2 shared seeds the comparison is paired over the shared seeds (seeds
-    present in only one config are dropped and the note says how many): paired t
-    interval and test, bootstrap over pairs, Wilcoxon signed-rank, and Cohen's
-    d_z = mean(d) / sd(d). Pairing removes the seed-to-seed variation the two
-    configs share (same data order, same init), which is usually most of it.
-
-    Otherwise it falls back to Welch's unpaired test over all runs
-    (Welch-Satterthwaite dof), a bootstrap resampling each group independently,
-    Mann-Whitney U, and Hedges' g (pooled-sd Cohen's d with small-sample
-    correction). With fewer than 2 runs in a group only `diff` is defined; the
-    rest is nan and the note says so.
-
-    When the differences (paired) or both groups (unpaired) have zero spread, the
-    intervals have zero width, p_t and p_rank are 1 for a zero difference and p_t
-    is 0 otherwise, and the effect size is 0 or +-inf. The Wilcoxon test cannot go
-    below p=0.0625 with 5 pairs, so p_rank is a cross-check, not the decision.
+    With >= 2 shared seeds: paired over them (seeds in only one config dropped, said in the
+    note): paired t, bootstrap over pairs, Wilcoxon, Cohen's d_z; pairing removes the
+    seed-to-seed variation both share, usually most of it. Otherwise Welch's unpaired test, an
+    independent bootstrap per group, Mann-Whitney U and Hedges' g; with fewer than 2 runs in a
+    group only `diff` is defined. Zero spread gives zero-width intervals, p 1 for a zero
+    difference and 0 otherwise, effect 0 or +-inf. Wilcoxon cannot go below p=0.0625 with 5
+    pairs, so p_rank is a cross-check, not the decision.
 
     Raises:
         ValueError: empty or non-mapping input, non-integer seeds, non-finite values,

@@ -19,16 +19,9 @@ __all__ = ["Executor", "ExecutorError", "Group", "GroupEpochCallback", "Outcome"
 def make_executor(ray: str | None, engine: Any, parallel: int | None, dataset: Dataset,
                   data_dir: str | None = None,
                   on_epoch: GroupEpochCallback | None = None) -> Executor:
-    """The executor for ``ray``: None trains here, ``"local"`` starts a Ray cluster on this
-    machine, ``"auto"`` or ``HOST:PORT`` joins a running one.
-
-    Args:
-        engine: an engine name (sweeplab.engines.ENGINES) or an engine object. Local: must
-            be an engine object. Ray: a name is built on the worker; an object is sent.
-        parallel: seeds an engine trains at once (None = its own choice).
-        dataset: the study's data, already loaded.
-        data_dir: the --data-dir a Ray worker looks in first (see RayExecutor).
-        on_epoch: told about each epoch as it happens (local executor only).
+    """The executor for ``ray``: None trains here (``engine`` must be an engine object),
+    ``"local"`` starts a Ray cluster on this machine, ``"auto"`` or ``HOST:PORT`` joins one
+    (an engine name is built on the worker). ``on_epoch`` is told live (local only).
 
     Raises:
         ExecutorError: Ray is not installed, or the cluster cannot be reached.

@@ -1,15 +1,10 @@
 """The Ray executor: each group of runs is a Ray task; this process stays the store's writer.
 
-A task trains one group (one config, the seeds the engine trains together) on a worker and
-returns its RunResults, each with the worker's host name in ``node``. Ray retries a task
-whose worker process or node died (``max_retries``); an error raised by the training itself
-is not retried (it would fail the same way) and comes back as a failed group. Results are
-taken with ``ray.wait`` as each task finishes, so the runner stores them at once and a
-stopped driver loses only the groups in flight.
-
-Data: a worker that has the dataset's files under the run's ``--data-dir`` (or
-``$SWEEPLAB_DATA``, or Keras' cache) on its own disk reads them there, once per worker
-process; any other worker reads the arrays the driver put in Ray's object store once.
+Ray retries a task whose worker or node died; an error from training itself is not
+retried (it would fail the same way) and comes back as a failed group. Results are taken
+with ``ray.wait`` as tasks finish, so a stopped driver loses only the groups in flight. A
+worker with the dataset's files on its own disk reads them there; others read the arrays
+the driver put in Ray's object store once.
 """
 
 from __future__ import annotations
@@ -96,18 +91,11 @@ def _auth_hint() -> str:
 class RayExecutor:
     """Submits groups as Ray tasks and yields their runs as the tasks finish.
 
-    Args:
-        address: ``"local"`` starts a Ray cluster on this machine for this process (bound to
-            127.0.0.1, stopped at :meth:`close`); ``"auto"`` joins the cluster ``ray start``
-            started on this machine; ``HOST:PORT`` joins that cluster's head.
-        engine: an engine name (built on each worker, one per worker process) or an engine
-            object (pickled to the workers with each task; the runner sends its own).
-        parallel: seeds the engine trains at once (None = its own choice, on the worker).
-        dataset: the study's data, put in the object store once for workers without it.
-        data_dir: the --data-dir workers look in first.
-        cpus_per_task: CPUs a task asks Ray for; the task's TensorFlow uses that many
-            threads, so tasks side by side do not fight over cores.
-        max_retries: how often a task is tried again after its worker or node died.
+    ``address``: ``"local"`` starts a cluster for this process (bound to 127.0.0.1, stopped
+    at :meth:`close`), ``"auto"`` joins the one ``ray start`` started here, ``HOST:PORT`` joins
+    that head. An engine name is built once per worker process; an engine object is pickled
+    with each task. ``cpus_per_task`` is also the task's TensorFlow thread count, so tasks side
+    by side do not fight over cores; ``max_retries`` counts retries after a worker or node died.
     """
 
     name = "ray"

@@ -48,9 +48,6 @@ class _Guarded:
 class TensorBoardLogger(_Guarded):
     """Writes ``LOGDIR/STUDY/CONFIG_LABEL/seed_N`` event files epoch by epoch.
 
-    Args:
-        logdir: the TensorBoard log directory.
-
     Raises:
         ExportError: the tensorboard extra is missing (raised here, before training).
     """
@@ -124,12 +121,8 @@ def _with_epoch_zero(result: RunResult, times: dict[int, float]
 
 
 class MlflowLogger(_Guarded):
-    """Logs each epoch to MLflow as it ends, in the layout of ``sweeplab export mlflow``.
-
-    Args:
-        uri: any tracking URI MLflow accepts.
-        store: the store being trained into (its path tags the runs; the parent run's
-            summary and plots are computed from it after each run).
+    """Logs each epoch to MLflow (any tracking ``uri``) as it ends, in the layout of ``sweeplab
+    export mlflow``; ``store``'s path tags the runs and the parent's summary is read from it.
 
     Raises:
         ExportError: the mlflow extra is missing (raised here, before training).

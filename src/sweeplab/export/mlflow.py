@@ -153,12 +153,8 @@ def check_uri(uri: str, store: Store) -> Path | None:
 
 
 class MlflowTarget:
-    """A tracking URI as seen from one store: finds, creates and completes its runs.
-
-    Args:
-        uri: any tracking URI MLflow accepts (``sqlite:///runs.db``, ``http://host:5000``,
-            a directory).
-        store: the store whose runs are written; its path becomes the ``sweeplab.store`` tag.
+    """A tracking URI as seen from one store (its path is the ``sweeplab.store`` tag): finds,
+    creates and completes its runs.
     """
 
     def __init__(self, uri: str, store: Store):

@@ -134,16 +134,10 @@ FORMATS = ("html", "md")
 
 def write_report(store: Store, out: str | Path, studies: Sequence[str] | None = None,
                  fmt: str = "html", data_dir: str | None = None) -> Path:
-    """Build the report of ``studies`` (None = every study in the store) and write it.
+    """Build the report of ``studies`` (None = all) and write it; return the file written.
 
-    Args:
-        out: the HTML file for ``fmt="html"``. For ``fmt="md"``: a ``.md`` file (its PNGs
-            go to ``<stem>_files/`` beside it) or a folder (``report.md`` and ``img/``).
-        fmt: "html" or "md".
-        data_dir: where the datasets are, for the first training images.
-
-    Returns:
-        The path of the HTML or Markdown file written.
+    ``out`` is the HTML file for ``fmt="html"``; for ``fmt="md"`` a ``.md`` file (its PNGs in
+    ``<stem>_files/`` beside it) or a folder (``report.md`` and ``img/``).
 
     Raises:
         ValueError: unknown study names, or a bad ``fmt``.

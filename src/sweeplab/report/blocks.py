@@ -11,6 +11,7 @@ from typing import Any
 
 from sweeplab import plots
 from sweeplab.analysis import stats
+from sweeplab.analysis.explain import pct
 
 __all__ = ["Block", "Bullets", "Code", "Plot", "Report", "Section", "Table", "Text"]
 
@@ -85,9 +86,6 @@ def png(plot: Plot) -> bytes:
 
 # ------------------------------------------------------------------- number format
 
-
-def pct(x: float, digits: int = 2) -> str:
-    return "n/a" if x is None or not math.isfinite(x) else f"{100 * x:.{digits}f}%"
 
 def pts(x: float, digits: int = 2) -> str:
     return "n/a" if not math.isfinite(x) else f"{100 * x:+.{digits}f}"

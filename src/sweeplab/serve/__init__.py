@@ -1,10 +1,6 @@
-"""``sweeplab serve``: a live, read-only dashboard over a store, on this machine.
-
-Needs the extra ``sweeplab[serve]`` (Starlette, uvicorn, plotly). It is given a
-``sweeplab.open(path)`` Results (``Results.serve()``; the CLI opens the store, which refuses
-a store that is missing, foreign, newer or damaged before anything listens), listens on
-127.0.0.1 unless told otherwise, and never writes the store. This package does not import
-:mod:`sweeplab.api`: the API calls it, not the other way round.
+"""``sweeplab serve``: a live dashboard over a ``sweeplab.open(path)`` Results (extra
+``sweeplab[serve]``), on 127.0.0.1 unless told otherwise; it never writes the store. Imports
+no :mod:`sweeplab.api`: the API calls it, not the other way round.
 """
 
 from __future__ import annotations

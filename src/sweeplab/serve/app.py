@@ -1,10 +1,9 @@
 """The web side of the dashboard: a Starlette app over one store, read-only.
 
-Pages are small HTML shells; the page's script (static/app.js) fetches JSON from /api/...
-and writes every string with ``textContent``, so a name from a store is text, never markup.
-/events is a server-sent-event stream: one watcher asks SQLite for ``PRAGMA data_version``
-on a read-only connection and each open page is told when another process committed, then
-fetches the one view it shows again. Nothing here writes to the store.
+Pages are HTML shells whose script (static/app.js) fetches /api/... JSON and writes every
+string with ``textContent``, so a name from a store is never markup. /events is a
+server-sent-event stream: one watcher polls the store's ``data_version`` and tells each open
+page when another process committed, and the page fetches the one view it shows again.
 """
 
 from __future__ import annotations

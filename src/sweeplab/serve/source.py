@@ -248,13 +248,11 @@ HARD = 12  # hard examples listed per kind, as the report shows
 
 
 def outcomes(res: Any, name: str) -> dict[str, Any]:
-    """The study's per-example numbers (issue 32), from the view's memoised outcomes (as
-    the report and ``sweeplab show``): per config with >= 2 seeds, the seeds' std split into
-    the test set's sampling and the distribution-wise part (Jordan 2024) beside the binomial
-    floor, the ensemble curve, churn, and the examples no seed gets right or the seeds split
-    on (true class, the seeds' votes); a config whose runs kept no predictions says why.
-    Accuracies in points (%). ``main``: the config whose hard examples the page shows (the
-    best mean)."""
+    """The study's per-example numbers from the views' memoised outcomes, in points (%): per
+    config with >= 2 seeds the std split (test set vs distribution, beside the binomial
+    floor), the ensemble curve, churn and the hard examples of ``main`` (the best mean); a
+    config whose runs kept no predictions says why.
+    """
     from sweeplab import spec as S
     from sweeplab.analysis import outcomes as O
 
