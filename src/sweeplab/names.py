@@ -47,8 +47,7 @@ def child(base: str | os.PathLike, *names: str) -> Path:
     """``base / safe_name(n1) / safe_name(n2) ...``, checked to stay under ``base``.
 
     Raises:
-        UnsafePathError: the joined path leaves ``base`` (cannot happen with safe names;
-            kept as the last line of defence for every writer).
+        UnsafePathError: the path leaves ``base`` (safe names cannot; the last line of defence).
     """
     root = Path(base)
     out = root.joinpath(*(safe_name(n) for n in names))

@@ -259,11 +259,9 @@ def _mdd_effect(n: int, paired: bool, ratio: float, power: float, alpha: float) 
 
 def power(a: Mapping[int, float], b: Mapping[int, float], power: float = POWER,
           alpha: float = ALPHA) -> Power:
-    """Minimum detectable difference and seeds needed for comparing b with a (seed -> value).
-
-    Paired over the shared seeds when there are at least 2 (as
-    :func:`sweeplab.analysis.stats.compare`),
-    else unpaired with the pooled sd (``TTestIndPower`` with the groups' size ratio).
+    """Minimum detectable difference and seeds needed for comparing b with a (seed -> value):
+    paired over >= 2 shared seeds (as :func:`sweeplab.analysis.stats.compare`), else unpaired
+    with the pooled sd (``TTestIndPower`` with the groups' size ratio).
 
     Raises:
         ValueError: as :func:`sweeplab.analysis.stats.compare`.
@@ -375,10 +373,8 @@ def _wins_unpaired(x: np.ndarray, y: np.ndarray, axis: int = -1) -> np.ndarray:
 
 def prob_improvement(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95,
                      n_boot: int = 2000, rng_seed: int = 0) -> Improvement:
-    """P(B > A) with a ``confidence`` percentile-bootstrap interval (scipy.stats.bootstrap).
-
-    Paired over the shared seeds when there are at least 2 (resampling seeds), else the
-    Mann-Whitney form over all runs (resampling each config's runs independently).
+    """P(B > A) with a percentile-bootstrap interval: paired over >= 2 shared seeds (resampling
+    seeds), else the Mann-Whitney form over all runs (resampling each config's runs).
 
     Raises:
         ValueError: as :func:`sweeplab.analysis.stats.compare`.
@@ -453,13 +449,9 @@ def _at_or_above(x: np.ndarray, thresholds: np.ndarray, axis: int = -1) -> np.nd
 def score_distribution(groups: Sequence[tuple[str, Sequence[float]]], title: str = "",
                        n_points: int = 200, confidence: float = 0.95, n_boot: int = 2000,
                        rng_seed: int = 0) -> ScoreDistribution:
-    """Score distributions (rliable's performance profiles) of final accuracies per config.
-
-    Args:
-        groups: (config label, final accuracies of its runs); configs without runs are left
-            out.
-        n_points: thresholds, evenly spaced over the observed range and including every
-            observed value, so each step of a curve is drawn where it happens.
+    """Score distributions (rliable's performance profiles) of final accuracies per config
+    (``groups``: label, accuracies; configs without runs left out). The ``n_points``
+    thresholds include every observed value, so each step is drawn where it happens.
 
     Raises:
         ValueError: no config with runs.

@@ -201,11 +201,8 @@ def summarize_curves(
     matrix: Sequence[Sequence[float]] | np.ndarray, confidence: float = 0.95,
     bounds: tuple[float, float] | None = None,
 ) -> CurveSummary:
-    """Summarize per-epoch curves given as shape (n_runs, n_epochs).
-
-    Runs must all have the same number of epochs; ragged or NaN-containing input
-    (e.g. early-stopped runs) is rejected rather than silently averaged. ``bounds``
-    clips the interval as in :func:`summarize`.
+    """Summarize per-epoch curves of shape (n_runs, n_epochs); ragged or NaN input (e.g.
+    early-stopped runs) is rejected, not silently averaged. ``bounds`` as in :func:`summarize`.
 
     Raises:
         ValueError: not 2-D, empty, ragged or non-finite `matrix`; bad `confidence`.
@@ -506,12 +503,11 @@ class AveragedConfusion:
 
 
 def average_confusion(matrices: Sequence[np.ndarray]) -> AveragedConfusion:
-    """Row-normalise each seed's count matrix (rows = true, columns = predicted), then
-    take the per-cell mean and sample std across seeds.
+    """Row-normalise each seed's count matrix (rows = true, columns = predicted), then take the
+    per-cell mean and sample std across seeds.
 
     Raises:
-        ValueError: no matrices, a non-square matrix, shapes that differ between
-            seeds, or negative or non-finite counts.
+        ValueError: no, non-square, differently shaped, negative or non-finite matrices.
     """
     if len(matrices) == 0:
         raise ValueError("matrices must contain at least one matrix. Received: []")
@@ -620,11 +616,9 @@ def ci_half_width(values: Sequence[float] | np.ndarray, confidence: float = 0.95
 
 def needs_more_seeds(values_by_config: Mapping[str, Sequence[float]], target_half_width: float,
                      confidence: float = 0.95) -> list[str]:
-    """Configs (in mapping order) whose t half-width exceeds `target_half_width`.
-
-    Note the half-width is itself noisy at small n; stopping as soon as it dips
-    below the target makes intervals slightly optimistic, so use a sensible
-    minimum number of seeds alongside this.
+    """Configs (in mapping order) whose t half-width exceeds `target_half_width`. The half-width
+    is itself noisy at small n, so stopping as soon as it dips below the target is slightly
+    optimistic: use a sensible minimum number of seeds too.
 
     Raises:
         ValueError: `target_half_width` not a positive finite number.
