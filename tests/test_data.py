@@ -55,7 +55,7 @@ def test_explicit_data_dir_is_the_only_place_looked(tmp_path, data_dir, monkeypa
         with pytest.raises(data.DataError) as err:
             data.load("mnist", given)  # downloads allowed, and still refused
         msg = str(err.value)
-        assert f"not found in {given}, given as --data-dir ({why}" in msg
+        assert f"not found in {given}, given as data_dir= ({why}" in msg  # API words: errors.py
         assert "only place looked" in msg
         assert data_dir not in msg
 
@@ -81,7 +81,7 @@ def test_missing_everywhere_lists_every_place(tmp_path, monkeypatch):
     with pytest.raises(data.DataError) as err:
         data.load("fashion_mnist", allow_download=False)
     msg = str(err.value)
-    for place in ("$SWEEPLAB_DATA", str(tmp_path / "env"), "Keras cache", "--data-dir DIR"):
+    for place in ("$SWEEPLAB_DATA", str(tmp_path / "env"), "Keras cache", "data_dir=DIR"):
         assert place in msg, place
 
 

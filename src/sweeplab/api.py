@@ -18,15 +18,12 @@ study's seeds (as the report); a config named by its hash shows all its finished
 
 from __future__ import annotations
 
-import contextvars
 import difflib
-import functools
 import inspect
 import math
 import os
-import re
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +34,7 @@ import numpy as np
 from sweeplab import readout
 from sweeplab import spec as S
 from sweeplab import study as st
+from sweeplab.errors import python_words
 from sweeplab.store import DEFAULT_PATH, Store, StoreError, holds_store
 
 if TYPE_CHECKING:
@@ -46,52 +44,6 @@ METRICS = readout.METRICS
 CONFIDENCE = readout.CONFIDENCE  # tests/test_api.py checks it is analysis.stats'
 
 StudyLike = str | os.PathLike | st.Study
-
-
-_FLAG = re.compile(r"--([a-z][a-z-]*)(?: (DIR|PATH|URI|N)\b)?")
-_SWITCHES = ("save-models", "redefine", "verbose", "quiet")  # flags without a value: name=True
-
-
-def _python_words(text: str, renames: Mapping[str, str]) -> str:
-    """A library message in the CLI's words (``--data-dir DIR``) put in the Python API's
-    (``data_dir=DIR``); a shell command quoted in backticks is left as it is."""
-    def word(m: re.Match) -> str:
-        name = renames.get(m[1], m[1].replace("-", "_"))
-        return f"{name}=True" if m[1] in _SWITCHES else f"{name}={m[2] or ''}"
-
-    parts = text.split("`")
-    parts[::2] = [_FLAG.sub(word, p) for p in parts[::2]]
-    return "`".join(parts)
-
-
-_CLI_WORDS: contextvars.ContextVar[bool] = contextvars.ContextVar("cli_words", default=False)
-
-
-@contextmanager
-def cli_words() -> Iterator[None]:
-    """Within it, errors keep the CLI's flags: the ``sweeplab`` command calls the API so."""
-    token = _CLI_WORDS.set(True)
-    try:
-        yield
-    finally:
-        _CLI_WORDS.reset(token)
-
-
-def _speaks_python(fn: Callable, **renames: str) -> Callable:
-    """``fn`` raising its errors with Python argument names instead of CLI flags (the
-    library's messages name the flags, as the CLI prints them); ``renames`` maps a flag to
-    ``fn``'s own argument where it differs (``open(path)`` for ``--store``)."""
-    @functools.wraps(fn)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return fn(*args, **kwargs)
-        except Exception as err:
-            if (not _CLI_WORDS.get() and err.args and isinstance(err.args[0], str)
-                    and "--" in err.args[0]):
-                err.args = (_python_words(err.args[0], renames), *err.args[1:])
-            raise
-
-    return wrapper
 
 
 def _pandas() -> Any:
@@ -138,7 +90,6 @@ def models_dir(store: str | os.PathLike, save_models: bool | str | os.PathLike |
 RUNNER_EXTRAS = ("stop_on_error", "only")  # run_study's keywords that run() passes through
 
 
-@_speaks_python
 def run(
     study: StudyLike,
     *,
@@ -274,10 +225,10 @@ def _redefines(study: st.Study, store: str | os.PathLike, redefine: bool) -> boo
         return False
     if diff is not None and not redefine:
         keep = f" (the runs of the earlier one stay listed as {study.name}@N)" if row else ""
-        raise S.SpecError(
-            f"study {study.name!r} differs from {study.name!r} {was}: {diff}. Give it a name "
-            f"of its own (`name` in a study file), or pass --redefine to make this "
-            f"{study.name!r}{keep}.")
+        raise S.SpecError.about(
+            "study {name!r} differs from {name!r} {was}: {diff}. Give it a name of its own "
+            "(`name` in a study file), or pass {redefine:True} to make this {name!r}{keep}.",
+            name=study.name, was=was, diff=diff, keep=keep)
     return diff is not None and row is not None
 
 
@@ -318,7 +269,6 @@ def check(path: str | os.PathLike, repair: bool = False) -> Any:
         return salvage(path, str(err))
 
 
-@functools.partial(_speaks_python, store="path")
 def open(path: str | os.PathLike = DEFAULT_PATH, data_dir: str | os.PathLike | None = None
          ) -> Results:  # noqa: A001 (sweeplab.open reads like the built-in, on purpose)
     """The results in an existing store (read-only: nothing is trained or written).
@@ -329,7 +279,11 @@ def open(path: str | os.PathLike = DEFAULT_PATH, data_dir: str | os.PathLike | N
     Raises:
         StoreError: no store there, or a file that is not a sweeplab store.
     """
-    return Results(path, data_dir=None if data_dir is None else str(data_dir))
+    try:
+        return Results(path, data_dir=None if data_dir is None else str(data_dir))
+    except StoreError as err:  # the store is open()'s `path`
+        err.args = (err.worded(lambda f, s: python_words({"store": "path"}.get(f, f), s)),)
+        raise
 
 
 # ----------------------------------------------------------------------- results
@@ -828,8 +782,8 @@ class Results:
             raise ValueError(f"{config!r} has no finished run with seed {seed} in "
                              f"{self.path}.")
         if not run.model_path:
-            raise ModelError(f"run {c.label} seed {seed} saved no model; train it with "
-                             "--save-models to keep it.")
+            raise ModelError.about("run {label} seed {seed} saved no model; train it with "
+                                   "{save_models:True} to keep it.", label=c.label, seed=seed)
         with self._store() as store:
             return stored_path(store, run.model_path)
 
@@ -898,11 +852,6 @@ class Results:
             return self.config_views(config)
         views = [self.view(study)] if study is not None else self.views()
         return [c for v in views for c in v.configs]
-
-
-for _name, _fn in list(vars(Results).items()):  # every public method speaks Python, too
-    if inspect.isfunction(_fn) and not _name.startswith("_"):
-        setattr(Results, _name, _speaks_python(_fn))
 
 
 def _inline_figures() -> None:

@@ -12,19 +12,23 @@ from collections.abc import Sequence
 from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab import study as st
-from sweeplab.api import cli_words
-from sweeplab.executors import ExecutorError
-from sweeplab.export import ExportError
+from sweeplab.errors import FieldError
 from sweeplab.readout import DamagedRecord
-from sweeplab.store import DEFAULT_PATH, StoreError
+from sweeplab.store import DEFAULT_PATH
 
 SUBSET_HELP = ("train and test on a stratified sample of N images per split (the first images "
                "of each class in original order, class proportions kept; the test split is cut "
                "to at most N as well)")
 
 
-class CliError(Exception):
+class CliError(FieldError):
     """A user error: printed as one line, exit status 2."""
+
+
+def _flag(field: str, spec: str) -> str:
+    """An error's field (sweeplab.errors) as a flag: ``--data-dir DIR``; a switch bare."""
+    flag = "--" + field.replace("_", "-")
+    return flag if spec in ("", "True") else f"{flag} {spec}"
 
 
 def _positive(text: str) -> int:
@@ -226,15 +230,15 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         quiet_native_logs()
     try:
-        with cli_words(), warnings.catch_warnings():  # API errors name this command's flags
+        with warnings.catch_warnings():
             warnings.simplefilter("default", DamagedRecord)  # each damaged record once
             for developers_only in (DeprecationWarning, PendingDeprecationWarning, FutureWarning):
                 warnings.simplefilter("ignore", developers_only)  # libraries' (SQLAlchemy's...)
             warnings.showwarning = _one_line(args.command)
             return COMMANDS[args.command](args)
-    except (S.SpecError, data_mod.DataError, StoreError, CliError, ValueError,
-            ExportError, ExecutorError) as err:
-        print(f"sweeplab {args.command}: error: {err}", file=sys.stderr)
+    except (FieldError, ValueError) as err:
+        words = err.worded(_flag) if isinstance(err, FieldError) else str(err)
+        print(f"sweeplab {args.command}: error: {words}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"sweeplab {args.command}: interrupted; finished runs are kept in the store.",
@@ -606,14 +610,10 @@ def cmd_export(args: argparse.Namespace) -> int:
 
 def cmd_serve(args: argparse.Namespace) -> int:
     from sweeplab import api
-    from sweeplab.serve import ServeError, serve
+    from sweeplab.serve import serve
 
     res = api.open(args.store)  # a missing, foreign, newer or damaged store: one line here
-    try:
-        serve(res, args.host, args.port, say=lambda m: print(f"sweeplab serve: {m}",
-                                                             file=sys.stderr))
-    except ServeError as err:
-        raise CliError(str(err)) from None
+    serve(res, args.host, args.port, say=lambda m: print(f"sweeplab serve: {m}", file=sys.stderr))
     return 0
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 import numpy as np
 
 from sweeplab.checks import pixel_problem
+from sweeplab.errors import FieldError
 
 ENV_VAR = "SWEEPLAB_DATA"
 KERAS_CACHE = Path("~/.keras/datasets").expanduser()
@@ -80,7 +81,7 @@ STANDARD_MD5: dict[str, tuple[str, str, str, str]] = {
 SPLITS = ("x_train", "y_train", "x_test", "y_test")
 
 
-class DataError(Exception):
+class DataError(FieldError):
     """A dataset could not be found or read. The message says where and how to fix it."""
 
 
@@ -336,10 +337,10 @@ def _load_cached(name: str, data_dir: str | None, subset: int | None,
         try:
             arrays = _download(name)
         except Exception as err:  # any failure of the network fetch ends the same way
-            raise DataError(_not_found_message(name, data_dir, err)) from err
+            raise _not_found(name, data_dir, err) from err
         source = f"keras.datasets.{name} (cache {KERAS_CACHE})"
     else:
-        raise DataError(_not_found_message(name, data_dir, None))
+        raise _not_found(name, data_dir, None)
     _check_arrays(meta, source, arrays)
     md5 = _md5s_cached(paths, arrays) if paths is not None else _md5s(arrays)
     standard = name not in STANDARD_MD5 or md5 == STANDARD_MD5[name]
@@ -349,25 +350,26 @@ def _load_cached(name: str, data_dir: str | None, subset: int | None,
                    "" if standard else _combine(arrays, md5), scaling_of(arrays[0]))
 
 
-def _not_found_message(name: str, data_dir: str | None, err: Exception | None) -> str:
+def _not_found(name: str, data_dir: str | None, err: Exception | None) -> DataError:
     meta = info(name)
+    files = " + ".join(meta.files[0])
     if data_dir is not None:
-        d, files = Path(data_dir).expanduser(), " + ".join(meta.files[0])
+        d = Path(data_dir).expanduser()
         why = f"it holds no {files}" if d.is_dir() else "no such directory"
-        return (f"Dataset {name!r} not found in {d}, given as --data-dir ({why}); a data "
-                f"directory given explicitly is the only place looked. Fix: pass --data-dir DIR "
-                f"with a directory holding {files}, or leave it out to use ${ENV_VAR}, the "
-                f"Keras cache or a download.")
+        return DataError.about(
+            "Dataset {name!r} not found in {d}, given as {data_dir} ({why}); a data directory "
+            "given explicitly is the only place looked. Fix: pass {data_dir:DIR} with a "
+            "directory holding {files}, or leave it out to use ${env}, the Keras cache or a "
+            "download.", name=name, d=d, why=why, files=files, env=ENV_VAR)
     looked = "; ".join(
         f"{why} {d} (for {' + '.join(layout)})"
         for why, d in search_dirs(data_dir) for layout in meta.files[:1]
     )
     tail = f"; download through keras.datasets failed: {type(err).__name__}: {err}" if err else ""
-    return (
-        f"Dataset {name!r} not found. Looked in: {looked}{tail}. "
-        f"Fix: pass --data-dir DIR (or set ${ENV_VAR}) to a directory holding "
-        f"{' + '.join(meta.files[0])}, or go online so Keras can download it."
-    )
+    return DataError.about(
+        "Dataset {name!r} not found. Looked in: {looked}. Fix: pass {data_dir:DIR} (or set "
+        "${env}) to a directory holding {files}, or go online so Keras can download it.",
+        name=name, looked=looked + tail, files=files, env=ENV_VAR)
 
 
 def describe(name: str, data_dir: str | os.PathLike | None = None) -> dict:
@@ -711,8 +713,8 @@ def arrays_for(ref: dict) -> Arrays:
         raise DataError(f"dataset {ref['name']!r} was given as arrays in another process; "
                         "pass the same Arrays (sweeplab.Arrays) to run it again")
     if ref["name"] in DATASETS:
-        raise DataError(f"dataset {ref['name']!r} from {source} is not the standard data; "
-                        "run it with that --data-dir")
+        raise DataError.about("dataset {name!r} from {source} is not the standard data; run "
+                              "it with that {data_dir}", name=ref["name"], source=source)
     p = Path(source)
     arrays = read_images(p, ref["name"]) if p.is_dir() else read_npz(p, ref["name"])
     if arrays.fingerprint != ref["fingerprint"]:

@@ -19,6 +19,7 @@ from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.backend import library_versions
 from sweeplab.engines import DEFAULT_ENGINE, Engine, get_engine
+from sweeplab.errors import ArgumentError
 from sweeplab.executors import Executor, Group, Outcome, make_executor
 from sweeplab.progress import Progress
 from sweeplab.results import EpochRecord, RunResult
@@ -146,8 +147,9 @@ def preflight(study: Study, data_dir: str | None = None, engine: str = DEFAULT_E
     Pass its result to :func:`run_study` (``ready=``) so that nothing is resolved twice."""
     eng = get_engine(engine, parallel, custom=study.base.model is not None)
     if study.base.validation is not None and eng.name == "jax":
-        raise ValueError("a validation split is measured by the fast and reference engines; "
-                         "--engine jax does not yet. Use --engine fast or reference")
+        raise ArgumentError.about("a validation split is measured by the fast and reference "
+                                  "engines; {engine:jax} does not yet. Use {engine:fast} or "
+                                  "reference")
     study, dataset = load_data(study, data_dir, log)
     planned = expand(study)
     check_models(planned, dataset, eng.name)
@@ -390,10 +392,11 @@ def run_until_ci(
     from sweeplab.analysis.seeds import power
     from sweeplab.analysis.stats import ci_half_width, needs_more_seeds
 
-    option = "--until-ci" if detect is None else "--until-detect"
     target_points = target_points if detect is None else detect
     if not target_points > 0:
-        raise ValueError(f"{option} must be > 0 accuracy points. Received: {target_points!r}")
+        raise ArgumentError.about("{%s} must be > 0 accuracy points. Received: {value!r}"
+                                  % ("until_ci" if detect is None else "until_detect"),
+                                  value=target_points)
     if max_seeds < 2 or seeds_per_round < 1 or not 2 <= min_seeds <= max_seeds:
         raise ValueError(f"max_seeds must be >= 2, seeds_per_round >= 1 and min_seeds in "
                          f"[2, max_seeds]. Received: max_seeds={max_seeds}, "

@@ -22,6 +22,7 @@ import numpy as np
 from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.checks import pixel_problem
+from sweeplab.errors import FieldError
 from sweeplab.names import check_dir_destination, full_disk_error
 from sweeplab.results import RunResult
 from sweeplab.store import Store
@@ -33,7 +34,7 @@ MAX_ARCHIVE_BYTES = 256 * 2**20
 MAX_IMAGES_BYTES = 4 * 2**30  # a predict input file's array, at most (N x H x W x C x 4)
 
 
-class ModelError(ValueError):
+class ModelError(FieldError, ValueError):
     """A saved model is missing, unreadable or not the run's. The message says which file."""
 
 
@@ -88,8 +89,9 @@ def load(path: str | os.PathLike, cfg: S.Config | None = None) -> Any:
 
     path = Path(path)
     if not path.is_file():
-        raise ModelError(f"saved model {path} does not exist (moved or deleted?); train the "
-                         "run again with --save-models to recreate it.")
+        raise ModelError.about("saved model {path} does not exist (moved or deleted?); train "
+                               "the run again with {save_models:True} to recreate it.",
+                               path=path)
     check_archive(path)
     if cfg is not None and cfg.model is not None:  # a user's builder: rebuilt, weights loaded
         return _load_weights_into(build(cfg), path, cfg)

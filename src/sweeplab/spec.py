@@ -13,9 +13,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeplab import data as data_mod
+from sweeplab.errors import FieldError
 
 
-class SpecError(ValueError):
+class SpecError(FieldError, ValueError):
     """A study, config or layer is invalid. The message names the key and what is allowed."""
 
 

@@ -37,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from sweeplab.errors import FieldError
 from sweeplab.results import EpochRecord, RunResult
 
 APPLICATION_ID = 0x53574C42  # "SWLB" in SQLite's header, so `file` and we can tell our stores
@@ -163,7 +164,7 @@ def _run_script(con: sqlite3.Connection, script: str) -> None:
             con.execute(statement)
 
 
-class StoreError(Exception):
+class StoreError(FieldError):
     """The store cannot be used. The message names the file and what to do."""
 
 
@@ -341,10 +342,8 @@ def _inspect_existing(path: Path) -> bool:
     if len(header) == 0:
         return False  # an empty file holds nothing to lose: it becomes a new store
     if not header.startswith(b"SQLite format 3\x00"):
-        raise StoreError(
-            f"{path} is not a sweeplab store (not an SQLite database). It was left untouched; "
-            "pass --store with another path."
-        )
+        raise StoreError.about("{path} is not a sweeplab store (not an SQLite database). It "
+                               "was left untouched; pass {store} with another path.", path=path)
     try:
         con = sqlite3.connect(_read_only_uri(path), uri=True, timeout=BUSY_TIMEOUT_S)
         try:
@@ -367,11 +366,10 @@ def _inspect_existing(path: Path) -> bool:
     if app_id != APPLICATION_ID:
         if app_id == 0 and not tables:
             return False  # an empty SQLite database: safe to initialise
-        raise StoreError(
-            f"{path} is an SQLite database but not a sweeplab store (application_id={app_id:#x},"
-            f" tables: {', '.join(sorted(tables)) or 'none'}). It was left untouched; pass "
-            "--store with another path."
-        )
+        raise StoreError.about(
+            "{path} is an SQLite database but not a sweeplab store (application_id={app_id:#x}, "
+            "tables: {tables}). It was left untouched; pass {store} with another path.",
+            path=path, app_id=app_id, tables=", ".join(sorted(tables)) or "none")
     if version > SCHEMA_VERSION:
         raise StoreError(
             f"{path} was written by a newer sweeplab (store schema {version}; this version reads "
@@ -405,16 +403,16 @@ def _check_writable(path: Path) -> None:
     """Refuse, before any training, a store that could be read but not written: SQLite
     would only fail at the first write (a traceback after the work was done)."""
     hint = ("Read it with `sweeplab ls/show/report --store`, or copy it to a writable place "
-            "and pass --store with that path.")
+            "and pass {store} with that path.")
     if path.exists() and not os.access(path, os.W_OK):
-        raise StoreError(f"{path} is read-only: runs cannot be stored in it. It was left "
-                         f"untouched. {hint}")
+        raise StoreError.about("{path} is read-only: runs cannot be stored in it. It was left "
+                               "untouched. " + hint, path=path)
     # WAL mode keeps STORE-wal and STORE-shm beside the store: the directory must be writable.
     if not _dir_writable(path):
-        raise StoreError(f"Cannot write {path}: its directory is read-only (SQLite keeps its "
-                         "write-ahead log beside the store). Nothing was changed. "
-                         + (hint if path.exists() else "Pass --store with a path in a "
-                            "writable directory."))
+        raise StoreError.about("Cannot write {path}: its directory is read-only (SQLite keeps "
+                               "its write-ahead log beside the store). Nothing was changed. "
+                               + (hint if path.exists() else "Pass {store} with a path in a "
+                                  "writable directory."), path=path)
 
 
 class Store:
@@ -425,15 +423,17 @@ class Store:
         self.readonly = readonly
         if self.path.exists():
             if not self.path.is_file():
-                raise StoreError(f"{self.path} is not a file. Pass --store with a file path.")
+                raise StoreError.about("{path} is not a file. Pass {store} with a file path.",
+                                       path=self.path)
             if not readonly:
                 _check_writable(self.path)
             if not _inspect_existing(self.path) and readonly:
-                raise StoreError(f"{self.path} holds no runs yet (an empty file, e.g. left by "
-                                 "a run stopped before its first write). Run a study into it "
-                                 "first, or pass --store PATH.")
+                raise StoreError.about("{path} holds no runs yet (an empty file, e.g. left by "
+                                       "a run stopped before its first write). Run a study "
+                                       "into it first, or pass {store:PATH}.", path=self.path)
         elif readonly:
-            raise StoreError(f"No store at {self.path}. Run a study first, or pass --store PATH.")
+            raise StoreError.about("No store at {path}. Run a study first, or pass "
+                                   "{store:PATH}.", path=self.path)
         elif not self.path.parent.exists():
             raise StoreError(f"Cannot create {self.path}: directory {self.path.parent} "
                              "does not exist.")
@@ -479,10 +479,9 @@ class Store:
     def _error(self, err: sqlite3.Error) -> StoreError:
         msg = _flat(err)
         if "locked" in msg or "busy" in msg:
-            return StoreError(
-                f"{self.path} is locked by another process (waited {BUSY_TIMEOUT_S:.0f} s). "
-                "Wait for it to finish, or use another --store."
-            )
+            return StoreError.about("{path} is locked by another process (waited {s:.0f} s). "
+                                    "Wait for it to finish, or use another {store}.",
+                                    path=self.path, s=BUSY_TIMEOUT_S)
         if "disk is full" in msg or ("disk I/O error" in msg or "unable to open" in msg) \
                 and _no_space(self.path):
             return StoreError(f"cannot write the store {self.path}: the disk is full ({msg}); "

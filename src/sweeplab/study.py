@@ -400,10 +400,11 @@ def with_overrides(study: Study, seeds: int | Sequence[int] | None = None,
                    epochs: int | None = None, subset: int | None = None) -> Study:
     """The study with a different seed count/list, epoch count or subset."""
     if study.search is not None and seeds is not None and _seeds(seeds, "seeds") != study.seeds:
-        raise S.SpecError(f"a search gives its candidates their seeds itself (search.max_seeds "
-                          f"= {study.search.max_seeds}, search.fresh_seeds = "
-                          f"{study.search.fresh_seeds}); --seeds does not apply to it. "
-                          f"Received: seeds={S.short_repr(seeds)}")
+        raise S.SpecError.about(
+            "a search gives its candidates their seeds itself (search.max_seeds = {max}, "
+            "search.fresh_seeds = {fresh}); {seeds} does not apply to it. Received: "
+            "seeds={received}", max=study.search.max_seeds, fresh=study.search.fresh_seeds,
+            received=S.short_repr(seeds))
     base = S.config_to_dict(study.base)
     if epochs is not None:
         base["epochs"] = epochs

@@ -7,6 +7,7 @@ from collections.abc import Callable, Hashable, Iterator
 from dataclasses import dataclass
 from typing import Protocol
 
+from sweeplab.errors import FieldError
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.spec import Config
 
@@ -58,6 +59,6 @@ class Executor(Protocol):
     def __exit__(self, *exc: object) -> None: ...
 
 
-class ExecutorError(Exception):
+class ExecutorError(FieldError):
     """An executor cannot start: Ray missing, an address that cannot be reached. One line."""
 

@@ -33,7 +33,7 @@ def import_ray() -> Any:
     try:
         import ray
     except ImportError:
-        raise ExecutorError(missing_extra("--ray", "Ray", "ray")) from None
+        raise ExecutorError.about(missing_extra("{ray}", "Ray", "ray")) from None
     return ray
 
 
@@ -41,9 +41,9 @@ def _check_reachable(address: str) -> None:
     """A ``HOST:PORT`` address must accept a connection: Ray itself retries for a long time."""
     host, sep, port = address.rpartition(":")
     if not sep or not port.isdigit():
-        raise ExecutorError(f"--ray takes no value (start a local cluster), 'auto' (the "
-                            f"cluster `ray start` started on this machine) or HOST:PORT. "
-                            f"Received: {address!r}")
+        raise ExecutorError.about("{ray} takes no value (start a local cluster), 'auto' (the "
+                                  "cluster `ray start` started on this machine) or HOST:PORT. "
+                                  "Received: {address!r}", address=address)
     try:
         socket.create_connection((host.strip("[]"), int(port)), CONNECT_TIMEOUT_S).close()
     except OSError as err:

@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from sweeplab import spec as S
+from sweeplab.errors import FieldError
 from sweeplab.extras import missing_extra
 from sweeplab.names import safe_name  # re-exported: one place makes names
 from sweeplab.readout import StudyView, read_config, read_study
@@ -30,7 +31,7 @@ METRICS: tuple[tuple[str, str], ...] = (
     ("test/loss", "test_loss"), ("test/accuracy", "test_acc"))
 
 
-class ExportError(Exception):
+class ExportError(FieldError):
     """An export cannot be done (a missing extra, an unknown study). One line for the user."""
 
 

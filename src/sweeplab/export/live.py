@@ -213,8 +213,8 @@ def live_listeners(store: Store, mlflow: str | None = None,
         out.append(MlflowLogger(mlflow, store))
     if tensorboard is not None:
         if not str(tensorboard).strip():
-            raise ExportError("the TensorBoard log directory is empty. Give one, e.g. "
-                              "--tensorboard runs/tb")
+            raise ExportError.about("the TensorBoard log directory is empty. Give one, e.g. "
+                                    "{tensorboard:runs/tb}")
         out.append(TensorBoardLogger(tensorboard))
     try:
         yield out

@@ -12,13 +12,14 @@ import threading
 from collections.abc import Callable
 from typing import Any
 
+from sweeplab.errors import FieldError
 from sweeplab.extras import missing_extra
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8765
 
 
-class ServeError(Exception):
+class ServeError(FieldError):
     """The dashboard cannot start: one line saying why."""
 
 
@@ -48,8 +49,9 @@ def server(res: Any, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT) -> Any:
         with socket.create_server((host, port), family=family):
             pass
     except OSError as err:
-        raise ServeError(f"cannot listen on {host} port {port} ({os.strerror(err.errno)}); "
-                         "pass --port with another port") from None
+        raise ServeError.about("cannot listen on {host} port {p} ({why}); pass {port} with "
+                               "another port", host=host, p=port, why=os.strerror(err.errno)
+                               ) from None
     config = uvicorn.Config(create_app(res, host), host=host, port=port, log_level="warning",
                             timeout_graceful_shutdown=1)  # open event streams end at once
     srv = uvicorn.Server(config)
