@@ -4,7 +4,10 @@ Python API's words (``data_dir=DIR``), the CLI's flags by ``err.worded`` (cli._f
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from typing import Self  # Python 3.11; this package supports 3.10
 
 Words = Callable[[str, str], str]  # (field, spec) -> how an edge names that argument
 
