@@ -144,7 +144,7 @@ def check_file_destination(path: str | os.PathLike, what: str, *,
     """
     p = Path(path)
     if not str(path).strip():
-        raise OutputError(f"the {what} path is empty. Give a file path.")
+        raise OutputError(f"{what}: the path is empty. Give a file path.")
     if p.is_dir():
         raise OutputError(f"{what} {str(p)!r} is a directory; give a file path.")
     if p.exists() and not may_exist:
@@ -170,7 +170,7 @@ def check_dir_destination(path: str | os.PathLike, what: str) -> Path:
     """
     p = Path(path)
     if not str(path).strip():
-        raise OutputError(f"the {what} path is empty. Give a directory.")
+        raise OutputError(f"{what}: the path is empty. Give a directory.")
     if p.exists() and not p.is_dir():
         raise OutputError(f"{what} {str(p)!r} is a file; give a directory (created when "
                           f"missing).")

@@ -246,7 +246,7 @@ class ModelSaver:
 
     def __init__(self, store: Store, directory: str | os.PathLike):
         self.store = store
-        self.directory = check_dir_destination(directory, "the --save-models directory")
+        self.directory = check_dir_destination(directory, "the saved models' directory")
         self.saved: list[Path] = []  # files written by this listener, in order
 
     def epoch(self, study, planned, seed, record, epochs) -> None:  # noqa: ANN001
