@@ -167,23 +167,28 @@ def first_images(dataset, n: int = 10, title: str | None = None) -> ImageGrid:
     return ImageGrid(title, _readonly(x), y, names)
 
 
-def draw_images(rec: ImageGrid) -> Figure:
-    n = len(rec.labels)
-    cols = min(n, 10)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(1.25 * cols, 1.55 * rows + 0.4))
-    for i in range(n):
+def _image_grid(images: np.ndarray, titles: Sequence[str], cols: int, size: tuple[float, float],
+                pad: float, fontsize: float) -> Figure:
+    """One image per cell (grey for one channel), each with its title, no ticks."""
+    rows = math.ceil(len(titles) / cols)
+    fig = Figure(figsize=(size[0] * cols, size[1] * rows + pad))
+    for i, title in enumerate(titles):
         ax = fig.add_subplot(rows, cols, i + 1)
-        img = rec.images[i]
+        img = images[i]
         if img.shape[-1] == 1:
             ax.imshow(img[..., 0], cmap="gray_r", vmin=0.0, vmax=1.0)
         else:
             ax.imshow(np.clip(img, 0.0, 1.0))
-        label = rec.names[i]
-        ax.set_title(label if label == str(rec.labels[i]) else f"{label} ({rec.labels[i]})",
-                     fontsize=9)
+        ax.set_title(title, fontsize=fontsize)
         ax.set_xticks([])
         ax.set_yticks([])
+    return fig
+
+
+def draw_images(rec: ImageGrid) -> Figure:
+    titles = [name if name == str(lab) else f"{name} ({lab})"
+              for name, lab in zip(rec.names, rec.labels, strict=True)]
+    fig = _image_grid(rec.images, titles, min(len(titles), 10), (1.25, 1.55), 0.4, 9)
     fig.suptitle(rec.title, fontsize=11)
     return fig
 
@@ -748,20 +753,7 @@ class ExampleGrid:
 
 
 def draw_examples(rec: ExampleGrid) -> Figure:
-    n = len(rec.captions)
-    cols = min(n, 6)
-    rows = math.ceil(n / cols)
-    fig = Figure(figsize=(1.9 * cols, 2.0 * rows + 0.5))
-    for i in range(n):
-        ax = fig.add_subplot(rows, cols, i + 1)
-        img = rec.images[i]
-        if img.shape[-1] == 1:
-            ax.imshow(img[..., 0], cmap="gray_r", vmin=0.0, vmax=1.0)
-        else:
-            ax.imshow(np.clip(img, 0.0, 1.0))
-        ax.set_title(rec.captions[i], fontsize=7)
-        ax.set_xticks([])
-        ax.set_yticks([])
+    fig = _image_grid(rec.images, rec.captions, min(len(rec.captions), 6), (1.9, 2.0), 0.5, 7)
     fig.suptitle(rec.title, fontsize=10)
     fig.tight_layout()
     return fig
