@@ -22,7 +22,7 @@ import pytest
 from scipy.stats import norm
 from test_fast_engine import WEIGHT_ATOL  # the exactness setting's derived tolerance
 
-from sweeplab import cli, data, models, spec
+from sweeplab import cli, data, models, readout, spec
 from sweeplab import store as store_mod
 from sweeplab.analysis import diagnostics as D
 from sweeplab.analysis import explain
@@ -303,7 +303,8 @@ def test_liveness_and_marked_curves_records_mark_the_affected_runs():
                       data.DIGITS)
     assert rec.measure == "active" and list(np.flatnonzero(rec.dead[0])) == [0]
     assert rec.values[0, 0] == 0.0 and rec.values[0, 5] == 1.0
-    marked = RD.marked_curves(runs, diags, data.DIGITS)
+    view = readout.ConfigView(None, "abc", "abc", {}, {}, {}, None, tuple(runs), None)
+    marked = RD.marked_curves(runs, diags, data.DIGITS, curve=view.curve("test_acc"))
     assert marked.tags == ("", "never predicts 0, 1", "collapsed onto 6")
     assert marked.learning == (True, True, False)
     assert RD.draw_liveness(RD.liveness(diags, data.DIGITS)).axes  # it draws

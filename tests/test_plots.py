@@ -11,6 +11,7 @@ from matplotlib.figure import Figure
 from scipy import stats as st
 
 from sweeplab import plots
+from sweeplab.readout import ConfigView
 from sweeplab.results import EpochRecord, RunResult
 
 
@@ -28,6 +29,20 @@ def make_run(seed: int, test_acc, train_acc=None, confusion=None, h: str = "abc"
 
 RUNS = [make_run(0, [0.5, 0.7, 0.80]), make_run(1, [0.4, 0.6, 0.90]),
         make_run(2, [0.6, 0.8, 0.85])]
+
+
+def view(runs) -> ConfigView:
+    """The readout view of ``runs``: the numbers a plot is given are its."""
+    return ConfigView(None, "abc", "abc", {}, {}, {}, None, tuple(runs), None)
+
+
+def curve(runs, split: str = "test"):
+    return view(runs).curve(f"{split}_acc")
+
+
+def finals(label: str, runs):
+    v = view(runs)
+    return label, v.summary("train_acc"), v.summary("test_acc")
 
 
 def t_interval(values):
@@ -49,7 +64,7 @@ def test_final_values_by_seed():
 
 
 def test_run_curves_mean_and_t_band_over_seeds():
-    rec = plots.run_curves(RUNS, "test", "error")
+    rec = plots.run_curves(RUNS, "test", "error", curve=curve(RUNS))
     assert rec.seeds == (0, 1, 2)
     np.testing.assert_array_equal(rec.epochs, [1, 2, 3])
     np.testing.assert_allclose(rec.values[1], [0.6, 0.4, 0.1])
@@ -57,21 +72,26 @@ def test_run_curves_mean_and_t_band_over_seeds():
     lo, hi = t_interval([0.2, 0.1, 0.15])
     assert rec.ci_low[-1] == pytest.approx(lo)
     assert rec.ci_high[-1] == pytest.approx(hi)
-    single = plots.run_curves(RUNS[:1], "train")
+    single = plots.run_curves(RUNS[:1], "train", curve=curve(RUNS[:1], "train"))
     assert np.all(np.isnan(single.ci_low))  # one run: no interval, never a zero-width one
-    fig = plots.draw_run_curves([rec, plots.run_curves(RUNS, "train")], band=True)
+    fig = plots.draw_run_curves([rec, plots.run_curves(RUNS, "train", curve=curve(RUNS, "train"))],
+                                band=True)
     assert isinstance(fig, Figure) and len(fig.axes) == 2
     assert fig.axes[0].get_ylabel() == "test error (%)"
     assert plots.to_png(fig)[:8] == b"\x89PNG\r\n\x1a\n"
 
 
 def test_run_curves_cut_to_common_length():
-    rec = plots.run_curves([RUNS[0], make_run(5, [0.3, 0.5])])
+    runs = [RUNS[0], make_run(5, [0.3, 0.5])]
+    rec = plots.run_curves(runs, curve=curve(runs))
     assert rec.values.shape == (2, 2)
+    np.testing.assert_allclose(rec.mean, [0.4, 0.6])
+    with pytest.raises(ValueError, match="curve has a summary of 3 runs at epoch 1; expected"):
+        plots.run_curves(runs, curve=curve(RUNS))  # a curve of other runs is refused
 
 
 def test_param_sweep_log2_positions_and_empty_value():
-    groups = [("2", RUNS[:2]), ("8", RUNS), ("32", [])]
+    groups = [finals("2", RUNS[:2]), finals("8", RUNS), finals("32", [])]
     rec = plots.param_sweep(groups, "width", "log2")
     assert rec.numeric and list(rec.x) == [2.0, 8.0, 32.0]
     assert rec.test.n == (2, 3, 0)
@@ -87,12 +107,13 @@ def test_param_sweep_log2_positions_and_empty_value():
 
 
 def test_param_sweep_category_axis_uses_positions():
-    rec = plots.param_sweep([("relu", RUNS), ("tanh", RUNS)], "activation", "log2")
+    rec = plots.param_sweep([finals("relu", RUNS), finals("tanh", RUNS)], "activation", "log2")
     assert not rec.numeric and list(rec.x) == [0.0, 1.0]
 
 
 def test_curves_by_value_drops_values_without_runs():
-    rec = plots.curves_by_value([("0", RUNS[:2]), ("1", []), ("2", RUNS)], "depth")
+    rec = plots.curves_by_value([("0", curve(RUNS[:2])), ("1", curve([])), ("2", curve(RUNS))],
+                                "depth")
     assert rec.labels == ("0", "2") and rec.n == (2, 3)
     np.testing.assert_allclose(rec.mean[0], [0.45, 0.65, 0.85])
     lo, hi = t_interval([0.5, 0.4])  # 2 runs: -0.185 .. 1.085, past what accuracy can be
@@ -101,20 +122,19 @@ def test_curves_by_value_drops_values_without_runs():
     fig = plots.draw_curves_by_value(rec)
     assert fig.axes[0].get_legend().get_title().get_text() == "depth"
     with pytest.raises(ValueError, match="no value"):
-        plots.curves_by_value([("0", [])], "depth")
+        plots.curves_by_value([("0", curve([]))], "depth")
 
 
 def test_grid_heatmap_best_cell_and_missing_cells():
     hi = [make_run(s, [0.95]) for s in range(2)]
     lo = [make_run(s, [0.5 + 0.1 * s]) for s in range(2)]
-    rec = plots.grid_heatmap({("8", "8"): lo, ("8", "32"): hi}, "w1", "w2", ["8", "32"],
-                             ["8", "32"])
+    cells = {("8", "8"): view(lo).summary("test_acc"), ("8", "32"): view(hi).summary("test_acc")}
+    rec = plots.grid_heatmap(cells, "w1", "w2", ["8", "32"], ["8", "32"])
     assert rec.best == (0, 1)
     assert rec.mean[0, 0] == pytest.approx(0.55)
     assert rec.std[0, 0] == pytest.approx(np.std([0.5, 0.6], ddof=1))
     assert np.isnan(rec.mean[1, 0]) and rec.n[1, 1] == 0
-    err = plots.grid_heatmap({("8", "8"): lo, ("8", "32"): hi}, "w1", "w2", ["8"],
-                             ["8", "32"], metric="error")
+    err = plots.grid_heatmap(cells, "w1", "w2", ["8"], ["8", "32"], metric="error")
     assert err.best == (0, 1)  # lowest error is the same best cell
     fig = plots.draw_heatmap(rec)
     assert fig.axes[0].get_xlabel() == "w2" and fig.axes[0].get_ylabel() == "w1"

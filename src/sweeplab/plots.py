@@ -13,6 +13,7 @@ import io
 import math
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import matplotlib
 
@@ -42,10 +43,13 @@ OKABE_ITO = ("#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9", "
              "#F0E442")
 SPLITS = ("train", "test")
 METRICS = ("accuracy", "error")
-RANGE = (0.0, 1.0)  # both metrics are fractions: confidence bands are clipped to it
 _SPLIT_NAME = {"train": "training", "test": "test"}
 
-Group = tuple[str, Sequence[RunResult]]  # (config label, its runs)
+# The numbers drawn over seeds are the view's (sweeplab.readout.ConfigView, which computes
+# them once): a plot is given them, it does not summarise runs itself.
+Curve = Sequence[tuple[int, Any]]  # ConfigView.curve("{split}_acc"): (epoch, Summary)
+Finals = tuple[str, Any, Any]  # (value label, ConfigView.summary("train_acc"), ...("test_acc"))
+Curves = tuple[str, Curve]  # (value label, ConfigView.curve("{split}_acc"))
 
 
 # ------------------------------------------------------------------------- helpers
@@ -91,6 +95,31 @@ def final_values(runs: Sequence[RunResult], split: str = "test",
                  metric: str = "accuracy") -> dict[int, float]:
     """Seed -> final-epoch metric, the input of :func:`sweeplab.analysis.stats.compare`."""
     return {r.seed: float(metric_values(r, split, metric)[-1]) for r in runs}
+
+
+def _in_metric(s: Any, metric: str) -> tuple[float, float, float]:
+    """(mean, ci_low, ci_high) of an accuracy Summary, as ``metric``."""
+    if metric == "error":
+        return 1.0 - s.mean, 1.0 - s.ci_high, 1.0 - s.ci_low
+    return s.mean, s.ci_low, s.ci_high
+
+
+def _curve_epochs(curve: Curve, epochs: int, runs: int | None = None) -> list[Any]:
+    """The curve's summaries of epochs 1..``epochs``, each over ``runs`` runs if given.
+
+    Raises:
+        ValueError: an epoch missing, or summarised over other runs.
+    """
+    by_epoch = dict(curve)
+    out = []
+    for e in range(1, epochs + 1):
+        s = by_epoch.get(e)
+        if s is None or (runs is not None and s.n != runs):
+            got = "no summary" if s is None else f"a summary of {s.n} runs"
+            raise ValueError(f"curve has {got} at epoch {e}; expected one of "
+                             f"{runs or 'the'} runs for every epoch 1..{epochs}")
+        out.append(s)
+    return out
 
 
 def _axis_label(split: str, metric: str) -> str:
@@ -323,20 +352,24 @@ class RunCurves:
 
 
 def run_curves(runs: Sequence[RunResult], split: str = "test", metric: str = "accuracy",
-               title: str = "", confidence: float = 0.95) -> RunCurves:
-    """Every run's per-epoch metric, and the mean with a t-interval over seeds.
+               title: str = "", *, curve: Curve) -> RunCurves:
+    """Every run's per-epoch metric, and the mean with a t-interval over seeds from
+    ``curve``: the view's ``curve(f"{split}_acc")`` of these runs (runs cut to the
+    shortest common length).
 
     Raises:
-        ValueError: no runs, a bad split/metric.
+        ValueError: no runs, a bad split/metric, a curve not of these runs.
     """
     if not runs:
         raise ValueError("runs must contain at least one run")
     m = _matrix(runs, split, metric)
-    s = stats.summarize_curves(m, confidence, bounds=RANGE)
+    sums = _curve_epochs(curve, m.shape[1], len(runs))
+    mean, low, high = (np.array(v) for v in zip(*(_in_metric(s, metric) for s in sums),
+                                                  strict=True))
     title = title or f"{_SPLIT_NAME[split].capitalize()} {metric}, {len(runs)} runs"
     return RunCurves(title, split, metric, _readonly(np.arange(1, m.shape[1] + 1)),
-                     tuple(r.seed for r in runs), _readonly(m), _readonly(s.mean),
-                     _readonly(s.ci_low), _readonly(s.ci_high), confidence)
+                     tuple(r.seed for r in runs), _readonly(m), _readonly(mean),
+                     _readonly(low), _readonly(high), sums[0].confidence)
 
 
 def draw_run_curves(records: RunCurves | Sequence[RunCurves], band: bool = False,
@@ -402,17 +435,16 @@ class FinalSeries:
     std: np.ndarray  # (k,) sample std, nan where n < 2
 
 
-def _final_series(groups: Sequence[Group], split: str, metric: str,
-                  confidence: float) -> FinalSeries:
+def _final_series(groups: Sequence[Finals], split: str, metric: str) -> FinalSeries:
     ns, mean, low, high, std = [], [], [], [], []
-    for _, runs in groups:
-        vals = list(final_values(runs, split, metric).values()) if runs else []
-        ns.append(len(vals))
-        if vals:
-            s = stats.summarize(vals, confidence, n_boot=0, bounds=RANGE)
-            mean.append(s.mean)
-            low.append(s.ci_low)
-            high.append(s.ci_high)
+    for group in groups:
+        s = group[1 + SPLITS.index(split)]
+        ns.append(s.n if s is not None else 0)
+        if s is not None:
+            m, lo, hi = _in_metric(s, metric)
+            mean.append(m)
+            low.append(lo)
+            high.append(hi)
             std.append(s.std)
         else:
             mean.append(math.nan)
@@ -439,22 +471,24 @@ class ParamSweep:
     confidence: float = 0.95
 
 
-def param_sweep(groups: Sequence[Group], param: str, scale: str = "category",
-                metric: str = "accuracy", title: str = "",
-                confidence: float = 0.95) -> ParamSweep:
+def param_sweep(groups: Sequence[Finals], param: str, scale: str = "category",
+                metric: str = "accuracy", title: str = "") -> ParamSweep:
     """Mean final metric (train and test) per value of one parameter, with t-intervals.
 
     Args:
-        groups: (value label, runs) in sweep order; a value may have no runs yet.
+        groups: (value label, final train-accuracy Summary, final test-accuracy Summary)
+            in sweep order: the view's ``summary("train_acc")``, ``summary("test_acc")``;
+            None where a value has no runs yet.
         scale: "log2" and "linear" place values at their numbers, "category" evenly.
     """
     _check("metric", metric, METRICS)
-    labels = tuple(label for label, _ in groups)
+    labels = tuple(g[0] for g in groups)
     x, numeric = _axis_numbers(labels, scale)
     title = title or f"Final {metric} against {param}"
+    confidence = next((s.confidence for g in groups for s in g[1:] if s is not None), 0.95)
     return ParamSweep(title, param, scale, labels, _readonly(x), numeric, metric,
-                      _final_series(groups, "train", metric, confidence),
-                      _final_series(groups, "test", metric, confidence), confidence)
+                      _final_series(groups, "train", metric),
+                      _final_series(groups, "test", metric), confidence)
 
 
 def draw_param_sweep(rec: ParamSweep, splits: Sequence[str] = SPLITS) -> Figure:
@@ -507,27 +541,31 @@ class CurvesByValue:
     confidence: float = 0.95
 
 
-def curves_by_value(groups: Sequence[Group], param: str, split: str = "test",
-                    metric: str = "accuracy", title: str = "",
-                    confidence: float = 0.95) -> CurvesByValue:
-    """Per value of ``param``: the mean curve over its runs and a t-band. Values
-    without runs are left out.
+def curves_by_value(groups: Sequence[Curves], param: str, split: str = "test",
+                    metric: str = "accuracy", title: str = "") -> CurvesByValue:
+    """Per value of ``param``: the mean curve over its runs and a t-band, from the
+    view's ``curve(f"{split}_acc")`` of each value (cut to the epochs every value's runs
+    reached). Values without trained epochs are left out.
 
     Raises:
         ValueError: no value has runs.
     """
-    kept = [(label, runs) for label, runs in groups if runs]
+    _check("split", split, SPLITS)
+    _check("metric", metric, METRICS)
+    kept = [(label, dict(curve)) for label, curve in groups
+            if any(e >= 1 for e, _ in curve)]
     if not kept:
         raise ValueError("no value of the parameter has runs")
-    mats = [_matrix(runs, split, metric) for _, runs in kept]
-    length = min(m.shape[1] for m in mats)
-    sums = [stats.summarize_curves(m[:, :length], confidence, bounds=RANGE) for m in mats]
+    # the epochs every run reached: each value's runs all count at its first epoch
+    length = min(max(e for e, s in c.items() if s.n == c[1].n) for _, c in kept)
+    sums = [_curve_epochs(c.items(), length, c[1].n) for _, c in kept]
+    lines = [list(zip(*(_in_metric(s, metric) for s in ss), strict=True)) for ss in sums]
     title = title or f"Mean {_SPLIT_NAME[split]} {metric} per epoch, one line per {param}"
     return CurvesByValue(
         title, param, split, metric, tuple(label for label, _ in kept),
-        tuple(m.shape[0] for m in mats), _readonly(np.arange(1, length + 1)),
-        _readonly([s.mean for s in sums]), _readonly([s.ci_low for s in sums]),
-        _readonly([s.ci_high for s in sums]), confidence)
+        tuple(c[1].n for _, c in kept), _readonly(np.arange(1, length + 1)),
+        _readonly([m for m, _, _ in lines]), _readonly([lo for _, lo, _ in lines]),
+        _readonly([hi for _, _, hi in lines]), sums[0][0].confidence)
 
 
 def draw_curves_by_value(rec: CurvesByValue) -> Figure:
@@ -574,10 +612,13 @@ class GridHeatmap:
     best: tuple[int, int] | None  # (row, col) of the best mean (highest accuracy, lowest error)
 
 
-def grid_heatmap(cells: Mapping[tuple[str, str], Sequence[RunResult]], row_param: str,
+def grid_heatmap(cells: Mapping[tuple[str, str], Any], row_param: str,
                  col_param: str, row_labels: Sequence[str], col_labels: Sequence[str],
                  split: str = "test", metric: str = "accuracy", title: str = "") -> GridHeatmap:
-    """Mean final metric per (row value, column value) cell; the best cell marked."""
+    """Mean final metric per (row value, column value) cell; the best cell marked.
+
+    ``cells``: (row label, column label) -> the view's final ``summary(f"{split}_acc")``
+    of that config (None or absent: no runs yet)."""
     _check("split", split, SPLITS)
     _check("metric", metric, METRICS)
     mean = np.full((len(row_labels), len(col_labels)), np.nan)
@@ -585,11 +626,9 @@ def grid_heatmap(cells: Mapping[tuple[str, str], Sequence[RunResult]], row_param
     n = np.zeros(mean.shape, dtype=int)
     for i, r in enumerate(row_labels):
         for j, c in enumerate(col_labels):
-            runs = cells.get((r, c), ())
-            if runs:
-                vals = list(final_values(runs, split, metric).values())
-                s = stats.summarize(vals, n_boot=0)
-                mean[i, j], std[i, j], n[i, j] = s.mean, s.std, s.n
+            s = cells.get((r, c))
+            if s is not None:
+                mean[i, j], std[i, j], n[i, j] = _in_metric(s, metric)[0], s.std, s.n
     best = None
     if np.any(~np.isnan(mean)):
         pick = np.nanargmax(mean) if metric == "accuracy" else np.nanargmin(mean)

@@ -358,8 +358,9 @@ class MlflowTarget:
             (plot_dir / "confusion.png").write_bytes(plots.to_png(plots.draw_confusion(rec)))
             trained = [r for r in c.runs if len(r.epochs) > 1]
             if trained:
-                curves = [plots.run_curves(trained, split, "accuracy") for split in
-                          ("train", "test")]
+                curves = [plots.run_curves(trained, split, "accuracy",
+                                           curve=c.curve(f"{split}_acc"))
+                          for split in ("train", "test")]
                 fig = plots.draw_run_curves(curves, band=True, suptitle=f"{title}: accuracy "
                                             "per epoch, mean and 95% CI over seeds")
                 (plot_dir / "accuracy.png").write_bytes(plots.to_png(fig))

@@ -177,10 +177,13 @@ def _tag(d: RunDiagnostics, class_names: Sequence[str]) -> str:
 
 
 def marked_curves(runs: Sequence[Any], diags: Sequence[RunDiagnostics],
-                  class_names: Sequence[str], title: str = "") -> MarkedCurves:
-    """The record: ``runs`` (RunResult) and their diagnostics, matched by seed."""
+                  class_names: Sequence[str], title: str = "", *,
+                  curve: Sequence[tuple[int, Any]]) -> MarkedCurves:
+    """The record: ``runs`` (RunResult) and their diagnostics, matched by seed;
+    ``curve``: their view's ``curve("test_acc")``."""
     by_seed = {d.seed: d for d in diags}
-    curves = run_curves(runs, "test", "accuracy", title=title or "Test accuracy per run")
+    curves = run_curves(runs, "test", "accuracy", title=title or "Test accuracy per run",
+                        curve=curve)
     ds = [by_seed[s] for s in curves.seeds]
     return MarkedCurves(curves.title, curves, tuple(_tag(d, class_names) for d in ds),
                         tuple(d.learning for d in ds))
@@ -296,7 +299,8 @@ def diagnostic_blocks(sd: Any, pid: Callable[[str], str]) -> list[Block]:
     if sd.kind in WHY or sd.kind in LEARN or single:
         if any(_tag(d, names) for d in e.runs):
             mrec = marked_curves(base.runs, e.runs, names,
-                                 f"{sd.name} {base.label}: test accuracy per run, diagnosed")
+                                 f"{sd.name} {base.label}: test accuracy per run, diagnosed",
+                                 curve=base.curve("test_acc"))
             out.append(Plot(pid("marked"), "Test accuracy per epoch of every run; solid: runs "
                             "that predict every class, dashed: runs with silent classes, "
                             "dotted black: runs that did not learn (the legend says why).",

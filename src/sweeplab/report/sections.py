@@ -25,7 +25,6 @@ from sweeplab.report.blocks import (
     pts,
     summary_cell,
 )
-from sweeplab.results import RunResult
 from sweeplab.study import BUILTIN, format_value
 
 Row = tuple[ConfigView, ConfigView, stats.ComparisonRow]  # a, b, b - a
@@ -297,7 +296,7 @@ def loss_name(c: ConfigView) -> str:
 
 def runs_plots(sd: StudyView, c: ConfigView, splits: Sequence[str], metric: str, pid, title: str,
                 band_too: bool = True, per_run: bool = True) -> list[Block]:
-    recs = [plots.run_curves(c.runs, s, metric, title=f"{s.replace('train', 'Training').replace('test', 'Test')} {metric}, {len(c.runs)} runs")  # noqa: E501
+    recs = [plots.run_curves(c.runs, s, metric, title=f"{s.replace('train', 'Training').replace('test', 'Test')} {metric}, {len(c.runs)} runs", curve=c.curve(f"{s}_acc"))  # noqa: E501
             for s in splits]
     what = " and ".join(f"{'training' if s == 'train' else 'test'} {metric}" for s in splits)
     out: list[Block] = []
@@ -312,22 +311,24 @@ def runs_plots(sd: StudyView, c: ConfigView, splits: Sequence[str], metric: str,
                                                                    suptitle=t + " (mean and CI)")))
     return out
 
-def _groups(sd: StudyView, axis: str) -> list[tuple[str, list[RunResult]]]:
-    return [(c.axes.get(axis, c.label), list(c.runs)) for c in sd.configs]
+def _label(c: ConfigView, axis: str) -> str:
+    return c.axes.get(axis, c.label)
 
 def one_axis_plots(sd: StudyView, pid, curves: bool = True, sweep: bool = True,
                     splits: Sequence[str] = plots.SPLITS) -> list[Block]:
     a = sd.axes[0]
     name, scale = a["name"], a.get("scale", "category")
-    groups = _groups(sd, name)
     out: list[Block] = []
-    if curves and any(r for _, r in groups):
-        rec = plots.curves_by_value(groups, name, "test",
+    has_runs = any(c.runs for c in sd.configs)
+    if curves and has_runs:
+        rec = plots.curves_by_value([(_label(c, name), c.curve("test_acc"))
+                                     for c in sd.configs], name, "test",
                                     title=f"{sd.name}: mean test accuracy per epoch by {name}")
         out.append(Plot(pid("by-value"), f"Mean test accuracy per epoch, one line per {name}, "
                         "with 95% t-bands over seeds.", rec, plots.draw_curves_by_value))
-    if sweep and any(r for _, r in groups):
-        rec2 = plots.param_sweep(groups, name, scale,
+    if sweep and has_runs:
+        rec2 = plots.param_sweep([(_label(c, name), c.summary("train_acc"),
+                                   c.summary("test_acc")) for c in sd.configs], name, scale,
                                  title=f"{sd.name}: final accuracy against {name}")
         out.append(Plot(pid("sweep"), f"Mean final {' and '.join(splits)} accuracy against "
                         f"{name}, error bars: 95% t-interval of the mean over seeds"
@@ -339,7 +340,7 @@ def two_axis_plots(sd: StudyView, pid) -> list[Block]:
     ra, ca = sd.axes[0], sd.axes[1]
     rl = [str(x) for x in (ra.get("labels") or [format_value(v) for v in ra["values"]])]
     cl = [str(x) for x in (ca.get("labels") or [format_value(v) for v in ca["values"]])]
-    cells = {(c.axes.get(ra["name"]), c.axes.get(ca["name"])): list(c.runs)
+    cells = {(c.axes.get(ra["name"]), c.axes.get(ca["name"])): c.summary("test_acc")
              for c in sd.configs}
     rec = plots.grid_heatmap(cells, ra["name"], ca["name"], rl, cl,
                              title=f"{sd.name}: mean final test accuracy")
