@@ -141,7 +141,7 @@ def test_the_readme_layout_names_every_module_and_no_other():
 # What summarises stored numbers over seeds; only the view (readout) calls it on stored runs.
 _SUMMARISERS = {"summarize", "summarize_curves", "std", "stdev", "pstdev", "variance"}
 # analysis/ holds the statistics themselves (given values, they know no store); plots are
-# pure functions of the runs they are given (sweeplab.plots, STYLE point 8).
+# given the view's summaries and curves (so a plot and the report's table agree).
 _MAY_SUMMARISE = ("sweeplab.readout", "sweeplab.analysis")
 
 
