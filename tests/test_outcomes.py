@@ -275,7 +275,7 @@ def test_a_store_from_before_opens_and_says_what_it_lacks(tmp_path):
         assert s._con.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         runs = s.results(c.config_hash)
     assert [r.final.test_acc for r in runs] == [r.final.test_acc for r in c.runs]
-    assert all(r.predictions is None for r in runs)
+    assert all(r.predictions is None and r.val_predictions is None for r in runs)
 
 
 def test_compare_adds_the_test_sets_sampling_and_mcnemar(trained):

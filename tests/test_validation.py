@@ -1,7 +1,10 @@
 """The validation split: a stratified hold-out of the training split, the same for every
-seed, part of the config's identity, measured every epoch beside the test set."""
+seed, part of the config's identity, measured every epoch beside the test set, its final
+per-example predictions kept with each run."""
 
 from __future__ import annotations
+
+import sqlite3
 
 import numpy as np
 import pytest
@@ -11,6 +14,7 @@ from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab import study as st
 from sweeplab.runner import load_data
+from sweeplab.store import Store, pack_classes, unpack_classes
 
 
 def test_hold_out_takes_from_training_only_stratified_and_fixed(data_dir):
@@ -55,9 +59,10 @@ def test_runs_record_the_validation_split_every_epoch(tmp_path, data_dir, engine
     study = st.Study.build("v", model="mlp-softmax-ce", dataset="mnist", epochs=2,
                            subset=300, seeds=2, validation=0.1)
     res = sweeplab.run(study, store=tmp_path / "s.db", data_dir=data_dir, engine=engine,
-                       progress=False)
+                       progress=False, save_models=tmp_path / "models")
     ep = res.epochs("v")
-    n_val = len(load_data(study, data_dir)[1].y_val)
+    data = load_data(study, data_dir)[1]
+    n_val = len(data.y_val)
     assert n_val == 30
     assert list(ep["epoch"]) == [0, 1, 2, 0, 1, 2]
     # accuracies over the same 30 examples for both seeds: multiples of 1/30
@@ -68,3 +73,49 @@ def test_runs_record_the_validation_split_every_epoch(tmp_path, data_dir, engine
     # test accuracy is still over the 300 test images
     k = ep["test_acc"].to_numpy() * 300
     np.testing.assert_allclose(k, np.round(k), atol=1e-3)
+    # The final predicted class per validation example, kept: the trained model's argmax on
+    # the split's examples (the same 30 for every seed), scored against the split's labels.
+    config = res.runs("v").config_hash[0]
+    val = res.outcomes(config, split="validation")
+    assert val.shape == (2, n_val)
+    for seed in (0, 1):
+        want = res.model(config, seed).predict(data.x_val, verbose=0).argmax(axis=1)
+        np.testing.assert_array_equal(val[seed], want)
+    (c,) = res._select("v", None)
+    np.testing.assert_array_equal(c.val_outcomes.labels, data.y_val)
+    np.testing.assert_allclose(c.val_outcomes.correct.mean(axis=1),
+                               ep[ep["epoch"] == 2]["val_acc"], atol=1e-6)
+    assert res.outcomes(config).shape == (2, 300)  # the test set's are as before
+
+
+def test_validation_predictions_are_checksummed_and_null_without_a_split(tmp_path, data_dir):
+    db = tmp_path / "s.db"
+    study = st.Study.build("n", model="mlp-softmax-ce", dataset="mnist", epochs=1,
+                           subset=200, seeds=1)
+    res = sweeplab.run(study, store=db, data_dir=data_dir, engine="fast", progress=False)
+    config = res.runs("n").config_hash[0]
+    with pytest.raises(ValueError, match="has no per-example outcomes on the validation split: "
+                                         "1 of 1 runs kept no validation predictions"):
+        res.outcomes(config, split="validation")
+    with pytest.raises(ValueError, match="split must be 'test' or 'validation'. Received: "
+                                         "split='train'"):
+        res.outcomes(config, split="train")
+    val = sweeplab.run(st.Study.build("w", model="mlp-softmax-ce", dataset="mnist", epochs=1,
+                                      subset=200, seeds=1, validation=0.1),
+                       store=db, data_dir=data_dir, engine="fast", progress=False)
+    con = sqlite3.connect(db)
+    rows = con.execute("SELECT val_predictions, val_labels_key FROM runs ORDER BY id").fetchall()
+    assert rows[0] == (None, None)
+    kept = unpack_classes(rows[1][0])
+    assert kept.shape == (20,)
+    np.testing.assert_array_equal(kept, val.outcomes(val.runs("w").config_hash[0], "validation")[0])
+    # the run's checksum covers the column: a changed prediction sets the run aside
+    flipped = kept.copy()
+    flipped[0] = (flipped[0] + 1) % 10
+    with con:
+        con.execute("UPDATE runs SET val_predictions=? WHERE id=(SELECT max(id) FROM runs)",
+                    (pack_classes(flipped),))
+    con.close()
+    with Store(db, readonly=True) as s:
+        damaged = s.damaged()
+    assert [(d.seed, d.reason) for d in damaged] == [(0, "checksum mismatch")]

@@ -547,21 +547,31 @@ class Results:
         """
         return readout.epochs_frame(self._select(study, config))
 
-    def outcomes(self, config: str) -> np.ndarray:
+    def outcomes(self, config: str, split: str = "test") -> np.ndarray:
         """The config's per-example outcomes: the predicted class of each finished seed
         (rows, seeds ascending as in :meth:`runs`) on each test example (columns, in test-set
         order); class i is ``class_names(config)[i]``. :meth:`outcomes_frame` has the same
         with the seeds, the true labels and whether each was right.
 
+        Args:
+            split: "test", or "validation" for the study's validation split (its examples
+                in the split's order, the same for every seed).
+
         Raises:
-            ValueError: not one config, or its runs kept no predictions (a store from before
-                schema 3: says so) or were scored on different test sets.
+            ValueError: not one config, an unknown split, or its runs kept no predictions
+                there (a store from before schema 3, or 6 for the validation split; a run
+                without a validation split: says so) or were scored on different sets.
         """
+        if split not in ("test", "validation"):
+            raise ValueError(f"split must be 'test' or 'validation'. Received: split={split!r}")
         c = self._one(config)
-        if c.outcomes is None:
-            raise ValueError(f"{c.name} has no per-example outcomes: "
-                             f"{c.outcomes_lack or 'no finished runs'}")
-        return np.array(c.outcomes.predictions, dtype=np.int64)
+        o, lack = (c.outcomes, c.outcomes_lack) if split == "test" else \
+            (c.val_outcomes, c.val_outcomes_lack)
+        if o is None:
+            where = "" if split == "test" else " on the validation split"
+            raise ValueError(f"{c.name} has no per-example outcomes{where}: "
+                             f"{lack or 'no finished runs'}")
+        return np.array(o.predictions, dtype=np.int64)
 
     def outcomes_frame(self, study: str | None = None, config: str | None = None) -> Any:
         """One row per finished run and test example (long format).

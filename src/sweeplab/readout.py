@@ -177,6 +177,31 @@ class ConfigView:
         return ""
 
     @cached_property
+    def val_outcomes(self) -> O.Outcomes | None:
+        """The finished runs' final predictions on the validation split (labels = the
+        split's); None when a run has none (:attr:`val_outcomes_lack` says why) or there
+        are no runs."""
+        if self.val_outcomes_lack or not self.runs:
+            return None
+        r0 = self.runs[0]
+        return O.Outcomes(tuple(r.seed for r in self.runs),
+                          np.stack([np.asarray(r.val_predictions) for r in self.runs]),
+                          np.asarray(r0.val_labels), int(np.asarray(r0.confusion).shape[0]))
+
+    @cached_property
+    def val_outcomes_lack(self) -> str:
+        """Why the validation split's per-example outcomes cannot be given ("" when they
+        can)."""
+        old = [r.seed for r in self.runs if r.val_predictions is None or r.val_labels is None]
+        if old:
+            return (f"{len(old)} of {len(self.runs)} runs kept no validation predictions "
+                    "(no validation split, the jax engine, or a sweeplab before store schema 6)")
+        if any(not np.array_equal(r.val_labels, self.runs[0].val_labels)
+               for r in self.runs[1:]):
+            return "its runs were scored on different validation splits"
+        return ""
+
+    @cached_property
     def variance_split(self) -> O.VarianceSplit | None:
         """The seeds' variance split into the test set's sampling and the distribution-wise
         part (Jordan 2024); None with fewer than 2 seeds or no outcomes."""

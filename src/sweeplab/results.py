@@ -45,6 +45,10 @@ class RunResult:
     # 3). The store keeps them with the run, in the same transaction (a few bytes each).
     predictions: np.ndarray | None = field(default=None, repr=False, compare=False)
     test_labels: np.ndarray | None = field(default=None, repr=False, compare=False)
+    # The same on the validation split (the study's ``validation``), in the split's order,
+    # and the split's labels; None = the run had no split (or was stored before schema 6).
+    val_predictions: np.ndarray | None = field(default=None, repr=False, compare=False)
+    val_labels: np.ndarray | None = field(default=None, repr=False, compare=False)
     # Not stored: the trained weights in Keras order (model.get_weights()), so the runner can
     # save the model or compute diagnostics wherever the run was trained. None once stored.
     weights: tuple[np.ndarray, ...] | None = field(default=None, repr=False, compare=False)

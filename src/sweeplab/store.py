@@ -1,14 +1,15 @@
 """The run store: one SQLite file, crash-safe, never trains anything.
 
-Tables (schema version 5; older stores are upgraded when opened for writing): ``meta``,
+Tables (schema version 6; older stores are upgraded when opened for writing): ``meta``,
 ``studies`` (definitions; one replaced by ``run --redefine`` is kept as ``NAME@N``),
 ``configs`` (hash -> canonical JSON, shared between studies), ``study_configs``, ``runs``
-(one per config and seed, with its diagnostics and per-example ``predictions``),
-``test_labels``, ``epochs`` (epoch 0 = the untrained model) and ``damaged`` (what
-``check --repair`` set aside). Every finished record carries a ``checksum`` written in the
-transaction that writes it and verified on every read (:func:`run_checksum`); not SQLite's
-``cksumvfs``, which Python's ``sqlite3`` cannot load everywhere, and a checksum per record
-names what is damaged where a page checksum names only a page.
+(one per config and seed, with its diagnostics and per-example ``predictions`` and
+``val_predictions``), ``test_labels`` (label sets, test and validation), ``epochs`` (epoch 0
+= the untrained model) and ``damaged`` (what ``check --repair`` set aside). Every finished
+record carries a ``checksum`` written in the transaction that writes it and verified on
+every read (:func:`run_checksum`); not SQLite's ``cksumvfs``, which Python's ``sqlite3``
+cannot load everywhere, and a checksum per record names what is damaged where a page
+checksum names only a page.
 
 A run becomes ``done`` in the one transaction that writes all its results, so a crash
 leaves either a finished run or one that is trained again. A file that is not a sweeplab
@@ -41,7 +42,7 @@ from sweeplab.errors import FieldError
 from sweeplab.results import EpochRecord, RunResult
 
 APPLICATION_ID = 0x53574C42  # "SWLB" in SQLite's header, so `file` and we can tell our stores
-SCHEMA_VERSION = 5
+SCHEMA_VERSION = 6
 DEFAULT_PATH = "sweeplab.db"
 BUSY_TIMEOUT_S = 30.0  # wait this long for another writer before calling the store locked
 
@@ -128,6 +129,10 @@ CREATE TABLE damaged (
     reason TEXT NOT NULL,
     record TEXT
 )
+""",
+    6: """
+ALTER TABLE runs ADD COLUMN val_predictions BLOB;
+ALTER TABLE runs ADD COLUMN val_labels_key TEXT
 """,
 }
 CHECKSUMMED = 5  # the first schema whose records carry checksums
@@ -773,12 +778,10 @@ class Store:
             else:
                 run_id = row[0]
                 con.execute("DELETE FROM epochs WHERE run_id=?", (run_id,))
-            labels_key = None
-            if result.test_labels is not None:
-                packed = pack_classes(result.test_labels)
-                labels_key = hashlib.sha256(packed).hexdigest()[:32]
-                con.execute("INSERT OR IGNORE INTO test_labels VALUES (?, ?)",
-                            (labels_key, packed))
+            # Label sets are content-addressed in test_labels: the test set's, and the
+            # validation split's (the same table; a split is a fixed subset of the data).
+            labels_key, val_labels_key = (self._put_labels(con, y) for y in
+                                          (result.test_labels, result.val_labels))
             con.executemany(
                 "INSERT INTO epochs (run_id, epoch, train_loss, train_acc, test_loss, test_acc, "
                 "seconds, val_loss, val_acc) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
@@ -789,7 +792,7 @@ class Store:
                 "UPDATE runs SET status='done', engine=?, finished_at=?, wall_seconds=?, "
                 "versions=?, host=?, pid=?, error=NULL, confusion=?, probe_untrained=?, "
                 "probe_trained=?, backend=?, device=?, node=?, model_path=?, diagnostics=?, "
-                "predictions=?, labels_key=? WHERE id=?",
+                "predictions=?, labels_key=?, val_predictions=?, val_labels_key=? WHERE id=?",
                 (result.engine, _now(), result.wall_seconds, json.dumps(versions),
                  socket.gethostname(), os.getpid(),
                  json.dumps(np.asarray(result.confusion).astype(int).tolist()),
@@ -799,8 +802,21 @@ class Store:
                  json.dumps(_jsonable(result.diagnostics), sort_keys=True, allow_nan=False)
                  if result.diagnostics else None,
                  None if result.predictions is None else pack_classes(result.predictions),
-                 labels_key, run_id))
+                 labels_key,
+                 None if result.val_predictions is None
+                 else pack_classes(result.val_predictions),
+                 val_labels_key, run_id))
             self._seal_run(con, run_id)
+
+    @staticmethod
+    def _put_labels(con: sqlite3.Connection, labels: np.ndarray | None) -> str | None:
+        """Keep a label set once (content-addressed); its key, None for no labels."""
+        if labels is None:
+            return None
+        packed = pack_classes(labels)
+        key = hashlib.sha256(packed).hexdigest()[:32]
+        con.execute("INSERT OR IGNORE INTO test_labels VALUES (?, ?)", (key, packed))
+        return key
 
     def set_model_path(self, config_hash: str, seed: int, path: str | None) -> None:
         """Record where a finished run's trained model was saved (sweeplab.saved_models).
@@ -939,13 +955,17 @@ class Store:
             seen.setdefault(key, []).append(row.get("id"))
             result = None
             if why is None and status == "done":
-                lkey = row.get("labels_key")
+                lkey, vkey = row.get("labels_key"), row.get("val_labels_key")
                 test = labels.get(lkey, "its test labels are missing" if sealed else None)
+                val = labels.get(vkey, "its validation labels are missing" if sealed else None)
                 if lkey is not None and isinstance(test, str):
                     why = test
+                elif vkey is not None and isinstance(val, str):
+                    why = val.replace("test labels", "validation labels")
                 else:
                     try:
-                        result = _run_result(row, eps, None if lkey is None else test)
+                        result = _run_result(row, eps, None if lkey is None else test,
+                                             None if vkey is None else val)
                     except (ValueError, TypeError, KeyError, OverflowError) as err:
                         why = f"does not parse ({_why(err)})"
             h = str(key[0])
@@ -1198,8 +1218,10 @@ def _unpack(blob: Any) -> np.ndarray:
 
 
 def _run_result(row: Mapping[str, Any], epochs: Sequence[Mapping[str, Any]],
-                test_labels: np.ndarray | None = None) -> RunResult:
-    """A finished run from its stored record (and its test set's labels, when kept).
+                test_labels: np.ndarray | None = None,
+                val_labels: np.ndarray | None = None) -> RunResult:
+    """A finished run from its stored record (and its test set's and validation split's
+    labels, when kept).
 
     Raises:
         ValueError, TypeError, KeyError: the record does not parse or misses a field.
@@ -1226,6 +1248,12 @@ def _run_result(row: Mapping[str, Any], epochs: Sequence[Mapping[str, Any]],
     if predictions is not None and test_labels is not None and \
             predictions.shape != test_labels.shape:
         raise ValueError(f"{len(predictions)} predictions for {len(test_labels)} test labels")
+    vpred = row.get("val_predictions")
+    val_predictions = None if vpred is None else _unpack(vpred)
+    if val_predictions is not None and val_labels is not None and \
+            val_predictions.shape != val_labels.shape:
+        raise ValueError(f"{len(val_predictions)} validation predictions for "
+                         f"{len(val_labels)} validation labels")
     return RunResult(row["config_hash"], row["seed"], row["engine"] or "", records, confusion,
                      _numbers(row["probe_untrained"], "probe_untrained"),
                      _numbers(row["probe_trained"], "probe_trained"),
@@ -1233,7 +1261,8 @@ def _run_result(row: Mapping[str, Any], epochs: Sequence[Mapping[str, Any]],
                      backend=row.get("backend") or "", device=row.get("device") or "",
                      node=row.get("node") or "", diagnostics=diagnostics,
                      model_path=row.get("model_path"), predictions=predictions,
-                     test_labels=test_labels)
+                     test_labels=test_labels, val_predictions=val_predictions,
+                     val_labels=val_labels)
 
 
 @dataclass

@@ -612,16 +612,21 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
                                active[i], pred[i]) for i in range(k)]
         return lsum / m, csum / m, pred, probe_out, live
 
+    val_preds: list[np.ndarray | None] = [None]  # the last evaluation's (k, M_val) classes
+
     def evaluate_val(st) -> list[dict[str, float]]:
-        """Per run: the validation split's loss and accuracy (none without one)."""
+        """Per run: the validation split's loss and accuracy (none without one); its
+        predictions go to ``val_preds``."""
         if data.x_val is None:
             return [{} for _ in range(k)]
         xv, yv = tensors["x_val"], tensors["y_val"]
-        lsum, csum = np.zeros(k), np.zeros(k)
+        lsum, csum, preds = np.zeros(k), np.zeros(k), []
         for a in range(0, len(data.x_val), chunk):
-            l_, c_, *_ = prog.evaluate(st[0], st[1], xv[a:a + chunk], yv[a:a + chunk])
+            l_, c_, p_, *_ = prog.evaluate(st[0], st[1], xv[a:a + chunk], yv[a:a + chunk])
             lsum += l_.numpy()
             csum += c_.numpy()
+            preds.append(p_.numpy())
+        val_preds[0] = np.concatenate(preds, axis=1)
         m = len(data.x_val)
         return [{"val_loss": float(lsum[i] / m), "val_acc": float(csum[i] / m)}
                 for i in range(k)]
@@ -676,7 +681,9 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
         r = RunResult(chash, s, "fast", tuple(records[i]), conf,
                       tuple(float(v) for v in probe0[i]), tuple(float(v) for v in probe_out[i]),
                       wall, device=device(), weights=tuple(weights[i]),
-                      predictions=preds[i], test_labels=data.y_test)
+                      predictions=preds[i], test_labels=data.y_test,
+                      val_predictions=None if val_preds[0] is None else val_preds[0][i],
+                      val_labels=data.y_val)
         try:
             r = replace(r, diagnostics=probe.record(live0[i], live[i], len(x_test), nc))
         except Exception:  # noqa: BLE001 - never lose a trained run: the wrapper measures it

@@ -75,12 +75,15 @@ def train(cfg: Config, seed: int, data: Dataset, *, shuffle: bool = True,
     pred = scores.argmax(axis=1)
     conf = confusion_matrix(data.y_test, pred, data.num_classes)
     probe_trained = tuple(float(v) for v in scores[0])
+    val_pred = None if data.x_val is None else \
+        model.predict(data.x_val, batch_size=EVAL_BATCH, verbose=0).argmax(axis=1)
     if weights_out is not None:
         weights_out.extend(model.get_weights())
     return RunResult(config_hash(cfg), int(seed), "reference", tuple(records), conf,
                      probe_untrained, probe_trained, time.perf_counter() - t_start,
                      device=device(), weights=tuple(model.get_weights()),
-                     predictions=pred, test_labels=data.y_test)
+                     predictions=pred, test_labels=data.y_test,
+                     val_predictions=val_pred, val_labels=data.y_val)
 
 
 class ReferenceEngine:
