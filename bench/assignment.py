@@ -57,9 +57,9 @@ def _run(args: argparse.Namespace) -> dict:
         ds = data_mod.load(study.base.dataset, args.data_dir, study.base.subset)
         load_seconds = time.perf_counter() - t0
         items = [(p.config, list(study.seeds)) for p in st.expand(study)
-                 if p.hash not in trained]
-        labels = {p.hash: p.label for p in st.expand(study)}
-        trained.update(p.hash for p in st.expand(study))
+                 if p.config_hash not in trained]
+        labels = {p.config_hash: p.label for p in st.expand(study)}
+        trained.update(p.config_hash for p in st.expand(study))
         t0 = time.perf_counter()
         if hasattr(engine, "train_stacked"):
             results = list(engine.train_stacked(items, ds))

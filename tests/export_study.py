@@ -84,9 +84,9 @@ def add_seed(t: Trained, store: Path, seed: int, width: int) -> RunResult:
     study = st.with_overrides(st.load_study_file(t.toml), seeds=[*SEEDS, seed])
     (planned,) = [p for p in st.expand(study) if p.axes["width"] == str(width)]
     with Store(store) as s:
-        summary = run_study(study, s, data_dir=t.data_dir, quiet=True, only={planned.hash})
+        summary = run_study(study, s, data_dir=t.data_dir, quiet=True, only={planned.config_hash})
         assert summary.trained == 1 and summary.ok
-        return next(r for r in s.results(planned.hash) if r.seed == seed)
+        return next(r for r in s.results(planned.config_hash) if r.seed == seed)
 
 
 def store_runs(store: Path) -> dict[tuple[str, int], tuple[str, RunResult]]:

@@ -56,8 +56,8 @@ def test_string_labels_are_their_sorted_values_and_integers_are_unchanged():
                               name="ordered")
     assert ordered.class_names == tuple(NAMES) and (ordered.dataset.y_train == y_tr).all()
     # ... and the config that names them otherwise is another config
-    h = [st.expand(sweeplab.Study.build("s", model="mlp-softmax-ce", dataset=d, seeds=1))[0].hash
-         for d in (a, ordered)]
+    h = [st.expand(sweeplab.Study.build("s", model="mlp-softmax-ce", dataset=d,
+                                        seeds=1))[0].config_hash for d in (a, ordered)]
     assert h[0] != h[1]
     # numbers that are not integers: sorted values, named by their text
     f = sweeplab.Arrays(x_tr, y_tr * 0.5, x_te, y_te * 0.5, name="halves")

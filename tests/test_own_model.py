@@ -56,9 +56,9 @@ def test_builtin_config_hashes_are_unchanged():
     """Every built-in config keeps its hash (its stored runs stay found); studies added
     later (q7s, the search) are pinned on their own so that adding one does not hide a
     changed hash among the old ones."""
-    hashes = [p.hash for n, s in st.BUILTIN.items() if n != "q7s" for p in st.expand(s)]
+    hashes = [p.config_hash for n, s in st.BUILTIN.items() if n != "q7s" for p in st.expand(s)]
     assert hashlib.sha256(" ".join(hashes).encode()).hexdigest()[:16] == BUILTIN_HASHES
-    assert [p.hash for p in st.expand(st.BUILTIN["q7s"])] == ["f265cac35f77930b"]
+    assert [p.config_hash for p in st.expand(st.BUILTIN["q7s"])] == ["f265cac35f77930b"]
 
 
 def test_functional_model_swept_over_a_param_through_the_api(tmp_path):
@@ -78,7 +78,7 @@ def test_functional_model_swept_over_a_param_through_the_api(tmp_path):
         rows = s.run_rows()
         runs = [r for row in {r.config_hash for r in rows} for r in s.results(row)]
     assert {r.engine for r in rows} == {"reference"}  # auto on TensorFlow: fast has no builder
-    width = {p.hash: dict(p.config.model.params)["width"] for p in st.expand(study)}
+    width = {p.config_hash: dict(p.config.model.params)["width"] for p in st.expand(study)}
     assert len(runs) == 6
     for r in runs:  # diagnostics measured from the functional model's two ReLU convolutions
         hidden = r.diagnostics["trained"]["hidden"]
@@ -109,24 +109,24 @@ def test_study_file_runs_in_the_cli_and_a_second_run_trains_nothing(tmp_path, ru
 
 def test_identity_source_params_and_arrays(tmp_path):
     path = _study_dir(tmp_path)
-    first = [p.hash for p in st.expand(st.load_study_file(path))]
-    assert first == [p.hash for p in st.expand(st.load_study_file(path))]  # stable
+    first = [p.config_hash for p in st.expand(st.load_study_file(path))]
+    assert first == [p.config_hash for p in st.expand(st.load_study_file(path))]  # stable
     # an edited builder is a new config
     src = (tmp_path / "own_builders.py").read_text()
     (tmp_path / "own_builders.py").write_text(src.replace('padding="same", activation="relu")(x)',
                                                           'padding="same")(x)'))
-    edited = [p.hash for p in st.expand(st.load_study_file(path))]
+    edited = [p.config_hash for p in st.expand(st.load_study_file(path))]
     assert set(edited).isdisjoint(first)
     # another param value is another config; the same value the same config
     (tmp_path / "b").mkdir()
-    hashes_b = [p.hash for p in st.expand(st.load_study_file(_study_dir(tmp_path / "b",
+    hashes_b = [p.config_hash for p in st.expand(st.load_study_file(_study_dir(tmp_path / "b",
                                                                        width=4)))]
     # (b holds an unedited copy of the builders and the same arrays, in another folder)
     assert first[1] == hashes_b[0] and first[0] not in hashes_b
     # other arrays under the same name: another dataset, other configs
     (tmp_path / "c").mkdir()
     third = _study_dir(tmp_path / "c", arrays=ob.stripes(seed=1))
-    assert {p.hash for p in st.expand(st.load_study_file(third))}.isdisjoint(first)
+    assert {p.config_hash for p in st.expand(st.load_study_file(third))}.isdisjoint(first)
     # arrays given in Python: equal content, equal fingerprint, whatever the name
     a = sweeplab.Arrays(*ob.stripes(), name="a")
     b = sweeplab.Arrays(*ob.stripes(), name="b")
@@ -137,9 +137,9 @@ def test_identity_source_params_and_arrays(tmp_path):
     pinned = _study_dir(tmp_path / "d", extra="")
     pinned.write_text(pinned.read_text().replace("batch_size = 30", 'batch_size = 30\n'
                                                  'version = "v1"'))
-    before = [p.hash for p in st.expand(st.load_study_file(pinned))]
+    before = [p.config_hash for p in st.expand(st.load_study_file(pinned))]
     (tmp_path / "d" / "own_builders.py").write_text("# edited\n" + src)
-    assert [p.hash for p in st.expand(st.load_study_file(pinned))] == before
+    assert [p.config_hash for p in st.expand(st.load_study_file(pinned))] == before
     assert set(before).isdisjoint(first)  # pinned and unpinned are different identities
 
 

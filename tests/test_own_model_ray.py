@@ -34,6 +34,6 @@ def test_own_model_and_arrays_on_ray(tmp_path, monkeypatch):
     assert list(runs["seed"]) == [0, 1] and runs["node"].str.contains("ray:").all()
     assert ((runs["test_acc"] >= 0) & (runs["test_acc"] <= 1)).all()
     with Store(db) as s:
-        assert s.done_seeds(st.expand(study)[0].hash) == {0, 1}
+        assert s.done_seeds(st.expand(study)[0].config_hash) == {0, 1}
     again = sweeplab.run(study, store=db, engine="reference", progress=False)
     assert (again.last.trained, again.last.skipped) == (0, 2)

@@ -27,7 +27,7 @@ def test_schedule_gives_every_config_seed_zero_first():
         ("width=4", (0,)), ("width=16", (0,)), ("width=4", (1,)), ("width=16", (1,)),
         ("width=4", (2,)), ("width=16", (2,))]
     # in groups (a multi-seed engine), rounds of two seeds; done seeds are skipped
-    order = st.schedule(planned, study.seeds, done={planned[0].hash: {0}}, group=2)
+    order = st.schedule(planned, study.seeds, done={planned[0].config_hash: {0}}, group=2)
     assert [(p.label, s) for p, s in order] == [
         ("width=4", (1,)), ("width=16", (0, 1)), ("width=4", (2,)), ("width=16", (2,))]
 
@@ -48,7 +48,7 @@ def test_half_finished_study_has_seed_zero_of_every_config(tmp_path, data_dir):
         store.finish_run = finish
         with pytest.raises(KeyboardInterrupt):
             run_study(study, store, data_dir=data_dir, quiet=True, engine="reference")
-        hashes = [p.hash for p in st.expand(study)]
+        hashes = [p.config_hash for p in st.expand(study)]
         assert sorted(seen) == sorted((h, 0) for h in hashes)
 
 
@@ -112,7 +112,7 @@ def test_compare_cli_prints_paired_table(tiny_store, run_cli):
     assert "paired over 3 shared seeds" in text and "95% CI (t)" in text
     assert "tiny width=16 - tiny width=4 = " in text
     with Store(tiny_store, readonly=True) as store:
-        a = {r.seed: r.final.test_acc for r in store.results(st.expand(_tiny())[0].hash)}
+        a = {r.seed: r.final.test_acc for r in store.results(st.expand(_tiny())[0].config_hash)}
     # the printed mean of width=4 is the stored mean, in points
     assert f"{100 * sum(a.values()) / 3:.3f}" in text
 
@@ -143,7 +143,7 @@ def test_fast_engine_study_trains_each_config_in_one_group(tmp_path, data_dir):
         summary = run_study(study, store, data_dir=data_dir, quiet=True, engine="fast")
         assert summary.trained == 6 and summary.ok
         for p in st.expand(study):
-            runs = store.results(p.hash)
+            runs = store.results(p.config_hash)
             assert [r.engine for r in runs] == ["fast"] * 3
             # one group: the group's wall time is shared equally by its runs
             assert len({r.wall_seconds for r in runs}) == 1

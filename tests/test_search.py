@@ -261,7 +261,7 @@ def test_a_builders_param_can_be_searched(tmp_path):
         '[[search.params]]\nname = "width"\npath = "model.params.width"\nint = [4, 64]\n')
     a, b = planned_candidate(s, {"width": 20}), planned_candidate(s, {"width": 21})
     assert dict(a.config.model.params) == {"width": 20} and a.label == "width=20"
-    assert a.hash != b.hash  # each value its own config (its runs kept apart)
+    assert a.config_hash != b.config_hash  # each value its own config (its runs kept apart)
 
 
 ON_AXES = TINY.replace("[search]", """layers = [{type = "flatten"}, {type = "dense", units = 32},

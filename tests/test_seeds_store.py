@@ -84,7 +84,7 @@ def test_until_detect_ends_when_its_condition_holds(tmp_path, data_dir):
         out = run_until_ci(study, store, 0.0, max_seeds=6, seeds_per_round=1, min_seeds=2,
                            detect=target, data_dir=data_dir, quiet=True, engine="reference")
         assert len(out.rounds) >= 2
-        hashes = {p.label: p.hash for p in st.expand(study)}
+        hashes = {p.label: p.config_hash for p in st.expand(study)}
 
         def mdd(n: int) -> float:  # from the store, with the first n seeds
             va, vb = ({r.seed: r.final.test_acc for r in store.results(hashes[w]) if r.seed < n}

@@ -376,7 +376,7 @@ def read_study(store: Store, name: str) -> StudyView:
                              f"{', '.join(have) or 'no studies'}")
         study = BUILTIN[name]
         seeds = tuple(study.seeds)
-        configs = tuple(ConfigView(name, p.hash, p.label, dict(p.axes), dict(p.axes),
+        configs = tuple(ConfigView(name, p.config_hash, p.label, dict(p.axes), dict(p.axes),
                                    S.config_to_dict(p.config), p.config, (), seeds)
                         for p in expand(study))
         return StudyView(name, study_to_dict(study), configs, False)

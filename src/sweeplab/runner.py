@@ -57,7 +57,7 @@ class RunListener(Protocol):
 
 
 def _group_size(eng, planned: list[PlannedConfig], dataset, n_seeds: int) -> int:
-    """Seeds per scheduling round: what the engine trains at once (1 for the reference).
+    """Seeds per scheduling round: the engine's group size K (1 for the reference).
 
     Rounds as wide as the engine's group keep a multi-seed engine's groups full while
     still giving every config its first seeds before any config gets more.
@@ -161,7 +161,8 @@ def prepare(study: Study, store: Store,
     """Expand the study (unless ``planned`` is its expansion) and record it in the store."""
     planned = expand(study) if planned is None else planned
     store.save_study(study.name, study_to_dict(study),
-                     [(p.hash, S.canonical_json(p.config), p.label, p.axes) for p in planned])
+                     [(p.config_hash, S.canonical_json(p.config), p.label, p.axes)
+                      for p in planned])
     return planned
 
 
@@ -196,7 +197,7 @@ def run_study(
     study, dataset, eng, planned = ready or preflight(study, data_dir, engine, parallel, log)
     prepare(study, store, planned)
     summary, todo = _plan(study, store, eng, dataset,
-                          [p for p in planned if only is None or p.hash in only])
+                          [p for p in planned if only is None or p.config_hash in only])
     train_groups(study, store, eng, dataset, todo, summary, data_dir=data_dir,
                  parallel=parallel, quiet=quiet, stop_on_error=stop_on_error, log=log,
                  listeners=listeners, ray=ray)
@@ -239,9 +240,9 @@ def _plan(study: Study, store: Store, eng: Engine, dataset: data_mod.Dataset,
           ) -> tuple[RunSummary, list[tuple[PlannedConfig, tuple[int, ...]]]]:
     """What this call trains: the seeds of ``trainable`` the store lacks, in rounds as wide
     as the engine's groups (see study.schedule), and the summary so far."""
-    done = {p.hash: store.done_seeds(p.hash) for p in trainable}
+    done = {p.config_hash: store.done_seeds(p.config_hash) for p in trainable}
     summary = RunSummary(study.name, len(trainable) * len(study.seeds),
-                         sum(len(done[p.hash] & set(study.seeds)) for p in trainable))
+                         sum(len(done[p.config_hash] & set(study.seeds)) for p in trainable))
     size = _group_size(eng, trainable, dataset, len(study.seeds))
     return summary, schedule(trainable, study.seeds, done, group=size)
 
@@ -292,7 +293,8 @@ class _Loop:
             if nxt is None:
                 return
             p, seeds = nxt
-            claims = {seed: self.store.claim_run(p.hash, seed, self.engine) for seed in seeds}
+            claims = {seed: self.store.claim_run(p.config_hash, seed, self.engine)
+                      for seed in seeds}
             self.summary.skipped += sum(c == "done" for c in claims.values())
             self.summary.busy += [(p.label, s) for s, c in claims.items() if c == "busy"]
             seeds = [s for s in seeds if claims[s] == "claimed"]
@@ -322,7 +324,7 @@ class _Loop:
         """Record the seeds of a group that failed for good."""
         p, failed, text = out.group.key, sorted(left & set(out.failed)), _last_line(out.error)
         for seed in failed:
-            self.store.fail_run(p.hash, seed, out.error)
+            self.store.fail_run(p.config_hash, seed, out.error)
             self.summary.failed.append((p.label, seed, text))
             left.discard(seed)
         if log and failed:
@@ -406,29 +408,29 @@ def run_until_ci(
         kwargs.get("parallel"), kwargs.get("log"))
     study, planned = ready.study, ready.planned  # hashes as stored
     seeds = tuple(study.seeds[:max_seeds])
-    active = {p.hash for p in planned}
+    active = {p.config_hash for p in planned}
     out = AdaptiveSummary(study.name, target_points, max_seeds, "", detect=detect)
     while True:
         current = dataclasses.replace(study, seeds=seeds)
         out.rounds.append(run_study(current, store, only=active,
                                     ready=ready._replace(study=current), **kwargs))
-        vals = {p.label: [r.final.test_acc for r in store.results(p.hash) if r.seed in seeds]
+        vals = {p.label: [r.final.test_acc for r in store.results(p.config_hash) if r.seed in seeds]
                 for p in planned}
         for p in planned:
             out.seeds[p.label] = len(vals[p.label])
             out.half_widths[p.label] = (100 * ci_half_width(vals[p.label]) if vals[p.label]
                                         else math.inf)
-        active = {p.hash for p in planned if out.seeds[p.label] < min_seeds}
+        active = {p.config_hash for p in planned if out.seeds[p.label] < min_seeds}
         if detect is None:
             wide = set(needs_more_seeds(vals, target_points / 100))
-            active |= {p.hash for p in planned if p.label in wide}
+            active |= {p.config_hash for p in planned if p.label in wide}
         for a, b in zip(planned, planned[1:], strict=False) if detect is not None else ():
-            va, vb = ({r.seed: r.final.test_acc for r in store.results(p.hash) if r.seed in seeds}
-                      for p in (a, b))
+            va, vb = ({r.seed: r.final.test_acc for r in store.results(p.config_hash)
+                       if r.seed in seeds} for p in (a, b))
             mdd = 100 * power(va, vb).mdd if va and vb else math.inf
             out.detectable[f"{b.label} vs {a.label}"] = mdd
             if not mdd <= detect:  # nan (too few runs) counts as not yet
-                active |= {a.hash, b.hash}
+                active |= {a.config_hash, b.config_hash}
         if not active:
             out.reason = (f"every configuration's 95% CI half-width is at most "
                           f"{target_points:g} points" if detect is None else

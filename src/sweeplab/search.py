@@ -156,9 +156,9 @@ class _Driver:
             if set(t.params) != set(self.dists):
                 continue
             p = planned_candidate(self.study, t.params)
-            if p.hash not in out:
-                out[p.hash] = (p, dict(t.params), [])
-            out[p.hash][2].append(t.number)
+            if p.config_hash not in out:
+                out[p.config_hash] = (p, dict(t.params), [])
+            out[p.config_hash][2].append(t.number)
         return out
 
     def values(self, h: str) -> dict[int, Any]:
@@ -191,7 +191,7 @@ class _Driver:
 
     def save(self, cands: dict[str, Any], **extra: Any) -> None:
         self.store.save_study(self.study.name, study_to_dict(self.study),
-                              [(p.hash, S.canonical_json(p.config), p.label, p.axes)
+                              [(p.config_hash, S.canonical_json(p.config), p.label, p.axes)
                                for p, _, _ in cands.values()])
         self.store.set_meta(_meta_key(self.study.name), {
             "dropped": sorted(self.dropped), "drop_step": self.drop_step,
@@ -224,11 +224,11 @@ class _Driver:
             self.ostudy.sampler = _sampler(self.search, number)
             trial = self.ostudy.ask(self.dists)
             p = planned_candidate(self.study, trial.params)
-            if p.hash not in cands:
+            if p.config_hash not in cands:
                 self.duplicates = 0
                 return True
             self.duplicates += 1  # the same config again: tell it what that one has
-            vals = self.table({p.hash: 0})[p.hash]
+            vals = self.table({p.config_hash: 0})[p.config_hash]
             if vals:
                 self.ostudy.tell(trial.number, sum(vals) / len(vals))
             else:

@@ -300,7 +300,7 @@ class PlannedConfig:
     """One grid point of a study."""
 
     config: S.Config  # validated config
-    hash: str  # sweeplab.spec.config_hash(config)
+    config_hash: str  # sweeplab.spec.config_hash(config)
     label: str  # e.g. "width=32", or "base" without axes
     axes: dict[str, str] = field(default_factory=dict)  # axis name -> value label
     position: int = 0  # index in the grid
@@ -369,7 +369,7 @@ def expand(study: Study) -> list[PlannedConfig]:
             at = where if where.isprintable() else repr(where)  # the message stays one line
             raise S.SpecError(f"study {study.name!r} at {at or 'base'}: {err}") from err
         out.append(PlannedConfig(cfg, S.config_hash(cfg), where or "base", labels, pos))
-    hashes = [p.hash for p in out]
+    hashes = [p.config_hash for p in out]
     if len(set(hashes)) != len(hashes):
         raise S.SpecError(f"study {study.name!r}: two grid points give the same config; "
                           "check that every axis changes something.")
@@ -390,7 +390,7 @@ def schedule(planned: Sequence[PlannedConfig], seeds: Sequence[int], done: Mappi
     for start in range(0, len(seeds), group):
         chunk = seeds[start:start + group]
         for p in planned:
-            missing = tuple(s for s in chunk if s not in done.get(p.hash, set()))
+            missing = tuple(s for s in chunk if s not in done.get(p.config_hash, set()))
             if missing:
                 out.append((p, missing))
     return out

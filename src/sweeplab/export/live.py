@@ -65,16 +65,16 @@ class TensorBoardLogger(_Guarded):
         self._open: dict[tuple[str, int], Any] = {}
 
     def _writer(self, study: Study, planned: PlannedConfig, seed: int) -> Any:
-        key = (planned.hash, seed)
+        key = (planned.config_hash, seed)
         w = self._open.get(key)
         if w is None:
             tbx = self.tbx
-            cdir = tbx.config_dir(self.logdir, study.name, planned.label, planned.hash)
+            cdir = tbx.config_dir(self.logdir, study.name, planned.label, planned.config_hash)
             run_dir = cdir / f"seed_{seed}"
             # The store gave this process the run to train, so whatever is there is stale:
             # a killed attempt, or an export of a run the store no longer has done.
             tbx.clear_run(run_dir)
-            w = tbx.RunWriter(run_dir, run_key(planned.hash, seed),
+            w = tbx.RunWriter(run_dir, run_key(planned.config_hash, seed),
                               tbx.hparams_of(study.name, planned.label, planned.axes),
                               f"{study.name}/{planned.label}")
             self._open[key] = w
@@ -88,13 +88,14 @@ class TensorBoardLogger(_Guarded):
         def done() -> None:
             # Written again whole: epoch 0 arrives only now, and TensorBoard drops every
             # point at or after a step that comes out of order (see export.tensorboard).
-            w = self._open.pop((planned.hash, result.seed), None)
+            w = self._open.pop((planned.config_hash, result.seed), None)
             if w is not None:
                 w.close()
             tbx = self.tbx
-            cdir = tbx.config_dir(self.logdir, study.name, planned.label, planned.hash)
+            cdir = tbx.config_dir(self.logdir, study.name, planned.label, planned.config_hash)
             start, times = _with_epoch_zero(result, w.times if w else {})
-            tbx.write_complete(cdir / f"seed_{result.seed}", run_key(planned.hash, result.seed),
+            tbx.write_complete(cdir / f"seed_{result.seed}",
+                               run_key(planned.config_hash, result.seed),
                                tbx.hparams_of(study.name, planned.label, planned.axes),
                                f"{study.name}/{planned.label}", result, start, times)
 
@@ -139,26 +140,26 @@ class MlflowLogger(_Guarded):
         self._parents: dict[tuple[str, str], Any] = {}  # (study, config hash) -> parent run
 
     def _config(self, study: Study, planned: PlannedConfig):
-        return config_export(self.store, study.name, planned.hash, planned.label, planned.axes,
-                             study.seeds)
+        return config_export(self.store, study.name, planned.config_hash, planned.label,
+                             planned.axes, study.seeds)
 
     def _parent(self, study: Study, planned: PlannedConfig) -> Any:
         # Keyed by study too: one config in two studies (`assignment`) has a parent run in
         # each study's experiment.
-        p = self._parents.get((study.name, planned.hash))
+        p = self._parents.get((study.name, planned.config_hash))
         if p is None:
             exp_id = self.target.experiment(study.name)
             p = self.target.parent(exp_id, self._config(study, planned), {})
-            self._parents[(study.name, planned.hash)] = p
+            self._parents[(study.name, planned.config_hash)] = p
         return p
 
     def _run(self, study: Study, planned: PlannedConfig, seed: int) -> tuple[str, set[int]]:
-        key = (planned.hash, seed)
+        key = (planned.config_hash, seed)
         if key not in self._open:
             t = self.target
             exp_id = t.experiment(study.name)
             parent = self._parent(study, planned)
-            rk = run_key(planned.hash, seed)
+            rk = run_key(planned.config_hash, seed)
             # This process holds the run in the store, so any run under its key is stale
             # (a killed attempt): replaced, never duplicated.
             t.delete(t.runs(exp_id, rk).get(rk, []))
@@ -183,7 +184,7 @@ class MlflowLogger(_Guarded):
             self.target.log_epochs(run_id, [(e, now) for e in result.epochs
                                             if e.epoch not in steps])
             self.target.finish_seed(run_id, result, now)
-            self._open.pop((planned.hash, result.seed), None)
+            self._open.pop((planned.config_hash, result.seed), None)
             self.target.update_parent(self._parent(study, planned),
                                       self._config(study, planned))
 
