@@ -177,15 +177,15 @@ def _synthetic(n_train: int, n_test: int, shape: tuple[int, ...], classes: int =
 
 def _epoch_time(cfg, data, k: int, mapping: str) -> dict:
     """Seconds per model-epoch (epoch 2 of 2: training + test evaluation, per run) and the
-    compile (epoch 1 less epoch 2, for the whole group) of K members under ``mapping``."""
+    compile (epoch 1 less epoch 2, for the whole group) of K runs under ``mapping``."""
     import dataclasses
 
     from sweeplab.engines import jax as jx
 
     os.environ["SWEEPLAB_JAX_MAP"] = mapping
-    members = [jx.Member(dataclasses.replace(cfg, epochs=2), s) for s in range(k)]
+    runs = [jx.Run(dataclasses.replace(cfg, epochs=2), s) for s in range(k)]
     t0 = time.perf_counter()
-    res = jx.train_members(members, data)
+    res = jx.train_group(runs, data)
     e1, e2 = res[0].epochs[1].seconds, res[0].epochs[2].seconds
     return {"k": k, "mapping": mapping, "n_train": len(data.x_train),
             "seconds_per_model_epoch": round(e2, 5), "compile_seconds": round((e1 - e2) * k, 3),
@@ -211,10 +211,10 @@ def _timings(chk: Check, bundle: Path) -> list[dict]:
         os.environ.pop("SWEEPLAB_JAX_MAP", None)  # the rule itself, not the last override
         rule = jx.runs_mapping(cfg)
         other = "map" if rule == "vmap" else "vmap"
-        # the largest K the device's free memory holds (jx.choose_parallel, without the
+        # the largest K the device's free memory holds (jx.auto_group_size, without the
         # CPU's K = 1 for convolutions, so the rehearsal measures what the GPU will)
         kmax = min(sz["kmax"], common.group_size(cfg, data.image_shape, data.num_classes,
-                                                 10**6, jx._free_bytes(), jx.MAX_PARALLEL_ACCEL))
+                                                 10**6, jx._free_bytes(), jx.MAX_GROUP_ACCEL))
         plan = [(k, rule) for k in sz["ks"]] + [(sz["ks"][-1], other), (kmax, rule)]
         plan = list(dict.fromkeys(plan))  # a small device's K max may equal one of ks
         for k, mapping in plan:

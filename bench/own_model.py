@@ -1,7 +1,7 @@
 """The jax engine on a user's functional model (residual Add, GlobalAveragePooling2D):
 K seeds stacked in one vmapped program vs the same K seeds one at a time, side by side.
 
-Both sides call ``engines.jax.train_members`` (the whole engine call: initial weights,
+Both sides call ``engines.jax.train_group`` (the whole engine call: initial weights,
 training, per-epoch test evaluation, confusion matrices); each shape is compiled once in a
 warm-up that is not timed, then the two are measured alternately and the medians compared.
 
@@ -37,7 +37,7 @@ def main() -> None:
 
     import sweeplab
     from sweeplab import study as st
-    from sweeplab.engines.jax import Member, train_members
+    from sweeplab.engines.jax import Run, train_group
 
     arrays = sweeplab.Arrays(*ob.stripes(args.train, args.train // 3, side=16), name="bench")
     model = sweeplab.KerasModel(ob.resnet, params={"width": args.width, "side": 16})
@@ -46,13 +46,13 @@ def main() -> None:
     ds, seeds = arrays.dataset, list(range(args.seeds))
 
     def stacked() -> None:
-        train_members([Member(cfg, s) for s in seeds], ds)
+        train_group([Run(cfg, s) for s in seeds], ds)
 
     def one_at_a_time() -> None:
         for s in seeds:
-            train_members([Member(cfg, s)], ds)
+            train_group([Run(cfg, s)], ds)
 
-    stacked()  # compile both shapes (K members, 1 member) before timing
+    stacked()  # compile both shapes (K runs, 1 run) before timing
     one_at_a_time()
     times: dict[str, list[float]] = {"stacked": [], "one at a time": []}
     for _ in range(args.repeats):

@@ -30,7 +30,7 @@ from sweeplab import data as D
 from sweeplab import spec as S
 from sweeplab.backend import BackendError, seed_everything
 from sweeplab.engines import get_engine, resolve
-from sweeplab.engines.jax import Member, stack_key, train_members
+from sweeplab.engines.jax import Run, stack_key, train_group
 
 EPS = 2.0 ** -23
 ROOT = Path(__file__).resolve().parents[1]
@@ -74,7 +74,7 @@ def test_one_epoch_matches_keras_fit_on_jax(which, mnist_1000, mnist_500):
            else CNN_BN_DROPOUT)
     ds = mnist_1000 if which == "mlp-relu-mse" else mnist_500
     seed = 3
-    got = train_members([Member(cfg, seed)], ds, shuffle=False)[0]
+    got = train_group([Run(cfg, seed)], ds, shuffle=False)[0]
     (loss0, acc0), hist, weights, out = _fit(cfg, seed, ds)
 
     steps = -(-len(ds.x_train) // cfg.batch_size)  # the last partial batch is a step too
@@ -101,9 +101,9 @@ def test_one_epoch_matches_keras_fit_on_jax(which, mnist_1000, mnist_500):
 
 
 def test_same_seed_same_numbers_with_dropout_and_shuffling(mnist_500):
-    a = train_members([Member(CNN_BN_DROPOUT, 5)], mnist_500)[0]
-    b = train_members([Member(CNN_BN_DROPOUT, 5)], mnist_500)[0]
-    c = train_members([Member(CNN_BN_DROPOUT, 6)], mnist_500)[0]
+    a = train_group([Run(CNN_BN_DROPOUT, 5)], mnist_500)[0]
+    b = train_group([Run(CNN_BN_DROPOUT, 5)], mnist_500)[0]
+    c = train_group([Run(CNN_BN_DROPOUT, 6)], mnist_500)[0]
     def numbers(r):  # every measured number but the wall time
         return [dataclasses.replace(e, seconds=0.0) for e in r.epochs]
 
@@ -117,9 +117,9 @@ def test_same_seed_same_numbers_with_dropout_and_shuffling(mnist_500):
 def test_dropout_masks_differ_per_run_and_are_off_at_test_time(mnist_500):
     """Two seeds stacked in one program keep their own dropout stream: each equals its
     single-run self (above: the single run equals fit, whose dropout is Keras' own)."""
-    both = train_members([Member(CNN_BN_DROPOUT, 1), Member(CNN_BN_DROPOUT, 2)], mnist_500,
+    both = train_group([Run(CNN_BN_DROPOUT, 1), Run(CNN_BN_DROPOUT, 2)], mnist_500,
                          shuffle=False)
-    alone = [train_members([Member(CNN_BN_DROPOUT, s)], mnist_500, shuffle=False)[0]
+    alone = [train_group([Run(CNN_BN_DROPOUT, s)], mnist_500, shuffle=False)[0]
              for s in (1, 2)]
     steps = -(-len(mnist_500.x_train) // 32)
     for st, al in zip(both, alone, strict=True):
@@ -135,18 +135,18 @@ def test_dropout_masks_differ_per_run_and_are_off_at_test_time(mnist_500):
 
 
 def test_stacked_learning_rates_equal_single_runs(mnist_1000):
-    """q2 and q3 differ only in the learning rate: one program trains both, and each member
+    """q2 and q3 differ only in the learning rate: one program trains both, and each run
     gets the numbers it gets alone (tolerance as above, two epochs of steps)."""
     base = dataclasses.replace(S.preset("mlp-relu-mse"), epochs=2)
     cfgs = [dataclasses.replace(base, optimizer=dataclasses.replace(base.optimizer,
                                                                    learning_rate=lr))
             for lr in (0.1, 0.01)]
     assert stack_key(cfgs[0]) == stack_key(cfgs[1])
-    members = [Member(c, s) for c in cfgs for s in (0, 1)]
-    stacked = train_members(members, mnist_1000)
+    runs = [Run(c, s) for c in cfgs for s in (0, 1)]
+    stacked = train_group(runs, mnist_1000)
     steps = 2 * -(-len(mnist_1000.x_train) // base.batch_size)
-    for m, st in zip(members, stacked, strict=True):
-        alone = train_members([m], mnist_1000)[0]
+    for m, st in zip(runs, stacked, strict=True):
+        alone = train_group([m], mnist_1000)[0]
         assert st.config_hash == S.config_hash(m.cfg) and st.seed == m.seed
         for w1, w2 in zip(st.weights, alone.weights, strict=True):
             np.testing.assert_allclose(w1, w2, rtol=0, atol=steps * 8 * EPS)
@@ -158,11 +158,11 @@ def test_stacked_learning_rates_equal_single_runs(mnist_1000):
     # a shape-changing field is not stackable
     wider = dataclasses.replace(base, layers=(S.Flatten(), S.Dense(64, "relu")))
     with pytest.raises(ValueError, match="learning_rate"):
-        train_members([Member(base, 0), Member(wider, 0)], mnist_1000)
+        train_group([Run(base, 0), Run(wider, 0)], mnist_1000)
 
 
 def test_runs_mapped_in_turn_equal_runs_vmapped(mnist_500, monkeypatch):
-    """The two ways of mapping a step over members (engines.jax.runs_mapping: vmap for
+    """The two ways of mapping a step over runs (engines.jax.runs_mapping: vmap for
     dense models, lax.map for convolutions) give the same numbers, up to float32 rounding
     of differently batched kernels (tolerance as above, one epoch of steps), and a state
     that was donated to the compiled epoch is not read again (no "deleted buffer" error)."""
@@ -171,10 +171,10 @@ def test_runs_mapped_in_turn_equal_runs_vmapped(mnist_500, monkeypatch):
     cfg = dataclasses.replace(CNN_BN_DROPOUT, epochs=1)
     assert jx.runs_mapping(cfg) == "map"
     assert jx.runs_mapping(S.preset("mlp-relu-mse")) == "vmap"
-    members = [Member(cfg, 3), Member(cfg, 4)]
-    mapped = train_members(members, mnist_500)
+    runs = [Run(cfg, 3), Run(cfg, 4)]
+    mapped = train_group(runs, mnist_500)
     monkeypatch.setenv("SWEEPLAB_JAX_MAP", "vmap")
-    vmapped = train_members(members, mnist_500)
+    vmapped = train_group(runs, mnist_500)
     steps = -(-len(mnist_500.x_train) // cfg.batch_size)
     for a, b in zip(mapped, vmapped, strict=True):
         for w1, w2 in zip(a.weights, b.weights, strict=True):
@@ -238,10 +238,10 @@ def test_chunked_padded_evaluation_equals_one_chunk(mnist_1000, monkeypatch):
     import sweeplab.engines.jax as jx
 
     cfg = dataclasses.replace(S.preset("mlp-relu-mse"), epochs=1)
-    one = train_members([Member(cfg, 0)], mnist_1000, shuffle=False)[0]
+    one = train_group([Run(cfg, 0)], mnist_1000, shuffle=False)[0]
     monkeypatch.setattr(jx, "EVAL_CHUNK_MAX", 450)
     assert jx._eval_chunk(cfg, mnist_1000.image_shape, 1, 1000) == 334
-    three = train_members([Member(cfg, 0)], mnist_1000, shuffle=False)[0]
+    three = train_group([Run(cfg, 0)], mnist_1000, shuffle=False)[0]
     np.testing.assert_array_equal(one.confusion, three.confusion)
     assert three.confusion.sum() == 1000
     for a, b in zip(one.epochs, three.epochs, strict=True):
@@ -280,7 +280,7 @@ def test_shuffled_epochs_follow_run_order_like_fit(mnist_500):
 
     cfg = dataclasses.replace(CNN_BN_DROPOUT, epochs=2)
     seed = 7
-    got = train_members([Member(cfg, seed)], mnist_500)[0]
+    got = train_group([Run(cfg, seed)], mnist_500)[0]
     order = np.asarray(run_order(seed, len(mnist_500.x_train)))
     assert sorted(order) == list(range(len(mnist_500.x_train)))
     assert not np.array_equal(order, np.asarray(run_order(seed + 1, len(order))))

@@ -15,7 +15,7 @@ import sweeplab
 from sweeplab import models
 from sweeplab import study as st
 from sweeplab.backend import seed_everything
-from sweeplab.engines.jax import Member, train_members
+from sweeplab.engines.jax import Run, train_group
 
 TESTS = Path(__file__).resolve().parents[1] / "tests"
 sys.path.insert(0, str(TESTS))
@@ -43,7 +43,7 @@ def test_stacked_seeds_equal_keras_fit_on_jax(stripes):
     XLA may order differently, at most S * 8 eps relative."""
     cfg = st.expand(_study(stripes))[0].config
     ds = stripes.dataset
-    got = train_members([Member(cfg, s) for s in (0, 1, 2)], ds, shuffle=False)
+    got = train_group([Run(cfg, s) for s in (0, 1, 2)], ds, shuffle=False)
     steps = -(-len(ds.x_train) // cfg.batch_size)
     rel = steps * 8 * EPS
     for seed, run in zip((0, 1, 2), got, strict=True):

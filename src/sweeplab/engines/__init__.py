@@ -1,4 +1,4 @@
-"""Ways to train a batch of runs of one config. All return the same RunResult records.
+"""Ways to train a group of runs of one config. All return the same RunResult records.
 
 An engine is a callable ``(cfg, seeds, data, on_epoch) -> Iterator[RunResult]``
 yielding each seed's result as soon as it is complete, so the caller can store
@@ -101,9 +101,9 @@ def _make_engine(name: str, parallel: int | None = None) -> Engine:
     """Look up an engine by name.
 
     Args:
-        parallel: how many seeds of one config an engine may train at once
-            (None = the engine decides; the reference engine always trains one, the
-            fast engine picks K from memory, see ``fast.choose_parallel``).
+        parallel: the most seeds of one config an engine trains together, its group size
+            K (None = the engine decides; the reference engine always trains one, the
+            fast engine picks K from memory, see ``fast.auto_group_size``).
 
     Raises:
         ValueError: unknown engine name, or parallel < 1.

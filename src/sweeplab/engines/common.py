@@ -199,7 +199,7 @@ def eval_chunk(cfg: S.Config, image_shape: tuple[int, ...], k: int, m: int,
 
 
 def check_parallel(parallel: int | None) -> int | None:
-    """An engine's ``parallel`` (seeds trained at once): an integer >= 1, or None (automatic).
+    """An engine's ``parallel`` (its group size K): an integer >= 1, or None (automatic).
 
     Raises:
         ValueError: anything else, with what was received.
@@ -212,11 +212,11 @@ def check_parallel(parallel: int | None) -> int | None:
 
 
 class GroupedEngine:
-    """What the engines that train K seeds at once share: ``parallel`` and the group size.
-    A subclass sets ``choose_parallel(cfg, data, n_seeds) -> int`` (K from its memory)."""
+    """What the engines that train seeds in groups of K share: ``parallel`` and the group size.
+    A subclass sets ``auto_group_size(cfg, data, n_seeds) -> int`` (K from its memory)."""
 
     name = ""
-    choose_parallel: Any = None
+    auto_group_size: Any = None
 
     def __init__(self, parallel: int | None = None, shuffle: bool = True):
         self.parallel = check_parallel(parallel)
@@ -224,4 +224,4 @@ class GroupedEngine:
 
     def group_size(self, cfg: S.Config, data: Any, n_seeds: int) -> int:
         """How many seeds of ``cfg`` one group trains (the runner schedules in such rounds)."""
-        return self.parallel or self.choose_parallel(cfg, data, n_seeds)
+        return self.parallel or self.auto_group_size(cfg, data, n_seeds)

@@ -64,7 +64,7 @@ from sweeplab.engines import common, probe
 from sweeplab.engines.common import EpochCallback
 from sweeplab.results import EpochRecord, RunResult, confusion_matrix
 
-MAX_PARALLEL = 16  # runs stacked at most; beyond this no speed-up was seen on 2 cores
+MAX_GROUP = 16  # runs stacked at most; beyond this no speed-up was seen on 2 cores
 MEMORY_BUDGET = 3 * 2**30  # bytes the automatic K may plan for (model state + activations)
 EVAL_ACT_BUDGET = 256 * 2**20  # bytes of activations one evaluation chunk may use
 # Test images per evaluation call at most: a whole 10,000-image test set where the budget
@@ -383,11 +383,11 @@ def _activate(tf, x, name: str):
 
 # --- memory and K ---------------------------------------------------------------------
 
-def choose_parallel(cfg: S.Config, data: Dataset, n_seeds: int) -> int:
-    """K: as many seeds as fit MEMORY_BUDGET (and half the free memory), at most MAX_PARALLEL."""
+def auto_group_size(cfg: S.Config, data: Dataset, n_seeds: int) -> int:
+    """K: as many seeds as fit MEMORY_BUDGET (and half the free memory), at most MAX_GROUP."""
     free = min(MEMORY_BUDGET, common.host_available() // 2)
     return common.group_size(cfg, data.image_shape, data.num_classes, n_seeds, free,
-                             MAX_PARALLEL)
+                             MAX_GROUP)
 
 
 # --- training a group -----------------------------------------------------------------
@@ -696,7 +696,7 @@ class FastEngine(common.GroupedEngine):
     """Trains the seeds of one config in groups of K (automatic, or ``parallel``)."""
 
     name = "fast"
-    choose_parallel = staticmethod(choose_parallel)
+    auto_group_size = staticmethod(auto_group_size)
 
     def __call__(self, cfg: S.Config, seeds: Sequence[int], data: Dataset,
                  on_epoch: EpochCallback | None = None) -> Iterator[RunResult]:

@@ -6,19 +6,19 @@ own, through its stateless API, the way Keras' JAX trainer does
 with ``stateless_call``, the compiled loss) under ``jax.value_and_grad``, then
 ``optimizer.stateless_apply``. So every layer the specs allow works as Keras defines it.
 
-How runs are stacked: a group's runs are *members* (config, seed). Every variable
-(trainable, non-trainable, optimiser) gets a leading member axis; one member's step is
+How runs are stacked: a group's runs are (config, seed) pairs. Every variable
+(trainable, non-trainable, optimiser) gets a leading run axis; one run's step is
 ``jax.vmap``-ped over it; a whole epoch is one ``jax.lax.scan`` over the steps inside one
 ``jax.jit`` (plus one step for the last partial batch, as ``fit`` makes it). The training
-and test sets are put on the device once; each member gathers its own batches from them.
+and test sets are put on the device once; each run gathers its own batches from them.
 The test evaluation after every epoch, epoch 0, the confusion matrix and the probe outputs
 (``x_test[0]``) are computed on the device; only small per-run numbers come back.
 
-Members may differ in their seed and in the fields of :data:`STACKABLE`, values that
+Runs may differ in their seed and in the fields of :data:`STACKABLE`, values that
 leave every shape and every Python-level branch of the program unchanged, so a
 learning-rate axis (across studies too: q2 and q3 differ only in it) is one program.
 
-Randomness, all from a member's seed ``s``:
+Randomness, all from a run's seed ``s``:
 
 - initial weights: ``common.initial_state(s)`` (seeded there), as the other engines do.
   Keras draws them with the backend's own generator, so the numbers are
@@ -26,7 +26,7 @@ Randomness, all from a member's seed ``s``:
   statistically (bench/equivalence.py), and with ``model.fit`` on the JAX backend exactly
   (tests_jax/);
 - dropout: Keras' own Dropout layers with their seed-generator state (seeded from ``s``
-  when the layer is built) carried per member, as ``fit`` on JAX carries it;
+  when the layer is built) carried per run, as ``fit`` on JAX carries it;
 - shuffling: one permutation per run, ``jax.random.permutation(key(s))``, visited in
   every epoch, as the reference engine's ``fit`` on TensorFlow does under a global seed
   (README, "Engines"; the fast engine reproduces it too), so jax runs pooled with theirs
@@ -54,16 +54,16 @@ from sweeplab.engines import common
 from sweeplab.engines.common import EpochCallback
 from sweeplab.results import EpochRecord, RunResult
 
-# Config fields members of one program may differ in. The learning rate is an optimiser
-# *variable* in Keras 3 (``optimizer.variables``), so it is carried per member like any
+# Config fields runs of one program may differ in. The learning rate is an optimiser
+# *variable* in Keras 3 (``optimizer.variables``), so it is carried per run like any
 # state. Momentum, Adam's betas and epsilon and the dropout rate are Python floats inside
 # Keras' formulas and branches (``if self.momentum != 0``, ``if self.rate > 0``): stacking
 # them would mean re-deriving those formulas, so configs that differ in them get one
 # program each.
 STACKABLE = ("optimizer.learning_rate",)
 
-MAX_PARALLEL_CPU = 16  # members at most on a CPU (2 cores: no speed-up beyond, see fast.py)
-MAX_PARALLEL_ACCEL = 256  # members at most on a GPU/TPU (XLA's batched kernels saturate)
+MAX_GROUP_CPU = 16  # runs at most on a CPU (2 cores: no speed-up beyond, see fast.py)
+MAX_GROUP_ACCEL = 256  # runs at most on a GPU/TPU (XLA's batched kernels saturate)
 CPU_MEMORY_BUDGET = 3 * 2**30  # bytes the automatic K may plan for on a CPU
 EVAL_CHUNK_MAX = 2048  # test images per evaluation call at most
 EVAL_BUDGET_CPU = 256 * 2**20  # bytes of activations one evaluation call may use on a CPU
@@ -98,18 +98,18 @@ def _free_bytes() -> int:
     return min(CPU_MEMORY_BUDGET, common.host_available() // 2)
 
 
-def choose_parallel(cfg: S.Config, data: Dataset, n_members: int) -> int:
-    """K: as many members as the device's free memory holds (one run's training need:
+def auto_group_size(cfg: S.Config, data: Dataset, n_seeds: int) -> int:
+    """K: as many runs as the device's free memory holds (one run's training need:
     common.run_bytes; the state is donated, so it is held once; evaluation is chunked to
-    fit beside it), at most MAX_PARALLEL_*."""
+    fit beside it), at most MAX_GROUP_*."""
     accel = _accelerator()
     if not accel and _has_conv(cfg):
         # vmap turns K convolutions into one grouped convolution, which XLA's CPU backend
         # runs slower than K separate ones: cnn-base, CIFAR-10 2,000 subset, 2-core CPU,
         # seconds per run-epoch: K=1 18-31, K=3 33-42. (On a CPU `auto` picks fast anyway.)
         return 1
-    return common.group_size(cfg, data.image_shape, data.num_classes, n_members,
-                             _free_bytes(), MAX_PARALLEL_ACCEL if accel else MAX_PARALLEL_CPU)
+    return common.group_size(cfg, data.image_shape, data.num_classes, n_seeds,
+                             _free_bytes(), MAX_GROUP_ACCEL if accel else MAX_GROUP_CPU)
 
 
 def _has_conv(cfg: S.Config) -> bool:
@@ -117,13 +117,13 @@ def _has_conv(cfg: S.Config) -> bool:
 
 
 def runs_mapping(cfg: S.Config) -> str:
-    """How one program maps a member's step over its K members: "vmap" (one batched
-    kernel per op) or "map" (``jax.lax.map``: the members one after another inside the
+    """How one program maps a run's step over its K runs: "vmap" (one batched
+    kernel per op) or "map" (``jax.lax.map``: the runs one after another inside the
     compiled program). The rule: dense-only models vmap (a batched matmul is what a GPU
     does best); models with convolutions map, because vmap turns K convolutions into one
     grouped convolution, reported slower than running them in turn on GPUs
     (jax-ml/jax#26568: 10 seeds, 4.9 ms vmapped vs 1.7 ms mapped per step) and measured
-    slower on this CPU (see choose_parallel). SWEEPLAB_JAX_MAP=vmap|map overrides it
+    slower on this CPU (see auto_group_size). SWEEPLAB_JAX_MAP=vmap|map overrides it
     (bench/device_check.sh measures both).
     """
     import os
@@ -135,7 +135,7 @@ def runs_mapping(cfg: S.Config) -> str:
 
 
 def _over_runs(fn: Callable, in_axes: tuple, how: str) -> Callable:
-    """``fn`` over the leading member axis of the arguments whose in_axes is 0."""
+    """``fn`` over the leading run axis of the arguments whose in_axes is 0."""
     import jax
 
     if how == "vmap":
@@ -161,7 +161,7 @@ def _eval_chunk(cfg: S.Config, image_shape: tuple[int, ...], k: int, m: int) -> 
 
 
 @dataclass(frozen=True)
-class Member:
+class Run:
     """One run of a stacked program."""
 
     cfg: S.Config  # its config (same stack_key as the others)
@@ -187,7 +187,7 @@ class _Program:
         self.num_classes = data.num_classes
         self.image_shape = tuple(data.image_shape)
         # The template model: its Python structure (layers, loss, optimiser) is what every
-        # member's step calls; its variables' values are never used.
+        # run's step calls; its variables' values are never used.
         self.model = models.compile_model(
             models.build_model(cfg, self.image_shape, data.num_classes), cfg)
         self.model.optimizer.build(self.model.trainable_variables)
@@ -199,7 +199,7 @@ class _Program:
         n_classes = self.num_classes
 
         def train_step(state, xb, yb):
-            """One member's step; returns (state, summed loss, correct count)."""
+            """One run's step; returns (state, summed loss, correct count)."""
             tv, ntv, ov = state
             grad_fn = jax.value_and_grad(model.compute_loss_and_updates, has_aux=True)
             (_, (loss, y_pred, ntv, _)), grads = grad_fn(
@@ -209,8 +209,8 @@ class _Program:
             correct = jnp.sum(jnp.argmax(y_pred, axis=-1) == yb)
             return (tv, ntv, ov), loss * yb.shape[0], correct
 
-        def member_epoch(state, x, y, idx):
-            """idx: (steps, B) sample indices of one member's full batches."""
+        def run_epoch(state, x, y, idx):
+            """idx: (steps, B) sample indices of one run's full batches."""
             def body(carry, ib):
                 st, lsum, csum = carry
                 st, l_, c_ = train_step(st, x[ib], y[ib])
@@ -220,10 +220,10 @@ class _Program:
             (state, lsum, csum), _ = jax.lax.scan(body, (state, *zero), idx)
             return state, lsum, csum
 
-        def member_last(state, x, y, ib):
+        def run_last(state, x, y, ib):
             return train_step(state, x[ib], y[ib])
 
-        def member_eval(state, xc, yc, mask):
+        def run_eval(state, xc, yc, mask):
             """Summed loss, correct count, confusion counts, outputs and predicted classes
             of one test chunk."""
             tv, ntv, _ = state
@@ -240,15 +240,15 @@ class _Program:
         self.mapping = how = runs_mapping(cfg)
         # The stacked state is donated (as Keras' JAX trainer donates its state): XLA
         # writes the new state into the old one's buffers, so K runs' state is held once.
-        self.epoch = jax.jit(_over_runs(member_epoch, runs, how), donate_argnums=0)
-        self.last = jax.jit(_over_runs(member_last, runs, how), donate_argnums=0)
-        self.evaluate = jax.jit(_over_runs(member_eval, (0, None, None, None), how))
+        self.epoch = jax.jit(_over_runs(run_epoch, runs, how), donate_argnums=0)
+        self.last = jax.jit(_over_runs(run_last, runs, how), donate_argnums=0)
+        self.evaluate = jax.jit(_over_runs(run_eval, (0, None, None, None), how))
 
-    def initial_state(self, member: Member) -> tuple[list, list, list]:
-        """A member's variables as ``fit`` on JAX starts them: ``common.initial_state``'s
+    def initial_state(self, run: Run) -> tuple[list, list, list]:
+        """A run's variables as ``fit`` on JAX starts them: ``common.initial_state``'s
         weights and dropout seeds in the template's variables, a fresh optimiser state
-        (zero slots and iterations) with the member's learning rate."""
-        weights, seeds = common.initial_state(member.cfg, member.seed, self.image_shape,
+        (zero slots and iterations) with the run's learning rate."""
+        weights, seeds = common.initial_state(run.cfg, run.seed, self.image_shape,
                                               self.num_classes)
         m = self.model
         m.set_weights(weights)
@@ -260,11 +260,11 @@ class _Program:
         for st, seed in zip(states, seeds, strict=True):
             ntv[next(i for i, v in enumerate(m.non_trainable_variables) if v is st)] = seed
         ov = list(self.fresh_optimizer)
-        ov[self.lr_index] = np.asarray(member.cfg.optimizer.learning_rate, np.float32)
+        ov[self.lr_index] = np.asarray(run.cfg.optimizer.learning_rate, np.float32)
         return [v.value for v in m.trainable_variables], ntv, ov
 
     def weights(self, tv: list, ntv: list) -> list[np.ndarray]:
-        """One member's variables in Keras' ``get_weights()`` order."""
+        """One run's variables in Keras' ``get_weights()`` order."""
         for v, val in zip(self.model.trainable_variables, tv, strict=True):
             v.assign(val)
         for v, val in zip(self.model.non_trainable_variables, ntv, strict=True):
@@ -306,33 +306,33 @@ def run_order(seed: Any, n: int) -> Any:
     return jax.random.permutation(jax.random.key(seed), n).astype(jnp.int32)
 
 
-def train_members(members: Sequence[Member], data: Dataset, *, shuffle: bool = True,
-                  on_epoch: Callable[[Member, EpochRecord, int], None] | None = None
+def train_group(runs: Sequence[Run], data: Dataset, *, shuffle: bool = True,
+                on_epoch: Callable[[Run, EpochRecord, int], None] | None = None
                   ) -> list[RunResult]:
-    """Train ``members`` (same :func:`stack_key`) together in one program.
+    """Train ``runs`` (same :func:`stack_key`) together in one program.
 
     Args:
-        shuffle: a per-member permutation, the same in every epoch (default). False keeps the
-            training set's order for every member (tests force ``fit``'s batches this way).
-        on_epoch: called after each epoch for each member.
+        shuffle: a per-run permutation, the same in every epoch (default). False keeps the
+            training set's order for every run (tests force ``fit``'s batches this way).
+        on_epoch: called after each epoch for each run.
 
     Returns:
-        One RunResult per member, in order, with its trained weights.
+        One RunResult per run, in order, with its trained weights.
     """
     import jax
     import jax.numpy as jnp
 
     t_start = time.perf_counter()
-    members = list(members)
-    keys = {stack_key(m.cfg) for m in members}
+    runs = list(runs)
+    keys = {stack_key(m.cfg) for m in runs}
     if len(keys) != 1:
-        raise ValueError("members of one program must differ only in "
+        raise ValueError("runs of one program must differ only in "
                          f"{', '.join(STACKABLE)} and the seed")
-    cfg = members[0].cfg
-    k = len(members)
+    cfg = runs[0].cfg
+    k = len(runs)
     prog = _program(cfg, data)
     dev = _on_device(data)
-    per = [prog.initial_state(m) for m in members]
+    per = [prog.initial_state(m) for m in runs]
     state = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *per)
     n, b = len(data.x_train), cfg.batch_size
     full_steps, last = divmod(n, b)
@@ -342,7 +342,7 @@ def train_members(members: Sequence[Member], data: Dataset, *, shuffle: bool = T
     x_test = jnp.pad(dev["x_test"], [(0, pad)] + [(0, 0)] * (dev["x_test"].ndim - 1))
     y_test = jnp.pad(dev["y_test"], (0, pad))
     mask = jnp.pad(jnp.ones(m_test, jnp.float32), (0, pad))
-    seeds = jnp.asarray([m.seed for m in members], jnp.uint32)
+    seeds = jnp.asarray([m.seed for m in runs], jnp.uint32)
     setup = time.perf_counter() - t_start
 
     def evaluate(st):
@@ -384,14 +384,14 @@ def train_members(members: Sequence[Member], data: Dataset, *, shuffle: bool = T
             records[i].append(EpochRecord(epoch, float(vl[i]), float(va[i]), float(tl[i]),
                                           float(ta[i]), seconds=dt))
             if on_epoch is not None:
-                on_epoch(members[i], records[i][-1], cfg.epochs)
+                on_epoch(runs[i], records[i][-1], cfg.epochs)
     host = jax.device_get(state)
     pred = np.concatenate(jax.device_get(preds), axis=1)[:, :m_test]  # the final epoch's
     wall = (time.perf_counter() - t_start) / k
     device = device_name()
     nc = data.num_classes
     results = []
-    for i, mem in enumerate(members):
+    for i, mem in enumerate(runs):
         tv, ntv = [a[i] for a in host[0]], [a[i] for a in host[1]]
         results.append(RunResult(
             S.config_hash(mem.cfg), mem.seed, "jax", tuple(records[i]),
@@ -402,29 +402,30 @@ def train_members(members: Sequence[Member], data: Dataset, *, shuffle: bool = T
     return results
 
 
-def stack_groups(items: Sequence[tuple[S.Config, Sequence[int]]]) -> list[list[Member]]:
-    """Members of ``items`` grouped by :func:`stack_key`, in first-seen order."""
-    groups: dict[str, list[Member]] = {}
+def stacks(items: Sequence[tuple[S.Config, Sequence[int]]]) -> list[list[Run]]:
+    """The runs of ``items`` by :func:`stack_key`, in first-seen order (each stack is
+    trained in groups of K)."""
+    out: dict[str, list[Run]] = {}
     for cfg, seeds in items:
-        groups.setdefault(stack_key(cfg), []).extend(Member(cfg, int(s)) for s in seeds)
-    return list(groups.values())
+        out.setdefault(stack_key(cfg), []).extend(Run(cfg, int(s)) for s in seeds)
+    return list(out.values())
 
 
 class JaxEngine(common.GroupedEngine):
-    """Trains the seeds of one config (or stacked configs) in groups of K members."""
+    """Trains the seeds of one config (or stacked configs) in groups of K runs."""
 
     name = "jax"
-    choose_parallel = staticmethod(choose_parallel)
+    auto_group_size = staticmethod(auto_group_size)
 
     def train_stacked(self, items: Sequence[tuple[S.Config, Sequence[int]]], data: Dataset,
-                      on_epoch: Callable[[Member, EpochRecord, int], None] | None = None
+                      on_epoch: Callable[[Run, EpochRecord, int], None] | None = None
                       ) -> Iterator[RunResult]:
         """Train several configs' seeds; configs with one stack_key share programs."""
-        for group in stack_groups(items):
-            k = self.group_size(group[0].cfg, data, len(group))
-            for a in range(0, len(group), k):
-                yield from train_members(group[a:a + k], data, shuffle=self.shuffle,
-                                         on_epoch=on_epoch)
+        for stack in stacks(items):
+            k = self.group_size(stack[0].cfg, data, len(stack))
+            for a in range(0, len(stack), k):
+                yield from train_group(stack[a:a + k], data, shuffle=self.shuffle,
+                                       on_epoch=on_epoch)
 
     def __call__(self, cfg: S.Config, seeds: Sequence[int], data: Dataset,
                  on_epoch: EpochCallback | None = None) -> Iterator[RunResult]:

@@ -18,7 +18,7 @@ class LocalExecutor:
 
     One group is in flight at a time (``slots = 1``): the runner claims a group's runs just
     before it trains them, so two ``sweeplab run`` processes on one store share the work.
-    The engine itself decides how many seeds it trains at once (``--parallel``).
+    The engine itself decides its group size K (``--parallel``).
     """
 
     name = "local"
