@@ -293,7 +293,7 @@ def open(path: str | os.PathLike = DEFAULT_PATH, data_dir: str | os.PathLike | N
 class ConfigRef:
     """One config as named by the user: by hash, or as a study's grid point."""
 
-    hash: str  # full config hash
+    config_hash: str  # full config hash
     label: str  # "q6 width=32", or the first 10 hex digits for a bare hash
     study: str | None  # the study it was named through (its seeds filter the runs)
     seeds: tuple[int, ...] | None  # that study's seeds; None = every finished run
@@ -339,7 +339,7 @@ class Compared:
         rows = []
         for ref, s in ((self.a, self.summary_a), (self.b, self.summary_b)):
             ci = f"{k * s.ci_low:.3f} .. {k * s.ci_high:.3f}" if s.n > 1 else "-"
-            rows.append((f"{ref.name} {ref.hash[:8]}", str(s.n), f"{k * s.mean:.3f}",
+            rows.append((f"{ref.name} {ref.config_hash[:8]}", str(s.n), f"{k * s.mean:.3f}",
                          f"{k * s.std:.3f}" if s.n > 1 else "-", ci))
         return ("config", "n", "mean", "std", "95% CI"), rows
 

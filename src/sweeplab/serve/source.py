@@ -162,7 +162,7 @@ def compare(res: Any, name: str, a: str, b: str, metric: str = "test_acc"
     c = r.comparison
 
     def side(ref: Any, s: Any) -> dict[str, Any]:
-        return {"name": ref.name, "hash": ref.hash, "n": s.n, "mean": _f(k * s.mean),
+        return {"name": ref.name, "config_hash": ref.config_hash, "n": s.n, "mean": _f(k * s.mean),
                 "std": _f(k * s.std), "ci_low": _f(k * s.ci_low), "ci_high": _f(k * s.ci_high)}
 
     return {"metric": r.metric, "scale": k, "a": side(r.a, r.summary_a),

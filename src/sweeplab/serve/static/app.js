@@ -348,7 +348,7 @@ async function compareTwo(a, b) {
   } catch (err) { box.replaceChildren(el("p", { class: "error" }, err.message)); return; }
   const k = (x, d) => (x === null ? "-" : x.toFixed(d === undefined ? 3 : d));
   const sgn = (x) => (x === null ? "-" : (x >= 0 ? "+" : "") + x.toFixed(3));
-  const side = (s) => el("tr", {}, el("td", {}, `${s.name} ${s.hash.slice(0, 8)}`),
+  const side = (s) => el("tr", {}, el("td", {}, `${s.name} ${s.config_hash.slice(0, 8)}`),
     el("td", { class: "num" }, s.n), el("td", { class: "num" }, k(s.mean)),
     el("td", { class: "num" }, s.n > 1 ? k(s.std) : "-"),
     el("td", { class: "num" }, s.n > 1 ? `${k(s.ci_low)} .. ${k(s.ci_high)}` : "-"));
