@@ -209,8 +209,8 @@ def _settings(isa: str) -> str:
     shown = ", ".join(f"{k}={v}" for k, v in env_set.items() if v) or "none"
     return (f"TensorFlow {tf_info.get('tensorflow', '?')} (intra-op threads "
             f"{tf_info.get('intra_op', '?')}, inter-op {tf_info.get('inter_op', '?')}; 0 = "
-            f"TF's default, all cores; the fast engine sets intra-op 1 for a model without "
-            f"convolutions: fast.one_thread_per_op); oneDNN ISA: {isa_line}; oneDNN kernel "
+            f"TF's default, all cores; TF_NUM_INTRAOP_THREADS=1: one thread per op); "
+            f"oneDNN ISA: {isa_line}; oneDNN kernel "
             f"for the MLP's (10, 32, 784) @ (10, 784, 32): {kernel}; environment: {shown}")
 
 

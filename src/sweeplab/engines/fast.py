@@ -48,7 +48,6 @@ Weights come only from ``common.initial_weights`` (which seeds what it draws fro
 from __future__ import annotations
 
 import contextlib
-import os
 import time
 from collections.abc import Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -392,37 +391,6 @@ def auto_group_size(cfg: S.Config, data: Dataset, n_seeds: int) -> int:
 
 # --- training a group -----------------------------------------------------------------
 
-def one_thread_per_op(tf, cfg: S.Config) -> bool:
-    """TensorFlow's intra-op threads set to 1 (each op on one thread; inter-op threads, which
-    run independent ops side by side, stay TF's default, one per core) for a model without
-    convolutions, if TensorFlow has not started yet in this process and the user set no
-    TF_NUM_INTRAOP_THREADS. True if the process runs one thread per op.
-
-    Issue 33, q1's MLP, 10 runs, full MNIST, 2-core AMD EPYC Zen 4 shared with other jobs:
-    a step is ~80 small ops (batch 32); split over two threads each op paid a hand-over to
-    the other core (and, on a busy machine, waited for it), so training took 206-245
-    CPU-ms per model-epoch against 134-148 on one thread per op, the same under the AVX2
-    emulation (bench/README.md); the weights come out bit for bit the same (MLPs, tested
-    with 1 and the default). cnn-base (3 runs): 1878 vs 1958-2219 CPU-ms per model-epoch,
-    no gain in CPU time, its wall time under load worse (4.8-11.0 s vs 4.2-4.7 s per
-    model-epoch), and its weights differ in the last bits (the convolutions' sums are split
-    by thread): convolutional models keep TF's default. TensorFlow fixes its threads when
-    it starts, so the first fast-engine model in a process decides: a CNN trained later in
-    the same process (by any engine) runs one thread per op too, its numbers then those of
-    TF_NUM_INTRAOP_THREADS=1 (an MLP's are the same either way).
-    """
-    th = tf.config.threading
-    if os.environ.get("TF_NUM_INTRAOP_THREADS") or any(
-            isinstance(layer, S.Conv2D) for layer in cfg.layers):
-        return th.get_intra_op_parallelism_threads() == 1
-    try:
-        if th.get_intra_op_parallelism_threads() == 0:
-            th.set_intra_op_parallelism_threads(1)
-    except RuntimeError:  # "cannot be modified after initialization"
-        return False
-    return th.get_intra_op_parallelism_threads() == 1
-
-
 @contextlib.contextmanager
 def _no_loop_optimization(tf) -> Iterator[None]:
     """Grappler's loop optimiser off while our epoch function is first instantiated.
@@ -566,7 +534,6 @@ def train_group(cfg: S.Config, seeds: Sequence[int], data: Dataset, *, shuffle: 
             engine's batches.
     """
     tf = tensorflow()
-    one_thread_per_op(tf, cfg)
     t_start = time.perf_counter()
     seeds = [int(s) for s in seeds]
     k = len(seeds)
