@@ -155,12 +155,7 @@ class ConfigView:
     def outcomes(self) -> O.Outcomes | None:
         """The finished runs' final predictions on the test set; None when a run has none
         (:attr:`outcomes_lack` says why) or there are no runs."""
-        if self.outcomes_lack or not self.runs:
-            return None
-        r0 = self.runs[0]
-        return O.Outcomes(tuple(r.seed for r in self.runs),
-                          np.stack([np.asarray(r.predictions) for r in self.runs]),
-                          np.asarray(r0.test_labels), int(np.asarray(r0.confusion).shape[0]))
+        return None if self.outcomes_lack else self._outcomes("predictions", "test_labels")
 
     @cached_property
     def outcomes_lack(self) -> str:
@@ -170,9 +165,8 @@ class ConfigView:
             return (f"{len(old)} of {len(self.runs)} runs were stored without per-example "
                     "predictions (by a sweeplab before store schema 3); train them again into "
                     "a new store for the test set's variance, ensembles and churn")
-        sizes = {len(r.test_labels) for r in self.runs}
-        if len(sizes) > 1 or any(not np.array_equal(r.test_labels, self.runs[0].test_labels)
-                                 for r in self.runs[1:]):
+        if any(not np.array_equal(r.test_labels, self.runs[0].test_labels)  # any length
+               for r in self.runs[1:]):
             return "its runs were scored on different test sets"
         return ""
 
@@ -181,12 +175,17 @@ class ConfigView:
         """The finished runs' final predictions on the validation split (labels = the
         split's); None when a run has none (:attr:`val_outcomes_lack` says why) or there
         are no runs."""
-        if self.val_outcomes_lack or not self.runs:
+        return None if self.val_outcomes_lack else self._outcomes("val_predictions",
+                                                                  "val_labels")
+
+    def _outcomes(self, predictions: str, labels: str) -> O.Outcomes | None:
+        """The runs' stored ``predictions`` stacked seeds x examples, with ``labels``."""
+        if not self.runs:
             return None
         r0 = self.runs[0]
         return O.Outcomes(tuple(r.seed for r in self.runs),
-                          np.stack([np.asarray(r.val_predictions) for r in self.runs]),
-                          np.asarray(r0.val_labels), int(np.asarray(r0.confusion).shape[0]))
+                          np.stack([np.asarray(getattr(r, predictions)) for r in self.runs]),
+                          np.asarray(getattr(r0, labels)), int(np.asarray(r0.confusion).shape[0]))
 
     @cached_property
     def val_outcomes_lack(self) -> str:
