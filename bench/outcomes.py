@@ -34,8 +34,8 @@ def numbers(store: Path, studies: list[str]) -> None:
                 if v is None or e is None:
                     print(f"  {c.label}: {c.outcomes_lack or 'fewer than 2 seeds'}")
                     continue
-                never = int((c.outcomes.difficulty == 0).sum())
-                split = int(((c.outcomes.difficulty > 0) & (c.outcomes.difficulty < 1)).sum())
+                never = int(c.outcomes.never_right.sum())
+                split = int(c.outcomes.split.sum())
                 print(f"  {c.label}: {v.n_seeds} seeds, {v.n_test} test, {100 * v.mean:.2f}, "
                       f"{100 * v.seeds_std:.3f}, {100 * v.binomial_std:.3f}, "
                       f"{100 * v.test_set_std:.3f}, {100 * v.distribution_std:.3f} "

@@ -457,7 +457,7 @@ def _print_outcomes(c) -> None:
     print(f"  {e.sentence()} Majority vote of N seeds: "
           + ", ".join(f"{n}: {100 * a:.2f}%" for n, a in zip(e.sizes, e.accuracy, strict=True)))
     print(f"  churn: two seeds predict {100 * c.churn:.2f}% of the test examples differently "
-          f"(mean over pairs); {int((c.outcomes.difficulty == 0).sum())} examples no seed gets "
+          f"(mean over pairs); {int(c.outcomes.never_right.sum())} examples no seed gets "
           "right")
 
 

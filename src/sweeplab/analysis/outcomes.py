@@ -57,6 +57,16 @@ class Outcomes:
         return self.correct.mean(axis=0)
 
     @cached_property
+    def never_right(self) -> np.ndarray:
+        """(M,) bool: no seed gets the example right."""
+        return self.difficulty == 0
+
+    @cached_property
+    def split(self) -> np.ndarray:
+        """(M,) bool: some seeds get the example right and some do not."""
+        return (self.difficulty > 0) & (self.difficulty < 1)
+
+    @cached_property
     def votes(self) -> np.ndarray:
         """(M, classes) how many seeds predict each class for each example."""
         return class_counts(self.predictions, self.num_classes)
@@ -350,10 +360,9 @@ def two_way_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int 
 def hard_examples(o: Outcomes, limit: int = 12) -> tuple[list[int], list[int]]:
     """Indices of the examples no seed gets right, and of those the seeds split on (most
     evenly split first), at most ``limit`` each, in test-set order within a tie."""
-    d = o.difficulty
-    never = np.flatnonzero(d == 0)[:limit]
-    split = np.flatnonzero((d > 0) & (d < 1))
-    split = split[np.argsort(np.abs(d[split] - 0.5), kind="stable")][:limit]
+    never = np.flatnonzero(o.never_right)[:limit]
+    split = np.flatnonzero(o.split)
+    split = split[np.argsort(np.abs(o.difficulty[split] - 0.5), kind="stable")][:limit]
     return never.tolist(), split.tolist()
 
 

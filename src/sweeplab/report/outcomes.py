@@ -76,10 +76,9 @@ def _hard_blocks(sd: StudyView, c: ConfigView, pid: Callable[[str], str],
     assert o is not None
     names = sd.class_names
     never, split = O.hard_examples(o, HARD)
-    n_never = int(np.sum(o.difficulty == 0))
-    n_split = int(np.sum((o.difficulty > 0) & (o.difficulty < 1)))
+    n_never, n_split = int(o.never_right.sum()), int(o.split.sum())
     k = len(o.seeds)
-    by_class = Counter(names[int(y)] for y in o.labels[o.difficulty == 0])
+    by_class = Counter(names[int(y)] for y in o.labels[o.never_right])
     out: list[Block] = [Text(
         f"{c.label}: {n_never} of {len(o.labels)} test examples are wrong in all {k} seeds"
         + (f" (by true class: {', '.join(f'{n} {cls}' for cls, n in by_class.most_common(5))})"

@@ -44,7 +44,8 @@ def progress(view: Any) -> dict[str, Any]:
     time of a finished run, over the runs training now."""
     n = {k: sum(c.counts.get(k, 0) for c in view.configs)
          for k in ("running", "interrupted", "failed", "damaged")}
-    rows = [r for c in view.configs for r in c.rows.values() if r.seed in set(view.seeds)]
+    seeds = set(view.seeds)
+    rows = [r for c in view.configs for r in c.rows.values() if r.seed in seeds]
     started = min((r.started_at for r in rows if r.started_at), default=None)
     walls = [r.wall_seconds for r in rows if r.status == "done" and r.wall_seconds]
     eta = None
@@ -287,8 +288,7 @@ def outcomes(res: Any, name: str) -> dict[str, Any]:
                          "low": [_f(100 * a) for a in e.low],
                          "high": [_f(100 * a) for a in e.high]},
             "ensemble_sentence": e.sentence(), "churn": _f(100 * c.churn),
-            "never_right": int((o.difficulty == 0).sum()),
-            "split": int(((o.difficulty > 0) & (o.difficulty < 1)).sum()),
+            "never_right": int(o.never_right.sum()), "split": int(o.split.sum()),
             "hard": {"never_right": [example(i) for i in never],
                      "split": [example(i) for i in split]}})
     have = [c for c in configs if c["lack"] is None]
