@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 import sweeplab
-from sweeplab import names
+from sweeplab import outputs
 
 
 def _hostile(outside: Path) -> list[str]:
@@ -19,14 +19,14 @@ def _hostile(outside: Path) -> list[str]:
 
 def test_safe_names_are_one_component_distinct_and_bounded(tmp_path):
     texts = _hostile(tmp_path) + [".", "..", "", "/", "width=32, depth=2", "é/ü"]
-    made = [names.safe_name(t) for t in texts]
+    made = [outputs.safe_name(t) for t in texts]
     for t, m in zip(texts, made, strict=True):
-        assert "/" not in m and m not in ("", ".", "..") and len(m) <= names.MAX_COMPONENT, t
-        assert names.child(tmp_path, t).parent == tmp_path
+        assert "/" not in m and m not in ("", ".", "..") and len(m) <= outputs.MAX_COMPONENT, t
+        assert outputs.child(tmp_path, t).parent == tmp_path
     assert len(set(made)) == len(made)  # a hash keeps names apart that the slug merged
-    assert names.safe_name("width=32, depth=2") == "width=32,depth=2"  # readable stays so
-    with pytest.raises(names.UnsafePathError):
-        names.within(tmp_path / "d", tmp_path / "d" / ".." / "e")
+    assert outputs.safe_name("width=32, depth=2") == "width=32,depth=2"  # readable stays so
+    with pytest.raises(outputs.UnsafePathError):
+        outputs.within(tmp_path / "d", tmp_path / "d" / ".." / "e")
 
 
 def test_mlflow_names_and_keys_pass_mlflows_own_checks():
@@ -34,11 +34,11 @@ def test_mlflow_names_and_keys_pass_mlflows_own_checks():
     from mlflow.utils import validation as v
 
     for text in ("a/b/c", "../x", "k" * 10_000, "width=32, depth=2", ".", "//"):
-        v._validate_param_name(names.mlflow_key(text))
-        v._validate_tag_name(names.mlflow_key(text))
-        v._validate_experiment_name(names.mlflow_name(text))
-        assert len(names.mlflow_name(text)) <= v.MAX_EXPERIMENT_NAME_LENGTH
-    assert names.mlflow_key("width") == "width"
+        v._validate_param_name(outputs.mlflow_key(text))
+        v._validate_tag_name(outputs.mlflow_key(text))
+        v._validate_experiment_name(outputs.mlflow_name(text))
+        assert len(outputs.mlflow_name(text)) <= v.MAX_EXPERIMENT_NAME_LENGTH
+    assert outputs.mlflow_key("width") == "width"
 
 
 def _files(root: Path) -> set[Path]:

@@ -171,7 +171,7 @@ def run(
     study = load_study(study, seeds, epochs, subset)
     data_dir = None if data_dir is None else str(data_dir)
     directory = models_dir(store, save_models)
-    from sweeplab.names import check_dir_destination
+    from sweeplab.outputs import check_dir_destination
 
     if directory is not None:  # checked before the store or any model is written
         check_dir_destination(directory, "the save_models directory")
@@ -731,20 +731,20 @@ class Results:
             OutputError: ``path`` cannot take the report (checked before it is built), or
                 the disk filled up while writing (what was half-written is removed).
         """
-        from sweeplab import names
+        from sweeplab import outputs
         from sweeplab.report import write_report
 
-        out = names.check_report_out(path, fmt)
+        out = outputs.check_report_out(path, fmt)
         md_file = fmt == "md" and out.suffix == ".md"  # its images go beside it
         roots = (out, out.parent / f"{out.stem}_files") if md_file else (out,)
-        before = names.files_under(*roots)
+        before = outputs.files_under(*roots)
         with self._store() as store:
             try:
                 return write_report(store, path, studies=studies, fmt=fmt,
                                     data_dir=self.data_dir)
             except OSError as err:
-                names.new_files_removed(before, *roots)
-                raise names.full_disk_error(err, err.filename or path, "the report") from err
+                outputs.new_files_removed(before, *roots)
+                raise outputs.full_disk_error(err, err.filename or path, "the report") from err
 
     def export(self, target: str, dest: str | os.PathLike,
                studies: str | Sequence[str] | None = None) -> Any:

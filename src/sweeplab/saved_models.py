@@ -23,7 +23,7 @@ from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.checks import pixel_problem
 from sweeplab.errors import FieldError
-from sweeplab.names import check_dir_destination, full_disk_error
+from sweeplab.outputs import check_dir_destination, full_disk_error
 from sweeplab.results import RunResult
 from sweeplab.store import Store
 

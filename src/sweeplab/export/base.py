@@ -14,7 +14,7 @@ from typing import Any
 from sweeplab import spec as S
 from sweeplab.errors import FieldError
 from sweeplab.extras import missing_extra
-from sweeplab.names import safe_name  # re-exported: one place makes names
+from sweeplab.outputs import safe_name  # re-exported: one place makes names
 from sweeplab.readout import StudyView, read_config, read_study
 from sweeplab.store import Store
 

@@ -17,7 +17,7 @@ from contextlib import contextmanager
 from typing import Any
 
 from sweeplab.export.base import ExportError, config_export, run_key
-from sweeplab.names import check_dir_destination, full_disk_error
+from sweeplab.outputs import check_dir_destination, full_disk_error
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
 from sweeplab.study import PlannedConfig, Study

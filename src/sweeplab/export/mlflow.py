@@ -39,7 +39,7 @@ from sweeplab.export.base import (
     study_exports,
     this_writer,
 )
-from sweeplab.names import child, mlflow_key, mlflow_name, same_file, shorten
+from sweeplab.outputs import child, mlflow_key, mlflow_name, same_file, shorten
 from sweeplab.readout import ConfigView
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store
@@ -187,7 +187,7 @@ class MlflowTarget:
 
     def experiment(self, study: str) -> str:
         """The study's experiment id (created when missing), named by the study's name
-        fitted to MLflow's limit (names.mlflow_name); the full name is its tag."""
+        fitted to MLflow's limit (outputs.mlflow_name); the full name is its tag."""
         if study in self._experiments:
             return self._experiments[study]
         name = mlflow_name(study)
@@ -242,7 +242,7 @@ class MlflowTarget:
                 "sweeplab.label": _tag_text(c.label)}
 
     def _params(self, run_id: str, params: Mapping[str, Any]) -> None:
-        """Params under keys MLflow accepts (names.mlflow_key); the full text of a key it
+        """Params under keys MLflow accepts (outputs.mlflow_key); the full text of a key it
         would refuse is kept in the ``sweeplab.param_keys`` tag."""
         keys = {k: mlflow_key(k) for k in params}
         items = [self.E.Param(keys[k], _param_text(v)) for k, v in params.items()]

@@ -37,7 +37,7 @@ from sweeplab.export.base import (
     study_exports,
     this_writer,
 )
-from sweeplab.names import child, within
+from sweeplab.outputs import child, within
 from sweeplab.readout import ConfigView
 from sweeplab.results import EpochRecord, RunResult
 from sweeplab.store import Store

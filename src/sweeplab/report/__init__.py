@@ -13,7 +13,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from sweeplab.names import write_whole
+from sweeplab.outputs import write_whole
 from sweeplab.readout import StudyView, read_study
 from sweeplab.report.assignment import INTRO, cifar_intro, figure_blocks, summaries_after
 from sweeplab.report.blocks import Block, Bullets, Code, Plot, Report, Section, Table, Text
@@ -148,7 +148,7 @@ def write_report(store: Store, out: str | Path, studies: Sequence[str] | None = 
     report = build_report(store, studies, data_dir)
     if fmt == "html":
         out.parent.mkdir(parents=True, exist_ok=True)
-        write_whole(out, render_html(report))  # whole or not at all (names.write_whole)
+        write_whole(out, render_html(report))  # whole or not at all (outputs.write_whole)
         return out
     if out.suffix == ".md":
         md_path, image_dir = out, out.parent / f"{out.stem}_files"

@@ -6,7 +6,7 @@ import html
 from typing import Any
 
 from sweeplab._version import __version__
-from sweeplab.names import safe_name
+from sweeplab.outputs import safe_name
 from sweeplab.report.blocks import Bullets, Code, Plot, Report, Table, Text, png
 
 

@@ -1,8 +1,7 @@
-"""Names are data, never paths: the one place a study, config, axis or label name becomes a
-file or directory name (:func:`safe_name`, joined by :func:`child`, which refuses a path
-outside the destination) or an MLflow name or key (:func:`mlflow_name`,
-:func:`mlflow_key`, fitted to MLflow's length limits; the caller keeps the full text).
-"""
+"""Where outputs go: a name (study, config, axis, label) becomes a file name only through
+:func:`safe_name` and :func:`child` (never a path outside the destination), an MLflow name
+or key through :func:`mlflow_name`/:func:`mlflow_key`; destinations are checked before
+work and files written whole (:func:`write_whole`)."""
 
 from __future__ import annotations
 
