@@ -68,6 +68,7 @@ def _check_tables(outdir, fmt: str, store) -> None:
             assert _same(getattr(rec, field), row[field]), (label, row["seed"], rec.epoch, field)
     # the per-example outcomes: every run's prediction per test example, by class name
     out_df = _read(outdir / f"outcomes.{fmt}", fmt)
+    assert set(out_df["split"]) == {"test"}  # the export study has no validation split
     assert len(out_df) == sum(len(r.predictions) for _, r in runs.values())
     for (h, seed), g in out_df.groupby(["config_hash", "seed"]):
         label, r = runs[(h, int(seed))]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import sqlite3
 
 import numpy as np
+import pandas as pd
 import pytest
 
 import sweeplab
@@ -86,6 +87,27 @@ def test_runs_record_the_validation_split_every_epoch(tmp_path, data_dir, engine
     np.testing.assert_allclose(c.val_outcomes.correct.mean(axis=1),
                                ep[ep["epoch"] == 2]["val_acc"], atol=1e-6)
     assert res.outcomes(config).shape == (2, 300)  # the test set's are as before
+    # The long form carries both splits, told apart by `split`: per seed 300 test rows, then
+    # 30 validation rows whose correct column is the final epoch's val_acc.
+    df = res.outcomes_frame("v")
+    assert list(df.columns[-6:]) == ["split", "seed", "example", "label", "predicted",
+                                     "correct"]
+    assert df["split"].tolist() == ["test"] * 600 + ["validation"] * 60
+    v = df[df["split"] == "validation"]
+    assert v["seed"].tolist() == [0] * 30 + [1] * 30
+    assert v["example"].tolist() == list(range(30)) * 2
+    assert v["label"].tolist() == [str(y) for y in np.tile(data.y_val, 2)]
+    assert v["predicted"].tolist() == [str(p) for p in val.reshape(-1)]
+    final = ep[ep["epoch"] == 2].set_index("seed")
+    acc = df.groupby(["split", "seed"])["correct"].mean()
+    for seed in (0, 1):
+        assert acc[("validation", seed)] == pytest.approx(final["val_acc"][seed], abs=1e-6)
+        assert acc[("test", seed)] == pytest.approx(final["test_acc"][seed], abs=1e-6)
+    # the export writes the same table, split column included
+    res.export("csv", tmp_path / "csv", "v")
+    out = pd.read_csv(tmp_path / "csv" / "outcomes.csv", dtype={"label": str, "predicted": str})
+    assert out["split"].value_counts().to_dict() == {"test": 600, "validation": 60}
+    assert out[out["split"] == "validation"]["predicted"].tolist() == v["predicted"].tolist()
 
 
 def test_validation_predictions_are_checksummed_and_null_without_a_split(tmp_path, data_dir):

@@ -574,10 +574,11 @@ class Results:
         return np.array(o.predictions, dtype=np.int64)
 
     def outcomes_frame(self, study: str | None = None, config: str | None = None) -> Any:
-        """One row per finished run and test example (long format).
+        """One row per finished run, split and example (long format).
 
         Columns: study, config, config_hash, the study's axes, then
-        sweeplab.readout.OUTCOME_COLUMNS: seed, example (index in the test set), label and
+        sweeplab.readout.OUTCOME_COLUMNS: split ("test", or "validation" where runs kept the
+        validation split's predictions), seed, example (index in that split), label and
         predicted (class names, as text), correct. Arguments as :meth:`runs`; configs whose
         runs kept no predictions have no rows.
         """

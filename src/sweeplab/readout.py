@@ -34,7 +34,9 @@ VAL_METRICS = ("val_loss", "val_acc")  # the validation split's (NaN: the config
 RUN_COLUMNS = ("seed", "epochs", *METRICS, "engine", "backend", "device", "node",
                "started_at", "finished_at", "wall_seconds", "model_path")
 EPOCH_COLUMNS = ("seed", "epoch", *METRICS, "seconds")
-OUTCOME_COLUMNS = ("seed", "example", "label", "predicted", "correct")  # per test example
+OUTCOME_COLUMNS = ("split", "seed", "example", "label", "predicted", "correct")  # per example
+SPLITS = (("test", "predictions", "test_labels"),  # split, RunResult's predictions, labels
+          ("validation", "val_predictions", "val_labels"))
 CONFIDENCE = 0.95  # sweeplab.analysis.stats.CONFIDENCE (not imported: it needs SciPy)
 
 
@@ -545,36 +547,42 @@ def epochs_frame(configs: Iterable[ConfigView]) -> Any:
 
 
 def outcomes_frame(configs: Iterable[ConfigView]) -> Any:
-    """One row per finished run and test example: study, config, config_hash, one column
-    per axis, then :data:`OUTCOME_COLUMNS`: the seed, the example's index in the test set,
-    its true class and the run's predicted class (both by the dataset's class names, as
-    text), and whether it was right. A run stored without predictions (by a sweeplab before
-    store schema 3) has no rows (``ConfigView.outcomes_lack`` says so)."""
+    """One row per finished run, split and example: study, config, config_hash, one column
+    per axis, then :data:`OUTCOME_COLUMNS`: the split ("test", or "validation" where a run
+    kept its validation split's predictions: store schema 6, a config with ``validation``),
+    the seed, the example's index in that split, its true class and the run's predicted class
+    (both by the dataset's class names, as text), and whether it was right. Per config the
+    test rows come first (seeds ascending), then the validation rows. A run stored without
+    test predictions (by a sweeplab before store schema 3) has no rows
+    (``ConfigView.outcomes_lack`` says so)."""
     import pandas as pd
 
     parts, axes = [], []
     for c in configs:
-        runs = [r for r in c.runs if r.predictions is not None and r.test_labels is not None]
-        if not runs:
-            continue
         head = ident(c)
-        axes += list(head)[len(ID_COLUMNS):]
         names = np.asarray(S.class_names(c.config) if c.config else (), dtype=object)
-        for r in runs:
-            y, p = np.asarray(r.test_labels, np.int64), np.asarray(r.predictions, np.int64)
-            text = names if len(names) > max(int(y.max()), int(p.max())) else np.asarray(
-                [str(i) for i in range(max(int(y.max()), int(p.max())) + 1)], dtype=object)
-            df = pd.DataFrame({"seed": np.full(len(y), r.seed, np.int64),
-                               "example": np.arange(len(y), dtype=np.int64),
-                               "label": text[y], "predicted": text[p], "correct": y == p})
-            for i, (k, v) in enumerate(head.items()):
-                df.insert(i, k, v)
-            parts.append(df)
+        for split, pred, lab in SPLITS:
+            runs = [r for r in c.runs if getattr(r, pred) is not None
+                    and getattr(r, lab) is not None]
+            if runs:
+                axes += list(head)[len(ID_COLUMNS):]
+            for r in runs:
+                y = np.asarray(getattr(r, lab), np.int64)
+                p = np.asarray(getattr(r, pred), np.int64)
+                top = max(int(y.max(initial=0)), int(p.max(initial=0)))
+                text = names if len(names) > top else np.asarray(
+                    [str(i) for i in range(top + 1)], dtype=object)
+                df = pd.DataFrame({"split": split, "seed": np.full(len(y), r.seed, np.int64),
+                                   "example": np.arange(len(y), dtype=np.int64),
+                                   "label": text[y], "predicted": text[p], "correct": y == p})
+                for i, (k, v) in enumerate(head.items()):
+                    df.insert(i, k, v)
+                parts.append(df)
     axes = list(dict.fromkeys(axes))
     columns = [*ID_COLUMNS, *axes, *OUTCOME_COLUMNS]
     df = pd.concat(parts, ignore_index=True) if parts else pd.DataFrame(columns=columns)
     df = _typed(df[columns], axes, ("seed", "example"), metrics=())
-    for col in ("label", "predicted"):
+    for col in ("split", "label", "predicted"):
         df[col] = df[col].astype(str)
     df["correct"] = df["correct"].astype(bool)
     return df
