@@ -90,3 +90,65 @@ def test_two_challengers_are_tested_as_a_family_with_holm():
 def test_describe_names_the_test_level_and_correction():
     text = race.describe_test(0.05)
     assert "paired t-test" in text and "Holm" in text and "0.05" in text
+
+
+# --- the answer with the test set's sampling ---------------------------------------------
+
+def _answer(correct: dict, **kw) -> race.Answer:
+    """race.answer on hand-made per-example outcomes: accuracies are their row means."""
+    acc = {k: list(c.mean(axis=1)) for k, c in correct.items()}
+    return race.answer({k: k for k in correct}, {k: float(np.mean(v)) for k, v in acc.items()},
+                       acc, acc, "test_acc", seed=0, **kw)
+
+
+def test_seeds_that_agree_say_nothing_of_a_new_test_set_the_two_way_answer_does():
+    from sweeplab.analysis import outcomes
+
+    rng = np.random.default_rng(0)
+    # 5 fresh seeds of A that get the same 200 examples right (82%), B the same at 80%,
+    # with 10 examples of A's wrong ones among B's right ones: on this test set the seeds
+    # have no spread (t-interval of width 0, P(A best) = 1 over seeds), but a new test set
+    # would draw other examples.
+    a1 = rng.permutation(np.arange(200) < 164)
+    b1 = a1.copy()
+    b1[np.flatnonzero(a1)[:14]] = False
+    b1[np.flatnonzero(~a1)[:10]] = True
+    correct = {"A": np.tile(a1, (5, 1)), "B": np.tile(b1, (5, 1))}
+    plain = _answer(correct)
+    both = _answer(correct, metric_correct=correct, test_correct=correct, metric_split="test")
+    assert plain.best.key == both.best.key == "A"
+    assert plain.best.p_best == 1.0 and plain.best.two_way is None
+    assert plain.sentence.startswith("A is best with P=1.00 (test 82.0%, 95% CI 82.0-82.0, "
+                                     "5 fresh seeds); no other finalist within noise")
+    # P(best) over fresh seeds and test examples: the same resampling as compare's two-way
+    # bootstrap, computed directly
+    p = outcomes.two_way_best([correct["A"], correct["B"]], rng_seed=0)
+    assert both.best.p_best == p[0] and both.finalists[1].p_best == p[1]
+    assert 0.5 < p[0] < 0.99 and p.sum() == pytest.approx(1.0)
+    assert both.best.p_best_seeds == 1.0
+    # The winner's interval on a new test set: compare's estimator on its outcomes alone
+    direct = outcomes.two_way_bootstrap(None, correct["A"], rng_seed=0)
+    assert both.best.two_way == direct
+    assert (both.best.new_low, both.best.new_high) == (direct.low, direct.high)
+    assert direct.low < 0.79 and direct.high > 0.85  # about +-2.7 points: 200 examples
+    assert both.best.test_low == both.best.test_high == pytest.approx(0.82)
+    assert both.sentence == (
+        f"A is best with P={p[0]:.2f} over fresh seeds and test examples (test 82.0%, 95% CI "
+        f"82.0-82.0 on this test set over 5 fresh seeds, {100 * direct.low:.1f}-"
+        f"{100 * direct.high:.1f} on a new test set); no other finalist within noise; its race "
+        "estimate of test_acc was +0.00 points off the fresh seeds' (winner's curse)")
+
+
+def test_the_new_test_set_interval_is_never_narrower_than_the_seeds_only_one():
+    from sweeplab.analysis import outcomes
+
+    # 2 seeds far apart: a resample of 2 seeds sees little of their spread, the t-interval
+    # (1 degree of freedom) much more; the stated interval keeps the wider bound each side.
+    rng = np.random.default_rng(1)
+    c = np.stack([rng.random(300) < 0.6, rng.random(300) < 0.7])
+    ans = _answer({"A": c}, test_correct={"A": c})
+    b, tw = ans.best, outcomes.two_way_bootstrap(None, c, rng_seed=0)
+    assert b.two_way == tw and tw.high - tw.low < b.test_high - b.test_low
+    assert (b.new_low, b.new_high) == (b.test_low, b.test_high)
+    assert b.p_best == b.p_best_seeds == 1.0 and ans.p_over == ""
+    assert "P=1.00 over fresh seeds (test " in ans.sentence

@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import numpy as np
 import pytest
 
 import sweeplab
@@ -161,6 +162,38 @@ def test_a_whole_search_spends_its_budget_and_gives_the_sentence(whole):
     assert state["dropped"], "the tiny search is expected to drop (lr spans 1e-5..0.5)"
     for h in state["dropped"]:
         assert (runs["config_hash"] == h).sum() == state["drop_step"][h]
+
+
+def test_the_answer_states_the_interval_on_a_new_test_set(whole):
+    """The fresh runs kept their predictions: the sentence adds the winner's test-accuracy
+    interval with the test set's sampling (compare's two-way bootstrap) and P(best) over
+    fresh seeds and validation examples, each equal to the estimator computed directly."""
+    from sweeplab import readout
+    from sweeplab.analysis import outcomes
+    from sweeplab.store import Store
+
+    store, stdout = whole
+    with Store(store, readonly=True) as db:
+        view = readout.read_study(db, "tiny")
+    answer = readout.search_answer(view)
+    b = answer.best
+    (c,) = [c for c in view.configs if c.config_hash == b.key]
+    fresh = [r for r in c.runs if r.seed in (3, 4)]  # the final round's seeds
+    test = np.stack([r.predictions == r.test_labels for r in fresh])
+    val = np.stack([r.val_predictions == r.val_labels for r in fresh])
+    assert test.shape == (2, 300) and val.shape == (2, 30)
+    direct = outcomes.two_way_bootstrap(None, test, rng_seed=1)  # the search's seed = 1
+    assert b.two_way == direct and direct.diff == pytest.approx(b.test_mean)
+    assert b.new_low == min(direct.low, b.test_low) and b.new_high == max(direct.high,
+                                                                           b.test_high)
+    assert b.new_high - b.new_low >= b.test_high - b.test_low  # never narrower
+    assert b.p_best == outcomes.two_way_best([val], rng_seed=1)[0]  # 1 finalist: 1.0
+    assert answer.p_over == "validation examples"
+    line = stdout.splitlines()[1]
+    assert f"over fresh seeds and validation examples (test {100 * b.test_mean:.1f}%" in line
+    assert (f"95% CI {100 * b.test_low:.1f}-{100 * b.test_high:.1f} on this test set over 2 "
+            f"fresh seeds, {100 * b.new_low:.1f}-{100 * b.new_high:.1f} on a new test set)"
+            ) in line
 
 
 def test_search_table_one_row_per_candidate(whole):

@@ -239,6 +239,8 @@ class StudyView:
     adaptive: dict[str, Any] | None = None  # the last --until-ci stop, if any
     search: dict[str, Any] | None = None  # a search's state (sweeplab.search), if any
     orphans: tuple[str, ...] = ()  # damaged run records whose config is not known
+    memo: dict[str, Any] = field(default_factory=dict, init=False, compare=False,
+                                 repr=False)  # the search's answer, once computed
 
     @property
     def damaged(self) -> tuple[str, ...]:
@@ -612,9 +614,15 @@ def _search_table(view: StudyView) -> tuple[dict[str, Any], dict[str, ConfigView
 
 def search_answer(view: StudyView) -> Any:
     """The search's answer (sweeplab.analysis.race.Answer) once its final round is complete,
-    else None."""
+    else None; computed once per view (its bootstraps take seconds at full size)."""
     if view.search is None or not view.search.get("finalists"):
         return None
+    if "answer" not in view.memo:
+        view.memo["answer"] = _answer(view)
+    return view.memo["answer"]
+
+
+def _answer(view: StudyView) -> Any:
     from sweeplab.analysis import race
 
     search, by_hash, table = _search_table(view)
@@ -623,13 +631,34 @@ def search_answer(view: StudyView) -> Any:
     runs = {h: {r.seed: r for r in by_hash[h].runs} for h in finalists}
     if not finalists or not all(s in runs[h] for h in finalists for s in fresh):
         return None
+    split = "validation" if search["metric"].startswith("val_") else "test"
     return race.answer(
         labels={h: by_hash[h].label for h in finalists},
         race_means={h: sum(table[h]) / len(table[h]) for h in finalists},
         fresh_metric={h: [float(getattr(runs[h][s].final, search["metric"])) for s in fresh]
                       for h in finalists},
         fresh_test={h: [float(runs[h][s].final.test_acc) for s in fresh] for h in finalists},
-        metric=search["metric"], seed=search["seed"])
+        metric=search["metric"], seed=search["seed"],
+        metric_correct=_fresh_correct([by_hash[h] for h in finalists], fresh, split),
+        test_correct=_fresh_correct([by_hash[h] for h in finalists], fresh, "test"),
+        metric_split=split)
+
+
+def _fresh_correct(configs: Sequence[ConfigView], fresh: Iterable[int], split: str
+                   ) -> dict[str, np.ndarray] | None:
+    """config hash -> (fresh seeds, examples) right or not on ``split``, rows in ``fresh``'s
+    order; None unless every config kept those runs' predictions on the same examples."""
+    fresh = list(fresh)
+    out, labels = {}, None
+    for c in configs:
+        o = c.outcomes if split == "test" else c.val_outcomes
+        if o is None or not set(fresh) <= set(o.seeds):
+            return None
+        if labels is not None and not np.array_equal(labels, o.labels):
+            return None
+        labels = o.labels
+        out[c.config_hash] = o.correct[[o.seeds.index(s) for s in fresh]]
+    return out
 
 
 def search_frame(view: StudyView) -> Any:

@@ -17,7 +17,10 @@ are 95% and deterministic given ``rng_seed``.
 * **McNemar's exact test** of two configs' majority votes.
 * **Two-way bootstrap** of the difference in mean accuracy: seeds of A, seeds of B and the
   (shared) test examples resampled, so the interval includes the test set's sampling
-  (Bouthillier et al., MLSys 2021); slightly conservative.
+  (Bouthillier et al., MLSys 2021); slightly conservative in the test set's part, but a
+  resample of K seeds sees only (K - 1) / K of their variance and no t quantile: with few
+  seeds it can be narrower than the seeds-only t-interval. ``two_way_best``: the same
+  resampling for P(best) among several configs sharing their seeds.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ import numpy as np
 __all__ = [
     "EnsembleCurve", "McNemar", "Outcomes", "Paired", "TwoWay", "VarianceSplit", "churn",
     "ensemble_curve", "hard_examples", "majority_vote", "mcnemar", "paired", "split_variance",
-    "two_way_bootstrap", "vote_accuracy"
+    "two_way_best", "two_way_bootstrap", "vote_accuracy"
 ]
 
 
@@ -328,33 +331,70 @@ class TwoWay:
     n_boot: int
 
 
-def two_way_bootstrap(correct_a: np.ndarray, correct_b: np.ndarray, n_boot: int = 2000,
-                      rng_seed: int = 0, chunk: int = 200) -> TwoWay:
+def _two_way_draws(ks: tuple[int, ...], m: int, n_boot: int, rng_seed: int, chunk: int,
+                   shared_seeds: bool = False):
+    """The two-way bootstrap's resamples, ``chunk`` replicates at a time: per config its seed
+    weights (r, K) (one resample for all when ``shared_seeds``: seeds as paired blocks), then
+    the (shared) test examples' counts (r, M), drawn in that order."""
+    rng = np.random.default_rng(rng_seed)
+    for start in range(0, n_boot, chunk):
+        r = min(chunk, n_boot - start)
+        if shared_seeds:
+            w = rng.multinomial(ks[0], np.full(ks[0], 1 / ks[0]), size=r) / ks[0]
+            weights = [w] * len(ks)
+        else:
+            weights = [rng.multinomial(k, np.full(k, 1 / k), size=r) / k for k in ks]
+        yield weights, rng.multinomial(m, np.full(m, 1 / m), size=r)
+
+
+def two_way_bootstrap(correct_a: np.ndarray | None, correct_b: np.ndarray,
+                      n_boot: int = 2000, rng_seed: int = 0, chunk: int = 200) -> TwoWay:
     """The two-way bootstrap of module docstring, from ``correct_a`` (Ka, M) and
-    ``correct_b`` (Kb, M) on the same M test examples.
+    ``correct_b`` (Kb, M) on the same M test examples. ``correct_a`` None: b's mean accuracy
+    alone (diff = b's mean, its interval including the test set's sampling; prob = P(> 0)).
 
     Raises:
         ValueError: different test sets.
     """
-    a, b = np.asarray(correct_a, np.float64), np.asarray(correct_b, np.float64)
-    if a.shape[1] != b.shape[1]:
+    b = np.asarray(correct_b, np.float64)
+    a = None if correct_a is None else np.asarray(correct_a, np.float64)
+    if a is not None and a.shape[1] != b.shape[1]:
         raise ValueError(f"both configs must be scored on the same test examples. Received: "
                          f"{a.shape[1]} and {b.shape[1]} examples")
-    rng = np.random.default_rng(rng_seed)
-    ka, kb, m = a.shape[0], b.shape[0], a.shape[1]
+    m = b.shape[1]
+    ks = (b.shape[0],) if a is None else (a.shape[0], b.shape[0])
     out = []
-    for start in range(0, n_boot, chunk):
-        r = min(chunk, n_boot - start)
-        wa = rng.multinomial(ka, np.full(ka, 1 / ka), size=r) / ka  # (r, Ka) seed weights
-        wb = rng.multinomial(kb, np.full(kb, 1 / kb), size=r) / kb
-        d = wb @ b - wa @ a  # (r, M) per-example difference of the resampled seed means
-        we = rng.multinomial(m, np.full(m, 1 / m), size=r)  # (r, M) example counts
+    for w, we in _two_way_draws(ks, m, n_boot, rng_seed, chunk):
+        # (r, M) per-example difference of the resampled seed means
+        d = w[-1] @ b if a is None else w[1] @ b - w[0] @ a
         out.append(np.einsum("rm,rm->r", d, we) / m)
     reps = np.concatenate(out)
-    diff = float(b.mean() - a.mean())
+    diff = float(b.mean() - (0.0 if a is None else a.mean()))
     lo, hi = np.percentile(reps, [2.5, 97.5])
     prob = float(np.mean(reps > 0) + 0.5 * np.mean(reps == 0))
     return TwoWay(diff, float(lo), float(hi), prob, int(n_boot))
+
+
+def two_way_best(corrects: list[np.ndarray], n_boot: int = 2000, rng_seed: int = 0,
+                 chunk: int = 200) -> np.ndarray:
+    """P(each config has the best mean accuracy) among configs scored by the same seeds on
+    the same M examples (``corrects``: (K, M) each, row k = seed k for all): the two-way
+    bootstrap of module docstring with the seeds resampled as shared blocks (as
+    ``race.p_best`` does) and the examples once for all; ties go to the earlier config.
+
+    Raises:
+        ValueError: different seed counts or test sets.
+    """
+    cs = [np.asarray(c, np.float64) for c in corrects]
+    if len({c.shape for c in cs}) != 1:
+        raise ValueError(f"every config must be scored by as many seeds on the same examples. "
+                         f"Received shapes: {', '.join(str(c.shape) for c in cs)}")
+    k, m = cs[0].shape
+    wins = np.zeros(len(cs), np.int64)
+    for w, we in _two_way_draws((k,) * len(cs), m, n_boot, rng_seed, chunk, shared_seeds=True):
+        means = np.stack([np.einsum("rm,rm->r", w[0] @ c, we) / m for c in cs])  # (F, r)
+        wins += np.bincount(means.argmax(axis=0), minlength=len(cs))
+    return wins / n_boot
 
 
 def hard_examples(o: Outcomes, limit: int = 12) -> tuple[list[int], list[int]]:

@@ -19,6 +19,8 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import stdtr
 
+from sweeplab.analysis.outcomes import TwoWay, two_way_best, two_way_bootstrap
+
 TEST = "one-sided paired t-test against the incumbent on shared seeds"
 CORRECTION = "Holm"
 ALPHA = 0.05
@@ -135,10 +137,18 @@ class Finalist:
     race_mean: float  # the race's metric mean (over the seeds it was selected on)
     fresh_mean: float  # the same metric on fresh seeds
     test_mean: float  # test accuracy on fresh seeds
-    test_low: float  # its 95% t-interval
+    test_low: float  # its 95% t-interval over the fresh seeds: about THIS test set
     test_high: float
-    p_best: float  # share of bootstrap resamples of the fresh seeds where it is best
+    p_best: float  # P(it is best): two-way (p_best_seeds where the runs kept no predictions)
     p_worse: float  # Holm-adjusted p of "worse than the best" on fresh seeds (nan: the best)
+    p_best_seeds: float = math.nan  # share of bootstrap resamples of the fresh seeds where
+    # it is best (seeds only)
+    new_low: float = math.nan  # 95% interval of its test accuracy with the test set's
+    # sampling included (the best finalist's only)
+    new_high: float = math.nan  # on a new test set from the same distribution (the two-way
+    # interval, never narrower than the t-interval; nan: no predictions kept)
+    two_way: TwoWay | None = None  # the two-way bootstrap of its test accuracy, as computed
+    # (the best finalist's only)
 
 
 @dataclass(frozen=True)
@@ -149,6 +159,8 @@ class Answer:
     finalists: tuple[Finalist, ...]  # best first
     n_fresh: int  # fresh seeds per finalist
     test: str  # the test deciding "within noise"
+    p_over: str = ""  # what P(best) resamples besides the fresh seeds ("validation examples",
+    # "test examples"); "" = the fresh seeds only
 
     @property
     def best(self) -> Finalist:
@@ -168,10 +180,19 @@ class Answer:
     def sentence(self) -> str:
         b, k = self.best, len(self.within_noise)
         others = "no other finalist" if k == 0 else f"{k} other{'s' if k > 1 else ''}"
-        return (f"{b.label} is best with P={b.p_best:.2f} (test {100 * b.test_mean:.1f}%, "
-                f"95% CI {100 * b.test_low:.1f}-{100 * b.test_high:.1f}, {self.n_fresh} fresh "
-                f"seeds); {others} within noise; its race estimate of {self.metric} was "
+        tail = (f"{others} within noise; its race estimate of {self.metric} was "
                 f"{100 * self.curse:+.2f} points off the fresh seeds' (winner's curse)")
+        if b.two_way is None and not self.p_over:  # runs without predictions: as before
+            return (f"{b.label} is best with P={b.p_best:.2f} (test {100 * b.test_mean:.1f}%, "
+                    f"95% CI {100 * b.test_low:.1f}-{100 * b.test_high:.1f}, {self.n_fresh} "
+                    f"fresh seeds); {tail}")
+        p = (f"P={b.p_best:.2f} over fresh seeds and {self.p_over}" if self.p_over
+             else f"P={b.p_best:.2f} over fresh seeds")
+        new = ("" if b.two_way is None else
+               f", {100 * b.new_low:.1f}-{100 * b.new_high:.1f} on a new test set")
+        return (f"{b.label} is best with {p} (test {100 * b.test_mean:.1f}%, 95% CI "
+                f"{100 * b.test_low:.1f}-{100 * b.test_high:.1f} on this test set over "
+                f"{self.n_fresh} fresh seeds{new}); {tail}")
 
 
 def p_best(values: np.ndarray, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
@@ -188,16 +209,31 @@ def p_best(values: np.ndarray, n_boot: int = 2000, seed: int = 0) -> np.ndarray:
 def answer(labels: Mapping[Hashable, str], race_means: Mapping[Hashable, float],
            fresh_metric: Mapping[Hashable, Sequence[float]],
            fresh_test: Mapping[Hashable, Sequence[float]], metric: str, seed: int = 0,
-           alpha: float = ALPHA) -> Answer:
+           alpha: float = ALPHA, *,
+           metric_correct: Mapping[Hashable, np.ndarray] | None = None,
+           test_correct: Mapping[Hashable, np.ndarray] | None = None,
+           metric_split: str = "validation") -> Answer:
     """The final round's verdict: the finalist with the best fresh mean of ``metric``, its
     test accuracy with a t-interval from fresh seeds only, P(best) among the finalists,
     the finalists within noise of it (one-sided paired t-test on the fresh seeds, Holm),
-    and the winner's curse (race estimate vs fresh estimate of ``metric``)."""
+    and the winner's curse (race estimate vs fresh estimate of ``metric``).
+
+    Where the fresh runs kept per-example predictions (each (fresh seeds, examples) bool:
+    right or not, rows in the fresh seeds' order): ``metric_correct`` on ``metric``'s split
+    ("validation" or "test") makes P(best) the two-way bootstrap over fresh seeds and that
+    split's examples (sweeplab.analysis.outcomes.two_way_best); ``test_correct`` adds the
+    best finalist's test-accuracy interval with the test set's sampling included (the two-way
+    bootstrap ``compare`` uses, widened to the t-interval where that is wider: with few
+    seeds a resample of them sees less of their spread than the t quantile allows for).
+    """
     from sweeplab.analysis.stats import summarize
 
     keys = list(labels)
     vals = np.array([fresh_metric[k] for k in keys], float)
-    probs = p_best(vals, seed=seed)
+    seeds_only = p_best(vals, seed=seed)
+    probs = seeds_only
+    if metric_correct is not None:
+        probs = two_way_best([metric_correct[k] for k in keys], rng_seed=seed)
     means = vals.mean(axis=1)
     order = sorted(range(len(keys)), key=lambda i: (-means[i], -probs[i]))
     best = order[0]
@@ -209,8 +245,16 @@ def answer(labels: Mapping[Hashable, str], race_means: Mapping[Hashable, float],
     out = []
     for i in order:
         s = summarize(list(fresh_test[keys[i]]), n_boot=0, bounds=(0.0, 1.0))
+        tw = lo = hi = None
+        if test_correct is not None and i == best:  # the sentence's; ~2 s a bootstrap at
+            # 10,000 test examples on 2 shared cores, so not for every finalist
+            tw = two_way_bootstrap(None, test_correct[keys[i]], rng_seed=seed)
+            lo, hi = np.fmin(tw.low, s.ci_low), np.fmax(tw.high, s.ci_high)  # nan-safe
         out.append(Finalist(keys[i], labels[keys[i]], float(race_means[keys[i]]),
                             float(means[i]), s.mean, s.ci_low, s.ci_high, float(probs[i]),
-                            float(adj.get(i, np.nan))))
+                            float(adj.get(i, np.nan)), float(seeds_only[i]),
+                            math.nan if lo is None else float(lo),
+                            math.nan if hi is None else float(hi), tw))
     return Answer(metric, tuple(out), vals.shape[1], describe_test(alpha).replace(
-        "against the incumbent", "against the best").replace("challengers", "finalists"))
+        "against the incumbent", "against the best").replace("challengers", "finalists"),
+        f"{metric_split} examples" if metric_correct is not None else "")

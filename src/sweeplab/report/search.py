@@ -75,10 +75,16 @@ def search_blocks(sd: StudyView, store_path: str) -> list[Block]:
     answer = search_answer(sd)
     if answer is not None:
         blocks.append(Text(answer.sentence + ".", "finding"))
-        blocks.append(Text(f"P(best): the share of bootstrap resamples of the fresh seeds in "
-                           f"which the candidate has the best mean {metric}. Within noise: "
+        over = (f"the fresh seeds and the {answer.p_over} (the two-way bootstrap "
+                "`compare` uses)" if answer.p_over else "the fresh seeds")
+        new = ("" if answer.best.two_way is None else
+               " The interval on a new test set also resamples the test examples (what a "
+               "new test set from the same distribution would say; never narrower than the "
+               "t-interval, which is about this test set).")
+        blocks.append(Text(f"P(best): the share of bootstrap resamples of {over} in which the "
+                           f"candidate has the best mean {metric}. Within noise: "
                            f"{answer.test}. Test accuracy and its 95% t-interval come from "
-                           "the fresh seeds only, which the race never saw.", "note"))
+                           f"the fresh seeds only, which the race never saw.{new}", "note"))
     else:
         blocks.append(Text("The search is not finished: run it again to continue the same "
                            "search (the final round on fresh seeds gives the answer).", "warn"))
