@@ -139,7 +139,8 @@ def test_the_readme_layout_names_every_module_and_no_other():
 
 
 # What summarises stored numbers over seeds; only the view (readout) calls it on stored runs.
-_SUMMARISERS = {"summarize", "summarize_curves", "std", "stdev", "pstdev", "variance"}
+_SUMMARISERS = {"summarize", "summarize_curves", "std", "stdev", "pstdev", "variance",
+                "average_confusion"}
 # analysis/ holds the statistics themselves (given values, they know no store); plots are
 # given the view's summaries and curves (so a plot and the report's table agree).
 _MAY_SUMMARISE = ("sweeplab.readout", "sweeplab.analysis")
@@ -157,7 +158,7 @@ def _summarising_calls(path: Path) -> list[str]:
 
 
 def test_only_the_view_summarises_stored_runs():
-    """A config's summary, curve and explanation are the readout view's (computed once,
+    """A config's summary, curve, confusion and explanation are the readout view's (once,
     memoised): a second place computing them is a place where two views can disagree."""
     calls = [f"{name}: {c}" for name, path in _modules().items()
              if not name.startswith(_MAY_SUMMARISE) for c in _summarising_calls(path)]
@@ -167,5 +168,7 @@ def test_only_the_view_summarises_stored_runs():
 def test_the_summariser_check_sees_a_call(tmp_path):
     f = tmp_path / "x.py"
     f.write_text("import numpy as np\nfrom sweeplab.analysis import stats\n"
-                 "def f(v):\n    return stats.summarize(v).std, np.std(v, ddof=1)\n")
-    assert sorted(_summarising_calls(f)) == ["x.py:4 calls std", "x.py:4 calls summarize"]
+                 "def f(v):\n    return stats.summarize(v).std, np.std(v, ddof=1)\n"
+                 "def g(runs):\n    return stats.average_confusion([r.confusion for r in runs])\n")
+    assert sorted(_summarising_calls(f)) == ["x.py:4 calls std", "x.py:4 calls summarize",
+                                             "x.py:6 calls average_confusion"]

@@ -671,13 +671,11 @@ class Results:
         """The test confusion matrix of one config (rows: true class, columns: predicted).
 
         With ``seed``: that run's counts. Without: the row-normalised rates (share of each
-        true class predicted as each class) averaged over the seeds (stats.average_confusion).
+        true class predicted as each class) averaged over the seeds (the view's ``confusion``).
 
         Raises:
             ValueError: not exactly one config, or no finished run (of that seed).
         """
-        from sweeplab.analysis import stats
-
         pd = _pandas()
         c = self._one(config)
         runs = list(c.runs)
@@ -690,7 +688,7 @@ class Results:
         if seed is not None:
             matrix = np.asarray(runs[0].confusion)
         else:
-            matrix = stats.average_confusion([r.confusion for r in runs]).mean
+            matrix = c.confusion.mean
         return pd.DataFrame(matrix, index=pd.Index(names, name="true"),
                             columns=pd.Index(names, name="predicted"))
 

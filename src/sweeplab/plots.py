@@ -697,17 +697,16 @@ def confusion_counts(run: RunResult, class_names: Sequence[str],
                          tuple(class_names), _readonly(m), None, False, 1)
 
 
-def confusion_rates(runs: Sequence[RunResult], class_names: Sequence[str],
-                    title: str = "") -> tuple[ConfusionPlot, stats.AveragedConfusion]:
-    """Row-normalised confusion averaged over seeds (:func:`stats.average_confusion`)."""
-    avg = stats.average_confusion([r.confusion for r in runs])
+def confusion_rates(avg: stats.AveragedConfusion, class_names: Sequence[str],
+                    title: str = "") -> ConfusionPlot:
+    """Row-normalised confusion averaged over seeds (a view's ``confusion``)."""
     if avg.n_classes != len(class_names):
         raise ValueError(f"confusion matrices are {avg.n_classes}x{avg.n_classes}; "
                          f"{len(class_names)} class names given")
     title = title or f"Test-set confusion, rate per true class, mean over {avg.n_seeds} seeds"
     return ConfusionPlot(title, tuple(class_names), _readonly(avg.mean),
                          None if avg.n_seeds < 2 else _readonly(avg.std), True,
-                         avg.n_seeds), avg
+                         avg.n_seeds)
 
 
 def draw_confusion(rec: ConfusionPlot) -> Figure:

@@ -151,6 +151,14 @@ class ConfigView:
 
         return explain.explain(self.label, self.runs) if self.runs else None
 
+    @cached_property
+    def confusion(self) -> Any:
+        """The runs' test confusion, row-normalised and averaged over seeds (a
+        stats.AveragedConfusion); None without finished runs."""
+        from sweeplab.analysis import stats
+
+        return stats.average_confusion([r.confusion for r in self.runs]) if self.runs else None
+
     # --- per-example outcomes (sweeplab.analysis.outcomes), computed once per view ----------
 
     @cached_property

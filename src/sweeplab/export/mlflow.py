@@ -344,8 +344,9 @@ class MlflowTarget:
             str(i) for i in range(k))
         title = shorten(f"{c.study} {c.label}", 120)  # a 10k-character name draws no title
         with tempfile.TemporaryDirectory() as tmp:
-            rec, avg = plots.confusion_rates(c.runs, names, title=f"{title}: test confusion, "
-                                             f"rate per true class, mean over {n} seed(s)")
+            avg = c.confusion
+            rec = plots.confusion_rates(avg, names, title=f"{title}: test confusion, "
+                                        f"rate per true class, mean over {n} seed(s)")
             Path(tmp, "confusion.json").write_text(json.dumps({
                 "classes": list(names), "n_seeds": avg.n_seeds,
                 "seeds": [r.seed for r in c.runs], "rows": "true class",

@@ -209,8 +209,9 @@ def confusion_blocks(sd: StudyView, pid: Callable[[str], str]) -> list[Block]:
     out: list[Block] = []
     names = sd.class_names
     for why, c in picks:
-        rec, avg = plots.confusion_rates(
-            c.runs, names, title=f"{sd.name} {c.label}: rate per true class, "
+        avg = c.confusion
+        rec = plots.confusion_rates(
+            avg, names, title=f"{sd.name} {c.label}: rate per true class, "
             f"mean{' ± std' if len(c.runs) > 1 else ''} over {len(c.runs)} seed(s)")
         who = f"{c.label} ({why})" if why else c.label
         out.append(Plot(pid("confusion"), f"Seed-averaged, row-normalised test confusion of "
