@@ -56,7 +56,7 @@ def test_validation_is_part_of_the_config_identity():
 
 
 @pytest.mark.parametrize("engine", ["fast", "reference"])
-def test_runs_record_the_validation_split_every_epoch(tmp_path, data_dir, engine):
+def test_runs_record_the_validation_split_every_epoch(tmp_path, data_dir, engine, run_cli):
     study = st.Study.build("v", model="mlp-softmax-ce", dataset="mnist", epochs=2,
                            subset=300, seeds=2, validation=0.1)
     res = sweeplab.run(study, store=tmp_path / "s.db", data_dir=data_dir, engine=engine,
@@ -108,6 +108,27 @@ def test_runs_record_the_validation_split_every_epoch(tmp_path, data_dir, engine
     out = pd.read_csv(tmp_path / "csv" / "outcomes.csv", dtype={"label": str, "predicted": str})
     assert out["split"].value_counts().to_dict() == {"test": 600, "validation": 60}
     assert out[out["split"] == "validation"]["predicted"].tolist() == v["predicted"].tolist()
+    # Jordan's split of the seeds' variance on the validation split's examples, read from the
+    # view: a second row in the report's table, a second line in `show`
+    from sweeplab.analysis import outcomes as O
+    from sweeplab.report.outcomes import outcome_blocks
+
+    view = res.view("v")
+    (cv,) = view.configs
+    w = cv.val_variance_split
+    assert w == O.split_variance(c.val_outcomes.correct) and w.n_test == 30
+    assert w.mean == pytest.approx(final["val_acc"].mean(), abs=1e-6)
+    (table,) = [b for b in outcome_blocks(view, str, None, None) if hasattr(b, "rows")]
+    assert [r[0] for r in table.rows] == ["base", "base (validation)"]
+    assert table.rows[1][1:5] == ("2", f"{100 * w.mean:.2f}", f"{100 * w.seeds_std:.3f}",
+                                  f"{100 * w.binomial_std:.3f}")
+    assert table.rows[0][2] == f"{100 * final['test_acc'].mean():.2f}"
+    vote = O.vote_accuracy(val, data.y_val, 10)
+    assert table.rows[1][-1] == f"{100 * vote:.2f} ({100 * (vote - w.mean):+.2f})"
+    code, text, err = run_cli("show", "v", "--store", tmp_path / "s.db")
+    assert code == 0, err
+    assert f"validation split vs distribution: {w.sentence(split='validation')}" in text
+    assert "validation-split sampling std" in text and "test-set sampling std" in text
 
 
 def test_validation_predictions_are_checksummed_and_null_without_a_split(tmp_path, data_dir):

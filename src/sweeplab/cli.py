@@ -453,6 +453,9 @@ def _print_outcomes(c) -> None:
         print(f"  per-example numbers: not available: {c.outcomes_lack}")
         return
     print(f"  test set vs distribution: {c.variance_split.sentence()}")
+    if c.val_variance_split is not None:
+        print(f"  validation split vs distribution: "
+              f"{c.val_variance_split.sentence(split='validation')}")
     e = c.ensemble
     print(f"  {e.sentence()} Majority vote of N seeds: "
           + ", ".join(f"{n}: {100 * a:.2f}%" for n, a in zip(e.sizes, e.accuracy, strict=True)))

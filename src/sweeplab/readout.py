@@ -218,6 +218,27 @@ class ConfigView:
         return O.split_variance(o.correct) if o is not None and len(o.seeds) >= 2 else None
 
     @cached_property
+    def val_variance_split(self) -> O.VarianceSplit | None:
+        """The same split on the validation split's examples (its sampling in the
+        ``test_set`` part); None with fewer than 2 seeds or no validation outcomes."""
+        o = self.val_outcomes
+        return O.split_variance(o.correct) if o is not None and len(o.seeds) >= 2 else None
+
+    @cached_property
+    def val_churn(self) -> float:
+        """Mean pairwise disagreement between the seeds on the validation split (NaN: fewer
+        than 2, or none kept)."""
+        o = self.val_outcomes
+        return np.nan if o is None else O.churn(o.predictions, num_classes=o.num_classes)
+
+    @cached_property
+    def val_vote(self) -> float:
+        """The majority vote of every seed on the validation split (ties as a random pick
+        among the tied classes, as the ensemble curve counts them); NaN without outcomes."""
+        o = self.val_outcomes
+        return np.nan if o is None else O.vote_accuracy(o.predictions, o.labels, o.num_classes)
+
+    @cached_property
     def ensemble(self) -> O.EnsembleCurve | None:
         """Majority-vote accuracy against the number of seeds; None without outcomes."""
         o = self.outcomes

@@ -161,8 +161,18 @@ class VarianceSplit:
         """A rough 95% upper bound on the distribution-wise std (estimate + 1.96 se)."""
         return math.sqrt(max(self.distribution + 1.96 * self.se, 0.0))
 
-    def sentence(self, scale: float = 100.0, unit: str = "points") -> str:
-        """Which part dominates the seed-to-seed spread, in one sentence."""
+    def sentence(self, scale: float = 100.0, unit: str = "points", split: str = "test"
+                 ) -> str:
+        """Which part dominates the seed-to-seed spread, in one sentence; ``split`` names
+        the examples the split was made on ("test", or "validation")."""
+        text = self._sentence(scale, unit)
+        if split == "test":
+            return text
+        return (text.replace("test-set sampling", f"{split}-split sampling")
+                .replace("the test set's sampling", f"the {split} split's sampling")
+                .replace("this test set", f"this {split} split"))
+
+    def _sentence(self, scale: float, unit: str) -> str:
         u = f" {unit}" if unit else ""
         share = self.test_set / self.seeds if self.seeds > 0 else math.nan
         head = (f"Seed-to-seed std {scale * self.seeds_std:.3f}{u} over {self.n_seeds} seeds: "

@@ -58,6 +58,14 @@ def _numbers_table(cs: Sequence[ConfigView]) -> Table:
                      f"{100 * v.distribution_std:.3f} [≤ {100 * v.distribution_high:.3f}]",
                      f"{100 * c.churn:.2f}",
                      f"{100 * e.accuracy[-1]:.2f} ({100 * e.gain:+.2f})"))
+        w = c.val_variance_split
+        if w is not None:  # the same numbers on the validation split's examples
+            rows.append((f"{c.label} (validation)", str(w.n_seeds), f"{100 * w.mean:.2f}",
+                         f"{100 * w.seeds_std:.3f}", f"{100 * w.binomial_std:.3f}",
+                         f"{100 * w.test_set_std:.3f}",
+                         f"{100 * w.distribution_std:.3f} [≤ {100 * w.distribution_high:.3f}]",
+                         f"{100 * c.val_churn:.2f}",
+                         f"{100 * c.val_vote:.2f} ({100 * (c.val_vote - w.mean):+.2f})"))
     return Table(
         "The test set's variance, separated (final test accuracy, points): the seeds' std, "
         "the binomial floor (every test example an independent coin flip), the part of the "
@@ -65,7 +73,9 @@ def _numbers_table(cs: Sequence[ConfigView]) -> Table:
         "Jordan's (2024) unbiased estimate of how much the seeds differ on new data from the "
         "same distribution (with a rough 95% upper bound); churn: the share of test examples "
         "two seeds predict differently, mean over pairs; vote of all: the majority vote of "
-        "every seed (its gain over one seed on average)",
+        "every seed (its gain over one seed on average). A row labelled (validation) gives "
+        "the same on the validation split's examples (final val_acc; its sampling in the "
+        "test-set column)",
         ("config", "seeds", "mean %", "seeds' std", "binomial floor", "test-set part",
          "distribution-wise std", "churn %", "vote of all % (gain)"), tuple(rows))
 
