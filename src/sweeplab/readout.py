@@ -204,7 +204,7 @@ class ConfigView:
         old = [r.seed for r in self.runs if r.val_predictions is None or r.val_labels is None]
         if old:
             return (f"{len(old)} of {len(self.runs)} runs kept no validation predictions "
-                    "(no validation split, the jax engine, or a sweeplab before store schema 6)")
+                    "(no validation split, or a sweeplab before store schema 6)")
         if any(not np.array_equal(r.val_labels, self.runs[0].val_labels)
                for r in self.runs[1:]):
             return "its runs were scored on different validation splits"

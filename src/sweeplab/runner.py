@@ -146,10 +146,6 @@ def preflight(study: Study, data_dir: str | None = None, engine: str = DEFAULT_E
     """Everything checked before a store is opened: the engine, the data, every user model.
     Pass its result to :func:`run_study` (``ready=``) so that nothing is resolved twice."""
     eng = get_engine(engine, parallel, custom=study.base.model is not None)
-    if study.base.validation is not None and eng.name == "jax":
-        raise ArgumentError.about("a validation split is measured by the fast and reference "
-                                  "engines; {engine:jax} does not yet. Use {engine:fast} or "
-                                  "reference")
     study, dataset = load_data(study, data_dir, log)
     planned = expand(study)
     check_models(planned, dataset, eng.name)

@@ -12,7 +12,10 @@ How runs are stacked: a group's runs are (config, seed) pairs. Every variable
 ``jax.jit`` (plus one step for the last partial batch, as ``fit`` makes it). The training
 and test sets are put on the device once; each run gathers its own batches from them.
 The test evaluation after every epoch, epoch 0, the confusion matrix and the probe outputs
-(``x_test[0]``) are computed on the device; only small per-run numbers come back.
+(``x_test[0]``) are computed on the device; only small per-run numbers come back. A
+validation split (``data.x_val``) is put there too and evaluated the same way after every
+epoch (``val_loss``/``val_acc``); the last evaluation's predicted classes are kept, as the
+other engines keep them.
 
 Runs may differ in their seed and in the fields of :data:`STACKABLE`, values that
 leave every shape and every Python-level branch of the program unchanged, so a
@@ -234,7 +237,10 @@ class _Program:
             # over the real (unpadded) images.
             conf = jnp.zeros(n_classes * n_classes, jnp.int32).at[yc * n_classes + pred].add(
                 mask.astype(jnp.int32))
-            return (loss * yc.shape[0], jnp.sum((pred == yc) * mask), conf, y_pred[0], pred)
+            # The correct count as an integer, so an accuracy is count / m in float64 on the
+            # host, as the fast engine's (and the kept predictions') accuracy is exactly.
+            correct = jnp.sum((pred == yc) & (mask > 0), dtype=jnp.int32)
+            return (loss * yc.shape[0], correct, conf, y_pred[0], pred)
 
         runs = (0, None, None, 0)
         self.mapping = how = runs_mapping(cfg)
@@ -295,6 +301,9 @@ def _on_device(data: Dataset) -> dict[str, Any]:
             data=data, x_train=jnp.asarray(data.x_train),
             y_train=jnp.asarray(data.y_train.astype(np.int32)),
             x_test=jnp.asarray(data.x_test), y_test=jnp.asarray(data.y_test.astype(np.int32)))
+        if data.x_val is not None:
+            _DEVICE_DATA.update(x_val=jnp.asarray(data.x_val),
+                                y_val=jnp.asarray(data.y_val.astype(np.int32)))
     return _DEVICE_DATA
 
 
@@ -336,33 +345,48 @@ def train_group(runs: Sequence[Run], data: Dataset, *, shuffle: bool = True,
     state = jax.tree.map(lambda *a: jnp.stack([jnp.asarray(v) for v in a]), *per)
     n, b = len(data.x_train), cfg.batch_size
     full_steps, last = divmod(n, b)
-    m_test = len(data.x_test)
-    chunk = _eval_chunk(cfg, tuple(data.image_shape), k, m_test)
-    pad = -m_test % chunk  # padded images count 0 (mask) in every sum
-    x_test = jnp.pad(dev["x_test"], [(0, pad)] + [(0, 0)] * (dev["x_test"].ndim - 1))
-    y_test = jnp.pad(dev["y_test"], (0, pad))
-    mask = jnp.pad(jnp.ones(m_test, jnp.float32), (0, pad))
+    shape = tuple(data.image_shape)
+    test = _padded(dev["x_test"], dev["y_test"], _eval_chunk(cfg, shape, k, len(data.x_test)))
+    # The validation split is evaluated as the test set is, in chunks sized for its own
+    # length (MNIST's 6,000 and 10,000 both give chunks of 2,000: one compiled shape).
+    val = None if data.x_val is None else _padded(
+        dev["x_val"], dev["y_val"], _eval_chunk(cfg, shape, k, len(data.x_val)))
     seeds = jnp.asarray([m.seed for m in runs], jnp.uint32)
     setup = time.perf_counter() - t_start
 
-    def evaluate(st):
+    def evaluate(st, split):
+        """Per run: mean loss, accuracy, confusion counts, the first image's outputs (all
+        on the host) and the predicted classes (device chunks) over ``split``."""
+        x, y, mask, chunk, m = split
         lsum = csum = conf = probe = None
         preds = []
-        for a in range(0, m_test + pad, chunk):
+        for a in range(0, len(y), chunk):
             sl = slice(a, a + chunk)
-            l_, c_, f_, o_, p_ = prog.evaluate(st, x_test[sl], y_test[sl], mask[sl])
+            l_, c_, f_, o_, p_ = prog.evaluate(st, x[sl], y[sl], mask[sl])
             preds.append(p_)
             if lsum is None:
                 lsum, csum, conf, probe = l_, c_, f_, o_
             else:
                 lsum, csum, conf = lsum + l_, csum + c_, conf + f_
         lsum, csum, conf, probe = jax.device_get((lsum, csum, conf, probe))
-        return lsum / m_test, csum / m_test, conf, probe, preds
+        return lsum / m, csum / m, conf, probe, preds
+
+    val_preds: list[Any] = [None]  # the last validation evaluation's device chunks
+
+    def evaluate_val(st) -> list[dict[str, float]]:
+        """Per run: the validation split's loss and accuracy (none without one); its
+        predicted classes go to ``val_preds``."""
+        if val is None:
+            return [{} for _ in range(k)]
+        vl, va, _, _, val_preds[0] = evaluate(st, val)
+        return [{"val_loss": float(vl[i]), "val_acc": float(va[i])} for i in range(k)]
 
     t0 = time.perf_counter()
-    loss0, acc0, conf, probe0, preds = evaluate(state)
+    loss0, acc0, conf, probe0, preds = evaluate(state, test)
+    val0 = evaluate_val(state)
     dt = (time.perf_counter() - t0 + setup) / k
-    records = [[EpochRecord(0, float(loss0[i]), float(acc0[i]), seconds=dt)] for i in range(k)]
+    records = [[EpochRecord(0, float(loss0[i]), float(acc0[i]), seconds=dt, **val0[i])]
+               for i in range(k)]
     probe = probe0
 
     if shuffle:
@@ -378,15 +402,17 @@ def train_group(runs: Sequence[Run], data: Dataset, *, shuffle: bool = True,
                                       perm[:, full_steps * b:])
             lsum, csum = lsum + l_, csum + c_
         tl, ta = jax.device_get((lsum / n, csum / n))
-        vl, va, conf, probe, preds = evaluate(state)
+        vl, va, conf, probe, preds = evaluate(state, test)
+        vals = evaluate_val(state)
         dt = (time.perf_counter() - t0) / k
         for i in range(k):
             records[i].append(EpochRecord(epoch, float(vl[i]), float(va[i]), float(tl[i]),
-                                          float(ta[i]), seconds=dt))
+                                          float(ta[i]), seconds=dt, **vals[i]))
             if on_epoch is not None:
                 on_epoch(runs[i], records[i][-1], cfg.epochs)
     host = jax.device_get(state)
-    pred = np.concatenate(jax.device_get(preds), axis=1)[:, :m_test]  # the final epoch's
+    pred = _classes(preds, test)  # the final epoch's
+    val_pred = None if val is None else _classes(val_preds[0], val)
     wall = (time.perf_counter() - t_start) / k
     device = device_name()
     nc = data.num_classes
@@ -398,8 +424,27 @@ def train_group(runs: Sequence[Run], data: Dataset, *, shuffle: bool = True,
             np.asarray(conf[i], np.int64).reshape(nc, nc),
             tuple(float(v) for v in probe0[i]), tuple(float(v) for v in probe[i]), wall,
             backend="jax", device=device, weights=tuple(prog.weights(tv, ntv)),
-            predictions=pred[i], test_labels=data.y_test))
+            predictions=pred[i], test_labels=data.y_test,
+            val_predictions=None if val_pred is None else val_pred[i], val_labels=data.y_val))
     return results
+
+
+def _padded(x: Any, y: Any, chunk: int) -> tuple[Any, Any, Any, int, int]:
+    """A split (device arrays) padded to whole chunks, with its mask (padded images count 0
+    in every sum), the chunk and the real length."""
+    import jax.numpy as jnp
+
+    m = len(y)
+    pad = -m % chunk
+    return (jnp.pad(x, [(0, pad)] + [(0, 0)] * (x.ndim - 1)), jnp.pad(y, (0, pad)),
+            jnp.pad(jnp.ones(m, jnp.float32), (0, pad)), chunk, m)
+
+
+def _classes(chunks: list[Any], split: tuple[Any, Any, Any, int, int]) -> np.ndarray:
+    """The predicted classes of one evaluation's chunks, (K, real length) on the host."""
+    import jax
+
+    return np.concatenate(jax.device_get(chunks), axis=1)[:, :split[4]]
 
 
 def stacks(items: Sequence[tuple[S.Config, Sequence[int]]]) -> list[list[Run]]:
