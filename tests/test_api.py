@@ -4,6 +4,7 @@ progress output, the README's Python example."""
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import math
 import os
@@ -113,6 +114,30 @@ def test_summary_is_stats_over_the_store(trained):
         assert row.std == s.std
     final = trained.final("tiny", metrics=["test_acc"])
     assert list(final["epoch"]) == [2, 2] and list(final["config"]) == ["width=4", "width=16"]
+
+
+def test_final_is_the_views_summary_without_a_diverged_run(trained, tmp_path):
+    """A diverged run's loss (stored as inf) is left out of the final summary, as it is of
+    the per-epoch one: final is summary's last epoch, n counting the finite runs."""
+    db = tmp_path / "diverged.db"
+    with sqlite3.connect(trained.path) as a, sqlite3.connect(db) as b:
+        a.backup(b)
+    run = _store_runs(db)[("width=16", 1)]
+    *before, last = run.epochs
+    with sqlite3.connect(db) as con:  # the run taken out, then stored again diverged
+        con.execute("DELETE FROM epochs WHERE run_id IN (SELECT id FROM runs WHERE "
+                    "config_hash = ? AND seed = 1)", (run.config_hash,))
+        con.execute("DELETE FROM runs WHERE config_hash = ? AND seed = 1", (run.config_hash,))
+    with Store(db) as store:
+        store.finish_run(dataclasses.replace(run, epochs=(
+            *before, dataclasses.replace(last, test_loss=math.nan))), {})
+    res = sweeplab.open(db)
+    final = res.final("tiny", metrics=["test_loss"]).set_index("config")
+    last = res.summary("tiny", metrics=["test_loss"]).query("epoch == 2").set_index("config")
+    assert final.equals(last)
+    kept = _store_runs(db)[("width=16", 0)].final.test_loss
+    assert (final.loc["width=16", "n"], final.loc["width=16", "mean"]) == (1, kept)
+    assert final.loc["width=4", "n"] == 2 and res.runs("tiny")["seed"].size == 4
 
 
 def test_cli_and_api_give_the_same_numbers(trained, run_cli):

@@ -592,21 +592,14 @@ class Results:
         ci_low, ci_high (Student-t interval of the mean, clipped to the metric's range;
         std and CI are NaN for n=1). Epochs reached by only some runs use those runs.
         """
-        unknown = [m for m in metrics if m not in METRICS]
-        if unknown:
-            raise ValueError(f"unknown metric {unknown[0]!r}. Allowed: {', '.join(METRICS)}")
+        _check_metrics(metrics)
         rows = []
         for c in self._select(study, config):
             curves = [dict(c.curve(m, confidence)) for m in metrics]
             for e in range(max((len(r.epochs) for r in c.runs), default=0)):
-                for m, curve in zip(metrics, curves, strict=True):
-                    s = curve.get(e)
-                    if s is not None:  # epoch 0 has no training numbers
-                        rows.append({**readout.ident(c), "epoch": e, "metric": m,
-                                     "n": s.n, "mean": s.mean, "std": s.std,
-                                     "ci_low": s.ci_low, "ci_high": s.ci_high})
-        return _frame(rows, ["study", "config", "config_hash", "epoch", "metric", "n", "mean",
-                             "std", "ci_low", "ci_high"])
+                rows += [_summary_row(c, e, m, curve[e])  # epoch 0 has no training numbers
+                         for m, curve in zip(metrics, curves, strict=True) if e in curve]
+        return _frame(rows, SUMMARY_COLUMNS)
 
     def search(self, study: str) -> Any:
         """One row per candidate of a search, in proposal order: config, config_hash, the
@@ -625,12 +618,15 @@ class Results:
 
     def final(self, study: str | None = None, config: str | None = None,
               metrics: Sequence[str] = METRICS) -> Any:
-        """:meth:`summary` at each config's last epoch: one row per config and metric."""
-        df = self.summary(study, config, metrics)
-        if df.empty:
-            return df
-        last = df.groupby(["study", "config_hash"], dropna=False)["epoch"].transform("max")
-        return df[df["epoch"] == last].reset_index(drop=True)
+        """:meth:`summary` at each config's last epoch: one row per config and metric (the
+        view's final summary; runs whose final value is not finite are left out)."""
+        _check_metrics(metrics)
+        rows = []
+        for c in self._select(study, config):
+            last = max((len(r.epochs) for r in c.runs), default=0) - 1
+            rows += [_summary_row(c, last, m, s) for m in metrics
+                     if (s := c.summary(m)) is not None]
+        return _frame(rows, SUMMARY_COLUMNS)
 
     # --- comparisons and confusion ----------------------------------------------------
 
@@ -644,8 +640,7 @@ class Results:
         """
         from sweeplab.analysis import seeds, stats
 
-        if metric not in METRICS:
-            raise ValueError(f"unknown metric {metric!r}. Allowed: {', '.join(METRICS)}")
+        _check_metrics([metric])
         sides, n_test, views = [], [], []
         for name in (a, b):
             c = self._one(name)
@@ -883,6 +878,21 @@ def _inline_figures() -> None:
         from IPython.core.pylabtools import select_figure_formats
 
         select_figure_formats(shell, {"png"})
+
+
+SUMMARY_COLUMNS = ("study", "config", "config_hash", "epoch", "metric", "n", "mean", "std",
+                   "ci_low", "ci_high")  # and the study's axes, after config_hash
+
+
+def _check_metrics(metrics: Sequence[str]) -> None:
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}. Allowed: {', '.join(METRICS)}")
+
+
+def _summary_row(c: readout.ConfigView, epoch: int, metric: str, s: Any) -> dict[str, Any]:
+    return {**readout.ident(c), "epoch": epoch, "metric": metric, "n": s.n, "mean": s.mean,
+            "std": s.std, "ci_low": s.ci_low, "ci_high": s.ci_high}
 
 
 def _frame(rows: list[dict[str, Any]], columns: Sequence[str]) -> Any:

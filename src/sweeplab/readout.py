@@ -118,11 +118,12 @@ class ConfigView:
 
     def summary(self, metric: str = "test_acc", confidence: float = CONFIDENCE) -> Any:
         """The final ``metric`` over seeds (a stats.Summary: n, mean, std, t-interval
-        clipped to the metric's range, no bootstrap); None without finished runs."""
+        clipped to the metric's range, no bootstrap) of the runs where it is finite (a
+        diverged loss is stored as inf), as :meth:`curve`; None without such runs."""
         def make() -> Any:
             from sweeplab.analysis import stats
 
-            vals = list(self.final(metric).values())
+            vals = [v for v in self.final(metric).values() if math.isfinite(v)]
             return stats.summarize(vals, confidence, n_boot=0, bounds=bounds(metric)) \
                 if vals else None
         return self._memo(("summary", metric, confidence), make)
