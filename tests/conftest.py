@@ -14,6 +14,7 @@ import fcntl
 import io
 import os
 import shutil
+import socket
 import sqlite3
 from collections.abc import Callable
 from pathlib import Path
@@ -49,6 +50,19 @@ def run_cli() -> Callable[..., CliResult]:
     subprocess instead.
     """
     return _run_cli
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def free_port() -> Callable[[], int]:
+    """``free_port()``: a TCP port on 127.0.0.1 that nothing listened on when asked (bound,
+    then let go: a server started on it right after gets it)."""
+    return _free_port
 
 
 def tiny_study():

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import os
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -49,12 +48,6 @@ RUNS = 6
 # local run that the cluster's numbers are compared with gets the same, so both do the same
 # float operations in the same order and agree to the last bit.
 ONE_THREAD = {"TF_NUM_INTRAOP_THREADS": "1", "TF_NUM_INTEROP_THREADS": "1"}
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def _pids_naming(text: str) -> set[int]:
@@ -124,7 +117,7 @@ class Cluster:
 
 
 @pytest.fixture(scope="module")
-def cluster() -> Iterator[Cluster]:
+def cluster(free_port) -> Iterator[Cluster]:
     temp = Path(tempfile.mkdtemp(prefix="swray-", dir="/tmp"))
     # Ray variables an earlier in-process ray.init() left in os.environ (RAY_ADDRESS of a
     # cluster gone since) must not reach these nodes: only the ones set here.
@@ -137,11 +130,11 @@ def cluster() -> Iterator[Cluster]:
            "RAY_AUTH_MODE": "disabled",
            # a dead node is noticed after ~2 s instead of Ray's default ~30 s
            "RAY_health_check_period_ms": "500", "RAY_health_check_failure_threshold": "4"}
-    c = Cluster(temp, _free_port(), env)
+    c = Cluster(temp, free_port(), env)
     try:
         c.ray("start", "--head", "--node-ip-address", "127.0.0.1", "--port", str(c.port),
               "--num-cpus", "1", "--include-dashboard", "false", "--temp-dir", str(temp),
-              "--ray-client-server-port", str(_free_port()),
+              "--ray-client-server-port", str(free_port()),
               "--disable-usage-stats")
         yield c
     finally:
@@ -271,10 +264,10 @@ def test_a_killed_driver_resumes_with_nothing_trained_twice(cluster, study, tmp_
     _assert_equal_to_local(runs, study["local"])
 
 
-def test_an_unreachable_address_is_one_line(tmp_path, capsys, data_dir):
+def test_an_unreachable_address_is_one_line(tmp_path, capsys, data_dir, free_port):
     toml = tmp_path / "s.toml"
     toml.write_text(STUDY)
-    port = _free_port()  # nothing listens there
+    port = free_port()  # nothing listens there
     rc = main(["run", str(toml), "--store", str(tmp_path / "s.db"), "--data-dir", data_dir,
                "--quiet", "--ray", f"127.0.0.1:{port}"])
     err = capsys.readouterr().err.strip()

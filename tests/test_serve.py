@@ -62,12 +62,6 @@ READY_S = 90.0  # a loaded CI machine: importing pandas/scipy for the first view
 LIVE_S = 300.0  # a fresh `sweeplab run` process imports TensorFlow, then trains one run
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _get(url: str, timeout: float = 60.0) -> tuple[int, bytes]:
     with urllib.request.urlopen(url, timeout=timeout) as r:
         return r.status, r.read()
@@ -76,8 +70,8 @@ def _get(url: str, timeout: float = 60.0) -> tuple[int, bytes]:
 class Server:
     """`sweeplab serve` in its own process; can be killed and started again on its port."""
 
-    def __init__(self, store: Path):
-        self.store, self.port, self.proc = store, _free_port(), None
+    def __init__(self, store: Path, port: int):
+        self.store, self.port, self.proc = store, port, None
         self.url = f"http://127.0.0.1:{self.port}"
         self.log = store.with_name(f"serve-{self.port}.log")  # a file: a full pipe would block
 
@@ -116,8 +110,8 @@ def store(tmp_path_factory, data_dir) -> Path:
 
 
 @pytest.fixture(scope="module")
-def server(store):
-    srv = Server(store)
+def server(store, free_port):
+    srv = Server(store, free_port())
     try:
         srv.start()
         yield srv
@@ -171,18 +165,15 @@ def _sha(path: Path) -> str:
 # ------------------------------------------------------------------------------- refusals
 
 
-def _serve_line_port(capsys, store: Path, port: int) -> tuple[int, list[str]]:
+def _serve_line(capsys, store: Path, port: int) -> tuple[int, list[str]]:
     from sweeplab.cli import main
 
     code = main(["serve", "--store", str(store), "--port", str(port)])
     return code, capsys.readouterr().err.strip().splitlines()
 
 
-def _serve_line(capsys, store: Path) -> tuple[int, list[str]]:
-    return _serve_line_port(capsys, store, _free_port())
-
-
-def test_a_store_that_cannot_be_served_is_one_line_exit_2(tmp_path, capsys, store):
+def test_a_store_that_cannot_be_served_is_one_line_exit_2(tmp_path, capsys, store,
+                                                          free_port):
     foreign = tmp_path / "foreign.db"
     con = sqlite3.connect(foreign)
     con.execute("CREATE TABLE t (x)")
@@ -201,21 +192,21 @@ def test_a_store_that_cannot_be_served_is_one_line_exit_2(tmp_path, capsys, stor
     cases = {tmp_path / "missing.db": "No store at", foreign: "not a sweeplab store",
              newer: "newer sweeplab", damaged: "damaged", text: "not an SQLite database"}
     with socket.create_server(("127.0.0.1", 0)) as taken:  # a port in use
-        code, lines = _serve_line_port(capsys, store, taken.getsockname()[1])
+        code, lines = _serve_line(capsys, store, taken.getsockname()[1])
     assert code == 2 and len(lines) == 1 and "pass --port with another port" in lines[0], lines
     for path, words in cases.items():
         before = _sha(path)
-        code, lines = _serve_line(capsys, path)
+        code, lines = _serve_line(capsys, path, free_port())
         assert code == 2, (path, lines)
         assert len(lines) == 1 and lines[0].startswith("sweeplab serve: error: "), lines
         assert words in lines[0] and str(path) in lines[0], lines
         assert _sha(path) == before  # refused without touching the file
 
 
-def test_another_host_warns_and_ctrl_c_stops_cleanly(store):
+def test_another_host_warns_and_ctrl_c_stops_cleanly(store, free_port):
     """--host other than loopback's name prints a warning line first; Ctrl-C with a page's
     event stream open stops the server at once: exit 0, no traceback."""
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen([sys.executable, "-m", "sweeplab", "serve", "--store", str(store),
                              "--host", "127.0.0.2", "--port", str(port)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
@@ -241,12 +232,12 @@ def test_another_host_warns_and_ctrl_c_stops_cleanly(store):
     assert code == 0 and "Traceback" not in rest and rest.strip().endswith("stopped"), rest
 
 
-def test_in_jupyter_results_serve_is_an_inline_frame(store):
+def test_in_jupyter_results_serve_is_an_inline_frame(store, free_port):
     """Results.serve() in a real kernel: the server runs in the background, the cell's value
     is an IFrame of it, and the page answers from inside the kernel."""
     nbformat = pytest.importorskip("nbformat")
     nbclient = pytest.importorskip("nbclient")
-    port = _free_port()
+    port = free_port()
     code = (f"import sweeplab, time, urllib.request\n"
             f"frame = sweeplab.open({str(store)!r}).serve(port={port})\n"
             "for _ in range(600):\n"
@@ -403,7 +394,7 @@ def test_fifty_concurrent_page_loads_and_the_store_is_not_written(server, store)
     assert err.value.code == 400
 
 
-def test_an_old_store_is_served_without_being_upgraded(store, tmp_path):
+def test_an_old_store_is_served_without_being_upgraded(store, tmp_path, free_port):
     """A schema-1 store (before backend/device/node/diagnostics were recorded) is shown,
     those facts as not recorded, and the file stays schema 1, byte for byte."""
     import sweeplab
@@ -421,7 +412,7 @@ def test_an_old_store_is_served_without_being_upgraded(store, tmp_path):
     con.commit()
     con.close()
     before = _sha(old)
-    srv = Server(old)
+    srv = Server(old, free_port())
     try:
         srv.start()
         study = json.loads(_get(f"{srv.url}/api/study?{urlencode({'name': NAME})}")[1])

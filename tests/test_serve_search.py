@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
 import time
@@ -52,12 +51,6 @@ READY_S = 90.0
 SEARCH_S = 420.0
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _json(url: str) -> tuple[int, dict]:
     try:
         with urllib.request.urlopen(url, timeout=60) as r:
@@ -66,14 +59,14 @@ def _json(url: str) -> tuple[int, dict]:
         return err.code, json.loads(err.read())
 
 
-def test_serve_shows_a_search_live_then_its_answer(tmp_path, data_dir):
+def test_serve_shows_a_search_live_then_its_answer(tmp_path, data_dir, free_port):
     from sweeplab.store import Store
 
     env = {**os.environ, "PYTHONPATH": SRC + os.pathsep + os.environ.get("PYTHONPATH", "")}
     (tmp_path / "live.toml").write_text(STUDY)
     store = tmp_path / "s.db"
     Store(store).close()  # an empty store: the dashboard is up before the search starts
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
     log = open(tmp_path / "serve.log", "wb")  # noqa: SIM115 (closed in finally)
     serve = subprocess.Popen([sys.executable, "-m", "sweeplab", "serve", "--store",
