@@ -23,7 +23,12 @@ if th:
 K, B, D, U, N = 10, 32, 784, 32, 60000  # runs, batch, inputs, hidden units, training set
 STEPS = 1875
 rng = np.random.default_rng(0)
-xtr = tf.constant(rng.random((N, D), dtype=np.float32))
+xtr_u8 = rng.integers(0, 256, (N, D), dtype=np.uint8)
+xtr = tf.constant(xtr_u8.astype(np.float32) / np.float32(255))
+xtr_u8 = tf.constant(xtr_u8)
+# 255 as the function's argument, not a constant in its graph: Grappler's constant folding
+# turns x / const into x * (1 / const), which is not the same float32 division.
+d255 = tf.constant(255.0)
 x = tf.constant(rng.random((K, B, D), dtype=np.float32))
 w = tf.constant(rng.random((K, D, U), dtype=np.float32))
 dh = tf.constant(rng.random((K, B, U), dtype=np.float32))
@@ -34,9 +39,9 @@ wide = tf.reshape(tf.transpose(w, (1, 0, 2)), (D, K * U))
 
 def loop(fn):
     @tf.function(autograph=False)
-    def f():
+    def f(d):
         def body(i, acc):
-            return i + 1, acc + fn(i)
+            return i + 1, acc + (fn(i, d) if fn.__code__.co_argcount == 2 else fn(i))
         return tf.while_loop(lambda i, a: i < STEPS, body, (0, 0.0))[1]
     return f
 
@@ -48,6 +53,18 @@ def first(t):  # a scalar that depends on the piece's output, so it is not prune
 PIECES = {
     "the loop alone": lambda i: 0.0,
     "gather of the batches (K,B,784) from x_train": lambda i: first(tf.gather(xtr, idx[i])),
+    # each gather below is summed whole, so that Grappler can neither prune it to the
+    # elements read nor move the cast after a slice; the sum alone is the next piece
+    "sum of a (K,B,784) float32 batch alone": lambda i: tf.reduce_sum(x + tf.cast(i, tf.float32)),
+    "gather float32, summed": lambda i: tf.reduce_sum(tf.gather(xtr, idx[i])),
+    "gather uint8, cast, divided by 255 (an argument), summed": lambda i, d: tf.reduce_sum(
+        tf.cast(tf.gather(xtr_u8, idx[i]), tf.float32) / d),
+    "gather uint8, cast, summed": lambda i: tf.reduce_sum(
+        tf.cast(tf.gather(xtr_u8, idx[i]), tf.float32)),
+    "gather uint8, summed as uint8": lambda i: tf.cast(
+        tf.reduce_sum(tf.gather(xtr_u8, idx[i])), tf.float32),
+    "a (K,B,784) float32 batch divided by 255 (an argument), summed": lambda i, d: tf.reduce_sum(
+        (x + tf.cast(i, tf.float32)) / d),
     "forward batched matmul (K,B,D)@(K,D,U)": lambda i: first(tf.matmul(x, w)),
     "forward einsum kbd,kdu->kbu": lambda i: first(tf.einsum("kbd,kdu->kbu", x, w)),
     "forward K separate matmuls": lambda i: tf.add_n(
@@ -65,11 +82,11 @@ PIECES = {
 def main() -> None:
     for name in sys.argv[1:] or list(PIECES):
         f = loop(PIECES[name])
-        f()
+        f(d255)
         best_w = best_c = float("inf")
         for _ in range(3):
             t, c = time.perf_counter(), time.process_time()
-            f().numpy()
+            f(d255).numpy()
             best_w = min(best_w, time.perf_counter() - t)
             best_c = min(best_c, time.process_time() - c)
         print(f"{name:52s} {best_w / STEPS * 1e6:8.1f} us wall {best_c / STEPS * 1e6:8.1f} us "
