@@ -56,6 +56,10 @@ REHEARSE_VENV ?= .rehearse-venv
 REHEARSE_PYTHON ?= $(firstword $(foreach p,python3.12 $(wildcard $(HOME)/.pyenv/versions/3.12*/bin/python3.12),$(shell $(p) -c '' >/dev/null 2>&1 && echo $(p))) $(PYTHON))
 # the GPU image's packages that sweeplab on JAX uses (.library KINDS.md's list), CPU builds
 IMAGE_PACKAGES = jax==0.11.2 jaxlib==0.11.2 pandas matplotlib scipy rich h5py pytest absl-py ml-dtypes packaging
+# and, since a search runs there (tests_jax, issue 31), the image's tqdm (Optuna imports it)
+# and statsmodels (the race's Holm correction): a stamp of its own, so a venv built before
+# gets them without being built again
+SEARCH_PACKAGES = tqdm statsmodels
 
 # Building the bundle needs only pip (its `pip download`) and NumPy (the CIFAR-10 subset) in
 # the venv, not sweeplab and its 1.3 GB of TensorFlow: a fresh clone makes the venv first.
@@ -75,5 +79,9 @@ $(REHEARSE_VENV)/.built:
 	$(REHEARSE_VENV)/bin/pip install --quiet $(IMAGE_PACKAGES)
 	touch $@
 
-device-rehearse: $(BUNDLE)/manifest.json $(REHEARSE_VENV)/.built
+$(REHEARSE_VENV)/.built-search: $(REHEARSE_VENV)/.built
+	$(REHEARSE_VENV)/bin/pip install --quiet $(SEARCH_PACKAGES)
+	touch $@
+
+device-rehearse: $(BUNDLE)/manifest.json $(REHEARSE_VENV)/.built $(REHEARSE_VENV)/.built-search
 	REHEARSE_PYTHON=$(REHEARSE_VENV)/bin/python BUNDLE=$(BUNDLE) bench/device_check.sh --rehearse

@@ -23,8 +23,11 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 # The wheels the GPU image lacks (KINDS.md's package list against sweeplab's needs on JAX):
-# 2.7 MiB. Versions: the ones this project is tested with.
-WHEELS = ("keras==3.15.1", "optree==0.20.0", "namex==0.1.0", "typing_extensions==4.16.0")
+# 2.7 MiB, and Optuna with the one import it needs that the image lacks (colorlog; its
+# sqlalchemy, alembic and PyYAML are for storages sweeplab does not use), so tests_jax's
+# search with --engine jax runs there. Versions: the ones this project is tested with.
+WHEELS = ("keras==3.15.1", "optree==0.20.0", "namex==0.1.0", "typing_extensions==4.16.0",
+          "optuna==5.1.0", "colorlog==6.12.0")
 PLATFORMS = ("manylinux_2_28_x86_64", "manylinux_2_27_x86_64", "manylinux_2_17_x86_64",
              "manylinux2014_x86_64", "manylinux1_x86_64")
 CIFAR_TRAIN, CIFAR_TEST = 10_000, 5_000  # the bundle's stratified CIFAR-10 subset
@@ -43,9 +46,10 @@ SIZES = {
                  "study_args": ["--seeds", "1", "--epochs", "1", "--subset", "100"]},
 }
 # tests_jax on a CPU rehearsal: in-process ones on the GPU-sensitive paths (K from memory,
-# chunked evaluation, vmap against lax.map); the CLI's five fresh processes (its recorded
-# device, auto's choice) run in tests_jax itself and on the GPU.
-REHEARSE_TESTS = "registry or chunked or mapped"
+# chunked evaluation, vmap against lax.map) and a search with --engine jax (a validation
+# split on the device, Optuna from the bundle's wheels, offline); the CLI's other fresh
+# processes (its recorded device, auto's choice) run in tests_jax itself and on the GPU.
+REHEARSE_TESTS = "registry or chunked or mapped or search_with_engine_jax"
 REHEARSE_STUDIES = "q5,q9"  # one MLP and one CNN study (all of them on the GPU)
 TIMINGS_SHARE = 150  # seconds of the budget kept for the per-model-epoch timings
 

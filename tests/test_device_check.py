@@ -46,7 +46,7 @@ def test_bundle_fits_the_carry_and_its_manifest_says_what_is_in_it(rehearsal):
     assert man["files"] == on_disk and man["total_bytes"] == sum(on_disk.values())
     assert man["total_bytes"] <= 60 * 2**20
     names = {Path(f).name.split("-")[0].lower() for f in on_disk if f.startswith("wheels/")}
-    assert names == {"keras", "optree", "namex", "typing_extensions"}
+    assert names == {"keras", "optree", "namex", "typing_extensions", "optuna", "colorlog"}
     assert {"mnist.npz", "cifar10.npz"} <= set(on_disk)
 
 

@@ -294,3 +294,44 @@ def test_shuffled_epochs_follow_run_order_like_fit(mnist_500):
     for w1, w2 in zip(got.weights, model.get_weights(), strict=True):
         np.testing.assert_allclose(w1, w2, rtol=0, atol=steps * 8 * EPS * max(
             1.0, float(np.abs(w2).max())))
+
+
+def test_configs_differing_in_learning_rate_keep_one_program_in_a_study(tmp_path, data_dir):
+    """The runner releases what a config compiled when the next one cannot use it
+    (backend.starting_config): with the jax engine, configs that differ only in STACKABLE
+    fields (a grid's or a search's learning rates) train with the same program, so it and
+    JAX's caches are kept; another width is another program. The numbers are unchanged:
+    each run equals the same config trained in a study of its own."""
+    import sweeplab
+    import sweeplab.engines.jax as jx
+    from sweeplab import study as st
+
+    def programs(study, store):
+        seen: list[int] = []
+
+        class Meter:
+            def epoch(self, *args) -> None:
+                pass
+
+            def run_done(self, *args) -> None:
+                seen.append(id(next(iter(jx._PROGRAMS.values()))))
+
+        res = sweeplab.run(study, store=store, data_dir=data_dir, engine="jax",
+                           progress=False, listeners=[Meter()])
+        return seen, res.runs(study.name).sort_values(["config_hash", "seed"])
+
+    def grid(name, path, values):
+        return st.study_from_dict({
+            "name": name, "dataset": "mnist", "seeds": 1, "epochs": 1, "subset": 200,
+            "model": {"preset": "mlp-softmax-ce"},
+            "axes": [{"name": "x", "paths": [path], "values": values}]})
+
+    lr, lr_runs = programs(grid("lr", "optimizer.learning_rate", [0.01, 0.001]),
+                           tmp_path / "a.db")
+    assert len(lr) == 2 and lr[0] == lr[1]  # one program for both learning rates
+    width, _ = programs(grid("w", "layers.1.units", [8, 16]), tmp_path / "b.db")
+    assert len(width) == 2 and width[0] != width[1]  # a new shape, a new program
+    alone = programs(grid("lr1", "optimizer.learning_rate", [0.001]), tmp_path / "c.db")[1]
+    kept = lr_runs[lr_runs["config_hash"] == alone["config_hash"].iloc[0]]
+    assert kept["test_acc"].tolist() == alone["test_acc"].tolist()
+    assert kept["test_loss"].tolist() == alone["test_loss"].tolist()

@@ -8,15 +8,15 @@ it before the next one starts.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from typing import Protocol
+from typing import Any, Protocol
 
 from sweeplab.data import Dataset
 from sweeplab.engines.common import EpochCallback, check_parallel
 from sweeplab.results import RunResult
-from sweeplab.spec import Config
+from sweeplab.spec import Config, config_hash
 
 __all__ = ["BACKEND_OF", "DEFAULT_ENGINE", "ENGINES", "Engine", "EpochCallback",
-           "check_parallel", "get_engine", "resolve"]
+           "check_parallel", "get_engine", "program_key", "resolve"]
 
 
 class Engine(Protocol):
@@ -62,6 +62,16 @@ def _jax_accelerator() -> bool:
         return any(d.platform in ("gpu", "cuda", "rocm", "tpu") for d in jax.devices())
     except Exception:  # a broken plugin (driver mismatch) means no usable accelerator
         return False
+
+
+def program_key(engine: Any, cfg: Config) -> str:
+    """Which compiled programs ``cfg`` trains with in this process: the engine's own
+    ``program_key(cfg)`` where it has one (jax: configs that differ only in its STACKABLE
+    fields, a search's learning rates, share one program), else the config's hash. The
+    executors pass it to ``backend.starting_config``, which releases what was compiled when
+    it changes."""
+    own = getattr(engine, "program_key", None)
+    return own(cfg) if own is not None else config_hash(cfg)
 
 
 def resolve(name: str, custom: bool = False) -> str:

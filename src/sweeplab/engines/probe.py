@@ -140,6 +140,8 @@ class DiagnosedEngine:
         self.name = inner.name
         if hasattr(inner, "group_size"):  # multi-seed engines: the runner schedules rounds
             self.group_size = inner.group_size
+        if hasattr(inner, "program_key"):  # configs sharing compiled programs (engines.jax)
+            self.program_key = inner.program_key
 
     def __call__(self, cfg: Any, seeds: Sequence[int], data: Any,
                  on_epoch: Any = None) -> Iterator[RunResult]:

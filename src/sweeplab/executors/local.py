@@ -9,8 +9,8 @@ from typing import Any
 
 from sweeplab.backend import starting_config
 from sweeplab.data import Dataset
+from sweeplab.engines import program_key
 from sweeplab.executors.base import Group, GroupEpochCallback, Outcome
-from sweeplab.spec import config_hash
 
 
 class LocalExecutor:
@@ -37,7 +37,8 @@ class LocalExecutor:
     def as_completed(self) -> Iterator[Outcome]:
         while self._queue:
             group = self._queue.popleft()
-            starting_config(config_hash(group.config))  # frees the last config's programs
+            # frees the last config's programs unless this one trains with them
+            starting_config(program_key(self.engine, group.config))
             pending = list(group.seeds)
 
             def on_epoch(seed: int, record: Any, epochs: int, _g: Group = group) -> None:

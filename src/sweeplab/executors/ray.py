@@ -22,7 +22,7 @@ from sweeplab.data import Dataset
 from sweeplab.executors.base import ExecutorError, Group, Outcome
 from sweeplab.extras import missing_extra
 from sweeplab.results import RunResult
-from sweeplab.spec import Config, config_hash
+from sweeplab.spec import Config
 
 CONNECT_TIMEOUT_S = 5.0  # a HOST:PORT that does not answer within this is refused at once
 MAX_RETRIES = 3  # Ray's default for tasks: tries after a worker or node died
@@ -235,14 +235,16 @@ def train_group(engine: Any, parallel: int | None, config: Config, seeds: tuple[
     import ray
 
     from sweeplab.backend import starting_config
+    from sweeplab.engines import program_key
 
-    starting_config(config_hash(config))  # frees the last config's programs in this worker
+    eng = _worker_engine(engine, parallel, cpus)
+    # frees the last config's programs in this worker unless this one trains with them
+    starting_config(program_key(eng, config))
     if builders:
         from sweeplab.usermodels import register
 
         register(builders)
 
     dataset = worker_dataset(data_spec, data_box)
-    eng = _worker_engine(engine, parallel, cpus)
     node = f"{socket.gethostname()} ray:{ray.get_runtime_context().get_node_id()[:8]}"
     return [dataclasses.replace(r, node=node) for r in eng(config, seeds, dataset)]
