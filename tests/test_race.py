@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 from scipy import stats as sps
@@ -127,10 +129,12 @@ def test_seeds_that_agree_say_nothing_of_a_new_test_set_the_two_way_answer_does(
     assert 0.5 < p[0] < 0.99 and p.sum() == pytest.approx(1.0)
     assert both.best.p_best_seeds == 1.0
     # The winner's interval on a new test set: compare's estimator on its outcomes alone
-    direct = outcomes.two_way_bootstrap(None, correct["A"], rng_seed=0)
+    direct = outcomes.two_way(None, correct["A"])
     assert both.best.two_way == direct
     assert (both.best.new_low, both.best.new_high) == (direct.low, direct.high)
-    assert direct.low < 0.79 and direct.high > 0.85  # about +-2.7 points: 200 examples
+    # the seeds agree, so it is the test set's sampling alone: +-t(199) sqrt(.82 .18 / 200)
+    assert direct.high - direct.diff == pytest.approx(
+        sps.t.ppf(0.975, 199) * math.sqrt(0.82 * 0.18 / 199), rel=1e-9)
     assert both.best.test_low == both.best.test_high == pytest.approx(0.82)
     assert both.sentence == (
         f"A is best with P={p[0]:.2f} over fresh seeds and test examples (test 82.0%, 95% CI "
@@ -142,13 +146,13 @@ def test_seeds_that_agree_say_nothing_of_a_new_test_set_the_two_way_answer_does(
 def test_the_new_test_set_interval_is_never_narrower_than_the_seeds_only_one():
     from sweeplab.analysis import outcomes
 
-    # 2 seeds far apart: a resample of 2 seeds sees little of their spread, the t-interval
-    # (1 degree of freedom) much more; the stated interval keeps the wider bound each side.
+    # 2 seeds far apart: the seeds' part dominates; adding the test set's cannot narrow it
     rng = np.random.default_rng(1)
     c = np.stack([rng.random(300) < 0.6, rng.random(300) < 0.7])
     ans = _answer({"A": c}, test_correct={"A": c})
-    b, tw = ans.best, outcomes.two_way_bootstrap(None, c, rng_seed=0)
-    assert b.two_way == tw and tw.high - tw.low < b.test_high - b.test_low
-    assert (b.new_low, b.new_high) == (b.test_low, b.test_high)
+    b, tw = ans.best, outcomes.two_way(None, c)
+    assert b.two_way == tw and (b.new_low, b.new_high) == (max(0.0, tw.low), min(1.0, tw.high))
+    assert b.new_low <= b.test_low and b.new_high >= b.test_high
+    assert tw.test_set_se > 0 and tw.se > tw.test_set_se
     assert b.p_best == b.p_best_seeds == 1.0 and ans.p_over == ""
     assert "P=1.00 over fresh seeds (test " in ans.sentence

@@ -326,7 +326,7 @@ class Compared:
     # test_acc, from the runs' per-example predictions (sweeplab.analysis.outcomes):
     split_a: outcomes.VarianceSplit | None = None  # a's variance: test set vs distribution
     split_b: outcomes.VarianceSplit | None = None
-    paired: outcomes.Paired | None = None  # two-way bootstrap, McNemar, churn between
+    paired: outcomes.Paired | None = None  # seeds + test set, McNemar, churn between
     outcomes_lack: str = ""  # why those are missing ("" when given, or not test_acc)
 
     @property
@@ -378,8 +378,8 @@ class Compared:
         pr = self.paired
         if pr is not None:
             t, m = pr.two_way, pr.mcnemar
-            rows.append(("95% CI (seeds x test)", f"{k * t.low:+.3f} .. {k * t.high:+.3f}"))
-            rows.append(("P(B > A) (seeds x test)", f"{t.prob:.3f}"))
+            rows.append(("95% CI (seeds + test set)", f"{k * t.low:+.3f} .. {k * t.high:+.3f}"))
+            rows.append(("P(B > A) (seeds + test set)", f"{t.prob:.3f}"))
             rows.append(("majority votes", f"{k * pr.vote_a:.3f} / {k * pr.vote_b:.3f}; "
                          f"only A right {m.only_a}, only B right {m.only_b}, McNemar exact "
                          f"p {m.p:.4g}"))

@@ -15,12 +15,20 @@ are 95% and deterministic given ``rng_seed``.
 * **Churn**: the share of test examples on which two seeds' predictions differ, averaged
   over pairs of seeds.
 * **McNemar's exact test** of two configs' majority votes.
-* **Two-way bootstrap** of the difference in mean accuracy: seeds of A, seeds of B and the
-  (shared) test examples resampled, so the interval includes the test set's sampling
-  (Bouthillier et al., MLSys 2021); slightly conservative in the test set's part, but a
-  resample of K seeds sees only (K - 1) / K of their variance and no t quantile: with few
-  seeds it can be narrower than the seeds-only t-interval. ``two_way_best``: the same
-  resampling for P(best) among several configs sharing their seeds.
+* **Seeds and the test set** (``two_way``): the difference in mean accuracy with an interval
+  for new data from the same distribution (Bouthillier et al., MLSys 2021: resampling the
+  data is the largest source of variance). A config's mean over K seeds on M test examples
+  misses the distribution's mean by the seeds' part, ``s^2 / K`` (s^2: the seeds'
+  accuracies' variance on this test set), plus the test set's, ``Var_i(p_i) / M``: the
+  spread of the examples' expected correctness, estimated by the sample variance of the
+  ``p_i`` less its within-seed part ``mean_i var_k(c[k, i]) / K``. For a difference, the same
+  with ``d_i = p_Bi - p_Ai`` (per seed ``c_B - c_A`` where both have the same seeds: paired).
+  A t-interval with Satterthwaite's degrees of freedom, never narrower than the seeds-only
+  one (a source of variance added cannot make the answer surer; the approximation alone can,
+  by a fraction of a percent). Not a bootstrap: a resample of K seeds sees (K - 1) / K of
+  their variance and no t quantile, so with 3 seeds it is far narrower than the t-interval
+  (tests/test_outcomes.py checks the coverage by simulation). ``two_way_best``: P(best)
+  among configs sharing their seeds, seeds (as blocks) and examples resampled.
 """
 
 from __future__ import annotations
@@ -36,7 +44,7 @@ import numpy as np
 __all__ = [
     "EnsembleCurve", "McNemar", "Outcomes", "Paired", "TwoWay", "VarianceSplit", "churn",
     "ensemble_curve", "hard_examples", "majority_vote", "mcnemar", "paired", "split_variance",
-    "two_way_best", "two_way_bootstrap", "vote_accuracy"
+    "two_way", "two_way_best", "vote_accuracy"
 ]
 
 
@@ -332,65 +340,68 @@ def mcnemar(correct_a: np.ndarray, correct_b: np.ndarray) -> McNemar:
 
 @dataclass(frozen=True)
 class TwoWay:
-    """Difference b - a in mean accuracy with a two-way (seeds x test examples) bootstrap."""
+    """Difference b - a in mean accuracy on new data: the seeds' and the test set's sampling
+    (module docstring)."""
 
     diff: float  # observed difference of the mean accuracies
-    low: float  # 95% percentile interval
+    low: float  # 95% interval
     high: float
-    prob: float  # P(B > A): share of replicates with b > a (ties one half)
-    n_boot: int
+    prob: float  # P(B > A) under the same t distribution
+    se: float  # standard error: the seeds' and the test set's parts together
+    test_set_se: float  # the test set's part alone
+    df: float  # degrees of freedom of the t quantile
 
 
-def _two_way_draws(ks: tuple[int, ...], m: int, n_boot: int, rng_seed: int, chunk: int,
-                   shared_seeds: bool = False):
-    """The two-way bootstrap's resamples, ``chunk`` replicates at a time: per config its seed
-    weights (r, K) (one resample for all when ``shared_seeds``: seeds as paired blocks), then
-    the (shared) test examples' counts (r, M), drawn in that order."""
-    rng = np.random.default_rng(rng_seed)
-    for start in range(0, n_boot, chunk):
-        r = min(chunk, n_boot - start)
-        if shared_seeds:
-            w = rng.multinomial(ks[0], np.full(ks[0], 1 / ks[0]), size=r) / ks[0]
-            weights = [w] * len(ks)
-        else:
-            weights = [rng.multinomial(k, np.full(k, 1 / k), size=r) / k for k in ks]
-        yield weights, rng.multinomial(m, np.full(m, 1 / m), size=r)
-
-
-def two_way_bootstrap(correct_a: np.ndarray | None, correct_b: np.ndarray,
-                      n_boot: int = 2000, rng_seed: int = 0, chunk: int = 200) -> TwoWay:
-    """The two-way bootstrap of module docstring, from ``correct_a`` (Ka, M) and
-    ``correct_b`` (Kb, M) on the same M test examples. ``correct_a`` None: b's mean accuracy
-    alone (diff = b's mean, its interval including the test set's sampling; prob = P(> 0)).
+def two_way(correct_a: np.ndarray | None, correct_b: np.ndarray,
+            paired: bool = False) -> TwoWay:
+    """The interval of module docstring from ``correct_a`` (Ka, M) and ``correct_b`` (Kb, M),
+    right or not, on the same M test examples; ``paired``: row k of both is the same seed.
+    ``correct_a`` None: b's mean accuracy alone (prob = P(> 0)). Fewer than 2 seeds: nan.
 
     Raises:
-        ValueError: different test sets.
+        ValueError: different test sets, or ``paired`` with different seed counts.
     """
+    from scipy import stats as _st  # here, not at import: `import sweeplab` stays free of scipy
+
     b = np.asarray(correct_b, np.float64)
     a = None if correct_a is None else np.asarray(correct_a, np.float64)
     if a is not None and a.shape[1] != b.shape[1]:
         raise ValueError(f"both configs must be scored on the same test examples. Received: "
                          f"{a.shape[1]} and {b.shape[1]} examples")
+    if paired and (a is None or a.shape != b.shape):
+        raise ValueError("paired seeds need as many seeds on both sides")
     m = b.shape[1]
-    ks = (b.shape[0],) if a is None else (a.shape[0], b.shape[0])
-    out = []
-    for w, we in _two_way_draws(ks, m, n_boot, rng_seed, chunk):
-        # (r, M) per-example difference of the resampled seed means
-        d = w[-1] @ b if a is None else w[1] @ b - w[0] @ a
-        out.append(np.einsum("rm,rm->r", d, we) / m)
-    reps = np.concatenate(out)
     diff = float(b.mean() - (0.0 if a is None else a.mean()))
-    lo, hi = np.percentile(reps, [2.5, 97.5])
-    prob = float(np.mean(reps > 0) + 0.5 * np.mean(reps == 0))
-    return TwoWay(diff, float(lo), float(hi), prob, int(n_boot))
+    parts = [b] if a is None else [b - a] if paired else [a, b]
+    if min(c.shape[0] for c in parts) < 2:
+        return TwoWay(diff, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan)
+    seeds = [c.mean(axis=1).var(ddof=1) / c.shape[0] for c in parts]  # per part: s^2 / K
+    d = b.mean(axis=0) - (0.0 if a is None else a.mean(axis=0))  # (M,) p_Bi - p_Ai
+    within = sum(c.var(axis=0, ddof=1) / c.shape[0] for c in parts)  # (M,)
+    test = max(0.0, float(d.var(ddof=1) - within.mean())) / m
+    se = math.sqrt(sum(seeds) + test)
+    dfs = [c.shape[0] - 1 for c in parts]
+    seeds_se = math.sqrt(sum(seeds))
+    if se == 0:
+        return TwoWay(diff, diff, diff, 0.5 if diff == 0 else float(diff > 0), 0.0, 0.0,
+                      math.inf)
+    # Satterthwaite: each variance part with its own degrees of freedom
+    df = se ** 4 / (sum(v * v / k for v, k in zip(seeds, dfs, strict=True))
+                    + test * test / (m - 1))
+    seeds_df = (sum(seeds) ** 2 / sum(v * v / k for v, k in zip(seeds, dfs, strict=True))
+                if seeds_se > 0 else math.inf)
+    half = max(float(_st.t.ppf(0.975, df)) * se, float(_st.t.ppf(0.975, seeds_df)) * seeds_se)
+    scale = half / float(_st.t.ppf(0.975, df))  # the se the stated interval implies
+    return TwoWay(diff, diff - half, diff + half, float(_st.t.cdf(diff / scale, df)), se,
+                  math.sqrt(test), df)
 
 
 def two_way_best(corrects: list[np.ndarray], n_boot: int = 2000, rng_seed: int = 0,
                  chunk: int = 200) -> np.ndarray:
     """P(each config has the best mean accuracy) among configs scored by the same seeds on
-    the same M examples (``corrects``: (K, M) each, row k = seed k for all): the two-way
-    bootstrap of module docstring with the seeds resampled as shared blocks (as
-    ``race.p_best`` does) and the examples once for all; ties go to the earlier config.
+    the same M examples (``corrects``: (K, M) each, row k = seed k for all): the seeds
+    resampled as shared blocks (as ``race.p_best`` does) and the examples once for all, per
+    replicate; ties go to the earlier config.
 
     Raises:
         ValueError: different seed counts or test sets.
@@ -400,9 +411,13 @@ def two_way_best(corrects: list[np.ndarray], n_boot: int = 2000, rng_seed: int =
         raise ValueError(f"every config must be scored by as many seeds on the same examples. "
                          f"Received shapes: {', '.join(str(c.shape) for c in cs)}")
     k, m = cs[0].shape
+    rng = np.random.default_rng(rng_seed)
     wins = np.zeros(len(cs), np.int64)
-    for w, we in _two_way_draws((k,) * len(cs), m, n_boot, rng_seed, chunk, shared_seeds=True):
-        means = np.stack([np.einsum("rm,rm->r", w[0] @ c, we) / m for c in cs])  # (F, r)
+    for start in range(0, n_boot, chunk):
+        r = min(chunk, n_boot - start)
+        w = rng.multinomial(k, np.full(k, 1 / k), size=r) / k  # (r, K) seed weights
+        we = rng.multinomial(m, np.full(m, 1 / m), size=r)  # (r, M) example counts
+        means = np.stack([np.einsum("rm,rm->r", w @ c, we) / m for c in cs])  # (F, r)
         wins += np.bincount(means.argmax(axis=0), minlength=len(cs))
     return wins / n_boot
 
@@ -420,7 +435,7 @@ def hard_examples(o: Outcomes, limit: int = 12) -> tuple[list[int], list[int]]:
 class Paired:
     """What two configs' per-example outcomes on the same test set say about b - a."""
 
-    two_way: TwoWay  # difference of mean accuracies, seeds x test examples bootstrapped
+    two_way: TwoWay  # difference of mean accuracies on new data: seeds and test set
     mcnemar: McNemar  # the two majority votes, example by example
     churn: float  # share of examples a seed of A and a seed of B predict differently (mean)
     vote_a: float  # accuracy of A's majority vote (ties: the first seed's tied class)
@@ -431,7 +446,7 @@ class Paired:
         t, m = self.two_way, self.mcnemar
         u = f" {unit}" if unit else ""
         boot = (f"{scale * t.diff:+.3f}{u} (95% CI {scale * t.low:+.3f} .. {scale * t.high:+.3f}"
-                f", P(B > A) = {t.prob:.3f}, seeds x test examples bootstrapped)")
+                f", P(B > A) = {t.prob:.3f}, the seeds' and the test set's sampling)")
         votes = (f"the majority votes differ on {m.only_a + m.only_b} examples, {m.only_b} for "
                  f"B and {m.only_a} for A (exact McNemar p = {m.p:.3g})")
         if t.low > 0 or t.high < 0:
@@ -445,8 +460,9 @@ class Paired:
                 f"not settled: {boot}; {votes}.")
 
 
-def paired(a: Outcomes, b: Outcomes, n_boot: int = 2000, rng_seed: int = 0) -> Paired:
-    """Two-way bootstrap, McNemar of the majority votes and churn between ``a`` and ``b``.
+def paired(a: Outcomes, b: Outcomes) -> Paired:
+    """The difference on new data (paired where both have the same seeds), McNemar of the
+    majority votes and churn between ``a`` and ``b``.
 
     Raises:
         ValueError: scored on different test sets.
@@ -457,5 +473,5 @@ def paired(a: Outcomes, b: Outcomes, n_boot: int = 2000, rng_seed: int = 0) -> P
     va = majority_vote(a.predictions, a.num_classes) == a.labels
     vb = majority_vote(b.predictions, b.num_classes) == b.labels
     nc = max(a.num_classes, b.num_classes)
-    return Paired(two_way_bootstrap(a.correct, b.correct, n_boot, rng_seed), mcnemar(va, vb),
+    return Paired(two_way(a.correct, b.correct, paired=a.seeds == b.seeds), mcnemar(va, vb),
                   churn(a.predictions, b.predictions, nc), float(va.mean()), float(vb.mean()))

@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 import numpy as np
 from scipy.special import stdtr
 
-from sweeplab.analysis.outcomes import TwoWay, two_way_best, two_way_bootstrap
+from sweeplab.analysis.outcomes import TwoWay, two_way, two_way_best
 
 TEST = "one-sided paired t-test against the incumbent on shared seeds"
 CORRECTION = "Holm"
@@ -143,12 +143,9 @@ class Finalist:
     p_worse: float  # Holm-adjusted p of "worse than the best" on fresh seeds (nan: the best)
     p_best_seeds: float = math.nan  # share of bootstrap resamples of the fresh seeds where
     # it is best (seeds only)
-    new_low: float = math.nan  # 95% interval of its test accuracy with the test set's
-    # sampling included (the best finalist's only)
-    new_high: float = math.nan  # on a new test set from the same distribution (the two-way
-    # interval, never narrower than the t-interval; nan: no predictions kept)
-    two_way: TwoWay | None = None  # the two-way bootstrap of its test accuracy, as computed
-    # (the best finalist's only)
+    new_low: float = math.nan  # 95% interval of its test accuracy on a new test set from the
+    new_high: float = math.nan  # same distribution (outcomes.two_way; nan: no predictions)
+    two_way: TwoWay | None = None  # that estimate in full
 
 
 @dataclass(frozen=True)
@@ -220,11 +217,10 @@ def answer(labels: Mapping[Hashable, str], race_means: Mapping[Hashable, float],
 
     Where the fresh runs kept per-example predictions (each (fresh seeds, examples) bool:
     right or not, rows in the fresh seeds' order): ``metric_correct`` on ``metric``'s split
-    ("validation" or "test") makes P(best) the two-way bootstrap over fresh seeds and that
-    split's examples (sweeplab.analysis.outcomes.two_way_best); ``test_correct`` adds the
-    best finalist's test-accuracy interval with the test set's sampling included (the two-way
-    bootstrap ``compare`` uses, widened to the t-interval where that is wider: with few
-    seeds a resample of them sees less of their spread than the t quantile allows for).
+    ("validation" or "test") makes P(best) a bootstrap over fresh seeds (as blocks) and that
+    split's examples (sweeplab.analysis.outcomes.two_way_best); ``test_correct`` adds each
+    finalist's test-accuracy interval with the test set's sampling included (the estimate
+    ``compare`` uses, sweeplab.analysis.outcomes.two_way).
     """
     from sweeplab.analysis.stats import summarize
 
@@ -245,16 +241,12 @@ def answer(labels: Mapping[Hashable, str], race_means: Mapping[Hashable, float],
     out = []
     for i in order:
         s = summarize(list(fresh_test[keys[i]]), n_boot=0, bounds=(0.0, 1.0))
-        tw = lo = hi = None
-        if test_correct is not None and i == best:  # the sentence's; ~2 s a bootstrap at
-            # 10,000 test examples on 2 shared cores, so not for every finalist
-            tw = two_way_bootstrap(None, test_correct[keys[i]], rng_seed=seed)
-            lo, hi = np.fmin(tw.low, s.ci_low), np.fmax(tw.high, s.ci_high)  # nan-safe
+        tw = None if test_correct is None else two_way(None, test_correct[keys[i]])
         out.append(Finalist(keys[i], labels[keys[i]], float(race_means[keys[i]]),
                             float(means[i]), s.mean, s.ci_low, s.ci_high, float(probs[i]),
                             float(adj.get(i, np.nan)), float(seeds_only[i]),
-                            math.nan if lo is None else float(lo),
-                            math.nan if hi is None else float(hi), tw))
+                            math.nan if tw is None else max(0.0, tw.low),
+                            math.nan if tw is None else min(1.0, tw.high), tw))
     return Answer(metric, tuple(out), vals.shape[1], describe_test(alpha).replace(
         "against the incumbent", "against the best").replace("challengers", "finalists"),
         f"{metric_split} examples" if metric_correct is not None else "")

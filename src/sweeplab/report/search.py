@@ -75,12 +75,12 @@ def search_blocks(sd: StudyView, store_path: str) -> list[Block]:
     answer = search_answer(sd)
     if answer is not None:
         blocks.append(Text(answer.sentence + ".", "finding"))
-        over = (f"the fresh seeds and the {answer.p_over} (the two-way bootstrap "
-                "`compare` uses)" if answer.p_over else "the fresh seeds")
+        over = (f"the fresh seeds (as shared blocks) and the {answer.p_over}"
+                if answer.p_over else "the fresh seeds")
         new = ("" if answer.best.two_way is None else
-               " The interval on a new test set also resamples the test examples (what a "
-               "new test set from the same distribution would say; never narrower than the "
-               "t-interval, which is about this test set).")
+               " The interval on a new test set adds the test set's sampling to the seeds' "
+               "(what a new test set from the same distribution would say, as `compare` "
+               "states it); the t-interval is about this test set.")
         blocks.append(Text(f"P(best): the share of bootstrap resamples of {over} in which the "
                            f"candidate has the best mean {metric}. Within noise: "
                            f"{answer.test}. Test accuracy and its 95% t-interval come from "
