@@ -356,7 +356,8 @@ def two_way(correct_a: np.ndarray | None, correct_b: np.ndarray,
             paired: bool = False) -> TwoWay:
     """The interval of module docstring from ``correct_a`` (Ka, M) and ``correct_b`` (Kb, M),
     right or not, on the same M test examples; ``paired``: row k of both is the same seed.
-    ``correct_a`` None: b's mean accuracy alone (prob = P(> 0)). Fewer than 2 seeds: nan.
+    ``correct_a`` None: b's mean accuracy alone (prob = P(> 0)). Fewer than 2 seeds or
+    examples: nan.
 
     Raises:
         ValueError: different test sets, or ``paired`` with different seed counts.
@@ -373,23 +374,20 @@ def two_way(correct_a: np.ndarray | None, correct_b: np.ndarray,
     m = b.shape[1]
     diff = float(b.mean() - (0.0 if a is None else a.mean()))
     parts = [b] if a is None else [b - a] if paired else [a, b]
-    if min(c.shape[0] for c in parts) < 2:
+    if min(c.shape[0] for c in parts) < 2 or m < 2:
         return TwoWay(diff, math.nan, math.nan, math.nan, math.nan, math.nan, math.nan)
     seeds = [c.mean(axis=1).var(ddof=1) / c.shape[0] for c in parts]  # per part: s^2 / K
     d = b.mean(axis=0) - (0.0 if a is None else a.mean(axis=0))  # (M,) p_Bi - p_Ai
     within = sum(c.var(axis=0, ddof=1) / c.shape[0] for c in parts)  # (M,)
     test = max(0.0, float(d.var(ddof=1) - within.mean())) / m
-    se = math.sqrt(sum(seeds) + test)
-    dfs = [c.shape[0] - 1 for c in parts]
-    seeds_se = math.sqrt(sum(seeds))
+    se, seeds_se = math.sqrt(sum(seeds) + test), math.sqrt(sum(seeds))
     if se == 0:
         return TwoWay(diff, diff, diff, 0.5 if diff == 0 else float(diff > 0), 0.0, 0.0,
                       math.inf)
     # Satterthwaite: each variance part with its own degrees of freedom
-    df = se ** 4 / (sum(v * v / k for v, k in zip(seeds, dfs, strict=True))
-                    + test * test / (m - 1))
-    seeds_df = (sum(seeds) ** 2 / sum(v * v / k for v, k in zip(seeds, dfs, strict=True))
-                if seeds_se > 0 else math.inf)
+    seeds_terms = sum(v * v / (c.shape[0] - 1) for v, c in zip(seeds, parts, strict=True))
+    df = se ** 4 / (seeds_terms + test * test / (m - 1))
+    seeds_df = sum(seeds) ** 2 / seeds_terms if seeds_se > 0 else math.inf
     half = max(float(_st.t.ppf(0.975, df)) * se, float(_st.t.ppf(0.975, seeds_df)) * seeds_se)
     scale = half / float(_st.t.ppf(0.975, df))  # the se the stated interval implies
     return TwoWay(diff, diff - half, diff + half, float(_st.t.cdf(diff / scale, df)), se,
