@@ -94,9 +94,15 @@ def _optuna():
 
 
 def _space():
+    """Each width as its index in WIDTHS: ordered integers, as a study's int range is (q7s:
+    `int = [8, 256]`, log), not unordered categories, so TPE can learn that wider is better."""
     d = _optuna().distributions
-    return {"w1": d.CategoricalDistribution(list(WIDTHS)),
-            "w2": d.CategoricalDistribution(list(WIDTHS))}
+    return {"w1": d.IntDistribution(0, len(WIDTHS) - 1),
+            "w2": d.IntDistribution(0, len(WIDTHS) - 1)}
+
+
+def _config(params) -> int:
+    return GRID.index((WIDTHS[params["w1"]], WIDTHS[params["w2"]]))
 
 
 def run_race(world: World, budget: int, seed: int, first_test: int = 3, max_seeds: int = 10,
@@ -126,7 +132,7 @@ def run_race(world: World, budget: int, seed: int, first_test: int = 3, max_seed
                 study.sampler = optuna.samplers.TPESampler(
                     seed=seed * 1_000_003 + len(study.trials), n_startup_trials=pool)
                 t = study.ask(dists)
-                c = GRID.index((t.params["w1"], t.params["w2"]))
+                c = _config(t.params)
                 if c not in table:
                     table[c], trials[c] = [], [t.number]
                     dup = 0
@@ -204,7 +210,7 @@ def run_tpe(world: World, budget: int, seed: int, per_trial: int = 3, sampler: s
     best, best_vals, spent = None, None, 0
     for _ in range(budget // per_trial):
         t = study.ask(dists)
-        c = GRID.index((t.params["w1"], t.params["w2"]))
+        c = _config(t.params)
         # each trial trains its own seeds (the next ones of that config)
         n0 = sum(1 for (cc, _) in world.cache if cc == c and _ >= 1000)
         vals = [world.draw(c, 1000 + n0 + i) for i in range(per_trial)]
