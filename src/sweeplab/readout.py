@@ -644,7 +644,7 @@ def _search_table(view: StudyView) -> tuple[dict[str, Any], dict[str, ConfigView
 
 def search_answer(view: StudyView) -> Any:
     """The search's answer (sweeplab.analysis.race.Answer) once its final round is complete,
-    else None; computed once per view (its bootstraps take seconds at full size)."""
+    else None; computed once per view (its P(best) bootstrap takes a second at full size)."""
     if view.search is None or not view.search.get("finalists"):
         return None
     if "answer" not in view.memo:
