@@ -43,6 +43,7 @@ dataset = "mnist"
 seeds = 2
 epochs = 1
 subset = 300
+validation = 0.1
 
 [model]
 preset = "mlp-relu-mse"
@@ -321,10 +322,15 @@ def test_study_page_shows_the_api_numbers_and_draws(server, page, store):
 
     page.wait_for_selector("#outcome-numbers tbody tr")
     churn = page.evaluate("""Object.fromEntries([...document.querySelectorAll(
-        '#outcome-numbers tbody tr')].map(tr => [tr.dataset.config,
+        '#outcome-numbers tbody tr')].map(tr => [tr.dataset.config + (tr.dataset.split || ''),
                                                  tr.children[7].textContent]))""")
-    assert churn == {r.config_hash: f"{100 * O.churn(res.outcomes(r.config_hash)):.2f}"
-                     for r in final.itertuples()}
+    # and a second row per config on the validation split (the study has validation = 0.1)
+    assert churn == {
+        **{r.config_hash: f"{100 * O.churn(res.outcomes(r.config_hash)):.2f}"
+           for r in final.itertuples()},
+        **{r.config_hash + "validation":
+           f"{100 * O.churn(res.outcomes(r.config_hash, split='validation')):.2f}"
+           for r in final.itertuples()}}
     assert page.errors == []
 
 

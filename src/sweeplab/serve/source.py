@@ -251,8 +251,9 @@ HARD = 12  # hard examples listed per kind, as the report shows
 def outcomes(res: Any, name: str) -> dict[str, Any]:
     """The study's per-example numbers from the views' memoised outcomes, in points (%): per
     config with >= 2 seeds the std split (test set vs distribution, beside the binomial
-    floor), the ensemble curve, churn and the hard examples of ``main`` (the best mean); a
-    config whose runs kept no predictions says why.
+    floor), the ensemble curve, churn and the hard examples of ``main`` (the best mean), and
+    the same split, churn and vote on the validation split where runs kept its predictions;
+    a config whose runs kept no predictions says why.
     """
     from sweeplab import spec as S
     from sweeplab.analysis import outcomes as O
@@ -290,7 +291,14 @@ def outcomes(res: Any, name: str) -> dict[str, Any]:
             "ensemble_sentence": e.sentence(), "churn": _f(100 * c.churn),
             "never_right": int(o.never_right.sum()), "split": int(o.split.sum()),
             "hard": {"never_right": [example(i) for i in never],
-                     "split": [example(i) for i in split]}})
+                     "split": [example(i) for i in split]},
+            "validation": None if (w := c.val_variance_split) is None else {
+                "mean": _f(100 * w.mean), "seeds_std": _f(100 * w.seeds_std),
+                "binomial_std": _f(100 * w.binomial_std),
+                "test_set_std": _f(100 * w.test_set_std),
+                "distribution_std": _f(100 * w.distribution_std),
+                "distribution_high": _f(100 * w.distribution_high),
+                "churn": _f(100 * c.val_churn), "vote": _f(100 * c.val_vote)}})
     have = [c for c in configs if c["lack"] is None]
     main = max(have, key=lambda c: c["mean"] or 0.0)["config_hash"] if have else None
     return {"study": name, "configs": configs, "main": main}

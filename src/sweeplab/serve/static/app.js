@@ -152,6 +152,17 @@ function fillOutcomes(o) {
       el("td", { class: "num" }, `${e.accuracy[n - 1].toFixed(2)} (${
         (e.accuracy[n - 1] - e.accuracy[0] >= 0 ? "+" : "")}${
         (e.accuracy[n - 1] - e.accuracy[0]).toFixed(2)})`)));
+    const w = c.validation;  // the same numbers on the validation split's examples
+    if (w) body.append(el("tr", { "data-config": c.config_hash, "data-split": "validation" },
+      el("td", { class: "label" }, `${c.config} (validation)`),
+      el("td", { class: "num" }, c.seeds),
+      ...[w.mean, w.seeds_std, w.binomial_std, w.test_set_std].map((v, i) =>
+        el("td", { class: "num" }, v === null ? "-" : v.toFixed(i ? 3 : 2))),
+      el("td", { class: "num" }, `${w.distribution_std.toFixed(3)} [${
+        w.distribution_high.toFixed(3)}]`),
+      el("td", { class: "num" }, w.churn === null ? "-" : w.churn.toFixed(2)),
+      el("td", { class: "num" }, w.vote === null ? "-" : `${w.vote.toFixed(2)} (${
+        w.vote - w.mean >= 0 ? "+" : ""}${(w.vote - w.mean).toFixed(2)})`)));
   }
   const main = o.configs.find((c) => c.config_hash === o.main);
   const kids = [el("h2", {}, "Per example: the test set's variance, seed ensembles"),
@@ -159,7 +170,8 @@ function fillOutcomes(o) {
       "every test example as an independent coin flip; the test-set part is the share of " +
       "the seeds' variance that is which examples a run happens to get right; the " +
       "distribution-wise std (Jordan 2024) is how much the seeds would differ on new data " +
-      "from the same distribution. Churn: test examples two seeds predict differently."),
+      "from the same distribution. Churn: test examples two seeds predict differently. A " +
+      "row marked (validation): the same on the validation split's examples."),
     el("table", { id: "outcome-numbers" },
       el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))), body)];
   if (main) {
