@@ -173,19 +173,12 @@ class VarianceSplit:
                  ) -> str:
         """Which part dominates the seed-to-seed spread, in one sentence; ``split`` names
         the examples the split was made on ("test", or "validation")."""
-        text = self._sentence(scale, unit)
-        if split == "test":
-            return text
-        return (text.replace("test-set sampling", f"{split}-split sampling")
-                .replace("the test set's sampling", f"the {split} split's sampling")
-                .replace("this test set", f"this {split} split"))
-
-    def _sentence(self, scale: float, unit: str) -> str:
+        where = "test set" if split == "test" else f"{split} split"
         u = f" {unit}" if unit else ""
         share = self.test_set / self.seeds if self.seeds > 0 else math.nan
         head = (f"Seed-to-seed std {scale * self.seeds_std:.3f}{u} over {self.n_seeds} seeds: "
-                f"test-set sampling std {scale * self.test_set_std:.3f}, distribution-wise std "
-                f"{scale * self.distribution_std:.3f} (95% upper bound "
+                f"{where.replace(' ', '-')} sampling std {scale * self.test_set_std:.3f}, "
+                f"distribution-wise std {scale * self.distribution_std:.3f} (95% upper bound "
                 f"{scale * self.distribution_high:.3f}; Jordan 2024), binomial floor "
                 f"{scale * self.binomial_std:.3f}")
         if not math.isfinite(share):
@@ -193,9 +186,9 @@ class VarianceSplit:
         if self.distribution > 1.96 * self.se:
             tail = (f"the distribution-wise part is {100 * (1 - share):.0f}% of the variance and "
                     "clearly above 0: the seeds differ on the distribution, not only on this "
-                    "test set")
+                    f"{where}")
         elif share >= 0.5:
-            tail = (f"the test set's sampling dominates ({100 * share:.0f}% of the variance) and "
+            tail = (f"the {where}'s sampling dominates ({100 * share:.0f}% of the variance) and "
                     f"the distribution-wise part is not distinguishable from 0 with "
                     f"{self.n_seeds} seeds: on new data they would differ by less than here")
         else:
