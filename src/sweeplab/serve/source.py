@@ -248,6 +248,13 @@ def search(res: Any, name: str) -> dict[str, Any]:
 HARD = 12  # hard examples listed per kind, as the report shows
 
 
+def _split_numbers(v: Any) -> dict[str, Any]:
+    """A VarianceSplit's numbers in points: mean, the seeds' std and its parts."""
+    return {k: _f(100 * getattr(v, k)) for k in (
+        "mean", "seeds_std", "binomial_std", "test_set_std", "distribution_std",
+        "distribution_high")}
+
+
 def outcomes(res: Any, name: str) -> dict[str, Any]:
     """The study's per-example numbers from the views' memoised outcomes, in points (%): per
     config with >= 2 seeds the std split (test set vs distribution, beside the binomial
@@ -280,11 +287,8 @@ def outcomes(res: Any, name: str) -> dict[str, Any]:
                     "votes": [[names[k], int(votes[k])] for k in order]}
 
         configs.append({
-            **row, "lack": None, "n_test": v.n_test, "mean": _f(100 * v.mean),
-            "seeds_std": _f(100 * v.seeds_std), "binomial_std": _f(100 * v.binomial_std),
-            "test_set_std": _f(100 * v.test_set_std),
-            "distribution_std": _f(100 * v.distribution_std),
-            "distribution_high": _f(100 * v.distribution_high), "sentence": v.sentence(),
+            **row, "lack": None, "n_test": v.n_test, **_split_numbers(v),
+            "sentence": v.sentence(),
             "ensemble": {"sizes": list(e.sizes), "accuracy": [_f(100 * a) for a in e.accuracy],
                          "low": [_f(100 * a) for a in e.low],
                          "high": [_f(100 * a) for a in e.high]},
@@ -293,12 +297,8 @@ def outcomes(res: Any, name: str) -> dict[str, Any]:
             "hard": {"never_right": [example(i) for i in never],
                      "split": [example(i) for i in split]},
             "validation": None if (w := c.val_variance_split) is None else {
-                "mean": _f(100 * w.mean), "seeds_std": _f(100 * w.seeds_std),
-                "binomial_std": _f(100 * w.binomial_std),
-                "test_set_std": _f(100 * w.test_set_std),
-                "distribution_std": _f(100 * w.distribution_std),
-                "distribution_high": _f(100 * w.distribution_high),
-                "churn": _f(100 * c.val_churn), "vote": _f(100 * c.val_vote)}})
+                **_split_numbers(w), "churn": _f(100 * c.val_churn),
+                "vote": _f(100 * c.val_vote)}})
     have = [c for c in configs if c["lack"] is None]
     main = max(have, key=lambda c: c["mean"] or 0.0)["config_hash"] if have else None
     return {"study": name, "configs": configs, "main": main}

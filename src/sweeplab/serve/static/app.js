@@ -126,6 +126,19 @@ async function renderStudy() {
   }
 }
 
+// One row of the per-example table: a variance split's numbers (points), churn, and the
+// vote of all seeds with its gain over ``base``.
+function splitRow(attrs, label, seeds, v, churn, vote, base) {
+  return el("tr", attrs, el("td", { class: "label" }, label), el("td", { class: "num" }, seeds),
+    ...[v.mean, v.seeds_std, v.binomial_std, v.test_set_std].map((x, i) =>
+      el("td", { class: "num" }, x === null ? "-" : x.toFixed(i ? 3 : 2))),
+    el("td", { class: "num" }, `${v.distribution_std.toFixed(3)} [${
+      v.distribution_high.toFixed(3)}]`),
+    el("td", { class: "num" }, churn === null ? "-" : churn.toFixed(2)),
+    el("td", { class: "num" }, vote === null ? "-" : `${vote.toFixed(2)} (${
+      vote - base >= 0 ? "+" : ""}${(vote - base).toFixed(2)})`));
+}
+
 // Per-example numbers (the report's readout): the test set's variance separated, what
 // ensembling the seeds buys, churn, and the hard examples of the best config.
 function fillOutcomes(o) {
@@ -142,27 +155,11 @@ function fillOutcomes(o) {
       continue;
     }
     const e = c.ensemble, n = e.accuracy.length;
-    body.append(el("tr", { "data-config": c.config_hash },
-      el("td", { class: "label" }, c.config), el("td", { class: "num" }, c.seeds),
-      ...[c.mean, c.seeds_std, c.binomial_std, c.test_set_std].map((v, i) =>
-        el("td", { class: "num" }, v === null ? "-" : v.toFixed(i ? 3 : 2))),
-      el("td", { class: "num" }, `${c.distribution_std.toFixed(3)} [${
-        c.distribution_high.toFixed(3)}]`),
-      el("td", { class: "num" }, c.churn === null ? "-" : c.churn.toFixed(2)),
-      el("td", { class: "num" }, `${e.accuracy[n - 1].toFixed(2)} (${
-        (e.accuracy[n - 1] - e.accuracy[0] >= 0 ? "+" : "")}${
-        (e.accuracy[n - 1] - e.accuracy[0]).toFixed(2)})`)));
+    body.append(splitRow({ "data-config": c.config_hash }, c.config, c.seeds, c, c.churn,
+                         e.accuracy[n - 1], e.accuracy[0]));
     const w = c.validation;  // the same numbers on the validation split's examples
-    if (w) body.append(el("tr", { "data-config": c.config_hash, "data-split": "validation" },
-      el("td", { class: "label" }, `${c.config} (validation)`),
-      el("td", { class: "num" }, c.seeds),
-      ...[w.mean, w.seeds_std, w.binomial_std, w.test_set_std].map((v, i) =>
-        el("td", { class: "num" }, v === null ? "-" : v.toFixed(i ? 3 : 2))),
-      el("td", { class: "num" }, `${w.distribution_std.toFixed(3)} [${
-        w.distribution_high.toFixed(3)}]`),
-      el("td", { class: "num" }, w.churn === null ? "-" : w.churn.toFixed(2)),
-      el("td", { class: "num" }, w.vote === null ? "-" : `${w.vote.toFixed(2)} (${
-        w.vote - w.mean >= 0 ? "+" : ""}${(w.vote - w.mean).toFixed(2)})`)));
+    if (w) body.append(splitRow({ "data-config": c.config_hash, "data-split": "validation" },
+                                `${c.config} (validation)`, c.seeds, w, w.churn, w.vote, w.mean));
   }
   const main = o.configs.find((c) => c.config_hash === o.main);
   const kids = [el("h2", {}, "Per example: the test set's variance, seed ensembles"),
