@@ -47,25 +47,26 @@ def _test_images(c: ConfigView, data_dir: str | None) -> np.ndarray | None:
     return ds.x_test
 
 
+def _split_row(label: str, v: O.VarianceSplit, churn: float, vote: float, gain: float
+               ) -> tuple[str, ...]:
+    """One row of the numbers table: a VarianceSplit in points, churn, the vote of all."""
+    return (label, str(v.n_seeds), f"{100 * v.mean:.2f}", f"{100 * v.seeds_std:.3f}",
+            f"{100 * v.binomial_std:.3f}", f"{100 * v.test_set_std:.3f}",
+            f"{100 * v.distribution_std:.3f} [≤ {100 * v.distribution_high:.3f}]",
+            f"{100 * churn:.2f}", f"{100 * vote:.2f} ({100 * gain:+.2f})")
+
+
 def _numbers_table(cs: Sequence[ConfigView]) -> Table:
     rows = []
     for c in cs:
         v, e = c.variance_split, c.ensemble
         if v is None or e is None:
             continue
-        rows.append((c.label, str(v.n_seeds), f"{100 * v.mean:.2f}", f"{100 * v.seeds_std:.3f}",
-                     f"{100 * v.binomial_std:.3f}", f"{100 * v.test_set_std:.3f}",
-                     f"{100 * v.distribution_std:.3f} [≤ {100 * v.distribution_high:.3f}]",
-                     f"{100 * c.churn:.2f}",
-                     f"{100 * e.accuracy[-1]:.2f} ({100 * e.gain:+.2f})"))
+        rows.append(_split_row(c.label, v, c.churn, e.accuracy[-1], e.gain))
         w = c.val_variance_split
         if w is not None:  # the same numbers on the validation split's examples
-            rows.append((f"{c.label} (validation)", str(w.n_seeds), f"{100 * w.mean:.2f}",
-                         f"{100 * w.seeds_std:.3f}", f"{100 * w.binomial_std:.3f}",
-                         f"{100 * w.test_set_std:.3f}",
-                         f"{100 * w.distribution_std:.3f} [≤ {100 * w.distribution_high:.3f}]",
-                         f"{100 * c.val_churn:.2f}",
-                         f"{100 * c.val_vote:.2f} ({100 * (c.val_vote - w.mean):+.2f})"))
+            rows.append(_split_row(f"{c.label} (validation)", w, c.val_churn, c.val_vote,
+                                   c.val_vote - w.mean))
     return Table(
         "The test set's variance, separated (final test accuracy, points): the seeds' std, "
         "the binomial floor (every test example an independent coin flip), the part of the "
