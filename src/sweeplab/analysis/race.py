@@ -143,9 +143,17 @@ class Finalist:
     p_worse: float  # Holm-adjusted p of "worse than the best" on fresh seeds (nan: the best)
     p_best_seeds: float = math.nan  # share of bootstrap resamples of the fresh seeds where
     # it is best (seeds only)
-    new_low: float = math.nan  # 95% interval of its test accuracy on a new test set from the
-    new_high: float = math.nan  # same distribution (outcomes.two_way; nan: no predictions)
-    two_way: TwoWay | None = None  # that estimate in full
+    two_way: TwoWay | None = None  # its test accuracy on a new test set from the same
+    # distribution (outcomes.two_way); None: the runs kept no predictions
+
+    @property
+    def new_low(self) -> float:
+        """The 95% interval on a new test set, clipped to [0, 1] (nan: no predictions)."""
+        return math.nan if self.two_way is None else max(0.0, self.two_way.low)
+
+    @property
+    def new_high(self) -> float:
+        return math.nan if self.two_way is None else min(1.0, self.two_way.high)
 
 
 @dataclass(frozen=True)
@@ -244,9 +252,7 @@ def answer(labels: Mapping[Hashable, str], race_means: Mapping[Hashable, float],
         tw = None if test_correct is None else two_way(None, test_correct[keys[i]])
         out.append(Finalist(keys[i], labels[keys[i]], float(race_means[keys[i]]),
                             float(means[i]), s.mean, s.ci_low, s.ci_high, float(probs[i]),
-                            float(adj.get(i, np.nan)), float(seeds_only[i]),
-                            math.nan if tw is None else max(0.0, tw.low),
-                            math.nan if tw is None else min(1.0, tw.high), tw))
+                            float(adj.get(i, np.nan)), float(seeds_only[i]), tw))
     return Answer(metric, tuple(out), vals.shape[1], describe_test(alpha).replace(
         "against the incumbent", "against the best").replace("challengers", "finalists"),
         f"{metric_split} examples" if metric_correct is not None else "")
