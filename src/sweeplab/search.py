@@ -215,6 +215,19 @@ class _Driver:
                     if n in running:
                         self.ostudy.tell(n, sum(vals) / len(vals))
 
+    def decide(self, table: dict[str, list[float]], budget_left: int, pool: int
+               ) -> race.Decision:
+        """The race's next step on ``table``; the candidates it drops are recorded with the
+        seeds they had (they never get another)."""
+        s = self.search
+        dec = race.decide(table, budget_left, first_test=s.first_test, max_seeds=s.max_seeds,
+                          dropped=frozenset(self.dropped), pool=pool,
+                          can_propose=self.can_propose)
+        for h in dec.newly_dropped:
+            self.drop_step[h] = len(table[h])
+        self.dropped = set(dec.dropped)
+        return dec
+
     def propose(self, cands: dict[str, Any]) -> bool:
         """Ask for one new candidate; False if the sampler offers none new. (A trial asked
         before a kill is already a candidate, with no runs: the race gives it its seeds.)"""
@@ -271,15 +284,9 @@ class _Feed:
             first = {h for h in busy if len(table[h]) < search.first_test}
             spent_race, spent_fresh = drv.spent(cands)
             flying = sum(len(v) for v in self.inflight.values())
-            dec = race.decide({h: v for h, v in table.items() if h not in first},
-                              self.race_budget - spent_race - flying,
-                              first_test=search.first_test, max_seeds=search.max_seeds,
-                              dropped=frozenset(drv.dropped),
-                              pool=max(0, search.pool - len(first)),
-                              can_propose=drv.can_propose)
-            for h in dec.newly_dropped:
-                drv.drop_step[h] = len(table[h])
-            drv.dropped = set(dec.dropped)
+            dec = drv.decide({h: v for h, v in table.items() if h not in first},
+                             self.race_budget - spent_race - flying,
+                             max(0, search.pool - len(first)))
             if dec.propose:
                 if drv.propose(cands):
                     drv.proposed_while_training += bool(busy)
@@ -387,12 +394,7 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
         if drv.finalists or (stop_after is not None and out.trained >= stop_after) \
                 or out.failed:
             break
-        dec = race.decide(table, race_budget - spent_race, first_test=search.first_test,
-                          max_seeds=search.max_seeds, dropped=frozenset(drv.dropped),
-                          pool=search.pool, can_propose=drv.can_propose)
-        for h in dec.newly_dropped:
-            drv.drop_step[h] = len(table[h])  # seeds it had: it never gets another
-        drv.dropped = set(dec.dropped)
+        dec = drv.decide(table, race_budget - spent_race, search.pool)
         step += 1
         if dec.propose:
             if drv.propose(cands):
