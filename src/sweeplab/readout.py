@@ -171,15 +171,10 @@ class ConfigView:
     @cached_property
     def outcomes_lack(self) -> str:
         """Why the per-example numbers cannot be given ("" when they can)."""
-        old = [r.seed for r in self.runs if r.predictions is None or r.test_labels is None]
-        if old:
-            return (f"{len(old)} of {len(self.runs)} runs were stored without per-example "
-                    "predictions (by a sweeplab before store schema 3); train them again into "
-                    "a new store for the test set's variance, ensembles and churn")
-        if any(not np.array_equal(r.test_labels, self.runs[0].test_labels)  # any length
-               for r in self.runs[1:]):
-            return "its runs were scored on different test sets"
-        return ""
+        return self._lack("predictions", "test_labels", "test sets",
+                          "were stored without per-example predictions (by a sweeplab before "
+                          "store schema 3); train them again into a new store for the test "
+                          "set's variance, ensembles and churn")
 
     @cached_property
     def val_outcomes(self) -> O.Outcomes | None:
@@ -202,13 +197,20 @@ class ConfigView:
     def val_outcomes_lack(self) -> str:
         """Why the validation split's per-example outcomes cannot be given ("" when they
         can)."""
-        old = [r.seed for r in self.runs if r.val_predictions is None or r.val_labels is None]
+        return self._lack("val_predictions", "val_labels", "validation splits",
+                          "kept no validation predictions (no validation split, or a sweeplab "
+                          "before store schema 6)")
+
+    def _lack(self, predictions: str, labels: str, sets: str, missing: str) -> str:
+        """"N of K runs ``missing``" when some runs kept no ``predictions``/``labels``, or
+        that they were scored on different ``sets`` (labels of any length); else ""."""
+        old = [r.seed for r in self.runs
+               if getattr(r, predictions) is None or getattr(r, labels) is None]
         if old:
-            return (f"{len(old)} of {len(self.runs)} runs kept no validation predictions "
-                    "(no validation split, or a sweeplab before store schema 6)")
-        if any(not np.array_equal(r.val_labels, self.runs[0].val_labels)
-               for r in self.runs[1:]):
-            return "its runs were scored on different validation splits"
+            return f"{len(old)} of {len(self.runs)} runs {missing}"
+        first = getattr(self.runs[0], labels) if self.runs else None
+        if any(not np.array_equal(getattr(r, labels), first) for r in self.runs[1:]):
+            return f"its runs were scored on different {sets}"
         return ""
 
     @cached_property
