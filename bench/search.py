@@ -105,8 +105,8 @@ def _config(params) -> int:
     return GRID.index((WIDTHS[params["w1"]], WIDTHS[params["w2"]]))
 
 
-def run_race(world: World, budget: int, seed: int, first_test: int = 3, max_seeds: int = 10,
-             pool: int = 4, finalists: int = 2, fresh_seeds: int = 5):
+def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seeds: int = 10,
+             pool: int = 5, finalists: int = 2, fresh_seeds: int = 5):
     optuna = _optuna()
     study = optuna.create_study(direction="maximize")
     dists = _space()
@@ -231,9 +231,9 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=40)
     ap.add_argument("--store", default="/work/stores/q7b.db")
     ap.add_argument("--budgets", default="24,32,40,56")
-    ap.add_argument("--first-test", type=int, default=3)
+    ap.add_argument("--first-test", type=int, default=2)
     ap.add_argument("--max-seeds", type=int, default=10)
-    ap.add_argument("--pool", type=int, default=4)
+    ap.add_argument("--pool", type=int, default=5)
     ap.add_argument("--finalists", type=int, default=2)
     ap.add_argument("--fresh-seeds", type=int, default=5)
     ap.add_argument("--first-rep", type=int, default=0,

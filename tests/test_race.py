@@ -55,17 +55,33 @@ def test_budget_is_never_exceeded_and_max_seeds_respected():
     assert d.done  # at max_seeds and nothing new: over
 
 
-def test_paired_p_is_scipys_one_sided_paired_t_test():
+def test_paired_p_with_one_challenger_is_scipys_one_sided_paired_t_test():
     rng = np.random.default_rng(0)
     for n in (2, 3, 5, 10):
         x, y = rng.normal(0.97, 0.002, n), rng.normal(0.968, 0.002, n)
         want = sps.ttest_rel(x, y, alternative="greater").pvalue
-        assert race.paired_p(list(x), list(y)) == pytest.approx(want, rel=1e-9)
+        assert race.paired_p(list(x), [list(y)]) == pytest.approx([want], rel=1e-9)
     # shared seeds only: the longer side's extra seeds are not paired
-    assert race.paired_p([1, 2, 3, 100], [0, 1, 2.5]) == pytest.approx(
-        sps.ttest_rel([1, 2, 3], [0, 1, 2.5], alternative="greater").pvalue)
-    assert race.paired_p([0.9, 0.9], [0.8, 0.8]) == 0.0  # same difference on every seed
-    assert race.paired_p([0.9, 0.9], [0.9, 0.9]) == 1.0
+    assert race.paired_p([1, 2, 3, 100], [[0, 1, 2.5]]) == pytest.approx(
+        [sps.ttest_rel([1, 2, 3], [0, 1, 2.5], alternative="greater").pvalue])
+    assert race.paired_p([0.9, 0.9], [[0.8, 0.8]]) == [0.0]  # same difference on every seed
+    assert race.paired_p([0.9, 0.9], [[0.9, 0.9]]) == [1.0]
+
+
+def test_paired_p_pools_the_variance_of_differences_over_the_challengers():
+    """Each challenger's mean difference over its shared seeds, divided by the standard
+    error from the pooled variance: the residual mean square of all differences about their
+    own challenger's mean, with the summed degrees of freedom (here 1 + 2 + 3 = 6)."""
+    inc = [0.970, 0.972, 0.969, 0.971]
+    chs = [[0.950, 0.964], [0.968, 0.966, 0.969], [0.971, 0.972, 0.968, 0.972]]
+    diffs = [np.subtract(inc[:len(c)], c) for c in chs]
+    ss = sum(((d - d.mean()) ** 2).sum() for d in diffs)
+    var = ss / 6
+    want = [sps.t.sf(d.mean() / np.sqrt(var / len(d)), 6) for d in diffs]
+    assert race.paired_p(inc, chs) == pytest.approx(want, rel=1e-9)
+    # the first challenger is 1.4 points down on two seeds: alone, its own variance (one
+    # degree of freedom) cannot drop it at 5%; with the others' variance it is dropped
+    assert race.paired_p(inc, chs[:1])[0] > 0.05 > race.paired_p(inc, chs)[0]
 
 
 def test_holm_matches_statsmodels():
@@ -79,7 +95,7 @@ def test_two_challengers_are_tested_as_a_family_with_holm():
     inc = [0.970, 0.971, 0.969, 0.972]
     table = {"inc": inc, "x": [0.9685, 0.9705, 0.968, 0.9695],
              "y": [0.9695, 0.9695, 0.9685, 0.971]}
-    px, py = race.paired_p(inc, table["x"]), race.paired_p(inc, table["y"])
+    px, py = race.paired_p(inc, [table["x"], table["y"]])
     lo, hi = sorted((px, py))
     want = {"x": min(1, 2 * lo) if px == lo else max(min(1, 2 * lo), hi)}
     want["y"] = min(1, 2 * lo) if py == lo else max(min(1, 2 * lo), hi)

@@ -110,10 +110,10 @@ class Search:
     budget: int = 120  # runs in all (a run = one seed of one config), the final round's included
     sampler: str = "tpe"  # Optuna's: tpe, random, gp or cmaes
     metric: str = "val_acc"  # what the race compares at the last epoch (maximised)
-    first_test: int = 3  # seeds a candidate gets before it can be dropped
+    first_test: int = 2  # seeds a candidate gets before it can be dropped
     max_seeds: int = 10  # most seeds one candidate gets in the race
     seed: int = 0  # the sampler's seed: the same search proposes the same candidates
-    pool: int = 4  # candidates racing at once
+    pool: int = 5  # candidates racing at once
     finalists: int = 3  # candidates trained again on fresh seeds when the race is over
     fresh_seeds: int = 5  # seeds per finalist in that round (never used in the race)
 
@@ -955,7 +955,7 @@ def _builtin() -> dict[str, Study]:
                   Param("d2", "layers.4.rate", "float", 0.0, 0.8),
                   Param("lr", "optimizer.learning_rate", "float", 1e-4, 1e-2, log=True),
                   Param("opt", "optimizer.name", "choices", choices=("adam", "sgd"))),
-                  budget=80, first_test=3, max_seeds=6, pool=4, finalists=2, fresh_seeds=5)),
+                  budget=80, first_test=2, max_seeds=6, pool=5, finalists=2, fresh_seeds=5)),
         Study("q8", S.preset("cifar-mlp"), seeds10,
               (Axis("width", ("layers.1.units",), (8, 16, 32, 64, 128), scale="log2"),),
               title="Q8: Q5's model on CIFAR-10, and hidden width 8..128",

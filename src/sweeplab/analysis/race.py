@@ -2,10 +2,11 @@
 
 F-race / irace (Birattari et al. 2002): seeds are blocks given in order, so candidates
 share their first seeds. From ``first_test`` seeds on, a candidate is tested against the
-incumbent on the shared seeds (one-sided paired t-test, Holm over the step's challengers)
-and dropped for good when worse. Not Friedman or Wilcoxon: with 3 seeds a rank test's
-smallest p is 1/8 and could drop nothing before 5 seeds, while per-seed differences of a
-final accuracy (a sum over thousands of images) are close to normal.
+incumbent on the shared seeds (one-sided paired t-test, the variance of a seed's difference
+pooled over the step's challengers, Holm over them) and dropped for good when worse. Not
+Friedman or Wilcoxon: with 3 seeds a rank test's smallest p is 1/8 and could drop nothing
+before 5 seeds, while per-seed differences of a final accuracy (a sum over thousands of
+images) are close to normal.
 
 :func:`decide` depends on the table only, so bench/search.py simulates thousands of races.
 """
@@ -21,7 +22,8 @@ from scipy.special import stdtr
 
 from sweeplab.analysis.outcomes import TwoWay, two_way, two_way_best
 
-TEST = "one-sided paired t-test against the incumbent on shared seeds"
+TEST = ("one-sided paired t-test against the incumbent on shared seeds, the variance of a "
+        "seed's difference pooled over the challengers")
 CORRECTION = "Holm"
 ALPHA = 0.05
 
@@ -61,18 +63,34 @@ def holm_reject(p: np.ndarray, alpha: float) -> tuple[np.ndarray, np.ndarray]:
     return adj <= alpha, adj
 
 
-def paired_p(incumbent: Sequence[float], challenger: Sequence[float]) -> float:
-    """One-sided p-value of "the challenger is worse" on their shared (first) seeds."""
+def paired_p(incumbent: Sequence[float], challengers: Sequence[Sequence[float]]) -> list[float]:
+    """One-sided p-values of "each challenger is worse than the incumbent", each on the seeds
+    it shares with the incumbent (the first ones): paired t-tests whose variance of one seed's
+    difference is pooled over the challengers (each one's differences about its own mean, with
+    their degrees of freedom summed), as Dunnett's comparisons with a control pool their error.
+    With one challenger this is the ordinary paired t-test. A challenger's own two or three
+    seeds give a variance with one or two degrees of freedom, too few to drop anything; the
+    pool's many give the race its power from ``first_test = 2`` on (bench/README, "Search")."""
     # Plain Python on these few numbers: a simulated search calls this thousands of times.
-    n = min(len(incumbent), len(challenger))
-    if n < 2:
-        return 1.0
-    d = [float(a) - float(b) for a, b in zip(incumbent[:n], challenger[:n], strict=True)]
-    mean = sum(d) / n
-    var = sum((x - mean) ** 2 for x in d) / (n - 1)
-    if not var > 1e-30 * max(1.0, mean * mean):  # the same difference on every seed
-        return 0.0 if mean > 0 else 1.0
-    return float(stdtr(n - 1, -mean / math.sqrt(var / n)))
+    means, ss, df = [], 0.0, 0
+    for ch in challengers:
+        n = min(len(incumbent), len(ch))
+        d = [float(a) - float(b) for a, b in zip(incumbent[:n], ch[:n], strict=True)]
+        m = sum(d) / n if n else 0.0
+        means.append((m, n))
+        if n >= 2:
+            ss += sum((x - m) ** 2 for x in d)
+            df += n - 1
+    var = ss / df if df else 0.0
+    out = []
+    for m, n in means:
+        if n < 2 or not df:
+            out.append(1.0)
+        elif not var > 1e-30 * max(1.0, m * m):  # the same difference on every seed
+            out.append(0.0 if m > 0 else 1.0)
+        else:
+            out.append(float(stdtr(df, -m / math.sqrt(var / n))))
+    return out
 
 
 def decide(table: Mapping[Hashable, Sequence[float]], budget_left: int, *, first_test: int,
@@ -95,7 +113,7 @@ def decide(table: Mapping[Hashable, Sequence[float]], budget_left: int, *, first
     if incumbent is not None:
         challengers = [c for c in tested if c != incumbent]
         if challengers:
-            raw = np.array([paired_p(table[incumbent], table[c]) for c in challengers])
+            raw = np.array(paired_p(table[incumbent], [table[c] for c in challengers]))
             reject, adj = holm_reject(raw, alpha)
             p_values = {c: float(a) for c, a in zip(challengers, adj, strict=True)}
             new_drops = sorted((c for c, r in zip(challengers, reject, strict=True) if r),
@@ -244,7 +262,7 @@ def answer(labels: Mapping[Hashable, str], race_means: Mapping[Hashable, float],
     others = order[1:]
     adj = {}
     if others:
-        raw = np.array([paired_p(list(vals[best]), list(vals[i])) for i in others])
+        raw = np.array(paired_p(list(vals[best]), [list(vals[i]) for i in others]))
         adj = dict(zip(others, holm_reject(raw, alpha)[1], strict=True))
     out = []
     for i in order:
