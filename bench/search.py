@@ -130,7 +130,7 @@ def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seed
         if dec.propose:
             while True:
                 study.sampler = optuna.samplers.TPESampler(
-                    seed=seed * 1_000_003 + len(study.trials), n_startup_trials=pool)
+                    seed=(seed * 1_000_003 + len(study.trials)) % 2**31, n_startup_trials=pool)
                 t = study.ask(dists)
                 c = _config(t.params)
                 if c not in table:
