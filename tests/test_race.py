@@ -70,18 +70,37 @@ def test_paired_p_with_one_challenger_is_scipys_one_sided_paired_t_test():
 
 def test_paired_p_pools_the_variance_of_differences_over_the_challengers():
     """Each challenger's mean difference over its shared seeds, divided by the standard
-    error from the pooled variance: the residual mean square of all differences about their
-    own challenger's mean, with the summed degrees of freedom (here 1 + 2 + 3 = 6)."""
+    error from the pooled variance (the residual mean square of all differences about their
+    own challenger's mean, with the summed degrees of freedom, here 1 + 2 + 3 = 6), or from
+    its own variance where that is larger."""
     inc = [0.970, 0.972, 0.969, 0.971]
     chs = [[0.950, 0.964], [0.968, 0.966, 0.969], [0.971, 0.972, 0.968, 0.972]]
     diffs = [np.subtract(inc[:len(c)], c) for c in chs]
-    ss = sum(((d - d.mean()) ** 2).sum() for d in diffs)
-    var = ss / 6
-    want = [sps.t.sf(d.mean() / np.sqrt(var / len(d)), 6) for d in diffs]
+    pooled = sum(((d - d.mean()) ** 2).sum() for d in diffs) / 6
+    var = [max(pooled, d.var(ddof=1)) for d in diffs]
+    assert var[0] > pooled == var[1] == var[2]  # the first one varies more than the pool
+    want = [sps.t.sf(d.mean() / np.sqrt(v / len(d)), 6) for d, v in zip(diffs, var, strict=True)]
     assert race.paired_p(inc, chs) == pytest.approx(want, rel=1e-9)
-    # the first challenger is 1.4 points down on two seeds: alone, its own variance (one
-    # degree of freedom) cannot drop it at 5%; with the others' variance it is dropped
+    # the first challenger is 1.4 points down on two seeds: alone (its own variance, one
+    # degree of freedom) it is not dropped at 5%; with the pool's six it is
     assert race.paired_p(inc, chs[:1])[0] > 0.05 > race.paired_p(inc, chs)[0]
+
+
+def test_a_challenger_is_never_judged_by_a_smaller_spread_than_its_own():
+    """Four steady challengers (nearly the same difference on every seed) make the pooled
+    variance small; a fifth whose seeds spread widely keeps its own variance."""
+    inc = [0.970, 0.972, 0.969]
+    one = [a - 0.001 - e for a, e in zip(inc, (0.0001, -0.0001, 0.0), strict=True)]
+    steady = [one] * 4
+    wide = [0.958, 0.976, 0.961]  # 0.53 points down on average, seeds 1.8 points apart
+    p = race.paired_p(inc, steady + [wide])
+    diffs = [np.subtract(inc, c) for c in steady + [wide]]
+    pooled = sum(((d - d.mean()) ** 2).sum() for d in diffs) / 10
+    d = diffs[-1]
+    assert d.var(ddof=1) > 4 * pooled
+    assert p[-1] == pytest.approx(sps.t.sf(d.mean() / np.sqrt(d.var(ddof=1) / 3), 10))
+    assert p[-1] > 0.1  # judged by the pool's spread alone it would be dropped:
+    assert sps.t.sf(d.mean() / np.sqrt(pooled / 3), 10) < 0.02
 
 
 def test_holm_matches_statsmodels():

@@ -3,10 +3,10 @@
 F-race / irace (Birattari et al. 2002): seeds are blocks given in order, so candidates
 share their first seeds. From ``first_test`` seeds on, a candidate is tested against the
 incumbent on the shared seeds (one-sided paired t-test, the variance of a seed's difference
-pooled over the step's challengers, Holm over them) and dropped for good when worse. Not
-Friedman or Wilcoxon: with 3 seeds a rank test's smallest p is 1/8 and could drop nothing
-before 5 seeds, while per-seed differences of a final accuracy (a sum over thousands of
-images) are close to normal.
+pooled over the step's challengers and never below a challenger's own, Holm over them) and
+dropped for good when worse. Not Friedman or Wilcoxon: with 3 seeds a rank test's smallest p
+is 1/8 and could drop nothing before 5 seeds, while per-seed differences of a final accuracy
+(a sum over thousands of images) are close to normal.
 
 :func:`decide` depends on the table only, so bench/search.py simulates thousands of races.
 """
@@ -23,7 +23,7 @@ from scipy.special import stdtr
 from sweeplab.analysis.outcomes import TwoWay, two_way, two_way_best
 
 TEST = ("one-sided paired t-test against the incumbent on shared seeds, the variance of a "
-        "seed's difference pooled over the challengers")
+        "seed's difference pooled over the challengers (never below a challenger's own)")
 CORRECTION = "Holm"
 ALPHA = 0.05
 
@@ -67,23 +67,26 @@ def paired_p(incumbent: Sequence[float], challengers: Sequence[Sequence[float]])
     """One-sided p-values of "each challenger is worse than the incumbent", each on the seeds
     it shares with the incumbent (the first ones): paired t-tests whose variance of one seed's
     difference is pooled over the challengers (each one's differences about its own mean, with
-    their degrees of freedom summed), as Dunnett's comparisons with a control pool their error.
-    With one challenger this is the ordinary paired t-test. A challenger's own two or three
-    seeds give a variance with one or two degrees of freedom, too few to drop anything; the
-    pool's many give the race its power from ``first_test = 2`` on (bench/README, "Search")."""
+    their degrees of freedom summed, as Dunnett's comparisons with a control pool their error),
+    but never below the challenger's own. With one challenger this is the ordinary paired
+    t-test. A challenger's own two or three seeds give a variance with one or two degrees of
+    freedom, too few to drop anything; the pool's many give the race its power from
+    ``first_test = 2`` on. The floor at its own variance keeps a challenger whose seeds vary
+    more than the others' from being judged by their smaller spread (bench/README, "Search")."""
     # Plain Python on these few numbers: a simulated search calls this thousands of times.
-    means, ss, df = [], 0.0, 0
+    rows, ss, df = [], 0.0, 0
     for ch in challengers:
         n = min(len(incumbent), len(ch))
         d = [float(a) - float(b) for a, b in zip(incumbent[:n], ch[:n], strict=True)]
         m = sum(d) / n if n else 0.0
-        means.append((m, n))
+        own = sum((x - m) ** 2 for x in d)
+        rows.append((m, n, own / (n - 1) if n >= 2 else 0.0))
         if n >= 2:
-            ss += sum((x - m) ** 2 for x in d)
+            ss += own
             df += n - 1
-    var = ss / df if df else 0.0
     out = []
-    for m, n in means:
+    for m, n, own in rows:
+        var = max(ss / df, own) if df else 0.0
         if n < 2 or not df:
             out.append(1.0)
         elif not var > 1e-30 * max(1.0, m * m):  # the same difference on every seed
