@@ -23,7 +23,7 @@ from scipy.special import stdtr
 from sweeplab.analysis.outcomes import TwoWay, two_way, two_way_best
 
 TEST = ("one-sided paired t-test against the incumbent on shared seeds, the variance of a "
-        "seed's difference pooled over the challengers (never below a challenger's own)")
+        "seed's difference pooled over the challengers, never below each one's own")
 CORRECTION = "Holm"
 ALPHA = 0.05
 
