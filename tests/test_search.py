@@ -213,6 +213,24 @@ def test_search_table_one_row_per_candidate(whole):
         assert 4 <= row.width <= 64 and 1e-5 <= row.lr <= 0.5
 
 
+def test_ls_and_studies_show_a_search_as_candidates_and_budget(whole, capsys):
+    """`ls` gives each candidate its runs and race status (not "k/N done": a dropped one
+    never gets the rest), `studies` gives a search its budget (not 1 config x N seeds)."""
+    store, _ = whole
+    df = sweeplab.open(store).search("tiny")
+    assert cli.main(["ls", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert f"runs done, a search of {len(df)} candidates, " in out
+    for row in df.itertuples():
+        runs = len(sweeplab.open(store).runs("tiny").query("config_hash == @row.config_hash"))
+        state = "finalist" if row.status == "best" else row.status
+        line = next(x for x in out.splitlines() if x.strip().startswith(row.config_hash[:10]))
+        assert f" {runs} run{'s' * (runs != 1)}, {state}" in line, line
+    assert cli.main(["studies"]) == 0
+    q7s = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("q7s "))
+    assert "search, 6 parameters, 10 epochs, budget  80 runs" in q7s, q7s
+
+
 BASE = TINY.split("[search]")[0]
 
 

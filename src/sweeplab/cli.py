@@ -356,11 +356,14 @@ def cmd_studies(args: argparse.Namespace) -> int:
         sys.stdout.write(st.study_to_toml(st.resolve(args.name)))
         return 0
     for name, study in st.BUILTIN.items():
-        planned = st.expand(study)
-        runs = len(planned) * len(study.seeds)
-        print(f"{name:<6} {study.base.dataset:<8} {len(planned):>2} configs x "
-              f"{len(study.seeds):>2} seeds x {study.base.epochs:>2} epochs = {runs:>3} runs  "
-              f"{study.title}")
+        if study.search is not None:  # candidates are proposed as it runs: its budget
+            shape = (f"search, {len(study.search.params)} parameters, {study.base.epochs:>2} "
+                     f"epochs, budget {study.search.budget:>3} runs")
+        else:
+            planned = st.expand(study)
+            shape = (f"{len(planned):>2} configs x {len(study.seeds):>2} seeds x "
+                     f"{study.base.epochs:>2} epochs = {len(planned) * len(study.seeds):>3} runs")
+        print(f"{name:<6} {study.base.dataset:<8} {shape}  {study.title}")
     return 0
 
 
@@ -375,9 +378,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
     for v in views:
         d, seeds = v.definition, v.seeds
         subset = d.get("subset")
-        print(f"{v.name}: {v.runs_done}/{v.runs_total} runs done, {len(v.configs)} configs x "
-              f"{len(seeds)} seeds x {d.get('epochs')} epochs "
-              f"({d.get('dataset')}{f', subset {subset}' if subset else ''})")
+        shape = (f"a search of {len(v.configs)} candidates, " if v.search is not None else
+                 f"{len(v.configs)} configs x {len(seeds)} seeds x ")
+        print(f"{v.name}: {v.runs_done}/{v.runs_total} runs done, {shape}{d.get('epochs')} "
+              f"epochs ({d.get('dataset')}{f', subset {subset}' if subset else ''})")
         if v.configs:  # a user's model and data, without building it (issue 20)
             from sweeplab.usermodels import describe_lines
             print("".join(f"  {x}\n" for x in describe_lines(v.configs[0].config, build=False)),
@@ -388,8 +392,12 @@ def cmd_ls(args: argparse.Namespace) -> int:
             extra = "".join(f", {n[k]} {k}" for k in ("running", "interrupted", "failed",
                                                       "damaged") if n.get(k))
             by = c.trained_by
-            print(f"  {c.config_hash[:10]}  {c.label:<24} {len(c.runs)}/{len(seeds)} done"
-                  f"{extra}{f'  [{by}]' if by else ''}")
+            done = f"{len(c.runs)}/{len(seeds)} done"
+            if v.search is not None:  # a candidate's seeds: as many as the race gave it
+                state = ("finalist" if c.config_hash in v.search.get("finalists", []) else
+                         "dropped" if c.config_hash in v.search.get("dropped", []) else "racing")
+                done = f"{len(c.runs)} run{'s' * (len(c.runs) != 1)}, {state}"
+            print(f"  {c.config_hash[:10]}  {c.label:<24} {done}{extra}{f'  [{by}]' if by else ''}")
         if v.adaptive:
             opt = "--until-detect" if v.adaptive.get("detect") else "--until-ci"
             print(f"  adaptive seeds ({opt} {v.adaptive['target_points']:g}): stopped "
