@@ -10,6 +10,7 @@ import warnings
 from collections.abc import Sequence
 
 from sweeplab import data as data_mod
+from sweeplab import readout
 from sweeplab import spec as S
 from sweeplab import study as st
 from sweeplab.errors import FieldError
@@ -394,9 +395,8 @@ def cmd_ls(args: argparse.Namespace) -> int:
             by = c.trained_by
             done = f"{len(c.runs)}/{len(seeds)} done"
             if v.search is not None:  # a candidate's seeds: as many as the race gave it
-                state = ("finalist" if c.config_hash in v.search.get("finalists", []) else
-                         "dropped" if c.config_hash in v.search.get("dropped", []) else "racing")
-                done = f"{len(c.runs)} run{'s' * (len(c.runs) != 1)}, {state}"
+                done = (f"{len(c.runs)} run{'s' * (len(c.runs) != 1)}, "
+                        f"{readout.race_status(v, c.config_hash)}")
             print(f"  {c.config_hash[:10]}  {c.label:<24} {done}{extra}{f'  [{by}]' if by else ''}")
         if v.adaptive:
             opt = "--until-detect" if v.adaptive.get("detect") else "--until-ci"

@@ -693,6 +693,14 @@ def _fresh_correct(configs: Sequence[ConfigView], fresh: Iterable[int], split: s
     return out
 
 
+def race_status(view: StudyView, config_hash: str) -> str:
+    """A search candidate's place in the race: finalist, dropped or racing (the answer's
+    best is one of the finalists: :func:`search_frame` says which)."""
+    search = view.search or {}
+    return ("finalist" if config_hash in search.get("finalists", []) else
+            "dropped" if config_hash in search.get("dropped", []) else "racing")
+
+
 def search_frame(view: StudyView) -> Any:
     """One row per candidate, in proposal order: config, config_hash, its parameters as
     columns, n (race seeds run), mean (the race's metric over them), status (racing,
@@ -709,8 +717,7 @@ def search_frame(view: StudyView) -> Any:
     rows = []
     for h, c in by_hash.items():
         params = view.search.get("params", {}).get(h, {})
-        status = ("best" if h == best else "finalist" if h in view.search.get("finalists", [])
-                  else "dropped" if h in view.search.get("dropped", []) else "racing")
+        status = "best" if h == best else race_status(view, h)
         vals = table[h]
         f = fresh.get(h)
         rows.append({"config": c.label, "config_hash": h,
