@@ -8,7 +8,8 @@ seed results (the real grid: each candidate's seeds resampled from its 10 real o
 model: normal around the true means) and runs, with a different search seed:
 
 - race: Optuna TPE proposes (ask/tell), sweeplab.analysis.race.decide spends the seeds,
-  the finalists get fresh seeds, race.answer names the best with its 95% CI;
+  the finalists get fresh seeds, race.answer names the best (on the race's shared seeds and
+  the fresh ones) with its 95% CI (fresh seeds only);
 - grid: every config x 10 seeds, the best mean (the reference: 160 runs);
 - tpe3: Optuna TPE, each trial the mean of 3 seeds (Keras Tuner's executions_per_trial,
   Ray Tune's Repeater), the best trial;
@@ -157,9 +158,10 @@ def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seed
     fresh = range(max_seeds, max_seeds + fresh_seeds)
     vals = {c: [world.draw(c, s) for s in fresh] for c in alive}
     spent += sum(len(v) for v in vals.values())
+    n0 = min(len(table[c]) for c in alive)  # the race's seeds every finalist has
     ans = race.answer({c: str(GRID[c]) for c in alive},
                       {c: float(np.mean(table[c])) for c in alive}, vals, vals, "acc",
-                      seed=seed)
+                      seed=seed, shared_metric={c: table[c][:n0] for c in alive})
     seen = {"proposed": frozenset(table), "dropped": dropped, "finalists": frozenset(alive)}
     return ans.best.key, spent, (ans.best.test_low, ans.best.test_high), ans.curse, seen
 
@@ -221,8 +223,9 @@ def run_told(world: World, budget: int, contenders: list[int], rng, how: str,
             spent += k
     alive = sorted((c for c in table if c not in dropped and table[c]),
                    key=lambda c: -np.mean(table[c]))[:finalists]
-    fresh = range(max_seeds, max_seeds + fresh_seeds)
-    return max(alive, key=lambda c: np.mean([world.draw(c, s) for s in fresh]))
+    seeds = [*range(min(len(table[c]) for c in alive)),  # as race.answer picks
+             *range(max_seeds, max_seeds + fresh_seeds)]
+    return max(alive, key=lambda c: np.mean([world.draw(c, s) for s in seeds]))
 
 
 def miss_reasons(misses, ok) -> dict[str, int]:

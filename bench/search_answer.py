@@ -38,7 +38,7 @@ def main() -> None:
     t0 = time.perf_counter()
     plain = race.answer(labels, means, acc, acc, "test_acc")
     t1 = time.perf_counter()
-    correct = readout._fresh_correct([cs[h] for h in top], fresh, "test")
+    correct = readout._correct([cs[h] for h in top], fresh, "test")
     both = race.answer(labels, means, acc, acc, "test_acc", metric_correct=correct,
                        test_correct=correct, metric_split="test")
     t2 = time.perf_counter()

@@ -191,3 +191,27 @@ def test_the_new_test_set_interval_is_never_narrower_than_the_seeds_only_one():
     assert tw.test_set_se > 0 and tw.se > tw.test_set_se
     assert b.p_best == b.p_best_seeds == 1.0 and ans.p_over == ""
     assert "P=1.00 over fresh seeds (test " in ans.sentence
+
+
+def test_the_pick_uses_the_race_seeds_all_finalists_share_the_estimates_fresh_ones_only():
+    # Fresh seeds favour B by 0.1 point, the race's 2 shared seeds favour A by 1 point: A's
+    # mean over the 5 seeds is higher, so A is named; its interval, the within-noise test and
+    # the winner's curse use the 3 fresh seeds alone.
+    race_seeds = {"A": [0.91, 0.92], "B": [0.90, 0.91]}
+    fresh = {"A": [0.900, 0.902, 0.898], "B": [0.901, 0.903, 0.899]}
+    ans = race.answer({"A": "A", "B": "B"}, {"A": 0.915, "B": 0.905}, fresh, fresh, "val_acc",
+                      shared_metric=race_seeds)
+    assert [f.key for f in ans.finalists] == ["A", "B"] and ans.n_shared == 2
+    a, b = ans.finalists
+    assert a.fresh_mean == pytest.approx(0.900) and a.test_mean == pytest.approx(0.900)
+    assert ans.curse == pytest.approx(0.915 - 0.900)
+    picked_on = np.array([race_seeds["A"] + fresh["A"], race_seeds["B"] + fresh["B"]])
+    assert [a.p_best, b.p_best] == list(race.p_best(picked_on))
+    # B is not worse than A on the fresh seeds (it is better there): within noise
+    assert b.p_worse == pytest.approx(race.paired_p(fresh["A"], [fresh["B"]])[0])
+    assert b.p_worse > 0.5 and ans.within_noise == (b,)
+    assert f"A is best with P={a.p_best:.2f} over 2 race and 3 fresh seeds (test 90.0%" in (
+        ans.sentence)
+    # Without the race's seeds the fresh ones alone pick B
+    assert race.answer({"A": "A", "B": "B"}, {"A": 0.915, "B": 0.905}, fresh, fresh,
+                       "val_acc").best.key == "B"

@@ -167,7 +167,8 @@ def test_a_whole_search_spends_its_budget_and_gives_the_sentence(whole):
 def test_the_answer_states_the_interval_on_a_new_test_set(whole):
     """The fresh runs kept their predictions: the sentence adds the winner's test-accuracy
     interval with the test set's sampling (compare's estimate, outcomes.two_way) and P(best) over
-    fresh seeds and validation examples, each equal to the estimator computed directly."""
+    the seeds it was picked on and validation examples, each equal to the estimator computed
+    directly."""
     from sweeplab import readout
     from sweeplab.analysis import outcomes
     from sweeplab.store import Store
@@ -180,8 +181,12 @@ def test_the_answer_states_the_interval_on_a_new_test_set(whole):
     (c,) = [c for c in view.configs if c.config_hash == b.key]
     fresh = [r for r in c.runs if r.seed in (3, 4)]  # the final round's seeds
     test = np.stack([r.predictions == r.test_labels for r in fresh])
-    val = np.stack([r.val_predictions == r.val_labels for r in fresh])
-    assert test.shape == (2, 300) and val.shape == (2, 30)
+    # the pick and P(best): the race's seeds every finalist has (the one finalist: its 3),
+    # then the fresh ones
+    assert answer.n_shared == 3 and answer.n_fresh == 2
+    picked_on = sorted(c.runs, key=lambda r: r.seed)
+    val = np.stack([r.val_predictions == r.val_labels for r in picked_on])
+    assert test.shape == (2, 300) and val.shape == (5, 30)
     direct = outcomes.two_way(None, test)
     assert b.two_way == direct and direct.diff == pytest.approx(b.test_mean)
     assert (b.new_low, b.new_high) == (max(0.0, direct.low), min(1.0, direct.high))
@@ -189,7 +194,8 @@ def test_the_answer_states_the_interval_on_a_new_test_set(whole):
     assert b.p_best == outcomes.two_way_best([val], rng_seed=1)[0]  # 1 finalist: 1.0
     assert answer.p_over == "validation examples"
     line = stdout.splitlines()[1]
-    assert f"over fresh seeds and validation examples (test {100 * b.test_mean:.1f}%" in line
+    assert (f"over 3 race and 2 fresh seeds and validation examples (test "
+            f"{100 * b.test_mean:.1f}%") in line
     assert (f"95% CI {100 * b.test_low:.1f}-{100 * b.test_high:.1f} on this test set over 2 "
             f"fresh seeds, {100 * b.new_low:.1f}-{100 * b.new_high:.1f} on a new test set)"
             ) in line

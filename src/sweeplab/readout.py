@@ -664,6 +664,8 @@ def _answer(view: StudyView) -> Any:
     if not finalists or not all(s in runs[h] for h in finalists for s in fresh):
         return None
     split = "validation" if search["metric"].startswith("val_") else "test"
+    shared = range(min(len(table[h]) for h in finalists))  # the race's seeds all of them have
+    configs = [by_hash[h] for h in finalists]
     return race.answer(
         labels={h: by_hash[h].label for h in finalists},
         race_means={h: sum(table[h]) / len(table[h]) for h in finalists},
@@ -671,25 +673,25 @@ def _answer(view: StudyView) -> Any:
                       for h in finalists},
         fresh_test={h: [float(runs[h][s].final.test_acc) for s in fresh] for h in finalists},
         metric=search["metric"], seed=search["seed"],
-        metric_correct=_fresh_correct([by_hash[h] for h in finalists], fresh, split),
-        test_correct=_fresh_correct([by_hash[h] for h in finalists], fresh, "test"),
-        metric_split=split)
+        shared_metric={h: table[h][:len(shared)] for h in finalists},
+        metric_correct=_correct(configs, [*shared, *fresh], split),
+        test_correct=_correct(configs, fresh, "test"), metric_split=split)
 
 
-def _fresh_correct(configs: Sequence[ConfigView], fresh: Iterable[int], split: str
-                   ) -> dict[str, np.ndarray] | None:
-    """config hash -> (fresh seeds, examples) right or not on ``split``, rows in ``fresh``'s
+def _correct(configs: Sequence[ConfigView], seeds: Iterable[int], split: str
+             ) -> dict[str, np.ndarray] | None:
+    """config hash -> (seeds, examples) right or not on ``split``, rows in ``seeds``'
     order; None unless every config kept those runs' predictions on the same examples."""
-    fresh = list(fresh)
+    seeds = list(seeds)
     out, labels = {}, None
     for c in configs:
         o = c.outcomes if split == "test" else c.val_outcomes
-        if o is None or not set(fresh) <= set(o.seeds):
+        if o is None or not set(seeds) <= set(o.seeds):
             return None
         if labels is not None and not np.array_equal(labels, o.labels):
             return None
         labels = o.labels
-        out[c.config_hash] = o.correct[[o.seeds.index(s) for s in fresh]]
+        out[c.config_hash] = o.correct[[o.seeds.index(s) for s in seeds]]
     return out
 
 

@@ -162,8 +162,8 @@ class Finalist:
     test_high: float
     p_best: float  # P(it is best): two-way (p_best_seeds where the runs kept no predictions)
     p_worse: float  # Holm-adjusted p of "worse than the best" on fresh seeds (nan: the best)
-    p_best_seeds: float = math.nan  # share of bootstrap resamples of the fresh seeds where
-    # it is best (seeds only)
+    p_best_seeds: float = math.nan  # share of bootstrap resamples of the seeds it was
+    # picked on where it is best (seeds only)
     two_way: TwoWay | None = None  # its test accuracy on a new test set from the same
     # distribution (outcomes.two_way); None: the runs kept no predictions
 
@@ -185,8 +185,9 @@ class Answer:
     finalists: tuple[Finalist, ...]  # best first
     n_fresh: int  # fresh seeds per finalist
     test: str  # the test deciding "within noise"
-    p_over: str = ""  # what P(best) resamples besides the fresh seeds ("validation examples",
-    # "test examples"); "" = the fresh seeds only
+    p_over: str = ""  # what P(best) resamples besides the seeds ("validation examples",
+    # "test examples"); "" = the seeds only
+    n_shared: int = 0  # the race's seeds every finalist has, which the pick also used
 
     @property
     def best(self) -> Finalist:
@@ -208,12 +209,13 @@ class Answer:
         others = "no other finalist" if k == 0 else f"{k} other{'s' if k > 1 else ''}"
         tail = (f"{others} within noise; its race estimate of {self.metric} was "
                 f"{100 * self.curse:+.2f} points off the fresh seeds' (winner's curse)")
-        if b.two_way is None and not self.p_over:  # runs without predictions: as before
+        if b.two_way is None and not self.p_over and not self.n_shared:  # as before
             return (f"{b.label} is best with P={b.p_best:.2f} (test {100 * b.test_mean:.1f}%, "
                     f"95% CI {100 * b.test_low:.1f}-{100 * b.test_high:.1f}, {self.n_fresh} "
                     f"fresh seeds); {tail}")
-        p = (f"P={b.p_best:.2f} over fresh seeds and {self.p_over}" if self.p_over
-             else f"P={b.p_best:.2f} over fresh seeds")
+        seeds = (f"{self.n_shared} race and {self.n_fresh} fresh seeds" if self.n_shared
+                 else "fresh seeds")
+        p = f"P={b.p_best:.2f} over {seeds}" + (f" and {self.p_over}" if self.p_over else "")
         new = ("" if b.two_way is None else
                f", {100 * b.new_low:.1f}-{100 * b.new_high:.1f} on a new test set")
         return (f"{b.label} is best with {p} (test {100 * b.test_mean:.1f}%, 95% CI "
@@ -236,31 +238,39 @@ def answer(labels: Mapping[Hashable, str], race_means: Mapping[Hashable, float],
            fresh_metric: Mapping[Hashable, Sequence[float]],
            fresh_test: Mapping[Hashable, Sequence[float]], metric: str, seed: int = 0,
            alpha: float = ALPHA, *,
+           shared_metric: Mapping[Hashable, Sequence[float]] | None = None,
            metric_correct: Mapping[Hashable, np.ndarray] | None = None,
            test_correct: Mapping[Hashable, np.ndarray] | None = None,
            metric_split: str = "validation") -> Answer:
-    """The final round's verdict: the finalist with the best fresh mean of ``metric``, its
-    test accuracy with a t-interval from fresh seeds only, P(best) among the finalists,
-    the finalists within noise of it (one-sided paired t-test on the fresh seeds, Holm),
-    and the winner's curse (race estimate vs fresh estimate of ``metric``).
+    """The final round's verdict: the finalist with the best mean of ``metric`` over the
+    seeds all finalists share (``shared_metric``: the race's first seeds, as many for each;
+    then the fresh ones), P(best) among the finalists over those seeds, its test accuracy
+    with a t-interval from fresh seeds only, the finalists within noise of it (one-sided
+    paired t-test on the fresh seeds, Holm), and the winner's curse (race estimate vs fresh
+    estimate of ``metric``). The race's shared seeds make the pick surer (bench/README,
+    "Search"); only the estimates must come from seeds never selected on.
 
-    Where the fresh runs kept per-example predictions (each (fresh seeds, examples) bool:
-    right or not, rows in the fresh seeds' order): ``metric_correct`` on ``metric``'s split
-    ("validation" or "test") makes P(best) a bootstrap over fresh seeds (as blocks) and that
-    split's examples (sweeplab.analysis.outcomes.two_way_best); ``test_correct`` adds each
-    finalist's test-accuracy interval with the test set's sampling included (the estimate
-    ``compare`` uses, sweeplab.analysis.outcomes.two_way).
+    Where the runs kept per-example predictions (each (seeds, examples) bool: right or not,
+    rows in the order shared seeds, then fresh): ``metric_correct`` on ``metric``'s split
+    ("validation" or "test") makes P(best) a bootstrap over those seeds (as blocks) and that
+    split's examples (sweeplab.analysis.outcomes.two_way_best); ``test_correct`` (fresh seeds'
+    rows only) adds each finalist's test-accuracy interval with the test set's sampling
+    included (the estimate ``compare`` uses, sweeplab.analysis.outcomes.two_way).
     """
     from sweeplab.analysis.stats import summarize
 
     keys = list(labels)
     vals = np.array([fresh_metric[k] for k in keys], float)
-    seeds_only = p_best(vals, seed=seed)
+    shared = np.array([(shared_metric or {}).get(k, ()) for k in keys], float).reshape(
+        len(keys), -1)
+    picked_on = np.hstack([shared, vals])
+    seeds_only = p_best(picked_on, seed=seed)
     probs = seeds_only
     if metric_correct is not None:
         probs = two_way_best([metric_correct[k] for k in keys], rng_seed=seed)
     means = vals.mean(axis=1)
-    order = sorted(range(len(keys)), key=lambda i: (-means[i], -probs[i]))
+    pick = picked_on.mean(axis=1)
+    order = sorted(range(len(keys)), key=lambda i: (-pick[i], -probs[i]))
     best = order[0]
     others = order[1:]
     adj = {}
@@ -275,5 +285,6 @@ def answer(labels: Mapping[Hashable, str], race_means: Mapping[Hashable, float],
                             float(means[i]), s.mean, s.ci_low, s.ci_high, float(probs[i]),
                             float(adj.get(i, np.nan)), float(seeds_only[i]), tw))
     return Answer(metric, tuple(out), vals.shape[1], describe_test(alpha).replace(
-        "against the incumbent", "against the best").replace("challengers", "finalists"),
-        f"{metric_split} examples" if metric_correct is not None else "")
+        "against the incumbent on shared seeds", "against the best on the fresh seeds").replace(
+        "challengers", "finalists"),
+        f"{metric_split} examples" if metric_correct is not None else "", shared.shape[1])

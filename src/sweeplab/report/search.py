@@ -75,14 +75,16 @@ def search_blocks(sd: StudyView, store_path: str) -> list[Block]:
     answer = search_answer(sd)
     if answer is not None:
         blocks.append(Text(answer.sentence + ".", "finding"))
-        over = (f"the fresh seeds (as shared blocks) and the {answer.p_over}"
-                if answer.p_over else "the fresh seeds")
+        seeds = (f"the seeds every finalist has (the race's first {answer.n_shared} and "
+                 f"the {answer.n_fresh} fresh ones)" if answer.n_shared else "the fresh seeds")
+        also = f" and the {answer.p_over}" if answer.p_over else ""
         new = ("" if answer.best.two_way is None else
                " The interval on a new test set adds the test set's sampling to the seeds' "
                "(what a new test set from the same distribution would say, as `compare` "
                "states it); the t-interval is about this test set.")
-        blocks.append(Text(f"P(best): the share of bootstrap resamples of {over} in which the "
-                           f"candidate has the best mean {metric}. Within noise: "
+        blocks.append(Text(f"Best: the finalist with the best mean {metric} over {seeds}; "
+                           f"P(best): the share of bootstrap resamples of those seeds (as "
+                           f"shared blocks){also} in which it stays best. Within noise: "
                            f"{answer.test}. Test accuracy and its 95% t-interval come from "
                            f"the fresh seeds only, which the race never saw.{new}", "note"))
     else:
