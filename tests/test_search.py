@@ -187,6 +187,7 @@ def test_the_answer_states_the_interval_on_a_new_test_set(whole):
     picked_on = sorted(c.runs, key=lambda r: r.seed)
     val = np.stack([r.val_predictions == r.val_labels for r in picked_on])
     assert test.shape == (2, 300) and val.shape == (5, 30)
+    assert np.array_equal(readout._correct([c], [0, 1, 2, 3, 4], "validation")[b.key], val)
     direct = outcomes.two_way(None, test)
     assert b.two_way == direct and direct.diff == pytest.approx(b.test_mean)
     assert (b.new_low, b.new_high) == (max(0.0, direct.low), min(1.0, direct.high))

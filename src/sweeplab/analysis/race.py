@@ -209,7 +209,7 @@ class Answer:
         others = "no other finalist" if k == 0 else f"{k} other{'s' if k > 1 else ''}"
         tail = (f"{others} within noise; its race estimate of {self.metric} was "
                 f"{100 * self.curse:+.2f} points off the fresh seeds' (winner's curse)")
-        if b.two_way is None and not self.p_over and not self.n_shared:  # as before
+        if b.two_way is None and not self.p_over and not self.n_shared:  # the first form
             return (f"{b.label} is best with P={b.p_best:.2f} (test {100 * b.test_mean:.1f}%, "
                     f"95% CI {100 * b.test_low:.1f}-{100 * b.test_high:.1f}, {self.n_fresh} "
                     f"fresh seeds); {tail}")
