@@ -166,31 +166,28 @@ def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seed
     return ans.best.key, spent, (ans.best.test_low, ans.best.test_high), ans.curse, seen
 
 
-def race_only(world: World, budget: int, rng, first_test: int, max_seeds: int, pool: int,
-              **_) -> int:
-    """A race with uniform random proposals and no Optuna: the cost of race.decide alone."""
+def race_only(world: World, budget: int, order: list[int], first_test: int, max_seeds: int,
+              pool: int, **_) -> tuple[dict[int, list[float]], frozenset, int]:
+    """sweeplab's race with no Optuna, proposals taken from ``order``: (table, dropped, runs
+    spent). Random orders time race.decide alone; the 'told' rows race the contenders."""
     table: dict[int, list[float]] = {}
     dropped: frozenset = frozenset()
     spent = 0
     while True:
         dec = race.decide(table, budget - spent, first_test=first_test, max_seeds=max_seeds,
-                          dropped=dropped, pool=pool, can_propose=len(table) < len(GRID))
+                          dropped=dropped, pool=pool, can_propose=len(table) < len(order))
         dropped = dec.dropped
         if dec.propose:
-            table.setdefault(int(rng.choice([c for c in range(len(GRID)) if c not in table])),
-                             [])
-            continue
-        if dec.done:
-            return spent
+            table[order[len(table)]] = []
+        elif dec.done:
+            return table, dropped, spent
         for c, k in dec.seeds.items():
-            n = len(table[c])
-            table[c] += [world.draw(c, s) for s in range(n, n + k)]
+            table[c] += [world.draw(c, s) for s in range(len(table[c]), len(table[c]) + k)]
             spent += k
 
 
 def run_told(world: World, budget: int, contenders: list[int], rng, how: str,
-             first_test: int, max_seeds: int, pool: int, finalists: int,
-             fresh_seeds: int) -> int:
+             finalists: int, fresh_seeds: int, max_seeds: int, **rules) -> int:
     """What a search could do told the contenders (in a random order), with nothing spent
     finding them. ``how``: "even" splits the budget evenly over them (the remainder to the
     best so far); "halving" gives each 3 seeds, then the best 3 by mean the rest (each
@@ -206,21 +203,8 @@ def run_told(world: World, budget: int, contenders: list[int], rng, how: str,
         for i, c in enumerate(top):
             n[c] += left // len(top) + (i < left % len(top))
         return max(top, key=lambda c: np.mean([world.draw(c, s) for s in range(n[c])]))
-    table: dict[int, list[float]] = {}
-    dropped: frozenset = frozenset()
-    spent = 0
-    while True:
-        dec = race.decide(table, budget - finalists * fresh_seeds - spent, dropped=dropped,
-                          first_test=first_test, max_seeds=max_seeds, pool=pool,
-                          can_propose=len(table) < len(cs))
-        dropped = dec.dropped
-        if dec.propose:
-            table[cs[len(table)]] = []
-        elif dec.done:
-            break
-        for c, k in dec.seeds.items():
-            table[c] += [world.draw(c, s) for s in range(len(table[c]), len(table[c]) + k)]
-            spent += k
+    table, dropped, _ = race_only(world, budget - finalists * fresh_seeds, cs,
+                                  max_seeds=max_seeds, **rules)
     alive = sorted((c for c in table if c not in dropped and table[c]),
                    key=lambda c: -np.mean(table[c]))[:finalists]
     seeds = [*range(min(len(table[c]) for c in alive)),  # as race.answer picks
@@ -308,7 +292,7 @@ def main() -> None:
     n_sim = 2000
     for r in range(n_sim):
         race_only(World(mu, sd, real_table, np.random.default_rng(r)), 30,
-                  np.random.default_rng(r), **rules)
+                  [int(c) for c in np.random.default_rng(r).permutation(len(GRID))], **rules)
     print(f"race.decide alone: {n_sim} simulated races of 30 runs (random proposals) in "
           f"{time.perf_counter() - t0:.1f} s")
     t0 = time.perf_counter()
