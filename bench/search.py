@@ -31,7 +31,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import sqlite3
 import sys
 import time
 from pathlib import Path
@@ -59,15 +58,16 @@ def real(path: Path) -> tuple[np.ndarray, str] | None:
     """(16, 10) final test accuracies of q7b by seed, or None without a full store."""
     if not path.exists() or not Path(str(path).replace(".db", ".done")).exists():
         return None
-    con = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
-    rows = con.execute(
-        "SELECT sc.position, r.seed, e.test_acc FROM study_configs sc "
-        "JOIN runs r ON r.config_hash = sc.config_hash AND r.status = 'done' "
-        "JOIN epochs e ON e.run_id = r.id AND e.epoch = (SELECT MAX(epoch) FROM epochs "
-        "WHERE run_id = r.id) WHERE sc.study = 'q7b' AND r.seed < ?", (SEEDS,)).fetchall()
+    from sweeplab import readout
+    from sweeplab.store import Store
+
+    with Store(path, readonly=True) as db:  # the one reader of stored runs
+        configs = readout.read_study(db, "q7b").configs  # in the grid's order, as GRID
     table = np.full((len(GRID), SEEDS), np.nan)
-    for pos, seed, acc in rows:
-        table[pos, seed] = acc
+    for pos, c in enumerate(configs):
+        for r in c.runs:
+            if r.seed < SEEDS:
+                table[pos, r.seed] = r.final.test_acc
     if np.isnan(table).any():
         return None
     return table, f"the real q7b grid ({path}: 16 configs x 10 seeds x 10 epochs, full MNIST)"
