@@ -25,6 +25,7 @@ from matplotlib.figure import Figure  # noqa: E402
 from matplotlib.patches import Rectangle  # noqa: E402
 
 from sweeplab.analysis import stats  # noqa: E402
+from sweeplab.analysis.seeds import ScoreDistribution  # noqa: E402
 from sweeplab.results import RunResult  # noqa: E402
 
 __all__ = [
@@ -793,5 +794,26 @@ class ExampleGrid:
 def draw_examples(rec: ExampleGrid) -> Figure:
     fig = _image_grid(rec.images, rec.captions, min(len(rec.captions), 6), (1.9, 2.0), 0.5, 7)
     fig.suptitle(rec.title, fontsize=10)
+    fig.tight_layout()
+    return fig
+
+
+def draw_score_distribution(rec: ScoreDistribution) -> Figure:
+    """Step curves with their bootstrap bands (a matplotlib Figure)."""
+    fig = Figure(figsize=(6.4, 3.9))
+    ax = fig.subplots()
+    colours = line_colours(len(rec.labels))
+    x = 100 * rec.thresholds
+    for i, label in enumerate(rec.labels):
+        c = colours[i]
+        ax.fill_between(x, rec.low[i], rec.high[i], step="post", color=c, alpha=0.18, lw=0)
+        ax.step(x, rec.share[i], where="post", color=c, lw=1.8,
+                label=f"{label} (n={rec.n[i]})")
+    ax.set_xlabel("final test accuracy (%)")
+    ax.set_ylabel("share of runs at or above")
+    ax.set_ylim(-0.02, 1.02)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8, loc="lower left")
+    ax.set_title(f"{rec.title} ({100 * rec.confidence:g}% bootstrap band)", fontsize=10)
     fig.tight_layout()
     return fig

@@ -482,26 +482,3 @@ def score_distribution(groups: Sequence[tuple[str, Sequence[float]]], title: str
     return ScoreDistribution(title or "Share of runs at or above each final test accuracy",
                              tuple(lab for lab, _ in kept), tuple(v.size for _, v in kept),
                              grid, ro[0], ro[1], ro[2], confidence)
-
-
-def draw_score_distribution(rec: ScoreDistribution):
-    """Step curves with their bootstrap bands (a matplotlib Figure)."""
-    from sweeplab.plots import Figure, line_colours
-
-    fig = Figure(figsize=(6.4, 3.9))
-    ax = fig.subplots()
-    colours = line_colours(len(rec.labels))
-    x = 100 * rec.thresholds
-    for i, label in enumerate(rec.labels):
-        c = colours[i]
-        ax.fill_between(x, rec.low[i], rec.high[i], step="post", color=c, alpha=0.18, lw=0)
-        ax.step(x, rec.share[i], where="post", color=c, lw=1.8,
-                label=f"{label} (n={rec.n[i]})")
-    ax.set_xlabel("final test accuracy (%)")
-    ax.set_ylabel("share of runs at or above")
-    ax.set_ylim(-0.02, 1.02)
-    ax.grid(alpha=0.3)
-    ax.legend(fontsize=8, loc="lower left")
-    ax.set_title(f"{rec.title} ({100 * rec.confidence:g}% bootstrap band)", fontsize=10)
-    fig.tight_layout()
-    return fig

@@ -10,6 +10,7 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from sweeplab import plots
 from sweeplab.analysis import seeds, stats
 from sweeplab.report.blocks import Block, Plot, Table, Text
 
@@ -111,7 +112,7 @@ def _distribution(sd: Any, pid: Callable[[str], str]) -> list[Block]:
                  "Score distribution: for each final test accuracy, the share of runs that "
                  "reach it, one curve per configuration, with a 95% pointwise bootstrap band; "
                  "a mean and its interval hide the groups a step in a curve shows.",
-                 rec, seeds.draw_score_distribution)]
+                 rec, plots.draw_score_distribution)]
 
 
 def seed_blocks(sd: Any, pid: Callable[[str], str]) -> Sequence[Block]:
