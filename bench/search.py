@@ -345,6 +345,13 @@ def main() -> None:
             print(f"race, budget {b}, its misses: " + ", ".join(f"{k} {v}" for k, v in why.items()))
     target = [r for r in rows if r[0].startswith("race") and r[1] <= 0.25 * grid_runs]
     met = [r for r in target if r[2] >= grid_ok and r[3] >= 0.9]
+    from statsmodels.stats.proportion import confint_proportions_2indep
+    n = args.reps
+    for name, _, succ, *_ in target:  # the repetitions' own noise on the comparison
+        lo, hi = confint_proportions_2indep(round(succ * n), n, round(grid_ok * n), n,
+                                            method="newcomb")
+        print(f"{name} - grid: {succ - grid_ok:+.4f} success, 95% CI {lo:+.4f} to {hi:+.4f} "
+              f"(Newcombe, {n} repetitions each)")
     print(f"\ntarget (race <= 25% of the grid's runs, success >= the grid's {grid_ok:.4f}, "
           f"coverage >= 0.90): {'met by ' + ', '.join(r[0] for r in met) if met else 'NOT met'}")
 
