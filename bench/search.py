@@ -111,8 +111,10 @@ def _config(params) -> int:
 
 def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seeds: int = 10,
              pool: int = 5, finalists: int = 2, fresh_seeds: int = 5):
-    optuna = _optuna()
-    study = optuna.create_study(direction="maximize")
+    from sweeplab.search import _sampler as sampler  # the search's own TPE, as q7s asks it
+    from sweeplab.study import Search
+
+    study = _optuna().create_study(direction="maximize")
     dists = _space()
     reserve = finalists * fresh_seeds
     table: dict[int, list[float]] = {}
@@ -133,8 +135,7 @@ def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seed
         dropped = dec.dropped
         if dec.propose:
             while True:
-                study.sampler = optuna.samplers.TPESampler(
-                    seed=(seed * 1_000_003 + len(study.trials)) % 2**31, n_startup_trials=pool)
+                study.sampler = sampler(Search((), seed=seed, pool=pool), len(study.trials))
                 t = study.ask(dists)
                 c = _config(t.params)
                 if c not in table:
