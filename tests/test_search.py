@@ -272,6 +272,79 @@ def test_bad_search_is_one_line_naming_the_field_before_any_store(tmp_path, caps
     assert not store.exists() and not journal_path(store, "tiny").parent.exists()
 
 
+def _copy_store(store: Path, to: Path, journal: bool = True) -> Path:
+    """The whole search's store (its SQLite files) and, with ``journal``, its Optuna journal."""
+    import shutil
+
+    to.mkdir(parents=True, exist_ok=True)
+    for f in store.parent.glob(store.name + "*"):
+        shutil.copy(f, to / f.name)
+    if journal:
+        shutil.copytree(journal_path(store, "tiny").parent, journal_path(to / store.name,
+                                                                          "tiny").parent)
+    return to / store.name
+
+
+def test_a_redefined_search_keeps_its_history_and_the_new_one_starts_afresh(whole, tmp_path,
+                                                                             data_dir):
+    """--redefine archives a search as tiny@1 with its state and its journal (the report's
+    parameter importances read it there); the new definition races on a journal of its own
+    (it used to meet the old finalists in the store's state and fail with a KeyError)."""
+    from sweeplab import readout
+    from sweeplab.report.search import importances
+    from sweeplab.store import Store
+
+    store = _copy_store(whole[0], tmp_path)
+    before, trials = sweeplab.open(store).search("tiny"), _trials(store)
+    with Store(store, readonly=True) as db:
+        imp = importances(readout.read_study(db, "tiny"), str(store))
+    new = st.Study.from_toml(TINY.replace("budget = 12", "budget = 10"))
+    with pytest.raises(sweeplab.SpecError, match=r"search.budget 12 -> 10"):
+        sweeplab.run(new, store=store, data_dir=data_dir, engine="fast", progress=False)
+    res = sweeplab.run(new, store=store, data_dir=data_dir, engine="fast", progress=False,
+                       redefine=True)
+    assert res.last.finished and res.last.spent <= 10
+    after = sweeplab.open(store)
+    kept = after.search("tiny@1")
+    assert list(kept["config_hash"]) == list(before["config_hash"])
+    assert list(kept["status"]) == list(before["status"])
+    assert kept.attrs["sentence"] == before.attrs["sentence"]
+    assert journal_path(store, "tiny@1").exists()
+    with Store(store, readonly=True) as db:
+        assert importances(readout.read_study(db, "tiny@1"), str(store)) == imp
+    # The old history moved whole; each journal says which definition it holds.
+    old = _journal(journal_path(store, "tiny@1"))
+    assert [(t.number, t.params, t.state.name, t.value) for t in old.get_trials()] == trials
+    assert old.user_attrs["sweeplab:study"]["search"]["budget"] == 12
+    assert _journal(journal_path(store, "tiny")).user_attrs["sweeplab:study"]["search"][
+        "budget"] == 10
+
+
+def _journal(path: Path):
+    import optuna
+
+    return optuna.load_study(study_name=None, storage=optuna.storages.JournalStorage(
+        optuna.storages.journal.JournalFileBackend(str(path))))
+
+
+def test_a_journal_of_another_definition_is_one_line_before_any_training(whole, tmp_path,
+                                                                          capsys, data_dir):
+    """The store deleted, the journal kept and the study changed: the old proposals and their
+    values must not steer the new search. One line names the file and what differs."""
+    store = tmp_path / "s.db"
+    _copy_store(whole[0], tmp_path / "old")
+    journal_path(store, "tiny").parent.mkdir()
+    (tmp_path / "old" / "s_search" / "tiny.journal").replace(journal_path(store, "tiny"))
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY.replace("epochs = 1", "epochs = 2"))
+    assert cli.main(["run", str(path), "--store", str(store), "--data-dir", data_dir,
+                     "--quiet", "--engine", "fast"]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sweeplab run: error: "), err
+    assert str(journal_path(store, "tiny")) in err and "epochs 1 -> 2" in err, err
+    assert _done(store) == 0
+
+
 def test_search_in_python_equals_the_study_file():
     from_file = st.Study.from_toml(TINY)
     built = st.Study.build(

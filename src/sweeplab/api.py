@@ -184,7 +184,11 @@ def run(
     ready = preflight(study, data_dir, engine or DEFAULT_ENGINE, parallel, log)
     with Store(store) as db, _live(db, mlflow, tensorboard) as live:
         if archive:
-            db.archive_study(study.name)
+            kept = db.archive_study(study.name)
+            from sweeplab.search import journal_path  # a search's history goes with it
+
+            if kept and journal_path(store, study.name).exists():
+                journal_path(store, study.name).replace(journal_path(store, kept))
         every = list(listeners) + list(live)
         if directory is not None:
             from sweeplab.saved_models import ModelSaver

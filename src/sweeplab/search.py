@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from sweeplab import spec as S
+from sweeplab import study as st
 from sweeplab.analysis import race
 from sweeplab.runner import RunListener, RunSummary, preflight, train_groups
 from sweeplab.store import Store
@@ -138,6 +139,18 @@ class _Driver:
         self.storage = optuna.storages.JournalStorage(backend)
         self.ostudy = optuna.create_study(study_name=study.name, storage=self.storage,
                                           direction="maximize", load_if_exists=True)
+        # The journal holds the history of one definition: another one's proposals and
+        # values must not steer this search (a store deleted and the study changed; a
+        # redefined study's journal moves with it, api.run).
+        new, held = study_to_dict(study), self.ostudy.user_attrs.get("sweeplab:study")
+        diff = st.redefinition(held, new) if isinstance(held, dict) else None
+        if diff is not None:
+            raise SearchError(
+                f"{journal} holds the search history of another definition of study "
+                f"{study.name!r} ({diff}), which this store has no runs of; move that file "
+                "away to start this search afresh, or run that definition again.")
+        if held is None:
+            self.ostudy.set_user_attr("sweeplab:study", new)
         self.dists = _distributions(self.search)
         state = store.get_meta(_meta_key(study.name)) or {}
         self.dropped: set[str] = set(state.get("dropped", []))
@@ -361,15 +374,16 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
             drv.history.append((spent, dec.incumbent,
                                 sum(table[dec.incumbent]) / len(table[dec.incumbent])))
         drv.save(cands)
-        inc = cands[dec.incumbent][0].label if dec.incumbent else "-"
-        inc_mean = (100 * sum(table[dec.incumbent]) / len(table[dec.incumbent])
-                    if dec.incumbent else math.nan)
+        inc = "none yet (no candidate has its first seeds)"
+        if dec.incumbent:
+            vals = table[dec.incumbent]
+            inc = (f"{cands[dec.incumbent][0].label} {search.metric} "
+                   f"{100 * sum(vals) / len(vals):.2f}% (n={len(vals)})")
         left = search.budget - spent
         per_run = (time.perf_counter() - t0) / out.trained if out.trained else math.nan
         eta = f", ~{_duration(per_run * left)} left" if math.isfinite(per_run) else ""
         say(f"{study.name}: {len(cands)} candidates ({len(drv.dropped)} dropped), "
-            f"{spent}/{search.budget} runs{eta}; incumbent {inc} "
-            f"{search.metric} {inc_mean:.2f}% (n={len(table.get(dec.incumbent, []))})")
+            f"{spent}/{search.budget} runs{eta}; incumbent {inc}")
 
     def finish_pending(cands: dict[str, Any]) -> None:
         """A step cut short (a kill mid-training): finish it before deciding anything, so

@@ -597,9 +597,10 @@ class Store:
             self._seal_study(con, name)
 
     def archive_study(self, name: str) -> str | None:
-        """Keep the study's current definition, its configs and adaptive-seed record under
-        ``NAME@N`` (the first free N), so that redefining ``name`` leaves its earlier runs
-        listed; returns that name (None: the store has no such study)."""
+        """Keep the study's current definition, its configs, adaptive-seed record and search
+        state under ``NAME@N`` (the first free N), so that redefining ``name`` leaves its
+        earlier runs listed; returns that name (None: the store has no such study). A
+        search's Optuna journal, a file beside the store, is moved by the caller (api.run)."""
         with self._write() as con:
             row = con.execute("SELECT definition, updated_at FROM studies WHERE name=?",
                               (name,)).fetchone()
@@ -616,11 +617,12 @@ class Store:
             con.execute("INSERT INTO studies (name, definition, updated_at) VALUES (?, ?, ?)",
                         (kept, json.dumps(definition, sort_keys=True), row[1]))
             con.execute("UPDATE study_configs SET study=? WHERE study=?", (kept, name))
-            con.execute("UPDATE meta SET key=? WHERE key=?", (f"adaptive:{kept}",
-                                                             f"adaptive:{name}"))
+            for what in ("adaptive", "search"):  # its adaptive-seed record, a search's state
+                con.execute("UPDATE meta SET key=? WHERE key=?", (f"{what}:{kept}",
+                                                                 f"{what}:{name}"))
+                self._seal_meta(con, f"{what}:{kept}")
             self._seal_study(con, kept)
             self._seal_study(con, name)
-            self._seal_meta(con, f"adaptive:{kept}")
         return kept
 
     def studies(self) -> list[StudyRow]:

@@ -28,7 +28,8 @@ def importances(sd: StudyView, store_path: str) -> dict[str, float] | None:
         optuna.logging.set_verbosity(optuna.logging.WARNING)
         storage = optuna.storages.JournalStorage(
             optuna.storages.journal.JournalFileBackend(str(journal)))
-        study = optuna.load_study(study_name=sd.name, storage=storage)
+        study = optuna.load_study(study_name=None, storage=storage)  # its one study (named
+        # as the search was when it ran: a redefined study's journal keeps the old name)
         return dict(optuna.importance.get_param_importances(study))
     except Exception:  # noqa: BLE001 - too few trials, or no Optuna here: said in words
         return None
