@@ -345,6 +345,35 @@ def test_a_journal_of_another_definition_is_one_line_before_any_training(whole, 
     assert _done(store) == 0
 
 
+def test_a_lost_journal_still_gives_a_finished_search_and_stops_an_unfinished_one(
+        whole, tmp_path, capsys, data_dir):
+    """The journal deleted: a search whose race is over still gives its answer from the store
+    (nothing trained); one still racing is one line, since only that history can propose
+    the same candidates next (it used to be a KeyError either way, or a new history)."""
+    from sweeplab.search import run_search
+    from sweeplab.store import Store
+
+    done = _copy_store(whole[0], tmp_path / "done", journal=False)
+    n, sentence = _done(done), sweeplab.open(whole[0]).search("tiny").attrs["sentence"]
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    run = ["run", str(path), "--data-dir", data_dir, "--quiet", "--engine", "fast", "--store"]
+    assert cli.main([*run, str(done)]) == 0
+    assert _done(done) == n and sentence in capsys.readouterr().out
+    racing = tmp_path / "racing" / "s.db"
+    racing.parent.mkdir()
+    with Store(racing) as db:
+        run_search(st.Study.from_toml(TINY), db, journal=journal_path(racing, "tiny"),
+                   data_dir=data_dir, engine="fast", quiet=True, stop_after=2)
+    k = _done(racing)  # the first step's groups (stop_after is checked between steps)
+    assert 2 <= k < 12
+    journal_path(racing, "tiny").unlink()
+    assert cli.main([*run, str(racing)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "missing or empty" in err, err
+    assert str(journal_path(racing, "tiny")) in err and _done(racing) == k
+
+
 def test_search_in_python_equals_the_study_file():
     from_file = st.Study.from_toml(TINY)
     built = st.Study.build(

@@ -165,12 +165,20 @@ class _Driver:
         self.pending: dict[str, list[int]] = dict(state.get("pending", {}))
         # --ray: proposals made while other candidates' seeds were training
         self.proposed_while_training = int(state.get("proposed_while_training", 0))
+        # The journal gone (or emptied) while the store holds the candidates: they are read
+        # from the store's state, enough for a race that is over (its final round and answer).
+        self.lost: dict[str, Any] = ({} if self.ostudy.get_trials(deepcopy=False)
+                                     else dict(state.get("params", {})))
+        self.lost_trials: dict[str, list[int]] = dict(state.get("trials", {}))
 
     # --- what the store and the journal hold ---------------------------------------
 
     def candidates(self) -> dict[str, tuple[PlannedConfig, dict[str, Any], list[int]]]:
         """config hash -> (planned config, params, trial numbers), in proposal order."""
         out: dict[str, tuple[PlannedConfig, dict[str, Any], list[int]]] = {}
+        for h, params in self.lost.items():
+            out[h] = (planned_candidate(self.study, params), dict(params),
+                      list(self.lost_trials.get(h, [])))
         for t in self.ostudy.get_trials(deepcopy=False):
             if set(t.params) != set(self.dists):
                 continue
@@ -353,6 +361,12 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
             print(line, file=sys.stderr, flush=True)
 
     drv = _Driver(study, store, journal, say)
+    if drv.lost and not drv.finalists:
+        raise SearchError(
+            f"{journal}, the search's Optuna history, is missing or empty, but {store.path} "
+            f"holds {len(drv.lost)} of its candidates: the race needs that history to propose "
+            "more. Restore the file to go on, or give the study another name to search afresh "
+            "(configs it shares with this one reuse their runs).")
     out = SearchSummary(study.name, search.budget)
     runsum = RunSummary(study.name, search.budget, 0)
     step = 0
