@@ -147,8 +147,8 @@ class _Driver:
         if diff is not None:
             raise SearchError(
                 f"{journal} holds the search history of another definition of study "
-                f"{study.name!r} ({diff}), which this store has no runs of; move that file "
-                "away to start this search afresh, or run that definition again.")
+                f"{study.name!r} ({diff}), not this one; move that file away to start this "
+                "search afresh, or run that definition again.")
         if held is None:
             self.ostudy.set_user_attr("sweeplab:study", new)
         self.dists = _distributions(self.search)
