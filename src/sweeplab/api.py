@@ -187,8 +187,9 @@ def run(
             kept = db.archive_study(study.name)
             from sweeplab.search import journal_path  # a search's history goes with it
 
-            if kept and journal_path(store, study.name).exists():
-                journal_path(store, study.name).replace(journal_path(store, kept))
+            journal = journal_path(store, study.name)
+            if kept and journal.exists():
+                journal.replace(journal_path(store, kept))
         every = list(listeners) + list(live)
         if directory is not None:
             from sweeplab.saved_models import ModelSaver

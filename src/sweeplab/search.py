@@ -19,11 +19,18 @@ from pathlib import Path
 from typing import Any
 
 from sweeplab import spec as S
-from sweeplab import study as st
 from sweeplab.analysis import race
 from sweeplab.runner import RunListener, RunSummary, preflight, train_groups
 from sweeplab.store import Store
-from sweeplab.study import PlannedConfig, Search, Study, format_value, study_to_dict, with_value
+from sweeplab.study import (
+    PlannedConfig,
+    Search,
+    Study,
+    format_value,
+    redefinition,
+    study_to_dict,
+    with_value,
+)
 
 MAX_DUPLICATES = 30  # proposals in a row that repeat a candidate: the space is exhausted
 
@@ -143,7 +150,7 @@ class _Driver:
         # values must not steer this search (a store deleted and the study changed; a
         # redefined study's journal moves with it, api.run).
         new, held = study_to_dict(study), self.ostudy.user_attrs.get("sweeplab:study")
-        diff = st.redefinition(held, new) if isinstance(held, dict) else None
+        diff = redefinition(held, new) if isinstance(held, dict) else None
         if diff is not None:
             raise SearchError(
                 f"{journal} holds the search history of another definition of study "
@@ -167,18 +174,18 @@ class _Driver:
         self.proposed_while_training = int(state.get("proposed_while_training", 0))
         # The journal gone (or emptied) while the store holds the candidates: they are read
         # from the store's state, enough for a race that is over (its final round and answer).
-        self.lost: dict[str, Any] = ({} if self.ostudy.get_trials(deepcopy=False)
-                                     else dict(state.get("params", {})))
-        self.lost_trials: dict[str, list[int]] = dict(state.get("trials", {}))
+        trials = state.get("trials", {})
+        self.lost: dict[str, tuple[dict[str, Any], list[int]]] = (
+            {} if self.ostudy.get_trials(deepcopy=False) else
+            {h: (params, trials.get(h, [])) for h, params in state.get("params", {}).items()})
 
     # --- what the store and the journal hold ---------------------------------------
 
     def candidates(self) -> dict[str, tuple[PlannedConfig, dict[str, Any], list[int]]]:
         """config hash -> (planned config, params, trial numbers), in proposal order."""
         out: dict[str, tuple[PlannedConfig, dict[str, Any], list[int]]] = {}
-        for h, params in self.lost.items():
-            out[h] = (planned_candidate(self.study, params), dict(params),
-                      list(self.lost_trials.get(h, [])))
+        for h, (params, nums) in self.lost.items():
+            out[h] = (planned_candidate(self.study, params), dict(params), list(nums))
         for t in self.ostudy.get_trials(deepcopy=False):
             if set(t.params) != set(self.dists):
                 continue
