@@ -156,17 +156,25 @@ def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seed
             n = len(table[c])
             table[c] += [world.draw(c, s) for s in range(n, n + k)]
             spent += k
+    ans = final_round(world, table, dropped, seed, finalists, fresh_seeds, max_seeds)
+    spent += len(ans.finalists) * fresh_seeds
+    seen = {"proposed": frozenset(table), "dropped": dropped,
+            "finalists": frozenset(f.key for f in ans.finalists)}
+    return ans.best.key, spent, (ans.best.test_low, ans.best.test_high), ans.curse, seen
+
+
+def final_round(world: World, table: dict[int, list[float]], dropped: frozenset, seed: int,
+                finalists: int, fresh_seeds: int, max_seeds: int) -> race.Answer:
+    """The race's end, as the search has it: the best means still racing train on fresh
+    seeds, and race.answer names the best on the race's seeds they all have and the fresh."""
     alive = sorted((c for c in table if c not in dropped and table[c]),
                    key=lambda c: -np.mean(table[c]))[:finalists]
     fresh = range(max_seeds, max_seeds + fresh_seeds)
     vals = {c: [world.draw(c, s) for s in fresh] for c in alive}
-    spent += sum(len(v) for v in vals.values())
     n0 = min(len(table[c]) for c in alive)  # the race's seeds every finalist has
-    ans = race.answer({c: str(GRID[c]) for c in alive},
-                      {c: float(np.mean(table[c])) for c in alive}, vals, vals, "acc",
-                      seed=seed, shared_metric={c: table[c][:n0] for c in alive})
-    seen = {"proposed": frozenset(table), "dropped": dropped, "finalists": frozenset(alive)}
-    return ans.best.key, spent, (ans.best.test_low, ans.best.test_high), ans.curse, seen
+    return race.answer({c: str(GRID[c]) for c in alive},
+                       {c: float(np.mean(table[c])) for c in alive}, vals, vals, "acc",
+                       seed=seed, shared_metric={c: table[c][:n0] for c in alive})
 
 
 def race_only(world: World, budget: int, order: list[int], first_test: int, max_seeds: int,
@@ -208,11 +216,7 @@ def run_told(world: World, budget: int, contenders: list[int], rng, how: str,
         return max(top, key=lambda c: np.mean([world.draw(c, s) for s in range(n[c])]))
     table, dropped, _ = race_only(world, budget - finalists * fresh_seeds, cs,
                                   max_seeds=max_seeds, **rules)
-    alive = sorted((c for c in table if c not in dropped and table[c]),
-                   key=lambda c: -np.mean(table[c]))[:finalists]
-    seeds = [*range(min(len(table[c]) for c in alive)),  # as race.answer picks
-             *range(max_seeds, max_seeds + fresh_seeds)]
-    return max(alive, key=lambda c: np.mean([world.draw(c, s) for s in seeds]))
+    return final_round(world, table, dropped, 0, finalists, fresh_seeds, max_seeds).best.key
 
 
 def run_halving(world: World) -> tuple[int, int]:
