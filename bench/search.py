@@ -21,7 +21,9 @@ model: normal around the true means) and runs, with a different search seed:
   over every config (1 seed each, then the better half twice the seeds, ..., 40 runs).
 
 Success: the named config's true mean is within the grid's noise of the true best (the
-95% t half-width of a 10-seed mean of the best config). Coverage: how often the race's
+95% t half-width of a 10-seed mean of the best config; on the real grid the script also
+prints the configs whose difference from the best the grid's own seeds and test set cannot
+resolve, ``outcomes.two_way``, to show they are the same ones). Coverage: how often the race's
 stated 95% CI (fresh seeds only) covers the named config's true mean; for tpe3, the
 t-interval of its own 3 seeds (selected on them). Budgets in runs; the race's includes its
 final round.
@@ -56,8 +58,9 @@ def parametric() -> tuple[np.ndarray, np.ndarray, str]:
     return mu, np.full(len(GRID), 0.0015), "parametric model of q7b"
 
 
-def real(path: Path) -> tuple[np.ndarray, str] | None:
-    """(16, 10) final test accuracies of q7b by seed, or None without a full store."""
+def real(path: Path) -> tuple[np.ndarray, list, str] | None:
+    """(16, 10) final test accuracies of q7b by seed, each config's (10, M) right-or-not on
+    the test examples (None without per-example outcomes), or None without a full store."""
     if not path.exists() or not Path(str(path).replace(".db", ".done")).exists():
         return None
     from sweeplab import readout
@@ -65,6 +68,7 @@ def real(path: Path) -> tuple[np.ndarray, str] | None:
 
     with Store(path, readonly=True) as db:  # the one reader of stored runs
         configs = readout.read_study(db, "q7b").configs  # in the grid's order, as GRID
+        correct = [None if c.outcomes is None else c.outcomes.correct for c in configs]
     table = np.full((len(GRID), SEEDS), np.nan)
     for pos, c in enumerate(configs):
         for r in c.runs:
@@ -72,7 +76,8 @@ def real(path: Path) -> tuple[np.ndarray, str] | None:
                 table[pos, r.seed] = r.final.test_acc
     if np.isnan(table).any():
         return None
-    return table, f"the real q7b grid ({path}: 16 configs x 10 seeds x 10 epochs, full MNIST)"
+    return (table, correct,
+            f"the real q7b grid ({path}: 16 configs x 10 seeds x 10 epochs, full MNIST)")
 
 
 class World:
@@ -296,8 +301,9 @@ def main() -> None:
                  finalists=args.finalists, fresh_seeds=args.fresh_seeds)
     print(f"race: {rules}; {race.describe_test()}")
     got = real(Path(args.store))
+    correct = None
     if got is not None:
-        real_table, what = got
+        real_table, correct, what = got
         mu, sd = real_table.mean(axis=1), real_table.std(axis=1, ddof=1)
     else:
         real_table = None
@@ -305,11 +311,20 @@ def main() -> None:
     best = int(np.argmax(mu))
     noise = sps.t.ppf(0.975, SEEDS - 1) * sd[best] / math.sqrt(SEEDS)
     ok = set(np.flatnonzero(mu >= mu[best] - noise))
+    near = np.flatnonzero(mu >= mu[best] - 0.005)  # the contenders
     print(f"truth: {what}")
     print(f"true best {GRID[best]} {100 * mu[best]:.3f}%; the grid's noise (95% half-width "
           f"of a 10-seed mean) {100 * noise:.3f} points; configs within it: "
           f"{sorted(GRID[c] for c in ok)}; the contenders (within 0.5 points, 'told the "
-          f"N' rows): {sorted(GRID[c] for c in np.flatnonzero(mu >= mu[best] - 0.005))}")
+          f"N' rows): {sorted(GRID[c] for c in near)}")
+    if correct is not None and all(c is not None and len(c) == SEEDS for c in correct):
+        from sweeplab.analysis.outcomes import two_way  # the grid's own interval, new data
+        tw = {c: two_way(correct[best], correct[c]) for c in range(len(GRID))}
+        print("the grid's own 95% interval against the best, its 10 seeds and the test set's "
+              "sampling (outcomes.two_way, issue 32), includes 0 for "
+              f"{sorted(GRID[c] for c in tw if tw[c].high >= 0)}; the test set's estimated "
+              "part of the standard error of the contenders' differences from it: at most "
+              f"{100 * max(tw[c].test_set_se for c in near):.3f} points")
     t0 = time.perf_counter()
     n_sim = 2000
     for r in range(n_sim):
@@ -333,7 +348,7 @@ def main() -> None:
                      np.mean([c in ok for c, *_ in res]), cover,
                      np.mean([k for *_, k, _ in res])))
         misses[b] = miss_reasons([(c, seen) for c, *_, seen in res if c not in ok], ok)
-    contenders = list(np.flatnonzero(mu >= mu[best] - 0.005))
+    contenders = list(near)
     for how in ("even", "halving", "raced"):
         for b in budgets:
             named = [run_told(World(mu, sd, real_table, np.random.default_rng(r)), b,
@@ -373,13 +388,15 @@ def main() -> None:
     from statsmodels.stats.proportion import confint_proportions_2indep
     n = args.reps
     bound = [r for r in rows if r[0].startswith("all ")]
-    for name, _, succ, *_ in target + bound:  # the repetitions' own noise on the comparison
+    raced = [r for r in rows if r[0].startswith("race")]
+    for name, _, succ, *_ in raced + bound:  # the repetitions' own noise on the comparison
         lo, hi = confint_proportions_2indep(round(succ * n), n, round(grid_ok * n), n,
                                             method="newcomb")
         print(f"{name} - grid: {succ - grid_ok:+.4f} success, 95% CI {lo:+.4f} to {hi:+.4f} "
               f"(Newcombe, {n} repetitions each)")
     print(f"\ntarget (race <= 25% of the grid's runs, success >= the grid's {grid_ok:.4f}, "
-          f"coverage >= 0.90): {'met by ' + ', '.join(r[0] for r in met) if met else 'NOT met'}")
+          f"coverage >= 0.90): {'met by ' + ', '.join(r[0] for r in met) if met else 'NOT met'} "
+          f"on {n} repetitions (how sure: the intervals above)")
 
 
 if __name__ == "__main__":
