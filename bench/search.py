@@ -23,10 +23,10 @@ model: normal around the true means) and runs, with a different search seed:
 Success: the named config's true mean is within the grid's noise of the true best (the
 95% t half-width of a 10-seed mean of the best config; on the real grid the script also
 prints the configs whose difference from the best the grid's own seeds and test set cannot
-resolve, ``outcomes.two_way``, to show they are the same ones). Coverage: how often the race's
-stated 95% CI (fresh seeds only) covers the named config's true mean; for tpe3, the
-t-interval of its own 3 seeds (selected on them). Budgets in runs; the race's includes its
-final round.
+resolve, by ``compare``'s ``outcomes.paired``, to show they are the same ones). Coverage:
+how often the race's stated 95% CI (fresh seeds only) covers the named config's true mean;
+for tpe3, the t-interval of its own 3 seeds (selected on them). Budgets in runs; the race's
+includes its final round.
 
     PYTHONPATH=src .venv/bin/python bench/search.py --reps 40
 """
@@ -59,8 +59,8 @@ def parametric() -> tuple[np.ndarray, np.ndarray, str]:
 
 
 def real(path: Path) -> tuple[np.ndarray, list, str] | None:
-    """(16, 10) final test accuracies of q7b by seed, each config's (10, M) right-or-not on
-    the test examples (None without per-example outcomes), or None without a full store."""
+    """(16, 10) final test accuracies of q7b by seed, each config's per-example outcomes on
+    the test set (None where not kept), or None without a full store."""
     if not path.exists() or not Path(str(path).replace(".db", ".done")).exists():
         return None
     from sweeplab import readout
@@ -68,7 +68,7 @@ def real(path: Path) -> tuple[np.ndarray, list, str] | None:
 
     with Store(path, readonly=True) as db:  # the one reader of stored runs
         configs = readout.read_study(db, "q7b").configs  # in the grid's order, as GRID
-        correct = [None if c.outcomes is None else c.outcomes.correct for c in configs]
+        outcomes = [c.outcomes for c in configs]
     table = np.full((len(GRID), SEEDS), np.nan)
     for pos, c in enumerate(configs):
         for r in c.runs:
@@ -76,7 +76,7 @@ def real(path: Path) -> tuple[np.ndarray, list, str] | None:
                 table[pos, r.seed] = r.final.test_acc
     if np.isnan(table).any():
         return None
-    return (table, correct,
+    return (table, outcomes,
             f"the real q7b grid ({path}: 16 configs x 10 seeds x 10 epochs, full MNIST)")
 
 
@@ -301,9 +301,9 @@ def main() -> None:
                  finalists=args.finalists, fresh_seeds=args.fresh_seeds)
     print(f"race: {rules}; {race.describe_test()}")
     got = real(Path(args.store))
-    correct = None
+    outcomes = None
     if got is not None:
-        real_table, correct, what = got
+        real_table, outcomes, what = got
         mu, sd = real_table.mean(axis=1), real_table.std(axis=1, ddof=1)
     else:
         real_table = None
@@ -317,11 +317,11 @@ def main() -> None:
           f"of a 10-seed mean) {100 * noise:.3f} points; configs within it: "
           f"{sorted(GRID[c] for c in ok)}; the contenders (within 0.5 points, 'told the "
           f"N' rows): {sorted(GRID[c] for c in near)}")
-    if correct is not None and all(c is not None and len(c) == SEEDS for c in correct):
-        from sweeplab.analysis.outcomes import two_way  # the grid's own interval, new data
-        tw = {c: two_way(correct[best], correct[c]) for c in range(len(GRID))}
-        print("the grid's own 95% interval against the best, its 10 seeds and the test set's "
-              "sampling (outcomes.two_way, issue 32), includes 0 for "
+    if outcomes is not None and all(o is not None and len(o.seeds) == SEEDS for o in outcomes):
+        from sweeplab.analysis.outcomes import paired  # compare's own interval, new data
+        tw = {c: paired(outcomes[best], outcomes[c]).two_way for c in range(len(GRID))}
+        print("the grid's own 95% interval against the best, its 10 shared seeds and the test "
+              "set's sampling (compare's, outcomes.paired, issue 32), includes 0 for "
               f"{sorted(GRID[c] for c in tw if tw[c].high >= 0)}; the test set's estimated "
               "part of the standard error of the contenders' differences from it: at most "
               f"{100 * max(tw[c].test_set_se for c in near):.3f} points")
