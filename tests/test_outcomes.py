@@ -75,6 +75,45 @@ def test_estimator_recovers_the_known_distribution_wise_variance(k, omega):
         assert s.binomial == pytest.approx(s.mean * (1 - s.mean) / n)
 
 
+@pytest.mark.parametrize("k, omega", [(3, 0.0), (10, 0.0), (3, 0.05), (10, 0.02)])
+def test_chi_square_test_has_its_level_and_the_bound_its_coverage(k, omega):
+    # 1000 simulated tables each: a rate's binomial se is sqrt(0.05 * 0.95 / 1000) = 0.0069,
+    # so +-0.021 is 3 of them (the test's level 0.05, the one-sided bound's coverage 0.95).
+    mu, tau, n, reps = 1.6, 1.2, 2000, 1000
+    rng = np.random.default_rng(7)  # as the estimator's test above
+    splits = [O.split_variance(_simulate(rng, k, n, mu, tau, omega)) for _ in range(reps)]
+    truth = _truth(mu, tau, omega)
+    reject = np.mean([s.p_value < 0.05 for s in splits])
+    cover = np.mean([s.distribution_high >= math.sqrt(truth) for s in splits])
+    if omega == 0:  # no distribution-wise part: the test rejects at its level
+        assert abs(reject - 0.05) < 0.021, reject
+    else:  # its power as the chi-square law gives it, at the seeds' expected variance
+        v0 = float(np.mean([s.seeds - s.distribution * (1 - 1 / n) for s in splits]))
+        crit = _st.chi2.ppf(0.95, k - 1) * v0 / (v0 + truth * (1 - 1 / n))
+        power = _st.chi2.sf(crit, k - 1)
+        assert abs(reject - power) < 3 * math.sqrt(power * (1 - power) / reps), (reject, power)
+        assert abs(cover - 0.95) < 0.021, cover
+
+
+def test_chi_square_test_on_a_table_worked_by_hand():
+    # Three seeds, 4 examples each right or wrong: accuracies 1, 0.5, 0.25.
+    c = np.array([[1, 1, 1, 1], [1, 1, 0, 0], [1, 0, 0, 0]], bool)
+    v = O.split_variance(c)
+    s2 = np.var([1, 0.5, 0.25], ddof=1)
+    p = c.mean(axis=0)
+    v0 = np.mean(p * (1 - p)) * 3 / 2 / 4
+    assert v.p_value == pytest.approx(_st.chi2.sf(2 * s2 / v0, 2), rel=1e-12)
+    high = (2 * s2 / _st.chi2.ppf(0.05, 2) - v0) / (1 - 1 / 4)
+    assert v.distribution_high == pytest.approx(math.sqrt(min(high, v.mean * (1 - v.mean))))
+    # Three seeds that differ far beyond the test set (q1's dead outputs: 92, 68, 72%): a
+    # Wald test on se = s^2 could never say so; the chi-square test does.
+    rng = np.random.default_rng(0)
+    c = rng.random((3, 10_000)) < np.array([[0.92], [0.68], [0.72]])
+    v = O.split_variance(c)
+    assert v.distribution < 1.96 * v.se and v.p_value < 1e-6
+    assert "above 0 (chi-square test, p<0.001)" in v.sentence()
+
+
 def test_estimator_is_the_mean_off_diagonal_covariance():
     c = np.random.default_rng(3).random((6, 40)) < 0.7
     cov = np.cov(c.astype(float), rowvar=False)  # (40, 40) over the seeds, ddof 1

@@ -8,7 +8,16 @@ are 95% and deterministic given ``rng_seed``.
   ``var_D = (s^2 - mean_i[K/(K-1) p_i (1 - p_i)] / n) / (1 - 1/n)`` is unbiased for the
   distribution-wise variance (it can be negative: shown as a std of 0); ``s^2 - var_D`` is
   the test set's sampling. Binomial floor: ``A (1 - A) / n``. Standard error:
-  ``sqrt(2 / (K - 1)) s^2 / (1 - 1/n)`` (tests/test_outcomes.py checks both by simulation).
+  ``sqrt(2 / (K - 1)) s^2 / (1 - 1/n)``. Whether it is above 0, and how large it can be:
+  were it 0, the seeds' variance would be the test set's sampling alone,
+  ``v0 = mean_i[K/(K-1) p_i (1 - p_i)] / n``, and ``(K - 1) s^2 / v0`` chi-square with
+  K - 1 degrees of freedom (normal seeds; the noise floor's test in
+  :mod:`sweeplab.analysis.seeds`, with ``v0`` in place of the binomial floor). The 95% upper
+  bound: ``((K - 1) s^2 / chi2_0.05(K - 1) - v0) / (1 - 1/n)``, at most ``A (1 - A)`` (the
+  most an accuracy in [0, 1] can vary at mean A). A Wald test on the standard error, which
+  is proportional to ``s^2`` itself, could never find the part above 0 with fewer than 9
+  seeds. tests/test_outcomes.py checks the estimate, its standard error, the test's level
+  and the bound's coverage by simulation.
 * **Majority vote** of N seeds: a tie goes to the tied class the first of those seeds
   predicts. The **ensemble curve** credits a tie as a uniformly random pick would
   (1 / t), so that N = 2 does not favour one seed of each pair; N = 1 is the mean accuracy.
@@ -165,9 +174,28 @@ class VarianceSplit:
         return math.sqrt(max(self.distribution, 0.0))
 
     @property
+    def _null(self) -> float:
+        """v0: the seeds' variance were the distribution-wise part 0 (the test set's alone)."""
+        return self.seeds - self.distribution * (1 - 1 / self.n_test)
+
+    @property
+    def p_value(self) -> float:
+        """One-sided chi-square p-value of "the distribution-wise variance is above 0"."""
+        from scipy import stats as _st  # here, not at import: `import sweeplab` stays free of scipy
+
+        if self._null <= 0:  # every seed right on the same examples: any spread exceeds it
+            return 1.0 if self.seeds == 0 else 0.0
+        return float(_st.chi2.sf((self.n_seeds - 1) * self.seeds / self._null, self.n_seeds - 1))
+
+    @property
     def distribution_high(self) -> float:
-        """A rough 95% upper bound on the distribution-wise std (estimate + 1.96 se)."""
-        return math.sqrt(max(self.distribution + 1.96 * self.se, 0.0))
+        """The one-sided 95% upper bound on the distribution-wise std (module docstring)."""
+        from scipy import stats as _st
+
+        k = self.n_seeds - 1
+        var = ((k * self.seeds / float(_st.chi2.ppf(0.05, k)) - self._null)
+               / (1 - 1 / self.n_test))
+        return math.sqrt(min(max(var, 0.0), self.mean * (1 - self.mean)))
 
     def sentence(self, scale: float = 100.0, unit: str = "points", split: str = "test"
                  ) -> str:
@@ -183,17 +211,20 @@ class VarianceSplit:
                 f"{scale * self.binomial_std:.3f}")
         if not math.isfinite(share):
             return head + "; the seeds agree exactly."
-        if self.distribution > 1.96 * self.se:
+        p = self.p_value
+        test = f"chi-square test, {'p<0.001' if p < 0.001 else f'p={p:.2g}'}"
+        if p < 0.05:
             tail = (f"the distribution-wise part is {100 * (1 - share):.0f}% of the variance and "
-                    "clearly above 0: the seeds differ on the distribution, not only on this "
+                    f"above 0 ({test}): the seeds differ on the distribution, not only on this "
                     f"{where}")
         elif share >= 0.5:
             tail = (f"the {where}'s sampling dominates ({100 * share:.0f}% of the variance) and "
                     f"the distribution-wise part is not distinguishable from 0 with "
-                    f"{self.n_seeds} seeds: on new data they would differ by less than here")
+                    f"{self.n_seeds} seeds ({test}): on new data they would differ by less "
+                    "than here")
         else:
             tail = (f"the distribution-wise part is {100 * (1 - share):.0f}% of the variance but "
-                    f"not distinguishable from 0 with {self.n_seeds} seeds")
+                    f"not distinguishable from 0 with {self.n_seeds} seeds ({test})")
         return f"{head}; {tail}."
 
 

@@ -72,7 +72,7 @@ def _numbers_table(cs: Sequence[ConfigView]) -> Table:
         "the binomial floor (every test example an independent coin flip), the part of the "
         "seeds' variance that is the test set's sampling, and the distribution-wise std, "
         "Jordan's (2024) unbiased estimate of how much the seeds differ on new data from the "
-        "same distribution (with a rough 95% upper bound); churn: the share of test examples "
+        "same distribution (with its one-sided 95% upper bound); churn: the share of test examples "
         "two seeds predict differently, mean over pairs; vote of all: the majority vote of "
         "every seed (its gain over one seed on average). A row labelled (validation) gives "
         "the same on the validation split's examples (final val_acc; its sampling in the "
