@@ -156,6 +156,8 @@ def test_cli_and_api_give_the_same_numbers(trained, run_cli):
             scale, d = (100, 2) if metric.endswith("acc") else (1, 4)
             assert mean == f"{scale * summ.loc[(e, metric), 'mean']:.{d}f}"
             assert sd == f"{scale * summ.loc[(e, metric), 'std']:.{d}f}"
+    # Seeds or test set? Once, by the split's test (the runs kept their predictions).
+    assert "test set vs distribution: " in text and "test-set noise:" not in text
     # compare: the same object the API returns
     rc, text, err = run_cli("compare", "tiny:width=4", "tiny:width=16", "--store", db)
     assert rc == 0, err

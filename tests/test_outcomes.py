@@ -378,6 +378,23 @@ def test_compare_adds_the_test_sets_sampling_and_mcnemar(trained):
     assert trained.compare("tiny:width=4", "tiny:width=64", "test_loss").paired is None
 
 
+def test_diagnose_asks_seeds_or_test_set_once(trained, tmp_path, capsys):
+    from sweeplab import cli
+
+    # With the runs' predictions: the split's test (against the test set's own part).
+    assert cli.main(["diagnose", "tiny:width=4", "--store", str(trained.path)]) == 0
+    out = " ".join(capsys.readouterr().out.split())  # unwrapped
+    c = readout.find_configs(Store(trained.path, readonly=True), "tiny:width=4")[0]
+    assert f"noise: {c.variance_split.sentence()}" in out
+    assert "binomial standard error" not in out
+    # Without them (a store from before): the binomial noise floor's.
+    db = tmp_path / "old.db"
+    shutil.copy(OLD_STORE, db)
+    assert cli.main(["diagnose", "q1", "--store", str(db)]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "noise: the seed-to-seed standard deviation of final test accuracy" in out
+
+
 def test_compare_and_show_on_a_store_from_before_say_what_they_lack(tmp_path, capsys):
     from sweeplab import cli
 
@@ -386,6 +403,7 @@ def test_compare_and_show_on_a_store_from_before_say_what_they_lack(tmp_path, ca
     assert cli.main(["show", "q1", "--store", str(db)]) == 0
     out = capsys.readouterr().out
     assert "per-example numbers: not available: 10 of 10 runs were stored without" in out
+    assert "  test-set noise: the seed-to-seed standard deviation" in out  # the binomial's
     h = readout.find_configs(Store(db, readonly=True), "q1")[0].config_hash
     c = sweeplab.open(db).compare(h, h)
     assert c.paired is None and c.outcomes_lack.count("10 of 10 runs") == 2

@@ -3,6 +3,8 @@ sentence, the power / P(b > a) table against sweeplab.seeds, score distributions
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -11,6 +13,8 @@ from sweeplab.analysis import seeds
 from sweeplab.readout import read_study
 from sweeplab.report import seeds as report_seeds
 from sweeplab.store import Store
+
+OLD_STORE = Path(__file__).parent / "data" / "q1_schema2.db"
 
 
 @pytest.fixture(scope="module")
@@ -26,13 +30,33 @@ def _section(store, name):
     return next(s for s in rep.sections if s.id == name)
 
 
-def test_noise_floor_sentence_of_a_one_config_study(store):
-    sec = _section(store, "q1")
-    runs = next(c for c in read_study(store, "q1").configs).runs
-    want = seeds.runs_floor(runs).sentence()
-    texts = [b.text for b in sec.blocks if isinstance(b, report.Text)]
+def test_seeds_or_test_set_is_asked_once_per_config(store):
+    # Runs that kept their predictions: the variance split's test against the test set's own
+    # part, once (not again in the per-example blocks, not the binomial floor's verdict).
+    (c,) = read_study(store, "q1").configs
+    want = c.variance_split.sentence()
+    texts = [b.text for b in _section(store, "q1").blocks if isinstance(b, report.Text)]
     assert f"Seeds or test set? {want[0].upper()}{want[1:]}" in texts
-    assert "300 images" in want
+    assert sum(want[1:] in t for t in texts) == 1
+    # Three configs: the verdicts listed are the split's tests.
+    sd = read_study(store, "q6")
+    (text,) = [b.text for b in _section(store, "q6").blocks if isinstance(b, report.Text)
+               and b.text.startswith("Seeds or test set?")]
+    beyond = [x.label for x in sd.configs if x.variance_split.p_value < 0.05]
+    within = [x.label for x in sd.configs if x.variance_split.p_value >= 0.05]
+    assert len(sd.configs) == 3 and "against the test set's own part" in text
+    assert (f"p < 0.05): {'; '.join(beyond)}." in text) == bool(beyond)
+    assert (f"In {'; '.join(within)} the runs are indistinguishable" in text) == bool(within)
+
+
+def test_seeds_or_test_set_without_predictions_is_the_binomial_floors():
+    # A store written before predictions were kept (tests/data/q1_schema2.db, 10 seeds).
+    with Store(OLD_STORE, readonly=True) as old:
+        (c,) = read_study(old, "q1").configs
+        assert c.variance_split is None
+        want = seeds.runs_floor(c.runs).sentence()
+        texts = [b.text for b in _section(old, "q1").blocks if isinstance(b, report.Text)]
+    assert f"Seeds or test set? {want[0].upper()}{want[1:]}" in texts
 
 
 def test_power_table_matches_the_seeds_module_and_is_deterministic(store):

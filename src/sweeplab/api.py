@@ -398,8 +398,9 @@ class Compared:
         out = [self.text]
         if self.power is not None:
             out.append(self.power.sentence(self.scale, "points" if self.scale == 100 else ""))
-        for ref, f in ((self.a, self.floor_a), (self.b, self.floor_b)):
-            if f is not None:
+        for ref, f, sp in ((self.a, self.floor_a, self.split_a),
+                           (self.b, self.floor_b, self.split_b)):
+            if f is not None and sp is None:  # else the split's own test says it, below
                 out.append(f.sentence(ref.name))
         if math.isfinite(self.resolvable) and self.floor_a is not None:
             out.append(resolution_sentence(self.comparison.diff, self.resolvable,

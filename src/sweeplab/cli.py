@@ -447,7 +447,8 @@ def cmd_show(args: argparse.Namespace) -> int:
                     cols.append(f"{f'{mean:.{d}f} +- {sd:.{d}f}':>{w}}")
             print(f"  {e:>5} " + " ".join(cols))
         print(f"  (mean +- std over n={len(results)} seeds; epoch 0 = untrained)")
-        print(f"  test-set noise: {runs_floor(results).sentence()}")
+        if c.variance_split is None:  # else its test against the test set's own part says it
+            print(f"  test-set noise: {runs_floor(results).sentence()}")
         _print_outcomes(c)
         _print_run_diagnostics(cfg, results)
     return 0
@@ -493,7 +494,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     ordered = study is not None and ordered_axes(res.view(study).definition)
     for c in configs:
         names = S.class_names(c.config)  # a user's data has its own (issue 20)
-        print("\n".join(report_lines(f"{c.name} [{c.config_hash[:10]}]", c.runs, names)))
+        print("\n".join(report_lines(f"{c.name} [{c.config_hash[:10]}]", c.runs, names,
+                                      split=c.variance_split)))
     for line in sweep_lines([(c.name, c.runs) for c in configs], ordered):
         print(line)
     return 0

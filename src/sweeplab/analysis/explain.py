@@ -18,6 +18,7 @@ from scipy import stats as _st
 
 from sweeplab.analysis import stats
 from sweeplab.analysis.diagnostics import RunDiagnostics, diagnose
+from sweeplab.analysis.outcomes import VarianceSplit
 from sweeplab.analysis.seeds import runs_floor, unresolved
 from sweeplab.analysis.stats import CONFIDENCE
 from sweeplab.results import RunResult
@@ -398,9 +399,11 @@ def run_line(d: RunDiagnostics, class_names: Sequence[str]) -> str:
 
 
 def report_lines(label: str, runs: Sequence[RunResult], class_names: Sequence[str],
-                 width: int = 100) -> list[str]:
+                 width: int = 100, split: VarianceSplit | None = None) -> list[str]:
     """``sweeplab diagnose``'s text for one configuration: a line per run, then why the runs
-    differ, whether they learn, and the flags, wrapped to ``width``."""
+    differ, whether they learn, and the flags, wrapped to ``width``. Seeds or test set: the
+    variance ``split``'s test (:mod:`sweeplab.analysis.outcomes`) where the runs kept their
+    predictions, else the binomial noise floor's."""
     import textwrap
 
     if not runs:
@@ -417,7 +420,9 @@ def report_lines(label: str, runs: Sequence[RunResult], class_names: Sequence[st
 
     out += para("why", why_statement(e, class_names))
     floor = runs_floor(runs)
-    if floor is not None and floor.n_runs > 1:
+    if split is not None:
+        out += para("noise", split.sentence())
+    elif floor is not None and floor.n_runs > 1:
         out += para("noise", floor.sentence())
     out += para("learn", learn_statement(e, class_names))
     f = flags(e)

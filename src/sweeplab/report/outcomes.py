@@ -136,7 +136,7 @@ def outcome_blocks(sd: StudyView, pid: Callable[[str], str], data_dir: str | Non
     out.append(_numbers_table(have))
     main = pick if pick in have else have[0]
     v = main.variance_split
-    if v is not None:
+    if v is not None and len(cs) > 2:  # with 1 or 2, "Seeds or test set?" gives it already
         out.append(Text(f"{main.label}: {v.sentence()}", "finding"))
     e = main.ensemble
     if e is not None:

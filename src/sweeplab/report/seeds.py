@@ -18,25 +18,39 @@ __all__ = ["seed_blocks"]
 
 
 def _noise_text(sd: Any) -> Text | None:
-    floors = [(c.label, seeds.runs_floor(c.runs)) for c in sd.configs if len(c.runs) >= 2]
-    if not floors:
+    """Seeds or test set? One test per config: against the test set's own part where the
+    runs kept their per-example predictions (the variance split's), else against the
+    binomial floor (the noise floor's, conservative: it overstates the test set's part)."""
+    cs = [(c, seeds.runs_floor(c.runs), c.variance_split) for c in sd.configs
+          if len(c.runs) >= 2]
+    if not cs:
         return None
-    if len(floors) <= 2:
-        text = " ".join(f.sentence(label if len(sd.configs) > 1 else "") for label, f in floors)
+    if len(cs) <= 2:
+        many = len(sd.configs) > 1
+        said = [f.sentence(c.label if many else "") if v is None else
+                (f"{c.label}: " if many else "") + v.sentence() for c, f, v in cs]
+        text = " ".join(said)
         return Text(f"Seeds or test set? {text[0].upper()}{text[1:]}", "finding")
-    beyond = [label for label, f in floors if f.beyond]
-    within = [label for label, f in floors if not f.beyond]
-    lo = min(f.floor for _, f in floors)
-    hi = max(f.floor for _, f in floors)
-    parts = [f"Seeds or test set? The {floors[0][1].n_test} test images alone give each "
+    over = [(c.label, f.beyond if v is None else v.p_value < 0.05) for c, f, v in cs]
+    beyond, within = ([label for label, b in over if b is want] for want in (True, False))
+    floors = [f.floor for _, f, _ in cs]
+    parts = [f"Seeds or test set? The {cs[0][1].n_test} test images alone give each "
              f"configuration's final test accuracy a binomial standard error of "
-             f"{100 * lo:.2f} to {100 * hi:.2f} points."]
+             f"{100 * min(floors):.2f} to {100 * max(floors):.2f} points."]
+    own = [v.test_set_std for _, _, v in cs if v is not None]
+    if own:
+        parts.append(f"The runs' per-example predictions put the test set's own part of the "
+                     f"seeds' spread at {100 * min(own):.2f} to {100 * max(own):.2f} points "
+                     f"(std, Jordan 2024) in {len(own)} of {len(cs)} configurations.")
+    against = ("the binomial floor" if not own else "the test set's own part" if
+               len(own) == len(cs) else "the test set's own part where known, else the "
+               "binomial floor")
     if beyond:
-        parts.append(f"The seeds spread the runs beyond that in {len(beyond)} of "
-                     f"{len(floors)} configurations ({', '.join(beyond)}; chi-square test of "
-                     "the variance, p < 0.05).")
+        parts.append(f"The seeds spread the runs beyond test-set noise in {len(beyond)} of "
+                     f"{len(cs)} configurations (chi-square test of the variance against "
+                     f"{against}, p < 0.05): {'; '.join(beyond)}.")
     if within:
-        parts.append(f"In {', '.join(within)} the runs are indistinguishable beyond test-set "
+        parts.append(f"In {'; '.join(within)} the runs are indistinguishable beyond test-set "
                      "noise: they differ by about which test images each happens to get right.")
     return Text(" ".join(parts), "finding")
 
