@@ -75,6 +75,13 @@ def test_power_table_matches_the_seeds_module_and_is_deterministic(store):
         assert row[1] == "2 paired" and row[2] == f"{100 * pw.diff:+.2f}"
         assert row[3].startswith(f"{imp.prob:.2f} [{imp.low:.2f}, {imp.high:.2f}]")
         assert row[4] == f"{100 * pw.mdd:.2f}"
+        # beyond test-set noise: the test set's part of this difference, from the predictions
+        ca, cb = (next(c for c in sd.configs if c.label == x) for x in (a, b))
+        edge, measured = seeds.pair_edge(seeds.runs_floor(ca.runs), seeds.runs_floor(cb.runs),
+                                         ca.outcomes, cb.outcomes)
+        assert measured and row[6] == ("yes" if abs(pw.diff) >= edge
+                                       else f"not sure (< {100 * edge:.2f})")
+    assert seeds._MEASURED in table.caption and seeds._SAME_IMAGES not in table.caption
     again = [b for b in _section(store, "q6").blocks if isinstance(b, report.Table)
              and b.caption.startswith("What these seeds can tell")]
     assert again[0].rows == table.rows  # fixed bootstrap seeds

@@ -63,6 +63,30 @@ def test_resolvable_difference():
     assert seeds.resolvable(0.98, 0.98, 10_000) == pytest.approx(want, rel=1e-12)
 
 
+
+def test_pair_edge_measures_the_test_sets_part_where_outcomes_are_kept():
+    from sweeplab.analysis import outcomes as O
+
+    rng = np.random.default_rng(5)
+    labels = rng.integers(0, 10, 2000)
+    kind = rng.choice(3, 2000, p=[0.92, 0.05, 0.03])  # both right / b's gain / a's gain
+
+    def outs(p_right: tuple[float, float, float]) -> O.Outcomes:
+        right = rng.random((4, 2000)) < np.asarray(p_right)[kind]
+        return O.Outcomes((0, 1, 2, 3), np.where(right, labels, (labels + 1) % 10), labels, 10)
+
+    oa, ob = outs((0.98, 0.2, 0.9)), outs((0.98, 0.9, 0.2))
+    fa, fb = (seeds.noise_floor(o.correct.mean(axis=1), 2000) for o in (oa, ob))
+    # Without outcomes (or with either missing): the binomial upper bound.
+    assert seeds.pair_edge(fa, fb) == (seeds.resolvable(fa.mean, fb.mean, 2000), False)
+    assert seeds.pair_edge(fa, fb, oa, None)[1] is False
+    # With both: 1.96 times the test set's part of the paired difference's se, which the
+    # binomial bound overstates (it ignores that both get 92% of the examples right together).
+    edge, measured = seeds.pair_edge(fa, fb, oa, ob)
+    se = O.two_way(oa.correct, ob.correct, paired=True).test_set_se
+    assert measured and edge == pytest.approx(1.959963984540054 * se, rel=1e-12)
+    assert 0 < edge < seeds.resolvable(fa.mean, fb.mean, 2000)
+
 def _power_paired(d: float, n: int, alpha: float = 0.05) -> float:
     """By hand: two-sided one-sample t-test power from the noncentral t."""
     crit = st.t.ppf(1 - alpha / 2, n - 1)

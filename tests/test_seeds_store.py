@@ -7,6 +7,7 @@ import math
 import re
 
 import pytest
+from scipy import stats as scipy_stats
 
 import sweeplab
 from sweeplab import study as st
@@ -38,7 +39,13 @@ def test_compared_carries_power_improvement_and_noise(trained, run_cli):
     assert c.improvement == seeds.prob_improvement(va, vb)
     assert c.floor_a == seeds.noise_floor(list(va.values()), SUBSET)
     assert c.floor_b.n_test == SUBSET
-    assert c.resolvable == pytest.approx(seeds.resolvable(c.floor_a.mean, c.floor_b.mean, SUBSET))
+    # The least difference the test set resolves: its part of this difference, measured
+    # from the runs' predictions (not the binomial bound, which treats the two as
+    # independent: 3 times as wide here).
+    z = scipy_stats.norm.ppf(0.975)
+    assert c.resolvable_measured
+    assert c.resolvable == pytest.approx(z * c.paired.two_way.test_set_se, rel=1e-12)
+    assert c.resolvable < seeds.resolvable(c.floor_a.mean, c.floor_b.mean, SUBSET)
     # The terminal and the CLI show the same text; the notebook the same rows, escaped.
     rc, text, err = run_cli("compare", "tiny:width=4", "tiny:width=16", "--store", trained.path)
     assert rc == 0, err

@@ -328,6 +328,7 @@ class Compared:
     floor_a: seeds.NoiseFloor | None = None  # test_acc only: a's spread vs test-set noise
     floor_b: seeds.NoiseFloor | None = None
     resolvable: float = math.nan  # test_acc only: least difference the test set resolves
+    resolvable_measured: bool = False  # from the per-example outcomes, not the binomial bound
     # test_acc, from the runs' per-example predictions (sweeplab.analysis.outcomes):
     split_a: outcomes.VarianceSplit | None = None  # a's variance: test set vs distribution
     split_b: outcomes.VarianceSplit | None = None
@@ -404,7 +405,7 @@ class Compared:
                 out.append(f.sentence(ref.name))
         if math.isfinite(self.resolvable) and self.floor_a is not None:
             out.append(resolution_sentence(self.comparison.diff, self.resolvable,
-                                                 self.floor_a.n_test))
+                                           self.floor_a.n_test, self.resolvable_measured))
         for ref, sp in ((self.a, self.split_a), (self.b, self.split_b)):
             if sp is not None:
                 out.append(f"{ref.name}: {sp.sentence()}")
@@ -665,7 +666,8 @@ class Results:
                                          a_label=ra.name, b_label=rb.name)
         return Compared(metric, ra, rb, va, vb, sa, sb, c, text,
                         **seeds.compared_extras(va, vb, tuple(n_test) if metric == "test_acc"
-                                                else None),
+                                                else None, (views[0].outcomes,
+                                                            views[1].outcomes)),
                         **(_per_example(*views) if metric == "test_acc" else {}))
 
     def confusion(self, config: str, seed: int | None = None) -> Any:

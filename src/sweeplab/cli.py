@@ -496,7 +496,8 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
         names = S.class_names(c.config)  # a user's data has its own (issue 20)
         print("\n".join(report_lines(f"{c.name} [{c.config_hash[:10]}]", c.runs, names,
                                       split=c.variance_split)))
-    for line in sweep_lines([(c.name, c.runs) for c in configs], ordered):
+    for line in sweep_lines([(c.name, c.runs) for c in configs], ordered,
+                            outcomes=[c.outcomes for c in configs]):
         print(line)
     return 0
 

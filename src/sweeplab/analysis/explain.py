@@ -18,7 +18,7 @@ from scipy import stats as _st
 
 from sweeplab.analysis import stats
 from sweeplab.analysis.diagnostics import RunDiagnostics, diagnose
-from sweeplab.analysis.outcomes import VarianceSplit
+from sweeplab.analysis.outcomes import Outcomes, VarianceSplit
 from sweeplab.analysis.seeds import runs_floor, unresolved
 from sweeplab.analysis.stats import CONFIDENCE
 from sweeplab.results import RunResult
@@ -512,11 +512,13 @@ def sweep_statement(configs: Sequence[ConfigExplanation], ordered: bool = False)
 
 
 def sweep_lines(configs: Sequence[tuple[str, Sequence[RunResult]]], ordered: bool = False,
-                width: int = 100) -> list[str]:
-    """``sweeplab diagnose STUDY``'s closing lines for a sweep (empty when nothing to say)."""
+                width: int = 100, outcomes: Sequence[Outcomes | None] | None = None
+                ) -> list[str]:
+    """``sweeplab diagnose STUDY``'s closing lines for a sweep (empty when nothing to say);
+    ``outcomes``: each config's per-example outcomes, where kept."""
     import textwrap
 
     text = sweep_statement([explain(label, runs) for label, runs in configs if runs], ordered)
-    text = " ".join(t for t in (text, unresolved(configs)) if t)
+    text = " ".join(t for t in (text, unresolved(configs, outcomes)) if t)
     return textwrap.wrap(f"across the sweep: {text}", width, subsequent_indent="  ") if text \
         else []

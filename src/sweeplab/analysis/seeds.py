@@ -25,13 +25,14 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
+from sweeplab.analysis.outcomes import Outcomes, two_way
 from sweeplab.analysis.stats import as_seed_map, as_values
 from sweeplab.results import RunResult
 
 __all__ = [
     "Improvement", "NoiseFloor", "PlanRow", "Power", "ScoreDistribution", "binomial_se",
-    "noise_floor", "plan", "power", "prob_improvement", "resolvable", "runs_floor", "unresolved",
-    "score_distribution", "seeds_to_detect"
+    "noise_floor", "pair_edge", "plan", "power", "prob_improvement", "resolvable", "runs_floor",
+    "unresolved", "score_distribution", "seeds_to_detect"
 ]
 
 ALPHA = 0.05  # two-sided level of every test here
@@ -131,16 +132,34 @@ def resolvable(p_a: float, p_b: float, n_test: int, confidence: float = 0.95) ->
 
 _SAME_IMAGES = ("binomial, 95%; an upper bound, as both are scored on the same images and "
                 "models that agree on most of them differ by less")
+_MEASURED = ("95%, the test set's part of this difference from the runs' per-example "
+             "predictions")
 
 
-def resolution_sentence(diff: float, threshold: float, n_test: int) -> str:
+def pair_edge(fa: NoiseFloor, fb: NoiseFloor, oa: Outcomes | None = None,
+              ob: Outcomes | None = None) -> tuple[float, bool]:
+    """The least difference between two configs their test set resolves (95%), and whether
+    it was measured: with both configs' per-example outcomes on the same test set, 1.96 times
+    the test set's part of the difference's standard error (:func:`outcomes.two_way`; far
+    below the binomial bound for models that agree on most examples); else
+    :func:`resolvable`'s binomial upper bound."""
+    if oa is not None and ob is not None and np.array_equal(oa.labels, ob.labels):
+        se = two_way(oa.correct, ob.correct, paired=oa.seeds == ob.seeds).test_set_se
+        if math.isfinite(se):
+            return float(_st.norm.ppf(1 - ALPHA / 2)) * se, True
+    return resolvable(fa.mean, fb.mean, fa.n_test), False
+
+
+def resolution_sentence(diff: float, threshold: float, n_test: int,
+                        measured: bool = False) -> str:
     """"" when |diff| >= threshold, else that the difference is within test-set noise."""
     if abs(diff) >= threshold:
         return ""
     return (f"The difference, {100 * abs(diff):.2f} points, is within the test set's own noise: "
             f"two accuracies on {n_test} images can differ by up to {100 * threshold:.2f} "
-            f"points through which images the test set holds ({_SAME_IMAGES}). More seeds "
-            "shrink the seed-to-seed uncertainty, not this.")
+            f"points through which images the test set holds "
+            f"({_MEASURED if measured else _SAME_IMAGES}). More seeds shrink the seed-to-seed "
+            "uncertainty, not this.")
 
 
 def runs_floor(runs: Sequence[RunResult]) -> NoiseFloor | None:
@@ -151,22 +170,27 @@ def runs_floor(runs: Sequence[RunResult]) -> NoiseFloor | None:
     return noise_floor([r.final.test_acc for r in runs], int(runs[0].confusion.sum()))
 
 
-def unresolved(configs: Sequence[tuple[str, Sequence[RunResult]]]) -> str | None:
+def unresolved(configs: Sequence[tuple[str, Sequence[RunResult]]],
+               outcomes: Sequence[Outcomes | None] | None = None) -> str | None:
     """Neighbouring configs (in order) whose mean final test accuracies differ by less than
-    their test set resolves, in words; None when every step is resolvable."""
-    kept = [(label, runs_floor(runs)) for label, runs in configs if runs]
-    small = []
-    for (a, fa), (b, fb) in zip(kept, kept[1:], strict=False):
+    their test set resolves (:func:`pair_edge`, from ``outcomes`` where both have them), in
+    words; None when every step is resolvable."""
+    got = list(outcomes) if outcomes is not None else [None] * len(configs)
+    kept = [(label, runs_floor(runs), o) for (label, runs), o in zip(configs, got, strict=True)
+            if runs]
+    small, how = [], set()
+    for (a, fa, oa), (b, fb, ob) in zip(kept, kept[1:], strict=False):
         assert fa is not None and fb is not None  # kept configs have runs
-        edge = resolvable(fa.mean, fb.mean, fa.n_test)
+        edge, measured = pair_edge(fa, fb, oa, ob)
         if abs(fb.mean - fa.mean) < edge:
+            how.add(_MEASURED if measured else _SAME_IMAGES)
             small.append(f"{a} → {b} ({100 * (fb.mean - fa.mean):+.2f} points, under "
                          f"{100 * edge:.2f})")
     if not small:
         return None
     n_test = kept[0][1].n_test  # type: ignore[union-attr]
     return (f"Differences within the test set's own noise ({n_test} test images, "
-            f"{_SAME_IMAGES}): {'; '.join(small)}. More seeds shrink the seed-to-seed "
+            f"{'; '.join(sorted(how))}): {'; '.join(small)}. More seeds shrink the seed-to-seed "
             "uncertainty, not this.")
 
 
@@ -411,15 +435,16 @@ def prob_improvement(a: Mapping[int, float], b: Mapping[int, float], confidence:
 
 
 def compared_extras(a: Mapping[int, float], b: Mapping[int, float],
-                    n_test: tuple[int, int] | None = None) -> dict:
+                    n_test: tuple[int, int] | None = None,
+                    outcomes: tuple[Outcomes | None, Outcomes | None] = (None, None)) -> dict:
     """What :class:`sweeplab.api.Compared` carries beside the comparison: power, P(B > A),
     and with ``n_test`` (test images of a and of b; test accuracy only) both noise floors
-    and the least difference the test sets resolve."""
+    and the least difference the test sets resolve (:func:`pair_edge`)."""
     out: dict = {"power": power(a, b), "improvement": prob_improvement(a, b)}
     if n_test:
         fa, fb = (noise_floor(list(v.values()), n) for v, n in zip((a, b), n_test, strict=True))
-        z = float(_st.norm.ppf(0.975))
-        out.update(floor_a=fa, floor_b=fb, resolvable=z * math.hypot(fa.floor, fb.floor))
+        edge, measured = pair_edge(fa, fb, *outcomes)
+        out.update(floor_a=fa, floor_b=fb, resolvable=edge, resolvable_measured=measured)
     return out
 
 

@@ -67,14 +67,14 @@ def _pairs(sd: Any) -> list[tuple[Any, Any]]:
 
 
 def _power_table(sd: Any) -> list[Block]:
-    rows = []
-    small = []
+    rows, small, how = [], [], set()
     for a, b in _pairs(sd):
         va, vb = a.final(), b.final()
         pw, imp = seeds.power(va, vb), seeds.prob_improvement(va, vb)
         fa, fb = seeds.runs_floor(a.runs), seeds.runs_floor(b.runs)
         assert fa is not None and fb is not None  # both have runs
-        edge = seeds.resolvable(fa.mean, fb.mean, fa.n_test)
+        edge, measured = seeds.pair_edge(fa, fb, a.outcomes, b.outcomes)
+        how.add(seeds._MEASURED if measured else seeds._SAME_IMAGES)
         diff = fb.mean - fa.mean
         ci = f" [{imp.low:.2f}, {imp.high:.2f}]" if math.isfinite(imp.low) else ""
         need = ("-" if math.isnan(pw.seeds_needed) else "never (0)" if pw.diff == 0
@@ -95,8 +95,8 @@ def _power_table(sd: Any) -> list[Block]:
         "'detectable' is the smallest difference a t-test at alpha 0.05 "
         "finds with 80% power with these seeds; 'seeds needed' detect the observed difference "
         "so (paired: shared seeds, unpaired: per configuration); 'beyond test-set noise' "
-        "compares the difference with what the test set's own binomial noise can produce "
-        f"(95%; {seeds._SAME_IMAGES})",
+        "compares the difference with what the test set's own noise can produce "
+        f"({'; '.join(sorted(how))})",
         ("comparison (b vs a)", "seeds", "b - a", "P(b > a) [95% CI]", "detectable (80%)",
          "seeds needed", "beyond test-set noise"), tuple(rows))]
     if small:
