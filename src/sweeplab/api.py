@@ -385,7 +385,7 @@ class Compared:
         if pr is not None:
             t, m = pr.two_way, pr.mcnemar
             rows.append(("95% CI (seeds + test set)", f"{k * t.low:+.3f} .. {k * t.high:+.3f}"))
-            rows.append(("P(B > A) (seeds + test set)", f"{t.prob:.3f}"))
+            rows.append(("P(mean B > mean A)", f"{t.prob:.3f} (seeds + test set)"))
             rows.append(("majority votes", f"{k * pr.vote_a:.3f} / {k * pr.vote_b:.3f}; "
                          f"only A right {m.only_a}, only B right {m.only_b}, McNemar exact "
                          f"p {m.p:.4g}"))

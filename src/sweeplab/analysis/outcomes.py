@@ -370,7 +370,7 @@ class TwoWay:
     diff: float  # observed difference of the mean accuracies
     low: float  # 95% interval
     high: float
-    prob: float  # P(B > A) under the same t distribution
+    prob: float  # P(mean B > mean A) under the same t distribution
     se: float  # standard error: the seeds' and the test set's parts together
     test_set_se: float  # the test set's part alone
     df: float  # degrees of freedom of the t quantile
@@ -468,7 +468,8 @@ class Paired:
         t, m = self.two_way, self.mcnemar
         u = f" {unit}" if unit else ""
         boot = (f"{scale * t.diff:+.3f}{u} (95% CI {scale * t.low:+.3f} .. {scale * t.high:+.3f}"
-                f", P(B > A) = {t.prob:.3f}, the seeds' and the test set's sampling)")
+                f", P(mean B > mean A) = {t.prob:.3f}, the seeds' and the test set's "
+                "sampling)")
         votes = (f"the majority votes differ on {m.only_a + m.only_b} examples, {m.only_b} for "
                  f"B and {m.only_a} for A (exact McNemar p = {m.p:.3g})")
         if t.low > 0 or t.high < 0:
