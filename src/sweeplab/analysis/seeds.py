@@ -5,10 +5,12 @@ Pure functions of measured numbers; conventions as :mod:`sweeplab.analysis.stats
 * **Noise floor**: a seed-to-seed spread against the binomial standard error
   ``sqrt(p (1 - p) / n_test)``; the one-sided chi-square test of ``(k - 1) s^2 / sigma0^2``
   asks whether seeds spread runs *more* than test-set noise would (conservative on one
-  fixed test set).
+  fixed test set; with per-example outcomes, :class:`outcomes.VarianceSplit` tests against
+  the test set's own part instead).
 * **Resolution of the test set**: seeds do not shrink test-set noise, so a difference
   within ``1.96 sqrt(pa (1 - pa) / n + pb (1 - pb) / n)`` may come from the test set alone
-  (an upper bound: it treats the two scores as independent).
+  (an upper bound: it treats the two scores as independent); with both configs' per-example
+  outcomes, 1.96 times the test set's part of the difference's se (``pair_edge``).
 * **Power**: statsmodels' ``TTestPower`` (paired) or ``TTestIndPower`` (unpaired).
 * **Probability of improvement** P(B > A) (Agarwal et al. 2021), ties count one half, with
   a percentile-bootstrap interval, or the exact binomial one when B wins (or loses) on
