@@ -79,10 +79,10 @@ def test_pair_edge_measures_the_test_sets_part_where_outcomes_are_kept():
     fa, fb = (seeds.noise_floor(o.correct.mean(axis=1), 2000) for o in (oa, ob))
     # Without outcomes (or with either missing): the binomial upper bound.
     assert seeds.pair_edge(fa, fb) == (seeds.resolvable(fa.mean, fb.mean, 2000), False)
-    assert seeds.pair_edge(fa, fb, oa, None)[1] is False
+    assert seeds.pair_edge(fa, fb, O.difference(oa, None))[1] is False
     # With both: 1.96 times the test set's part of the paired difference's se, which the
     # binomial bound overstates (it ignores that both get 92% of the examples right together).
-    edge, measured = seeds.pair_edge(fa, fb, oa, ob)
+    edge, measured = seeds.pair_edge(fa, fb, O.difference(oa, ob))
     se = O.two_way(oa.correct, ob.correct, paired=True).test_set_se
     assert measured and edge == pytest.approx(1.959963984540054 * se, rel=1e-12)
     assert 0 < edge < seeds.resolvable(fa.mean, fb.mean, 2000)

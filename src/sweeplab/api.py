@@ -664,11 +664,11 @@ class Results:
         name = metric.replace("_acc", " accuracy").replace("_loss", " loss")
         text = stats.describe_difference(c, metric_name=name, scale=scale, unit=unit,
                                          a_label=ra.name, b_label=rb.name)
+        per = _per_example(*views) if metric == "test_acc" else {}
+        tw = per["paired"].two_way if "paired" in per else None
         return Compared(metric, ra, rb, va, vb, sa, sb, c, text,
                         **seeds.compared_extras(va, vb, tuple(n_test) if metric == "test_acc"
-                                                else None, (views[0].outcomes,
-                                                            views[1].outcomes)),
-                        **(_per_example(*views) if metric == "test_acc" else {}))
+                                                else None, tw), **per)
 
     def confusion(self, config: str, seed: int | None = None) -> Any:
         """The test confusion matrix of one config (rows: true class, columns: predicted).

@@ -52,8 +52,8 @@ import numpy as np
 
 __all__ = [
     "EnsembleCurve", "McNemar", "Outcomes", "Paired", "TwoWay", "VarianceSplit", "churn",
-    "ensemble_curve", "hard_examples", "majority_vote", "mcnemar", "paired", "split_variance",
-    "two_way", "two_way_best", "vote_accuracy"
+    "difference", "ensemble_curve", "hard_examples", "majority_vote", "mcnemar", "paired",
+    "split_variance", "two_way", "two_way_best", "vote_accuracy"
 ]
 
 
@@ -490,11 +490,21 @@ def paired(a: Outcomes, b: Outcomes) -> Paired:
     Raises:
         ValueError: scored on different test sets.
     """
-    if a.labels.shape != b.labels.shape or not np.array_equal(a.labels, b.labels):
+    tw = difference(a, b)
+    if tw is None:
         raise ValueError("both configs must be scored on the same test set (their stored test "
                          "labels differ)")
     va = majority_vote(a.predictions, a.num_classes) == a.labels
     vb = majority_vote(b.predictions, b.num_classes) == b.labels
     nc = max(a.num_classes, b.num_classes)
-    return Paired(two_way(a.correct, b.correct, paired=a.seeds == b.seeds), mcnemar(va, vb),
-                  churn(a.predictions, b.predictions, nc), float(va.mean()), float(vb.mean()))
+    return Paired(tw, mcnemar(va, vb), churn(a.predictions, b.predictions, nc),
+                  float(va.mean()), float(vb.mean()))
+
+
+def difference(a: Outcomes | None, b: Outcomes | None) -> TwoWay | None:
+    """:func:`two_way` of ``b`` - ``a`` on new data, paired where both have the same seeds;
+    None unless both are given, scored on the same test set."""
+    if a is None or b is None or a.labels.shape != b.labels.shape \
+            or not np.array_equal(a.labels, b.labels):
+        return None
+    return two_way(a.correct, b.correct, paired=a.seeds == b.seeds)

@@ -27,7 +27,7 @@ from dataclasses import dataclass
 import numpy as np
 from scipy import stats as _st
 
-from sweeplab.analysis.outcomes import Outcomes, two_way
+from sweeplab.analysis.outcomes import Outcomes, TwoWay, difference
 from sweeplab.analysis.stats import as_seed_map, as_values
 from sweeplab.results import RunResult
 
@@ -138,17 +138,14 @@ _MEASURED = ("95%, the test set's part of this difference from the runs' per-exa
              "predictions")
 
 
-def pair_edge(fa: NoiseFloor, fb: NoiseFloor, oa: Outcomes | None = None,
-              ob: Outcomes | None = None) -> tuple[float, bool]:
+def pair_edge(fa: NoiseFloor, fb: NoiseFloor, tw: TwoWay | None = None) -> tuple[float, bool]:
     """The least difference between two configs their test set resolves (95%), and whether
-    it was measured: with both configs' per-example outcomes on the same test set, 1.96 times
-    the test set's part of the difference's standard error (:func:`outcomes.two_way`; far
+    it was measured: with their difference from per-example outcomes (``tw``:
+    :func:`outcomes.difference`), 1.96 times the test set's part of its standard error (far
     below the binomial bound for models that agree on most examples); else
     :func:`resolvable`'s binomial upper bound."""
-    if oa is not None and ob is not None and np.array_equal(oa.labels, ob.labels):
-        se = two_way(oa.correct, ob.correct, paired=oa.seeds == ob.seeds).test_set_se
-        if math.isfinite(se):
-            return float(_st.norm.ppf(1 - ALPHA / 2)) * se, True
+    if tw is not None and math.isfinite(tw.test_set_se):
+        return float(_st.norm.ppf(1 - ALPHA / 2)) * tw.test_set_se, True
     return resolvable(fa.mean, fb.mean, fa.n_test), False
 
 
@@ -183,7 +180,7 @@ def unresolved(configs: Sequence[tuple[str, Sequence[RunResult]]],
     small, how = [], set()
     for (a, fa, oa), (b, fb, ob) in zip(kept, kept[1:], strict=False):
         assert fa is not None and fb is not None  # kept configs have runs
-        edge, measured = pair_edge(fa, fb, oa, ob)
+        edge, measured = pair_edge(fa, fb, difference(oa, ob))
         if abs(fb.mean - fa.mean) < edge:
             how.add(_MEASURED if measured else _SAME_IMAGES)
             small.append(f"{a} → {b} ({100 * (fb.mean - fa.mean):+.2f} points, under "
@@ -437,15 +434,15 @@ def prob_improvement(a: Mapping[int, float], b: Mapping[int, float], confidence:
 
 
 def compared_extras(a: Mapping[int, float], b: Mapping[int, float],
-                    n_test: tuple[int, int] | None = None,
-                    outcomes: tuple[Outcomes | None, Outcomes | None] = (None, None)) -> dict:
+                    n_test: tuple[int, int] | None = None, tw: TwoWay | None = None) -> dict:
     """What :class:`sweeplab.api.Compared` carries beside the comparison: power, P(B > A),
     and with ``n_test`` (test images of a and of b; test accuracy only) both noise floors
-    and the least difference the test sets resolve (:func:`pair_edge`)."""
+    and the least difference the test sets resolve (:func:`pair_edge`, from ``tw``: their
+    difference from per-example outcomes, where kept)."""
     out: dict = {"power": power(a, b), "improvement": prob_improvement(a, b)}
     if n_test:
         fa, fb = (noise_floor(list(v.values()), n) for v, n in zip((a, b), n_test, strict=True))
-        edge, measured = pair_edge(fa, fb, *outcomes)
+        edge, measured = pair_edge(fa, fb, tw)
         out.update(floor_a=fa, floor_b=fb, resolvable=edge, resolvable_measured=measured)
     return out
 

@@ -11,7 +11,7 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from sweeplab import plots
-from sweeplab.analysis import seeds, stats
+from sweeplab.analysis import outcomes, seeds, stats
 from sweeplab.report.blocks import Block, Plot, Table, Text
 
 __all__ = ["seed_blocks"]
@@ -73,7 +73,7 @@ def _power_table(sd: Any) -> list[Block]:
         pw, imp = seeds.power(va, vb), seeds.prob_improvement(va, vb)
         fa, fb = seeds.runs_floor(a.runs), seeds.runs_floor(b.runs)
         assert fa is not None and fb is not None  # both have runs
-        edge, measured = seeds.pair_edge(fa, fb, a.outcomes, b.outcomes)
+        edge, measured = seeds.pair_edge(fa, fb, outcomes.difference(a.outcomes, b.outcomes))
         how.add(seeds._MEASURED if measured else seeds._SAME_IMAGES)
         diff = fb.mean - fa.mean
         ci = f" [{imp.low:.2f}, {imp.high:.2f}]" if math.isfinite(imp.low) else ""
