@@ -115,6 +115,12 @@ def test_compare_cli_prints_paired_table(tiny_store, run_cli):
         a = {r.seed: r.final.test_acc for r in store.results(st.expand(_tiny())[0].config_hash)}
     # the printed mean of width=4 is the stored mean, in points
     assert f"{100 * sum(a.values()) / 3:.3f}" in text
+    # one config under two names (its label and its hash) is refused in one line
+    h = st.expand(_tiny())[0].config_hash
+    code, text, err = run_cli("compare", tiny_store, "tiny:width=4", h[:8])
+    assert code == 2 and text == ""
+    assert err.strip() == (f"sweeplab compare: error: 'tiny:width=4' and '{h[:8]}' name the "
+                           f"same config ({h[:10]}); compare needs two different configs.")
 
 
 def test_study_file_validation_names_axis(tmp_path):

@@ -643,7 +643,7 @@ class Results:
 
         Raises:
             ValueError: a name that is not exactly one config, one without finished runs,
-                or an unknown metric.
+                both names for the same config, or an unknown metric.
         """
         from sweeplab.analysis import seeds, stats
 
@@ -654,6 +654,9 @@ class Results:
             if not c.runs:
                 raise ValueError(f"{name!r} ({c.config_hash[:10]}) has no finished runs in "
                                  f"{self.path}.")
+            if views and views[0].config_hash == c.config_hash:  # its runs, twice
+                raise ValueError(f"{a!r} and {b!r} name the same config ({c.config_hash[:10]}); "
+                                 f"compare needs two different configs.")
             sides.append((_ref(c), c.final(metric)))
             n_test.append(int(c.runs[0].confusion.sum()))  # test images its runs were scored on
             views.append(c)
