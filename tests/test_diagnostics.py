@@ -238,6 +238,12 @@ def test_sweep_says_differs_only_where_fishers_test_does():
     assert "w=8 10/10, w=16 0/10, w=32 1/10" in text
     assert "w=8 → w=16 (100% → 0%)" in text and "w=16 → w=32" not in text
     assert explain.sweep_statement([_config("a", 0), _config("b", 0)]) is None
+    # a search's candidates are no sequence: only those with such runs, no steps tested
+    text = explain.sweep_statement([_config("w=8", 10), _config("w=16", 0), _config("w=32", 1)],
+                                   steps=False)
+    assert text == ("Runs that did not learn (collapsed, at chance or diverged): 11 of 30, in 2 "
+                    "of 3 configurations: w=8 10/10, w=32 1/10. A search's candidates are no "
+                    "sequence: no step between them is tested.")
 
 
 def test_cochran_armitage_trend_p_has_the_hand_computed_value():

@@ -112,6 +112,17 @@ def test_chi_square_test_on_a_table_worked_by_hand():
     v = O.split_variance(c)
     assert v.distribution < 1.96 * v.se and v.p_value < 1e-6
     assert "above 0 (chi-square test, p<0.001)" in v.sentence()
+    # Seeds that spread less than the test set's sampling alone (accuracies 0.5, 0.5, 0.75,
+    # each example right for 2 of 3 or 1 of 3 seeds): s^2 = 1/48 against v0 = 1/12, so the
+    # distribution-wise estimate is negative and the test set's part is 5x the seeds' variance
+    # -- "all of it", not "500%".
+    v = O.split_variance(np.array([[1, 1, 0, 0], [0, 0, 1, 1], [1, 1, 1, 0]], bool))
+    assert v.seeds == pytest.approx(1 / 48) and v.test_set == pytest.approx(5 * v.seeds)
+    assert v.p_value == pytest.approx(_st.chi2.sf(0.5, 2))
+    assert ("the test set's sampling dominates (all of the variance: the seeds spread less than "
+            "it alone would)") in v.sentence()
+    same = O.split_variance(np.array([[1, 1, 0, 0], [0, 0, 1, 1]], bool))  # 50% each
+    assert same.sentence().endswith("; every seed scores the same.")
 
 
 def test_estimator_is_the_mean_off_diagonal_covariance():

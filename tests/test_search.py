@@ -236,6 +236,13 @@ def test_ls_and_studies_show_a_search_as_candidates_and_budget(whole, capsys):
     assert cli.main(["studies"]) == 0
     q7s = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("q7s "))
     assert "search, 6 parameters, 10 epochs, budget  80 runs" in q7s, q7s
+    # `diagnose` walks no steps between candidates: a search's order is the sampler's
+    assert cli.main(["diagnose", "tiny", "--store", str(store)]) == 0
+    out = capsys.readouterr().out
+    assert "neighbouring" not in out and "test set's own noise" not in out
+    words = " ".join(out.split())  # the lines as one, wherever they were wrapped
+    assert ("across the sweep" not in words
+            or words.endswith("no sequence: no step between them is tested.")), words[-400:]
 
 
 BASE = TINY.split("[search]")[0]
@@ -270,6 +277,25 @@ def test_bad_search_is_one_line_naming_the_field_before_any_store(tmp_path, caps
     assert err.count("\n") == 1 and err.startswith("sweeplab run: error: "), err
     assert key in err, err
     assert not store.exists() and not journal_path(store, "tiny").parent.exists()
+
+
+def test_grid_only_seed_rules_on_a_search_are_one_line(whole, tmp_path, capsys):
+    """--until-ci/--until-detect add seeds outside the race's budget, and `plan` sizes
+    neighbouring pairs a search does not have: both refused in one line, nothing written."""
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY)
+    store = tmp_path / "s.db"
+    assert cli.main(["run", str(path), "--store", str(store), "--until-ci", "0.5"]) == 2
+    err = capsys.readouterr().err
+    assert err == ("sweeplab run: error: --until-ci W / --until-detect D add seeds to a grid's "
+                   "configs; study 'tiny' is a search, whose race gives each candidate its seeds "
+                   "(search.first_test, max_seeds, budget in the study). Run it without them.\n")
+    assert not store.exists() and not journal_path(store, "tiny").parent.exists()
+    with pytest.raises(ValueError, match=r"^until_ci=W / until_detect=D add seeds"):
+        sweeplab.run(path, store=store, until_detect=0.5)
+    assert cli.main(["plan", "tiny", "--detect", "1", "--store", str(whole[0])]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.startswith("sweeplab plan: error: 'tiny' is a search"), err
 
 
 def _copy_store(store: Path, to: Path, journal: bool = True) -> Path:

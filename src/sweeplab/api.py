@@ -34,7 +34,7 @@ import numpy as np
 from sweeplab import readout
 from sweeplab import spec as S
 from sweeplab import study as st
-from sweeplab.errors import python_words
+from sweeplab.errors import ArgumentError, python_words
 from sweeplab.store import DEFAULT_PATH, Store, StoreError, holds_store
 
 if TYPE_CHECKING:
@@ -136,7 +136,8 @@ def run(
             seeds_per_round, min_seeds; see sweeplab.runner.run_until_ci).
         until_detect: instead, keep adding seeds until every pair of neighbouring configs
             would detect a difference of this many accuracy points with 80% power (same
-            max_seeds, seeds_per_round, min_seeds).
+            max_seeds, seeds_per_round, min_seeds). Neither applies to a search: its race
+            gives the seeds.
         mlflow, tensorboard: log every epoch live to this MLflow tracking URI / under this
             TensorBoard directory (sweeplab.export.live).
         listeners: more sweeplab.runner.RunListener objects.
@@ -169,6 +170,11 @@ def run(
         raise ValueError("until_ci and until_detect stop on different conditions: give one. "
                          f"Received: until_ci={until_ci!r}, until_detect={until_detect!r}")
     study = load_study(study, seeds, epochs, subset)
+    if study.search is not None and (until_ci is not None or until_detect is not None):
+        raise ArgumentError.about(  # its race spends the seeds, within its budget
+            "{until_ci:W} / {until_detect:D} add seeds to a grid's configs; study {name!r} is a "
+            "search, whose race gives each candidate its seeds (search.first_test, max_seeds, "
+            "budget in the study). Run it without them.", name=study.name)
     data_dir = None if data_dir is None else str(data_dir)
     directory = models_dir(store, save_models)
     from sweeplab.outputs import check_dir_destination

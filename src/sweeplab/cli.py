@@ -490,14 +490,15 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
     ref = f"{args.study}:{args.config}" if args.config else args.study
     res = api.open(args.store)
     configs = res.config_views(ref)
-    study = configs[0].study if configs else None
-    ordered = study is not None and ordered_axes(res.view(study).definition)
+    view = res.view(configs[0].study) if configs and configs[0].study else None
+    ordered = view is not None and ordered_axes(view.definition)
     for c in configs:
         names = S.class_names(c.config)  # a user's data has its own (issue 20)
         print("\n".join(report_lines(f"{c.name} [{c.config_hash[:10]}]", c.runs, names,
                                       split=c.variance_split)))
     for line in sweep_lines([(c.name, c.runs) for c in configs], ordered,
-                            outcomes=[c.outcomes for c in configs]):
+                            outcomes=[c.outcomes for c in configs],
+                            steps=view is None or "search" not in view.definition):
         print(line)
     return 0
 
@@ -522,7 +523,13 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.detect) and args.detect > 0):
         raise CliError(f"--detect must be a positive number of accuracy points. "
                        f"Received: --detect {args.detect:g}")
-    views = api.open(args.store).view(args.study).configs
+    view = api.open(args.store).view(args.study)
+    if "search" in view.definition:
+        raise CliError(f"{args.study!r} is a search: its race gives each candidate its seeds "
+                       f"(its budget), and its candidates are no sequence of neighbouring "
+                       f"pairs. For two of them, `sweeplab compare` says what their seeds "
+                       f"can detect.")
+    views = view.configs
     rows = seeds.plan([(c.label, c.final()) for c in views], args.detect / 100)
     print(f"{args.study}: seeds needed to detect {args.detect:g} points of final test accuracy "
           "between neighbouring configurations (80% power, two-sided t-test at alpha 0.05, from "

@@ -468,11 +468,13 @@ def ordered_axes(definition: dict) -> bool:
     return len(axes) == 1 and axes[0].get("scale") in ("linear", "log2")
 
 
-def sweep_statement(configs: Sequence[ConfigExplanation], ordered: bool = False) -> str | None:
+def sweep_statement(configs: Sequence[ConfigExplanation], ordered: bool = False,
+                    steps: bool = True) -> str | None:
     """How often runs fail to learn or go silent along a sweep, and which neighbouring steps
     change that share beyond chance (Fisher's exact test, Holm-corrected); with ``ordered``
-    also whether the share trends along the axis (Cochran-Armitage). None when no
-    configuration has such runs."""
+    also whether the share trends along the axis (Cochran-Armitage). ``steps=False``: the
+    configs are no sequence (a search's candidates), so only those with such runs are named
+    and nothing is tested between them. None when no configuration has such runs."""
     if len(configs) < 2:
         return None
     labels = [e.label for e in configs]
@@ -484,6 +486,12 @@ def sweep_statement(configs: Sequence[ConfigExplanation], ordered: bool = False)
                          lambda e: sum(d.learning and d.silent > 0 for d in e.runs))):
         hits = [count(e) for e in configs]
         if not any(hits):
+            continue
+        if not steps:
+            named = [f"{lab} {h}/{t}" for lab, h, t in zip(labels, hits, totals, strict=True)
+                     if h]
+            out.append(f"Runs that {what}: {sum(hits)} of {sum(totals)}, in {len(named)} of "
+                       f"{len(configs)} configurations: {', '.join(named)}.")
             continue
         shares = ", ".join(f"{lab} {h}/{t}" for lab, h, t in zip(labels, hits, totals,
                                                                  strict=True))
@@ -508,17 +516,21 @@ def sweep_statement(configs: Sequence[ConfigExplanation], ordered: bool = False)
                 verdict += (" No trend along the axis is distinguishable (Cochran-Armitage, "
                             f"p={p:.2g}).")
         out.append(f"Runs that {what}, per configuration: {shares}. {verdict}")
+    if out and not steps:
+        out.append("A search's candidates are no sequence: no step between them is tested.")
     return " ".join(out) or None
 
 
 def sweep_lines(configs: Sequence[tuple[str, Sequence[RunResult]]], ordered: bool = False,
-                width: int = 100, outcomes: Sequence[Outcomes | None] | None = None
-                ) -> list[str]:
+                width: int = 100, outcomes: Sequence[Outcomes | None] | None = None,
+                steps: bool = True) -> list[str]:
     """``sweeplab diagnose STUDY``'s closing lines for a sweep (empty when nothing to say);
-    ``outcomes``: each config's per-example outcomes, where kept."""
+    ``outcomes``: each config's per-example outcomes, where kept; ``steps`` as
+    :func:`sweep_statement` (without them no neighbouring means are compared either)."""
     import textwrap
 
-    text = sweep_statement([explain(label, runs) for label, runs in configs if runs], ordered)
-    text = " ".join(t for t in (text, unresolved(configs, outcomes)) if t)
+    text = sweep_statement([explain(label, runs) for label, runs in configs if runs], ordered,
+                           steps)
+    text = " ".join(t for t in (text, unresolved(configs, outcomes) if steps else None) if t)
     return textwrap.wrap(f"across the sweep: {text}", width, subsequent_indent="  ") if text \
         else []

@@ -210,15 +210,17 @@ class VarianceSplit:
                 f"{scale * self.distribution_high:.3f}; Jordan 2024), binomial floor "
                 f"{scale * self.binomial_std:.3f}")
         if not math.isfinite(share):
-            return head + "; the seeds agree exactly."
+            return head + "; every seed scores the same."
         p = self.p_value
         test = f"chi-square test, {'p<0.001' if p < 0.001 else f'p={p:.2g}'}"
         if p < 0.05:
             tail = (f"the distribution-wise part is {100 * (1 - share):.0f}% of the variance and "
                     f"above 0 ({test}): the seeds differ on the distribution, not only on this "
                     f"{where}")
-        elif share >= 0.5:
-            tail = (f"the {where}'s sampling dominates ({100 * share:.0f}% of the variance) and "
+        elif share >= 0.5:  # above 1 where the seeds spread less than the test set alone makes
+            part = ("all of the variance: the seeds spread less than it alone would"
+                    if share >= 1 else f"{100 * share:.0f}% of the variance")
+            tail = (f"the {where}'s sampling dominates ({part}) and "
                     f"the distribution-wise part is not distinguishable from 0 with "
                     f"{self.n_seeds} seeds ({test}): on new data they would differ by less "
                     "than here")
