@@ -432,6 +432,11 @@ def test_exports_carry_the_candidates_and_the_report_has_the_section(whole, tmp_
     md = res.report(tmp_path / "r.md", studies=["tiny"], fmt="md").read_text()
     assert "The race ladder" in md and "paired t-test" in md and "Holm" in md
     assert want.attrs["sentence"] in md and want.attrs["sentence"] in stdout
+    # the model shown is the best candidate's, under the searched space in words
+    best = want.loc[want["status"] == "best"].iloc[0]
+    assert ("Searched: width (layers.1.units) 4-64, log; lr (optimizer.learning_rate) "
+            f"1e-05-0.5, log; the best candidate's model ({best['config']}):") in md
+    assert f"dense({best['width']},relu)" in md.split("Searched: ")[1].split("```")[1]
 
 
 def test_a_builders_param_can_be_searched(tmp_path):

@@ -5,10 +5,11 @@ from __future__ import annotations
 
 import math
 from pathlib import Path
+from typing import Any
 
 from sweeplab.analysis import race
 from sweeplab.readout import StudyView, search_answer, search_frame
-from sweeplab.report.blocks import Block, Bullets, Table, Text
+from sweeplab.report.blocks import Block, Table, Text
 
 
 def _pct(x: float) -> str:
@@ -33,6 +34,32 @@ def importances(sd: StudyView, store_path: str) -> dict[str, float] | None:
         return dict(optuna.importance.get_param_importances(study))
     except Exception:  # noqa: BLE001 - too few trials, or no Optuna here: said in words
         return None
+
+
+def space_text(params: list[dict]) -> str:
+    """The searched parameters in words: "w1 (layers.1.units) 8-256, log; opt
+    (optimizer.name) adam or sgd"."""
+    def one(p: dict) -> str:
+        if "choices" in p:
+            what = " or ".join(map(str, p["choices"]))
+        else:
+            low, high = p.get("int") or p["float"]
+            what = f"{low:g}-{high:g}" + (", log" if p.get("log") else "")
+        return f"{p['name']} ({p['path']}) {what}"
+
+    return "; ".join(one(p) for p in params)
+
+
+def base_model(sd: StudyView) -> tuple[str, Any]:
+    """What the section's "model" block shows for a search: its space in words and the
+    best candidate (or, before the answer, the first)."""
+    answer = search_answer(sd)
+    best = next((c for c in sd.configs if answer is not None and c.config_hash ==
+                 answer.best.key), None)
+    who = (f"the best candidate's model ({best.label})" if best is not None
+           else "the first candidate's model")
+    return (f"Searched: {space_text(sd.definition['search']['params'])}; "
+            f"{who}:", best if best is not None else sd.baseline)
 
 
 def search_blocks(sd: StudyView, store_path: str) -> list[Block]:
@@ -69,10 +96,10 @@ def search_blocks(sd: StudyView, store_path: str) -> list[Block]:
                                   for n, h, m in history)))
     imp = importances(sd, store_path)
     if imp:
-        blocks.append(Bullets(tuple(f"{k}: {v:.2f}" for k, v in imp.items()), "p"))
-        blocks.append(Text("Parameter importance (Optuna's get_param_importances, fANOVA over "
-                           "the candidates' told means): the share of the variation in "
-                           f"{metric} each parameter explains.", "note"))
+        blocks.append(Table("Parameter importance (Optuna's get_param_importances, fANOVA "
+                            "over the candidates' told means: the share of the variation in "
+                            f"{metric} each parameter explains)", ("parameter", "importance"),
+                            tuple((k, f"{v:.2f}") for k, v in imp.items())))
     answer = search_answer(sd)
     if answer is not None:
         blocks.append(Text(answer.sentence + ".", "finding"))

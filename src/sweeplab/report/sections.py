@@ -249,8 +249,14 @@ def what_was_run(sd: StudyView, store_path: str, data_dir: str | None = None) ->
         facts.append(f"engine(s) recorded: {', '.join(engines)}")
     out.append(Text("What was run: " + "; ".join(facts) + "."))
     base = sd.baseline
+    if "search" in d:
+        from sweeplab.report.search import base_model
+
+        intro, base = base_model(sd)
     if base is not None and base.spec is not None:
-        if sd.axes:
+        if "search" in d:
+            out.append(Text(intro))
+        elif sd.axes:
             ax = "; ".join(
                 f"{a.get('name')} in {{{', '.join(map(str, a.get('labels') or [format_value(v) for v in a.get('values', [])]))}}}"  # noqa: E501
                 f" (scale {a.get('scale', 'category')})" for a in sd.axes)
