@@ -437,6 +437,8 @@ def test_exports_carry_the_candidates_and_the_report_has_the_section(whole, tmp_
     assert ("Searched: width (layers.1.units) 4-64, log; lr (optimizer.learning_rate) "
             f"1e-05-0.5, log; the best candidate's model ({best['config']}):") in md
     assert f"dense({best['width']},relu)" in md.split("Searched: ")[1].split("```")[1]
+    # no baseline: the first candidate is the sampler's first guess, not a reference
+    assert "baseline" not in md and "What these seeds can tell, per comparison" not in md
 
 
 def test_a_builders_param_can_be_searched(tmp_path):

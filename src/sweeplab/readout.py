@@ -313,6 +313,11 @@ class StudyView:
 
     @property
     def baseline(self) -> ConfigView | None:
+        """The config the others are compared with: the definition's ``baseline``, else the
+        first; None for a search (its candidates are the sampler's order: its answer, on
+        fresh seeds, says which is best)."""
+        if "search" in self.definition:
+            return None
         label = self.definition.get("baseline")
         for c in self.configs:
             if c.label == label:

@@ -59,7 +59,7 @@ def base_model(sd: StudyView) -> tuple[str, Any]:
     who = (f"the best candidate's model ({best.label})" if best is not None
            else "the first candidate's model")
     return (f"Searched: {space_text(sd.definition['search']['params'])}; "
-            f"{who}:", best if best is not None else sd.baseline)
+            f"{who}:", best if best is not None else next(iter(sd.configs), None))
 
 
 def search_blocks(sd: StudyView, store_path: str) -> list[Block]:

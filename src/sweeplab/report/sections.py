@@ -161,7 +161,8 @@ def comparison_blocks(sd: StudyView) -> list[Block]:
         return []
     out: list[Block] = []
     base = sd.baseline
-    assert base is not None
+    if base is None:  # a search: its own section compares the finalists on fresh seeds
+        return out
     others = [c for c in sd.configs if c is not base]
     rows = comparisons([(base, c) for c in others], lambda a, b: f"{b} vs {a}")
     if rows:

@@ -58,7 +58,7 @@ def _noise_text(sd: Any) -> Text | None:
 def _pairs(sd: Any) -> list[tuple[Any, Any]]:
     """The comparisons the section's paired tables make: baseline vs each, then neighbours."""
     base = sd.baseline
-    out = [(base, c) for c in sd.configs if c is not base]
+    out = [(base, c) for c in sd.configs if base is not None and c is not base]
     axes = sd.axes
     if len(axes) == 1 and axes[0].get("scale") in ("linear", "log2"):
         out += [(sd.configs[i], sd.configs[j]) for i, j in stats.neighbour_pairs(sd.configs)
