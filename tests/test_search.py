@@ -291,6 +291,10 @@ def test_grid_only_seed_rules_on_a_search_are_one_line(whole, tmp_path, capsys):
                    "configs; study 'tiny' is a search, whose race gives each candidate its seeds "
                    "(search.first_test, max_seeds, budget in the study). Run it without them.\n")
     assert not store.exists() and not journal_path(store, "tiny").parent.exists()
+    assert cli.main(["run", str(path), "--store", str(store), "--seeds", "3"]) == 2
+    assert capsys.readouterr().err == (
+        "sweeplab run: error: a search gives its candidates their seeds itself "
+        "(search.max_seeds = 3, search.fresh_seeds = 2); --seeds 3 does not apply to it.\n")
     with pytest.raises(ValueError, match=r"^until_ci=W / until_detect=D add seeds"):
         sweeplab.run(path, store=store, until_detect=0.5)
     assert cli.main(["plan", "tiny", "--detect", "1", "--store", str(whole[0])]) == 2

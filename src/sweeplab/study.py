@@ -402,8 +402,8 @@ def with_overrides(study: Study, seeds: int | Sequence[int] | None = None,
     if study.search is not None and seeds is not None and _seeds(seeds, "seeds") != study.seeds:
         raise S.SpecError.about(
             "a search gives its candidates their seeds itself (search.max_seeds = {max}, "
-            "search.fresh_seeds = {fresh}); {seeds} does not apply to it. Received: "
-            "seeds={received}", max=study.search.max_seeds, fresh=study.search.fresh_seeds,
+            "search.fresh_seeds = {fresh}); {seeds:{received}} does not apply to it.",
+            max=study.search.max_seeds, fresh=study.search.fresh_seeds,
             received=S.short_repr(seeds))
     base = S.config_to_dict(study.base)
     if epochs is not None:
