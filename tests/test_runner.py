@@ -115,6 +115,12 @@ def test_compare_cli_prints_paired_table(tiny_store, run_cli):
         a = {r.seed: r.final.test_acc for r in store.results(st.expand(_tiny())[0].config_hash)}
     # the printed mean of width=4 is the stored mean, in points
     assert f"{100 * sum(a.values()) / 3:.3f}" in text
+    # a validation metric of configs that held out no validation split: one line
+    code, text, err = run_cli("compare", tiny_store, "tiny:width=4", "tiny:width=16",
+                              "--metric", "val_acc")
+    assert code == 2 and err.startswith("sweeplab compare: error: 'tiny:width=4' (") and \
+        err.endswith(") has no val_acc: its runs held out no validation split. Allowed: "
+                     "train_loss, train_acc, test_loss, test_acc\n"), err
     # one config under two names (its label and its hash) is refused in one line
     h = st.expand(_tiny())[0].config_hash
     code, text, err = run_cli("compare", tiny_store, "tiny:width=4", h[:8])

@@ -279,6 +279,26 @@ def test_bad_search_is_one_line_naming_the_field_before_any_store(tmp_path, caps
     assert not store.exists() and not journal_path(store, "tiny").parent.exists()
 
 
+def test_compare_on_the_races_validation_metric(whole):
+    """The race selects on val_acc, so `compare` takes it too: the same paired comparison,
+    over the validation split's final accuracies by seed; a loss is given to 4 decimals."""
+    import re
+
+    res = sweeplab.open(whole[0])
+    df = res.search("tiny").sort_values("n", ascending=False)
+    a, b = df["config_hash"].iloc[:2]
+    c = res.compare(a, b, "val_acc")
+    runs = res.runs("tiny").set_index(["config_hash", "seed"])["val_acc"]
+    assert c.values_a == pytest.approx(runs.loc[a].to_dict())
+    assert c.values_b == pytest.approx(runs.loc[b].to_dict())
+    shared = sorted(set(c.values_a) & set(c.values_b))
+    diff = np.mean([c.values_b[s] - c.values_a[s] for s in shared])
+    assert c.comparison.paired and c.comparison.diff == pytest.approx(diff)
+    assert f"= {100 * diff:+.2f} points of validation accuracy" in c.text
+    assert re.search(r" = [+-]\d\.\d{4} in test loss \(95% CI [+-]\d\.\d{4} to ",
+                     res.compare(a, b, "test_loss").text)
+
+
 def test_grid_only_seed_rules_on_a_search_are_one_line(whole, tmp_path, capsys):
     """--until-ci/--until-detect add seeds outside the race's budget, and `plan` sizes
     neighbouring pairs a search does not have: both refused in one line, nothing written."""

@@ -320,7 +320,8 @@ class Compared:
     """``compare(a, b)``: both configs' summaries, the paired difference b - a, and what the
     seeds can tell (power, P(B > A), test-set noise). Prints as ``sweeplab compare`` does."""
 
-    metric: str  # "test_acc", "train_acc", "test_loss" or "train_loss" (final epoch)
+    metric: str  # "test_acc", "train_acc", "test_loss", "train_loss" (final epoch), or
+    # "val_acc", "val_loss" where the configs have a validation split
     a: ConfigRef
     b: ConfigRef
     values_a: dict[int, float] = field(repr=False)  # seed -> final metric of a
@@ -649,11 +650,13 @@ class Results:
 
         Raises:
             ValueError: a name that is not exactly one config, one without finished runs,
-                both names for the same config, or an unknown metric.
+                both names for the same config, an unknown metric, or a validation metric
+                (``val_acc``, ``val_loss``: a search's) of a config without that split.
         """
         from sweeplab.analysis import seeds, stats
 
-        _check_metrics([metric])
+        if metric not in readout.VAL_METRICS:
+            _check_metrics([metric])
         sides, n_test, views = [], [], []
         for name in (a, b):
             c = self._one(name)
@@ -663,6 +666,10 @@ class Results:
             if views and views[0].config_hash == c.config_hash:  # its runs, twice
                 raise ValueError(f"{a!r} and {b!r} name the same config ({c.config_hash[:10]}); "
                                  f"compare needs two different configs.")
+            if metric in readout.VAL_METRICS and any(getattr(r.final, metric) is None
+                                                     for r in c.runs):
+                raise ValueError(f"{name!r} ({c.config_hash[:10]}) has no {metric}: its runs held "
+                                 f"out no validation split. Allowed: {', '.join(METRICS)}")
             sides.append((_ref(c), c.final(metric)))
             n_test.append(int(c.runs[0].confusion.sum()))  # test images its runs were scored on
             views.append(c)
@@ -670,9 +677,11 @@ class Results:
         sa, sb = (v.summary(metric) for v in views)
         c = stats.compare(va, vb)
         scale, unit = (100.0, "points") if metric.endswith("acc") else (1.0, "")
-        name = metric.replace("_acc", " accuracy").replace("_loss", " loss")
+        split, _, kind = metric.partition("_")
+        name = f"{'validation' if split == 'val' else split} {'accuracy' * (kind == 'acc') or kind}"
         text = stats.describe_difference(c, metric_name=name, scale=scale, unit=unit,
-                                         a_label=ra.name, b_label=rb.name)
+                                         a_label=ra.name, b_label=rb.name,
+                                         digits=2 if unit else 4)  # a loss: 4 decimals
         per = _per_example(*views) if metric == "test_acc" else {}
         tw = per["paired"].two_way if "paired" in per else None
         return Compared(metric, ra, rb, va, vb, sa, sb, c, text,

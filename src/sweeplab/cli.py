@@ -168,7 +168,9 @@ def build_parser() -> argparse.ArgumentParser:
                    help="optionally a store path, then two configs: hash prefixes or "
                    "STUDY:LABEL (e.g. q6:width=16 q6:width=32)")
     p.add_argument("--metric", default="test_acc", choices=("test_acc", "train_acc",
-                   "test_loss", "train_loss"), help="final-epoch metric (default test_acc)")
+                   "test_loss", "train_loss", "val_acc", "val_loss"),
+                   help="final-epoch metric (default test_acc; val_*: configs with a "
+                   "validation split, as a search's)")
     _add_store(p)
 
     p = sub.add_parser("plan", help="seeds needed to detect a difference between neighbouring "

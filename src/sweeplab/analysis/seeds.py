@@ -218,13 +218,16 @@ class Power:
         if self.sd == 0.0:
             return (f"The {seeds} show no spread{' in their differences' * self.paired}, so "
                     "they would detect any difference.")
-        head = (f"With {seeds}{per}, a difference under {scale * self.mdd:.2f} {unit} would go "
+        def amount(x: float) -> str:  # points to 2 decimals; a loss (no unit) to 4
+            return f"{scale * x:.2f} {unit}" if unit else f"{scale * x:.4f}"
+
+        head = (f"With {seeds}{per}, a difference under {amount(self.mdd)} would go "
                 f"unnoticed more than {100 - 100 * self.power:.0f}% of the time (t-test at "
                 f"alpha={self.alpha:g})")
         if self.diff == 0.0:
             return f"{head}; the observed difference is 0, which no number of seeds detects."
         need = seed_count(self.seeds_needed)
-        return (f"{head}; to detect the observed {scale * abs(self.diff):.2f} {unit} with "
+        return (f"{head}; to detect the observed {amount(abs(self.diff))} with "
                 f"{100 * self.power:.0f}% power takes about {need} seeds{per}.")
 
 
