@@ -218,6 +218,12 @@ def test_search_table_one_row_per_candidate(whole):
         assert row.n == len(race)
         assert row.mean == pytest.approx(race["val_acc"].mean())  # a search races on it
         assert 4 <= row.width <= 64 and 1e-5 <= row.lr <= 0.5
+    # every table has the sampled numbers (the labels round them), with one dtype a column
+    assert runs["width"].dtype == "int64" and runs["lr"].dtype == "float64"
+    sampled = df.set_index("config_hash")[["width", "lr"]]
+    got = runs.groupby("config_hash")[["width", "lr"]].first().loc[sampled.index]
+    assert got["width"].tolist() == sampled["width"].tolist()
+    assert got["lr"].tolist() == sampled["lr"].tolist()  # exact: the same numbers
 
 
 def test_ls_and_studies_show_a_search_as_candidates_and_budget(whole, capsys):

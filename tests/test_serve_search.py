@@ -7,6 +7,7 @@ in ``finally``."""
 from __future__ import annotations
 
 import json
+import math
 import os
 import shutil
 import subprocess
@@ -133,6 +134,12 @@ def test_serve_shows_a_search_live_then_its_answer(tmp_path, data_dir, free_port
         for c in got:
             if c["status"] == "dropped":
                 assert c["dropped_after"] == c["n"]  # no seed after it was dropped
+        # The study page's axes are the searched parameters, with their sampled numbers
+        code, page = _json(f"{url}/api/study?{urlencode({'name': 'live'})}")
+        assert code == 200 and page["search"] and page["axes"] == ["lr"]
+        assert page["scales"] == {"lr": "log"}
+        lr = dict(zip(want["config_hash"], want["lr"], strict=True))
+        assert {c["config_hash"]: c["axes"]["lr"] for c in page["configs"]} == pytest.approx(lr)
 
         chromium = os.environ.get("SWEEPLAB_CHROMIUM") or shutil.which("chromium") \
             or "/usr/bin/chromium"
@@ -153,6 +160,19 @@ def test_serve_shows_a_search_live_then_its_answer(tmp_path, data_dir, free_port
                     rows = pg.eval_on_selector_all(
                         "#race-ladder tbody tr", "rs => rs.map(r => r.dataset.config)")
                     assert rows == [c["config_hash"] for c in got]
+                    # parallel coordinates over lr (log10, decade ticks) and the mean;
+                    # the sweep against lr is one cloud of candidates, not lines
+                    pg.wait_for_selector("#parcoords .main-svg")
+                    dims = pg.evaluate("document.getElementById('parcoords').data[0]"
+                                       ".dimensions.map(d => [d.label, d.values])")
+                    done = [c for c in page["configs"] if c["n"] > 0]
+                    assert [d[0] for d in dims] == ["lr", "mean test accuracy %"]
+                    assert dims[0][1] == pytest.approx([math.log10(c["axes"]["lr"])
+                                                        for c in done])
+                    sweep = pg.evaluate("(() => { const n = document.getElementById('sweep');"
+                                        " return [n.data.map(t => t.mode), n.layout.xaxis.type]"
+                                        " })()")
+                    assert sweep == [["markers"], "log"]
                     assert errors == []
                 finally:
                     b.close()

@@ -424,14 +424,17 @@ def read_study(store: Store, name: str) -> StudyView:
     values = axis_values(row.definition)
     configs = tuple(read_config(store, name, c.config_hash, c.label, c.axes, seeds, values)
                     for c in store.study_configs(name))
-    if "search" in row.definition:  # a candidate's seeds are those the race gave it
-        configs = tuple(dataclasses.replace(c, seeds=tuple(r.seed for r in c.runs))
-                        for c in configs)
+    adaptive, search = store.get_meta(f"adaptive:{name}"), store.get_meta(f"search:{name}")
+    if "search" in row.definition:  # a candidate's seeds are those the race gave it, its
+        # values the sampled numbers (its label rounds them), as Results.search has them
+        sampled = search.get("params", {}) if isinstance(search, dict) else {}
+        configs = tuple(dataclasses.replace(
+            c, seeds=tuple(r.seed for r in c.runs),
+            values={**c.values, **sampled.get(c.config_hash, {})}) for c in configs)
     known = {h for h, _ in store.configs()} | {d.config_hash for d in store.damaged()
                                                 if d.what == "config"}
     orphans = _named([d for d in store.damaged() if d.what == "meta" or (
         d.what == "run" and d.config_hash not in known)], store, None)
-    adaptive, search = store.get_meta(f"adaptive:{name}"), store.get_meta(f"search:{name}")
     return StudyView(name, row.definition, configs, True,
                      adaptive if isinstance(adaptive, dict) else None,
                      search if isinstance(search, dict) else None, orphans)

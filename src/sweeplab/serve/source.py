@@ -94,6 +94,11 @@ def study(res: Any, name: str, metric: str = "test_acc") -> dict[str, Any]:
     view = res.view(name)  # raises the API's "no study ... It has: ..." error
     spec = study_from_dict(view.definition, name=name)
     axes = [a.name for a in spec.axes]
+    scales = {a.name: a.scale for a in spec.axes}  # the study's plot hints
+    if spec.search is not None:  # its parameters are its axes (a grid's become choices)
+        axes = [p.name for p in spec.search.params]
+        scales = {p.name: "category" if p.kind == "choices" else "log" if p.log else "linear"
+                  for p in spec.search.params}
     configs = res.configs(name).to_dict("records")
     views = {c.config_hash: c for c in view.configs}
     runs = res.runs(name)
@@ -128,7 +133,7 @@ def study(res: Any, name: str, metric: str = "test_acc") -> dict[str, Any]:
     progress_row = {"study": name, "runs_done": view.runs_done,
                     "runs_total": view.runs_total, **progress(view)}
     return {"study": name, "title": spec.title, "metric": metric, "axes": axes[:AXIS_LIMIT],
-            "scales": {a.name: a.scale for a in spec.axes},  # the study's plot hints
+            "scales": scales, "search": spec.search is not None,
             "progress": progress_row, "configs": out_configs,
             # records that failed their checksum or did not parse: named, left out of n
             "damaged": list(view.damaged)}

@@ -313,7 +313,7 @@ function fillStudy(d) {
       state.shown.has(c.config_hash) ? "hide runs" : "runs");
     body.append(el("tr", { "data-config": c.config_hash },
       el("td", {}, tick), el("td", { class: "label" }, c.config),
-      ...d.axes.map((a) => el("td", { class: "num" }, c.axes[a] === null ? "-" : c.axes[a])),
+      ...d.axes.map((a) => el("td", { class: "num" }, axisText(c.axes[a]))),
       el("td", { class: "num n", "data-config": c.config_hash }, c.n),
       el("td", { class: "num" }, c.n ? fmt(c.mean, m) : "-"),
       el("td", { class: "num" }, c.n > 1 ? `${fmt(c.ci_low, m)} .. ${fmt(c.ci_high, m)}` : "-"),
@@ -420,6 +420,12 @@ function drawCurves(d) {
     yaxis: { title: { text: mname(m) + unit(m) } } }, CONF);
 }
 
+// An axis value in the table: a search's sampled floats to 3 significant digits, as its labels.
+function axisText(v) {
+  if (v === null) return "-";
+  return typeof v === "number" && !Number.isInteger(v) ? String(Number(v.toPrecision(3))) : v;
+}
+
 // An axis as a parallel-coordinates dimension, after the study's plot hint: log2 axes on a
 // log scale (ticks at the values), category axes (and any text) one tick per label.
 function axisDimension(name, values, hint) {
@@ -429,6 +435,13 @@ function axisDimension(name, values, hint) {
     const ticks = [...new Set(values)].sort((a, b) => a - b);
     return { label: esc(name), values: values.map(Math.log2), tickvals: ticks.map(Math.log2),
              ticktext: ticks.map(String) };
+  }
+  if (nums && hint === "log" && values.every((v) => v > 0)) {  // a search's continuous range
+    const lo = Math.floor(Math.log10(Math.min(...values)));
+    const hi = Math.ceil(Math.log10(Math.max(...values)));
+    const ticks = Array.from({ length: hi - lo + 1 }, (_, i) => lo + i);
+    return { label: esc(name), values: values.map(Math.log10), tickvals: ticks,
+             ticktext: ticks.map((t) => String(10 ** t)) };
   }
   if (nums && hint !== "category") return { label: esc(name), values };
   const cats = nums ? [...new Set(values)].sort((a, b) => a - b).map(String) : uniq;
@@ -458,7 +471,8 @@ function drawParcoords(d) {
 function drawSweep(d) {
   const m = d.metric, a = state.axis, node = document.getElementById("sweep");
   if (!a) { node.replaceChildren(el("p", { class: "muted" }, "this study has no axes")); return; }
-  const others = d.axes.filter((x) => x !== a), groups = new Map();
+  // a search's candidates: one cloud (each is its own point in every other parameter)
+  const others = d.search ? [] : d.axes.filter((x) => x !== a), groups = new Map();
   for (const c of d.configs.filter((c) => c.n > 0)) {
     const key = others.map((o) => `${o}=${c.axes[o]}`).join(", ") || mname(m);
     if (!groups.has(key)) groups.set(key, []);
@@ -466,12 +480,13 @@ function drawSweep(d) {
   }
   const numeric = d.configs.every((c) => typeof c.axes[a] === "number") &&
     d.scales[a] !== "category";
-  const xtype = !numeric ? "category" : (d.scales[a] === "log2" ? "log" : "linear");
+  const xtype = !numeric ? "category" : (["log2", "log"].includes(d.scales[a]) ? "log" : "linear");
   const traces = [...groups.entries()].map(([key, cs], i) => ({
     x: cs.map((c) => (numeric ? c.axes[a] : esc(c.axes[a]))),
-    y: cs.map((c) => scale(m) * c.mean), name: esc(key), mode: "lines+markers",
+    y: cs.map((c) => scale(m) * c.mean), name: esc(key), mode: d.search ? "markers" : "lines+markers",
     line: { color: PALETTE[i % PALETTE.length] },
-    text: cs.map((c) => `n=${c.n}`), hovertemplate: "%{y:.3f} (%{text})",
+    text: cs.map((c) => (d.search ? `${esc(c.config)}, n=${c.n}` : `n=${c.n}`)),
+    hovertemplate: "%{y:.3f} (%{text})",
     error_y: { type: "data", symmetric: false,
       array: cs.map((c) => (c.n > 1 ? scale(m) * (c.ci_high - c.mean) : 0)),
       arrayminus: cs.map((c) => (c.n > 1 ? scale(m) * (c.mean - c.ci_low) : 0)) } }));
