@@ -428,9 +428,14 @@ def read_study(store: Store, name: str) -> StudyView:
     if "search" in row.definition:  # a candidate's seeds are those the race gave it, its
         # values the sampled numbers (its label rounds them), as Results.search has them
         sampled = search.get("params", {}) if isinstance(search, dict) else {}
-        configs = tuple(dataclasses.replace(
-            c, seeds=tuple(r.seed for r in c.runs),
-            values={**c.values, **sampled.get(c.config_hash, {})}) for c in configs)
+        order = [p["name"] for p in row.definition["search"].get("params", [])]
+
+        def values(c: ConfigView) -> dict[str, Any]:  # in the parameters' order
+            got = {**c.values, **sampled.get(c.config_hash, {})}
+            return {**{n: got[n] for n in order if n in got}, **got}
+
+        configs = tuple(dataclasses.replace(c, seeds=tuple(r.seed for r in c.runs),
+                                            values=values(c)) for c in configs)
     known = {h for h, _ in store.configs()} | {d.config_hash for d in store.damaged()
                                                 if d.what == "config"}
     orphans = _named([d for d in store.damaged() if d.what == "meta" or (
