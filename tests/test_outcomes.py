@@ -415,8 +415,21 @@ def test_compare_and_show_on_a_store_from_before_say_what_they_lack(tmp_path, ca
     out = capsys.readouterr().out
     assert "per-example numbers: not available: 10 of 10 runs were stored without" in out
     assert "  test-set noise: the seed-to-seed standard deviation" in out  # the binomial's
-    h = readout.find_configs(Store(db, readonly=True), "q1")[0].config_hash
-    c = sweeplab.open(db).compare(h, h)
+    # A second config from before: q1's old runs (no predictions) written again, through
+    # the store's own API, as a study "old2" of the same model at 6 epochs.
+    import dataclasses
+
+    from sweeplab import study as st
+    from sweeplab.runner import prepare
+
+    with Store(db) as store:
+        old = store.results(readout.find_configs(store, "q1")[0].config_hash)
+        (p,) = prepare(dataclasses.replace(st.with_overrides(st.BUILTIN["q1"], epochs=6),
+                                           name="old2"), store)
+        for r in old:
+            assert r.predictions is None
+            store.finish_run(dataclasses.replace(r, config_hash=p.config_hash), {})
+    c = sweeplab.open(db).compare("q1:base", "old2:base")
     assert c.paired is None and c.outcomes_lack.count("10 of 10 runs") == 2
     assert "Per-example numbers (the test set's variance" in str(c)
 
