@@ -238,6 +238,9 @@ def test_sweep_says_differs_only_where_fishers_test_does():
     assert "w=8 10/10, w=16 0/10, w=32 1/10" in text
     assert "w=8 → w=16 (100% → 0%)" in text and "w=16 → w=32" not in text
     assert explain.sweep_statement([_config("a", 0), _config("b", 0)]) is None
+    # a grid's sweep with no distinguishable step says so, and nothing of searches
+    flat = explain.sweep_statement([_config("w=16", 0), _config("w=32", 1)])
+    assert "No step between neighbouring configurations" in flat and "search" not in flat
     # a search's candidates are no sequence: only those with such runs, no steps tested
     text = explain.sweep_statement([_config("w=8", 10), _config("w=16", 0), _config("w=32", 1)],
                                    steps=False)

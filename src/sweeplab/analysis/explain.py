@@ -495,10 +495,10 @@ def sweep_statement(configs: Sequence[ConfigExplanation], ordered: bool = False,
             continue
         shares = ", ".join(f"{lab} {h}/{t}" for lab, h, t in zip(labels, hits, totals,
                                                                  strict=True))
-        steps = _share_steps(labels, hits, totals)
-        if steps:
+        changed = _share_steps(labels, hits, totals)
+        if changed:
             verdict = "; ".join(f"{a} → {b} ({100 * sa:.0f}% → {100 * sb:.0f}%)"
-                                for a, b, sa, sb in steps)
+                                for a, b, sa, sb in changed)
             verdict = (f"Distinguishable steps between neighbouring configurations (Fisher "
                        f"exact, Holm-corrected over {len(configs) - 1}): {verdict}.")
         else:

@@ -10,6 +10,7 @@ from typing import Any
 from sweeplab.analysis import race
 from sweeplab.readout import StudyView, search_answer, search_frame
 from sweeplab.report.blocks import Block, Table, Text
+from sweeplab.study import format_value
 
 
 def _pct(x: float) -> str:
@@ -40,8 +41,8 @@ def space_text(params: list[dict]) -> str:
     """The searched parameters in words: "w1 (layers.1.units) 8-256, log; opt
     (optimizer.name) adam or sgd"."""
     def one(p: dict) -> str:
-        if "choices" in p:
-            what = " or ".join(map(str, p["choices"]))
+        if "choices" in p:  # a grid axis's values by their labels (q7a's layer lists)
+            what = " or ".join(p.get("labels") or [format_value(c) for c in p["choices"]])
         else:
             low, high = p.get("int") or p["float"]
             what = f"{low:g}-{high:g}" + (", log" if p.get("log") else "")
