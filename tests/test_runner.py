@@ -121,6 +121,11 @@ def test_compare_cli_prints_paired_table(tiny_store, run_cli):
     assert code == 2 and err.startswith("sweeplab compare: error: 'tiny:width=4' (") and \
         err.endswith(") has no val_acc: its runs held out no validation split. Allowed: "
                      "train_loss, train_acc, test_loss, test_acc\n"), err
+    # by hash prefixes (as `ls` prints them): labelled as the study labels them
+    hashes = {p.label: p.config_hash for p in st.expand(_tiny())}
+    h4, h16 = hashes["width=4"], hashes["width=16"]
+    code, text, err = run_cli("compare", tiny_store, h4[:8], h16[:8])
+    assert code == 0 and "\nwidth=16 - width=4 = " in text, err
     # one config under two names (its label and its hash) is refused in one line
     h = st.expand(_tiny())[0].config_hash
     code, text, err = run_cli("compare", tiny_store, "tiny:width=4", h[:8])

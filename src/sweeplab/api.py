@@ -305,7 +305,8 @@ class ConfigRef:
     """One config as named by the user: by hash, or as a study's grid point."""
 
     config_hash: str  # full config hash
-    label: str  # "q6 width=32", or the first 10 hex digits for a bare hash
+    label: str  # "width=32" (a bare hash: as the studies that list it label it, else its
+    # first 10 hex digits)
     study: str | None  # the study it was named through (its seeds filter the runs)
     seeds: tuple[int, ...] | None  # that study's seeds; None = every finished run
 

@@ -447,15 +447,19 @@ def read_study(store: Store, name: str) -> StudyView:
 
 def find_configs(store: Store, ref: str) -> list[ConfigView]:
     """The configs ``ref`` names: a study (all its configs), ``STUDY:LABEL`` (e.g.
-    ``q6:width=32``), or a config hash or unique prefix (with every finished run).
+    ``q6:width=32``), or a config hash or unique prefix (with every finished run; labelled
+    as the studies that list it label it, else by its first 10 hex digits).
 
     Raises:
         ValueError: a study without that label; StoreError: no such config.
     """
     study, _, label = ref.partition(":")
-    if store.study(study) is None:
+    if store.study(study) is None:  # a hash: labelled as the one study that lists it does
         h, _ = store.config(ref)
-        return [read_config(store, None, h, h[:10], {}, None)]
+        listed = {c.label for s in store.studies() for c in store.study_configs(s.name)
+                  if c.config_hash == h}
+        return [read_config(store, None, h, listed.pop() if len(listed) == 1 else h[:10], {},
+                            None)]
     configs = list(read_study(store, study).configs)
     found = [c for c in configs if not label or _names(label, c)]
     if label and not found:
