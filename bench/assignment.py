@@ -1,6 +1,7 @@
 """The whole assignment on one engine: wall time per study, model-epochs/s, final accuracies.
 
-Every built-in study (``sweeplab studies``) at its own seeds and epochs unless overridden,
+Every built-in grid study (``sweeplab studies``; the search q7s is bench/search.py's) at its
+own seeds and epochs unless overridden,
 in assignment order, on the engine asked for, in this one process (so compiled programs
 are reused across studies the way ``sweeplab assignment`` reuses them). A config that an
 earlier study already trained (the store would skip it) is trained once. The engine is
@@ -42,7 +43,9 @@ def _run(args: argparse.Namespace) -> dict:
     engine = get_engine(name, parallel=args.parallel, diagnostics=False)
     versions = library_versions()
     import_seconds = time.perf_counter() - t_import
-    names = args.studies.split(",") if args.studies else list(st.BUILTIN)
+    # a search (q7s) is no grid to time: bench/search.py is its bench
+    names = (args.studies.split(",") if args.studies else
+             [n for n, s in st.BUILTIN.items() if s.search is None])
     studies = [st.with_overrides(st.BUILTIN[n], seeds=args.seeds, epochs=args.epochs,
                                  subset=args.subset) for n in names]
     out = {"engine": name, "device": device(), "versions": versions,

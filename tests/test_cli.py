@@ -145,6 +145,13 @@ def test_missing_data_is_one_clear_line(tmp_path, monkeypatch, run_cli):
     assert code == 2 and "Dataset 'cifar10' not found" in err and "no network" in err
     assert not (tmp_path / "s.db").exists()
 
+    # `assignment --seeds 2` (the README's quick line) gets as far as the data: the built-in
+    # search q7s keeps its own seeds instead of refusing the whole assignment
+    code, _, err = run_cli("assignment", "--seeds", "2", "--epochs", "1",
+                           "--store", str(tmp_path / "a.db"))
+    assert code == 2 and "Dataset 'mnist' not found" in err, err
+    assert not (tmp_path / "a.db").exists()
+
 
 def test_studies_lists_all_and_prints_runnable_toml(tmp_path):
     code = cli.main(["studies"])

@@ -289,11 +289,15 @@ def cmd_run(args: argparse.Namespace) -> int:
             print(f"  {pair:<36} detectable difference (80% power) {mdd:.2f} points")
         return 0 if adaptive.ok else 1
     res = api.run(args.study, **options)
+    _print_result(res)
+    return 0 if res.last.ok else 1
+
+
+def _print_result(res) -> None:
     if hasattr(res.last, "budget"):  # a search (sweeplab.search.SearchSummary)
         _print_search(res, res.last)
     else:
         _print_summary(res, res.last)
-    return 0 if res.last.ok else 1
 
 
 def _print_search(res, s) -> None:
@@ -568,7 +572,8 @@ def cmd_report(args: argparse.Namespace) -> int:
 def cmd_assignment(args: argparse.Namespace) -> int:
     from sweeplab import api
 
-    studies = [st.with_overrides(s, seeds=args.seeds, epochs=args.epochs, subset=args.subset)
+    studies = [st.with_overrides(s, seeds=None if s.search else args.seeds, epochs=args.epochs,
+                                 subset=args.subset)  # a search (q7s) gives its own seeds
                for s in st.BUILTIN.values()]
     for dataset in dict.fromkeys(s.base.dataset for s in studies):  # check data first
         data_mod.load(dataset, args.data_dir, args.subset)
@@ -576,7 +581,7 @@ def cmd_assignment(args: argparse.Namespace) -> int:
     options = _run_options(args)
     for study in studies:
         res = api.run(study, **options)
-        _print_summary(res, res.last)
+        _print_result(res)
         ok = ok and res.last.ok
     _write_report(args, [s.name for s in studies])
     return 0 if ok else 1
