@@ -51,6 +51,15 @@ def test_core_commands_need_no_extra(tmp_path, data_dir):
         proc = cli(*args)
         assert proc.returncode == 0, (args, proc.stderr)
     assert (tmp_path / "csv" / "runs.csv").read_text().count("\n") == 2  # header + one run
+    # `assignment` leaves the search q7s out in one line (it needs Optuna) and runs the
+    # grids: here it gets as far as the data, which is not in this empty directory
+    proc = cli("assignment", "--seeds", "2", "--data-dir", str(tmp_path / "none"),
+               "--store", str(tmp_path / "a.db"))
+    assert proc.returncode == 2, proc.stderr
+    left, err = proc.stderr.splitlines()[:2]
+    assert left == ("sweeplab assignment: q7s left out: a [search] needs Optuna, which is not "
+                    "installed: pip install 'sweeplab[search]'")
+    assert "Dataset 'mnist' not found" in err
     # the block works: an extra's command says which extra it needs
     proc = cli("export", "tensorboard", str(tmp_path / "tb"), *store)
     assert proc.returncode == 2 and "pip install 'sweeplab[tensorboard]'" in proc.stderr
