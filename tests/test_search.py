@@ -305,6 +305,27 @@ def test_compare_on_the_races_validation_metric(whole):
                      res.compare(a, b, "test_loss").text)
 
 
+def test_assignment_runs_a_built_in_search_with_its_own_seeds(tmp_path, data_dir, monkeypatch,
+                                                              capsys):
+    """`assignment --seeds 2` gives the grids 2 seeds and lets a built-in search race its own
+    (it refused the whole assignment, then refused q7s after the grids), prints the search's
+    sentence and writes the report. The built-ins here: q1 and the tiny search."""
+    monkeypatch.setattr(st, "BUILTIN", {"q1": st.BUILTIN["q1"],
+                                        "tiny": st.Study.from_toml(TINY)})
+    store = tmp_path / "s.db"
+    assert cli.main(["assignment", "--seeds", "2", "--epochs", "1", "--subset", "300",
+                     "--engine", "fast", "--quiet", "--data-dir", data_dir, "--store",
+                     str(store), "--format", "md", "--out", str(tmp_path / "r")]) == 0
+    out = capsys.readouterr().out
+    res = sweeplab.open(store)
+    assert sorted(res.runs("q1")["seed"]) == [0, 1]
+    runs, df = res.runs("tiny"), res.search("tiny")
+    assert len(runs) <= 12 and runs["seed"].max() >= 3  # the race's and the fresh seeds
+    assert df.attrs["sentence"] in out
+    report = (tmp_path / "r" / "report.md").read_text()
+    assert "## tiny (complete)" in report and df.attrs["sentence"] in report
+
+
 def test_grid_only_seed_rules_on_a_search_are_one_line(whole, tmp_path, capsys):
     """--until-ci/--until-detect add seeds outside the race's budget, and `plan` sizes
     neighbouring pairs a search does not have: both refused in one line, nothing written."""

@@ -587,7 +587,8 @@ def cmd_assignment(args: argparse.Namespace) -> int:
     for dataset in dict.fromkeys(s.base.dataset for s in studies):  # check data first
         data_mod.load(dataset, args.data_dir, args.subset)
     ok = True
-    options = _run_options(args)
+    options = {**_run_options(args), "seeds": None, "epochs": None, "subset": None}  # in the
+    # studies already, as each takes them (a search keeps its own seeds)
     for study in studies:
         res = api.run(study, **options)
         _print_result(res)
