@@ -60,6 +60,13 @@ def test_core_commands_need_no_extra(tmp_path, data_dir):
     assert left == ("sweeplab assignment: q7s left out: a [search] needs Optuna, which is not "
                     "installed: pip install 'sweeplab[search]'")
     assert "Dataset 'mnist' not found" in err
+    # and `run q7s` says so in one line before any store file or data
+    proc = cli("run", "q7s", "--data-dir", str(tmp_path / "none"), "--store",
+               str(tmp_path / "q7s.db"))
+    assert proc.returncode == 2 and proc.stderr == (
+        "sweeplab run: error: a [search] needs Optuna, which is not installed: "
+        "pip install 'sweeplab[search]'\n")
+    assert not (tmp_path / "q7s.db").exists()
     # the block works: an extra's command says which extra it needs
     proc = cli("export", "tensorboard", str(tmp_path / "tb"), *store)
     assert proc.returncode == 2 and "pip install 'sweeplab[tensorboard]'" in proc.stderr

@@ -175,6 +175,10 @@ def run(
             "{until_ci:W} / {until_detect:D} add seeds to a grid's configs; study {name!r} is a "
             "search, whose race gives each candidate its seeds (search.first_test, max_seeds, "
             "budget in the study). Run it without them.", name=study.name)
+    if study.search is not None:
+        from sweeplab.search import _optuna
+
+        _optuna()  # the search extra, said before any store file or data
     data_dir = None if data_dir is None else str(data_dir)
     directory = models_dir(store, save_models)
     from sweeplab.outputs import check_dir_destination

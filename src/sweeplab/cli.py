@@ -575,15 +575,14 @@ def cmd_assignment(args: argparse.Namespace) -> int:
     studies = [st.with_overrides(s, seeds=None if s.search else args.seeds, epochs=args.epochs,
                                  subset=args.subset)  # a search (q7s) gives its own seeds
                for s in st.BUILTIN.values()]
-    try:
-        import optuna  # noqa: F401 - the search extra: without it the grids still run
-    except ImportError:
-        from sweeplab.extras import missing_extra
+    from sweeplab.search import SearchError, _optuna
 
+    try:
+        _optuna()  # the search extra: without it the grids still run
+    except SearchError as err:
         left = [s.name for s in studies if s.search]
         studies = [s for s in studies if not s.search]
-        print(f"sweeplab assignment: {', '.join(left)} left out: "
-              + missing_extra("a [search]", "Optuna", "search"), file=sys.stderr)
+        print(f"sweeplab assignment: {', '.join(left)} left out: {err}", file=sys.stderr)
     for dataset in dict.fromkeys(s.base.dataset for s in studies):  # check data first
         data_mod.load(dataset, args.data_dir, args.subset)
     ok = True

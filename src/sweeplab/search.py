@@ -49,7 +49,9 @@ def _optuna() -> Any:
     try:
         import optuna
     except ImportError as err:
-        raise SearchError("a [search] needs Optuna: pip install 'sweeplab[search]'") from err
+        from sweeplab.extras import missing_extra
+
+        raise SearchError(missing_extra("a [search]", "Optuna", "search")) from err
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     return optuna
 
