@@ -170,12 +170,12 @@ def run(
         raise ValueError("until_ci and until_detect stop on different conditions: give one. "
                          f"Received: until_ci={until_ci!r}, until_detect={until_detect!r}")
     study = load_study(study, seeds, epochs, subset)
-    if study.search is not None and (until_ci is not None or until_detect is not None):
-        raise ArgumentError.about(  # its race spends the seeds, within its budget
-            "{until_ci:W} / {until_detect:D} add seeds to a grid's configs; study {name!r} is a "
-            "search, whose race gives each candidate its seeds (search.first_test, max_seeds, "
-            "budget in the study). Run it without them.", name=study.name)
     if study.search is not None:
+        if until_ci is not None or until_detect is not None:
+            raise ArgumentError.about(  # its race spends the seeds, within its budget
+                "{until_ci:W} / {until_detect:D} add seeds to a grid's configs; study {name!r} "
+                "is a search, whose race gives each candidate its seeds (search.first_test, "
+                "max_seeds, budget in the study). Run it without them.", name=study.name)
         from sweeplab.search import _optuna
 
         _optuna()  # the search extra, said before any store file or data

@@ -504,7 +504,7 @@ def cmd_diagnose(args: argparse.Namespace) -> int:
                                       split=c.variance_split)))
     for line in sweep_lines([(c.name, c.runs) for c in configs], ordered,
                             outcomes=[c.outcomes for c in configs],
-                            steps=view is None or "search" not in view.definition):
+                            steps=view is None or not view.is_search):
         print(line)
     return 0
 
@@ -530,7 +530,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
         raise CliError(f"--detect must be a positive number of accuracy points. "
                        f"Received: --detect {args.detect:g}")
     view = api.open(args.store).view(args.study)
-    if "search" in view.definition:
+    if view.is_search:
         raise CliError(f"{args.study!r} is a search: its race gives each candidate its seeds "
                        f"(its budget), and its candidates are no sequence of neighbouring "
                        f"pairs. For two of them, `sweeplab compare` says what their seeds "

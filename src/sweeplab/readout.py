@@ -312,11 +312,17 @@ class StudyView:
         return [c for c in self.configs if c.runs]
 
     @property
+    def is_search(self) -> bool:
+        """Whether the study is a search (its definition has one; :attr:`search`, its state,
+        is there only once it has run)."""
+        return "search" in self.definition
+
+    @property
     def baseline(self) -> ConfigView | None:
         """The config the others are compared with: the definition's ``baseline``, else the
         first; None for a search (its candidates are the sampler's order: its answer, on
         fresh seeds, says which is best)."""
-        if "search" in self.definition:
+        if self.is_search:
             return None
         label = self.definition.get("baseline")
         for c in self.configs:

@@ -263,8 +263,7 @@ def _flags_list(sd: Any) -> list[Block]:
              "every test image; over-fitting = test loss more than 1% above its minimum at the "
              "end while training loss still falls):", "finding"),
         Bullets(tuple(items), "finding", fold=f"The {len(items)} flagged configurations")]
-    sweep = X.sweep_statement(explained, X.ordered_axes(sd.definition),
-                              "search" not in sd.definition)
+    sweep = X.sweep_statement(explained, X.ordered_axes(sd.definition), not sd.is_search)
     if sweep:
         out.append(Text(sweep, "finding"))
     return out

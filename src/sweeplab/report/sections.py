@@ -25,6 +25,7 @@ from sweeplab.report.blocks import (
     pts,
     summary_cell,
 )
+from sweeplab.report.search import base_model
 from sweeplab.study import BUILTIN, format_value
 
 Row = tuple[ConfigView, ConfigView, stats.ComparisonRow]  # a, b, b - a
@@ -249,13 +250,9 @@ def what_was_run(sd: StudyView, store_path: str, data_dir: str | None = None) ->
     if engines:
         facts.append(f"engine(s) recorded: {', '.join(engines)}")
     out.append(Text("What was run: " + "; ".join(facts) + "."))
-    base = sd.baseline
-    if "search" in d:
-        from sweeplab.report.search import base_model
-
-        intro, base = base_model(sd)
+    intro, base = base_model(sd) if sd.is_search else ("", sd.baseline)
     if base is not None and base.spec is not None:
-        if "search" in d:
+        if intro:
             out.append(Text(intro))
         elif sd.axes:
             ax = "; ".join(
