@@ -623,7 +623,7 @@ class Results:
     def search(self, study: str) -> Any:
         """One row per candidate of a search, in proposal order: config, config_hash, the
         searched parameters as columns, n (race seeds run), mean (the race's metric), status
-        (racing, dropped, finalist, best), fresh_mean and test_mean (finalists: on fresh
+        (racing, dropped, survived, finalist, best), fresh_mean and test_mean (finalists: on fresh
         seeds). ``.attrs["sentence"]``: the answer, once the final round is done.
 
         Raises:

@@ -719,17 +719,23 @@ def _correct(configs: Sequence[ConfigView], seeds: Iterable[int], split: str
 
 
 def race_status(view: StudyView, config_hash: str) -> str:
-    """A search candidate's place in the race: finalist, dropped or racing (the answer's
-    best is one of the finalists: :func:`search_frame` says which)."""
+    """A search candidate's place in the race: racing (still given seeds), dropped (a test
+    found it worse), survived (in the race at its end, not a finalist), finalist, or best
+    (the answer's, once the final round is complete)."""
     search = view.search or {}
-    return ("finalist" if config_hash in search.get("finalists", []) else
-            "dropped" if config_hash in search.get("dropped", []) else "racing")
+    finalists = search.get("finalists", [])
+    if config_hash in finalists:
+        answer = search_answer(view)
+        return "best" if answer is not None and answer.best.key == config_hash else "finalist"
+    return ("dropped" if config_hash in search.get("dropped", []) else
+            "survived" if finalists else "racing")
 
 
 def search_frame(view: StudyView) -> Any:
     """One row per candidate, in proposal order: config, config_hash, its parameters as
     columns, n (race seeds run), mean (the race's metric over them), status (racing,
-    dropped, finalist, best), and for finalists fresh_mean and test_mean."""
+    dropped, survived, finalist, best: :func:`race_status`), and for finalists fresh_mean
+    and test_mean."""
     import pandas as pd
 
     if view.search is None:
@@ -737,12 +743,11 @@ def search_frame(view: StudyView) -> Any:
     search, by_hash, table = _search_table(view)
     answer = search_answer(view)
     fresh = {f.key: f for f in answer.finalists} if answer is not None else {}
-    best = answer.best.key if answer is not None else None
     names = [p["name"] for p in search["params"]]
     rows = []
     for h, c in by_hash.items():
         params = view.search.get("params", {}).get(h, {})
-        status = "best" if h == best else race_status(view, h)
+        status = race_status(view, h)
         vals = table[h]
         f = fresh.get(h)
         rows.append({"config": c.label, "config_hash": h,
