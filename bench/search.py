@@ -46,6 +46,7 @@ from scipy import stats as sps
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "src"))
 
 from sweeplab.analysis import race  # noqa: E402
+from sweeplab.search import load_optuna  # noqa: E402
 
 WIDTHS = (8, 32, 64, 128)
 GRID = [(a, b) for a in WIDTHS for b in WIDTHS]
@@ -98,17 +99,10 @@ class World:
         return self.cache[key]
 
 
-def _optuna():
-    import optuna
-
-    optuna.logging.set_verbosity(optuna.logging.WARNING)
-    return optuna
-
-
 def _space():
     """Each width as its index in WIDTHS: ordered integers, as a study's int range is (q7s:
     `int = [8, 256]`, log), not unordered categories, so TPE can learn that wider is better."""
-    d = _optuna().distributions
+    d = load_optuna().distributions
     return {"w1": d.IntDistribution(0, len(WIDTHS) - 1),
             "w2": d.IntDistribution(0, len(WIDTHS) - 1)}
 
@@ -122,7 +116,7 @@ def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seed
     from sweeplab.search import _sampler as sampler  # the search's own TPE, as q7s asks it
     from sweeplab.study import Search
 
-    study = _optuna().create_study(direction="maximize")
+    study = load_optuna().create_study(direction="maximize")
     dists = _space()
     reserve = finalists * fresh_seeds
     table: dict[int, list[float]] = {}
@@ -259,7 +253,7 @@ def run_grid(world: World):
 
 
 def run_tpe(world: World, budget: int, seed: int, per_trial: int = 3, sampler: str = "tpe"):
-    optuna = _optuna()
+    optuna = load_optuna()
     s = (optuna.samplers.TPESampler(seed=seed) if sampler == "tpe"
          else optuna.samplers.RandomSampler(seed=seed))
     study = optuna.create_study(direction="maximize", sampler=s)

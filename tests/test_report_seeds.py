@@ -82,7 +82,8 @@ def test_power_table_matches_the_seeds_module_and_is_deterministic(store):
                                          O.difference(ca.outcomes, cb.outcomes))
         assert measured and row[6] == ("yes" if abs(pw.diff) >= edge
                                        else f"not sure (< {100 * edge:.2f})")
-    assert seeds._MEASURED in table.caption and seeds._SAME_IMAGES not in table.caption
+    assert seeds.edge_source(True) in table.caption
+    assert seeds.edge_source(False) not in table.caption
     again = [b for b in _section(store, "q6").blocks if isinstance(b, report.Table)
              and b.caption.startswith("What these seeds can tell")]
     assert again[0].rows == table.rows  # fixed bootstrap seeds

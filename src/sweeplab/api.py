@@ -176,9 +176,9 @@ def run(
                 "{until_ci:W} / {until_detect:D} add seeds to a grid's configs; study {name!r} "
                 "is a search, whose race gives each candidate its seeds (search.first_test, "
                 "max_seeds, budget in the study). Run it without them.", name=study.name)
-        from sweeplab.search import _optuna
+        from sweeplab.search import load_optuna
 
-        _optuna()  # the search extra, said before any store file or data
+        load_optuna()  # the search extra, said before any store file or data
     data_dir = None if data_dir is None else str(data_dir)
     directory = models_dir(store, save_models)
     from sweeplab.outputs import check_dir_destination

@@ -575,10 +575,10 @@ def cmd_assignment(args: argparse.Namespace) -> int:
     studies = [st.with_overrides(s, seeds=None if s.search else args.seeds, epochs=args.epochs,
                                  subset=args.subset)  # a search (q7s) gives its own seeds
                for s in st.BUILTIN.values()]
-    from sweeplab.search import SearchError, _optuna
+    from sweeplab.search import SearchError, load_optuna
 
     try:
-        _optuna()  # the search extra: without it the grids still run
+        load_optuna()  # the search extra: without it the grids still run
     except SearchError as err:
         left = [s.name for s in studies if s.search]
         studies = [s for s in studies if not s.search]

@@ -45,7 +45,8 @@ def journal_path(store: str | os.PathLike, study: str) -> Path:
     return p.with_name(f"{p.stem}_search") / f"{study}.journal"
 
 
-def _optuna() -> Any:
+def load_optuna() -> Any:
+    """Optuna, quietened; a SearchError naming the ``search`` extra where it is missing."""
     try:
         import optuna
     except ImportError as err:
@@ -57,7 +58,7 @@ def _optuna() -> Any:
 
 
 def _distributions(search: Search) -> dict[str, Any]:
-    d = _optuna().distributions
+    d = load_optuna().distributions
     out = {}
     for p in search.params:
         if p.kind == "int":
@@ -72,7 +73,7 @@ def _distributions(search: Search) -> dict[str, Any]:
 def _sampler(search: Search, number: int) -> Any:
     """The sampler for proposal ``number``, seeded by (seed, number): a resumed search asks
     with the same seed as the uninterrupted one would have."""
-    samplers = _optuna().samplers
+    samplers = load_optuna().samplers
     seed = (search.seed * 1_000_003 + number) % 2**31
     if search.sampler == "tpe":
         # Optuna 5's defaults, named so no other version's change them: the constant liar
@@ -139,7 +140,7 @@ def _meta_key(name: str) -> str:
 
 class _Driver:
     def __init__(self, study: Study, store: Store, journal: Path, say: Callable[[str], None]):
-        optuna = _optuna()
+        optuna = load_optuna()
         self.study, self.store, self.say = study, store, say
         self.search: Search = study.search  # type: ignore[assignment]
         journal.parent.mkdir(parents=True, exist_ok=True)
@@ -241,7 +242,7 @@ class _Driver:
 
     def tell_ready(self, cands: dict[str, Any], table: dict[str, list[float]]) -> None:
         """Tell every asked trial whose candidate has its first seeds their mean."""
-        optuna = _optuna()
+        optuna = load_optuna()
         running = {t.number: t for t in self.ostudy.get_trials(
             deepcopy=False, states=(optuna.trial.TrialState.RUNNING,))}
         for h, (_, _, nums) in cands.items():
@@ -267,7 +268,7 @@ class _Driver:
     def propose(self, cands: dict[str, Any]) -> bool:
         """Ask for one new candidate; False if the sampler offers none new. (A trial asked
         before a kill is already a candidate, with no runs: the race gives it its seeds.)"""
-        optuna = _optuna()
+        optuna = load_optuna()
         while self.duplicates < MAX_DUPLICATES:
             number = len(self.ostudy.get_trials(deepcopy=False))
             self.ostudy.sampler = _sampler(self.search, number)

@@ -132,10 +132,12 @@ def resolvable(p_a: float, p_b: float, n_test: int, confidence: float = 0.95) ->
     return z * math.hypot(binomial_se(p_a, n_test), binomial_se(p_b, n_test))
 
 
-_SAME_IMAGES = ("binomial, 95%; an upper bound, as both are scored on the same images and "
-                "models that agree on most of them differ by less")
-_MEASURED = ("95%, the test set's part of this difference from the runs' per-example "
-             "predictions")
+def edge_source(measured: bool) -> str:
+    """Where :func:`pair_edge`'s least resolvable difference came from, in words."""
+    return ("95%, the test set's part of this difference from the runs' per-example "
+            "predictions" if measured else
+            "binomial, 95%; an upper bound, as both are scored on the same images and models "
+            "that agree on most of them differ by less")
 
 
 def pair_edge(fa: NoiseFloor, fb: NoiseFloor, tw: TwoWay | None = None) -> tuple[float, bool]:
@@ -157,7 +159,7 @@ def resolution_sentence(diff: float, threshold: float, n_test: int,
     return (f"The difference, {100 * abs(diff):.2f} points, is within the test set's own noise: "
             f"two accuracies on {n_test} images can differ by up to {100 * threshold:.2f} "
             f"points through which images the test set holds "
-            f"({_MEASURED if measured else _SAME_IMAGES}). More seeds shrink the seed-to-seed "
+            f"({edge_source(measured)}). More seeds shrink the seed-to-seed "
             "uncertainty, not this.")
 
 
@@ -182,7 +184,7 @@ def unresolved(configs: Sequence[tuple[str, Sequence[RunResult]]],
         assert fa is not None and fb is not None  # kept configs have runs
         edge, measured = pair_edge(fa, fb, difference(oa, ob))
         if abs(fb.mean - fa.mean) < edge:
-            how.add(_MEASURED if measured else _SAME_IMAGES)
+            how.add(edge_source(measured))
             small.append(f"{a} → {b} ({100 * (fb.mean - fa.mean):+.2f} points, under "
                          f"{100 * edge:.2f})")
     if not small:

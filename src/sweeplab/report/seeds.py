@@ -74,7 +74,7 @@ def _power_table(sd: Any) -> list[Block]:
         fa, fb = seeds.runs_floor(a.runs), seeds.runs_floor(b.runs)
         assert fa is not None and fb is not None  # both have runs
         edge, measured = seeds.pair_edge(fa, fb, outcomes.difference(a.outcomes, b.outcomes))
-        how.add(seeds._MEASURED if measured else seeds._SAME_IMAGES)
+        how.add(seeds.edge_source(measured))
         diff = fb.mean - fa.mean
         ci = f" [{imp.low:.2f}, {imp.high:.2f}]" if math.isfinite(imp.low) else ""
         need = ("-" if math.isnan(pw.seeds_needed) else "never (0)" if pw.diff == 0
