@@ -97,6 +97,9 @@ def test_study_file_runs_in_the_cli_and_a_second_run_trains_nothing(tmp_path, ru
     assert "trained 6 runs" in out and "width=4" in out, out
     code, out, err = run_cli("run", str(path), "--store", str(db), "--engine", "reference")
     assert code == 0 and "nothing to train, all 6 runs are already in" in out, out
+    code, out, err = run_cli("ls", "--store", str(db))  # the swept param is no one value
+    assert code == 0 and "own_builders.py:resnet (source " in out, out
+    assert "params width=(per config)\n" in out, out
     study = st.load_study_file(path)
     assert study.base.data.class_names == ("top", "middle", "bottom")
     assert study.base.data.scaling == "as given"

@@ -391,8 +391,10 @@ def cmd_ls(args: argparse.Namespace) -> int:
               f"epochs ({d.get('dataset')}{f', subset {subset}' if subset else ''})")
         if v.configs:  # a user's model and data, without building it (issue 20)
             from sweeplab.usermodels import describe_lines
-            print("".join(f"  {x}\n" for x in describe_lines(v.configs[0].config, build=False)),
-                  end="")
+            params = [dict((c.config.get("model") or {}).get("params") or {}) for c in v.configs]
+            varying = {k for p in params for k in p if any(q.get(k) != p[k] for q in params)}
+            print("".join(f"  {x}\n" for x in describe_lines(v.configs[0].config, build=False,
+                                                                varying=varying)), end="")
         for c in v.configs:
             n = c.counts
             interrupted = interrupted or bool(n.get("interrupted"))

@@ -15,7 +15,7 @@ import importlib
 import importlib.util
 import inspect
 import sys
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -243,11 +243,14 @@ def check(cfg: S.Config, input_shape: tuple[int, ...], num_classes: int) -> Any:
     return model
 
 
-def describe_lines(cfg: S.Config | Mapping[str, Any], build: bool = True) -> list[str]:
+def describe_lines(cfg: S.Config | Mapping[str, Any], build: bool = True,
+                   varying: Collection[str] = ()) -> list[str]:
     """Lines describing a user's model and data for ls/show/the report: the builder, its
     params, the parameter count and layer summary (when the builder can be imported here),
     and the data's fingerprint, shape, classes and scaling. [] for a built-in spec and data.
-    ``build=False`` leaves out what needs the model built (no Keras import: for ``ls``)."""
+    ``build=False`` leaves out what needs the model built (no Keras import: for ``ls``);
+    ``varying``: params that differ between a study's configs, shown as such, not as
+    ``cfg``'s values."""
     cfg = cfg if isinstance(cfg, S.Config) else S.config_from_dict(cfg)
     lines = []
     if cfg.data is not None:
@@ -259,7 +262,8 @@ def describe_lines(cfg: S.Config | Mapping[str, Any], build: bool = True) -> lis
     if ref is None:
         return lines
     code = f"version {ref.version}" if ref.version is not None else f"source {ref.source}"
-    params = ", ".join(f"{k}={v!r}" for k, v in ref.params) or "none"
+    params = ", ".join(f"{k}={'(per config)' if k in varying else repr(v)}"
+                       for k, v in ref.params) or "none"
     lines += [f"builder {ref.builder} ({code}), params {params}"]
     if not build:
         return lines
