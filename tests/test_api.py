@@ -164,7 +164,7 @@ def test_cli_and_api_give_the_same_numbers(trained, run_cli):
     c = trained.compare("tiny:width=4", "tiny:width=16")
     assert f"{100 * c.summary_a.mean:.3f}" in text and f"{100 * c.summary_b.mean:.3f}" in text
     assert re.search(r"mean difference\s+(\S+)", text)[1] == f"{100 * c.comparison.diff:+.3f}"
-    assert c.text in text
+    assert c.text in text and c.selected == ""  # a grid: no race selected on its seeds
     assert c.comparison.diff == pytest.approx(c.summary_b.mean - c.summary_a.mean, abs=1e-12)
 
 

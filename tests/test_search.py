@@ -300,6 +300,13 @@ def test_compare_on_the_races_validation_metric(whole):
     diff = np.mean([c.values_b[s] - c.values_a[s] for s in shared])
     assert c.comparison.paired and c.comparison.diff == pytest.approx(diff)
     assert f"= {100 * diff:+.2f} points of validation accuracy" in c.text
+    # the race chose on seeds 0-2 (max_seeds 3); 3 and 4 are the finalists' fresh ones
+    race, fresh = [s for s in shared if s < 3], [s for s in shared if s >= 3]
+    assert race and c.selected.startswith(
+        f"Both are candidates of search 'tiny': seeds {', '.join(map(str, race))} of the "
+        f"{len(shared)} shared are the race's, which chose between candidates on val_acc")
+    assert (f"seeds {', '.join(map(str, fresh))} are fresh" in c.selected) == bool(fresh)
+    assert c.selected in str(c).splitlines()
     assert re.search(r" = [+-]\d\.\d{4} in test loss \(95% CI [+-]\d\.\d{4} to ",
                      res.compare(a, b, "test_loss").text)
 

@@ -140,6 +140,14 @@ def test_serve_shows_a_search_live_then_its_answer(tmp_path, data_dir, free_port
         assert page["scales"] == {"lr": "log"}
         lr = dict(zip(want["config_hash"], want["lr"], strict=True))
         assert {c["config_hash"]: c["axes"]["lr"] for c in page["configs"]} == pytest.approx(lr)
+        # comparing two candidates says which of their shared seeds the race chose on
+        other = want[want["status"] != "best"].sort_values("n").iloc[-1]["config_hash"]
+        code, cmp = _json(f"{url}/api/compare?" + urlencode(
+            {"study": "live", "a": best["config_hash"], "b": other}))
+        assert code == 200 and cmp["selected"].startswith("Both are candidates of search 'live'")
+        assert cmp["selected"] == sweeplab.open(store).compare(
+            f"live:{best['config']}", f"live:{want.set_index('config_hash').loc[other, 'config']}"
+        ).selected
 
         chromium = os.environ.get("SWEEPLAB_CHROMIUM") or shutil.which("chromium") \
             or "/usr/bin/chromium"
@@ -173,6 +181,10 @@ def test_serve_shows_a_search_live_then_its_answer(tmp_path, data_dir, free_port
                                         " return [n.data.map(t => t.mode), n.layout.xaxis.type]"
                                         " })()")
                     assert sweep == [["markers"], "log"]
+                    for h in (best["config_hash"], other):  # the paired comparison's box
+                        pg.check(f'input.pick[data-config="{h}"]')
+                    pg.wait_for_selector("#compare-selected")
+                    assert pg.inner_text("#compare-selected") == cmp["selected"]
                     assert errors == []
                 finally:
                     b.close()

@@ -346,6 +346,7 @@ class Compared:
     split_b: outcomes.VarianceSplit | None = None
     paired: outcomes.Paired | None = None  # seeds + test set, McNemar, churn between
     outcomes_lack: str = ""  # why those are missing ("" when given, or not test_acc)
+    selected: str = ""  # candidates of a search: which shared seeds its race selected on
 
     @property
     def scale(self) -> float:
@@ -408,7 +409,7 @@ class Compared:
         """The verdict, then what these seeds can detect, then test-set noise, in words."""
         from sweeplab.analysis.seeds import resolution_sentence
 
-        out = [self.text]
+        out = [self.text, self.selected]
         if self.power is not None:
             out.append(self.power.sentence(self.scale, "points" if self.scale == 100 else ""))
         for ref, f, sp in ((self.a, self.floor_a, self.split_a),
@@ -691,7 +692,37 @@ class Results:
         tw = per["paired"].two_way if "paired" in per else None
         return Compared(metric, ra, rb, va, vb, sa, sb, c, text,
                         **seeds.compared_extras(va, vb, tuple(n_test) if metric == "test_acc"
-                                                else None, tw), **per)
+                                                else None, tw), **per,
+                        selected=self._selected(views, sorted(set(va) & set(vb))))
+
+    def _selected(self, configs: list[readout.ConfigView], shared: list[int]) -> str:
+        """Where both configs are candidates of one search: which of their shared seeds its
+        race chose between candidates on (a difference over them carries that selection,
+        the winner's curse), and which are fresh; "" otherwise."""
+        from sweeplab.analysis.explain import seeds_text
+
+        with self._store() as store:  # a config named by its hash: the studies listing it
+            owners = [{c.study} if c.study else set(readout.listed_as(store, c.config_hash))
+                      for c in configs]
+        both = set.intersection(*owners)
+        if len(both) != 1:
+            return ""
+        study = both.pop()
+        view = self.view(study)
+        if not view.is_search:
+            return ""
+        search = view.definition["search"]
+        race = [s for s in shared if s < search["max_seeds"]]
+        fresh = [s for s in shared if s >= search["max_seeds"]]
+        if not race:
+            return ""
+        return (f"Both are candidates of search {study!r}: {seeds_text(race)} of the "
+                f"{len(shared)} shared are the race's, which chose between candidates on "
+                f"{search['metric']}, so a difference over them carries that selection (the "
+                "winner's curse); " + (
+                    f"{seeds_text(fresh)} are fresh, never selected on (the search's answer "
+                    "states its test figures over those alone)." if fresh else
+                    "none is a fresh seed, never selected on."))
 
     def confusion(self, config: str, seed: int | None = None) -> Any:
         """The test confusion matrix of one config (rows: true class, columns: predicted).

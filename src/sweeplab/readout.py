@@ -462,8 +462,7 @@ def find_configs(store: Store, ref: str) -> list[ConfigView]:
     study, _, label = ref.partition(":")
     if store.study(study) is None:  # a hash: labelled as the one study that lists it does
         h, _ = store.config(ref)
-        listed = {c.label for s in store.studies() for c in store.study_configs(s.name)
-                  if c.config_hash == h}
+        listed = set(listed_as(store, h).values())
         return [read_config(store, None, h, listed.pop() if len(listed) == 1 else h[:10], {},
                             None)]
     configs = list(read_study(store, study).configs)
@@ -472,6 +471,12 @@ def find_configs(store: Store, ref: str) -> list[ConfigView]:
         raise ValueError(f"study {study!r} has no config {label!r}. "
                          f"Allowed: {', '.join(c.label for c in configs)}")
     return found
+
+
+def listed_as(store: Store, config_hash: str) -> dict[str, str]:
+    """study name -> the label it lists config ``config_hash`` under (studies that do)."""
+    return {s.name: c.label for s in store.studies() for c in store.study_configs(s.name)
+            if c.config_hash == config_hash}
 
 
 def _same_value(text: str, label: str, value: Any) -> bool:

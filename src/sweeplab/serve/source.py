@@ -177,7 +177,7 @@ def compare(res: Any, name: str, a: str, b: str, metric: str = "test_acc"
             "ci_high": _f(k * c.ci_high), "boot_low": _f(k * c.boot_low),
             "boot_high": _f(k * c.boot_high), "p_t": _f(c.p_t), "p_rank": _f(c.p_rank),
             "effect_size": _f(c.effect_size), "distinguishable": c.distinguishable,
-            "text": r.text}
+            "text": r.text, "selected": r.selected}
 
 
 def run(res: Any, name: str, config_hash: str, seed: int) -> dict[str, Any]:

@@ -378,7 +378,8 @@ async function compareTwo(a, b) {
     el("p", {}, `difference B - A (${r.metric}${r.scale === 100 ? ", x100" : ""}):`),
     el("table", { class: "compare-diff" }, el("tbody", {},
       ...rows.map(([a, b]) => el("tr", {}, el("th", {}, a), el("td", {}, b))))),
-    el("p", { id: "compare-text", class: "verdict" }, r.text));
+    el("p", { id: "compare-text", class: "verdict" }, r.text),
+    ...(r.selected ? [el("p", { id: "compare-selected" }, r.selected)] : []));
 }
 
 async function toggleRuns(hash) {
