@@ -307,6 +307,9 @@ def test_compare_on_the_races_validation_metric(whole):
         f"{len(shared)} shared are the race's, which chose between candidates on val_acc")
     assert (f"seeds {', '.join(map(str, fresh))} are fresh" in c.selected) == bool(fresh)
     assert c.selected in str(c).splitlines()
+    # STUDY:HASH_PREFIX, as `ls` shows a candidate: the same two configs, through their study
+    again = res.compare(f"tiny:{a[:10]}", f"tiny:{b[:10]}", "val_acc")
+    assert (again.a.config_hash, again.b.config_hash, again.selected) == (a, b, c.selected)
     assert re.search(r" = [+-]\d\.\d{4} in test loss \(95% CI [+-]\d\.\d{4} to ",
                      res.compare(a, b, "test_loss").text)
 

@@ -453,8 +453,9 @@ def read_study(store: Store, name: str) -> StudyView:
 
 def find_configs(store: Store, ref: str) -> list[ConfigView]:
     """The configs ``ref`` names: a study (all its configs), ``STUDY:LABEL`` (e.g.
-    ``q6:width=32``), or a config hash or unique prefix (with every finished run; labelled
-    as the studies that list it label it, else by its first 10 hex digits).
+    ``q6:width=32``) or ``STUDY:HASH_PREFIX`` (its configs whose hash starts so), or a
+    config hash or unique prefix (with every finished run; labelled as the studies that
+    list it label it, else by its first 10 hex digits).
 
     Raises:
         ValueError: a study without that label; StoreError: no such config.
@@ -467,9 +468,12 @@ def find_configs(store: Store, ref: str) -> list[ConfigView]:
                             None)]
     configs = list(read_study(store, study).configs)
     found = [c for c in configs if not label or _names(label, c)]
+    if label and not found and set(label) <= set("0123456789abcdef"):  # a hash prefix (ls)
+        found = [c for c in configs if c.config_hash.startswith(label)]
     if label and not found:
-        raise ValueError(f"study {study!r} has no config {label!r}. "
-                         f"Allowed: {', '.join(c.label for c in configs)}")
+        raise ValueError(f"study {study!r} has no config {label!r}. Allowed: "
+                         f"{', '.join(c.label for c in configs)}, or a config's hash prefix "
+                         "(`sweeplab ls`)")
     return found
 
 
