@@ -44,3 +44,19 @@ def test_line_before_the_first_epoch_and_when_done():
         p.epoch("base", 0, e, 2)
     done = p.text(60).plain
     assert "─" not in done and "4/4 model-epochs, ETA 0m00s" in done
+
+
+@pytest.mark.parametrize("columns", [60, 120])
+def test_a_note_is_a_second_line_cut_at_the_width(columns):
+    """A search's state (candidates, budget, incumbent) goes below the bar: the bar's own
+    line keeps its count and time left at any width, and the note never wraps."""
+    p = Progress("q7s", 8, stream=io.StringIO(), mode="plain")
+    p.start(4)
+    p.epoch("w1=210, w2=48", 0, 1, 2)
+    note = "27 candidates (23 dropped), 70/80 runs of the budget; incumbent " + "w" * 100
+    p.set_note(note)
+    bar, second = p.text(columns).plain.split("\n")
+    assert " 1/8 model-epochs" in bar and len(bar) < columns
+    assert second == note[:columns - 1]
+    p.set_note("")
+    assert "\n" not in p.text(columns).plain

@@ -55,6 +55,7 @@ class Progress:
         self.runs_done = 0
         self.runs_total = 0
         self.current = ""
+        self.note = ""  # a second line (a search: its candidates, budget and incumbent)
         self.t0 = time.perf_counter()
         self._bar: Any = None  # rich.live.Live in a terminal (True in Jupyter) once started
         self._display: Any = None  # IPython DisplayHandle in Jupyter
@@ -132,7 +133,8 @@ class Progress:
 
         The bar, the model-epoch count and the time left are always there; the runs count,
         the config being trained, the rate and the study's name follow as room allows, in
-        that order of priority, so a narrow terminal drops the labels, never the bar.
+        that order of priority, so a narrow terminal drops the labels, never the bar. The
+        :attr:`note`, where there is one, is a second line (cut at ``width``).
         """
         from rich.text import Text
 
@@ -161,11 +163,18 @@ class Progress:
         for key in ("runs", "rate", "current"):  # shown in reading order
             if key in kept:
                 line.append(extras[key])
+        if self.note:
+            line.append("\n" + self.note[:width - 1])
         return line
 
     def _snapshot(self) -> Any:
         """The line as a rich renderable that Jupyter displays as HTML (rich's JupyterMixin)."""
         return self.text(JUPYTER_WIDTH)
+
+    def set_note(self, note: str) -> None:
+        """Show ``note`` on the line below the bar from now on."""
+        self.note = note
+        self._draw(force=True)
 
     def _draw(self, force: bool = False) -> None:
         if self._display is None:

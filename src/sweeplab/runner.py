@@ -208,27 +208,31 @@ def train_groups(study: Study, store: Store, eng: Engine, dataset: data_mod.Data
                  quiet: bool = False, stop_on_error: bool = False,
                  log: Callable[[str], None] | None = None,
                  listeners: Sequence[RunListener] = (), ray: str | None = None,
-                 total: int | None = None) -> None:
+                 total: int | None = None, progress: Progress | None = None) -> None:
     """Train ``todo``'s (config, seeds) groups (the seeds of one group together where the
     engine can) and store each run as it finishes; ``summary`` counts them. The configs
     must be recorded in the store already (:func:`prepare`).
 
     ``todo`` may be an iterator asked for the next group each time the executor has a free
     slot (a search deciding while others train: it may stop and later give more); then
-    ``total`` (runs, for the progress bar) is given with it."""
+    ``total`` (runs, for the progress bar) is given with it. ``progress``: a bar the caller
+    started and closes (a search's, over its whole budget) instead of one for this call."""
     if isinstance(todo, Sequence):
         if not todo:
             return
         total = sum(len(s) for _, s in todo)
     versions = library_versions()
-    progress = Progress(study.name, (total or 0) * study.base.epochs, enabled=not quiet)
-    progress.start(total or 0)
+    own = progress is None
+    if progress is None:
+        progress = Progress(study.name, (total or 0) * study.base.epochs, enabled=not quiet)
+        progress.start(total or 0)
     loop = _Loop(study, store, eng.name, summary, progress, listeners, iter(todo), versions)
     try:
         with make_executor(ray, eng, parallel, dataset, data_dir, loop.on_epoch) as ex:
             loop.run(ex, stop_on_error, log)
     finally:
-        progress.close()
+        if own:
+            progress.close()
 
 
 def _plan(study: Study, store: Store, eng: Engine, dataset: data_mod.Dataset,

@@ -13,6 +13,7 @@ import math
 import os
 import sys
 import time
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +21,7 @@ from typing import Any
 
 from sweeplab import spec as S
 from sweeplab.analysis import race
+from sweeplab.progress import Progress
 from sweeplab.runner import RunListener, RunSummary, preflight, train_groups
 from sweeplab.store import Store
 from sweeplab.study import (
@@ -48,7 +50,9 @@ def journal_path(store: str | os.PathLike, study: str) -> Path:
 def load_optuna() -> Any:
     """Optuna, quietened; a SearchError naming the ``search`` extra where it is missing."""
     try:
-        import optuna
+        with warnings.catch_warnings():  # its tqdm.auto, in a kernel without ipywidgets
+            warnings.filterwarnings("ignore", message="IProgress not found")
+            import optuna
     except ImportError as err:
         from sweeplab.extras import missing_extra
 
@@ -384,8 +388,8 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
     def train(groups: Any, total: int | None = None) -> None:
         before = runsum.trained
         train_groups(study, store, eng, dataset, groups, runsum, data_dir=data_dir,
-                     parallel=parallel, quiet=True, log=log, listeners=listeners, ray=ray,
-                     total=total)
+                     parallel=parallel, log=log, listeners=listeners, ray=ray, total=total,
+                     progress=bar)
         out.trained += runsum.trained - before
         if runsum.failed:
             out.failed = list(runsum.failed)
@@ -406,8 +410,12 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
         left = search.budget - spent
         per_run = (time.perf_counter() - t0) / out.trained if out.trained else math.nan
         eta = f", ~{_duration(per_run * left)} left" if math.isfinite(per_run) else ""
-        say(f"{study.name}: {len(cands)} candidates ({len(drv.dropped)} dropped), "
-            f"{spent}/{search.budget} runs{eta}; incumbent {inc}")
+        where = (f"{len(cands)} candidates ({len(drv.dropped)} dropped), {spent}/"
+                 f"{search.budget} runs")
+        if bar.mode == "plain":  # a log: one line a step (a live bar shows it below itself)
+            say(f"{study.name}: {where}{eta}; incumbent {inc}")
+        bar.set_note(f"{where} of the budget; incumbent "
+                     f"{inc if dec.incumbent else 'none yet'}")
 
     def finish_pending(cands: dict[str, Any]) -> None:
         """A step cut short (a kill mid-training): finish it before deciding anything, so
@@ -419,65 +427,75 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
             drv.pending = {}
             drv.save(cands)
 
-    race_budget = search.budget - search.reserve
-    if ray is not None and not drv.finalists and stop_after is None:
-        # On Ray the race is decided as slots free up: the sampler proposes while others
-        # train, one executor for the whole race. The final round goes through the step
-        # loop below.
-        if drv.pending:
-            finish_pending(drv.candidates())
-        train(_Feed(drv, race_budget, lambda: bool(runsum.failed), on_step), race_budget)
-    while True:
-        cands = drv.candidates()
-        if drv.pending and not out.failed:
-            finish_pending(cands)
-            continue
-        table = drv.table(cands)
-        drv.tell_ready(cands, table)
-        spent_race, spent_fresh = drv.spent(cands)
-        if drv.finalists or (stop_after is not None and out.trained >= stop_after) \
-                or out.failed:
-            break
-        dec = drv.decide(table, race_budget - spent_race, search.pool)
-        step += 1
-        if dec.propose:
-            if drv.propose(cands):
-                drv.save(drv.candidates())
-            else:
+    bar = Progress(study.name, 0, enabled=not quiet)  # over the budget, its note the race
+    left = max(search.budget - sum(drv.spent(drv.candidates())), 0)
+    bar.total_epochs = left * study.base.epochs
+    bar.start(left)
+    try:
+        race_budget = search.budget - search.reserve
+        if ray is not None and not drv.finalists and stop_after is None:
+            # On Ray the race is decided as slots free up: the sampler proposes while others
+            # train, one executor for the whole race. The final round goes through the step
+            # loop below.
+            if drv.pending:
+                finish_pending(drv.candidates())
+            train(_Feed(drv, race_budget, lambda: bool(runsum.failed), on_step), race_budget)
+        while True:
+            cands = drv.candidates()
+            if drv.pending and not out.failed:
+                finish_pending(cands)
+                continue
+            table = drv.table(cands)
+            drv.tell_ready(cands, table)
+            spent_race, spent_fresh = drv.spent(cands)
+            if drv.finalists or (stop_after is not None and out.trained >= stop_after) \
+                    or out.failed:
+                break
+            dec = drv.decide(table, race_budget - spent_race, search.pool)
+            step += 1
+            if dec.propose:
+                if drv.propose(cands):
+                    drv.save(drv.candidates())
+                else:
+                    drv.save(cands)
+                continue
+            if dec.done:
+                alive = sorted((h for h in table if h not in drv.dropped and table[h]),
+                               key=lambda h: (-sum(table[h]) / len(table[h]), -len(table[h])))
+                drv.finalists = alive[:search.finalists]
                 drv.save(cands)
-            continue
-        if dec.done:
-            alive = sorted((h for h in table if h not in drv.dropped and table[h]),
-                           key=lambda h: (-sum(table[h]) / len(table[h]), -len(table[h])))
-            drv.finalists = alive[:search.finalists]
-            drv.save(cands)
-            break
-        on_step(dec, cands, table, spent_race + spent_fresh)
-        drv.pending = {h: list(range(len(table[h]), len(table[h]) + k))
-                       for h, k in dec.seeds.items()}
-        drv.save(cands)  # the step, before its training: a resumed search finishes it first
-        train([(cands[h][0], tuple(seeds)) for h, seeds in drv.pending.items()])
-        if not out.failed:
-            drv.pending = {}
-    if drv.finalists and not out.failed and (stop_after is None or out.trained < stop_after):
-        todo = [(cands[h][0], tuple(s for s in search.fresh if s not in drv.values(h)))
-                for h in drv.finalists]
-        todo = [(p, s) for p, s in todo if s]
-        if todo:
-            say(f"{study.name}: the final round: {len(drv.finalists)} finalists x "
-                f"{search.fresh_seeds} fresh seeds")
-            train(todo)
-        cands = drv.candidates()
-        if not out.failed and all(set(search.fresh) <= set(drv.values(h))
-                                  for h in drv.finalists):
-            from sweeplab.readout import read_study, search_answer
+                break
+            on_step(dec, cands, table, spent_race + spent_fresh)
+            drv.pending = {h: list(range(len(table[h]), len(table[h]) + k))
+                           for h, k in dec.seeds.items()}
+            drv.save(cands)  # the step, before its training: a resumed search finishes it first
+            train([(cands[h][0], tuple(seeds)) for h, seeds in drv.pending.items()])
+            if not out.failed:
+                drv.pending = {}
+        if drv.finalists and not out.failed and (stop_after is None or out.trained < stop_after):
+            todo = [(cands[h][0], tuple(s for s in search.fresh if s not in drv.values(h)))
+                    for h in drv.finalists]
+            todo = [(p, s) for p, s in todo if s]
+            if todo:
+                if bar.mode == "plain":
+                    say(f"{study.name}: the final round: {len(drv.finalists)} finalists x "
+                        f"{search.fresh_seeds} fresh seeds")
+                bar.set_note(f"the final round: {len(drv.finalists)} finalists x "
+                             f"{search.fresh_seeds} fresh seeds")
+                train(todo)
+            cands = drv.candidates()
+            if not out.failed and all(set(search.fresh) <= set(drv.values(h))
+                                      for h in drv.finalists):
+                from sweeplab.readout import read_study, search_answer
 
-            out.answer = search_answer(read_study(store, study.name))
-            out.finished = True
-    spent_race, spent_fresh = drv.spent(cands)
-    out.spent = spent_race + spent_fresh
-    out.candidates = len(cands)
-    out.dropped = len(drv.dropped)
+                out.answer = search_answer(read_study(store, study.name))
+                out.finished = True
+        spent_race, spent_fresh = drv.spent(cands)
+        out.spent = spent_race + spent_fresh
+        out.candidates = len(cands)
+        out.dropped = len(drv.dropped)
+    finally:
+        bar.close()
     out.seconds = time.perf_counter() - t0
     return out
 
