@@ -427,9 +427,8 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
             drv.pending = {}
             drv.save(cands)
 
-    bar = Progress(study.name, 0, enabled=not quiet)  # over the budget, its note the race
     left = max(search.budget - sum(drv.spent(drv.candidates())), 0)
-    bar.total_epochs = left * study.base.epochs
+    bar = Progress(study.name, left * study.base.epochs, enabled=not quiet)  # the budget's
     bar.start(left)
     try:
         race_budget = search.budget - search.reserve
