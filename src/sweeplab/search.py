@@ -476,11 +476,11 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
                     for h in drv.finalists]
             todo = [(p, s) for p, s in todo if s]
             if todo:
+                final = (f"the final round: {len(drv.finalists)} finalists x "
+                         f"{search.fresh_seeds} fresh seeds")
                 if bar.mode == "plain":
-                    say(f"{study.name}: the final round: {len(drv.finalists)} finalists x "
-                        f"{search.fresh_seeds} fresh seeds")
-                bar.set_note(f"the final round: {len(drv.finalists)} finalists x "
-                             f"{search.fresh_seeds} fresh seeds")
+                    say(f"{study.name}: {final}")
+                bar.set_note(final)
                 train(todo)
             cands = drv.candidates()
             if not out.failed and all(set(search.fresh) <= set(drv.values(h))
