@@ -476,8 +476,9 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
                     for h in drv.finalists]
             todo = [(p, s) for p, s in todo if s]
             if todo:
-                final = (f"the final round: {len(drv.finalists)} finalists x "
-                         f"{search.fresh_seeds} fresh seeds")
+                n, k = len(drv.finalists), search.fresh_seeds
+                final = (f"the final round: {n} finalist{'s' * (n != 1)} x {k} fresh "
+                         f"seed{'s' * (k != 1)}")
                 if bar.mode == "plain":
                     say(f"{study.name}: {final}")
                 bar.set_note(final)
