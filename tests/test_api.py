@@ -426,7 +426,7 @@ def test_one_confidence_and_import_stays_free_of_scipy():
 def test_a_config_reference_matches_axis_values_by_value(tiny_store):
     """``STUDY:NAME=VALUE`` names a config by its axis value, not only by its label's text
     (``tiny:width=16.0`` is the config labelled width=16); a value no config has is refused
-    with the labels there are."""
+    with the labels there are, and a label without its study with the name to use."""
     res = sweeplab.open(tiny_store)
     for ref in ("tiny:width=16", "tiny:width=16.0", "tiny:width=1.6e1"):
         assert [c.label for c in res.config_views(ref)] == ["width=16"], ref
@@ -434,3 +434,7 @@ def test_a_config_reference_matches_axis_values_by_value(tiny_store):
     for ref in ("tiny:width=16.5", "tiny:depth=16", "tiny:width=16,width=16"):
         with pytest.raises(ValueError, match=r"has no config .*Allowed: width=4, width=16"):
             res.config_views(ref)
+    # a label alone (as a frame's `config` column holds it) is refused with the name to use
+    with pytest.raises(ValueError, match=r"^'width=16' is a config's label: name it with its "
+                       r"study, as 'tiny:width=16'$"):
+        res.config_views("width=16")

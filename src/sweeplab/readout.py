@@ -19,7 +19,7 @@ from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.analysis import outcomes as O
 from sweeplab.results import RunResult
-from sweeplab.store import Damaged, RunRow, Store
+from sweeplab.store import Damaged, RunRow, Store, StoreError
 from sweeplab.study import BUILTIN, expand, format_value, study_to_dict
 
 __all__ = [
@@ -458,11 +458,20 @@ def find_configs(store: Store, ref: str) -> list[ConfigView]:
     list it label it, else by its first 10 hex digits).
 
     Raises:
-        ValueError: a study without that label; StoreError: no such config.
+        ValueError: a study without that label, or a label without its study; StoreError: no
+            such config.
     """
     study, _, label = ref.partition(":")
     if store.study(study) is None:  # a hash: labelled as the one study that lists it does
-        h, _ = store.config(ref)
+        try:
+            h, _ = store.config(ref)
+        except StoreError:  # a label without its study (a frame's `config` column)?
+            named = [f"'{s.name}:{ref}'" for s in store.studies()
+                     if any(c.label == ref for c in store.study_configs(s.name))]
+            if not named:
+                raise
+            raise ValueError(f"{ref!r} is a config's label: name it with its study, as "
+                             f"{' or '.join(named)}") from None
         listed = set(listed_as(store, h).values())
         return [read_config(store, None, h, listed.pop() if len(listed) == 1 else h[:10], {},
                             None)]
