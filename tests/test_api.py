@@ -287,6 +287,10 @@ def test_study_built_in_python_is_validated():
         "model": {"preset": "mlp-softmax-ce"},
         "axes": [{"name": "width", "paths": ["layers.1.units"], "values": list(WIDTHS),
                   "scale": "log2"}]})
+    # a study file names a preset as the Python call does: model = "mlp-softmax-ce"
+    assert (st.Study.from_toml('name = "p"\nseeds = 2\nmodel = "mlp-softmax-ce"\n')
+            == st.Study.from_toml('name = "p"\nseeds = 2\n[model]\npreset = "mlp-softmax-ce"\n')
+            == sweeplab.Study.build("p", model="mlp-softmax-ce", seeds=2))
     with pytest.raises(sweeplab.SpecError, match="Received: model.batch_size=0"):
         sweeplab.Study.build("b", model="mlp-softmax-ce", batch_size=0)
     with pytest.raises(sweeplab.SpecError, match="path 'layers.5.units' indexes 'layers.5'"):

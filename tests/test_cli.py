@@ -111,6 +111,8 @@ BAD_STUDIES = {
                       'name = "w"\npaths = ["layers.5.units"]\nvalues = [1, 2]\n',
                       "that list has 2 items"),
     "bad toml": ('name = "bad\n', "not valid TOML"),
+    "model neither preset nor table": ('name = "bad"\nmodel = "models.py:build"\n',
+                                       "model must be a preset's name (cifar-mlp, cnn-4block,"),
 }
 
 

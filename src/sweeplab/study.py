@@ -465,8 +465,12 @@ def study_from_dict(d: Mapping[str, Any], name: str | None = None,
     title = _text(d, "title")
     description = _text(d, "description", lines=True)
     model = d.get("model", {})
+    if isinstance(model, str) and model in S.PRESETS:  # as Study.build(model=NAME) takes it
+        model = {"preset": model}
     if not isinstance(model, Mapping):
-        raise S.SpecError(f"model must be a table. Received: model={S.short_repr(model)}")
+        raise S.SpecError(f"model must be a preset's name ({', '.join(sorted(S.PRESETS))}) or "
+                          "a table ([model] with preset, layers, ... or builder = "
+                          f"\"package.module:function\"). Received: model={S.short_repr(model)}")
     S._check_keys("model.", model, MODEL_KEYS | BUILDER_KEYS)
     cfg: dict[str, Any] = {}
     user_keys = sorted(BUILDER_KEYS & set(model))
