@@ -3,7 +3,10 @@
 The space is q7b's grid: 16 configs (w1, w2 in {8, 32, 64, 128}). Its truth is either the
 real grid's per-seed final test accuracies (``--store``, default /work/stores/q7b.db: 16
 configs x 10 seeds x 10 epochs on full MNIST, used when it holds 10 seeds of every config)
-or, without it, a parametric model of it (below). Each repetition draws a fresh table of
+or, without it, a parametric model of it (below). Any other stored grid with 10 seeds per
+config is a space too (``--store S --study NAME``, a ``S.done`` file beside it; numeric axes
+go to the samplers as ordered indices): bench/q7big.toml, q7b's widths x learning rate x
+dropout, 96 configs. Each repetition draws a fresh table of
 seed results (the real grid: each candidate's seeds resampled from its 10 real ones; the
 model: normal around the true means) and runs, with a different search seed:
 
@@ -18,7 +21,8 @@ model: normal around the true means) and runs, with a different search seed:
   advance (nothing spent finding them), the budget split evenly over them, or halved (3
   seeds each, the best 3 the rest), or raced by race.decide with its final round;
 - all 16, halving: a bound told nothing but that the space is small: successive halving
-  over every config (1 seed each, then the better half twice the seeds, ..., 40 runs).
+  over every config (1 seed each, then the better half twice the seeds, ..., 40 runs on
+  q7b's 16).
 
 Success: the named config's true mean is within the grid's noise of the true best (the
 95% t half-width of a 10-seed mean of the best config; on the real grid the script also
@@ -49,7 +53,8 @@ from sweeplab.analysis import race  # noqa: E402
 from sweeplab.search import load_optuna  # noqa: E402
 
 WIDTHS = (8, 32, 64, 128)
-GRID = [(a, b) for a in WIDTHS for b in WIDTHS]
+AXES: list[tuple[str, tuple]] = [("w1", WIDTHS), ("w2", WIDTHS)]  # the stored study's, by real()
+GRID: list[tuple] = [(a, b) for a in WIDTHS for b in WIDTHS]  # each config's axis values
 SEEDS = 10
 
 
@@ -60,17 +65,21 @@ def parametric() -> tuple[np.ndarray, np.ndarray, str]:
     return mu, np.full(len(GRID), 0.0015), "parametric model of q7b"
 
 
-def real(path: Path) -> tuple[np.ndarray, list, str] | None:
-    """(16, 10) final test accuracies of q7b by seed, each config's per-example outcomes on
-    the test set (None where not kept), or None without a full store."""
+def real(path: Path, study: str = "q7b") -> tuple[np.ndarray, list, str] | None:
+    """(configs, 10) final test accuracies of ``study`` by seed, each config's per-example
+    outcomes on the test set (None where not kept), or None without a full store. Sets AXES
+    and GRID to the study's axes and configs (any grid: ``--study``)."""
     if not path.exists() or not Path(str(path).replace(".db", ".done")).exists():
         return None
     from sweeplab import readout
     from sweeplab.store import Store
 
     with Store(path, readonly=True) as db:  # the one reader of stored runs
-        configs = readout.read_study(db, "q7b").configs  # in the grid's order, as GRID
+        view = readout.read_study(db, study)
+        configs = view.configs  # in the grid's order
         outcomes = [c.outcomes for c in configs]
+    AXES[:] = [(a["name"], tuple(a["values"])) for a in view.definition["axes"]]
+    GRID[:] = [tuple(c.values[name] for name, _ in AXES) for c in configs]
     table = np.full((len(GRID), SEEDS), np.nan)
     for pos, c in enumerate(configs):
         for r in c.runs:
@@ -79,7 +88,8 @@ def real(path: Path) -> tuple[np.ndarray, list, str] | None:
     if np.isnan(table).any():
         return None
     return (table, outcomes,
-            f"the real q7b grid ({path}: 16 configs x 10 seeds x 10 epochs, full MNIST)")
+            f"the real {study} grid ({path}: {len(GRID)} configs x {SEEDS} seeds x "
+            f"{view.definition.get('epochs')} epochs, axes {', '.join(n for n, _ in AXES)})")
 
 
 class World:
@@ -99,16 +109,22 @@ class World:
         return self.cache[key]
 
 
+def _numeric(values: tuple) -> bool:
+    return all(isinstance(v, (int, float)) and not isinstance(v, bool) for v in values)
+
+
 def _space():
-    """Each width as its index in WIDTHS: ordered integers, as a study's int range is (q7s:
-    `int = [8, 256]`, log), not unordered categories, so TPE can learn that wider is better."""
+    """A numeric axis as the index of its value: ordered integers, as a study's int range is
+    (q7s: `int = [8, 256]`, log), not unordered categories, so TPE can learn that wider is
+    better; any other axis as its categories."""
     d = load_optuna().distributions
-    return {"w1": d.IntDistribution(0, len(WIDTHS) - 1),
-            "w2": d.IntDistribution(0, len(WIDTHS) - 1)}
+    return {name: d.IntDistribution(0, len(values) - 1) if _numeric(values)
+            else d.CategoricalDistribution(values) for name, values in AXES}
 
 
 def _config(params) -> int:
-    return GRID.index((WIDTHS[params["w1"]], WIDTHS[params["w2"]]))
+    return GRID.index(tuple(values[params[name]] if _numeric(values) else params[name]
+                            for name, values in AXES))
 
 
 def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seeds: int = 10,
@@ -281,6 +297,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--reps", type=int, default=40)
     ap.add_argument("--store", default="/work/stores/q7b.db")
+    ap.add_argument("--study", default="q7b", help="the stored grid to search (any axes)")
     ap.add_argument("--budgets", default="24,32,40,56")
     ap.add_argument("--first-test", type=int, default=2)
     ap.add_argument("--max-seeds", type=int, default=10)
@@ -295,7 +312,7 @@ def main() -> None:
     rules = dict(first_test=args.first_test, max_seeds=args.max_seeds, pool=args.pool,
                  finalists=args.finalists, fresh_seeds=args.fresh_seeds)
     print(f"race: {rules}; {race.describe_test()}")
-    got = real(Path(args.store))
+    got = real(Path(args.store), args.study)
     outcomes = None
     if got is not None:
         real_table, outcomes, what = got
