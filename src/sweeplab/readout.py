@@ -8,7 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import warnings
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -19,7 +19,7 @@ from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.analysis import outcomes as O
 from sweeplab.results import RunResult
-from sweeplab.store import Damaged, RunRow, Store, StoreError
+from sweeplab.store import Damaged, RunRow, Store, StoreError, StudyConfigRow
 from sweeplab.study import BUILTIN, expand, format_value, study_to_dict
 
 __all__ = [
@@ -466,8 +466,8 @@ def find_configs(store: Store, ref: str) -> list[ConfigView]:
         try:
             h, _ = store.config(ref)
         except StoreError:  # a label without its study (a frame's `config` column)?
-            named = [f"'{s.name}:{ref}'" for s in store.studies()
-                     if any(c.label == ref for c in store.study_configs(s.name))]
+            named = list(dict.fromkeys(f"'{study}:{ref}'" for study, c in _listings(store)
+                                       if c.label == ref))
             if not named:
                 raise
             raise ValueError(f"{ref!r} is a config's label: name it with its study, as "
@@ -486,10 +486,14 @@ def find_configs(store: Store, ref: str) -> list[ConfigView]:
     return found
 
 
+def _listings(store: Store) -> Iterator[tuple[str, StudyConfigRow]]:
+    """(study name, listing) for every config every current study lists."""
+    return ((s.name, c) for s in store.studies() for c in store.study_configs(s.name))
+
+
 def listed_as(store: Store, config_hash: str) -> dict[str, str]:
     """study name -> the label it lists config ``config_hash`` under (studies that do)."""
-    return {s.name: c.label for s in store.studies() for c in store.study_configs(s.name)
-            if c.config_hash == config_hash}
+    return {study: c.label for study, c in _listings(store) if c.config_hash == config_hash}
 
 
 def _same_value(text: str, label: str, value: Any) -> bool:
@@ -518,7 +522,7 @@ def _names(ref: str, c: ConfigView) -> bool:
 
 def unlisted_configs(store: Store) -> list[str]:
     """Hashes of the stored configs that no current study lists."""
-    listed = {c.config_hash for s in store.studies() for c in store.study_configs(s.name)}
+    listed = {c.config_hash for _, c in _listings(store)}
     return [h for h, _ in store.configs() if h not in listed]
 
 

@@ -223,7 +223,7 @@ def train_groups(study: Study, store: Store, eng: Engine, dataset: data_mod.Data
         total = sum(len(s) for _, s in todo)
     versions = library_versions()
     own = progress is None
-    if progress is None:
+    if own:
         progress = Progress(study.name, (total or 0) * study.base.epochs, enabled=not quiet)
         progress.start(total or 0)
     loop = _Loop(study, store, eng.name, summary, progress, listeners, iter(todo), versions)
