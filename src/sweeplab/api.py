@@ -711,14 +711,14 @@ class Results:
         view = self.view(study)
         if not view.is_search:
             return ""
-        search = view.definition["search"]
-        race = [s for s in shared if s < search["max_seeds"]]
-        fresh = [s for s in shared if s >= search["max_seeds"]]
+        metric, race_seeds = view.definition["search"]["metric"], view.search_seeds[0]
+        race = [s for s in shared if s in race_seeds]
+        fresh = [s for s in shared if s not in race_seeds]
         if not race:
             return ""
         return (f"Both are candidates of search {study!r}: {seeds_text(race)} of the "
                 f"{len(shared)} shared are the race's, which chose between candidates on "
-                f"{search['metric']}, so a difference over them carries that selection (the "
+                f"{metric}, so a difference over them carries that selection (the "
                 "winner's curse); " + (
                     f"{seeds_text(fresh)} are fresh, never selected on (the search's answer "
                     "states its test figures over those alone)." if fresh else

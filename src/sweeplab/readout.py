@@ -284,6 +284,12 @@ class StudyView:
         return list(self.definition.get("axes", []))
 
     @property
+    def search_seeds(self) -> tuple[range, range]:
+        """A search's race seeds and its final round's fresh ones (study.Search.fresh)."""
+        s = self.definition["search"]
+        return range(s["max_seeds"]), range(s["max_seeds"], s["max_seeds"] + s["fresh_seeds"])
+
+    @property
     def kind(self) -> str:
         """The built-in's name when the study has its layout (its axes), else "generic"."""
         builtin = BUILTIN.get(self.name)
@@ -675,7 +681,7 @@ def _search_table(view: StudyView) -> tuple[dict[str, Any], dict[str, ConfigView
     """The search's definition, its candidates by hash, and the race's table (metric per
     race seed, in seed order, up to the first missing seed)."""
     search = view.definition["search"]
-    race_seeds = range(search["max_seeds"])
+    race_seeds = view.search_seeds[0]
     by_hash = {c.config_hash: c for c in view.configs}
     table = {}
     for h, c in by_hash.items():
@@ -703,7 +709,7 @@ def _answer(view: StudyView) -> Any:
     from sweeplab.analysis import race
 
     search, by_hash, table = _search_table(view)
-    fresh = range(search["max_seeds"], search["max_seeds"] + search["fresh_seeds"])
+    fresh = view.search_seeds[1]
     finalists = [h for h in view.search["finalists"] if h in by_hash]
     runs = {h: {r.seed: r for r in by_hash[h].runs} for h in finalists}
     if not finalists or not all(s in runs[h] for h in finalists for s in fresh):

@@ -374,6 +374,12 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
         if not quiet:
             print(line, file=sys.stderr, flush=True)
 
+    def note(text: str, line: str | None = None) -> None:
+        """Below the live bar; in a log (plain mode), one line of its own instead."""
+        if bar.mode == "plain":
+            say(f"{study.name}: {line or text}")
+        bar.set_note(text)
+
     drv = _Driver(study, store, journal, say)
     if drv.lost and not drv.finalists:
         raise SearchError(
@@ -412,10 +418,8 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
         eta = f", ~{_duration(per_run * left)} left" if math.isfinite(per_run) else ""
         where = (f"{len(cands)} candidates ({len(drv.dropped)} dropped), {spent}/"
                  f"{search.budget} runs")
-        if bar.mode == "plain":  # a log: one line a step (a live bar shows it below itself)
-            say(f"{study.name}: {where}{eta}; incumbent {inc}")
-        bar.set_note(f"{where} of the budget; incumbent "
-                     f"{inc if dec.incumbent else 'none yet'}")
+        note(f"{where} of the budget; incumbent {inc if dec.incumbent else 'none yet'}",
+             f"{where}{eta}; incumbent {inc}")
 
     def finish_pending(cands: dict[str, Any]) -> None:
         """A step cut short (a kill mid-training): finish it before deciding anything, so
@@ -479,9 +483,7 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
                 n, k = len(drv.finalists), search.fresh_seeds
                 final = (f"the final round: {n} finalist{'s' * (n != 1)} x {k} fresh "
                          f"seed{'s' * (k != 1)}")
-                if bar.mode == "plain":
-                    say(f"{study.name}: {final}")
-                bar.set_note(final)
+                note(final)
                 train(todo)
             cands = drv.candidates()
             if not out.failed and all(set(search.fresh) <= set(drv.values(h))

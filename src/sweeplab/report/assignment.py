@@ -264,7 +264,7 @@ def _search_answer(sd: StudyView | None) -> ConfigView | None:
     if answer is None:
         return None
     c = next(c for c in sd.configs if c.config_hash == answer.best.key)
-    fresh = set(range(sd.definition["search"]["max_seeds"], len(sd.seeds)))
+    fresh = sd.search_seeds[1]
     return _relabel(replace(c, runs=tuple(r for r in c.runs if r.seed in fresh)),
                     "q7s")
 
