@@ -375,7 +375,7 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
             print(line, file=sys.stderr, flush=True)
 
     def note(text: str, line: str | None = None) -> None:
-        """Below the live bar; in a log (plain mode), one line of its own instead."""
+        """Under the live bar; in a log (plain mode) also a line of its own: line, else text."""
         if bar.mode == "plain":
             say(f"{study.name}: {line or text}")
         bar.set_note(text)
