@@ -128,7 +128,7 @@ def _config(params) -> int:
 
 
 def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seeds: int = 10,
-             pool: int = 5, finalists: int = 2, fresh_seeds: int = 5):
+             pool: int = 5, finalists: int = 2, fresh_seeds: int = 5, level: float = race.ALPHA):
     from sweeplab.search import _sampler as sampler  # the search's own TPE, as q7s asks it
     from sweeplab.study import Search
 
@@ -148,7 +148,7 @@ def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seed
                         study.tell(n, float(np.mean(table[c])))
                         told.add(n)
         dec = race.decide(table, budget - reserve - spent, first_test=first_test,
-                          max_seeds=max_seeds, dropped=dropped, pool=pool,
+                          max_seeds=max_seeds, dropped=dropped, pool=pool, alpha=level,
                           can_propose=can_propose)
         dropped = dec.dropped
         if dec.propose:
@@ -194,7 +194,8 @@ def final_round(world: World, table: dict[int, list[float]], dropped: frozenset,
 
 
 def race_only(world: World, budget: int, order: list[int], first_test: int, max_seeds: int,
-              pool: int, **_) -> tuple[dict[int, list[float]], frozenset, int]:
+              pool: int, level: float = race.ALPHA, **_
+              ) -> tuple[dict[int, list[float]], frozenset, int]:
     """sweeplab's race with no Optuna, proposals taken from ``order``: (table, dropped, runs
     spent). Random orders time race.decide alone; the 'told' rows race the contenders."""
     table: dict[int, list[float]] = {}
@@ -202,7 +203,8 @@ def race_only(world: World, budget: int, order: list[int], first_test: int, max_
     spent = 0
     while True:
         dec = race.decide(table, budget - spent, first_test=first_test, max_seeds=max_seeds,
-                          dropped=dropped, pool=pool, can_propose=len(table) < len(order))
+                          dropped=dropped, pool=pool, alpha=level,
+                          can_propose=len(table) < len(order))
         dropped = dec.dropped
         if dec.propose:
             table[order[len(table)]] = []
@@ -304,14 +306,15 @@ def main() -> None:
     ap.add_argument("--pool", type=int, default=5)
     ap.add_argument("--finalists", type=int, default=2)
     ap.add_argument("--fresh-seeds", type=int, default=5)
+    ap.add_argument("--level", type=float, default=race.ALPHA, help="the drop test's level")
     ap.add_argument("--first-rep", type=int, default=0,
                     help="the first repetition's search seed (settings chosen on 0..99 are "
                          "checked on repetitions they were not chosen on: --first-rep 100)")
     ap.add_argument("--only-race", action="store_true", help="skip the other methods")
     args = ap.parse_args()
     rules = dict(first_test=args.first_test, max_seeds=args.max_seeds, pool=args.pool,
-                 finalists=args.finalists, fresh_seeds=args.fresh_seeds)
-    print(f"race: {rules}; {race.describe_test()}")
+                 finalists=args.finalists, fresh_seeds=args.fresh_seeds, level=args.level)
+    print(f"race: {rules}; {race.describe_test(args.level)}")
     got = real(Path(args.store), args.study)
     outcomes = None
     if got is not None:

@@ -271,6 +271,8 @@ BASE = TINY.split("[search]")[0]
     ("budget = 30\n[[search.params]]\npath = \"layers.1.units\"\nint = [0, 8]\n",
      "search.params[0] at layers.1.units=0"),
     ("budget = 30\n", "search.params must be a non-empty list"),
+    ("budget = 30\nlevel = 0.7\n[[search.params]]\npath = \"epochs\"\nint = [1, 2]\n",
+     "search.level must be a number in (0.0, 0.5]. Received: search.level=0.7"),
 ])
 def test_bad_search_is_one_line_naming_the_field_before_any_store(tmp_path, capsys, search,
                                                                    key):
@@ -460,6 +462,34 @@ def test_a_lost_journal_still_gives_a_finished_search_and_stops_an_unfinished_on
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "missing or empty" in err, err
     assert str(journal_path(racing, "tiny")) in err and _done(racing) == k
+
+
+def test_the_drop_tests_level_is_the_studys_and_named_with_the_test(tmp_path, data_dir,
+                                                                     monkeypatch):
+    """search.level reaches race.decide as its alpha, is stored with the definition and
+    named wherever the test is (report, serve); at its default 0.05 it is left out of the
+    definition, so a search stored before it could be set is the same study."""
+    from sweeplab.analysis import race
+    from sweeplab.report.search import search_blocks
+    from sweeplab.search import run_search
+    from sweeplab.serve import source
+    from sweeplab.store import Store
+
+    assert "level" not in st.Study.from_toml(TINY).search.table()
+    study = st.Study.from_toml(TINY.replace("seed = 1\n", "seed = 1\nlevel = 0.01\n"))
+    assert study.search.level == 0.01 and st.Study.from_toml(study.to_toml()) == study
+    seen, decide = [], race.decide
+    monkeypatch.setattr(race, "decide",
+                        lambda *a, **k: seen.append(k["alpha"]) or decide(*a, **k))
+    store = tmp_path / "s.db"
+    with Store(store) as db:
+        run_search(study, db, journal=journal_path(store, "tiny"), data_dir=data_dir,
+                   engine="fast", quiet=True, stop_after=2)
+    assert seen and set(seen) == {0.01}
+    res = sweeplab.open(store)
+    assert res.view("tiny").definition["search"]["level"] == 0.01
+    assert source.search(res, "tiny")["test"].endswith(", level 0.01")
+    assert ", level 0.01 found worse" in search_blocks(res.view("tiny"), str(store))[0].text
 
 
 def test_search_in_python_equals_the_study_file():

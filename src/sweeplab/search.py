@@ -262,7 +262,7 @@ class _Driver:
         seeds they had (they never get another)."""
         s = self.search
         dec = race.decide(table, budget_left, first_test=s.first_test, max_seeds=s.max_seeds,
-                          dropped=frozenset(self.dropped), pool=pool,
+                          dropped=frozenset(self.dropped), pool=pool, alpha=s.level,
                           can_propose=self.can_propose)
         for h in dec.newly_dropped:
             self.drop_step[h] = len(table[h])

@@ -33,7 +33,7 @@ BUILDER_KEYS = {"builder", "params", "version", "source", "path", "name"}
 DATA_KEYS = {"path", "images", "name"}
 AXIS_KEYS = {"name", "path", "paths", "values", "labels", "scale"}
 SEARCH_KEYS = {"budget", "sampler", "metric", "first_test", "max_seeds", "seed", "pool",
-               "finalists", "fresh_seeds", "params"}
+               "finalists", "fresh_seeds", "level", "params"}
 PARAM_KEYS = {"name", "path", "paths", "int", "float", "choices", "labels", "log"}
 SAMPLERS = ("tpe", "random", "gp", "cmaes")  # Optuna's samplers
 DEFAULT_VALIDATION = 0.1  # a search's validation split unless the study gives one
@@ -116,11 +116,13 @@ class Search:
     pool: int = 5  # candidates racing at once
     finalists: int = 3  # candidates trained again on fresh seeds when the race is over
     fresh_seeds: int = 5  # seeds per finalist in that round (never used in the race)
+    level: float = 0.05  # the drop test's level (analysis.race.decide's alpha)
 
     def table(self) -> dict[str, Any]:
-        """The ``[search]`` table."""
+        """The ``[search]`` table (``level`` only where it is not 0.05: a definition stored
+        before it could be set is the same study)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-             if f.name != "params"}
+             if f.name != "params" and not (f.name == "level" and self.level == 0.05)}
         d["params"] = [p.table() if isinstance(p, Param) else dict(p) for p in self.params]
         return d
 
@@ -580,6 +582,7 @@ def _search_from_dict(d: Any, base: S.Config, axes: Sequence[Axis] = ()) -> Sear
         ints[key] = S._int(f"search.{key}", d.get(key, getattr(defaults, key)), low, high)
     sampler = S._choice("search.sampler", d.get("sampler", defaults.sampler), SAMPLERS)
     metric = S._choice("search.metric", d.get("metric", defaults.metric), SEARCH_METRICS)
+    level = S._float("search.level", d.get("level", defaults.level), 0.0, 0.5, True, False)
     if ints["first_test"] > ints["max_seeds"]:
         raise S.SpecError(f"search.first_test must be at most search.max_seeds "
                           f"({ints['max_seeds']}). Received: search.first_test="
@@ -606,7 +609,7 @@ def _search_from_dict(d: Any, base: S.Config, axes: Sequence[Axis] = ()) -> Sear
                           f"searched as a choice among its values). Received: both name "
                           f"{S.short_repr(clash)}")
     params = tuple(_axis_param(a, i, base) for i, a in enumerate(axes)) + params
-    return Search(params, sampler=sampler, metric=metric, **ints)
+    return Search(params, sampler=sampler, metric=metric, level=level, **ints)
 
 
 def _axis_param(a: Axis, i: int, base: S.Config) -> Param:

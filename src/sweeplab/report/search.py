@@ -69,11 +69,11 @@ def search_blocks(sd: StudyView, store_path: str) -> list[Block]:
         return []
     search = sd.definition["search"]
     df = search_frame(sd)
-    metric = search["metric"]
+    metric, test = search["metric"], race.describe_test(search.get("level", race.ALPHA))
     blocks: list[Block] = [Text(
         f"A search: Optuna's {search['sampler']} sampler proposed {len(df)} candidates; "
         f"every candidate got seeds 0, 1, ... in order, and after {search['first_test']} "
-        f"seeds one that a {race.describe_test()} found worse on {metric} got no more "
+        f"seeds one that a {test} found worse on {metric} got no more "
         f"seeds (at most {search['max_seeds']} in the race). Then the "
         f"{search['finalists']} best trained again on {search['fresh_seeds']} fresh seeds; "
         f"the budget ({search['budget']} runs) counts them too.", "note")]
