@@ -290,6 +290,13 @@ class StudyView:
         return range(s["max_seeds"]), range(s["max_seeds"], s["max_seeds"] + s["fresh_seeds"])
 
     @property
+    def search_test(self) -> str:
+        """A search's drop test in words, at its level (the default where none is stored)."""
+        from sweeplab.analysis import race
+
+        return race.describe_test(self.definition["search"].get("level", race.ALPHA))
+
+    @property
     def kind(self) -> str:
         """The built-in's name when the study has its layout (its axes), else "generic"."""
         builtin = BUILTIN.get(self.name)

@@ -119,10 +119,10 @@ class Search:
     level: float = 0.05  # the drop test's level (analysis.race.decide's alpha)
 
     def table(self) -> dict[str, Any]:
-        """The ``[search]`` table (``level`` only where it is not 0.05: a definition stored
-        before it could be set is the same study)."""
+        """The ``[search]`` table (``level`` only where it is not the default: a definition
+        stored before it could be set is the same study)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-             if f.name != "params" and not (f.name == "level" and self.level == 0.05)}
+             if f.name != "params" and not (f.name == "level" and self.level == f.default)}
         d["params"] = [p.table() if isinstance(p, Param) else dict(p) for p in self.params]
         return d
 

@@ -7,7 +7,6 @@ import math
 from pathlib import Path
 from typing import Any
 
-from sweeplab.analysis import race
 from sweeplab.readout import StudyView, search_answer, search_frame
 from sweeplab.report.blocks import Block, Table, Text
 from sweeplab.study import format_value
@@ -69,11 +68,11 @@ def search_blocks(sd: StudyView, store_path: str) -> list[Block]:
         return []
     search = sd.definition["search"]
     df = search_frame(sd)
-    metric, test = search["metric"], race.describe_test(search.get("level", race.ALPHA))
+    metric = search["metric"]
     blocks: list[Block] = [Text(
         f"A search: Optuna's {search['sampler']} sampler proposed {len(df)} candidates; "
         f"every candidate got seeds 0, 1, ... in order, and after {search['first_test']} "
-        f"seeds one that a {test} found worse on {metric} got no more "
+        f"seeds one that a {sd.search_test} found worse on {metric} got no more "
         f"seeds (at most {search['max_seeds']} in the race). Then the "
         f"{search['finalists']} best trained again on {search['fresh_seeds']} fresh seeds; "
         f"the budget ({search['budget']} runs) counts them too.", "note")]

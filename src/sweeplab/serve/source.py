@@ -213,7 +213,6 @@ def search(res: Any, name: str) -> dict[str, Any]:
     (parameters, seeds run, mean, status, when dropped), the incumbent and each time it
     changed, runs spent of the budget, and the answer's sentence once the final round is
     done. ``{"search": None}`` for a study that is not a search."""
-    from sweeplab.analysis import race
     from sweeplab.readout import search_answer, search_frame
 
     view = res.view(name)
@@ -238,7 +237,7 @@ def search(res: Any, name: str) -> dict[str, Any]:
         "study": name, "search": {k: definition[k] for k in (
             "budget", "sampler", "metric", "first_test", "max_seeds", "pool", "finalists",
             "fresh_seeds")},
-        "params": names, "test": race.describe_test(definition.get("level", race.ALPHA)),
+        "params": names, "test": view.search_test,
         "runs_done": view.runs_done, "budget": int(definition["budget"]),
         "candidates": candidates, "history": history,
         "incumbent": ({**next(c for c in candidates if c["config_hash"] ==
