@@ -192,10 +192,11 @@ def test_optimisers_and_outputs_match_reference(opt, out, loss, mnist_small):
 # 28,800 terms (batch x positions) that nearly cancel: BN's backward subtracts their mean,
 # and it scales them by gamma / sigma, large for a channel with little spread. Seed 5 on
 # these 500 images (the 16 batches at the initial weights, bench/bn_bias_terms.py): sum
-# |terms| up to 92 per step while the sums themselves are 0.006-1.6. A sum's rounding is relative to its terms, not to
-# its value: about sqrt(n) * u * 92 = 9.3e-4 per step in either engine, times lr (or
-# lr / eps) 0.01, a random walk over 16 steps (x 4): 3.7e-5 per engine, 5.3e-5 for the
-# difference of two (x sqrt 2), and three times that bounds it: BN_WEIGHT_ATOL. An AVX-512
+# |terms| up to 92 per step while the sums themselves are 0.006-1.6. A sum's rounding is
+# relative to its terms, not to its value: about sqrt(n) * u * 92 = 9.3e-4 per step in
+# either engine, times lr (or lr / eps) 0.01, a random walk over 16 steps (x 4): 3.7e-5 per
+# engine, 5.3e-5 for the difference of two (x sqrt 2), and three times that bounds it:
+# BN_WEIGHT_ATOL. An AVX-512
 # Zen 4 with avx512vl/ifma/vbmi (2026-12-08) put one such bias 2.6e-5 apart, past
 # WEIGHT_ATOL; every other weight there agrees to 2e-7 (their gradients do not cancel).
 BN_WEIGHT_ATOL = 1.6e-4
