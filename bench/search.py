@@ -65,10 +65,13 @@ def parametric() -> tuple[np.ndarray, np.ndarray, str]:
     return mu, np.full(len(GRID), 0.0015), "parametric model of q7b"
 
 
-def real(path: Path, study: str = "q7b") -> tuple[np.ndarray, list, str] | None:
-    """(configs, 10) final test accuracies of ``study`` by seed, each config's per-example
-    outcomes on the test set (None where not kept), or None without a full store. Sets AXES
-    and GRID to the study's axes and configs (any grid: ``--study``)."""
+def real(path: Path, study: str = "q7b", metric_epochs: int = 1
+         ) -> tuple[np.ndarray, np.ndarray, list, str] | None:
+    """(configs, 10) final test accuracies of ``study`` by seed, the same runs' race scores
+    (each run's test accuracy averaged over its last ``metric_epochs`` epochs: the search's
+    ``metric_epochs``), each config's per-example outcomes on the test set (None where not
+    kept), or None without a full store. Sets AXES and GRID to the study's axes and configs
+    (any grid: ``--study``)."""
     if not path.exists() or not Path(str(path).replace(".db", ".done")).exists():
         return None
     from sweeplab import readout
@@ -80,33 +83,44 @@ def real(path: Path, study: str = "q7b") -> tuple[np.ndarray, list, str] | None:
         outcomes = [c.outcomes for c in configs]
     AXES[:] = [(a["name"], tuple(a["values"])) for a in view.definition["axes"]]
     GRID[:] = [tuple(c.values[name] for name, _ in AXES) for c in configs]
-    table = np.full((len(GRID), SEEDS), np.nan)
+    table, scores = np.full((len(GRID), SEEDS), np.nan), np.full((len(GRID), SEEDS), np.nan)
     for pos, c in enumerate(configs):
         for r in c.runs:
             if r.seed < SEEDS:
                 table[pos, r.seed] = r.final.test_acc
+                scores[pos, r.seed] = r.last("test_acc", metric_epochs)
     if np.isnan(table).any():
         return None
-    return (table, outcomes,
+    return (table, scores, outcomes,
             f"the real {study} grid ({path}: {len(GRID)} configs x {SEEDS} seeds x "
             f"{view.definition.get('epochs')} epochs, axes {', '.join(n for n, _ in AXES)})")
 
 
 class World:
-    """One repetition's table: draw(config, seed) -> accuracy, fixed per (config, seed)."""
+    """One repetition's table: draw(config, seed) -> final accuracy, score(config, seed) ->
+    the race's score of the same run (``scores``: the real grid's, else the accuracy),
+    fixed per (config, seed)."""
 
-    def __init__(self, mu, sd, real_table, rng):
-        self.mu, self.sd, self.real, self.rng = mu, sd, real_table, rng
-        self.cache: dict[tuple[int, int], float] = {}
+    def __init__(self, mu, sd, real_table, rng, scores=None):
+        self.mu, self.sd, self.real, self.rng, self.scores = mu, sd, real_table, rng, scores
+        self.cache: dict[tuple[int, int], tuple[float, float]] = {}
 
-    def draw(self, c: int, seed: int) -> float:
+    def _run(self, c: int, seed: int) -> tuple[float, float]:
         key = (c, seed)
         if key not in self.cache:
             if self.real is not None:
-                self.cache[key] = float(self.real[c, self.rng.integers(SEEDS)])
+                i = self.rng.integers(SEEDS)
+                self.cache[key] = (float(self.real[c, i]), float(self.scores[c, i]))
             else:
-                self.cache[key] = float(self.rng.normal(self.mu[c], self.sd[c]))
+                v = float(self.rng.normal(self.mu[c], self.sd[c]))
+                self.cache[key] = (v, v)
         return self.cache[key]
+
+    def draw(self, c: int, seed: int) -> float:
+        return self._run(c, seed)[0]
+
+    def score(self, c: int, seed: int) -> float:
+        return self._run(c, seed)[1]
 
 
 def _numeric(values: tuple) -> bool:
@@ -170,7 +184,7 @@ def run_race(world: World, budget: int, seed: int, first_test: int = 2, max_seed
             break
         for c, k in dec.seeds.items():
             n = len(table[c])
-            table[c] += [world.draw(c, s) for s in range(n, n + k)]
+            table[c] += [world.score(c, s) for s in range(n, n + k)]
             spent += k
     ans = final_round(world, table, dropped, seed, finalists, fresh_seeds, max_seeds)
     spent += len(ans.finalists) * fresh_seeds
@@ -186,10 +200,11 @@ def final_round(world: World, table: dict[int, list[float]], dropped: frozenset,
     alive = sorted((c for c in table if c not in dropped and table[c]),
                    key=lambda c: -np.mean(table[c]))[:finalists]
     fresh = range(max_seeds, max_seeds + fresh_seeds)
-    vals = {c: [world.draw(c, s) for s in fresh] for c in alive}
+    scores = {c: [world.score(c, s) for s in fresh] for c in alive}
+    tests = {c: [world.draw(c, s) for s in fresh] for c in alive}
     n0 = min(len(table[c]) for c in alive)  # the race's seeds every finalist has
     return race.answer({c: str(GRID[c]) for c in alive},
-                       {c: float(np.mean(table[c])) for c in alive}, vals, vals, "acc",
+                       {c: float(np.mean(table[c])) for c in alive}, scores, tests, "acc",
                        seed=seed, shared_metric={c: table[c][:n0] for c in alive})
 
 
@@ -211,7 +226,7 @@ def race_only(world: World, budget: int, order: list[int], first_test: int, max_
         elif dec.done:
             return table, dropped, spent
         for c, k in dec.seeds.items():
-            table[c] += [world.draw(c, s) for s in range(len(table[c]), len(table[c]) + k)]
+            table[c] += [world.score(c, s) for s in range(len(table[c]), len(table[c]) + k)]
             spent += k
 
 
@@ -307,6 +322,10 @@ def main() -> None:
     ap.add_argument("--finalists", type=int, default=2)
     ap.add_argument("--fresh-seeds", type=int, default=5)
     ap.add_argument("--level", type=float, default=race.ALPHA, help="the drop test's level")
+    ap.add_argument("--metric-epochs", type=int, default=1,
+                    help="the race scores a run by its metric averaged over its last N epochs "
+                         "(the search's metric_epochs; the grid and the answer's test "
+                         "accuracy keep the final epoch)")
     ap.add_argument("--first-rep", type=int, default=0,
                     help="the first repetition's search seed (settings chosen on 0..99 are "
                          "checked on repetitions they were not chosen on: --first-rep 100)")
@@ -314,15 +333,20 @@ def main() -> None:
     args = ap.parse_args()
     rules = dict(first_test=args.first_test, max_seeds=args.max_seeds, pool=args.pool,
                  finalists=args.finalists, fresh_seeds=args.fresh_seeds, level=args.level)
-    print(f"race: {rules}; {race.describe_test(args.level)}")
-    got = real(Path(args.store), args.study)
-    outcomes = None
+    print(f"race: {rules}, metric_epochs {args.metric_epochs}; "
+          f"{race.describe_test(args.level)}")
+    got = real(Path(args.store), args.study, args.metric_epochs)
+    outcomes = scores = None
     if got is not None:
-        real_table, outcomes, what = got
+        real_table, scores, outcomes, what = got
         mu, sd = real_table.mean(axis=1), real_table.std(axis=1, ddof=1)
     else:
         real_table = None
         mu, sd, what = parametric()
+
+    def world(seed: int) -> World:
+        return World(mu, sd, real_table, np.random.default_rng(seed), scores)
+
     best = int(np.argmax(mu))
     noise = sps.t.ppf(0.975, SEEDS - 1) * sd[best] / math.sqrt(SEEDS)
     ok = set(np.flatnonzero(mu >= mu[best] - noise))
@@ -343,7 +367,7 @@ def main() -> None:
     t0 = time.perf_counter()
     n_sim = 2000
     for r in range(n_sim):
-        race_only(World(mu, sd, real_table, np.random.default_rng(r)), 30,
+        race_only(world(r), 30,
                   [int(c) for c in np.random.default_rng(r).permutation(len(GRID))], **rules)
     print(f"race.decide alone: {n_sim} simulated races of 30 runs (random proposals) in "
           f"{time.perf_counter() - t0:.1f} s")
@@ -352,11 +376,11 @@ def main() -> None:
     rows = []
     reps = range(args.first_rep, args.first_rep + args.reps)
     misses: dict[int, dict[str, int]] = {}
-    g = [run_grid(World(mu, sd, real_table, np.random.default_rng(10_000 + r))) for r in reps]
+    g = [run_grid(world(10_000 + r)) for r in reps]
     rows.append(("grid x10 seeds", g[0][1], np.mean([c in ok for c, _ in g]), math.nan,
                  math.nan))
     for b in budgets:
-        res = [run_race(World(mu, sd, real_table, np.random.default_rng(r)), b, seed=r,
+        res = [run_race(world(r), b, seed=r,
                         **rules) for r in reps]
         cover = np.mean([lo <= mu[c] <= hi for c, _, (lo, hi), _, _ in res])
         rows.append((f"race, budget {b}", np.mean([s for _, s, *_ in res]),
@@ -366,22 +390,22 @@ def main() -> None:
     contenders = list(near)
     for how in ("even", "halving", "raced"):
         for b in budgets:
-            named = [run_told(World(mu, sd, real_table, np.random.default_rng(r)), b,
+            named = [run_told(world(r), b,
                               contenders, np.random.default_rng(r + 1), how, **rules)
                      for r in reps]
             rows.append((f"told the {len(contenders)}, {how}, budget {b}", b,
                          np.mean([c in ok for c in named]), math.nan, math.nan))
-    halved = [run_halving(World(mu, sd, real_table, np.random.default_rng(r))) for r in reps]
+    halved = [run_halving(world(r)) for r in reps]
     rows.append((f"all {len(GRID)}, halving", halved[0][1], np.mean([c in ok for c, _ in halved]),
                  math.nan, math.nan))
     for b in budgets if not args.only_race else ():
-        res = [run_tpe(World(mu, sd, real_table, np.random.default_rng(r)), b, r)
+        res = [run_tpe(world(r), b, r)
                for r in reps]
         cover = np.mean([lo <= mu[c] <= hi for c, _, (lo, hi) in res])
         rows.append((f"tpe, mean of 3 seeds, budget {b}", np.mean([s for _, s, _ in res]),
                      np.mean([c in ok for c, _, _ in res]), cover, math.nan))
     for b in budgets if not args.only_race else ():
-        res = [run_tpe(World(mu, sd, real_table, np.random.default_rng(r)), b, r, 1, "random")
+        res = [run_tpe(world(r), b, r, 1, "random")
                for r in reps]
         rows.append((f"random, 1 seed, budget {b}", np.mean([s for _, s, _ in res]),
                      np.mean([c in ok for c, _, _ in res]), math.nan, math.nan))

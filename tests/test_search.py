@@ -273,6 +273,8 @@ BASE = TINY.split("[search]")[0]
     ("budget = 30\n", "search.params must be a non-empty list"),
     ("budget = 30\nlevel = 0.7\n[[search.params]]\npath = \"epochs\"\nint = [1, 2]\n",
      "search.level must be a number in (0.0, 0.5]. Received: search.level=0.7"),
+    ("budget = 30\nmetric_epochs = 2\n[[search.params]]\npath = \"epochs\"\nint = [1, 2]\n",
+     "search.metric_epochs must be an integer in [1, 1]. Received: search.metric_epochs=2"),
 ])
 def test_bad_search_is_one_line_naming_the_field_before_any_store(tmp_path, capsys, search,
                                                                    key):
@@ -490,6 +492,52 @@ def test_the_drop_tests_level_is_the_studys_and_named_with_the_test(tmp_path, da
     assert res.view("tiny").definition["search"]["level"] == 0.01
     assert source.search(res, "tiny")["test"].endswith(", level 0.01")
     assert ", level 0.01 found worse" in search_blocks(res.view("tiny"), str(store))[0].text
+
+
+def test_the_race_scores_each_run_over_its_last_epochs(tmp_path, data_dir):
+    """search.metric_epochs: the race, its table and the incumbent's history score each run
+    by its metric averaged over its last N epochs (the epochs frame's values, computed here
+    apart), named as such by the report and serve; left out of the definition at 1."""
+    from sweeplab.readout import search_answer
+    from sweeplab.report.search import search_blocks
+    from sweeplab.search import run_search
+    from sweeplab.serve import source
+    from sweeplab.store import Store
+
+    assert "metric_epochs" not in st.Study.from_toml(TINY).search.table()
+    study = st.Study.from_toml(TINY.replace("epochs = 1\n", "epochs = 2\n").replace(
+        "seed = 1\n", "seed = 1\nmetric_epochs = 2\n"))
+    assert study.search.metric_epochs == 2 and st.Study.from_toml(study.to_toml()) == study
+    store = tmp_path / "s.db"
+    with Store(store) as db:
+        run_search(study, db, journal=journal_path(store, "tiny"), data_dir=data_dir,
+                   engine="fast", quiet=True)
+    res = sweeplab.open(store)
+    ep = res.epochs("tiny").query("epoch >= 1").groupby(["config_hash", "seed"])["val_acc"]
+    per_run = ep.mean()  # each run's mean over its 2 trained epochs
+    assert (ep.size() == 2).all()
+    df = res.search("tiny").query("n > 0").set_index("config_hash")
+    assert len(df) >= 2
+    for h, row in df.iterrows():
+        runs = per_run.loc[h].loc[list(range(row["n"]))]
+        assert row["mean"] == pytest.approx(runs.mean(), abs=1e-12)
+        assert row["mean"] != pytest.approx(  # not the final epoch's alone
+            res.runs("tiny").set_index(["config_hash", "seed"])["val_acc"].loc[h]
+            .loc[list(range(row["n"]))].mean(), abs=1e-9) or per_run.loc[h].nunique() == 1
+    _, h, mean = res.view("tiny").search["history"][-1]  # the driver's own table
+    assert mean == pytest.approx(per_run.loc[h].loc[list(range(df.loc[h, "n"]))].mean())
+    answer = search_answer(res.view("tiny"))  # the final round's fresh seeds, scored alike
+    fresh = list(res.view("tiny").search_seeds[1])
+    best = answer.best
+    assert best.fresh_mean == pytest.approx(per_run.loc[best.key].loc[fresh].mean())
+    assert best.test_mean == pytest.approx(  # the test accuracy stays the final epoch's
+        res.runs("tiny").set_index(["config_hash", "seed"])["test_acc"].loc[best.key]
+        .loc[fresh].mean())
+    assert answer.p_over == ""  # no one epoch's validation examples to resample
+    words = "val_acc averaged over each run's last 2 epochs"
+    assert source.search(res, "tiny")["score"] == words
+    assert f"found worse on {words} got no more" in search_blocks(res.view("tiny"),
+                                                                  str(store))[0].text
 
 
 def test_search_in_python_equals_the_study_file():

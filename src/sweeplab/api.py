@@ -711,7 +711,7 @@ class Results:
         view = self.view(study)
         if not view.is_search:
             return ""
-        metric, race_seeds = view.definition["search"]["metric"], view.search_seeds[0]
+        metric, race_seeds = view.search_score, view.search_seeds[0]
         race = [s for s in shared if s in race_seeds]
         fresh = [s for s in shared if s not in race_seeds]
         if not race:

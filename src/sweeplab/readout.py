@@ -20,7 +20,7 @@ from sweeplab import spec as S
 from sweeplab.analysis import outcomes as O
 from sweeplab.results import RunResult
 from sweeplab.store import Damaged, RunRow, Store, StoreError, StudyConfigRow
-from sweeplab.study import BUILTIN, expand, format_value, study_to_dict
+from sweeplab.study import BUILTIN, describe_score, expand, format_value, study_to_dict
 
 __all__ = [
     "EPOCH_COLUMNS", "METRICS", "RUN_COLUMNS", "ConfigView", "DamagedRecord", "StudyView",
@@ -295,6 +295,12 @@ class StudyView:
         from sweeplab.analysis import race
 
         return race.describe_test(self.definition["search"].get("level", race.ALPHA))
+
+    @property
+    def search_score(self) -> str:
+        """What a search's race compares, in words (its metric, over its metric_epochs)."""
+        s = self.definition["search"]
+        return describe_score(s["metric"], s.get("metric_epochs", 1))
 
     @property
     def kind(self) -> str:
@@ -685,8 +691,8 @@ def outcomes_frame(configs: Iterable[ConfigView]) -> Any:
 
 def _search_table(view: StudyView) -> tuple[dict[str, Any], dict[str, ConfigView],
                                             dict[str, list[float]]]:
-    """The search's definition, its candidates by hash, and the race's table (metric per
-    race seed, in seed order, up to the first missing seed)."""
+    """The search's definition, its candidates by hash, and the race's table (each race
+    seed's score, in seed order, up to the first missing seed)."""
     search = view.definition["search"]
     race_seeds = view.search_seeds[0]
     by_hash = {c.config_hash: c for c in view.configs}
@@ -697,7 +703,7 @@ def _search_table(view: StudyView) -> tuple[dict[str, Any], dict[str, ConfigView
         for s in race_seeds:
             if s not in runs:
                 break
-            vals.append(float(getattr(runs[s].final, search["metric"])))
+            vals.append(runs[s].last(search["metric"], search.get("metric_epochs", 1)))
         table[h] = vals
     return search, by_hash, table
 
@@ -724,15 +730,16 @@ def _answer(view: StudyView) -> Any:
     split = "validation" if search["metric"].startswith("val_") else "test"
     shared = range(min(len(table[h]) for h in finalists))  # the race's seeds all of them have
     configs = [by_hash[h] for h in finalists]
+    epochs = search.get("metric_epochs", 1)  # over several epochs: no one epoch's examples
     return race.answer(
         labels={h: by_hash[h].label for h in finalists},
         race_means={h: sum(table[h]) / len(table[h]) for h in finalists},
-        fresh_metric={h: [float(getattr(runs[h][s].final, search["metric"])) for s in fresh]
+        fresh_metric={h: [runs[h][s].last(search["metric"], epochs) for s in fresh]
                       for h in finalists},
         fresh_test={h: [float(runs[h][s].final.test_acc) for s in fresh] for h in finalists},
         metric=search["metric"], seed=search["seed"],
         shared_metric={h: table[h][:len(shared)] for h in finalists},
-        metric_correct=_correct(configs, [*shared, *fresh], split),
+        metric_correct=_correct(configs, [*shared, *fresh], split) if epochs == 1 else None,
         test_correct=_correct(configs, fresh, "test"), metric_split=split)
 
 

@@ -57,6 +57,12 @@ class RunResult:
     def final(self) -> EpochRecord:
         return self.epochs[-1]
 
+    def last(self, metric: str, epochs: int = 1) -> float:
+        """``metric`` averaged over the last ``epochs`` epochs (at most the trained ones): a
+        search's race score (its ``metric_epochs``); 1 is the final epoch's value."""
+        vals = [float(getattr(e, metric)) for e in self.epochs[1:][-epochs:]]
+        return sum(vals) / len(vals)
+
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:
     """Counts with rows = true class, columns = predicted class."""

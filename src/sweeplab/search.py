@@ -208,7 +208,7 @@ class _Driver:
         return {r.seed: r for r in self.store.results(h) if r.seed in keep}
 
     def table(self, cands: dict[str, Any]) -> dict[str, list[float]]:
-        metric = self.search.metric
+        metric, epochs = self.search.metric, self.search.metric_epochs
         out = {}
         for h in cands:
             runs = self.values(h)
@@ -216,7 +216,7 @@ class _Driver:
             for s in self.search.race_seeds:  # seeds in order: the first missing one ends it
                 if s not in runs:
                     break
-                vals.append(float(getattr(runs[s].final, metric)))
+                vals.append(runs[s].last(metric, epochs))
             out[h] = vals
         return out
 
@@ -411,7 +411,7 @@ def run_search(study: Study, store: Store, *, journal: Path, data_dir: str | Non
         inc = "none yet (no candidate has its first seeds)"
         if dec.incumbent:
             vals = table[dec.incumbent]
-            inc = (f"{cands[dec.incumbent][0].label} {search.metric} "
+            inc = (f"{cands[dec.incumbent][0].label} {search.score} "
                    f"{100 * sum(vals) / len(vals):.2f}% (n={len(vals)})")
         left = search.budget - spent
         per_run = (time.perf_counter() - t0) / out.trained if out.trained else math.nan

@@ -33,7 +33,7 @@ BUILDER_KEYS = {"builder", "params", "version", "source", "path", "name"}
 DATA_KEYS = {"path", "images", "name"}
 AXIS_KEYS = {"name", "path", "paths", "values", "labels", "scale"}
 SEARCH_KEYS = {"budget", "sampler", "metric", "first_test", "max_seeds", "seed", "pool",
-               "finalists", "fresh_seeds", "level", "params"}
+               "finalists", "fresh_seeds", "level", "metric_epochs", "params"}
 PARAM_KEYS = {"name", "path", "paths", "int", "float", "choices", "labels", "log"}
 SAMPLERS = ("tpe", "random", "gp", "cmaes")  # Optuna's samplers
 DEFAULT_VALIDATION = 0.1  # a search's validation split unless the study gives one
@@ -109,7 +109,7 @@ class Search:
     params: tuple[Any, ...]  # what is searched: Param objects (or dicts, validated)
     budget: int = 120  # runs in all (a run = one seed of one config), the final round's included
     sampler: str = "tpe"  # Optuna's: tpe, random, gp or cmaes
-    metric: str = "val_acc"  # what the race compares at the last epoch (maximised)
+    metric: str = "val_acc"  # what the race compares (maximised)
     first_test: int = 2  # seeds a candidate gets before it can be dropped
     max_seeds: int = 10  # most seeds one candidate gets in the race
     seed: int = 0  # the sampler's seed: the same search proposes the same candidates
@@ -117,12 +117,19 @@ class Search:
     finalists: int = 3  # candidates trained again on fresh seeds when the race is over
     fresh_seeds: int = 5  # seeds per finalist in that round (never used in the race)
     level: float = 0.05  # the drop test's level (analysis.race.decide's alpha)
+    metric_epochs: int = 1  # the race scores a run by ``metric`` over its last N epochs
+
+    @property
+    def score(self) -> str:
+        """What the race compares, in words (as the report and the live bar name it)."""
+        return describe_score(self.metric, self.metric_epochs)
 
     def table(self) -> dict[str, Any]:
-        """The ``[search]`` table (``level`` only where it is not the default: a definition
-        stored before it could be set is the same study)."""
+        """The ``[search]`` table (``level`` and ``metric_epochs`` only where they are not
+        their defaults: a definition stored before they could be set is the same study)."""
         d = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
-             if f.name != "params" and not (f.name == "level" and self.level == f.default)}
+             if f.name != "params" and not (f.name in ("level", "metric_epochs")
+                                            and getattr(self, f.name) == f.default)}
         d["params"] = [p.table() if isinstance(p, Param) else dict(p) for p in self.params]
         return d
 
@@ -564,6 +571,11 @@ def _data_table(ds: Mapping[str, Any], base_dir: Path | None) -> dict[str, Any]:
     return arrays.ref()
 
 
+def describe_score(metric: str, epochs: int = 1) -> str:
+    """A search's race score in words: ``metric``, or its mean over each run's last epochs."""
+    return metric if epochs == 1 else f"{metric} averaged over each run's last {epochs} epochs"
+
+
 def _search_from_dict(d: Any, base: S.Config, axes: Sequence[Axis] = ()) -> Search:
     """A validated :class:`Search` from a ``[search]`` table; every bound and choice is
     written into the base config once, so a bad path or value is refused now.
@@ -583,6 +595,8 @@ def _search_from_dict(d: Any, base: S.Config, axes: Sequence[Axis] = ()) -> Sear
     sampler = S._choice("search.sampler", d.get("sampler", defaults.sampler), SAMPLERS)
     metric = S._choice("search.metric", d.get("metric", defaults.metric), SEARCH_METRICS)
     level = S._float("search.level", d.get("level", defaults.level), 0.0, 0.5, True, False)
+    metric_epochs = S._int("search.metric_epochs",
+                           d.get("metric_epochs", defaults.metric_epochs), 1, base.epochs)
     if ints["first_test"] > ints["max_seeds"]:
         raise S.SpecError(f"search.first_test must be at most search.max_seeds "
                           f"({ints['max_seeds']}). Received: search.first_test="
@@ -609,7 +623,8 @@ def _search_from_dict(d: Any, base: S.Config, axes: Sequence[Axis] = ()) -> Sear
                           f"searched as a choice among its values). Received: both name "
                           f"{S.short_repr(clash)}")
     params = tuple(_axis_param(a, i, base) for i, a in enumerate(axes)) + params
-    return Search(params, sampler=sampler, metric=metric, level=level, **ints)
+    return Search(params, sampler=sampler, metric=metric, level=level,
+                  metric_epochs=metric_epochs, **ints)
 
 
 def _axis_param(a: Axis, i: int, base: S.Config) -> Param:

@@ -72,7 +72,7 @@ def search_blocks(sd: StudyView, store_path: str) -> list[Block]:
     blocks: list[Block] = [Text(
         f"A search: Optuna's {search['sampler']} sampler proposed {len(df)} candidates; "
         f"every candidate got seeds 0, 1, ... in order, and after {search['first_test']} "
-        f"seeds one that a {sd.search_test} found worse on {metric} got no more "
+        f"seeds one that a {sd.search_test} found worse on {sd.search_score} got no more "
         f"seeds (at most {search['max_seeds']} in the race). Then the "
         f"{search['finalists']} best trained again on {search['fresh_seeds']} fresh seeds; "
         f"the budget ({search['budget']} runs) counts them too.", "note")]

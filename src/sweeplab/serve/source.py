@@ -237,7 +237,7 @@ def search(res: Any, name: str) -> dict[str, Any]:
         "study": name, "search": {k: definition[k] for k in (
             "budget", "sampler", "metric", "first_test", "max_seeds", "pool", "finalists",
             "fresh_seeds")},
-        "params": names, "test": view.search_test,
+        "params": names, "test": view.search_test, "score": view.search_score,
         "runs_done": view.runs_done, "budget": int(definition["budget"]),
         "candidates": candidates, "history": history,
         "incumbent": ({**next(c for c in candidates if c["config_hash"] ==

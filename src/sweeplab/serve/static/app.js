@@ -243,7 +243,8 @@ function fillSearch(s) {
     el("p", { id: "search-sentence", class: s.finished ? "finding" : "muted" },
       s.finished ? `${s.sentence}.` : "The answer comes after the final round on fresh " +
         "seeds."),
-    el("p", { class: "muted" }, `Dropped: ${s.test}, after ${s.search.first_test} seeds` +
+    el("p", { class: "muted" }, `Dropped: ${s.test} on ${s.score}, after ` +
+      `${s.search.first_test} seeds` +
       (s.within_noise ? `; within noise: ${s.within_noise}.` : ".")),
     el("table", { id: "race-ladder" },
       el("thead", {}, el("tr", {}, ...head.map((h) => el("th", {}, h)))), body),
