@@ -297,10 +297,14 @@ class StudyView:
         return race.describe_test(self.definition["search"].get("level", race.ALPHA))
 
     @property
+    def metric_epochs(self) -> int:
+        """The epochs a search's race score averages (1 where none is stored)."""
+        return int(self.definition["search"].get("metric_epochs", 1))
+
+    @property
     def search_score(self) -> str:
         """What a search's race compares, in words (its metric, over its metric_epochs)."""
-        s = self.definition["search"]
-        return describe_score(s["metric"], s.get("metric_epochs", 1))
+        return describe_score(self.definition["search"]["metric"], self.metric_epochs)
 
     @property
     def kind(self) -> str:
@@ -703,7 +707,7 @@ def _search_table(view: StudyView) -> tuple[dict[str, Any], dict[str, ConfigView
         for s in race_seeds:
             if s not in runs:
                 break
-            vals.append(runs[s].last(search["metric"], search.get("metric_epochs", 1)))
+            vals.append(runs[s].last(search["metric"], view.metric_epochs))
         table[h] = vals
     return search, by_hash, table
 
@@ -730,7 +734,7 @@ def _answer(view: StudyView) -> Any:
     split = "validation" if search["metric"].startswith("val_") else "test"
     shared = range(min(len(table[h]) for h in finalists))  # the race's seeds all of them have
     configs = [by_hash[h] for h in finalists]
-    epochs = search.get("metric_epochs", 1)  # over several epochs: no one epoch's examples
+    epochs = view.metric_epochs  # over several epochs: no one epoch's examples
     return race.answer(
         labels={h: by_hash[h].label for h in finalists},
         race_means={h: sum(table[h]) / len(table[h]) for h in finalists},

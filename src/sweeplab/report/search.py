@@ -83,8 +83,8 @@ def search_blocks(sd: StudyView, store_path: str) -> list[Block]:
                 and r.config_hash in drops else "")
         rows.append((r.config, str(r.n), _pct(r.mean), r.status, when,
                      _pct(r.fresh_mean), _pct(r.test_mean)))
-    blocks.append(Table(f"The race ladder ({metric} x100 over the race's seeds; finalists "
-                        "also on fresh seeds)",
+    blocks.append(Table(f"The race ladder ({sd.search_score} x100 over the race's seeds; "
+                        "finalists also on fresh seeds)",
                         ("candidate", "seeds", f"{metric} mean", "status", "dropped",
                          f"fresh {metric}", "fresh test_acc"), tuple(rows)))
     labels = dict(zip(df["config_hash"], df["config"], strict=True))
