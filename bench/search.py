@@ -31,7 +31,9 @@ resolve, by ``compare``'s ``outcomes.paired``: on q7b they are 4, the 3 within t
 noise and (128, 8), 0.23 points below the best). Coverage:
 how often the race's stated 95% CI (fresh seeds only) covers the named config's true mean;
 for tpe3, the t-interval of its own 3 seeds (selected on them). Budgets in runs; the race's
-includes its final round.
+includes its final round. ``--metric-epochs K``: the race scores each run by its test accuracy
+averaged over its last K epochs (a search's ``metric_epochs``); the grid, the truth and the
+race's stated interval keep the final epoch.
 
     PYTHONPATH=src .venv/bin/python bench/search.py --reps 40
 """
