@@ -741,7 +741,7 @@ def _answer(view: StudyView) -> Any:
         fresh_metric={h: [runs[h][s].last(search["metric"], epochs) for s in fresh]
                       for h in finalists},
         fresh_test={h: [float(runs[h][s].final.test_acc) for s in fresh] for h in finalists},
-        metric=search["metric"], seed=search["seed"],
+        metric=view.search_score, seed=search["seed"],
         shared_metric={h: table[h][:len(shared)] for h in finalists},
         metric_correct=_correct(configs, [*shared, *fresh], split) if epochs == 1 else None,
         test_correct=_correct(configs, fresh, "test"), metric_split=split)
