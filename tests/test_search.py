@@ -535,6 +535,7 @@ def test_the_race_scores_each_run_over_its_last_epochs(tmp_path, data_dir):
         .loc[fresh].mean())
     assert answer.p_over == ""  # no one epoch's validation examples to resample
     words = "val_acc averaged over each run's last 2 epochs"
+    assert f"its race estimate of {words} was" in answer.sentence
     assert source.search(res, "tiny")["score"] == words
     assert f"found worse on {words} got no more" in search_blocks(res.view("tiny"),
                                                                   str(store))[0].text
