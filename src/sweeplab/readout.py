@@ -18,7 +18,7 @@ import numpy as np
 from sweeplab import data as data_mod
 from sweeplab import spec as S
 from sweeplab.analysis import outcomes as O
-from sweeplab.results import RunResult
+from sweeplab.results import RunResult, race_row
 from sweeplab.store import Damaged, RunRow, Store, StoreError, StudyConfigRow
 from sweeplab.study import BUILTIN, describe_score, expand, format_value, study_to_dict
 
@@ -700,15 +700,8 @@ def _search_table(view: StudyView) -> tuple[dict[str, Any], dict[str, ConfigView
     search = view.definition["search"]
     race_seeds = view.search_seeds[0]
     by_hash = {c.config_hash: c for c in view.configs}
-    table = {}
-    for h, c in by_hash.items():
-        runs = {r.seed: r for r in c.runs}
-        vals: list[float] = []
-        for s in race_seeds:
-            if s not in runs:
-                break
-            vals.append(runs[s].last(search["metric"], view.metric_epochs))
-        table[h] = vals
+    table = {h: race_row({r.seed: r for r in c.runs}, race_seeds, search["metric"],
+                         view.metric_epochs) for h, c in by_hash.items()}
     return search, by_hash, table
 
 

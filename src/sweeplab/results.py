@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
+from itertools import takewhile
 from typing import Any
 
 import numpy as np
@@ -62,6 +63,13 @@ class RunResult:
         search's race score (its ``metric_epochs``); 1 is the final epoch's value."""
         vals = [float(getattr(e, metric)) for e in self.epochs[1:][-epochs:]]
         return sum(vals) / len(vals)
+
+
+def race_row(runs: Mapping[int, RunResult], seeds: Iterable[int], metric: str,
+             epochs: int = 1) -> list[float]:
+    """One candidate's row of a search's race table: each seed's score (RunResult.last), in
+    ``seeds``' order, up to the first seed with no finished run in ``runs`` (seed -> run)."""
+    return [runs[s].last(metric, epochs) for s in takewhile(runs.__contains__, seeds)]
 
 
 def confusion_matrix(y_true: np.ndarray, y_pred: np.ndarray, num_classes: int) -> np.ndarray:

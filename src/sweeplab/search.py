@@ -22,6 +22,7 @@ from typing import Any
 from sweeplab import spec as S
 from sweeplab.analysis import race
 from sweeplab.progress import Progress
+from sweeplab.results import race_row
 from sweeplab.runner import RunListener, RunSummary, preflight, train_groups
 from sweeplab.store import Store
 from sweeplab.study import (
@@ -208,17 +209,9 @@ class _Driver:
         return {r.seed: r for r in self.store.results(h) if r.seed in keep}
 
     def table(self, cands: dict[str, Any]) -> dict[str, list[float]]:
-        metric, epochs = self.search.metric, self.search.metric_epochs
-        out = {}
-        for h in cands:
-            runs = self.values(h)
-            vals = []
-            for s in self.search.race_seeds:  # seeds in order: the first missing one ends it
-                if s not in runs:
-                    break
-                vals.append(runs[s].last(metric, epochs))
-            out[h] = vals
-        return out
+        s = self.search
+        return {h: race_row(self.values(h), s.race_seeds, s.metric, s.metric_epochs)
+                for h in cands}
 
     def spent(self, cands: dict[str, Any]) -> tuple[int, int]:
         """(runs of the race, runs of the final round) in the store."""
